@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* bus.h - the message bus: it orders published messages (assigns the room's seq) and hands the
+ * ordered messages back for delivery. Asynchronous by contract: cf_bus_publish() only queues;
+ * the completion callback runs later from the event loop, with the seq or an error. The local
+ * bus (bus_local.c) orders in-process; a Redis bus orders across nodes. */
+#pragma once
+
+#include <stdint.h>
+
+#include "confab/dialect.h"
+
+struct lws_context;
+struct cf_frame;
+
+/* An ordered chat message. Immutable once ordered; refcounted because the room history and
+ * the bus may hold it while frames rendered from it are queued. */
+struct cf_msg {
+	uint32_t refs;
+	uint64_t seq;
+	uint64_t epoch;
+	int64_t ts_ms;       /* wall clock when ordered */
+	uint64_t ordered_ns; /* CLOCK_MONOTONIC when ordered */
+	char *room;
+	char *from_id;
+	char *from_name;
+	char *text;
+	char *nonce; /* NULL if none */
+	/* Frames rendered lazily, once per dialect; owned (one reference each). */
+	struct cf_frame *frames[CF_DIALECT_MAX];
+};
+
+struct cf_msg *cf_msg_new(const char *room, const char *from_id, const char *from_name,
+                          const char *text, const char *nonce);
+struct cf_msg *cf_msg_ref(struct cf_msg *m);
+struct cf_msg *cf_msg_unref(struct cf_msg *m);
+/* The message rendered for dialect d, cached on the message. Borrowed; NULL on OOM. */
+struct cf_frame *cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d);
+
+/* Completion of one publish: err is 0 and m->seq is set, or err < 0 (-EAGAIN: the bus cannot
+ * order now, the client may retry). tag is the caller's, passed through. m is borrowed. */
+typedef void cf_bus_done_cb(void *ud, int64_t tag, struct cf_msg *m, int err);
+
+/* What the bus needs from its host (the room registry). */
+struct cf_bus_host {
+	/* Delivers an ordered message to local members and history. Borrows m. */
+	void (*deliver)(void *ud, struct cf_msg *m);
+	/* The room's last seq and its epoch (creating the room's state if needed), for a bus that
+	 * orders in-process. Returns 0 or a negative errno. */
+	int (*room_seq)(void *ud, const char *room, uint64_t *ret_seq, uint64_t *ret_epoch);
+	void *ud;
+};
+
+struct cf_bus;
+
+struct cf_bus_ops {
+	const char *name;
+	int (*publish)(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
+	               int64_t tag);
+	void (*cancel)(struct cf_bus *b, void *ud);
+	int (*healthy)(struct cf_bus *b);
+	void (*free)(struct cf_bus *b);
+};
+
+struct cf_bus {
+	const struct cf_bus_ops *ops;
+	struct cf_bus_host host;
+};
+
+/* Queues m (the bus takes a reference) for ordering. cb(ud, ...) runs later, exactly once,
+ * unless cf_bus_cancel(b, ud) runs first. Returns 0 or a negative errno (nothing queued). */
+int cf_bus_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
+/* Forgets every pending completion for ud (its owner is going away); the messages are still
+ * ordered and delivered. */
+void cf_bus_cancel(struct cf_bus *b, void *ud);
+int cf_bus_healthy(struct cf_bus *b);
+void cf_bus_free(struct cf_bus *b);
+
+/* The standalone bus. ctx may be NULL (tests): then call cf_bus_local_run() to complete. */
+struct cf_bus *cf_bus_local_new(struct lws_context *ctx, const struct cf_bus_host *host);
+void cf_bus_local_run(struct cf_bus *b);

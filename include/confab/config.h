@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* config.h - confabd's configuration: one table of keys drives parsing, defaults, bounds,
+ * environment overrides, --check-config output and SIGHUP reload. */
+#pragma once
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct cf_strlist {
+	char **v; /* owned, each entry owned */
+	size_t n;
+};
+
+struct cf_config {
+	/* [server] */
+	struct cf_strlist listen;
+	int unix_mode;
+	char *www_dir;
+	char *admin_token;
+	struct cf_strlist origins;
+	int max_connections;
+	int max_connections_per_ip;
+	int handshake_timeout;
+	int ping_interval;
+	int pong_timeout;
+	int drain_timeout;
+	char *node_id;
+	/* [log] */
+	int log_level;
+	/* [limits] */
+	int max_frame;
+	int max_text;
+	int max_name;
+	int max_rooms_per_session;
+	int rate;
+	int burst;
+	int rate_close_after;
+	/* [rooms] */
+	int history;
+	int history_ttl;
+	int join_history;
+	int max_rooms;
+	/* [session] */
+	int queue_frames;
+	int queue_bytes;
+};
+
+enum cf_config_type {
+	CF_CFG_INT,
+	CF_CFG_OCTAL,
+	CF_CFG_STR,
+	CF_CFG_LIST,
+	CF_CFG_LOGLEVEL,
+};
+
+#define CF_CFG_RELOADABLE (1 << 0)
+
+struct cf_config_def {
+	const char *section;
+	const char *key;
+	enum cf_config_type type;
+	unsigned flags;
+	size_t offset;
+	const char *def; /* default, as it would be written in the file */
+	long min, max;   /* bounds for integers */
+	const char *help;
+};
+
+const struct cf_config_def *cf_config_defs(size_t *ret_n);
+
+/* Fills c with the defaults. c must be zeroed or finished. Returns 0 or -ENOMEM. */
+int cf_config_init(struct cf_config *c);
+void cf_config_fini(struct cf_config *c);
+
+/* Sets one key from its textual value. A list key appends unless reset_list is set.
+ * On error returns -EINVAL (or -ENOENT for an unknown key) and writes why into err. */
+int cf_config_set(struct cf_config *c, const char *section, const char *key, const char *value,
+                  int reset_list, char *err, size_t errlen);
+
+/* Parses an INI file over the values already in c. List keys named in the file replace their
+ * defaults. On error returns a negative errno and err says "path:line: ...". */
+int cf_config_load(struct cf_config *c, const char *path, char *err, size_t errlen);
+
+/* Applies CONFAB_<SECTION>_<KEY> environment variables. */
+int cf_config_apply_env(struct cf_config *c, char *err, size_t errlen);
+
+/* Cross-key checks (e.g. at least one listener). */
+int cf_config_validate(const struct cf_config *c, char *err, size_t errlen);
+
+/* Writes every key with its effective value, INI style. */
+void cf_config_dump(const struct cf_config *c, FILE *f);
+
+/* Copies reloadable keys from next into cur. For every other key that differs, calls
+ * note(key) (may be NULL). Returns the number of keys that need a restart. */
+int cf_config_reload(struct cf_config *cur, const struct cf_config *next,
+                     void (*note)(const struct cf_config_def *d, void *ud), void *ud);

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* frame.h - immutable, refcounted, already-encoded WebSocket payloads. A frame is encoded once
+ * per event and dialect and shared by reference by every recipient's queue; it keeps LWS_PRE
+ * bytes of headroom so a lone frame goes to lws_write() without a copy. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cf_frame {
+	uint32_t refs;
+	uint32_t len;        /* payload bytes */
+	uint64_t ordered_ns; /* CLOCK_MONOTONIC when the bus ordered the event; 0: not a message */
+	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the payload */
+};
+
+/* New frame with a copy of payload and one reference (the caller's). NULL on OOM. */
+struct cf_frame *cf_frame_new(const void *payload, size_t len);
+struct cf_frame *cf_frame_ref(struct cf_frame *f);
+/* Drops one reference; frees on the last. Accepts NULL. Returns NULL. */
+struct cf_frame *cf_frame_unref(struct cf_frame *f);
+unsigned char *cf_frame_payload(struct cf_frame *f);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* metrics.h - process-wide counters, gauges and histograms, rendered as Prometheus text.
+ * One global instance: the loop is single-threaded, so plain integers suffice. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CF_HIST_MAX_BUCKETS 16
+
+struct cf_hist {
+	const double *bounds; /* upper bounds, ascending; +Inf is implicit */
+	size_t nbounds;
+	uint64_t counts[CF_HIST_MAX_BUCKETS + 1]; /* non-cumulative; the last is +Inf */
+	double sum;
+	uint64_t count;
+};
+
+struct cf_metrics {
+	int64_t connections; /* WebSocket sessions open now */
+	int64_t rooms;       /* rooms held now */
+	uint64_t connections_total;
+	uint64_t http_requests_total;
+	uint64_t messages_in_total; /* messages ordered by the bus */
+	uint64_t deliveries_total;  /* events written to sessions */
+	uint64_t bytes_in_total;
+	uint64_t bytes_out_total;
+	uint64_t drops_total; /* events dropped because a session was closed as slow */
+	uint64_t slow_consumer_closes_total;
+	uint64_t rate_limited_total;
+	uint64_t rate_limit_closes_total;
+	uint64_t frame_too_big_total;
+	uint64_t rejected_connections_total;
+	struct cf_hist queue_depth;      /* session queue depth seen at each enqueue (events) */
+	struct cf_hist delivery_latency; /* seconds from bus ordering to lws_write */
+};
+
+extern struct cf_metrics cf_metrics;
+
+void cf_metrics_init(void);
+void cf_hist_observe(struct cf_hist *h, double v);
+
+/* Renders all metrics. *ret is malloc'd and owned by the caller. Returns 0 or -ENOMEM. */
+int cf_metrics_render(char **ret, size_t *ret_len);

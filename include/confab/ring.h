@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* ring.h - a session's bounded FIFO of frame references. Storage is allocated on first use and
+ * grows by doubling up to the frame limit, so an idle session costs nothing. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cf_frame;
+
+struct cf_ring {
+	struct cf_frame **v; /* owned; each slot holds one reference */
+	uint32_t cap, head, count;
+	size_t bytes; /* payload bytes queued */
+};
+
+/* Takes a new reference to f. Returns 0, -ENOBUFS when max_frames or max_bytes would be
+ * exceeded (nothing queued), or -ENOMEM. */
+int cf_ring_push(struct cf_ring *r, struct cf_frame *f, uint32_t max_frames, size_t max_bytes);
+/* The i-th oldest frame (borrowed), or NULL. */
+struct cf_frame *cf_ring_peek(const struct cf_ring *r, uint32_t i);
+/* Removes the n oldest and drops their references. */
+void cf_ring_drop(struct cf_ring *r, uint32_t n);
+/* Drops everything and frees the storage. Returns the number of frames dropped. */
+uint32_t cf_ring_clear(struct cf_ring *r);

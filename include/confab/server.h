@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* server.h - the lws context, its vhosts (one per listener), process-wide state shared by the
+ * protocol callbacks, the periodic tick, drain on shutdown and reload. */
+#pragma once
+
+#include <stdint.h>
+#include <libwebsockets.h>
+
+struct cf_config;
+struct cf_registry;
+struct cf_bus;
+struct cf_ipcount;
+
+struct cf_server {
+	struct lws_context *ctx;
+	struct cf_config *cfg; /* borrowed from main; replaced fields on reload */
+	struct cf_registry *reg;
+	struct cf_bus *bus;
+	struct lws_dll2_owner sessions; /* every struct cf_sess */
+	struct cf_ipcount *ips;         /* sessions per client address */
+	uint64_t next_sess_id;
+	char node_id[128];
+	unsigned char *scratch; /* LWS_PRE + CF_WRITE_MAX: where coalesced writes are built */
+	lws_sorted_usec_list_t sul_tick;
+	lws_sorted_usec_list_t sul_drain;
+	uint64_t watchdog_usec;
+	int draining;
+	int stop;
+};
+
+/* Largest single coalesced write; lws's tx_packet_size is set to it. */
+#define CF_WRITE_MAX (256 * 1024)
+/* Largest payload of one packed frame in dialects that pack events with '\n'. */
+#define CF_PACK_MAX (64 * 1024)
+
+/* Creates the context and a vhost per listener. Returns 0 or a negative errno (logged). */
+int cf_server_start(struct cf_server *srv, struct cf_config *cfg);
+/* Runs the loop until stopped. */
+void cf_server_run(struct cf_server *srv);
+/* Begins the graceful drain (SIGTERM). */
+void cf_server_drain(struct cf_server *srv);
+/* Applies a freshly loaded config (SIGHUP). next is not kept. */
+void cf_server_reload(struct cf_server *srv, const struct cf_config *next);
+void cf_server_stop(struct cf_server *srv);
+
+/* Session bookkeeping for session.c and http.c. */
+int cf_server_ip_count(struct cf_server *srv, const char *ip);
+void cf_server_ip_add(struct cf_server *srv, const char *ip, int delta);
+/* Decides whether a WebSocket handshake may proceed: 0, or an HTTP status (403, 404, 429, 503)
+ * with *ret_code set to an error code string. */
+int cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
+                    const char **ret_msg);
+
+uint64_t cf_now_us(void);
+int64_t cf_wall_ms(void);

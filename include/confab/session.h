@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* session.h - one WebSocket connection: identity, dialect, joined rooms, the outbound queue of
+ * frame references, the send rate limit, fragment reassembly and how it closes. The struct is
+ * lws's per-session data: lws allocates and frees it; we own what it points to. */
+#pragma once
+
+#include <stdint.h>
+#include <libwebsockets.h>
+
+#include "confab/ratelimit.h"
+#include "confab/ring.h"
+
+struct cf_server;
+struct cf_frame;
+struct cf_dialect;
+
+struct cf_sess {
+	struct lws_dll2 in_server; /* on cf_server.sessions */
+	struct lws *wsi;
+	struct cf_server *srv;
+	const struct cf_dialect *dialect;
+	uint64_t id;
+	char *user_id;               /* owned; NULL until hello or the first command */
+	char *user_name;             /* owned */
+	struct lws_dll2_owner rooms; /* struct cf_member via in_sess, owned by the registry */
+	struct cf_ring out;
+	struct cf_bucket bucket;
+	uint32_t strikes;  /* refused sends in a row */
+	unsigned char *rx; /* owned; reassembly of a fragmented message */
+	size_t rx_len;
+	int close_code;
+	char close_reason[64];
+	unsigned hello : 1;
+	unsigned closing : 1;   /* close after the queue is written */
+	unsigned slow : 1;      /* queue overflowed: close 4008 at once */
+	unsigned rx_binary : 1; /* the message being reassembled is binary */
+	char ip[48];
+};
+
+/* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
+void cf_sess_push(struct cf_sess *s, struct cf_frame *f);
+/* Queues a bye event (unless code is 4008), then closes with code once the queue is written. */
+void cf_sess_close(struct cf_sess *s, int code, const char *reason);
+/* Marks the session to close at once (from inside its own callback: return -1 after). */
+void cf_sess_set_close(struct cf_sess *s, int code, const char *reason);
+/* Takes a send token. 0: allowed; -EAGAIN: refused; -ECONNABORTED: refused and the session is
+ * now closing with 4029 (the caller returns -1). */
+int cf_sess_rate_take(struct cf_sess *s);
+/* Gives the session a user identity (copies). -ENOMEM. */
+int cf_sess_set_user(struct cf_sess *s, const char *id, const char *name);
+
+/* The lws protocol callback of WebSocket sessions. */
+int cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len);

@@ -1,0 +1,20 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages needed to build, run and test confab.
+# Run as root. Idempotent: apt-get skips what is already installed.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+
+BUILD="build-essential cmake pkg-config libwebsockets-dev libhiredis-dev libjansson-dev
+libsystemd-dev libinih-dev libssl-dev libcrypt-dev uthash-dev"
+TEST="libcmocka-dev redis-server python3 python3-pytest python3-websockets python3-requests
+valgrind procps"
+
+case "${1:-all}" in
+build) PKGS="$BUILD" ;;
+all) PKGS="$BUILD $TEST" ;;
+*) echo "usage: $0 [build|all]" >&2; exit 2 ;;
+esac
+
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $PKGS >/dev/null

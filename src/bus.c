@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* bus.c - ordered chat messages (struct cf_msg) and the bus interface dispatch. */
+#include "confab/bus.h"
+#include "confab/frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cf_msg *
+cf_msg_new(const char *room, const char *from_id, const char *from_name, const char *text,
+           const char *nonce)
+{
+	struct cf_msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->refs = 1;
+	m->room = strdup(room);
+	m->from_id = strdup(from_id);
+	m->from_name = strdup(from_name);
+	m->text = strdup(text);
+	m->nonce = nonce ? strdup(nonce) : NULL;
+	if (!m->room || !m->from_id || !m->from_name || !m->text || (nonce && !m->nonce)) {
+		m->refs = 1;
+		return cf_msg_unref(m);
+	}
+	return m;
+}
+
+struct cf_msg *
+cf_msg_ref(struct cf_msg *m)
+{
+	m->refs++;
+	return m;
+}
+
+struct cf_msg *
+cf_msg_unref(struct cf_msg *m)
+{
+	if (!m || --m->refs)
+		return NULL;
+	for (int i = 0; i < CF_DIALECT_MAX; i++)
+		cf_frame_unref(m->frames[i]);
+	free(m->room);
+	free(m->from_id);
+	free(m->from_name);
+	free(m->text);
+	free(m->nonce);
+	free(m);
+	return NULL;
+}
+
+struct cf_frame *
+cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
+{
+	if (!m->frames[d->id]) {
+		m->frames[d->id] = d->render_msg(m);
+		if (m->frames[d->id])
+			m->frames[d->id]->ordered_ns = m->ordered_ns;
+	}
+	return m->frames[d->id];
+}
+
+int
+cf_bus_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
+{
+	return b->ops->publish(b, m, cb, ud, tag);
+}
+
+void
+cf_bus_cancel(struct cf_bus *b, void *ud)
+{
+	b->ops->cancel(b, ud);
+}
+
+int
+cf_bus_healthy(struct cf_bus *b)
+{
+	return b->ops->healthy(b);
+}
+
+void
+cf_bus_free(struct cf_bus *b)
+{
+	if (b)
+		b->ops->free(b);
+}

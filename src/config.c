@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c - the configuration table and everything it drives: defaults, INI parsing (inih),
+ * CONFAB_* environment overrides, validation, dumping and reload. Never logs: callers decide. */
+#include "confab/config.h"
+#include "confab/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <ini.h>
+
+#define O(f) offsetof(struct cf_config, f)
+#define R    CF_CFG_RELOADABLE
+
+static const struct cf_config_def defs[] = {
+        {"server", "listen", CF_CFG_LIST, 0, O(listen), "127.0.0.1:8080", 0, 0,
+         "listeners: host:port, [v6]:port or unix:/path"},
+        {"server", "unix_mode", CF_CFG_OCTAL, 0, O(unix_mode), "0660", 0, 0777,
+         "permissions of unix socket listeners"},
+        {"server", "www_dir", CF_CFG_STR, 0, O(www_dir), CONFAB_WWW_DIR, 0, 0,
+         "web client directory served at /"},
+        {"server", "admin_token", CF_CFG_STR, R, O(admin_token), "", 0, 0,
+         "bearer token of the admin API (empty: off)"},
+        {"server", "origins", CF_CFG_LIST, R, O(origins), "", 0, 0, "WebSocket Origin allowlist"},
+        {"server", "max_connections", CF_CFG_INT, R, O(max_connections), "10000", 1, 1000000,
+         "most WebSocket sessions"},
+        {"server", "max_connections_per_ip", CF_CFG_INT, R, O(max_connections_per_ip), "256", 1,
+         1000000, "most WebSocket sessions per client address"},
+        {"server", "handshake_timeout", CF_CFG_INT, 0, O(handshake_timeout), "10", 1, 300,
+         "seconds to complete the HTTP request"},
+        {"server", "ping_interval", CF_CFG_INT, 0, O(ping_interval), "25", 1, 3600,
+         "seconds of silence before a ping"},
+        {"server", "pong_timeout", CF_CFG_INT, 0, O(pong_timeout), "10", 1, 3600,
+         "seconds after a ping before hanging up"},
+        {"server", "drain_timeout", CF_CFG_INT, R, O(drain_timeout), "10", 0, 600,
+         "seconds SIGTERM waits for queues to flush"},
+        {"server", "node_id", CF_CFG_STR, 0, O(node_id), "", 0, 0, "node id (empty: host-pid)"},
+        {"log", "level", CF_CFG_LOGLEVEL, R, O(log_level), "info", 0, 0,
+         "error, warn, info or debug"},
+        {"limits", "max_frame", CF_CFG_INT, 0, O(max_frame), "65536", 256, 16777216,
+         "largest client message in bytes (1009 above)"},
+        {"limits", "max_text", CF_CFG_INT, R, O(max_text), "4096", 1, 1048576,
+         "largest message text in bytes"},
+        {"limits", "max_name", CF_CFG_INT, R, O(max_name), "32", 1, 256,
+         "longest user name in bytes"},
+        {"limits", "max_rooms_per_session", CF_CFG_INT, R, O(max_rooms_per_session), "32", 1, 10000,
+         "rooms per session"},
+        {"limits", "rate", CF_CFG_INT, R, O(rate), "10", 1, 1000000,
+         "messages per second per session"},
+        {"limits", "burst", CF_CFG_INT, R, O(burst), "20", 1, 1000000, "token bucket size"},
+        {"limits", "rate_close_after", CF_CFG_INT, R, O(rate_close_after), "50", 1, 1000000,
+         "refused sends in a row before close 4029"},
+        {"rooms", "history", CF_CFG_INT, 0, O(history), "100", 1, 100000, "messages kept per room"},
+        {"rooms", "history_ttl", CF_CFG_INT, 0, O(history_ttl), "3600", 0, 31536000,
+         "seconds history outlives the last member"},
+        {"rooms", "join_history", CF_CFG_INT, R, O(join_history), "20", 0, 100000,
+         "messages in a join reply without since"},
+        {"rooms", "max_rooms", CF_CFG_INT, R, O(max_rooms), "100000", 1, 10000000,
+         "most rooms held at once"},
+        {"session", "queue_frames", CF_CFG_INT, 0, O(queue_frames), "1024", 8, 1048576,
+         "most events queued per session"},
+        {"session", "queue_bytes", CF_CFG_INT, 0, O(queue_bytes), "1048576", 4096, 1073741824,
+         "most bytes queued per session"},
+};
+
+#define NDEFS (sizeof(defs) / sizeof(defs[0]))
+
+const struct cf_config_def *
+cf_config_defs(size_t *ret_n)
+{
+	*ret_n = NDEFS;
+	return defs;
+}
+
+static void *
+field(const struct cf_config *c, const struct cf_config_def *d)
+{
+	return (char *)c + d->offset;
+}
+
+static void
+list_clear(struct cf_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int
+list_add(struct cf_strlist *l, const char *s)
+{
+	char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	if (!(l->v[l->n] = strdup(s)))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static const struct cf_config_def *
+find_def(const char *section, const char *key)
+{
+	for (size_t i = 0; i < NDEFS; i++)
+		if (!strcasecmp(defs[i].section, section) && !strcasecmp(defs[i].key, key))
+			return &defs[i];
+	return NULL;
+}
+
+static int
+set_def(struct cf_config *c, const struct cf_config_def *d, const char *value, int reset_list,
+        char *err, size_t errlen)
+{
+	void *p = field(c, d);
+	char *end;
+	long v;
+	int r;
+
+	switch (d->type) {
+	case CF_CFG_INT:
+	case CF_CFG_OCTAL:
+		errno = 0;
+		v = strtol(value, &end, d->type == CF_CFG_OCTAL ? 8 : 10);
+		if (errno || end == value || *end) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a%s number", d->section, d->key,
+			         value, d->type == CF_CFG_OCTAL ? "n octal" : "");
+			return -EINVAL;
+		}
+		if (v < d->min || v > d->max) {
+			snprintf(err, errlen, "%s.%s: %ld is out of range [%ld, %ld]", d->section,
+			         d->key, v, d->min, d->max);
+			return -EINVAL;
+		}
+		*(int *)p = (int)v;
+		return 0;
+	case CF_CFG_LOGLEVEL:
+		r = cf_log_parse_level(value);
+		if (r < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not one of error, warn, info, debug",
+			         d->section, d->key, value);
+			return -EINVAL;
+		}
+		*(int *)p = r;
+		return 0;
+	case CF_CFG_STR: {
+		char *s = strdup(value);
+
+		if (!s)
+			return -ENOMEM;
+		free(*(char **)p);
+		*(char **)p = s;
+		return 0;
+	}
+	case CF_CFG_LIST: {
+		struct cf_strlist *l = p;
+
+		if (reset_list)
+			list_clear(l);
+		if (!*value)
+			return 0;
+		return list_add(l, value);
+	}
+	}
+	return -EINVAL;
+}
+
+int
+cf_config_set(struct cf_config *c, const char *section, const char *key, const char *value,
+              int reset_list, char *err, size_t errlen)
+{
+	const struct cf_config_def *d = find_def(section, key);
+
+	if (!d) {
+		snprintf(err, errlen, "unknown key '%s' in section [%s]", key, section);
+		return -ENOENT;
+	}
+	return set_def(c, d, value, reset_list, err, errlen);
+}
+
+int
+cf_config_init(struct cf_config *c)
+{
+	char err[256];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NDEFS; i++) {
+		int r = set_def(c, &defs[i], defs[i].def, 1, err, sizeof(err));
+		if (r < 0) {
+			cf_config_fini(c);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void
+cf_config_fini(struct cf_config *c)
+{
+	for (size_t i = 0; i < NDEFS; i++) {
+		void *p = field(c, &defs[i]);
+
+		if (defs[i].type == CF_CFG_STR) {
+			free(*(char **)p);
+			*(char **)p = NULL;
+		} else if (defs[i].type == CF_CFG_LIST) {
+			list_clear(p);
+		}
+	}
+}
+
+struct load_ctx {
+	struct cf_config *c;
+	char *err;
+	size_t errlen;
+	int r;
+	unsigned char seen[NDEFS]; /* list keys already named in this file */
+};
+
+/* Debian's inih is built without INI_HANDLER_LINENO: the handler returns 0 on the first error and
+ * ini_parse_file() reports that line. */
+static int
+on_ini_pair(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *lc = user;
+	const struct cf_config_def *d;
+	char buf[256], why[256];
+	size_t idx;
+	int r;
+
+	if (lc->r < 0)
+		return 0;
+	d = find_def(section, name);
+	if (!d) {
+		snprintf(lc->err, lc->errlen, "unknown key '%s' in section [%s]", name, section);
+		lc->r = -ENOENT;
+		return 0;
+	}
+	idx = (size_t)(d - defs);
+	snprintf(buf, sizeof(buf), "%s", value);
+	r = set_def(lc->c, d, trim(buf), !lc->seen[idx], why, sizeof(why));
+	lc->seen[idx] = 1;
+	if (r < 0) {
+		snprintf(lc->err, lc->errlen, "%s", why);
+		lc->r = r;
+		return 0;
+	}
+	return 1;
+}
+
+int
+cf_config_load(struct cf_config *c, const char *path, char *err, size_t errlen)
+{
+	struct load_ctx lc = {.c = c, .err = err, .errlen = errlen};
+	char why[300];
+	FILE *f;
+	int line;
+
+	f = fopen(path, "re");
+	if (!f) {
+		int r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	why[0] = '\0';
+	lc.err = why;
+	lc.errlen = sizeof(why);
+	line = ini_parse_file(f, on_ini_pair, &lc);
+	fclose(f);
+	if (lc.r < 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line, why);
+		return lc.r;
+	}
+	if (line != 0) {
+		snprintf(err, errlen, "%s:%d: syntax error (expected 'key = value' or '[section]')",
+		         path, line);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+cf_config_apply_env(struct cf_config *c, char *err, size_t errlen)
+{
+	char name[128], why[256];
+
+	for (size_t i = 0; i < NDEFS; i++) {
+		const struct cf_config_def *d = &defs[i];
+		const char *v;
+		int r;
+
+		snprintf(name, sizeof(name), "CONFAB_%s_%s", d->section, d->key);
+		for (char *p = name; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		v = getenv(name);
+		if (!v)
+			continue;
+		if (d->type == CF_CFG_LIST) {
+			char *copy = strdup(v), *save = NULL, *tok;
+
+			if (!copy)
+				return -ENOMEM;
+			list_clear(field(c, d));
+			r = 0;
+			for (tok = strtok_r(copy, ",", &save); tok && r >= 0;
+			     tok = strtok_r(NULL, ",", &save))
+				r = set_def(c, d, trim(tok), 0, why, sizeof(why));
+			free(copy);
+		} else {
+			r = set_def(c, d, v, 1, why, sizeof(why));
+		}
+		if (r < 0) {
+			snprintf(err, errlen, "%s: %s", name, why);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int
+cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
+{
+	if (!c->listen.n) {
+		snprintf(err, errlen, "server.listen: no listener configured");
+		return -EINVAL;
+	}
+	if (c->join_history > c->history) {
+		snprintf(err, errlen, "rooms.join_history (%d) exceeds rooms.history (%d)",
+		         c->join_history, c->history);
+		return -EINVAL;
+	}
+	if (c->max_text + 512 > c->max_frame) {
+		snprintf(err, errlen,
+		         "limits.max_text (%d) needs limits.max_frame of at least %d (text + 512)",
+		         c->max_text, c->max_text + 512);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void
+dump_value(const struct cf_config *c, const struct cf_config_def *d, FILE *f)
+{
+	const void *p = field(c, d);
+
+	switch (d->type) {
+	case CF_CFG_INT:
+		fprintf(f, "%s = %d\n", d->key, *(const int *)p);
+		break;
+	case CF_CFG_OCTAL:
+		fprintf(f, "%s = 0%o\n", d->key, (unsigned)*(const int *)p);
+		break;
+	case CF_CFG_LOGLEVEL:
+		fprintf(f, "%s = %s\n", d->key, cf_log_level_name(*(const int *)p));
+		break;
+	case CF_CFG_STR: {
+		const char *s = *(char *const *)p;
+		/* Never print secrets back. */
+		if (!strcmp(d->key, "admin_token") && s && *s)
+			s = "(set)";
+		fprintf(f, "%s = %s\n", d->key, s ? s : "");
+		break;
+	}
+	case CF_CFG_LIST: {
+		const struct cf_strlist *l = p;
+
+		if (!l->n)
+			fprintf(f, "#%s =\n", d->key);
+		for (size_t i = 0; i < l->n; i++)
+			fprintf(f, "%s = %s\n", d->key, l->v[i]);
+		break;
+	}
+	}
+}
+
+void
+cf_config_dump(const struct cf_config *c, FILE *f)
+{
+	const char *section = NULL;
+
+	for (size_t i = 0; i < NDEFS; i++) {
+		const struct cf_config_def *d = &defs[i];
+
+		if (!section || strcmp(section, d->section)) {
+			fprintf(f, "%s[%s]\n", section ? "\n" : "", d->section);
+			section = d->section;
+		}
+		fprintf(f, "# %s%s\n", d->help, d->flags & R ? " (reloadable)" : "");
+		dump_value(c, d, f);
+	}
+}
+
+static int
+def_equal(const struct cf_config *a, const struct cf_config *b, const struct cf_config_def *d)
+{
+	const void *pa = field(a, d), *pb = field(b, d);
+
+	switch (d->type) {
+	case CF_CFG_INT:
+	case CF_CFG_OCTAL:
+	case CF_CFG_LOGLEVEL:
+		return *(const int *)pa == *(const int *)pb;
+	case CF_CFG_STR:
+		return !strcmp(*(char *const *)pa, *(char *const *)pb);
+	case CF_CFG_LIST: {
+		const struct cf_strlist *la = pa, *lb = pb;
+
+		if (la->n != lb->n)
+			return 0;
+		for (size_t i = 0; i < la->n; i++)
+			if (strcmp(la->v[i], lb->v[i]))
+				return 0;
+		return 1;
+	}
+	}
+	return 0;
+}
+
+int
+cf_config_reload(struct cf_config *cur, const struct cf_config *next,
+                 void (*note)(const struct cf_config_def *d, void *ud), void *ud)
+{
+	int restart = 0;
+
+	for (size_t i = 0; i < NDEFS; i++) {
+		const struct cf_config_def *d = &defs[i];
+		void *pc = field(cur, d);
+		const void *pn = field(next, d);
+
+		if (def_equal(cur, next, d))
+			continue;
+		if (!(d->flags & R)) {
+			restart++;
+			if (note)
+				note(d, ud);
+			continue;
+		}
+		if (d->type == CF_CFG_STR) {
+			char *s = strdup(*(char *const *)pn);
+			if (!s)
+				continue;
+			free(*(char **)pc);
+			*(char **)pc = s;
+		} else if (d->type == CF_CFG_LIST) {
+			const struct cf_strlist *ln = pn;
+
+			list_clear(pc);
+			for (size_t j = 0; j < ln->n; j++)
+				(void)list_add(pc, ln->v[j]);
+		} else {
+			*(int *)pc = *(const int *)pn;
+		}
+	}
+	return restart;
+}

@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MIT */
+/* dialect_native.c - confab.v1 (docs/protocol.md): parses client commands into core calls and
+ * renders core events. Every protocol error is answered here, with the command's id; none
+ * closes the connection except the rate-limit abuse close (4029). */
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/dialect.h"
+#include "confab/frame.h"
+#include "confab/log.h"
+#include "confab/room.h"
+#include "confab/server.h"
+#include "confab/session.h"
+#include "confab/text.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <jansson.h>
+
+#define NONCE_MAX   64
+#define HISTORY_DEF 50
+#define ID_MAX      ((json_int_t)1 << 53)
+
+/* A command being handled: the session, the parsed object (borrowed) and its id. */
+struct cmd {
+	struct cf_sess *s;
+	json_t *o;
+	json_int_t id; /* -1: none */
+};
+
+/* Steals obj: encodes it as one frame and queues it. */
+static void
+push_json(struct cf_sess *s, json_t *obj)
+{
+	char *txt;
+	struct cf_frame *f;
+
+	if (!obj)
+		return;
+	txt = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!txt)
+		return;
+	f = cf_frame_new(txt, strlen(txt));
+	free(txt);
+	if (f) {
+		cf_sess_push(s, f);
+		cf_frame_unref(f);
+	}
+}
+
+/* Steals obj; adds op and id. */
+static int
+reply(struct cmd *c, const char *op, json_t *obj)
+{
+	if (!obj)
+		return 0;
+	json_object_set_new(obj, "op", json_string(op));
+	if (c->id >= 0)
+		json_object_set_new(obj, "id", json_integer(c->id));
+	push_json(c->s, obj);
+	return 0;
+}
+
+static int err_reply(struct cf_sess *s, json_int_t id, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int
+err_reply(struct cf_sess *s, json_int_t id, const char *code, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	json_t *o;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	if (o && id >= 0)
+		json_object_set_new(o, "id", json_integer(id));
+	push_json(s, o);
+	return 0;
+}
+
+#define fail(c, code, ...) err_reply((c)->s, (c)->id, code, __VA_ARGS__)
+
+static json_t *
+user_json(const char *id, const char *name)
+{
+	return json_pack("{s:s,s:s}", "id", id, "name", name);
+}
+
+static json_t *
+msg_json(const struct cf_msg *m)
+{
+	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:s}", "ev", "msg", "room", m->room, "seq",
+	                 (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from",
+	                 user_json(m->from_id, m->from_name), "text", m->text);
+}
+
+static struct cf_frame *
+frame_of(json_t *o)
+{
+	char *txt;
+	struct cf_frame *f = NULL;
+
+	if (!o)
+		return NULL;
+	txt = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (txt) {
+		f = cf_frame_new(txt, strlen(txt));
+		free(txt);
+	}
+	return f;
+}
+
+static struct cf_frame *
+render_msg(const struct cf_msg *m)
+{
+	return frame_of(msg_json(m));
+}
+
+static struct cf_frame *
+render_presence(const char *ev, const char *room, const char *uid, const char *uname)
+{
+	return frame_of(
+	        json_pack("{s:s,s:s,s:o}", "ev", ev, "room", room, "user", user_json(uid, uname)));
+}
+
+static struct cf_frame *
+render_bye(int code, const char *reason)
+{
+	return frame_of(json_pack("{s:s,s:i,s:s}", "ev", "bye", "code", code, "reason", reason));
+}
+
+/* Field access: each returns 1 if present and valid, 0 if absent, -1 after replying with an
+ * error naming the field. */
+static int
+get_str(struct cmd *c, const char *key, const char **ret, size_t *ret_len)
+{
+	json_t *v = json_object_get(c->o, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_string(v)) {
+		fail(c, "bad_request", "field '%s' must be a string", key);
+		return -1;
+	}
+	*ret = json_string_value(v);
+	*ret_len = json_string_length(v);
+	return 1;
+}
+
+static int
+get_int(struct cmd *c, const char *key, json_int_t min, json_int_t max, json_int_t *ret)
+{
+	json_t *v = json_object_get(c->o, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		fail(c, "bad_request", "field '%s' must be an integer in [%lld, %lld]", key,
+		     (long long)min, (long long)max);
+		return -1;
+	}
+	*ret = json_integer_value(v);
+	return 1;
+}
+
+/* The room named by the command, which must be valid. Returns 1, or -1 after replying. */
+static int
+get_room_name(struct cmd *c, const char **ret)
+{
+	size_t len;
+	int r = get_str(c, "room", ret, &len);
+
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		fail(c, "bad_request", "missing field 'room'");
+		return -1;
+	}
+	if (cf_text_name_ok(*ret, len, 1, CF_ROOM_NAME_MAX, 0) < 0 || strlen(*ret) != len) {
+		fail(c, "room_name_invalid",
+		     "room names are 1 to %d bytes of UTF-8 without control characters",
+		     CF_ROOM_NAME_MAX);
+		return -1;
+	}
+	return 1;
+}
+
+/* The joined room named by the command. Returns 1, or -1 after replying. */
+static int
+get_joined_room(struct cmd *c, struct cf_room **ret)
+{
+	const char *name;
+	struct cf_room *room;
+
+	if (get_room_name(c, &name) < 0)
+		return -1;
+	room = cf_room_find(c->s->srv->reg, name);
+	if (!room || !cf_room_member_of(c->s, room)) {
+		fail(c, "not_joined", "not in room '%s'", name);
+		return -1;
+	}
+	*ret = room;
+	return 1;
+}
+
+static json_t *
+members_json(const struct cf_room *room)
+{
+	json_t *a = json_array();
+	const struct cf_presence *p;
+
+	for (p = room->users; p; p = p->hh.next)
+		json_array_append_new(a, user_json(p->id, p->name));
+	return a;
+}
+
+/* Messages [from, to) of the room's history as an array of msg events. */
+static json_t *
+hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
+{
+	json_t *a = json_array();
+
+	for (uint32_t i = from; i < to; i++)
+		json_array_append_new(a, msg_json(cf_room_hist_at(room, i)));
+	return a;
+}
+
+static int
+ensure_user(struct cf_sess *s)
+{
+	unsigned char rnd[3] = {0};
+	char name[32];
+
+	if (s->user_id)
+		return 0;
+	(void)getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
+	snprintf(name, sizeof(name), "guest-%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
+	return cf_sess_set_user(s, name, name);
+}
+
+static int
+cmd_hello(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const struct cf_config *cfg = s->srv->cfg;
+	const char *name;
+	size_t len;
+	char sid[32];
+	int r;
+
+	if (s->hello || s->rooms.count)
+		return fail(c, "bad_state", "hello must be the first command, and only once");
+	r = get_str(c, "name", &name, &len);
+	if (r < 0)
+		return 0;
+	if (r > 0) {
+		if (cf_text_name_ok(name, len, 1, (size_t)cfg->max_name, 1) < 0 ||
+		    strlen(name) != len)
+			return fail(c, "user_name_invalid",
+			            "user names are 1 to %d bytes of UTF-8 without control "
+			            "characters or leading/trailing spaces",
+			            cfg->max_name);
+		if (cf_sess_set_user(s, name, name) < 0)
+			return -1;
+	} else if (ensure_user(s) < 0) {
+		return -1;
+	}
+	s->hello = 1;
+	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)s->id);
+	return reply(c, "hello",
+	             json_pack("{s:s,s:o,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "session", sid,
+	                       "user", user_json(s->user_id, s->user_name), "node", s->srv->node_id,
+	                       "limits", "max_frame", cfg->max_frame, "max_text", cfg->max_text,
+	                       "max_rooms", cfg->max_rooms_per_session, "rate", cfg->rate, "burst",
+	                       cfg->burst, "history", cfg->history, "max_name", cfg->max_name));
+}
+
+static int
+cmd_join(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const struct cf_config *cfg = s->srv->cfg;
+	const char *name;
+	json_int_t since = -1, epoch = -1;
+	struct cf_room *room;
+	uint32_t from, to;
+	int gap = 0, r;
+
+	if (get_room_name(c, &name) < 0 || get_int(c, "since", 0, ID_MAX, &since) < 0 ||
+	    get_int(c, "epoch", 0, ID_MAX, &epoch) < 0)
+		return 0;
+	r = cf_room_join(s->srv->reg, s, name, &room);
+	switch (r) {
+	case 0:
+		break;
+	case -EALREADY:
+		return fail(c, "already_joined", "already in room '%s'", name);
+	case -E2BIG:
+		return fail(c, "too_many_rooms", "a session may be in %d rooms",
+		            cfg->max_rooms_per_session);
+	case -ENOSPC:
+		return fail(c, "room_limit", "the server holds its maximum of %d rooms",
+		            cfg->max_rooms);
+	default:
+		return -1;
+	}
+	to = room->hist_count;
+	if (since < 0) {
+		from = to > (uint32_t)cfg->join_history ? to - (uint32_t)cfg->join_history : 0;
+	} else if ((epoch >= 0 && (uint64_t)epoch != room->epoch) || (uint64_t)since > room->seq) {
+		/* Another life of the room's sequence: the client cannot know what it missed. */
+		gap = 1;
+		from = 0;
+	} else {
+		from = cf_room_hist_after(room, (uint64_t)since);
+		if ((uint64_t)since < room->seq)
+			gap = !to || cf_room_hist_at(room, 0)->seq > (uint64_t)since + 1;
+	}
+	return reply(c, "join",
+	             json_pack("{s:s,s:I,s:I,s:o,s:o,s:b}", "room", room->name, "epoch",
+	                       (json_int_t)room->epoch, "seq", (json_int_t)room->seq, "members",
+	                       members_json(room), "history", hist_json(room, from, to), "gap",
+	                       gap));
+}
+
+static int
+cmd_leave(struct cmd *c)
+{
+	struct cf_room *room;
+	json_t *o;
+
+	if (get_joined_room(c, &room) < 0)
+		return 0;
+	o = json_pack("{s:s}", "room", room->name);
+	cf_room_leave(c->s->srv->reg, c->s, room); /* may free the room */
+	return reply(c, "leave", o);
+}
+
+static void
+send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct cf_sess *s = ud;
+
+	if (err < 0) {
+		err_reply(s, tag, "unavailable", "the message could not be ordered: %s",
+		          strerror(-err));
+		return;
+	}
+	{
+		json_t *o = json_pack("{s:s,s:s,s:I}", "op", "send", "room", m->room, "seq",
+		                      (json_int_t)m->seq);
+		if (o && tag >= 0)
+			json_object_set_new(o, "id", json_integer(tag));
+		push_json(s, o);
+	}
+}
+
+static int
+cmd_send(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const struct cf_config *cfg = s->srv->cfg;
+	const char *text, *nonce = NULL;
+	size_t tlen, nlen;
+	struct cf_room *room;
+	struct cf_msg *m, *dup;
+	int r;
+
+	if (get_joined_room(c, &room) < 0)
+		return 0;
+	r = get_str(c, "text", &text, &tlen);
+	if (r < 0)
+		return 0;
+	if (r == 0)
+		return fail(c, "bad_request", "missing field 'text'");
+	if (tlen == 0 || tlen > (size_t)cfg->max_text)
+		return fail(c, "text_too_long", "text must be 1 to %d bytes", cfg->max_text);
+	r = get_str(c, "nonce", &nonce, &nlen);
+	if (r < 0)
+		return 0;
+	if (r > 0 && (nlen == 0 || nlen > NONCE_MAX))
+		return fail(c, "bad_request", "field 'nonce' must be 1 to %d bytes", NONCE_MAX);
+	r = cf_sess_rate_take(s);
+	if (r == -ECONNABORTED)
+		return -1;
+	if (r < 0)
+		return fail(c, "rate_limited", "more than %d messages per second", cfg->rate);
+	if (nonce && (dup = cf_room_find_nonce(room, s->user_id, nonce)))
+		return reply(c, "send",
+		             json_pack("{s:s,s:I,s:b}", "room", room->name, "seq",
+		                       (json_int_t)dup->seq, "dup", 1));
+	m = cf_msg_new(room->name, s->user_id, s->user_name, text, nonce);
+	if (!m)
+		return -1;
+	r = cf_bus_publish(s->srv->bus, m, send_done, s, c->id);
+	cf_msg_unref(m);
+	if (r < 0)
+		return fail(c, "unavailable", "the bus refused the message");
+	return 0;
+}
+
+static int
+cmd_history(struct cmd *c)
+{
+	const struct cf_config *cfg = c->s->srv->cfg;
+	struct cf_room *room;
+	json_int_t before = -1, limit = HISTORY_DEF;
+	uint32_t to, from;
+
+	if (get_joined_room(c, &room) < 0 || get_int(c, "before", 0, ID_MAX, &before) < 0 ||
+	    get_int(c, "limit", 1, cfg->history, &limit) < 0)
+		return 0;
+	to = before < 0 ? room->hist_count
+	                : (before == 0 ? 0 : cf_room_hist_after(room, (uint64_t)before - 1));
+	from = to > (uint32_t)limit ? to - (uint32_t)limit : 0;
+	return reply(
+	        c, "history",
+	        json_pack("{s:s,s:o}", "room", room->name, "messages", hist_json(room, from, to)));
+}
+
+static int
+cmd_presence(struct cmd *c)
+{
+	struct cf_room *room;
+
+	if (get_joined_room(c, &room) < 0)
+		return 0;
+	return reply(c, "presence",
+	             json_pack("{s:s,s:o}", "room", room->name, "members", members_json(room)));
+}
+
+static int
+cmd_ping(struct cmd *c)
+{
+	return reply(c, "pong", json_pack("{s:I}", "ts", (json_int_t)cf_wall_ms()));
+}
+
+static const struct {
+	const char *op;
+	int (*fn)(struct cmd *c);
+} commands[] = {
+        {"hello", cmd_hello}, {"join", cmd_join},       {"leave", cmd_leave},
+        {"send", cmd_send},   {"history", cmd_history}, {"presence", cmd_presence},
+        {"ping", cmd_ping},
+};
+
+static int
+on_text(struct cf_sess *s, const char *buf, size_t len)
+{
+	struct cmd c = {.s = s, .id = -1};
+	json_error_t jerr;
+	json_t *v;
+	const char *op;
+	int r = 0;
+
+	if (!buf)
+		return err_reply(s, -1, "bad_request", "binary frames are not supported");
+	c.o = json_loadb(buf, len, 0, &jerr);
+	if (!c.o)
+		return err_reply(s, -1, "bad_json", "invalid JSON: %s", jerr.text);
+	if (!json_is_object(c.o)) {
+		err_reply(s, -1, "bad_json", "a command is a JSON object");
+		goto out;
+	}
+	v = json_object_get(c.o, "id");
+	if (v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) >= ID_MAX) {
+			err_reply(s, -1, "bad_request",
+			          "field 'id' must be an integer in [0, 2^53)");
+			goto out;
+		}
+		c.id = json_integer_value(v);
+	}
+	v = json_object_get(c.o, "op");
+	if (!v || !json_is_string(v)) {
+		fail(&c, "bad_request", v ? "field 'op' must be a string" : "missing field 'op'");
+		goto out;
+	}
+	op = json_string_value(v);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(op, commands[i].op))
+			continue;
+		if (commands[i].fn != cmd_hello && ensure_user(s) < 0) {
+			r = -1;
+			goto out;
+		}
+		r = commands[i].fn(&c);
+		goto out;
+	}
+	fail(&c, "unknown_op", "unknown op '%.64s'", op);
+out:
+	json_decref(c.o);
+	return r < 0 ? -1 : 0;
+}
+
+const struct cf_dialect cf_dialect_native = {
+        .id = CF_DIALECT_NATIVE,
+        .name = "confab.v1",
+        .pack_newline = 1,
+        .on_text = on_text,
+        .render_msg = render_msg,
+        .render_presence = render_presence,
+        .render_bye = render_bye,
+};

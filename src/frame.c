@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* frame.c - refcounted encoded frames (see frame.h). */
+#include "confab/frame.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <libwebsockets.h>
+
+struct cf_frame *
+cf_frame_new(const void *payload, size_t len)
+{
+	struct cf_frame *f;
+
+	if (len > UINT32_MAX)
+		return NULL;
+	f = malloc(sizeof(*f) + LWS_PRE + len);
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	f->len = (uint32_t)len;
+	f->ordered_ns = 0;
+	memcpy(f->buf + LWS_PRE, payload, len);
+	return f;
+}
+
+struct cf_frame *
+cf_frame_ref(struct cf_frame *f)
+{
+	f->refs++;
+	return f;
+}
+
+struct cf_frame *
+cf_frame_unref(struct cf_frame *f)
+{
+	if (f && --f->refs == 0)
+		free(f);
+	return NULL;
+}
+
+unsigned char *
+cf_frame_payload(struct cf_frame *f)
+{
+	return f->buf + LWS_PRE;
+}

@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/* http.c - plain HTTP requests: /healthz, /metrics, /api/v1/..., the web client's static files,
+ * and admission of WebSocket upgrades (path, Origin, connection limits) before the handshake.
+ * Responses are built whole, then written from HTTP_WRITEABLE; a POSTed message is answered
+ * when the bus completes it. Every error body is JSON. */
+#include "confab/http.h"
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/log.h"
+#include "confab/metrics.h"
+#include "confab/room.h"
+#include "confab/server.h"
+#include "confab/text.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#define BODY_MAX (64 * 1024)
+
+enum route {
+	R_NONE,
+	R_POST_MESSAGE,
+};
+
+struct http_pss {
+	struct cf_server *srv;
+	unsigned char *resp; /* owned: LWS_PRE + headers + body */
+	size_t resp_len;
+	enum route route;
+	char *room; /* owned: room of a POST */
+	char *post; /* owned: request body */
+	size_t post_len;
+	int auth_ok;          /* -1: admin API off, 0: bad token, 1: good */
+	unsigned waiting : 1; /* a publish is in flight */
+	unsigned too_big : 1;
+};
+
+size_t
+cf_http_pss_size(void)
+{
+	return sizeof(struct http_pss);
+}
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+/* Builds a complete HTTP/1.1 response into a new buffer with LWS_PRE headroom. */
+static unsigned char *
+build(int status, const char *ctype, const char *extra, const char *body, size_t blen,
+      size_t *ret_len)
+{
+	char head[512];
+	int hl = snprintf(head, sizeof(head),
+	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                  "Cache-Control: no-store\r\n%s\r\n",
+	                  status, status_text(status), ctype, blen, extra ? extra : "");
+	unsigned char *buf;
+
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		return NULL;
+	buf = malloc(LWS_PRE + (size_t)hl + blen);
+	if (!buf)
+		return NULL;
+	memcpy(buf + LWS_PRE, head, (size_t)hl);
+	memcpy(buf + LWS_PRE + hl, body, blen);
+	*ret_len = (size_t)hl + blen;
+	return buf;
+}
+
+static int
+respond(struct lws *wsi, struct http_pss *p, int status, const char *ctype, const char *extra,
+        const char *body, size_t blen)
+{
+	free(p->resp);
+	p->resp = build(status, ctype, extra, body, blen, &p->resp_len);
+	if (!p->resp)
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Steals o. */
+static int
+respond_json(struct lws *wsi, struct http_pss *p, int status, const char *extra, json_t *o)
+{
+	char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int r;
+
+	json_decref(o);
+	if (!txt)
+		return -1;
+	r = respond(wsi, p, status, "application/json", extra, txt, strlen(txt));
+	free(txt);
+	return r;
+}
+
+static int http_error(struct lws *wsi, struct http_pss *p, int status, const char *extra,
+                      const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int
+http_error(struct lws *wsi, struct http_pss *p, int status, const char *extra, const char *code,
+           const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return respond_json(wsi, p, status, extra,
+	                    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+static json_t *
+msg_json(const struct cf_msg *m)
+{
+	return json_pack("{s:s,s:s,s:I,s:I,s:{s:s,s:s},s:s}", "ev", "msg", "room", m->room, "seq",
+	                 (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from", "id", m->from_id,
+	                 "name", m->from_name, "text", m->text);
+}
+
+static int
+get_healthz(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_server *srv = p->srv;
+	int ok = !srv->draining && cf_bus_healthy(srv->bus);
+
+	return respond_json(wsi, p, ok ? 200 : 503, NULL,
+	                    json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status",
+	                              ok ? "ok" : "unavailable", "node", srv->node_id, "version",
+	                              CONFAB_VERSION, "bus", srv->bus->ops->name, "draining",
+	                              srv->draining, "connections", (json_int_t)srv->sessions.count,
+	                              "rooms", (json_int_t)srv->reg->nrooms));
+}
+
+static int
+get_metrics(struct lws *wsi, struct http_pss *p)
+{
+	char *txt;
+	size_t len;
+	int r;
+
+	if (cf_metrics_render(&txt, &len) < 0)
+		return -1;
+	r = respond(wsi, p, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, txt, len);
+	free(txt);
+	return r;
+}
+
+static int
+get_rooms(struct lws *wsi, struct http_pss *p)
+{
+	json_t *a = json_array();
+	const struct cf_room *room;
+
+	for (room = p->srv->reg->rooms; room; room = room->hh.next)
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
+		                                   "members", (json_int_t)room->nusers, "seq",
+		                                   (json_int_t)room->seq, "epoch",
+		                                   (json_int_t)room->epoch));
+	return respond_json(wsi, p, 200, NULL, json_pack("{s:o}", "rooms", a));
+}
+
+/* An unsigned query argument, or def when absent; -1 when malformed. */
+static long long
+urlarg_uint(struct lws *wsi, const char *name, long long def)
+{
+	char buf[64], key[32];
+	const char *v;
+	char *end;
+	long long n;
+
+	snprintf(key, sizeof(key), "%s=", name);
+	v = lws_get_urlarg_by_name(wsi, key, buf, sizeof(buf));
+	if (!v)
+		return def;
+	n = strtoll(v, &end, 10);
+	if (end == v || *end || n < 0)
+		return -1;
+	return n;
+}
+
+static int
+get_history(struct lws *wsi, struct http_pss *p, const char *name)
+{
+	const struct cf_room *room = cf_room_find(p->srv->reg, name);
+	long long before = urlarg_uint(wsi, "before", 0), limit;
+	uint32_t from, to;
+	json_t *a;
+
+	limit = urlarg_uint(wsi, "limit", 50);
+	if (before < 0 || limit < 1 || limit > p->srv->cfg->history)
+		return http_error(wsi, p, 400, NULL, "bad_request",
+		                  "before must be an integer >= 0, limit in [1, %d]",
+		                  p->srv->cfg->history);
+	if (!room)
+		return http_error(wsi, p, 404, NULL, "no_such_room", "no room '%s'", name);
+	to = before ? cf_room_hist_after(room, (uint64_t)before - 1) : room->hist_count;
+	from = to > limit ? to - (uint32_t)limit : 0;
+	a = json_array();
+	for (uint32_t i = from; i < to; i++)
+		json_array_append_new(a, msg_json(cf_room_hist_at(room, i)));
+	return respond_json(wsi, p, 200, NULL,
+	                    json_pack("{s:s,s:I,s:I,s:o}", "room", room->name, "epoch",
+	                              (json_int_t)room->epoch, "seq", (json_int_t)room->seq,
+	                              "messages", a));
+}
+
+static int
+check_auth(struct lws *wsi, struct cf_server *srv)
+{
+	const char *tok = srv->cfg->admin_token;
+	char hdr[512];
+	size_t tl = strlen(tok);
+	int n;
+
+	if (!tl)
+		return -1;
+	n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n <= 7 || strncasecmp(hdr, "Bearer ", 7))
+		return 0;
+	/* Constant time: do not leak the token's prefix through timing. */
+	return (size_t)n - 7 == tl && !CRYPTO_memcmp(hdr + 7, tok, tl);
+}
+
+static void
+post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct http_pss *p = ud;
+	struct lws *wsi = (struct lws *)(intptr_t)0;
+
+	(void)tag;
+	(void)wsi;
+	p->waiting = 0;
+	if (err < 0) {
+		p->resp = build(503, "application/json", NULL,
+		                "{\"error\":{\"code\":\"unavailable\",\"message\":\"the bus could "
+		                "not order the message\"}}",
+		                strlen("{\"error\":{\"code\":\"unavailable\",\"message\":\"the bus "
+		                       "could not order the message\"}}"),
+		                &p->resp_len);
+	} else {
+		char body[256 + CF_ROOM_NAME_MAX * 6];
+		json_t *o = json_pack("{s:s,s:I}", "room", m->room, "seq", (json_int_t)m->seq);
+		char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		json_decref(o);
+		snprintf(body, sizeof(body), "%s", txt ? txt : "{}");
+		free(txt);
+		p->resp = build(200, "application/json", NULL, body, strlen(body), &p->resp_len);
+	}
+}
+
+static int
+post_message(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_server *srv = p->srv;
+	json_error_t jerr;
+	json_t *o, *t, *f;
+	const char *from = "admin";
+	struct cf_msg *m;
+	struct cf_room *room;
+	int r;
+
+	if (p->auth_ok < 0)
+		return http_error(wsi, p, 403, NULL, "forbidden",
+		                  "the admin API is off (server.admin_token is empty)");
+	if (!p->auth_ok)
+		return http_error(wsi, p, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
+		                  "missing or wrong bearer token");
+	if (p->too_big)
+		return http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
+	o = json_loadb(p->post ? p->post : "", p->post_len, 0, &jerr);
+	t = o ? json_object_get(o, "text") : NULL;
+	f = o ? json_object_get(o, "from") : NULL;
+	if (!o || !json_is_object(o) || !json_is_string(t) || (f && !json_is_string(f))) {
+		json_decref(o);
+		return http_error(wsi, p, 400, NULL, "bad_request",
+		                  "body must be a JSON object with string 'text' (and 'from')");
+	}
+	if (f)
+		from = json_string_value(f);
+	if (!json_string_length(t) || json_string_length(t) > (size_t)srv->cfg->max_text) {
+		json_decref(o);
+		return http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
+		                  srv->cfg->max_text);
+	}
+	if (cf_text_name_ok(from, strlen(from), 1, (size_t)srv->cfg->max_name, 1) < 0) {
+		json_decref(o);
+		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid 'from'");
+	}
+	r = cf_room_get(srv->reg, p->room, &room);
+	if (r < 0) {
+		json_decref(o);
+		return http_error(wsi, p, 503, NULL, "room_limit", "room limit reached");
+	}
+	m = cf_msg_new(room->name, from, from, json_string_value(t), NULL);
+	json_decref(o);
+	if (!m)
+		return -1;
+	r = cf_bus_publish(srv->bus, m, post_done, p, 0);
+	cf_msg_unref(m);
+	if (r < 0)
+		return http_error(wsi, p, 503, NULL, "unavailable", "the bus refused the message");
+	p->waiting = 1;
+	/* post_done() fills p->resp; WRITEABLE then sends it. */
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static const char *
+mime_of(const char *path)
+{
+	static const struct {
+		const char *ext, *mime;
+	} t[] = {
+	        {".html", "text/html; charset=utf-8"},
+	        {".js", "text/javascript; charset=utf-8"},
+	        {".css", "text/css; charset=utf-8"},
+	        {".svg", "image/svg+xml"},
+	        {".png", "image/png"},
+	        {".ico", "image/x-icon"},
+	        {".json", "application/json"},
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(dot, t[i].ext))
+			return t[i].mime;
+	return NULL;
+}
+
+/* Serves a file of the web client: flat names only, so no path can leave www_dir. */
+static int
+get_static(struct lws *wsi, struct http_pss *p, const char *path)
+{
+	const char *dir = p->srv->cfg->www_dir, *name = path + 1, *mime;
+	char full[1024];
+	int n;
+
+	if (!strcmp(path, "/"))
+		name = "index.html";
+	mime = mime_of(name);
+	if (!*dir || !mime ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789._-") != strlen(name) ||
+	    name[0] == '.')
+		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+	snprintf(full, sizeof(full), "%s/%s", dir, name);
+	n = lws_serve_http_file(wsi, full, mime, "Cache-Control: no-cache\r\n", 0);
+	if (n < 0)
+		return -1;
+	if (n > 0) /* lws answered 404 itself: the file is not there */
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	return 0;
+}
+
+static int
+method_of(struct lws *wsi)
+{
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+		return 'G';
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+		return 'P';
+	return '?';
+}
+
+static int
+on_http(struct lws *wsi, struct http_pss *p, const char *path)
+{
+	static const char rooms[] = "/api/v1/rooms/";
+	int m = method_of(wsi);
+	size_t plen = strlen(path);
+
+	cf_metrics.http_requests_total++;
+	if (!strncmp(path, rooms, sizeof(rooms) - 1)) {
+		const char *name = path + sizeof(rooms) - 1;
+		size_t nlen;
+		const char *sfx = NULL;
+
+		if (plen > sizeof(rooms) - 1 + 8 && !strcmp(path + plen - 8, "/history"))
+			sfx = "/history";
+		else if (plen > sizeof(rooms) - 1 + 9 && !strcmp(path + plen - 9, "/messages"))
+			sfx = "/messages";
+		if (!sfx)
+			return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+		nlen = plen - (sizeof(rooms) - 1) - strlen(sfx);
+		free(p->room);
+		p->room = strndup(name, nlen);
+		if (!p->room)
+			return -1;
+		if (cf_text_name_ok(p->room, nlen, 1, CF_ROOM_NAME_MAX, 0) < 0)
+			return http_error(wsi, p, 400, NULL, "room_name_invalid",
+			                  "invalid room name");
+		if (!strcmp(sfx, "/history")) {
+			if (m != 'G')
+				return http_error(wsi, p, 405, "Allow: GET\r\n",
+				                  "method_not_allowed", "use GET");
+			return get_history(wsi, p, p->room);
+		}
+		if (m != 'P')
+			return http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
+			                  "use POST");
+		p->route = R_POST_MESSAGE;
+		p->auth_ok = !*p->srv->cfg->admin_token ? -1 : check_auth(wsi, p->srv);
+		return 0; /* the body follows */
+	}
+	if (m != 'G') {
+		if (!strcmp(path, "/healthz") || !strcmp(path, "/metrics") ||
+		    !strcmp(path, "/api/v1/rooms") || !strcmp(path, "/"))
+			return http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
+			                  "use GET");
+		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+	}
+	if (!strcmp(path, "/healthz"))
+		return get_healthz(wsi, p);
+	if (!strcmp(path, "/metrics"))
+		return get_metrics(wsi, p);
+	if (!strcmp(path, "/api/v1/rooms"))
+		return get_rooms(wsi, p);
+	return get_static(wsi, p, path);
+}
+
+/* The WebSocket upgrade gate: answered here, before the handshake, with a JSON error. */
+static int
+confirm_upgrade(struct lws *wsi, struct cf_server *srv)
+{
+	char path[256];
+	const char *code, *msg;
+	unsigned char *buf;
+	size_t len;
+	char body[256];
+	int status;
+
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+		path[0] = '\0';
+	status = cf_server_admit(srv, wsi, path, &code, &msg);
+	if (!status)
+		return 0;
+	cf_metrics.rejected_connections_total++;
+	snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+	buf = build(status, "application/json", "Connection: close\r\n", body, strlen(body), &len);
+	if (!buf)
+		return -1;
+	lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS);
+	free(buf);
+	return 1;
+}
+
+int
+cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+	struct cf_server *srv = lws_context_user(lws_get_context(wsi));
+	struct http_pss *p = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return confirm_upgrade(wsi, srv);
+	case LWS_CALLBACK_HTTP:
+		memset(p, 0, sizeof(*p));
+		p->srv = srv;
+		return on_http(wsi, p, in) < 0 ? -1 : 0;
+	case LWS_CALLBACK_HTTP_BODY:
+		if (p->route != R_POST_MESSAGE)
+			return 0;
+		if (p->post_len + len > BODY_MAX) {
+			p->too_big = 1;
+			return 0;
+		}
+		{
+			char *n = realloc(p->post, p->post_len + len + 1);
+			if (!n)
+				return -1;
+			p->post = n;
+			memcpy(p->post + p->post_len, in, len);
+			p->post_len += len;
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (p->route != R_POST_MESSAGE)
+			return 0;
+		return post_message(wsi, p) < 0 ? -1 : 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!p->resp)
+			return 0; /* still waiting for the bus */
+		if (lws_write(wsi, p->resp + LWS_PRE, p->resp_len, LWS_WRITE_HTTP_HEADERS) < 0)
+			return -1;
+		free(p->resp);
+		p->resp = NULL;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (!p || !p->srv)
+			return 0;
+		if (p->waiting)
+			cf_bus_cancel(srv->bus, p);
+		free(p->resp);
+		free(p->room);
+		free(p->post);
+		memset(p, 0, sizeof(*p));
+		return 0;
+	default:
+		break;
+	}
+	return 0;
+}

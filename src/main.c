@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c - confabd: command line, configuration, startup order, signals, the loop and the
+ * shutdown order. */
+#include "confab/config.h"
+#include "confab/log.h"
+#include "confab/metrics.h"
+#include "confab/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+static volatile sig_atomic_t got_term, got_hup;
+static struct lws_context *volatile signal_ctx;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+	/* Async-signal-safe: a write to lws's wake pipe. */
+	if (signal_ctx)
+		lws_cancel_service(signal_ctx);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "Usage: confabd [OPTIONS]\n"
+	           "A WebSocket chat daemon.\n\n"
+	           "  -c, --config PATH   configuration file (default " CONFAB_CONF_PATH ";\n"
+	           "                      if the default is missing, built-in defaults are used)\n"
+	           "  -l, --listen ADDR   listen on ADDR (host:port, [v6]:port or unix:/path);\n"
+	           "                      repeatable; replaces server.listen\n"
+	           "      --check-config  validate the configuration, print it and exit (0 valid, "
+	           "1 not)\n"
+	           "  -V, --version       print the version and exit\n"
+	           "  -h, --help          this help\n\n"
+	           "Every key can be overridden with CONFAB_<SECTION>_<KEY> in the environment.\n"
+	           "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the configuration.\n");
+}
+
+struct opts {
+	const char *config;
+	int config_explicit;
+	char **listen;
+	size_t nlisten;
+	int check;
+};
+
+/* Loads file (if any), environment and command line into c. */
+static int
+load_config(struct cf_config *c, const struct opts *o, char *err, size_t errlen)
+{
+	int r = cf_config_init(c);
+
+	if (r < 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	if (o->config_explicit || access(o->config, F_OK) == 0) {
+		r = cf_config_load(c, o->config, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	r = cf_config_apply_env(c, err, errlen);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < o->nlisten; i++) {
+		r = cf_config_set(c, "server", "listen", o->listen[i], i == 0, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return cf_config_validate(c, err, errlen);
+}
+
+static void
+reload(struct cf_server *srv, const struct opts *o)
+{
+	struct cf_config next;
+	char err[512];
+
+	sd_notify(0, "RELOADING=1");
+	if (load_config(&next, o, err, sizeof(err)) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		sd_notify(0, "READY=1\nSTATUS=Reload failed; running with the old configuration");
+	} else {
+		cf_server_reload(srv, &next);
+		sd_notify(0, "READY=1\nSTATUS=Serving (configuration reloaded)");
+	}
+	cf_config_fini(&next);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+	        {"check-config", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	struct opts o = {.config = CONFAB_CONF_PATH};
+	struct cf_config cfg;
+	struct cf_server srv;
+	struct sigaction sa;
+	char err[512];
+	int c, r;
+
+	o.listen = calloc((size_t)argc, sizeof(char *));
+	if (!o.listen)
+		return 1;
+	while ((c = getopt_long(argc, argv, "c:l:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o.config = optarg;
+			o.config_explicit = 1;
+			break;
+		case 'l':
+			o.listen[o.nlisten++] = optarg;
+			break;
+		case 'C':
+			o.check = 1;
+			break;
+		case 'V':
+			printf("confabd %s\n", CONFAB_VERSION);
+			free(o.listen);
+			return 0;
+		case 'h':
+			usage(stdout);
+			free(o.listen);
+			return 0;
+		default:
+			usage(stderr);
+			free(o.listen);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "confabd: unexpected argument '%s'\n", argv[optind]);
+		free(o.listen);
+		return 2;
+	}
+
+	r = load_config(&cfg, &o, err, sizeof(err));
+	if (o.check) {
+		if (r < 0)
+			fprintf(stderr, "confabd: invalid configuration: %s\n", err);
+		else
+			cf_config_dump(&cfg, stdout);
+		cf_config_fini(&cfg);
+		free(o.listen);
+		return r < 0 ? 1 : 0;
+	}
+	if (r < 0) {
+		log_error("invalid configuration: %s", err);
+		cf_config_fini(&cfg);
+		free(o.listen);
+		return 1;
+	}
+	cf_log_set_level(cfg.log_level);
+	cf_log_route_lws();
+	cf_metrics_init();
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&srv, 0, sizeof(srv));
+	r = cf_server_start(&srv, &cfg);
+	if (r < 0) {
+		cf_server_stop(&srv);
+		cf_config_fini(&cfg);
+		free(o.listen);
+		return 1;
+	}
+	signal_ctx = srv.ctx;
+	log_info("confabd %s ready (node %s, standalone)", CONFAB_VERSION, srv.node_id);
+	sd_notify(0, "READY=1\nSTATUS=Serving");
+
+	while (!srv.stop) {
+		if (lws_service(srv.ctx, 0) < 0)
+			break;
+		if (got_hup) {
+			got_hup = 0;
+			reload(&srv, &o);
+		}
+		if (got_term && !srv.draining) {
+			sd_notify(0, "STOPPING=1\nSTATUS=Draining");
+			cf_server_drain(&srv);
+		}
+		if (srv.draining && !srv.sessions.count)
+			break;
+	}
+	signal_ctx = NULL;
+	log_info("shutting down");
+	cf_server_stop(&srv);
+	cf_config_fini(&cfg);
+	free(o.listen);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* ratelimit.c - token bucket (see ratelimit.h). */
+#include "confab/ratelimit.h"
+
+void
+cf_bucket_init(struct cf_bucket *b, int burst, uint64_t now_us)
+{
+	b->tokens = burst;
+	b->last_us = now_us;
+}
+
+int
+cf_bucket_take(struct cf_bucket *b, int rate, int burst, uint64_t now_us)
+{
+	if (now_us > b->last_us) {
+		b->tokens += (double)(now_us - b->last_us) * rate / 1e6;
+		b->last_us = now_us;
+	}
+	/* A reload may lower the burst below what the bucket holds. */
+	if (b->tokens > burst)
+		b->tokens = burst;
+	if (b->tokens < 1.0)
+		return 0;
+	b->tokens -= 1.0;
+	return 1;
+}

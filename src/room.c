@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/* room.c - the room registry (see room.h). Fan-out lives here: a message or presence event is
+ * rendered once per dialect and a reference is pushed to each member's queue. */
+#include "confab/room.h"
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/dialect.h"
+#include "confab/frame.h"
+#include "confab/metrics.h"
+#include "confab/session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static uint64_t
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static uint64_t
+new_epoch(void)
+{
+	uint64_t e = 0;
+
+	/* Any value works as long as a re-created room is unlikely to repeat it; keep it below
+	 * 2^53 so JavaScript clients hold it exactly. */
+	if (getrandom(&e, sizeof(e), GRND_NONBLOCK) != sizeof(e))
+		e = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+	e &= (1ULL << 53) - 1;
+	return e ? e : 1;
+}
+
+struct cf_registry *
+cf_registry_new(const struct cf_config *cfg)
+{
+	struct cf_registry *reg = calloc(1, sizeof(*reg));
+
+	if (reg)
+		reg->cfg = cfg;
+	return reg;
+}
+
+static void
+room_free(struct cf_registry *reg, struct cf_room *room)
+{
+	struct cf_presence *p, *tmp;
+
+	HASH_DEL(reg->rooms, room);
+	reg->nrooms--;
+	cf_metrics.rooms = reg->nrooms;
+	lws_dll2_remove(&room->in_empty);
+	HASH_ITER(hh, room->users, p, tmp)
+	{
+		HASH_DEL(room->users, p);
+		free(p->id);
+		free(p->name);
+		free(p);
+	}
+	for (uint32_t i = 0; i < room->hist_count; i++)
+		cf_msg_unref(cf_room_hist_at(room, i));
+	free(room->hist);
+	free(room->name);
+	free(room);
+}
+
+void
+cf_registry_free(struct cf_registry *reg)
+{
+	struct cf_room *room, *tmp;
+
+	if (!reg)
+		return;
+	HASH_ITER(hh, reg->rooms, room, tmp)
+	{
+		/* Sessions are closed before the registry goes; drop what is left. */
+		lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+			struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+			lws_dll2_remove(&mb->in_room);
+			lws_dll2_remove(&mb->in_sess);
+			free(mb);
+		}
+		lws_end_foreach_dll_safe(d, d1);
+		room_free(reg, room);
+	}
+	free(reg);
+}
+
+struct cf_room *
+cf_room_find(struct cf_registry *reg, const char *name)
+{
+	struct cf_room *room;
+
+	HASH_FIND_STR(reg->rooms, name, room);
+	return room;
+}
+
+int
+cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
+{
+	struct cf_room *room = cf_room_find(reg, name);
+
+	if (room) {
+		*ret = room;
+		return 0;
+	}
+	if (reg->nrooms >= (uint32_t)reg->cfg->max_rooms)
+		return -ENOSPC;
+	room = calloc(1, sizeof(*room));
+	if (!room || !(room->name = strdup(name))) {
+		free(room);
+		return -ENOMEM;
+	}
+	room->epoch = new_epoch();
+	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
+	reg->nrooms++;
+	cf_metrics.rooms = reg->nrooms;
+	/* Empty until someone joins: expires like any other empty room. */
+	room->empty_since_s = now_s();
+	lws_dll2_add_tail(&room->in_empty, &reg->empty);
+	*ret = room;
+	return 0;
+}
+
+struct cf_member *
+cf_room_member_of(struct cf_sess *s, struct cf_room *room)
+{
+	lws_start_foreach_dll (struct lws_dll2 *, d, s->rooms.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_sess);
+		if (mb->room == room)
+			return mb;
+	}
+	lws_end_foreach_dll(d);
+	return NULL;
+}
+
+/* Queues a join/leave event to every member but `except` (a session, may be NULL). */
+static void
+announce(struct cf_room *room, const char *ev, const char *uid, const char *uname,
+         struct cf_sess *except)
+{
+	struct cf_frame *frames[CF_DIALECT_MAX] = {0};
+
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+		const struct cf_dialect *dl = mb->sess->dialect;
+
+		if (mb->sess == except)
+			continue;
+		if (!frames[dl->id])
+			frames[dl->id] = dl->render_presence(ev, room->name, uid, uname);
+		if (frames[dl->id])
+			cf_sess_push(mb->sess, frames[dl->id]);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	for (int i = 0; i < CF_DIALECT_MAX; i++)
+		cf_frame_unref(frames[i]);
+}
+
+int
+cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret)
+{
+	struct cf_room *room;
+	struct cf_member *mb;
+	struct cf_presence *p;
+	int r;
+
+	room = cf_room_find(reg, name);
+	if (room && cf_room_member_of(s, room))
+		return -EALREADY;
+	if (s->rooms.count >= (uint32_t)reg->cfg->max_rooms_per_session)
+		return -E2BIG;
+	r = cf_room_get(reg, name, &room);
+	if (r < 0)
+		return r;
+	HASH_FIND_STR(room->users, s->user_id, p);
+	mb = calloc(1, sizeof(*mb));
+	if (!mb)
+		return -ENOMEM;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p || !(p->id = strdup(s->user_id)) || !(p->name = strdup(s->user_name))) {
+			if (p)
+				free(p->id);
+			free(p);
+			free(mb);
+			return -ENOMEM;
+		}
+		HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
+		room->nusers++;
+		announce(room, "join", p->id, p->name, NULL);
+	}
+	p->sessions++;
+	mb->room = room;
+	mb->sess = s;
+	lws_dll2_add_tail(&mb->in_room, &room->members);
+	lws_dll2_add_tail(&mb->in_sess, &s->rooms);
+	lws_dll2_remove(&room->in_empty);
+	*ret = room;
+	return 0;
+}
+
+static void
+member_remove(struct cf_registry *reg, struct cf_member *mb)
+{
+	struct cf_room *room = mb->room;
+	struct cf_sess *s = mb->sess;
+	struct cf_presence *p;
+
+	lws_dll2_remove(&mb->in_room);
+	lws_dll2_remove(&mb->in_sess);
+	free(mb);
+	HASH_FIND_STR(room->users, s->user_id, p);
+	if (p && --p->sessions == 0) {
+		HASH_DEL(room->users, p);
+		room->nusers--;
+		announce(room, "leave", p->id, p->name, s);
+		free(p->id);
+		free(p->name);
+		free(p);
+	}
+	if (!room->members.count) {
+		room->empty_since_s = now_s();
+		lws_dll2_add_tail(&room->in_empty, &reg->empty);
+		if (reg->cfg->history_ttl == 0)
+			cf_registry_expire(reg, room->empty_since_s);
+	}
+}
+
+int
+cf_room_leave(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room)
+{
+	struct cf_member *mb = cf_room_member_of(s, room);
+
+	if (!mb)
+		return -ENOENT;
+	member_remove(reg, mb);
+	return 0;
+}
+
+void
+cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s)
+{
+	while (s->rooms.head)
+		member_remove(reg, lws_container_of(s->rooms.head, struct cf_member, in_sess));
+}
+
+struct cf_msg *
+cf_room_hist_at(const struct cf_room *room, uint32_t i)
+{
+	if (i >= room->hist_count)
+		return NULL;
+	return room->hist[(room->hist_head + i) % room->hist_cap];
+}
+
+uint32_t
+cf_room_hist_after(const struct cf_room *room, uint64_t since)
+{
+	uint32_t lo = 0, hi = room->hist_count;
+
+	/* History is in seq order: binary search. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (cf_room_hist_at(room, mid)->seq <= since)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct cf_msg *
+cf_room_find_nonce(const struct cf_room *room, const char *user_id, const char *nonce)
+{
+	for (uint32_t i = room->hist_count; i-- > 0;) {
+		struct cf_msg *m = cf_room_hist_at(room, i);
+		if (m->nonce && !strcmp(m->nonce, nonce) && !strcmp(m->from_id, user_id))
+			return m;
+	}
+	return NULL;
+}
+
+static void
+hist_append(struct cf_registry *reg, struct cf_room *room, struct cf_msg *m)
+{
+	uint32_t cap = (uint32_t)reg->cfg->history;
+
+	if (!room->hist) {
+		/* Allocated on the first message: rooms that never talk cost nothing. */
+		room->hist = calloc(cap, sizeof(*room->hist));
+		if (!room->hist)
+			return;
+		room->hist_cap = cap;
+	}
+	if (room->hist_count == room->hist_cap) {
+		cf_msg_unref(room->hist[room->hist_head]);
+		room->hist[room->hist_head] = cf_msg_ref(m);
+		room->hist_head = (room->hist_head + 1) % room->hist_cap;
+		return;
+	}
+	room->hist[(room->hist_head + room->hist_count) % room->hist_cap] = cf_msg_ref(m);
+	room->hist_count++;
+}
+
+void
+cf_room_deliver(struct cf_registry *reg, struct cf_msg *m)
+{
+	struct cf_room *room;
+
+	if (cf_room_get(reg, m->room, &room) < 0)
+		return;
+	if (m->epoch != room->epoch) {
+		/* The ordering side restarted its counter: history before it is another life. */
+		for (uint32_t i = 0; i < room->hist_count; i++)
+			cf_msg_unref(cf_room_hist_at(room, i));
+		room->hist_count = room->hist_head = 0;
+		room->epoch = m->epoch;
+	}
+	room->seq = m->seq;
+	hist_append(reg, room, m);
+	cf_metrics.messages_in_total++;
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+		struct cf_frame *f = cf_msg_frame(m, mb->sess->dialect);
+
+		if (f)
+			cf_sess_push(mb->sess, f);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+}
+
+uint32_t
+cf_registry_expire(struct cf_registry *reg, uint64_t now)
+{
+	uint32_t n = 0;
+
+	while (reg->empty.head) {
+		struct cf_room *room = lws_container_of(reg->empty.head, struct cf_room, in_empty);
+
+		if (room->empty_since_s + (uint64_t)reg->cfg->history_ttl > now)
+			break;
+		room_free(reg, room);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/* server.c - the lws context and one vhost per listener (TCP v4/v6, unix socket), the protocols
+ * they serve, the admission gate for WebSocket handshakes, per-address connection counts, the
+ * once-a-second tick, graceful drain and live reload. */
+#include "confab/server.h"
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/dialect.h"
+#include "confab/http.h"
+#include "confab/log.h"
+#include "confab/metrics.h"
+#include "confab/room.h"
+#include "confab/session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+#include <systemd/sd-daemon.h>
+
+struct cf_ipcount {
+	UT_hash_handle hh;
+	uint32_t n;
+	char ip[48];
+};
+
+uint64_t
+cf_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int64_t
+cf_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+cf_server_ip_count(struct cf_server *srv, const char *ip)
+{
+	struct cf_ipcount *c;
+
+	HASH_FIND_STR(srv->ips, ip, c);
+	return c ? (int)c->n : 0;
+}
+
+void
+cf_server_ip_add(struct cf_server *srv, const char *ip, int delta)
+{
+	struct cf_ipcount *c;
+
+	HASH_FIND_STR(srv->ips, ip, c);
+	if (!c) {
+		if (delta <= 0 || !(c = calloc(1, sizeof(*c))))
+			return;
+		snprintf(c->ip, sizeof(c->ip), "%s", ip);
+		HASH_ADD_STR(srv->ips, ip, c);
+	}
+	c->n = (uint32_t)((int)c->n + delta);
+	if (!c->n) {
+		HASH_DEL(srv->ips, c);
+		free(c);
+	}
+}
+
+int
+cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
+                const char **ret_msg)
+{
+	const struct cf_config *cfg = srv->cfg;
+	char ip[48], origin[256];
+
+	if (strcmp(path, "/v1/ws")) {
+		*ret_code = "not_found";
+		*ret_msg = "no WebSocket endpoint at this path";
+		return 404;
+	}
+	if (cfg->origins.n) {
+		size_t i;
+
+		if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+			origin[0] = '\0';
+		for (i = 0; i < cfg->origins.n; i++)
+			if (!strcmp(origin, cfg->origins.v[i]))
+				break;
+		if (i == cfg->origins.n) {
+			log_info("handshake refused: origin '%s' not allowed", origin);
+			*ret_code = "origin_not_allowed";
+			*ret_msg = "this Origin is not allowed";
+			return 403;
+		}
+	}
+	if (srv->draining) {
+		*ret_code = "shutting_down";
+		*ret_msg = "the server is shutting down";
+		return 503;
+	}
+	if (srv->sessions.count >= (uint32_t)cfg->max_connections) {
+		*ret_code = "too_many_connections";
+		*ret_msg = "the server is at its connection limit";
+		return 503;
+	}
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	if (cf_server_ip_count(srv, ip) >= cfg->max_connections_per_ip) {
+		*ret_code = "too_many_connections";
+		*ret_msg = "too many connections from this address";
+		return 429;
+	}
+	return 0;
+}
+
+static void
+host_deliver(void *ud, struct cf_msg *m)
+{
+	struct cf_server *srv = ud;
+
+	cf_room_deliver(srv->reg, m);
+}
+
+static int
+host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
+{
+	struct cf_server *srv = ud;
+	struct cf_room *room;
+	int r = cf_room_get(srv->reg, name, &room);
+
+	if (r < 0)
+		return r;
+	*ret_seq = room->seq;
+	*ret_epoch = room->epoch;
+	return 0;
+}
+
+static void
+tick(lws_sorted_usec_list_t *sul)
+{
+	struct cf_server *srv = lws_container_of(sul, struct cf_server, sul_tick);
+	struct timespec ts;
+	uint32_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	n = cf_registry_expire(srv->reg, (uint64_t)ts.tv_sec);
+	if (n)
+		log_debug("forgot %u expired rooms", n);
+	if (srv->watchdog_usec)
+		sd_notify(0, "WATCHDOG=1");
+	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
+}
+
+static struct lws_protocols protocols[] = {
+        {
+                .name = "http",
+                .callback = cf_http_callback,
+        },
+        {
+                .name = "confab.v1",
+                .callback = cf_sess_callback,
+                .per_session_data_size = sizeof(struct cf_sess),
+                /* Small on purpose: lws allocates it per connection (DESIGN.md); session.c
+                 * reassembles larger messages up to limits.max_frame. */
+                .rx_buffer_size = 512,
+                /* Without this a small rx_buffer_size would also cap each send() and undo the
+                 * coalesced writes. */
+                .tx_packet_size = CF_WRITE_MAX + 64,
+        },
+        {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_protocol_vhost_options pvo_default = {NULL, NULL, "default", "1"};
+static const struct lws_protocol_vhost_options pvo_native = {NULL, &pvo_default, "confab.v1", ""};
+
+static lws_retry_bo_t retry;
+
+/* "host:port", "[v6]:port", ":port" or "unix:/path" into vhost info. buf holds the host. */
+static int
+parse_listen(const char *spec, struct lws_context_creation_info *info, char *buf, size_t blen)
+{
+	const char *colon;
+	char *end;
+	long port;
+
+	if (!strncmp(spec, "unix:", 5)) {
+		if (!spec[5] || strlen(spec + 5) >= blen)
+			return -EINVAL;
+		snprintf(buf, blen, "%s", spec + 5);
+		info->iface = buf;
+		info->port = 1; /* any non-zero value: lws listens on iface as a path */
+		info->options |= LWS_SERVER_OPTION_UNIX_SOCK;
+		return 0;
+	}
+	if (spec[0] == '[') {
+		const char *rb = strchr(spec, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - spec - 1) >= blen)
+			return -EINVAL;
+		memcpy(buf, spec + 1, (size_t)(rb - spec - 1));
+		buf[rb - spec - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= blen)
+			return -EINVAL;
+		memcpy(buf, spec, (size_t)(colon - spec));
+		buf[colon - spec] = '\0';
+		if (strchr(buf, ':'))
+			return -EINVAL; /* a bare IPv6 address needs brackets */
+		if (buf[0])
+			info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || port < 1 || port > 65535)
+		return -EINVAL;
+	info->port = (int)port;
+	info->iface = buf[0] && strcmp(buf, "*") ? buf : NULL;
+	return 0;
+}
+
+int
+cf_server_start(struct cf_server *srv, struct cf_config *cfg)
+{
+	struct lws_context_creation_info info;
+	struct cf_bus_host host = {.deliver = host_deliver, .room_seq = host_room_seq, .ud = srv};
+	char hostname[64];
+	uint64_t wd = 0;
+
+	srv->cfg = cfg;
+	if (cfg->node_id[0]) {
+		snprintf(srv->node_id, sizeof(srv->node_id), "%s", cfg->node_id);
+	} else {
+		if (gethostname(hostname, sizeof(hostname)) < 0)
+			snprintf(hostname, sizeof(hostname), "confab");
+		hostname[sizeof(hostname) - 1] = '\0';
+		snprintf(srv->node_id, sizeof(srv->node_id), "%s-%d", hostname, (int)getpid());
+	}
+	srv->scratch = malloc(LWS_PRE + CF_WRITE_MAX);
+	srv->reg = cf_registry_new(cfg);
+	if (!srv->scratch || !srv->reg)
+		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
+
+	protocols[0].per_session_data_size = cf_http_pss_size();
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.user = srv;
+	info.gid = (gid_t)-1;
+	info.uid = (uid_t)-1;
+	srv->ctx = lws_create_context(&info);
+	if (!srv->ctx)
+		return cf_log_errno(CF_LOG_ERR, -EIO, "could not create the lws context");
+	srv->bus = cf_bus_local_new(srv->ctx, &host);
+	if (!srv->bus)
+		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
+
+	retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
+	retry.secs_since_valid_hangup = (uint16_t)(cfg->ping_interval + cfg->pong_timeout);
+	for (size_t i = 0; i < cfg->listen.n; i++) {
+		struct lws_vhost *vh;
+		char host_buf[256], vname[32];
+
+		memset(&info, 0, sizeof(info));
+		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+		if (parse_listen(cfg->listen.v[i], &info, host_buf, sizeof(host_buf)) < 0)
+			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen: bad address '%s'",
+			                    cfg->listen.v[i]);
+		snprintf(vname, sizeof(vname), "listen%zu", i);
+		info.vhost_name = vname;
+		info.protocols = protocols;
+		info.pvo = &pvo_native;
+		info.timeout_secs = (unsigned)cfg->handshake_timeout;
+		info.keepalive_timeout = cfg->handshake_timeout;
+		info.retry_and_idle_policy = &retry;
+		info.user = srv;
+		if (info.options & LWS_SERVER_OPTION_UNIX_SOCK)
+			(void)unlink(info.iface); /* a stale socket of an earlier run */
+		vh = lws_create_vhost(srv->ctx, &info);
+		if (!vh)
+			return cf_log_errno(CF_LOG_ERR, -EADDRNOTAVAIL, "could not listen on %s",
+			                    cfg->listen.v[i]);
+		if ((info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
+		    chmod(info.iface, (mode_t)cfg->unix_mode) < 0)
+			log_warn("chmod %s: %s", info.iface, strerror(errno));
+		log_info("listening on %s", cfg->listen.v[i]);
+	}
+	if (sd_watchdog_enabled(0, &wd) > 0)
+		srv->watchdog_usec = wd;
+	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
+	return 0;
+}
+
+static void
+drain_deadline(lws_sorted_usec_list_t *sul)
+{
+	struct cf_server *srv = lws_container_of(sul, struct cf_server, sul_drain);
+
+	log_warn("drain deadline reached with %u sessions still open", srv->sessions.count);
+	srv->stop = 1;
+}
+
+void
+cf_server_drain(struct cf_server *srv)
+{
+	if (srv->draining)
+		return;
+	srv->draining = 1;
+	log_info("draining %u sessions (deadline %d s)", srv->sessions.count,
+	         srv->cfg->drain_timeout);
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, srv->sessions.head) {
+		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_server);
+		cf_sess_close(s, 1001, "server shutting down");
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	lws_sul_schedule(srv->ctx, 0, &srv->sul_drain, drain_deadline,
+	                 (lws_usec_t)srv->cfg->drain_timeout * LWS_US_PER_SEC);
+}
+
+static void
+note_restart(const struct cf_config_def *d, void *ud)
+{
+	log_warn("reload: %s.%s changed; it takes effect after a restart", d->section, d->key);
+}
+
+void
+cf_server_reload(struct cf_server *srv, const struct cf_config *next)
+{
+	int n = cf_config_reload(srv->cfg, next, note_restart, NULL);
+
+	cf_log_set_level(srv->cfg->log_level);
+	cf_log_route_lws();
+	log_info("configuration reloaded%s", n ? "; some keys need a restart" : "");
+}
+
+void
+cf_server_stop(struct cf_server *srv)
+{
+	struct cf_ipcount *c, *tmp;
+
+	if (srv->ctx) {
+		lws_sul_cancel(&srv->sul_tick);
+		lws_sul_cancel(&srv->sul_drain);
+		/* Closes every connection: sessions leave their rooms and cancel their acks. */
+		lws_context_destroy(srv->ctx);
+		srv->ctx = NULL;
+	}
+	cf_bus_free(srv->bus);
+	srv->bus = NULL;
+	cf_registry_free(srv->reg);
+	srv->reg = NULL;
+	HASH_ITER(hh, srv->ips, c, tmp)
+	{
+		HASH_DEL(srv->ips, c);
+		free(c);
+	}
+	free(srv->scratch);
+	srv->scratch = NULL;
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/* session.c - the WebSocket session: lifecycle callbacks, reassembly with a size cap, the
+ * outbound queue and its coalesced writes, slow-consumer and rate-limit closes. */
+#include "confab/session.h"
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/dialect.h"
+#include "confab/frame.h"
+#include "confab/log.h"
+#include "confab/metrics.h"
+#include "confab/room.h"
+#include "confab/server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void
+cf_sess_set_close(struct cf_sess *s, int code, const char *reason)
+{
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)s->close_reason,
+	                 strlen(s->close_reason));
+}
+
+void
+cf_sess_push(struct cf_sess *s, struct cf_frame *f)
+{
+	const struct cf_config *cfg = s->srv->cfg;
+	int r;
+
+	if (s->slow)
+		return;
+	r = cf_ring_push(&s->out, f, (uint32_t)cfg->queue_frames, (size_t)cfg->queue_bytes);
+	if (r < 0) {
+		/* The memory of a reader that does not keep up is bounded by its queue: drop what
+		 * is queued and close; the client resumes with since. */
+		cf_metrics.drops_total += cf_ring_clear(&s->out);
+		cf_metrics.slow_consumer_closes_total++;
+		s->slow = 1;
+		log_info("session %llu (%s): slow consumer, closing with 4008",
+		         (unsigned long long)s->id, s->ip);
+		/* If the peer reads nothing, WRITEABLE never comes: bound the wait. */
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	cf_hist_observe(&cf_metrics.queue_depth, s->out.count);
+	if (s->out.count == 1)
+		lws_callback_on_writable(s->wsi);
+}
+
+void
+cf_sess_close(struct cf_sess *s, int code, const char *reason)
+{
+	struct cf_frame *f;
+
+	if (s->closing || s->slow)
+		return;
+	f = s->dialect->render_bye(code, reason);
+	if (f) {
+		cf_sess_push(s, f);
+		cf_frame_unref(f);
+	}
+	s->closing = 1;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	lws_callback_on_writable(s->wsi);
+}
+
+int
+cf_sess_rate_take(struct cf_sess *s)
+{
+	const struct cf_config *cfg = s->srv->cfg;
+
+	if (cf_bucket_take(&s->bucket, cfg->rate, cfg->burst, cf_now_us())) {
+		s->strikes = 0;
+		return 0;
+	}
+	cf_metrics.rate_limited_total++;
+	if (++s->strikes >= (uint32_t)cfg->rate_close_after) {
+		cf_metrics.rate_limit_closes_total++;
+		log_info("session %llu (%s): rate limit abuse, closing with 4029",
+		         (unsigned long long)s->id, s->ip);
+		cf_sess_set_close(s, 4029, "rate limited");
+		return -ECONNABORTED;
+	}
+	return -EAGAIN;
+}
+
+int
+cf_sess_set_user(struct cf_sess *s, const char *id, const char *name)
+{
+	char *i = strdup(id), *n = strdup(name);
+
+	if (!i || !n) {
+		free(i);
+		free(n);
+		return -ENOMEM;
+	}
+	free(s->user_id);
+	free(s->user_name);
+	s->user_id = i;
+	s->user_name = n;
+	return 0;
+}
+
+static size_t
+ws_header(unsigned char *p, size_t len)
+{
+	p[0] = 0x81; /* FIN + text */
+	if (len < 126) {
+		p[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len <= 0xffff) {
+		p[1] = 126;
+		p[2] = (unsigned char)(len >> 8);
+		p[3] = (unsigned char)len;
+		return 4;
+	}
+	p[1] = 127;
+	for (int i = 0; i < 8; i++)
+		p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+static void
+account(struct cf_sess *s, uint32_t n, uint64_t now_ns)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct cf_frame *f = cf_ring_peek(&s->out, i);
+
+		if (f->ordered_ns) {
+			cf_metrics.deliveries_total++;
+			cf_hist_observe(&cf_metrics.delivery_latency,
+			                (double)(now_ns - f->ordered_ns) / 1e9);
+		}
+	}
+}
+
+/* Writes as much of the queue as fits in one lws_write(): either the oldest frame alone,
+ * straight from its shared buffer, or several complete WebSocket frames built in the server's
+ * scratch buffer (the DESIGN.md measurement: one send per callback is the cost). Dialects that
+ * allow it get several events packed into one frame, newline-separated. */
+static int
+write_queue(struct cf_sess *s)
+{
+	unsigned char *base = s->srv->scratch + LWS_PRE, *p = base;
+	uint64_t now = mono_ns();
+	uint32_t n = 0, count = s->out.count;
+	struct cf_frame *f = cf_ring_peek(&s->out, 0);
+	int w;
+
+	if (count == 1 || f->len > CF_PACK_MAX) {
+		w = lws_write(s->wsi, cf_frame_payload(f), f->len, LWS_WRITE_TEXT);
+		if (w < 0)
+			return -1;
+		cf_metrics.bytes_out_total += f->len;
+		account(s, 1, now);
+		cf_ring_drop(&s->out, 1);
+		return 0;
+	}
+	while (n < count) {
+		/* One WebSocket frame: a group of events (or one, if the dialect cannot pack). */
+		size_t plen = 0;
+		uint32_t k = 0;
+
+		while (n + k < count) {
+			struct cf_frame *g = cf_ring_peek(&s->out, n + k);
+			size_t add = g->len + (k ? 1 : 0);
+
+			if (g->len > CF_PACK_MAX || (k && !s->dialect->pack_newline) ||
+			    plen + add > CF_PACK_MAX)
+				break;
+			plen += add;
+			k++;
+		}
+		if (!k || (size_t)(p - base) + 10 + plen > CF_WRITE_MAX)
+			break;
+		p += ws_header(p, plen);
+		for (uint32_t i = 0; i < k; i++) {
+			struct cf_frame *g = cf_ring_peek(&s->out, n + i);
+
+			if (i)
+				*p++ = '\n';
+			memcpy(p, cf_frame_payload(g), g->len);
+			p += g->len;
+		}
+		n += k;
+	}
+	/* Partial sends are lws's: it keeps the rest and sends it before the next WRITEABLE. */
+	w = lws_write(s->wsi, base, (size_t)(p - base), LWS_WRITE_RAW);
+	if (w < 0)
+		return -1;
+	cf_metrics.bytes_out_total += (uint64_t)(p - base);
+	account(s, n, now);
+	cf_ring_drop(&s->out, n);
+	return 0;
+}
+
+static int
+on_writeable(struct cf_sess *s)
+{
+	if (s->slow) {
+		cf_sess_set_close(s, 4008, "slow consumer");
+		return -1;
+	}
+	if (s->out.count) {
+		if (write_queue(s) < 0)
+			return -1;
+		if (s->out.count) {
+			lws_callback_on_writable(s->wsi);
+			return 0;
+		}
+	}
+	if (s->closing) {
+		cf_sess_set_close(s, s->close_code, s->close_reason);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reassembles a message from lws's chunks (rx_buffer_size is small on purpose) and hands the
+ * complete message to the dialect. */
+static int
+on_receive(struct cf_sess *s, const void *in, size_t len)
+{
+	const struct cf_config *cfg = s->srv->cfg;
+	int first = lws_is_first_fragment(s->wsi), final = lws_is_final_fragment(s->wsi);
+	size_t total = s->rx_len + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
+	int r;
+
+	cf_metrics.bytes_in_total += len;
+	if (first) {
+		s->rx_binary = !!lws_frame_is_binary(s->wsi);
+		s->rx_len = 0;
+	}
+	if (total > (size_t)cfg->max_frame) {
+		cf_metrics.frame_too_big_total++;
+		log_info("session %llu (%s): message over %d bytes, closing with 1009",
+		         (unsigned long long)s->id, s->ip, cfg->max_frame);
+		cf_sess_set_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+		return -1;
+	}
+	if (s->slow || s->closing)
+		return 0; /* nothing more is processed from a session on its way out */
+	if (first && final) {
+		if (s->rx_binary)
+			return s->dialect->on_text(s, NULL, 0);
+		return s->dialect->on_text(s, in, len);
+	}
+	if (len) {
+		unsigned char *nrx = realloc(s->rx, s->rx_len + len);
+
+		if (!nrx)
+			return -1;
+		s->rx = nrx;
+		memcpy(s->rx + s->rx_len, in, len);
+		s->rx_len += len;
+	}
+	if (!final)
+		return 0;
+	r = s->dialect->on_text(s, s->rx_binary ? NULL : (const char *)s->rx, s->rx_len);
+	free(s->rx);
+	s->rx = NULL;
+	s->rx_len = 0;
+	return r;
+}
+
+static void
+on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
+{
+	memset(s, 0, sizeof(*s));
+	s->wsi = wsi;
+	s->srv = srv;
+	s->dialect = &cf_dialect_native;
+	s->id = ++srv->next_sess_id;
+	lws_get_peer_simple(wsi, s->ip, sizeof(s->ip));
+	cf_bucket_init(&s->bucket, srv->cfg->burst, cf_now_us());
+	lws_dll2_add_tail(&s->in_server, &srv->sessions);
+	cf_server_ip_add(srv, s->ip, 1);
+	cf_metrics.connections = srv->sessions.count;
+	cf_metrics.connections_total++;
+	log_debug("session %llu (%s): open", (unsigned long long)s->id, s->ip);
+}
+
+static void
+on_closed(struct cf_server *srv, struct cf_sess *s)
+{
+	if (!s->srv) /* never established */
+		return;
+	cf_bus_cancel(srv->bus, s);
+	cf_room_leave_all(srv->reg, s);
+	cf_ring_clear(&s->out);
+	free(s->rx);
+	free(s->user_id);
+	free(s->user_name);
+	lws_dll2_remove(&s->in_server);
+	cf_server_ip_add(srv, s->ip, -1);
+	cf_metrics.connections = srv->sessions.count;
+	log_debug("session %llu (%s): closed", (unsigned long long)s->id, s->ip);
+	s->srv = NULL;
+}
+
+int
+cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+	struct cf_server *srv = lws_context_user(lws_get_context(wsi));
+	struct cf_sess *s = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		on_established(srv, s, wsi);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		return on_receive(s, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return on_writeable(s);
+	case LWS_CALLBACK_CLOSED:
+		on_closed(srv, s);
+		if (srv->draining && !srv->sessions.count)
+			lws_cancel_service(srv->ctx);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
