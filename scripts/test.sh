@@ -1,0 +1,27 @@
+#!/bin/sh
+# test.sh - install everything needed, build with warnings as errors, and run the whole test
+# suite: unit tests (ctest) and integration tests (pytest against the real binary); then build
+# again with AddressSanitizer + UndefinedBehaviorSanitizer and run both suites under them.
+# Run as root on Debian 12. CONFAB_SKIP_ASAN=1 skips the sanitizer pass (not in CI).
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/install-deps.sh all
+jobs=$(nproc)
+
+run_suite() { # build-dir
+	ctest --test-dir "$1" --output-on-failure
+	CONFABD="$PWD/$1/confabd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+}
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+run_suite build
+
+if [ "${CONFAB_SKIP_ASAN:-0}" != 1 ]; then
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON \
+		-DCONFAB_SANITIZE=address,undefined >/dev/null
+	cmake --build build-asan -j"$jobs"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		run_suite build-asan
+fi
+echo "test.sh: all suites passed"
