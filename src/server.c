@@ -194,7 +194,7 @@ parse_listen(const char *spec, struct lws_context_creation_info *info, char *buf
 			return -EINVAL;
 		snprintf(buf, blen, "%s", spec + 5);
 		info->iface = buf;
-		info->port = 1; /* any non-zero value: lws listens on iface as a path */
+		info->port = 0; /* lws 4.1 binds iface as a path only with port 0 */
 		info->options |= LWS_SERVER_OPTION_UNIX_SOCK;
 		return 0;
 	}
@@ -266,7 +266,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		char host_buf[256], vname[32];
 
 		memset(&info, 0, sizeof(info));
-		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		               LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 		if (parse_listen(cfg->listen.v[i], &info, host_buf, sizeof(host_buf)) < 0)
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen: bad address '%s'",
 			                    cfg->listen.v[i]);
@@ -278,8 +279,6 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		info.keepalive_timeout = cfg->handshake_timeout;
 		info.retry_and_idle_policy = &retry;
 		info.user = srv;
-		if (info.options & LWS_SERVER_OPTION_UNIX_SOCK)
-			(void)unlink(info.iface); /* a stale socket of an earlier run */
 		vh = lws_create_vhost(srv->ctx, &info);
 		if (!vh)
 			return cf_log_errno(CF_LOG_ERR, -EADDRNOTAVAIL, "could not listen on %s",

@@ -229,7 +229,8 @@ on_writeable(struct cf_sess *s)
 		}
 	}
 	if (s->closing) {
-		cf_sess_set_close(s, s->close_code, s->close_reason);
+		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
 	return 0;
