@@ -21,12 +21,6 @@
 #include <uthash.h>
 #include <systemd/sd-daemon.h>
 
-struct cf_ipcount {
-	UT_hash_handle hh;
-	uint32_t n;
-	char ip[48];
-};
-
 uint64_t
 cf_now_us(void)
 {
@@ -54,20 +48,26 @@ cf_server_ip_count(struct cf_server *srv, const char *ip)
 	return c ? (int)c->n : 0;
 }
 
-void
-cf_server_ip_add(struct cf_server *srv, const char *ip, int delta)
+struct cf_ipcount *
+cf_server_ip_ref(struct cf_server *srv, const char *ip)
 {
 	struct cf_ipcount *c;
 
 	HASH_FIND_STR(srv->ips, ip, c);
 	if (!c) {
-		if (delta <= 0 || !(c = calloc(1, sizeof(*c))))
-			return;
+		if (!(c = calloc(1, sizeof(*c))))
+			return NULL;
 		snprintf(c->ip, sizeof(c->ip), "%s", ip);
 		HASH_ADD_STR(srv->ips, ip, c);
 	}
-	c->n = (uint32_t)((int)c->n + delta);
-	if (!c->n) {
+	c->n++;
+	return c;
+}
+
+void
+cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c)
+{
+	if (c && --c->n == 0) {
 		HASH_DEL(srv->ips, c);
 		free(c);
 	}

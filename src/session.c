@@ -25,13 +25,19 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+static const char *
+peer(const struct cf_sess *s)
+{
+	return s->ipc ? s->ipc->ip : "?";
+}
+
 void
 cf_sess_set_close(struct cf_sess *s, int code, const char *reason)
 {
 	s->close_code = code;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
-	lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)s->close_reason,
-	                 strlen(s->close_reason));
+	s->close_reason = reason;
+	lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)reason,
+	                 strlen(reason));
 }
 
 void
@@ -50,7 +56,7 @@ cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 		cf_metrics.slow_consumer_closes_total++;
 		s->slow = 1;
 		log_info("session %llu (%s): slow consumer, closing with 4008",
-		         (unsigned long long)s->id, s->ip);
+		         (unsigned long long)s->id, peer(s));
 		if (s->wsi) {
 			/* If the peer reads nothing, WRITEABLE never comes: bound the wait. */
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
@@ -78,7 +84,7 @@ cf_sess_close(struct cf_sess *s, int code, const char *reason)
 	}
 	s->closing = 1;
 	s->close_code = code;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	s->close_reason = reason;
 	lws_callback_on_writable(s->wsi);
 }
 
@@ -95,7 +101,7 @@ cf_sess_rate_take(struct cf_sess *s)
 	if (++s->strikes >= (uint32_t)cfg->rate_close_after) {
 		cf_metrics.rate_limit_closes_total++;
 		log_info("session %llu (%s): rate limit abuse, closing with 4029",
-		         (unsigned long long)s->id, s->ip);
+		         (unsigned long long)s->id, peer(s));
 		cf_sess_set_close(s, 4029, "rate limited");
 		return -ECONNABORTED;
 	}
@@ -230,7 +236,7 @@ on_writeable(struct cf_sess *s)
 	}
 	if (s->closing) {
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-				 (unsigned char *)s->close_reason, strlen(s->close_reason));
+		                 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
 	return 0;
@@ -254,7 +260,7 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	if (total > (size_t)cfg->max_frame) {
 		cf_metrics.frame_too_big_total++;
 		log_info("session %llu (%s): message over %d bytes, closing with 1009",
-		         (unsigned long long)s->id, s->ip, cfg->max_frame);
+		         (unsigned long long)s->id, peer(s), cfg->max_frame);
 		cf_sess_set_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
 		return -1;
 	}
@@ -286,18 +292,20 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 static void
 on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 {
+	char ip[48];
+
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->srv = srv;
 	s->dialect = &cf_dialect_native;
 	s->id = ++srv->next_sess_id;
-	lws_get_peer_simple(wsi, s->ip, sizeof(s->ip));
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	s->ipc = cf_server_ip_ref(srv, ip);
 	cf_bucket_init(&s->bucket, srv->cfg->burst, cf_now_us());
 	lws_dll2_add_tail(&s->in_server, &srv->sessions);
-	cf_server_ip_add(srv, s->ip, 1);
 	cf_metrics.connections = srv->sessions.count;
 	cf_metrics.connections_total++;
-	log_debug("session %llu (%s): open", (unsigned long long)s->id, s->ip);
+	log_debug("session %llu (%s): open", (unsigned long long)s->id, peer(s));
 }
 
 static void
@@ -312,9 +320,9 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	free(s->user_id);
 	free(s->user_name);
 	lws_dll2_remove(&s->in_server);
-	cf_server_ip_add(srv, s->ip, -1);
+	cf_server_ip_unref(srv, s->ipc);
 	cf_metrics.connections = srv->sessions.count;
-	log_debug("session %llu (%s): closed", (unsigned long long)s->id, s->ip);
+	log_debug("session %llu (%s): closed", (unsigned long long)s->id, peer(s));
 	s->srv = NULL;
 }
 

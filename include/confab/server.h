@@ -5,11 +5,17 @@
 
 #include <stdint.h>
 #include <libwebsockets.h>
+#include <uthash.h>
 
 struct cf_config;
 struct cf_registry;
 struct cf_bus;
-struct cf_ipcount;
+/* Sessions per client address; sessions hold a pointer to their address's entry. */
+struct cf_ipcount {
+	UT_hash_handle hh;
+	uint32_t n;
+	char ip[48];
+};
 
 struct cf_server {
 	struct lws_context *ctx;
@@ -45,7 +51,9 @@ void cf_server_stop(struct cf_server *srv);
 
 /* Session bookkeeping for session.c and http.c. */
 int cf_server_ip_count(struct cf_server *srv, const char *ip);
-void cf_server_ip_add(struct cf_server *srv, const char *ip, int delta);
+/* Counts one more session from ip; NULL on OOM. */
+struct cf_ipcount *cf_server_ip_ref(struct cf_server *srv, const char *ip);
+void cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c);
 /* Decides whether a WebSocket handshake may proceed: 0, or an HTTP status (403, 404, 429, 503)
  * with *ret_code set to an error code string. */
 int cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,

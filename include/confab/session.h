@@ -13,6 +13,7 @@
 struct cf_server;
 struct cf_frame;
 struct cf_dialect;
+struct cf_ipcount;
 
 struct cf_sess {
 	struct lws_dll2 in_server; /* on cf_server.sessions */
@@ -29,17 +30,18 @@ struct cf_sess {
 	unsigned char *rx; /* owned; reassembly of a fragmented message */
 	size_t rx_len;
 	int close_code;
-	char close_reason[64];
+	const char *close_reason; /* a string literal */
 	unsigned hello : 1;
 	unsigned closing : 1;   /* close after the queue is written */
 	unsigned slow : 1;      /* queue overflowed: close 4008 at once */
 	unsigned rx_binary : 1; /* the message being reassembled is binary */
-	char ip[48];
+	struct cf_ipcount *ipc; /* the peer address's entry; NULL on OOM */
 };
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
 void cf_sess_push(struct cf_sess *s, struct cf_frame *f);
-/* Queues a bye event (unless code is 4008), then closes with code once the queue is written. */
+/* Queues a bye event, then closes with code once the queue is written. reason must be a
+ * string literal (it is kept). */
 void cf_sess_close(struct cf_sess *s, int code, const char *reason);
 /* Marks the session to close at once (from inside its own callback: return -1 after). */
 void cf_sess_set_close(struct cf_sess *s, int code, const char *reason);
