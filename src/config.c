@@ -58,6 +58,8 @@ static const struct cf_config_def defs[] = {
          "seconds history outlives the last member"},
         {"rooms", "join_history", CF_CFG_INT, R, O(join_history), "20", 0, 100000,
          "messages in a join reply without since"},
+        {"rooms", "presence_events_max", CF_CFG_INT, R, O(presence_events_max), "500", 0, 1000000,
+         "members above which join/leave events are not sent"},
         {"rooms", "max_rooms", CF_CFG_INT, R, O(max_rooms), "100000", 1, 10000000,
          "most rooms held at once"},
         {"session", "queue_frames", CF_CFG_INT, 0, O(queue_frames), "1024", 8, 1048576,

@@ -140,12 +140,16 @@ cf_room_member_of(struct cf_sess *s, struct cf_room *room)
 	return NULL;
 }
 
-/* Queues a join/leave event to every member but `except` (a session, may be NULL). */
+/* Queues a join/leave event to every member but `except` (a session, may be NULL). Large rooms
+ * get none: N members joining would cost N^2 events. */
 static void
-announce(struct cf_room *room, const char *ev, const char *uid, const char *uname,
-         struct cf_sess *except)
+announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const char *uid,
+         const char *uname, struct cf_sess *except)
 {
 	struct cf_frame *frames[CF_DIALECT_MAX] = {0};
+
+	if (room->members.count > (uint32_t)reg->cfg->presence_events_max)
+		return;
 
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
@@ -194,7 +198,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 		}
 		HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
 		room->nusers++;
-		announce(room, "join", p->id, p->name, NULL);
+		announce(reg, room, "join", p->id, p->name, NULL);
 	}
 	p->sessions++;
 	mb->room = room;
@@ -220,7 +224,7 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 	if (p && --p->sessions == 0) {
 		HASH_DEL(room->users, p);
 		room->nusers--;
-		announce(room, "leave", p->id, p->name, s);
+		announce(reg, room, "leave", p->id, p->name, s);
 		free(p->id);
 		free(p->name);
 		free(p);

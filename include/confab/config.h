@@ -39,6 +39,7 @@ struct cf_config {
 	int history;
 	int history_ttl;
 	int join_history;
+	int presence_events_max;
 	int max_rooms;
 	/* [session] */
 	int queue_frames;
