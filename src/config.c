@@ -356,6 +356,15 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 		         c->max_text, c->max_text + 512);
 		return -EINVAL;
 	}
+	/* A frame larger than the whole queue could never be queued: every member of the room
+	 * would be closed as slow. JSON escaping makes a text up to 6 times longer. */
+	if ((long)c->queue_bytes < 6L * c->max_text + 1024) {
+		snprintf(err, errlen,
+		         "session.queue_bytes (%d) must be at least 6 * limits.max_text + 1024 "
+		         "(%ld)",
+		         c->queue_bytes, 6L * c->max_text + 1024);
+		return -EINVAL;
+	}
 	return 0;
 }
 

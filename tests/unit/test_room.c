@@ -1,0 +1,871 @@
+/* SPDX-License-Identifier: MIT */
+/* test_room.c - the room registry, presence, fan-out and the local bus, without a network:
+ * sessions have no wsi, so whatever is sent to them stays in their queue for inspection. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/dialect.h"
+#include "confab/frame.h"
+#include "confab/log.h"
+#include "confab/metrics.h"
+#include "confab/ring.h"
+#include "confab/room.h"
+#include "confab/server.h"
+#include "confab/session.h"
+
+#define NSESS 4
+
+struct fx {
+	struct cf_config cfg;
+	struct cf_server srv;
+	struct cf_bus *bus;
+	struct cf_sess s[NSESS];
+};
+
+/* The bus host of src/server.c. */
+static void
+host_deliver(void *ud, struct cf_msg *m)
+{
+	struct cf_server *srv = ud;
+
+	cf_room_deliver(srv->reg, m);
+}
+
+static int
+host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
+{
+	struct cf_server *srv = ud;
+	struct cf_room *room;
+	int r = cf_room_get(srv->reg, name, &room);
+
+	if (r < 0)
+		return r;
+	*ret_seq = room->seq;
+	*ret_epoch = room->epoch;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct cf_bus_host host = {.deliver = host_deliver, .room_seq = host_room_seq};
+
+	if (!fx)
+		return -1;
+	cf_metrics_init();
+	if (cf_config_init(&fx->cfg) < 0)
+		return -1;
+	fx->cfg.history = 5;
+	fx->cfg.join_history = 5;
+	fx->srv.cfg = &fx->cfg;
+	fx->srv.reg = cf_registry_new(&fx->cfg);
+	if (!fx->srv.reg)
+		return -1;
+	host.ud = &fx->srv;
+	fx->bus = cf_bus_local_new(NULL, &host);
+	if (!fx->bus)
+		return -1;
+	fx->srv.bus = fx->bus;
+	for (int i = 0; i < NSESS; i++) {
+		struct cf_sess *s = &fx->s[i];
+
+		s->srv = &fx->srv;
+		s->dialect = &cf_dialect_native;
+		s->id = (uint64_t)i + 1;
+	}
+	/* s[0] is Alice, s[1] Alice's second session, s[2] Bob, s[3] Carol. */
+	if (cf_sess_set_user(&fx->s[0], "u1", "Alice") < 0 ||
+	    cf_sess_set_user(&fx->s[1], "u1", "Alice") < 0 ||
+	    cf_sess_set_user(&fx->s[2], "u2", "Bob") < 0 ||
+	    cf_sess_set_user(&fx->s[3], "u3", "Carol") < 0)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	/* As a closing session does: leave, drop the queue, free the identity. */
+	for (int i = 0; i < NSESS; i++) {
+		struct cf_sess *s = &fx->s[i];
+
+		cf_bus_cancel(fx->bus, s);
+		cf_room_leave_all(fx->srv.reg, s);
+	}
+	for (int i = 0; i < NSESS; i++) {
+		struct cf_sess *s = &fx->s[i];
+
+		cf_ring_clear(&s->out);
+		free(s->user_id);
+		free(s->user_name);
+	}
+	cf_bus_free(fx->bus);
+	cf_registry_free(fx->srv.reg);
+	cf_config_fini(&fx->cfg);
+	free(fx);
+	cf_metrics_init();
+	return 0;
+}
+
+static uint64_t
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static const char *
+payload_str(struct cf_frame *f, char *buf, size_t len)
+{
+	assert_non_null(f);
+	assert_true(f->len < len);
+	memcpy(buf, cf_frame_payload(f), f->len);
+	buf[f->len] = '\0';
+	return buf;
+}
+
+static void
+expect_payload(struct cf_frame *f, const char *want)
+{
+	char buf[512];
+
+	assert_string_equal(payload_str(f, buf, sizeof(buf)), want);
+}
+
+static struct cf_presence *
+presence_of(struct cf_room *room, const char *uid)
+{
+	struct cf_presence *p;
+
+	HASH_FIND_STR(room->users, uid, p);
+	return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void
+test_join_creates_room(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_room *room = NULL, *again = NULL, *other = NULL;
+
+	assert_null(cf_room_find(reg, "lobby"));
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &room), 0);
+	assert_non_null(room);
+	assert_string_equal(room->name, "lobby");
+	assert_ptr_equal(cf_room_find(reg, "lobby"), room);
+	assert_int_not_equal(room->epoch, 0);
+	assert_true(room->epoch < (1ULL << 53));
+	assert_int_equal(room->seq, 0);
+	assert_int_equal(room->hist_count, 0);
+	assert_null(room->hist); /* no history storage before the first message */
+	assert_int_equal(room->members.count, 1);
+	assert_int_equal(room->nusers, 1);
+	assert_int_equal(reg->nrooms, 1);
+	assert_int_equal(cf_metrics.rooms, 1);
+	assert_int_equal(fx->s[0].rooms.count, 1);
+	assert_non_null(cf_room_member_of(&fx->s[0], room));
+	assert_null(cf_room_member_of(&fx->s[2], room));
+	/* A member is not on the empty list. */
+	assert_int_equal(reg->empty.count, 0);
+	/* Joining does not queue anything to the joiner itself. */
+	assert_int_equal(fx->s[0].out.count, 0);
+
+	/* Twice: -EALREADY, nothing changes. */
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &again), -EALREADY);
+	assert_int_equal(room->members.count, 1);
+	assert_int_equal(fx->s[0].rooms.count, 1);
+	assert_int_equal(presence_of(room, "u1")->sessions, 1);
+
+	/* Another session joins the same room: same room, same epoch. */
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "lobby", &again), 0);
+	assert_ptr_equal(again, room);
+	assert_int_equal(room->members.count, 2);
+	assert_int_equal(reg->nrooms, 1);
+
+	/* Another room: its own epoch (random; equal by chance with probability 2^-53). */
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "other", &other), 0);
+	assert_ptr_not_equal(other, room);
+	assert_int_not_equal(other->epoch, room->epoch);
+	assert_int_equal(reg->nrooms, 2);
+	assert_int_equal(cf_metrics.rooms, 2);
+	assert_int_equal(fx->s[0].rooms.count, 2);
+
+	/* Leave: -ENOENT the second time. The room stays (history_ttl) on the empty list. */
+	assert_int_equal(cf_room_leave(reg, &fx->s[0], other), 0);
+	assert_int_equal(cf_room_leave(reg, &fx->s[0], other), -ENOENT);
+	assert_ptr_equal(cf_room_find(reg, "other"), other);
+	assert_int_equal(other->members.count, 0);
+	assert_int_equal(other->nusers, 0);
+	assert_int_equal(reg->empty.count, 1);
+	assert_int_equal(fx->s[0].rooms.count, 1);
+	/* Joining it again takes it off the empty list and keeps the epoch. */
+	{
+		uint64_t epoch = other->epoch;
+		assert_int_equal(cf_room_join(reg, &fx->s[3], "other", &again), 0);
+		assert_ptr_equal(again, other);
+		assert_int_equal(other->epoch, epoch);
+		assert_int_equal(reg->empty.count, 0);
+	}
+}
+
+static void
+test_room_limits(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_room *room;
+
+	fx->cfg.max_rooms_per_session = 2;
+	fx->cfg.max_rooms = 3;
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "b", &room), 0);
+	/* Rooms per session. */
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "c", &room), -E2BIG);
+	assert_null(cf_room_find(reg, "c"));
+	assert_int_equal(reg->nrooms, 2);
+	assert_int_equal(fx->s[0].rooms.count, 2);
+	/* ... counted per session, not per user: Alice's other session may join. */
+	assert_int_equal(cf_room_join(reg, &fx->s[1], "c", &room), 0);
+	assert_int_equal(reg->nrooms, 3);
+	/* Rooms on the server. */
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "d", &room), -ENOSPC);
+	assert_null(cf_room_find(reg, "d"));
+	assert_int_equal(cf_room_get(reg, "d", &room), -ENOSPC);
+	assert_int_equal(reg->nrooms, 3);
+	assert_int_equal(fx->s[2].rooms.count, 0);
+	/* Existing rooms can still be joined at the limit. */
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "a", &room), 0);
+	assert_int_equal(cf_room_get(reg, "b", &room), 0);
+	assert_string_equal(room->name, "b");
+	/* Leaving frees a slot of the session. */
+	assert_int_equal(cf_room_leave(reg, &fx->s[0], cf_room_find(reg, "a")), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "c", &room), 0);
+	assert_int_equal(fx->s[0].rooms.count, 2);
+}
+
+static void
+test_presence(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_sess *a1 = &fx->s[0], *a2 = &fx->s[1], *bob = &fx->s[2];
+	struct cf_room *room;
+
+	/* Bob first: nobody to tell. */
+	assert_int_equal(cf_room_join(reg, bob, "lobby", &room), 0);
+	assert_int_equal(bob->out.count, 0);
+	assert_int_equal(room->nusers, 1);
+
+	/* Alice's first session: Bob hears of it, Alice does not. */
+	assert_int_equal(cf_room_join(reg, a1, "lobby", &room), 0);
+	assert_int_equal(room->nusers, 2);
+	assert_int_equal(presence_of(room, "u1")->sessions, 1);
+	assert_string_equal(presence_of(room, "u1")->name, "Alice");
+	assert_int_equal(bob->out.count, 1);
+	expect_payload(cf_ring_peek(&bob->out, 0),
+	               "{\"ev\":\"join\",\"room\":\"lobby\",\"user\":{\"id\":\"u1\",\"name\":"
+	               "\"Alice\"}}");
+	assert_int_equal(a1->out.count, 0);
+
+	/* Alice's second session: the same user, no event, counted once. */
+	assert_int_equal(cf_room_join(reg, a2, "lobby", &room), 0);
+	assert_int_equal(room->members.count, 3);
+	assert_int_equal(room->nusers, 2);
+	assert_int_equal(presence_of(room, "u1")->sessions, 2);
+	assert_int_equal(bob->out.count, 1);
+	assert_int_equal(a1->out.count, 0);
+	assert_int_equal(a2->out.count, 0);
+
+	/* One of Alice's sessions leaves: she is still there, no event. */
+	assert_int_equal(cf_room_leave(reg, a1, room), 0);
+	assert_int_equal(room->nusers, 2);
+	assert_int_equal(presence_of(room, "u1")->sessions, 1);
+	assert_int_equal(bob->out.count, 1);
+	assert_int_equal(a2->out.count, 0);
+
+	/* Her last session leaves: Bob hears "leave", the leaver nothing. */
+	assert_int_equal(cf_room_leave(reg, a2, room), 0);
+	assert_int_equal(room->nusers, 1);
+	assert_null(presence_of(room, "u1"));
+	assert_int_equal(bob->out.count, 2);
+	expect_payload(cf_ring_peek(&bob->out, 1),
+	               "{\"ev\":\"leave\",\"room\":\"lobby\",\"user\":{\"id\":\"u1\",\"name\":"
+	               "\"Alice\"}}");
+	assert_int_equal(a1->out.count, 0);
+	assert_int_equal(a2->out.count, 0);
+	/* A presence event is not a message: no delivery latency is measured for it. */
+	assert_int_equal(cf_ring_peek(&bob->out, 1)->ordered_ns, 0);
+
+	/* Alice rejoins: one join frame rendered once, shared by Bob and Carol. */
+	assert_int_equal(cf_room_join(reg, &fx->s[3], "lobby", &room), 0);
+	assert_int_equal(bob->out.count, 3); /* Carol's join */
+	assert_int_equal(cf_room_join(reg, a1, "lobby", &room), 0);
+	assert_int_equal(bob->out.count, 4);
+	assert_int_equal(fx->s[3].out.count, 1);
+	assert_ptr_equal(cf_ring_peek(&bob->out, 3), cf_ring_peek(&fx->s[3].out, 0));
+	assert_int_equal(cf_ring_peek(&bob->out, 3)->refs, 2);
+	expect_payload(cf_ring_peek(&fx->s[3].out, 0),
+	               "{\"ev\":\"join\",\"room\":\"lobby\",\"user\":{\"id\":\"u1\",\"name\":"
+	               "\"Alice\"}}");
+	assert_int_equal(a1->out.count, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+struct done_rec {
+	unsigned n;
+	struct {
+		int64_t tag;
+		uint64_t seq;
+		int err;
+		struct cf_msg *m;
+		uint32_t queued; /* s[0]'s queue length when the ack ran */
+	} c[16];
+	struct cf_sess *watch;
+};
+
+static void
+on_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct done_rec *rec = ud;
+
+	assert_true(rec->n < 16);
+	rec->c[rec->n].tag = tag;
+	rec->c[rec->n].seq = m->seq;
+	rec->c[rec->n].err = err;
+	rec->c[rec->n].m = m;
+	rec->c[rec->n].queued = rec->watch ? rec->watch->out.count : 0;
+	rec->n++;
+}
+
+static void
+publish(struct fx *fx, const char *room, const char *uid, const char *text, const char *nonce,
+        void *ud, int64_t tag)
+{
+	struct cf_msg *m = cf_msg_new(room, uid, "Someone", text, nonce);
+
+	assert_non_null(m);
+	assert_int_equal(m->refs, 1);
+	assert_int_equal(cf_bus_publish(fx->bus, m, on_done, ud, tag), 0);
+	assert_int_equal(m->refs, 2); /* the bus holds one */
+	cf_msg_unref(m);
+}
+
+static void
+check_msg_json(struct cf_frame *f, const char *room, uint64_t seq, const char *text)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb((const char *)cf_frame_payload(f), f->len, 0, &jerr);
+	const char *ev = NULL, *r = NULL, *t = NULL, *fid = NULL;
+	json_int_t s = -1, ts = -1;
+
+	if (!o)
+		fail_msg("payload is not JSON: %s", jerr.text);
+	assert_int_equal(json_unpack(o, "{s:s,s:s,s:I,s:I,s:{s:s},s:s}", "ev", &ev, "room", &r,
+	                             "seq", &s, "ts", &ts, "from", "id", &fid, "text", &t),
+	                 0);
+	assert_string_equal(ev, "msg");
+	assert_string_equal(r, room);
+	assert_int_equal(s, seq);
+	assert_true(ts > 1600000000000LL); /* wall clock in ms */
+	assert_string_equal(t, text);
+	json_decref(o);
+}
+
+static void
+test_bus_publish_fanout(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct done_rec rec = {.watch = &fx->s[0]};
+	struct cf_room *room;
+	char text[32];
+
+	assert_int_equal(cf_bus_healthy(fx->bus), 1);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "r", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "r", &room), 0);
+	cf_ring_clear(&fx->s[0].out); /* Bob's join */
+	assert_int_equal(fx->s[0].out.count, 0);
+
+	for (int i = 1; i <= 3; i++) {
+		snprintf(text, sizeof(text), "hello %d", i);
+		publish(fx, "r", "u1", text, NULL, &rec, 100 + i);
+	}
+	/* Asynchronous: nothing ordered or delivered before the bus runs. */
+	assert_int_equal(rec.n, 0);
+	assert_int_equal(room->seq, 0);
+	assert_int_equal(room->hist_count, 0);
+	assert_int_equal(fx->s[0].out.count, 0);
+	assert_int_equal(fx->s[2].out.count, 0);
+	assert_int_equal(cf_metrics.messages_in_total, 0);
+
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(rec.n, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		struct cf_msg *m = rec.c[i].m;
+		struct cf_frame *f;
+
+		assert_int_equal(rec.c[i].err, 0);
+		assert_int_equal(rec.c[i].tag, 101 + i);
+		assert_int_equal(rec.c[i].seq, i + 1);
+		/* The ack comes before the message is queued to members. */
+		assert_int_equal(rec.c[i].queued, i);
+		/* History holds the message (history 5 > 3). */
+		assert_ptr_equal(cf_room_hist_at(room, i), m);
+		assert_int_equal(m->refs, 1);
+		assert_int_equal(m->epoch, room->epoch);
+		assert_int_not_equal(m->ordered_ns, 0);
+		/* Encoded once: every member's queue holds the cached frame. */
+		f = m->frames[CF_DIALECT_NATIVE];
+		assert_non_null(f);
+		assert_ptr_equal(cf_ring_peek(&fx->s[0].out, i), f);
+		assert_ptr_equal(cf_ring_peek(&fx->s[2].out, i), f);
+		assert_int_equal(f->refs, 2 + 1);
+		assert_int_equal(f->ordered_ns, m->ordered_ns);
+		snprintf(text, sizeof(text), "hello %u", i + 1);
+		check_msg_json(f, "r", i + 1, text);
+	}
+	assert_true(rec.c[0].m->ordered_ns <= rec.c[1].m->ordered_ns);
+	assert_true(rec.c[1].m->ordered_ns <= rec.c[2].m->ordered_ns);
+	assert_int_equal(fx->s[0].out.count, 3);
+	assert_int_equal(fx->s[2].out.count, 3);
+	assert_int_equal(fx->s[1].out.count, 0); /* not a member */
+	assert_int_equal(room->seq, 3);
+	assert_int_equal(room->hist_count, 3);
+	assert_int_equal(cf_metrics.messages_in_total, 3);
+	/* One observation per push: Bob's join announced to Alice, then 3 x 2 messages. */
+	assert_int_equal(cf_metrics.queue_depth.count, 1 + 6);
+
+	/* Running again with nothing queued does nothing. */
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(rec.n, 3);
+	assert_int_equal(fx->s[0].out.count, 3);
+
+	/* A member's queue drained: the frame loses that reference only. */
+	{
+		struct cf_frame *f = rec.c[0].m->frames[CF_DIALECT_NATIVE];
+		cf_ring_drop(&fx->s[0].out, 1);
+		assert_int_equal(f->refs, 2);
+	}
+
+	/* A message to a room nobody joined creates its state and continues its count. */
+	publish(fx, "quiet", "u9", "anyone?", NULL, &rec, 7);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(rec.n, 4);
+	assert_int_equal(rec.c[3].seq, 1);
+	assert_non_null(cf_room_find(reg, "quiet"));
+	assert_int_equal(cf_room_find(reg, "quiet")->hist_count, 1);
+	assert_int_equal(cf_room_find(reg, "quiet")->members.count, 0);
+}
+
+static void
+test_history_ring(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct done_rec rec = {0};
+	struct cf_room *room;
+	char text[32], nonce[8];
+
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "h", &room), 0);
+	assert_int_equal(cf_room_hist_after(room, 0), 0);
+	assert_null(cf_room_hist_at(room, 0));
+	assert_null(cf_room_find_nonce(room, "u1", "n1"));
+	for (int i = 1; i <= 7; i++) {
+		snprintf(text, sizeof(text), "m%d", i);
+		snprintf(nonce, sizeof(nonce), "n%d", i);
+		publish(fx, "h", i == 6 ? "u2" : "u1", text, i == 4 ? NULL : nonce, &rec, i);
+	}
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(rec.n, 7);
+	assert_int_equal(room->seq, 7);
+	/* Only the last five are kept, oldest first. */
+	assert_int_equal(room->hist_cap, 5);
+	assert_int_equal(room->hist_count, 5);
+	for (uint32_t i = 0; i < 5; i++) {
+		struct cf_msg *m = cf_room_hist_at(room, i);
+		assert_non_null(m);
+		assert_int_equal(m->seq, i + 3);
+		snprintf(text, sizeof(text), "m%u", i + 3);
+		assert_string_equal(m->text, text);
+		assert_int_equal(m->refs, 1);
+	}
+	assert_null(cf_room_hist_at(room, 5));
+	/* The session got all seven. */
+	assert_int_equal(fx->s[0].out.count, 7);
+	check_msg_json(cf_ring_peek(&fx->s[0].out, 0), "h", 1, "m1");
+
+	/* hist_after: index of the first message with seq > since. */
+	assert_int_equal(cf_room_hist_after(room, 0), 0);
+	assert_int_equal(cf_room_hist_after(room, 2), 0);
+	assert_int_equal(cf_room_hist_after(room, 3), 1);
+	assert_int_equal(cf_room_hist_after(room, 4), 2);
+	assert_int_equal(cf_room_hist_after(room, 6), 4);
+	assert_int_equal(cf_room_hist_after(room, 7), 5);
+	assert_int_equal(cf_room_hist_after(room, 1000), 5);
+
+	/* Nonces: per user, only among the held messages. */
+	assert_non_null(cf_room_find_nonce(room, "u1", "n7"));
+	assert_int_equal(cf_room_find_nonce(room, "u1", "n7")->seq, 7);
+	assert_int_equal(cf_room_find_nonce(room, "u1", "n3")->seq, 3);
+	assert_null(cf_room_find_nonce(room, "u1", "n2")); /* evicted */
+	assert_null(cf_room_find_nonce(room, "u1", "n1"));
+	assert_null(cf_room_find_nonce(room, "u1", "n4")); /* sent without a nonce */
+	assert_null(cf_room_find_nonce(room, "u1", "n6")); /* u2's */
+	assert_int_equal(cf_room_find_nonce(room, "u2", "n6")->seq, 6);
+	assert_null(cf_room_find_nonce(room, "u2", "n7"));
+
+	/* Eight more: the ring wraps again and stays in order. */
+	for (int i = 8; i <= 15; i++) {
+		snprintf(text, sizeof(text), "m%d", i);
+		publish(fx, "h", "u1", text, NULL, &rec, i);
+	}
+	rec.n = 0;
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(rec.n, 8);
+	assert_int_equal(room->hist_count, 5);
+	for (uint32_t i = 0; i < 5; i++)
+		assert_int_equal(cf_room_hist_at(room, i)->seq, 11 + i);
+	assert_int_equal(cf_room_hist_after(room, 12), 2);
+	assert_int_equal(cf_room_hist_after(room, 10), 0);
+	assert_null(cf_room_find_nonce(room, "u1", "n7"));
+}
+
+/* A message ordered in another life of the room (another epoch) replaces the history. */
+static void
+test_deliver_new_epoch(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct done_rec rec = {0};
+	struct cf_room *room;
+	struct cf_msg *m;
+
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "e", &room), 0);
+	publish(fx, "e", "u1", "one", NULL, &rec, 1);
+	publish(fx, "e", "u1", "two", NULL, &rec, 2);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(room->hist_count, 2);
+	m = cf_msg_new("e", "u2", "Bob", "reborn", NULL);
+	assert_non_null(m);
+	m->seq = 1;
+	m->epoch = room->epoch ^ 1;
+	cf_room_deliver(reg, m);
+	assert_int_equal(room->epoch, m->epoch);
+	assert_int_equal(room->seq, 1);
+	assert_int_equal(room->hist_count, 1);
+	assert_ptr_equal(cf_room_hist_at(room, 0), m);
+	assert_int_equal(m->refs, 2);
+	assert_int_equal(fx->s[0].out.count, 3);
+	cf_msg_unref(m);
+}
+
+static void
+test_bus_cancel(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct done_rec gone = {0}, stays = {0};
+	struct cf_room *room;
+
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "c", &room), 0);
+	publish(fx, "c", "u1", "from a session that goes away", NULL, &gone, 1);
+	publish(fx, "c", "u3", "from one that stays", NULL, &stays, 2);
+	publish(fx, "c", "u1", "again from the one going away", NULL, &gone, 3);
+	cf_bus_cancel(fx->bus, &gone);
+	cf_bus_local_run(fx->bus);
+	/* No ack for the cancelled owner ... */
+	assert_int_equal(gone.n, 0);
+	assert_int_equal(stays.n, 1);
+	assert_int_equal(stays.c[0].tag, 2);
+	assert_int_equal(stays.c[0].seq, 2);
+	/* ... but its messages are ordered and delivered. */
+	assert_int_equal(room->seq, 3);
+	assert_int_equal(room->hist_count, 3);
+	assert_int_equal(fx->s[2].out.count, 3);
+	check_msg_json(cf_ring_peek(&fx->s[2].out, 0), "c", 1, "from a session that goes away");
+	check_msg_json(cf_ring_peek(&fx->s[2].out, 2), "c", 3, "again from the one going away");
+	/* Cancelling an owner with nothing pending is harmless. */
+	cf_bus_cancel(fx->bus, &stays);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(stays.n, 1);
+}
+
+/* The bus cannot order into a room it cannot create: the ack says why, nothing is delivered. */
+static void
+test_bus_error(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct done_rec rec = {0};
+	struct cf_room *room;
+
+	fx->cfg.max_rooms = 1;
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "only", &room), 0);
+	publish(fx, "elsewhere", "u1", "x", NULL, &rec, 5);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(rec.n, 1);
+	assert_int_equal(rec.c[0].err, -ENOSPC);
+	assert_int_equal(rec.c[0].tag, 5);
+	assert_int_equal(rec.c[0].seq, 0);
+	assert_null(cf_room_find(reg, "elsewhere"));
+	assert_int_equal(cf_metrics.messages_in_total, 0);
+	assert_int_equal(fx->s[0].out.count, 0);
+}
+
+static void
+test_slow_consumer(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_sess *s = &fx->s[0];
+	struct cf_frame *f = cf_frame_new("{\"ev\":\"x\"}", 10);
+
+	assert_non_null(f);
+	fx->cfg.queue_frames = 8;
+	for (int i = 0; i < 8; i++)
+		cf_sess_push(s, f);
+	assert_int_equal(s->out.count, 8);
+	assert_false(s->slow);
+	assert_int_equal(f->refs, 9);
+	assert_int_equal(cf_metrics.queue_depth.count, 8);
+	assert_int_equal(cf_metrics.slow_consumer_closes_total, 0);
+	/* The ninth overflows: the queue is dropped and the session marked slow. */
+	cf_sess_push(s, f);
+	assert_true(s->slow);
+	assert_int_equal(s->out.count, 0);
+	assert_int_equal(s->out.bytes, 0);
+	assert_null(s->out.v);
+	assert_int_equal(f->refs, 1);
+	assert_int_equal(cf_metrics.slow_consumer_closes_total, 1);
+	assert_int_equal(cf_metrics.drops_total, 8);
+	/* Nothing more is queued to it, nothing counted twice. */
+	cf_sess_push(s, f);
+	assert_int_equal(s->out.count, 0);
+	assert_int_equal(f->refs, 1);
+	assert_int_equal(cf_metrics.slow_consumer_closes_total, 1);
+	assert_int_equal(cf_metrics.drops_total, 8);
+	/* A bye to a slow session is not queued either. */
+	cf_sess_close(s, 1001, "bye");
+	assert_int_equal(s->out.count, 0);
+	assert_false(s->closing);
+
+	/* The byte limit too: 4096 bytes, frames of 1000. */
+	{
+		struct cf_sess *t = &fx->s[2];
+		char big[1000];
+		struct cf_frame *g;
+
+		memset(big, 'x', sizeof(big));
+		g = cf_frame_new(big, sizeof(big));
+		assert_non_null(g);
+		fx->cfg.queue_frames = 1024;
+		fx->cfg.queue_bytes = 4096;
+		for (int i = 0; i < 4; i++)
+			cf_sess_push(t, g);
+		assert_false(t->slow);
+		assert_int_equal(t->out.bytes, 4000);
+		cf_sess_push(t, g);
+		assert_true(t->slow);
+		assert_int_equal(t->out.count, 0);
+		assert_int_equal(g->refs, 1);
+		assert_int_equal(cf_metrics.slow_consumer_closes_total, 2);
+		assert_int_equal(cf_metrics.drops_total, 12);
+		cf_frame_unref(g);
+	}
+	cf_frame_unref(f);
+}
+
+/* Fan-out to a room with one slow member: the others still get everything. */
+static void
+test_slow_member_in_room(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct done_rec rec = {0};
+	struct cf_room *room;
+	char text[16];
+
+	fx->cfg.queue_frames = 8;
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "busy", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "busy", &room), 0);
+	cf_ring_clear(&fx->s[0].out);
+	for (int i = 1; i <= 12; i++) {
+		snprintf(text, sizeof(text), "m%d", i);
+		publish(fx, "busy", "u2", text, NULL, &rec, i);
+		cf_bus_local_run(fx->bus);
+		/* Bob reads everything as it comes; Alice reads nothing. */
+		assert_int_equal(fx->s[2].out.count, 1);
+		cf_ring_drop(&fx->s[2].out, 1);
+		assert_int_equal(fx->s[0].out.count, i <= 8 ? i : 0);
+		assert_int_equal(fx->s[0].slow, i > 8);
+	}
+	assert_int_equal(rec.n, 12);
+	assert_true(fx->s[0].slow);
+	assert_false(fx->s[2].slow);
+	assert_int_equal(fx->s[0].out.count, 0);
+	assert_int_equal(cf_metrics.slow_consumer_closes_total, 1);
+	assert_int_equal(cf_metrics.drops_total, 8);
+	assert_int_equal(room->seq, 12);
+}
+
+static void
+test_expire(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_room *room, *kept;
+	uint64_t t0, t1;
+
+	fx->cfg.history_ttl = 3600;
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "b", &kept), 0);
+	t0 = mono_s();
+	assert_int_equal(cf_room_leave(reg, &fx->s[0], room), 0);
+	t1 = mono_s();
+	assert_ptr_equal(cf_room_find(reg, "a"), room);
+	assert_int_equal(reg->empty.count, 1);
+	/* Not before history_ttl has passed. */
+	assert_int_equal(cf_registry_expire(reg, t0), 0);
+	assert_int_equal(cf_registry_expire(reg, t0 + 3599), 0);
+	assert_ptr_equal(cf_room_find(reg, "a"), room);
+	assert_int_equal(reg->nrooms, 2);
+	/* Then forgotten; a room with members never is. */
+	assert_int_equal(cf_registry_expire(reg, t1 + 3600), 1);
+	assert_null(cf_room_find(reg, "a"));
+	assert_int_equal(reg->nrooms, 1);
+	assert_int_equal(cf_metrics.rooms, 1);
+	assert_int_equal(reg->empty.count, 0);
+	assert_int_equal(cf_registry_expire(reg, t1 + 1000000000ULL), 0);
+	assert_ptr_equal(cf_room_find(reg, "b"), kept);
+	/* A room re-created later has a new life: seq from 0. */
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room), 0);
+	assert_int_equal(room->seq, 0);
+
+	/* Rooms created without a member (a message to them) expire the same way. */
+	assert_int_equal(cf_room_get(reg, "nobody", &room), 0);
+	t1 = mono_s();
+	assert_int_equal(reg->empty.count, 1);
+	assert_int_equal(cf_registry_expire(reg, t0 + 3599), 0);
+	assert_int_equal(cf_registry_expire(reg, t1 + 3600), 1);
+	assert_null(cf_room_find(reg, "nobody"));
+}
+
+static void
+test_expire_ttl_zero(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct done_rec rec = {0};
+	struct cf_room *room;
+
+	fx->cfg.history_ttl = 0;
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "z", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "z", &room), 0);
+	publish(fx, "z", "u1", "soon forgotten", "n", &rec, 1);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(room->hist_count, 1);
+	assert_int_equal(cf_room_leave(reg, &fx->s[0], room), 0);
+	assert_ptr_equal(cf_room_find(reg, "z"), room); /* Bob is still there */
+	/* The last member leaves: the room and its history go at once. */
+	assert_int_equal(cf_room_leave(reg, &fx->s[2], room), 0);
+	assert_null(cf_room_find(reg, "z"));
+	assert_int_equal(reg->nrooms, 0);
+	assert_int_equal(cf_metrics.rooms, 0);
+	/* The message frames queued to the sessions outlive the room. */
+	assert_int_equal(fx->s[0].out.count, 2); /* Bob's join, the message */
+	check_msg_json(cf_ring_peek(&fx->s[0].out, 1), "z", 1, "soon forgotten");
+
+	/* An empty room made by a message is forgotten on the next expiry with ttl 0. */
+	assert_int_equal(cf_room_get(reg, "y", &room), 0);
+	assert_ptr_equal(cf_room_find(reg, "y"), room);
+	assert_int_equal(cf_registry_expire(reg, mono_s()), 1);
+	assert_null(cf_room_find(reg, "y"));
+	/* Rejoining makes a new room. */
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "z", &room), 0);
+	assert_int_equal(room->seq, 0);
+	assert_int_equal(room->hist_count, 0);
+}
+
+static void
+test_leave_all(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_sess *alice = &fx->s[0], *bob = &fx->s[2];
+	struct cf_room *a, *b, *c;
+
+	/* Nothing to leave: harmless. */
+	cf_room_leave_all(reg, alice);
+	assert_int_equal(alice->rooms.count, 0);
+
+	assert_int_equal(cf_room_join(reg, bob, "a", &a), 0);
+	assert_int_equal(cf_room_join(reg, alice, "a", &a), 0);
+	assert_int_equal(cf_room_join(reg, alice, "b", &b), 0);
+	assert_int_equal(cf_room_join(reg, alice, "c", &c), 0);
+	assert_int_equal(alice->rooms.count, 3);
+	assert_int_equal(bob->out.count, 1); /* Alice's join of a */
+	cf_room_leave_all(reg, alice);
+	assert_int_equal(alice->rooms.count, 0);
+	assert_null(cf_room_member_of(alice, a));
+	assert_int_equal(a->members.count, 1);
+	assert_int_equal(a->nusers, 1);
+	assert_null(presence_of(a, "u1"));
+	assert_int_equal(b->members.count, 0);
+	assert_int_equal(c->members.count, 0);
+	assert_int_equal(reg->empty.count, 2);
+	assert_int_equal(reg->nrooms, 3);
+	/* Bob heard that Alice left a. */
+	assert_int_equal(bob->out.count, 2);
+	expect_payload(cf_ring_peek(&bob->out, 1),
+	               "{\"ev\":\"leave\",\"room\":\"a\",\"user\":{\"id\":\"u1\",\"name\":"
+	               "\"Alice\"}}");
+	assert_int_equal(alice->out.count, 0);
+	/* Alice may join them all again. */
+	assert_int_equal(cf_room_join(reg, alice, "b", &b), 0);
+	assert_int_equal(cf_room_join(reg, alice, "a", &a), 0);
+	assert_int_equal(bob->out.count, 3);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_join_creates_room, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_room_limits, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_history_ring, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_deliver_new_epoch, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bus_cancel, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_bus_error, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_slow_consumer, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_slow_member_in_room, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_expire_ttl_zero, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_leave_all, setup, teardown),
+	};
+
+	/* The slow-consumer log lines are expected; keep the output to failures. */
+	cf_log_set_level(CF_LOG_WARNING);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
