@@ -269,6 +269,36 @@ on_ini_pair(void *user, const char *section, const char *name, const char *value
 	return 1;
 }
 
+/* inih reports sections only through their keys: find unknown ones, even empty, here. */
+static int
+check_sections(FILE *f, const char *path, char *err, size_t errlen)
+{
+	char line[256];
+	int lineno = 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		char *s = trim(line), *e;
+		int known = 0;
+
+		lineno++;
+		if (*s != '[')
+			continue;
+		e = strchr(s, ']');
+		if (!e)
+			continue; /* inih reports the syntax error */
+		*e = '\0';
+		s = trim(s + 1);
+		for (size_t i = 0; i < NDEFS && !known; i++)
+			known = !strcasecmp(defs[i].section, s);
+		if (!known) {
+			snprintf(err, errlen, "%s:%d: unknown section [%s]", path, lineno, s);
+			return -ENOENT;
+		}
+	}
+	rewind(f);
+	return 0;
+}
+
 int
 cf_config_load(struct cf_config *c, const char *path, char *err, size_t errlen)
 {
@@ -282,6 +312,10 @@ cf_config_load(struct cf_config *c, const char *path, char *err, size_t errlen)
 		int r = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
+	}
+	if ((line = check_sections(f, path, err, errlen)) < 0) {
+		fclose(f);
+		return line;
 	}
 	why[0] = '\0';
 	lc.err = why;

@@ -389,7 +389,7 @@ cmd_send(struct cmd *c)
 		return fail(c, "bad_request", "field 'nonce' must be 1 to %d bytes", NONCE_MAX);
 	r = cf_sess_rate_take(s);
 	if (r == -ECONNABORTED)
-		return -1;
+		return 0; /* the session is closing: no reply */
 	if (r < 0)
 		return fail(c, "rate_limited", "more than %d messages per second", cfg->rate);
 	if (nonce && (dup = cf_room_find_nonce(room, s->user_id, nonce)))

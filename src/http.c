@@ -28,6 +28,7 @@ enum route {
 
 struct http_pss {
 	struct cf_server *srv;
+	struct lws *wsi;
 	unsigned char *resp; /* owned: LWS_PRE + headers + body */
 	size_t resp_len;
 	enum route route;
@@ -256,10 +257,8 @@ static void
 post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 {
 	struct http_pss *p = ud;
-	struct lws *wsi = (struct lws *)(intptr_t)0;
 
 	(void)tag;
-	(void)wsi;
 	p->waiting = 0;
 	if (err < 0) {
 		p->resp = build(503, "application/json", NULL,
@@ -278,6 +277,11 @@ post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		free(txt);
 		p->resp = build(200, "application/json", NULL, body, strlen(body), &p->resp_len);
 	}
+	/* If the response cannot be built, close rather than leave the client hanging. */
+	if (!p->resp)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	else
+		lws_callback_on_writable(p->wsi);
 }
 
 static int
@@ -331,9 +335,7 @@ post_message(struct lws *wsi, struct http_pss *p)
 	cf_msg_unref(m);
 	if (r < 0)
 		return http_error(wsi, p, 503, NULL, "unavailable", "the bus refused the message");
-	p->waiting = 1;
-	/* post_done() fills p->resp; WRITEABLE then sends it. */
-	lws_callback_on_writable(wsi);
+	p->waiting = 1; /* post_done() fills p->resp and asks for WRITEABLE */
 	return 0;
 }
 
@@ -489,6 +491,7 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_HTTP:
 		memset(p, 0, sizeof(*p));
 		p->srv = srv;
+		p->wsi = wsi;
 		return on_http(wsi, p, in) < 0 ? -1 : 0;
 	case LWS_CALLBACK_HTTP_BODY:
 		if (p->route != R_POST_MESSAGE)

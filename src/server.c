@@ -250,6 +250,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.user = srv;
+	/* Context-wide in lws 4.1: how long a connection may take over its request. */
+	info.timeout_secs = (unsigned)cfg->handshake_timeout;
 	info.gid = (gid_t)-1;
 	info.uid = (uid_t)-1;
 	srv->ctx = lws_create_context(&info);
@@ -275,7 +277,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		info.vhost_name = vname;
 		info.protocols = protocols;
 		info.pvo = &pvo_native;
-		info.timeout_secs = (unsigned)cfg->handshake_timeout;
+		/* A connection holding a header buffer without completing its request. */
+		info.timeout_secs_ah_idle = (unsigned)cfg->handshake_timeout;
 		info.keepalive_timeout = cfg->handshake_timeout;
 		info.retry_and_idle_policy = &retry;
 		info.user = srv;

@@ -6,6 +6,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/http.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/room.h"
@@ -31,8 +32,8 @@ peer(const struct cf_sess *s)
 	return s->ipc ? s->ipc->ip : "?";
 }
 
-void
-cf_sess_set_close(struct cf_sess *s, int code, const char *reason)
+static void
+set_close(struct cf_sess *s, int code, const char *reason)
 {
 	s->close_code = code;
 	s->close_reason = reason;
@@ -70,22 +71,34 @@ cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 		lws_callback_on_writable(s->wsi);
 }
 
-void
-cf_sess_close(struct cf_sess *s, int code, const char *reason)
+/* Stops taking input (what still arrives is read and dropped, so the peer's pending bytes do not
+ * turn the close into a reset), writes what is queued, then closes with code from WRITEABLE,
+ * where lws sends the close frame and waits for the peer's. */
+static void
+begin_close(struct cf_sess *s, int code, const char *reason, int bye)
 {
 	struct cf_frame *f;
 
 	if (s->closing || s->slow)
 		return;
-	f = s->dialect->render_bye(code, reason);
-	if (f) {
+	if (bye && (f = s->dialect->render_bye(code, reason))) {
 		cf_sess_push(s, f);
 		cf_frame_unref(f);
 	}
 	s->closing = 1;
 	s->close_code = code;
 	s->close_reason = reason;
-	lws_callback_on_writable(s->wsi);
+	free(s->rx);
+	s->rx = NULL;
+	s->rx_len = 0;
+	if (s->wsi)
+		lws_callback_on_writable(s->wsi);
+}
+
+void
+cf_sess_close(struct cf_sess *s, int code, const char *reason)
+{
+	begin_close(s, code, reason, 1);
 }
 
 int
@@ -102,7 +115,7 @@ cf_sess_rate_take(struct cf_sess *s)
 		cf_metrics.rate_limit_closes_total++;
 		log_info("session %llu (%s): rate limit abuse, closing with 4029",
 		         (unsigned long long)s->id, peer(s));
-		cf_sess_set_close(s, 4029, "rate limited");
+		begin_close(s, 4029, "rate limited", 0);
 		return -ECONNABORTED;
 	}
 	return -EAGAIN;
@@ -222,21 +235,26 @@ write_queue(struct cf_sess *s)
 static int
 on_writeable(struct cf_sess *s)
 {
+	/* After we asked lws to close, it sends the close frame and waits for the peer's; a
+	 * further WRITEABLE must not return -1 again, which would cut that wait short. */
+	if (s->close_started)
+		return 0;
 	if (s->slow) {
-		cf_sess_set_close(s, 4008, "slow consumer");
+		s->close_started = 1;
+		set_close(s, 4008, "slow consumer");
 		return -1;
 	}
 	if (s->out.count) {
 		if (write_queue(s) < 0)
 			return -1;
-		if (s->out.count) {
+		/* The close frame is a write of its own: it goes on the next WRITEABLE. */
+		if (s->out.count || s->closing)
 			lws_callback_on_writable(s->wsi);
-			return 0;
-		}
+		return 0;
 	}
 	if (s->closing) {
-		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-		                 (unsigned char *)s->close_reason, strlen(s->close_reason));
+		s->close_started = 1;
+		set_close(s, s->close_code, s->close_reason);
 		return -1;
 	}
 	return 0;
@@ -253,6 +271,8 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	int r;
 
 	cf_metrics.bytes_in_total += len;
+	if (s->slow || s->closing)
+		return 0; /* nothing more is processed from a session on its way out */
 	if (first) {
 		s->rx_binary = !!lws_frame_is_binary(s->wsi);
 		s->rx_len = 0;
@@ -261,11 +281,9 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		cf_metrics.frame_too_big_total++;
 		log_info("session %llu (%s): message over %d bytes, closing with 1009",
 		         (unsigned long long)s->id, peer(s), cfg->max_frame);
-		cf_sess_set_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
-		return -1;
+		begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big", 0);
+		return 0;
 	}
-	if (s->slow || s->closing)
-		return 0; /* nothing more is processed from a session on its way out */
 	if (first && final) {
 		if (s->rx_binary)
 			return s->dialect->on_text(s, NULL, 0);
@@ -334,6 +352,10 @@ cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	struct cf_sess *s = user;
 
 	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* lws asks the protocol the connection is bound to, which is this one (the vhost's
+		 * "default"), not the HTTP protocol: the gate lives in http.c either way. */
+		return cf_http_callback(wsi, reason, NULL, in, len);
 	case LWS_CALLBACK_ESTABLISHED:
 		on_established(srv, s, wsi);
 		break;

@@ -32,21 +32,20 @@ struct cf_sess {
 	int close_code;
 	const char *close_reason; /* a string literal */
 	unsigned hello : 1;
-	unsigned closing : 1;   /* close after the queue is written */
-	unsigned slow : 1;      /* queue overflowed: close 4008 at once */
-	unsigned rx_binary : 1; /* the message being reassembled is binary */
-	struct cf_ipcount *ipc; /* the peer address's entry; NULL on OOM */
+	unsigned closing : 1;       /* close after the queue is written */
+	unsigned slow : 1;          /* queue overflowed: close 4008 at once */
+	unsigned rx_binary : 1;     /* the message being reassembled is binary */
+	unsigned close_started : 1; /* lws is sending our close frame */
+	struct cf_ipcount *ipc;     /* the peer address's entry; NULL on OOM */
 };
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
 void cf_sess_push(struct cf_sess *s, struct cf_frame *f);
-/* Queues a bye event, then closes with code once the queue is written. reason must be a
- * string literal (it is kept). */
+/* Queues a bye event, stops taking input, and closes with code once the queue is written.
+ * reason must be a string literal (it is kept). */
 void cf_sess_close(struct cf_sess *s, int code, const char *reason);
-/* Marks the session to close at once (from inside its own callback: return -1 after). */
-void cf_sess_set_close(struct cf_sess *s, int code, const char *reason);
-/* Takes a send token. 0: allowed; -EAGAIN: refused; -ECONNABORTED: refused and the session is
- * now closing with 4029 (the caller returns -1). */
+/* Takes a send token. 0: allowed; -EAGAIN: refused; -ECONNABORTED: refused, and the session is
+ * now closing with 4029 (after what is queued, without a bye). */
 int cf_sess_rate_take(struct cf_sess *s);
 /* Gives the session a user identity (copies). -ENOMEM. */
 int cf_sess_set_user(struct cf_sess *s, const char *id, const char *name);
