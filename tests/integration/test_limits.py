@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: MIT
+"""Connection-level limits: Origin allowlist, per-IP and total session limits, slow consumers,
+handshake timeout, keepalive pings, and 2,000 sessions in one room."""
+import asyncio
+import socket
+import time
+
+import pytest
+import websockets
+
+from confabtest import (OP_PING, VALGRIND, Client, RawWS, T, assert_consecutive,
+                        assert_json_error, close_all)
+
+
+def raw_handshake(server, **kw):
+    w = RawWS(server.port)
+    try:
+        return w.handshake(**kw)
+    finally:
+        w.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Origin
+
+@pytest.mark.conf({("server", "origins"): ["https://good.example", "https://other.example"]})
+async def test_origin_not_allowed_gets_403(server):
+    for origin in ("https://evil.example", "https://good.example.evil", "http://good.example",
+                   "https://GOOD.example.org"):
+        resp = raw_handshake(server, origin=origin)
+        assert resp.status == 403, (origin, resp.status, resp.body)
+        assert "sec-websocket-accept" not in resp.headers
+    # The allowed ones work, both entries of the repeatable key.
+    a = await Client.connect(server, "alice", origin="https://good.example")
+    b = await Client.connect(server, "bob", origin="https://other.example")
+    await a.join("o")
+    await b.join("o")
+    r = await a.send("o", "allowed")
+    await b.wait_msg("o", r["seq"])
+    with pytest.raises(websockets.InvalidStatusCode) as ei:
+        await Client.connect(server, "mallory", origin="https://evil.example")
+    assert ei.value.status_code == 403
+    await close_all([a, b])
+
+
+async def test_empty_origin_list_accepts_any(server):
+    c = await Client.connect(server, "anyone", origin="https://whatever.example")
+    await c.ok("ping")
+    await close_all([c])
+
+
+# --------------------------------------------------------------------------------------------
+# connection limits
+
+@pytest.mark.conf({("server", "max_connections_per_ip"): 3})
+async def test_per_ip_limit_429(server):
+    clients = [await Client.connect(server, f"c{i}") for i in range(3)]
+    resp = raw_handshake(server)
+    assert_json_error(resp.status, resp.body, 429)
+    with pytest.raises(websockets.InvalidStatusCode) as ei:
+        await Client.connect(server, "c3")
+    assert ei.value.status_code == 429
+    # Plain HTTP is not a WebSocket session: still served.
+    assert server.get("/healthz").status_code == 200
+    # The existing sessions are unaffected.
+    for c in clients:
+        await c.ok("ping")
+    # Closing one frees a slot (bounded poll: the server notices the close asynchronously).
+    await clients[0].close()
+
+    async def try_connect():
+        try:
+            return await Client.connect(server, "c3-again")
+        except websockets.InvalidStatusCode as e:
+            assert e.status_code == 429
+            return None
+    deadline = time.monotonic() + T(10)
+    c = None
+    while c is None and time.monotonic() < deadline:
+        c = await try_connect()
+        if c is None:
+            await asyncio.sleep(0.1)
+    assert c is not None, "a closed session never freed its per-IP slot"
+    await c.ok("ping")
+    await close_all(clients[1:] + [c])
+
+
+@pytest.mark.conf({("server", "max_connections"): 2})
+async def test_max_connections_503(server):
+    a = await Client.connect(server, "a")
+    b = await Client.connect(server, "b")
+    resp = raw_handshake(server)
+    assert_json_error(resp.status, resp.body, 503)
+    await a.ok("ping")
+    await b.ok("ping")
+    await close_all([a, b])
+
+
+# --------------------------------------------------------------------------------------------
+# slow consumer
+
+SLOW_CONF = {("limits", "rate"): 1000000, ("limits", "burst"): 1000000,
+             ("session", "queue_frames"): 64}
+
+
+@pytest.mark.conf(SLOW_CONF)
+@pytest.mark.deadline(120)
+async def test_slow_consumer_closed_4008_others_unaffected(server):
+    loop = asyncio.get_running_loop()
+    room = "flood"
+    watchers = [await Client.connect(server, f"watcher{i}") for i in range(2)]
+    flooder = await Client.connect(server, "flooder")
+    for c in watchers + [flooder]:
+        await c.join(room)
+    readers = watchers + [flooder]
+
+    # The slow client: tiny receive buffer, joins, then never reads.
+    slow = RawWS(server.port, rcvbuf=4096)
+    assert slow.handshake().status == 101
+    reply, _ = slow.request({"op": "hello", "id": 1, "name": "slowpoke"})
+    assert "error" not in reply, reply
+    reply, _ = slow.request({"op": "join", "id": 2, "room": room})
+    assert "error" not in reply, reply
+    base_seq = reply["seq"]
+
+    closes_before = (await loop.run_in_executor(None, server.metrics)).get(
+        "confab_slow_consumer_closes_total", 0.0)
+    pad = "p" * 2000
+    sent, batch, cap = 0, 32, 30000
+    rss_limit_kb = (1000 if VALGRIND else 200) * 1024
+    peak_rss = 0
+    closed_seen = False
+    deadline = time.monotonic() + T(60)
+    while sent < cap and time.monotonic() < deadline:
+        futs = [await flooder.start_cmd("send", room=room, text=f"{sent + i:06d} {pad}")
+                for i in range(batch)]
+        for r in await asyncio.gather(*futs):
+            assert "error" not in r, r
+        sent += batch
+        # Pace by the fast readers: they never fall more than one batch behind.
+        await asyncio.gather(*(c.wait_msgs(room, sent, timeout=T(30)) for c in readers))
+        if (sent // batch) % 8 == 0:
+            peak_rss = max(peak_rss, server.rss_kb())
+            assert peak_rss < rss_limit_kb, f"confabd RSS {peak_rss} kB while flooding"
+            m = await loop.run_in_executor(None, server.metrics)
+            if m.get("confab_slow_consumer_closes_total", 0.0) > closes_before:
+                closed_seen = True
+                break
+    assert closed_seen, (f"confab_slow_consumer_closes_total did not increase after {sent} "
+                         "messages to a client that does not read")
+    # Keep going a little: the others still get everything.
+    for i in range(100):
+        await flooder.send_json({"op": "send", "room": room, "text": f"after {i}"})
+    total = sent + 100
+    await asyncio.gather(*(c.wait_msgs(room, total, timeout=T(30)) for c in readers))
+    for c in readers:
+        assert not c.closed, (c.name, c.close_code)
+        assert len(c.msgs(room)) == total
+        assert_consecutive(c.msgs(room), first=base_seq + 1)
+    assert server.rss_kb() < rss_limit_kb
+
+    # The slow client finally reads: what it got is in order, then close 4008 (or EOF).
+    objs, how = await loop.run_in_executor(None, slow.read_until_close, T(30))
+    msgs = [o for o in objs if o.get("ev") == "msg"]
+    if msgs:
+        assert_consecutive(msgs, first=base_seq + 1)
+    assert len(msgs) < total
+    assert how in (("close", 4008), ("eof", None), ("reset", None)), how
+    slow.close()
+    await close_all(readers)
+
+
+# --------------------------------------------------------------------------------------------
+# timeouts
+
+@pytest.mark.conf({("server", "handshake_timeout"): 1})
+async def test_handshake_timeout_closes_idle_connection(server):
+    loop = asyncio.get_running_loop()
+
+    # Bounded well above the configured 1 s but below the 10 s default, so that a server that
+    # ignores the setting fails.
+    def wait_eof(send):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=T(6))
+        try:
+            if send:
+                s.sendall(send)
+            t0 = time.monotonic()
+            try:
+                while True:
+                    data = s.recv(4096)
+                    if not data:
+                        return "eof"
+            except ConnectionResetError:
+                return "reset"
+            except socket.timeout:
+                return f"still open after {time.monotonic() - t0:.1f} s"
+        finally:
+            s.close()
+    results = await asyncio.gather(
+        loop.run_in_executor(None, wait_eof, b""),
+        loop.run_in_executor(None, wait_eof, b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n"))
+    assert results[0] in ("eof", "reset"), f"silent connection: {results[0]}"
+    assert results[1] in ("eof", "reset"), f"incomplete request: {results[1]}"
+    # The server is fine afterwards.
+    assert server.get("/healthz").status_code == 200
+    c = await Client.connect(server, "later")
+    await c.ok("ping")
+    await close_all([c])
+
+
+@pytest.mark.conf({("server", "ping_interval"): 1, ("server", "pong_timeout"): 1})
+async def test_keepalive_ping_and_dead_peer_closed(server):
+    loop = asyncio.get_running_loop()
+
+    def dead_peer():
+        w = RawWS(server.port, timeout=T(15))
+        assert w.handshake().status == 101
+        w.request({"op": "hello", "id": 1, "name": "dead"})
+        # The server pings a silent connection; we never answer.
+        pinged = False
+        try:
+            while True:
+                fin, op, payload = w.recv_frame()
+                if op == OP_PING:
+                    pinged = True
+                elif op == 8:  # close
+                    return pinged, "close"
+        except (EOFError, ConnectionResetError):
+            return pinged, "eof"
+        except socket.timeout:
+            return pinged, "still open"
+        finally:
+            w.close()
+
+    def live_peer():
+        w = RawWS(server.port, timeout=T(15))
+        assert w.handshake().status == 101
+        w.request({"op": "hello", "id": 1, "name": "alive"})
+        pings = 0
+        while pings < 4:  # > ping_interval + pong_timeout seconds of answered pings
+            fin, op, payload = w.recv_frame()
+            if op == OP_PING:
+                pings += 1
+                w.send_frame(10, payload)
+            assert op != 8, "closed a peer that answers pings"
+        reply, _ = w.request({"op": "ping", "id": 2})
+        w.close()
+        return reply
+
+    (pinged, how), reply = await asyncio.gather(loop.run_in_executor(None, dead_peer),
+                                                loop.run_in_executor(None, live_peer))
+    assert pinged, "the server never pinged a silent connection"
+    assert how in ("close", "eof"), f"a peer that never answers pings was {how}"
+    assert reply.get("op") == "pong", reply
+
+
+# --------------------------------------------------------------------------------------------
+# load
+
+@pytest.mark.slow
+@pytest.mark.deadline(90)
+@pytest.mark.conf({("server", "max_connections_per_ip"): 5000,
+                   ("server", "max_connections"): 10000})
+async def test_2000_connections_one_room(server):
+    n, users, room, m = 2000, 20, "stadium", 10
+    sem = asyncio.Semaphore(64)
+
+    async def one(i):
+        async with sem:
+            # 20 users with 100 sessions each: join events go out only for a user's first
+            # session, which keeps the Python side fast enough.
+            c = await Client.connect(server, f"fan{i % users:02d}", timeout=T(30))
+            await c.join(room)
+            return c
+    clients = await asyncio.gather(*(one(i) for i in range(n)))
+    announcer = await Client.connect(server, "announcer")
+    await announcer.join(room)
+    gauge = server.metric("confab_connections", 0.0)
+    assert gauge >= n + 1, f"confab_connections = {gauge} with {n + 1} sessions open"
+
+    futs = [await announcer.start_cmd("send", room=room, text=f"goal {i}") for i in range(m)]
+    seqs = [r["seq"] for r in await asyncio.gather(*futs)]
+    assert seqs == list(range(seqs[0], seqs[0] + m))
+    await asyncio.gather(*(c.wait_msgs(room, m, timeout=T(60)) for c in clients))
+    want = [(s, f"goal {i}") for i, s in enumerate(seqs)]
+    for c in clients:
+        assert not c.closed, c.close_code
+        assert [(e["seq"], e["text"]) for e in c.msgs(room)] == want
+    p = await announcer.ok("presence", room=room)
+    assert sorted(x["id"] for x in p["members"]) == sorted(
+        [f"fan{i:02d}" for i in range(users)] + ["announcer"])
+    await close_all(clients + [announcer])
