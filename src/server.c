@@ -242,8 +242,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		snprintf(srv->node_id, sizeof(srv->node_id), "%s-%d", hostname, (int)getpid());
 	}
 	srv->scratch = malloc(LWS_PRE + CF_WRITE_MAX);
+	srv->listeners = calloc(cfg->listen.n, sizeof(*srv->listeners));
 	srv->reg = cf_registry_new(cfg);
-	if (!srv->scratch || !srv->reg)
+	if (!srv->scratch || !srv->reg || !srv->listeners)
 		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 
 	protocols[0].per_session_data_size = cf_http_pss_size();
@@ -264,17 +265,17 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
 	retry.secs_since_valid_hangup = (uint16_t)(cfg->ping_interval + cfg->pong_timeout);
 	for (size_t i = 0; i < cfg->listen.n; i++) {
+		struct cf_listener *l = &srv->listeners[i];
 		struct lws_vhost *vh;
-		char host_buf[256], vname[32];
 
 		memset(&info, 0, sizeof(info));
 		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		               LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-		if (parse_listen(cfg->listen.v[i], &info, host_buf, sizeof(host_buf)) < 0)
+		if (parse_listen(cfg->listen.v[i], &info, l->host, sizeof(l->host)) < 0)
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen: bad address '%s'",
 			                    cfg->listen.v[i]);
-		snprintf(vname, sizeof(vname), "listen%zu", i);
-		info.vhost_name = vname;
+		snprintf(l->name, sizeof(l->name), "listen%zu", i);
+		info.vhost_name = l->name;
 		info.protocols = protocols;
 		info.pvo = &pvo_native;
 		/* A connection holding a header buffer without completing its request. */
@@ -362,4 +363,6 @@ cf_server_stop(struct cf_server *srv)
 	}
 	free(srv->scratch);
 	srv->scratch = NULL;
+	free(srv->listeners);
+	srv->listeners = NULL;
 }

@@ -8,6 +8,10 @@
 #include <uthash.h>
 
 struct cf_config;
+struct cf_listener {
+	char name[32];
+	char host[256];
+};
 struct cf_registry;
 struct cf_bus;
 /* Sessions per client address; sessions hold a pointer to their address's entry. */
@@ -27,6 +31,9 @@ struct cf_server {
 	uint64_t next_sess_id;
 	char node_id[128];
 	unsigned char *scratch; /* LWS_PRE + CF_WRITE_MAX: where coalesced writes are built */
+	/* Names and addresses of the vhosts: lws keeps pointers to them, so they live as long
+	 * as the context. */
+	struct cf_listener *listeners;
 	lws_sorted_usec_list_t sul_tick;
 	lws_sorted_usec_list_t sul_drain;
 	uint64_t watchdog_usec;
