@@ -1,8 +1,10 @@
 #!/bin/sh
 # test.sh - install everything needed, build with warnings as errors, and run the whole test
-# suite: unit tests (ctest) and integration tests (pytest against the real binary); then build
-# again with AddressSanitizer + UndefinedBehaviorSanitizer and run both suites under them.
-# Run as root on Debian 12. CONFAB_SKIP_ASAN=1 skips the sanitizer pass (not in CI).
+# suite: unit tests (ctest) and integration tests (pytest against the real binary); then the
+# integration tests again with confabd under valgrind (any error or definite leak fails the
+# test that ran it); then a build with AddressSanitizer + UndefinedBehaviorSanitizer and both
+# suites under it. Run as root on Debian 12.
+# CONFAB_SKIP_VALGRIND=1 / CONFAB_SKIP_ASAN=1 skip those passes (not in CI).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh all
@@ -16,6 +18,11 @@ run_suite() { # build-dir
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 run_suite build
+
+if [ "${CONFAB_SKIP_VALGRIND:-0}" != 1 ]; then
+	CONFAB_VALGRIND=1 CONFABD="$PWD/build/confabd" /usr/bin/python3 -m pytest -q \
+		-p no:cacheprovider tests/integration
+fi
 
 if [ "${CONFAB_SKIP_ASAN:-0}" != 1 ]; then
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON \
