@@ -49,3 +49,10 @@ for rate in 100 200 500; do
 	latency
 	stop
 done
+
+echo "== small rooms: 100 rooms x 10 members, 100 publishers, 10,000 msg/s (100,000 deliveries/s)"
+start
+"$B/confab-loadgen" --port "$PORT" --conns 1000 --rooms 100 --pubs 100 --rate 10000 \
+	--duration 10 --server-pid "$PID" 2>&1 | tail -7
+latency
+stop
