@@ -59,8 +59,6 @@ room_free(struct cf_registry *reg, struct cf_room *room)
 	HASH_ITER(hh, room->users, p, tmp)
 	{
 		HASH_DEL(room->users, p);
-		free(p->id);
-		free(p->name);
 		free(p);
 	}
 	for (uint32_t i = 0; i < room->hist_count; i++)
@@ -167,6 +165,24 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 		cf_frame_unref(frames[i]);
 }
 
+/* Presence entries are one allocation each: an idle member costs little. */
+static struct cf_presence *
+user_new(const char *id, const char *name)
+{
+	size_t il = strlen(id), nl = strcmp(id, name) ? strlen(name) + 1 : 0;
+	struct cf_presence *p = calloc(1, sizeof(*p) + il + 1 + nl);
+
+	if (!p)
+		return NULL;
+	memcpy(p->id, id, il + 1);
+	p->name = p->id;
+	if (nl) {
+		memcpy(p->id + il + 1, name, nl);
+		p->name = p->id + il + 1;
+	}
+	return p;
+}
+
 int
 cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret)
 {
@@ -188,11 +204,8 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	if (!mb)
 		return -ENOMEM;
 	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p || !(p->id = strdup(s->user_id)) || !(p->name = strdup(s->user_name))) {
-			if (p)
-				free(p->id);
-			free(p);
+		p = user_new(s->user_id, s->user_name);
+		if (!p) {
 			free(mb);
 			return -ENOMEM;
 		}
@@ -225,8 +238,6 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 		HASH_DEL(room->users, p);
 		room->nusers--;
 		announce(reg, room, "leave", p->id, p->name, s);
-		free(p->id);
-		free(p->name);
 		free(p);
 	}
 	if (!room->members.count) {

@@ -152,6 +152,7 @@ tick(lws_sorted_usec_list_t *sul)
 	n = cf_registry_expire(srv->reg, (uint64_t)ts.tv_sec);
 	if (n)
 		log_debug("forgot %u expired rooms", n);
+	cf_sess_keepalive(srv);
 	if (srv->watchdog_usec)
 		sd_notify(0, "WATCHDOG=1");
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
@@ -262,8 +263,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	if (!srv->bus)
 		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 
-	retry.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
-	retry.secs_since_valid_hangup = (uint16_t)(cfg->ping_interval + cfg->pong_timeout);
+	/* All zero: no lws validity timers; session.c pings (cf_sess_keepalive). */
+	memset(&retry, 0, sizeof(retry));
 	for (size_t i = 0; i < cfg->listen.n; i++) {
 		struct cf_listener *l = &srv->listeners[i];
 		struct lws_vhost *vh;

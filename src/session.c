@@ -124,17 +124,18 @@ cf_sess_rate_take(struct cf_sess *s)
 int
 cf_sess_set_user(struct cf_sess *s, const char *id, const char *name)
 {
-	char *i = strdup(id), *n = strdup(name);
+	/* One allocation: the id, then the name unless it is the same. */
+	size_t il = strlen(id), nl = strcmp(id, name) ? strlen(name) + 1 : 0;
+	char *buf = malloc(il + 1 + nl);
 
-	if (!i || !n) {
-		free(i);
-		free(n);
+	if (!buf)
 		return -ENOMEM;
-	}
+	memcpy(buf, id, il + 1);
+	if (nl)
+		memcpy(buf + il + 1, name, nl);
 	free(s->user_id);
-	free(s->user_name);
-	s->user_id = i;
-	s->user_name = n;
+	s->user_id = buf;
+	s->user_name = nl ? buf + il + 1 : buf;
 	return 0;
 }
 
@@ -232,6 +233,45 @@ write_queue(struct cf_sess *s)
 	return 0;
 }
 
+/* Milliseconds modulo 2^32: differences stay right for intervals below 49 days. */
+static uint32_t
+mono_ms(void)
+{
+	return (uint32_t)(mono_ns() / 1000000ULL);
+}
+
+/* Our own keepalive instead of lws's retry policy: lws 4.1 keeps one validity timer per
+ * connection in a sorted linked list, so every new connection and every pong walks the whole
+ * list (40 % of the server's CPU while 10,000 clients connect). One walk a second over the
+ * sessions is cheaper. */
+void
+cf_sess_keepalive(struct cf_server *srv)
+{
+	uint32_t now = mono_ms(), ping = (uint32_t)srv->cfg->ping_interval * 1000;
+	uint32_t pong = (uint32_t)srv->cfg->pong_timeout * 1000;
+
+	lws_start_foreach_dll (struct lws_dll2 *, d, srv->sessions.head) {
+		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_server);
+		uint32_t idle = now - s->seen_ms;
+		/* A ping is outstanding while nothing arrived after it. */
+		int outstanding = (int32_t)(s->ping_ms - s->seen_ms) > 0;
+
+		if (s->close_started)
+			continue;
+		if (outstanding && now - s->ping_ms >= pong) {
+			log_info("session %llu (%s): no sign of life for %u ms, hanging up",
+			         (unsigned long long)s->id, peer(s), idle);
+			s->close_started = 1;
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		} else if (!outstanding && idle >= ping) {
+			s->ping_ms = now;
+			s->ping_due = 1;
+			lws_callback_on_writable(s->wsi);
+		}
+	}
+	lws_end_foreach_dll(d);
+}
+
 static int
 on_writeable(struct cf_sess *s)
 {
@@ -239,6 +279,17 @@ on_writeable(struct cf_sess *s)
 	 * further WRITEABLE must not return -1 again, which would cut that wait short. */
 	if (s->close_started)
 		return 0;
+	if (s->ping_due) {
+		/* lws 4.1 does not report empty pongs: give the ping a payload to echo. */
+		unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'c', 'f', 'k', 'a'};
+
+		s->ping_due = 0;
+		if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+			return -1;
+		if (s->out.count || s->closing || s->slow)
+			lws_callback_on_writable(s->wsi);
+		return 0;
+	}
 	if (s->slow) {
 		s->close_started = 1;
 		set_close(s, 4008, "slow consumer");
@@ -271,6 +322,7 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	int r;
 
 	cf_metrics.bytes_in_total += len;
+	s->seen_ms = mono_ms();
 	if (s->slow || s->closing)
 		return 0; /* nothing more is processed from a session on its way out */
 	if (first) {
@@ -320,6 +372,7 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
 	s->ipc = cf_server_ip_ref(srv, ip);
 	cf_bucket_init(&s->bucket, srv->cfg->burst, cf_now_us());
+	s->seen_ms = s->ping_ms = mono_ms();
 	lws_dll2_add_tail(&s->in_server, &srv->sessions);
 	cf_metrics.connections = srv->sessions.count;
 	cf_metrics.connections_total++;
@@ -335,8 +388,7 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	cf_room_leave_all(srv->reg, s);
 	cf_ring_clear(&s->out);
 	free(s->rx);
-	free(s->user_id);
-	free(s->user_name);
+	free(s->user_id); /* user_name lives in the same allocation */
 	lws_dll2_remove(&s->in_server);
 	cf_server_ip_unref(srv, s->ipc);
 	cf_metrics.connections = srv->sessions.count;
@@ -361,6 +413,9 @@ cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		return on_receive(s, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		s->seen_ms = mono_ms();
+		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writeable(s);
 	case LWS_CALLBACK_CLOSED:

@@ -14,11 +14,12 @@ struct cf_sess;
 struct cf_msg;
 struct cf_frame;
 
+/* One allocation: id, then name (name == id when they are equal). */
 struct cf_presence {
 	UT_hash_handle hh;
-	char *id;   /* owned */
-	char *name; /* owned */
+	const char *name; /* into id[], or id itself */
 	uint32_t sessions;
+	char id[];
 };
 
 struct cf_room {

@@ -22,11 +22,13 @@ struct cf_sess {
 	const struct cf_dialect *dialect;
 	uint64_t id;
 	char *user_id;               /* owned; NULL until hello or the first command */
-	char *user_name;             /* owned */
+	const char *user_name;       /* in user_id's allocation (== user_id if equal) */
 	struct lws_dll2_owner rooms; /* struct cf_member via in_sess, owned by the registry */
 	struct cf_ring out;
 	struct cf_bucket bucket;
 	uint32_t strikes;  /* refused sends in a row */
+	uint32_t seen_ms;  /* CLOCK_MONOTONIC ms (mod 2^32) of the peer's last frame or pong */
+	uint32_t ping_ms;  /* ... of our last ping */
 	unsigned char *rx; /* owned; reassembly of a fragmented message */
 	size_t rx_len;
 	int close_code;
@@ -36,6 +38,7 @@ struct cf_sess {
 	unsigned slow : 1;          /* queue overflowed: close 4008 at once */
 	unsigned rx_binary : 1;     /* the message being reassembled is binary */
 	unsigned close_started : 1; /* lws is sending our close frame */
+	unsigned ping_due : 1;      /* the next WRITEABLE sends a ping */
 	struct cf_ipcount *ipc;     /* the peer address's entry; NULL on OOM */
 };
 
@@ -49,6 +52,10 @@ void cf_sess_close(struct cf_sess *s, int code, const char *reason);
 int cf_sess_rate_take(struct cf_sess *s);
 /* Gives the session a user identity (copies). -ENOMEM. */
 int cf_sess_set_user(struct cf_sess *s, const char *id, const char *name);
+
+/* Once a second: pings sessions silent for server.ping_interval, hangs up on those silent for
+ * ping_interval + pong_timeout. */
+void cf_sess_keepalive(struct cf_server *srv);
 
 /* The lws protocol callback of WebSocket sessions. */
 int cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

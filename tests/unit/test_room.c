@@ -112,8 +112,7 @@ teardown(void **state)
 		struct cf_sess *s = &fx->s[i];
 
 		cf_ring_clear(&s->out);
-		free(s->user_id);
-		free(s->user_name);
+		free(s->user_id); /* user_name shares the allocation */
 	}
 	cf_bus_free(fx->bus);
 	cf_registry_free(fx->srv.reg);
