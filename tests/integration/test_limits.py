@@ -2,6 +2,7 @@
 """Connection-level limits: Origin allowlist, per-IP and total session limits, slow consumers,
 handshake timeout, keepalive pings, and 2,000 sessions in one room."""
 import asyncio
+import json
 import socket
 import time
 
@@ -9,7 +10,7 @@ import pytest
 import websockets
 
 from confabtest import (OP_PING, VALGRIND, Client, RawWS, T, assert_consecutive,
-                        assert_json_error, close_all)
+                        assert_json_error, close_all, uniq)
 
 
 def raw_handshake(server, **kw):
@@ -290,3 +291,44 @@ async def test_2000_connections_one_room(server):
     assert sorted(x["id"] for x in p["members"]) == sorted(
         [f"fan{i:02d}" for i in range(users)] + ["announcer"])
     await close_all(clients + [announcer])
+
+
+@pytest.mark.conf({("session", "queue_frames"): 100000, ("session", "queue_bytes"): 64 << 20,
+                   ("limits", "rate"): 100000, ("limits", "burst"): 100000})
+@pytest.mark.deadline(90)
+async def test_slow_steady_reader_gets_everything_intact(server):
+    """A reader with a tiny receive buffer that keeps reading, slowly, gets every message whole
+    and in order while the server's writes back up behind it."""
+    loop = asyncio.get_running_loop()
+    room = uniq("steady")
+    flooder = await Client.connect(server, "steadyflood")
+    await flooder.join(room)
+    slow = RawWS(server.port, rcvbuf=4096, timeout=T(30))
+    assert slow.handshake().status == 101
+    reply, _ = slow.request({"op": "join", "id": 1, "room": room})
+    base = reply["seq"]
+    n, pad = 2000, "s" * 3000  # 6 MB: more than the socket buffers hold
+
+    def read_all():
+        got = []
+        while len(got) < n:
+            fin, op, payload = slow.recv_frame()
+            assert fin and op == 1, (fin, op)
+            for line in payload.decode().split("\n"):
+                o = json.loads(line)
+                if o.get("ev") == "msg":
+                    got.append(o)
+                    time.sleep(0.0005)  # slower than the flood: the server's writes back up
+        return got
+
+    reader = loop.run_in_executor(None, read_all)
+    for i in range(0, n, 50):  # the flooder is paced only by its acks
+        futs = [await flooder.start_cmd("send", room=room, text=f"{i + k:04d} {pad}")
+                for k in range(50)]
+        for r in await asyncio.gather(*futs):
+            assert "error" not in r, r
+    got = await reader
+    assert [m["seq"] for m in got] == list(range(base + 1, base + n + 1))
+    assert [m["text"] for m in got] == [f"{i:04d} {pad}" for i in range(n)]
+    slow.close()
+    await close_all([flooder])
