@@ -285,3 +285,58 @@ async def test_environment_overrides_config(start_server):
     await c.err("send", "text_too_long", room="e", text="x" * 11)
     await c.send("e", "x" * 10)
     await close_all([c])
+
+
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+async def test_unix_and_ipv6_listeners(start_server, tmp_path):
+    """server.listen takes several listeners at once: IPv4, [IPv6] and unix:/path (with
+    server.unix_mode); the same rooms are reachable through all of them."""
+    path = tmp_path / "confab.sock"
+    six = _ipv6_loopback()
+    args = ["--listen", f"127.0.0.1:{free_port()}", "--listen", f"unix:{path}"]
+    if six:
+        v6port = free_port()
+        args += ["--listen", f"[::1]:{v6port}"]
+    s = start_server({("server", "unix_mode"): "0600"}, args=args)
+    v4 = args[1]
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+
+    # HTTP over the unix socket.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+        u.settimeout(T(10))
+        u.connect(str(path))
+        u.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+            chunk = u.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data[:100]
+
+    # One room, three ways in.
+    room = "everywhere"
+    a = await Client.connect(f"ws://{v4}/v1/ws", "via4")
+    ws = await websockets.unix_connect(str(path), "ws://localhost/v1/ws",
+                                       subprotocols=["confab.v1"], ping_interval=None)
+    b = Client(ws, "viaunix")
+    await b.ok("hello", name="viaunix")
+    clients = [a, b]
+    if six:
+        c = await Client.connect(f"ws://[::1]:{v6port}/v1/ws", "via6")
+        clients.append(c)
+    for c in clients:
+        await c.join(room)
+    r = await b.send(room, "from the unix socket")
+    for c in clients:
+        e = await c.wait_msg(room, r["seq"])
+        assert e["text"] == "from the unix socket"
+    await close_all(clients)
