@@ -92,8 +92,8 @@ user_json(const char *id, const char *name)
 	return json_pack("{s:s,s:s}", "id", id, "name", name);
 }
 
-static json_t *
-msg_json(const struct cf_msg *m)
+json_t *
+cf_native_msg_json(const struct cf_msg *m)
 {
 	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:s}", "ev", "msg", "room", m->room, "seq",
 	                 (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from",
@@ -120,7 +120,7 @@ frame_of(json_t *o)
 static struct cf_frame *
 render_msg(const struct cf_msg *m)
 {
-	return frame_of(msg_json(m));
+	return frame_of(cf_native_msg_json(m));
 }
 
 static struct cf_frame *
@@ -228,7 +228,7 @@ hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
 	json_t *a = json_array();
 
 	for (uint32_t i = from; i < to; i++)
-		json_array_append_new(a, msg_json(cf_room_hist_at(room, i)));
+		json_array_append_new(a, cf_native_msg_json(cf_room_hist_at(room, i)));
 	return a;
 }
 

@@ -6,6 +6,7 @@
 #include "confab/http.h"
 #include "confab/bus.h"
 #include "confab/config.h"
+#include "confab/dialect.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/room.h"
@@ -141,14 +142,6 @@ http_error(struct lws *wsi, struct http_pss *p, int status, const char *extra, c
 	                    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
-static json_t *
-msg_json(const struct cf_msg *m)
-{
-	return json_pack("{s:s,s:s,s:I,s:I,s:{s:s,s:s},s:s}", "ev", "msg", "room", m->room, "seq",
-	                 (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from", "id", m->from_id,
-	                 "name", m->from_name, "text", m->text);
-}
-
 static int
 get_healthz(struct lws *wsi, struct http_pss *p)
 {
@@ -229,7 +222,7 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 	from = to > limit ? to - (uint32_t)limit : 0;
 	a = json_array();
 	for (uint32_t i = from; i < to; i++)
-		json_array_append_new(a, msg_json(cf_room_hist_at(room, i)));
+		json_array_append_new(a, cf_native_msg_json(cf_room_hist_at(room, i)));
 	return respond_json(wsi, p, 200, NULL,
 	                    json_pack("{s:s,s:I,s:I,s:o}", "room", room->name, "epoch",
 	                              (json_int_t)room->epoch, "seq", (json_int_t)room->seq,
@@ -257,31 +250,20 @@ static void
 post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 {
 	struct http_pss *p = ud;
+	int r;
 
 	(void)tag;
 	p->waiting = 0;
-	if (err < 0) {
-		p->resp = build(503, "application/json", NULL,
-		                "{\"error\":{\"code\":\"unavailable\",\"message\":\"the bus could "
-		                "not order the message\"}}",
-		                strlen("{\"error\":{\"code\":\"unavailable\",\"message\":\"the bus "
-		                       "could not order the message\"}}"),
-		                &p->resp_len);
-	} else {
-		char body[256 + CF_ROOM_NAME_MAX * 6];
-		json_t *o = json_pack("{s:s,s:I}", "room", m->room, "seq", (json_int_t)m->seq);
-		char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-		json_decref(o);
-		snprintf(body, sizeof(body), "%s", txt ? txt : "{}");
-		free(txt);
-		p->resp = build(200, "application/json", NULL, body, strlen(body), &p->resp_len);
-	}
-	/* If the response cannot be built, close rather than leave the client hanging. */
-	if (!p->resp)
-		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	if (err < 0)
+		r = http_error(p->wsi, p, 503, NULL, "unavailable",
+		               "the bus could not order the message: %s", strerror(-err));
 	else
-		lws_callback_on_writable(p->wsi);
+		r = respond_json(
+		        p->wsi, p, 200, NULL,
+		        json_pack("{s:s,s:I}", "room", m->room, "seq", (json_int_t)m->seq));
+	/* Out of memory: close rather than leave the client waiting. */
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
 static int

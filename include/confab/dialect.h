@@ -30,3 +30,7 @@ struct cf_dialect {
 };
 
 extern const struct cf_dialect cf_dialect_native;
+
+/* A message as a confab.v1 "msg" event object (new reference); the REST API uses it too. */
+struct json_t;
+struct json_t *cf_native_msg_json(const struct cf_msg *m);
