@@ -1,6 +1,7 @@
 #!/bin/sh
 # test.sh - install everything needed, build with warnings as errors, and run the whole test
-# suite: unit tests (ctest) and integration tests (pytest against the real binary); then the
+# suite: unit tests (ctest), integration tests (pytest against the real binary) and the web
+# client's browser tests (tests/browser, headless Chromium); then the
 # integration tests again with confabd under valgrind (any error or definite leak fails the
 # test that ran it); then a build with AddressSanitizer + UndefinedBehaviorSanitizer and both
 # suites under it. Run as root on Debian 12.
@@ -18,6 +19,8 @@ run_suite() { # build-dir
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 run_suite build
+# The web client in two headless Chromium sessions against this build.
+CONFABD="$PWD/build/confabd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/browser
 
 if [ "${CONFAB_SKIP_VALGRIND:-0}" != 1 ]; then
 	CONFAB_VALGRIND=1 CONFABD="$PWD/build/confabd" /usr/bin/python3 -m pytest -q \

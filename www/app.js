@@ -432,8 +432,11 @@ function onJoinSubmit(e) {
 }
 
 function autoGrow() {
-    ui.text.style.height = 'auto';
-    ui.text.style.height = Math.min(ui.text.scrollHeight, 160) + 'px';
+    // border-box sizing: the height must include the border, or the content overflows by the
+    // border's width and a scrollbar appears. The CSS max-height caps it.
+    const t = ui.text;
+    t.style.height = 'auto';
+    t.style.height = (t.scrollHeight + t.offsetHeight - t.clientHeight) + 'px';
 }
 
 function init() {
