@@ -100,8 +100,11 @@ async def test_max_connections_503(server):
 # --------------------------------------------------------------------------------------------
 # slow consumer
 
+# Big messages: the kernel's socket buffers (autotuned, several MB, and how large depends on the
+# TCP state of earlier connections) must fill before the queue does, and under valgrind every
+# message costs; filling them with few large messages keeps the test fast and its time steady.
 SLOW_CONF = {("limits", "rate"): 1000000, ("limits", "burst"): 1000000,
-             ("session", "queue_frames"): 64}
+             ("limits", "max_text"): 40000, ("session", "queue_frames"): 64}
 
 
 @pytest.mark.conf(SLOW_CONF)
@@ -126,8 +129,8 @@ async def test_slow_consumer_closed_4008_others_unaffected(server):
 
     closes_before = (await loop.run_in_executor(None, server.metrics)).get(
         "confab_slow_consumer_closes_total", 0.0)
-    pad = "p" * 2000
-    sent, batch, cap = 0, 32, 30000
+    pad = "p" * 30000
+    sent, batch, cap = 0, 32, 3000
     rss_limit_kb = (1000 if VALGRIND else 200) * 1024
     peak_rss = 0
     closed_seen = False
@@ -307,7 +310,7 @@ async def test_slow_steady_reader_gets_everything_intact(server):
     assert slow.handshake().status == 101
     reply, _ = slow.request({"op": "join", "id": 1, "room": room})
     base = reply["seq"]
-    n, pad = 2000, "s" * 3000  # 6 MB: more than the socket buffers hold
+    n, pad = 500, "s" * 2000  # 1 MB, 5 ms per message read: the writes back up
 
     def read_all():
         got = []
