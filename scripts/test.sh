@@ -9,6 +9,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh all
+sh scripts/lint.sh
 jobs=$(nproc)
 
 run_suite() { # build-dir

@@ -256,9 +256,10 @@ cf_sess_keepalive(struct cf_server *srv)
 		/* A ping is outstanding while nothing arrived after it. */
 		int outstanding = (int32_t)(s->ping_ms - s->seen_ms) > 0;
 
-		if (s->close_started)
-			continue;
-		if (outstanding && now - s->ping_ms >= pong) {
+		/* No `continue` here: lws's foreach macros would never reach the next element. */
+		if (s->close_started) {
+			/* lws is closing it */
+		} else if (outstanding && now - s->ping_ms >= pong) {
 			log_info("session %llu (%s): no sign of life for %u ms, hanging up",
 			         (unsigned long long)s->id, peer(s), idle);
 			s->close_started = 1;
