@@ -153,12 +153,13 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
 		const struct cf_dialect *dl = mb->sess->dialect;
 
-		if (mb->sess == except)
-			continue;
-		if (!frames[dl->id])
-			frames[dl->id] = dl->render_presence(ev, room->name, uid, uname);
-		if (frames[dl->id])
-			cf_sess_push(mb->sess, frames[dl->id]);
+		/* No `continue` in lws's foreach macros: it would skip the step to the next. */
+		if (mb->sess != except) {
+			if (!frames[dl->id])
+				frames[dl->id] = dl->render_presence(ev, room->name, uid, uname);
+			if (frames[dl->id])
+				cf_sess_push(mb->sess, frames[dl->id]);
+		}
 	}
 	lws_end_foreach_dll_safe(d, d1);
 	for (int i = 0; i < CF_DIALECT_MAX; i++)
