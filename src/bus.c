@@ -79,6 +79,32 @@ cf_bus_healthy(struct cf_bus *b)
 	return b->ops->healthy(b);
 }
 
+const char *
+cf_bus_status(struct cf_bus *b)
+{
+	return b->ops->status ? b->ops->status(b) : "ok";
+}
+
+int
+cf_bus_watch(struct cf_bus *b, struct cf_room *room)
+{
+	return b && b->ops->watch ? b->ops->watch(b, room) : 0;
+}
+
+void
+cf_bus_unwatch(struct cf_bus *b, struct cf_room *room)
+{
+	if (b && b->ops->unwatch)
+		b->ops->unwatch(b, room);
+}
+
+void
+cf_bus_stop(struct cf_bus *b)
+{
+	if (b && b->ops->stop)
+		b->ops->stop(b);
+}
+
 void
 cf_bus_free(struct cf_bus *b)
 {

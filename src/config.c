@@ -3,6 +3,7 @@
  * CONFAB_* environment overrides, validation, dumping and reload. Never logs: callers decide. */
 #include "confab/config.h"
 #include "confab/log.h"
+#include "confab/redis.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -66,6 +67,31 @@ static const struct cf_config_def defs[] = {
          "most events queued per session"},
         {"session", "queue_bytes", CF_CFG_INT, 0, O(queue_bytes), "1048576", 4096, 1073741824,
          "most bytes queued per session"},
+        {"redis", "url", CF_CFG_STR, 0, O(redis_url), "", 0, 0,
+         "Redis for cluster mode: redis://[user:password@]host:port/db, unix:///path?db=N or "
+         "sentinel://host:port[,host:port]/master (empty: standalone)"},
+        {"redis", "password", CF_CFG_STR, 0, O(redis_password), "", 0, 0,
+         "Redis password when the URL has none (prefer password_file)"},
+        {"redis", "password_file", CF_CFG_STR, 0, O(redis_password_file), "", 0, 0,
+         "file holding the Redis password"},
+        {"redis", "prefix", CF_CFG_STR, 0, O(redis_prefix), "confab:", 0, 0,
+         "prefix of every Redis key and channel"},
+        {"redis", "connect_timeout", CF_CFG_INT, 0, O(redis_connect_timeout), "2000", 100, 60000,
+         "ms to resolve, connect and authenticate"},
+        {"redis", "command_timeout", CF_CFG_INT, 0, O(redis_command_timeout), "5000", 100, 600000,
+         "ms a command may wait for its reply before the link is dropped"},
+        {"redis", "reconnect_min", CF_CFG_INT, 0, O(redis_reconnect_min), "100", 10, 60000,
+         "ms before the first reconnect (doubling, jittered)"},
+        {"redis", "reconnect_max", CF_CFG_INT, 0, O(redis_reconnect_max), "5000", 10, 600000,
+         "longest ms between reconnects"},
+        {"redis", "heartbeat_interval", CF_CFG_INT, 0, O(redis_heartbeat_interval), "1000", 50,
+         60000, "ms between heartbeats through the subscriber link"},
+        {"redis", "heartbeat_timeout", CF_CFG_INT, 0, O(redis_heartbeat_timeout), "4000", 200,
+         600000, "ms without a heartbeat before the link counts as dead"},
+        {"redis", "ack", CF_CFG_STR, 0, O(redis_ack), "master", 0, 0,
+         "master: ack when the master ordered it; replicated: also wait for a replica"},
+        {"redis", "wait_timeout", CF_CFG_INT, 0, O(redis_wait_timeout), "1000", 10, 60000,
+         "ms to wait for a replica with ack = replicated"},
 };
 
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
@@ -373,6 +399,38 @@ cf_config_apply_env(struct cf_config *c, char *err, size_t errlen)
 }
 
 int
+cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
+{
+	/* The seeds' deployments: each names Redis its own way. The first one set wins. */
+	static const struct {
+		const char *addr, *secret;
+	} aliases[] = {
+	        {"REDIS_URL", NULL},
+	        {"REDIS_ENDPOINT", "REDIS_SECRET"},
+	        {"REDIS_ADDRESS", "REDIS_PASSWORD"},
+	};
+
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+		const char *a = getenv(aliases[i].addr), *sec;
+		int r;
+
+		if (!a || !*a)
+			continue;
+		r = cf_config_set(c, "redis", "url", a, 1, err, errlen);
+		if (r < 0)
+			return r;
+		sec = aliases[i].secret ? getenv(aliases[i].secret) : NULL;
+		if (sec && *sec) {
+			r = cf_config_set(c, "redis", "password", sec, 1, err, errlen);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+int
 cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 {
 	if (!c->listen.n) {
@@ -399,6 +457,31 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 		         c->queue_bytes, 6L * c->max_text + 1024);
 		return -EINVAL;
 	}
+	if (strcmp(c->redis_ack, "master") && strcmp(c->redis_ack, "replicated")) {
+		snprintf(err, errlen, "redis.ack: '%s' is not one of master, replicated",
+		         c->redis_ack);
+		return -EINVAL;
+	}
+	if (c->redis_reconnect_min > c->redis_reconnect_max) {
+		snprintf(err, errlen, "redis.reconnect_min (%d) exceeds redis.reconnect_max (%d)",
+		         c->redis_reconnect_min, c->redis_reconnect_max);
+		return -EINVAL;
+	}
+	if (c->redis_heartbeat_timeout <= c->redis_heartbeat_interval) {
+		snprintf(err, errlen,
+		         "redis.heartbeat_timeout (%d) must exceed redis.heartbeat_interval (%d)",
+		         c->redis_heartbeat_timeout, c->redis_heartbeat_interval);
+		return -EINVAL;
+	}
+	if (c->redis_url[0]) {
+		struct cf_redis_target t;
+		char why[300];
+
+		if (cf_redis_parse_url(c->redis_url, &t, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "redis.url: %s", why);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -420,7 +503,7 @@ dump_value(const struct cf_config *c, const struct cf_config_def *d, FILE *f)
 	case CF_CFG_STR: {
 		const char *s = *(char *const *)p;
 		/* Never print secrets back. */
-		if (!strcmp(d->key, "admin_token") && s && *s)
+		if ((!strcmp(d->key, "admin_token") || !strcmp(d->key, "password")) && s && *s)
 			s = "(set)";
 		fprintf(f, "%s = %s\n", d->key, s ? s : "");
 		break;

@@ -136,6 +136,13 @@ render_bye(int code, const char *reason)
 	return frame_of(json_pack("{s:s,s:i,s:s}", "ev", "bye", "code", code, "reason", reason));
 }
 
+static struct cf_frame *
+render_gap(const char *room, uint64_t epoch, uint64_t seq)
+{
+	return frame_of(json_pack("{s:s,s:s,s:I,s:I}", "ev", "gap", "room", room, "epoch",
+	                          (json_int_t)epoch, "seq", (json_int_t)seq));
+}
+
 /* Field access: each returns 1 if present and valid, 0 if absent, -1 after replying with an
  * error naming the field. */
 static int
@@ -282,36 +289,16 @@ cmd_hello(struct cmd *c)
 	                       cfg->burst, "history", cfg->history, "max_name", cfg->max_name));
 }
 
-static int
-cmd_join(struct cmd *c)
+/* The join reply from the room's state: history after since (or the last join_history). */
+static void
+join_reply(struct cf_sess *s, const struct cf_room *room, json_int_t id, json_int_t since,
+           json_int_t epoch)
 {
-	struct cf_sess *s = c->s;
 	const struct cf_config *cfg = s->srv->cfg;
-	const char *name;
-	json_int_t since = -1, epoch = -1;
-	struct cf_room *room;
-	uint32_t from, to;
-	int gap = 0, r;
+	uint32_t from, to = room->hist_count;
+	int gap = 0;
+	json_t *o;
 
-	if (get_room_name(c, &name) < 0 || get_int(c, "since", 0, ID_MAX, &since) < 0 ||
-	    get_int(c, "epoch", 0, ID_MAX, &epoch) < 0)
-		return 0;
-	r = cf_room_join(s->srv->reg, s, name, &room);
-	switch (r) {
-	case 0:
-		break;
-	case -EALREADY:
-		return fail(c, "already_joined", "already in room '%s'", name);
-	case -E2BIG:
-		return fail(c, "too_many_rooms", "a session may be in %d rooms",
-		            cfg->max_rooms_per_session);
-	case -ENOSPC:
-		return fail(c, "room_limit", "the server holds its maximum of %d rooms",
-		            cfg->max_rooms);
-	default:
-		return -1;
-	}
-	to = room->hist_count;
 	if (since < 0) {
 		from = to > (uint32_t)cfg->join_history ? to - (uint32_t)cfg->join_history : 0;
 	} else if ((epoch >= 0 && (uint64_t)epoch != room->epoch) || (uint64_t)since > room->seq) {
@@ -323,11 +310,67 @@ cmd_join(struct cmd *c)
 		if ((uint64_t)since < room->seq)
 			gap = !to || cf_room_hist_at(room, 0)->seq > (uint64_t)since + 1;
 	}
-	return reply(c, "join",
-	             json_pack("{s:s,s:I,s:I,s:o,s:o,s:b}", "room", room->name, "epoch",
-	                       (json_int_t)room->epoch, "seq", (json_int_t)room->seq, "members",
-	                       members_json(room), "history", hist_json(room, from, to), "gap",
-	                       gap));
+	o = json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:b}", "op", "join", "room", room->name, "epoch",
+	              (json_int_t)room->epoch, "seq", (json_int_t)room->seq, "members",
+	              members_json(room), "history", hist_json(room, from, to), "gap", gap);
+	if (o && id >= 0)
+		json_object_set_new(o, "id", json_integer(id));
+	push_json(s, o);
+}
+
+static void
+join_done(struct cf_sess *s, struct cf_member *mb, int err)
+{
+	if (err < 0) {
+		err_reply(s, mb->req_id, "unavailable", "room '%s' could not be loaded: %s",
+		          mb->room->name, strerror(-err));
+		return;
+	}
+	join_reply(s, mb->room, mb->req_id, mb->req_since, mb->req_epoch);
+}
+
+static int
+cmd_join(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const struct cf_config *cfg = s->srv->cfg;
+	const char *name;
+	json_int_t since = -1, epoch = -1;
+	struct cf_room *room;
+	struct cf_member *mb;
+	int r;
+
+	if (get_room_name(c, &name) < 0 || get_int(c, "since", 0, ID_MAX, &since) < 0 ||
+	    get_int(c, "epoch", 0, ID_MAX, &epoch) < 0)
+		return 0;
+	r = cf_room_join(s->srv->reg, s, name, &room, &mb);
+	switch (r) {
+	case 0:
+		join_reply(s, room, c->id, since, epoch);
+		return 0;
+	case -EINPROGRESS:
+		/* The room is syncing from the cluster: join_done() replies. */
+		mb->req_id = c->id;
+		mb->req_since = since;
+		mb->req_epoch = epoch;
+		return 0;
+	case -EALREADY:
+		return fail(c, "already_joined", "already in room '%s'", name);
+	case -E2BIG:
+		return fail(c, "too_many_rooms", "a session may be in %d rooms",
+		            cfg->max_rooms_per_session);
+	case -ENOSPC:
+		return fail(c, "room_limit", "the server holds its maximum of %d rooms",
+		            cfg->max_rooms);
+	case -ENOTCONN:
+	case -EAGAIN:
+		return fail(c, "unavailable",
+		            "room '%s' cannot be loaded now: the cluster bus is "
+		            "down",
+		            name);
+	default:
+		return -1;
+	}
 }
 
 static int
@@ -356,6 +399,9 @@ send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 	{
 		json_t *o = json_pack("{s:s,s:s,s:I}", "op", "send", "room", m->room, "seq",
 		                      (json_int_t)m->seq);
+
+		if (o && m->dup)
+			json_object_set_new(o, "dup", json_true());
 		if (o && tag >= 0)
 			json_object_set_new(o, "id", json_integer(tag));
 		push_json(s, o);
@@ -509,4 +555,6 @@ const struct cf_dialect cf_dialect_native = {
         .render_msg = render_msg,
         .render_presence = render_presence,
         .render_bye = render_bye,
+        .render_gap = render_gap,
+        .join_done = join_done,
 };

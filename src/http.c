@@ -148,12 +148,14 @@ get_healthz(struct lws *wsi, struct http_pss *p)
 	struct cf_server *srv = p->srv;
 	int ok = !srv->draining && cf_bus_healthy(srv->bus);
 
-	return respond_json(wsi, p, ok ? 200 : 503, NULL,
-	                    json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status",
-	                              ok ? "ok" : "unavailable", "node", srv->node_id, "version",
-	                              CONFAB_VERSION, "bus", srv->bus->ops->name, "draining",
-	                              srv->draining, "connections", (json_int_t)srv->sessions.count,
-	                              "rooms", (json_int_t)srv->reg->nrooms));
+	const char *why = srv->draining ? "draining" : cf_bus_status(srv->bus);
+
+	return respond_json(
+	        wsi, p, ok ? 200 : 503, NULL,
+	        json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status", ok ? "ok" : "unavailable",
+	                  "reason", ok ? "" : why, "node", srv->node_id, "version", CONFAB_VERSION,
+	                  "bus", srv->bus->ops->name, "draining", srv->draining, "connections",
+	                  (json_int_t)srv->sessions.count, "rooms", (json_int_t)srv->reg->nrooms));
 }
 
 static int

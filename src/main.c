@@ -39,6 +39,7 @@ usage(FILE *f)
 	           "                      if the default is missing, built-in defaults are used)\n"
 	           "  -l, --listen ADDR   listen on ADDR (host:port, [v6]:port or unix:/path);\n"
 	           "                      repeatable; replaces server.listen\n"
+	           "  -r, --redis URL     cluster mode through Redis at URL (replaces redis.url)\n"
 	           "      --check-config  validate the configuration, print it and exit (0 valid, "
 	           "1 not)\n"
 	           "  -V, --version       print the version and exit\n"
@@ -52,6 +53,7 @@ struct opts {
 	int config_explicit;
 	char **listen;
 	size_t nlisten;
+	const char *redis;
 	int check;
 };
 
@@ -70,9 +72,17 @@ load_config(struct cf_config *c, const struct opts *o, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
+	r = cf_config_apply_redis_aliases(c, err, errlen);
+	if (r < 0)
+		return r;
 	r = cf_config_apply_env(c, err, errlen);
 	if (r < 0)
 		return r;
+	if (o->redis) {
+		r = cf_config_set(c, "redis", "url", o->redis, 1, err, errlen);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < o->nlisten; i++) {
 		r = cf_config_set(c, "server", "listen", o->listen[i], i == 0, err, errlen);
 		if (r < 0)
@@ -102,9 +112,13 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-	        {"check-config", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
-	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	        {"config", required_argument, NULL, 'c'},
+	        {"listen", required_argument, NULL, 'l'},
+	        {"redis", required_argument, NULL, 'r'},
+	        {"check-config", no_argument, NULL, 'C'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.config = CONFAB_CONF_PATH};
 	struct cf_config cfg;
@@ -116,7 +130,7 @@ main(int argc, char **argv)
 	o.listen = calloc((size_t)argc, sizeof(char *));
 	if (!o.listen)
 		return 1;
-	while ((c = getopt_long(argc, argv, "c:l:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:r:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o.config = optarg;
@@ -124,6 +138,9 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			o.listen[o.nlisten++] = optarg;
+			break;
+		case 'r':
+			o.redis = optarg;
 			break;
 		case 'C':
 			o.check = 1;
@@ -186,7 +203,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	signal_ctx = srv.ctx;
-	log_info("confabd %s ready (node %s, standalone)", CONFAB_VERSION, srv.node_id);
+	log_info("confabd %s ready (node %s, %s)", CONFAB_VERSION, srv.node_id,
+	         cfg.redis_url[0] ? "cluster mode" : "standalone");
 	sd_notify(0, "READY=1\nSTATUS=Serving");
 
 	while (!srv.stop) {

@@ -100,6 +100,17 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	        m->rate_limit_closes_total);
 	counter(f, "confab_frame_too_big_total", "Sessions closed with 1009.", "counter",
 	        m->frame_too_big_total);
+	if (m->redis_mode) {
+		counter(f, "confab_redis_up", "1 while the Redis links are up.", "gauge",
+		        (uint64_t)m->redis_up);
+		counter(f, "confab_redis_reconnects_total", "Times the Redis links came back.",
+		        "counter", m->redis_reconnects);
+		counter(f, "confab_redis_resyncs_total", "Room catch-ups read from the room logs.",
+		        "counter", m->redis_resyncs_total);
+		counter(f, "confab_redis_unavailable_total",
+		        "Sends answered unavailable because Redis was unreachable.", "counter",
+		        m->redis_unavailable_total);
+	}
 	hist(f, "confab_queue_depth", "Session queue depth (events) at enqueue.", &m->queue_depth);
 	hist(f, "confab_delivery_latency_seconds", "From bus ordering to lws_write.",
 	     &m->delivery_latency);

@@ -115,7 +115,9 @@ cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
 		free(room);
 		return -ENOMEM;
 	}
-	room->epoch = new_epoch();
+	/* A mirror learns its epoch from the bus when it syncs. */
+	room->epoch = reg->mirror ? 0 : new_epoch();
+	room->sync = reg->mirror ? CF_ROOM_STALE : CF_ROOM_LIVE;
 	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
 	reg->nrooms++;
 	cf_metrics.rooms = reg->nrooms;
@@ -154,7 +156,7 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 		const struct cf_dialect *dl = mb->sess->dialect;
 
 		/* No `continue` in lws's foreach macros: it would skip the step to the next. */
-		if (mb->sess != except) {
+		if (mb->sess != except && !mb->pending) {
 			if (!frames[dl->id])
 				frames[dl->id] = dl->render_presence(ev, room->name, uid, uname);
 			if (frames[dl->id])
@@ -185,7 +187,8 @@ user_new(const char *id, const char *name)
 }
 
 int
-cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret)
+cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
+             struct cf_member **ret_mb)
 {
 	struct cf_room *room;
 	struct cf_member *mb;
@@ -200,6 +203,16 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	r = cf_room_get(reg, name, &room);
 	if (r < 0)
 		return r;
+	if (!room->members.count && room->sync == CF_ROOM_STALE) {
+		/* The first member here: the bus starts following the room. */
+		r = cf_bus_watch(reg->bus, room);
+		if (r < 0) {
+			if (reg->cfg->history_ttl == 0)
+				cf_registry_expire(reg, now_s());
+			return r;
+		}
+		room->sync = r > 0 ? CF_ROOM_SYNCING : CF_ROOM_LIVE;
+	}
 	HASH_FIND_STR(room->users, s->user_id, p);
 	mb = calloc(1, sizeof(*mb));
 	if (!mb)
@@ -221,6 +234,12 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	lws_dll2_add_tail(&mb->in_sess, &s->rooms);
 	lws_dll2_remove(&room->in_empty);
 	*ret = room;
+	if (ret_mb)
+		*ret_mb = mb;
+	if (room->sync != CF_ROOM_LIVE) {
+		mb->pending = 1;
+		return -EINPROGRESS;
+	}
 	return 0;
 }
 
@@ -242,6 +261,10 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 		free(p);
 	}
 	if (!room->members.count) {
+		if (reg->mirror && room->sync != CF_ROOM_STALE) {
+			cf_bus_unwatch(reg->bus, room);
+			room->sync = CF_ROOM_STALE;
+		}
 		room->empty_since_s = now_s();
 		lws_dll2_add_tail(&room->in_empty, &reg->empty);
 		if (reg->cfg->history_ttl == 0)
@@ -343,12 +366,71 @@ cf_room_deliver(struct cf_registry *reg, struct cf_msg *m)
 	cf_metrics.messages_in_total++;
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
-		struct cf_frame *f = cf_msg_frame(m, mb->sess->dialect);
+		struct cf_frame *f = mb->pending ? NULL : cf_msg_frame(m, mb->sess->dialect);
 
 		if (f)
 			cf_sess_push(mb->sess, f);
 	}
 	lws_end_foreach_dll_safe(d, d1);
+}
+
+void
+cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err)
+{
+	if (!err)
+		room->sync = CF_ROOM_LIVE;
+	/* Completions may add or remove members: take one pending member at a time. */
+	for (;;) {
+		struct cf_member *mb = NULL;
+
+		lws_start_foreach_dll (struct lws_dll2 *, d, room->members.head) {
+			struct cf_member *x = lws_container_of(d, struct cf_member, in_room);
+			if (x->pending) {
+				mb = x;
+				break;
+			}
+		}
+		lws_end_foreach_dll(d);
+		if (!mb)
+			break;
+		mb->pending = 0;
+		mb->sess->dialect->join_done(mb->sess, mb, err);
+		if (err < 0) {
+			int last = room->members.count == 1;
+
+			member_remove(reg, mb);
+			if (last)
+				return; /* the room may be gone */
+		}
+	}
+}
+
+void
+cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch)
+{
+	struct cf_frame *frames[CF_DIALECT_MAX] = {0};
+
+	if (epoch != room->epoch) {
+		for (uint32_t i = 0; i < room->hist_count; i++)
+			cf_msg_unref(cf_room_hist_at(room, i));
+		room->hist_count = room->hist_head = 0;
+		room->epoch = epoch;
+		room->seq = 0;
+	}
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+		const struct cf_dialect *dl = mb->sess->dialect;
+
+		if (!mb->pending && dl->render_gap) {
+			if (!frames[dl->id])
+				frames[dl->id] = dl->render_gap(room->name, room->epoch, room->seq);
+			if (frames[dl->id])
+				cf_sess_push(mb->sess, frames[dl->id]);
+		}
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	for (int i = 0; i < CF_DIALECT_MAX; i++)
+		cf_frame_unref(frames[i]);
 }
 
 uint32_t

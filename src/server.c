@@ -9,6 +9,7 @@
 #include "confab/http.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
+#include "confab/redis.h"
 #include "confab/room.h"
 #include "confab/session.h"
 
@@ -174,6 +175,11 @@ static struct lws_protocols protocols[] = {
                  * coalesced writes. */
                 .tx_packet_size = CF_WRITE_MAX + 64,
         },
+        {
+                /* The Redis sockets of cluster mode, adopted as raw files (redis.c). */
+                .name = CF_REDIS_PROTOCOL,
+                .callback = cf_redis_lws_callback,
+        },
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -230,7 +236,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 {
 	struct lws_context_creation_info info;
 	struct cf_bus_host host = {.deliver = host_deliver, .room_seq = host_room_seq, .ud = srv};
-	char hostname[64];
+	struct lws_vhost *vh0 = NULL;
+	char hostname[64], err[512];
 	uint64_t wd = 0;
 
 	srv->cfg = cfg;
@@ -259,10 +266,6 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	srv->ctx = lws_create_context(&info);
 	if (!srv->ctx)
 		return cf_log_errno(CF_LOG_ERR, -EIO, "could not create the lws context");
-	srv->bus = cf_bus_local_new(srv->ctx, &host);
-	if (!srv->bus)
-		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
-
 	/* All zero: no lws validity timers; session.c pings (cf_sess_keepalive). */
 	memset(&retry, 0, sizeof(retry));
 	for (size_t i = 0; i < cfg->listen.n; i++) {
@@ -288,10 +291,23 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		if (!vh)
 			return cf_log_errno(CF_LOG_ERR, -EADDRNOTAVAIL, "could not listen on %s",
 			                    cfg->listen.v[i]);
+		if (!vh0)
+			vh0 = vh;
 		if ((info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
 		    chmod(info.iface, (mode_t)cfg->unix_mode) < 0)
 			log_warn("chmod %s: %s", info.iface, strerror(errno));
 		log_info("listening on %s", cfg->listen.v[i]);
+	}
+	if (cfg->redis_url[0]) {
+		srv->bus = cf_bus_redis_new(srv->ctx, vh0, cfg, srv->reg, srv->node_id, &host, err,
+		                            sizeof(err));
+		if (!srv->bus)
+			return cf_log_errno(CF_LOG_ERR, -EINVAL, "%s", err);
+	} else {
+		srv->bus = cf_bus_local_new(srv->ctx, &host);
+		if (!srv->bus)
+			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
+		srv->reg->bus = srv->bus;
 	}
 	if (sd_watchdog_enabled(0, &wd) > 0)
 		srv->watchdog_usec = wd;
@@ -349,6 +365,7 @@ cf_server_stop(struct cf_server *srv)
 	if (srv->ctx) {
 		lws_sul_cancel(&srv->sul_tick);
 		lws_sul_cancel(&srv->sul_drain);
+		cf_bus_stop(srv->bus);
 		/* Closes every connection: sessions leave their rooms and cancel their acks. */
 		lws_context_destroy(srv->ctx);
 		srv->ctx = NULL;

@@ -5,12 +5,17 @@
  * bus (bus_local.c) orders in-process; a Redis bus orders across nodes. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "confab/dialect.h"
 
 struct lws_context;
+struct lws_vhost;
 struct cf_frame;
+struct cf_room;
+struct cf_registry;
+struct cf_config;
 
 /* An ordered chat message. Immutable once ordered; refcounted because the room history and
  * the bus may hold it while frames rendered from it are queued. */
@@ -25,6 +30,9 @@ struct cf_msg {
 	char *from_name;
 	char *text;
 	char *nonce; /* NULL if none */
+	/* Set on a publish's message when the bus found its nonce already ordered: seq is the
+	 * earlier message's and nothing new was delivered. */
+	uint8_t dup;
 	/* Frames rendered lazily, once per dialect; owned (one reference each). */
 	struct cf_frame *frames[CF_DIALECT_MAX];
 };
@@ -58,6 +66,16 @@ struct cf_bus_ops {
 	               int64_t tag);
 	void (*cancel)(struct cf_bus *b, void *ud);
 	int (*healthy)(struct cf_bus *b);
+	/* Why not healthy ("ok" when healthy). */
+	const char *(*status)(struct cf_bus *b);
+	/* The room got its first local member: 0 when its state here is current, 1 when the
+	 * bus must catch up first (it calls cf_room_ready() later), or a negative errno when it
+	 * cannot now. NULL: always current. */
+	int (*watch)(struct cf_bus *b, struct cf_room *room);
+	/* The room lost its last local member. */
+	void (*unwatch)(struct cf_bus *b, struct cf_room *room);
+	/* Before the lws context is destroyed: drop connections, stop timers. May be NULL. */
+	void (*stop)(struct cf_bus *b);
 	void (*free)(struct cf_bus *b);
 };
 
@@ -73,8 +91,19 @@ int cf_bus_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void 
  * ordered and delivered. */
 void cf_bus_cancel(struct cf_bus *b, void *ud);
 int cf_bus_healthy(struct cf_bus *b);
+const char *cf_bus_status(struct cf_bus *b);
+int cf_bus_watch(struct cf_bus *b, struct cf_room *room);
+void cf_bus_unwatch(struct cf_bus *b, struct cf_room *room);
+void cf_bus_stop(struct cf_bus *b);
 void cf_bus_free(struct cf_bus *b);
 
 /* The standalone bus. ctx may be NULL (tests): then call cf_bus_local_run() to complete. */
 struct cf_bus *cf_bus_local_new(struct lws_context *ctx, const struct cf_bus_host *host);
 void cf_bus_local_run(struct cf_bus *b);
+
+/* The cluster bus over Redis (bus_redis.c): reg's rooms become mirrors of the room logs.
+ * Returns NULL with the reason in err. */
+struct cf_bus *cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh,
+                                const struct cf_config *cfg, struct cf_registry *reg,
+                                const char *node_id, const struct cf_bus_host *host, char *err,
+                                size_t errlen);

@@ -44,6 +44,19 @@ struct cf_config {
 	/* [session] */
 	int queue_frames;
 	int queue_bytes;
+	/* [redis] */
+	char *redis_url;
+	char *redis_password;
+	char *redis_password_file;
+	char *redis_prefix;
+	int redis_connect_timeout;
+	int redis_command_timeout;
+	int redis_reconnect_min;
+	int redis_reconnect_max;
+	int redis_heartbeat_interval;
+	int redis_heartbeat_timeout;
+	char *redis_ack;
+	int redis_wait_timeout;
 };
 
 enum cf_config_type {
@@ -84,6 +97,10 @@ int cf_config_load(struct cf_config *c, const char *path, char *err, size_t errl
 
 /* Applies CONFAB_<SECTION>_<KEY> environment variables. */
 int cf_config_apply_env(struct cf_config *c, char *err, size_t errlen);
+
+/* Applies the Redis variables of the seeds' deployments: REDIS_URL (a URL or host:port),
+ * REDIS_ENDPOINT + REDIS_SECRET, REDIS_ADDRESS + REDIS_PASSWORD (host:port + password). */
+int cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen);
 
 /* Cross-key checks (e.g. at least one listener). */
 int cf_config_validate(const struct cf_config *c, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
 	CF_DIALECT_NATIVE,
@@ -13,6 +14,7 @@ enum {
 struct cf_sess;
 struct cf_msg;
 struct cf_frame;
+struct cf_member;
 
 struct cf_dialect {
 	int id;
@@ -27,6 +29,12 @@ struct cf_dialect {
 	struct cf_frame *(*render_presence)(const char *ev, const char *room, const char *user_id,
 	                                    const char *user_name);
 	struct cf_frame *(*render_bye)(int code, const char *reason);
+	/* {"ev":"gap"}: messages after seq may be missing; epoch is the room's from now on. */
+	struct cf_frame *(*render_gap)(const char *room, uint64_t epoch, uint64_t seq);
+	/* A join that waited for the room to sync (cf_room_join() gave -EINPROGRESS) is done:
+	 * reply from the room's state, or with an error when err < 0 (the member is removed
+	 * after this returns). */
+	void (*join_done)(struct cf_sess *s, struct cf_member *mb, int err);
 };
 
 extern const struct cf_dialect cf_dialect_native;

@@ -31,8 +31,14 @@ struct cf_metrics {
 	uint64_t rate_limit_closes_total;
 	uint64_t frame_too_big_total;
 	uint64_t rejected_connections_total;
-	struct cf_hist queue_depth;      /* session queue depth seen at each enqueue (events) */
-	struct cf_hist delivery_latency; /* seconds from bus ordering to lws_write */
+	/* Cluster mode; redis_mode is 0 when standalone (the link metrics are then omitted). */
+	int redis_mode;
+	int redis_up;
+	uint64_t redis_reconnects;
+	uint64_t redis_resyncs_total;     /* rooms caught up from their log */
+	uint64_t redis_unavailable_total; /* publishes refused or failed while the link was down */
+	struct cf_hist queue_depth;       /* session queue depth seen at each enqueue (events) */
+	struct cf_hist delivery_latency;  /* seconds from bus ordering to lws_write */
 };
 
 extern struct cf_metrics cf_metrics;

@@ -22,11 +22,24 @@ struct cf_presence {
 	char id[];
 };
 
+/* Whether the room's state here is the bus's (cluster mode: a mirror of the room's log). */
+enum cf_room_sync {
+	CF_ROOM_LIVE,    /* in step: deliveries arrive in order */
+	CF_ROOM_SYNCING, /* catching up; joins wait (cf_member.pending) until cf_room_ready() */
+	CF_ROOM_STALE,   /* not followed (no member here): may lag; synced again on the next join */
+};
+
 struct cf_room {
 	UT_hash_handle hh;
 	char *name; /* owned; the hash key */
 	uint64_t seq;
 	uint64_t epoch;
+	/* Cluster mode only, kept by the bus: */
+	uint8_t sync;      /* enum cf_room_sync */
+	uint8_t fetching;  /* a catch-up read is in flight */
+	uint8_t refetch;   /* another is needed when it completes */
+	uint64_t seen_seq; /* newest live message dropped while catching up */
+	uint64_t seen_epoch;
 	struct lws_dll2_owner members; /* struct cf_member via in_room */
 	struct cf_presence *users;     /* uthash by user id */
 	uint32_t nusers;
@@ -42,13 +55,21 @@ struct cf_member {
 	struct lws_dll2 in_sess;
 	struct cf_room *room;
 	struct cf_sess *sess;
+	/* A join waiting for the room to sync: no events until cf_room_ready(). The request's
+	 * parameters are kept for the dialect's reply. */
+	uint8_t pending;
+	int64_t req_id, req_since, req_epoch;
 };
+
+struct cf_bus;
 
 struct cf_registry {
 	struct cf_room *rooms; /* uthash by name */
 	uint32_t nrooms;
 	struct lws_dll2_owner empty; /* rooms without members, oldest first */
 	const struct cf_config *cfg; /* borrowed */
+	struct cf_bus *bus;          /* borrowed; told when rooms gain or lose their members */
+	int mirror;                  /* the bus owns seq/epoch/history: rooms start STALE */
 };
 
 struct cf_registry *cf_registry_new(const struct cf_config *cfg);
@@ -60,9 +81,18 @@ int cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
 
 struct cf_member *cf_room_member_of(struct cf_sess *s, struct cf_room *room);
 /* Adds s to the room (creating it). Announces the user to the others if this is the user's
- * first session in the room. -EALREADY, -E2BIG (rooms per session), -ENOSPC, -ENOMEM. */
-int cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name,
-                 struct cf_room **ret);
+ * first session in the room. -EALREADY, -E2BIG (rooms per session), -ENOSPC, -ENOMEM;
+ * -ENOTCONN when the room must sync and the bus cannot now (nothing changed);
+ * -EINPROGRESS: s is a pending member until the room syncs, when the registry calls
+ * s->dialect->join_done(). *ret_mb is the membership. */
+int cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
+                 struct cf_member **ret_mb);
+/* The bus finished (err 0) or gave up (err < 0) syncing the room: pending joins complete. */
+void cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err);
+/* Messages may be missing before the next delivery (the log no longer reaches, or the room's
+ * sequence restarted with a new epoch: then history is dropped and seq restarts at 0). Tells
+ * every member with a gap event. */
+void cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch);
 /* -ENOENT if s is not in the room. */
 int cf_room_leave(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room);
 void cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s);

@@ -871,3 +871,167 @@ def assert_json_error(resp_status, body, status, code=None):
     assert isinstance(body["error"].get("message"), str), body
     if code is not None:
         assert body["error"]["code"] == code, body
+
+
+# --------------------------------------------------------------------------------------------
+# Redis, for cluster mode
+
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_SENTINEL = "/usr/bin/redis-sentinel"
+
+
+def _resp_encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class RespError(Exception):
+    pass
+
+
+class _RespReader:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n).decode("utf-8", "replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise ValueError(f"bad RESP line {line!r}")
+
+
+def redis_call(port, *args, password=None, timeout=5.0, host="127.0.0.1"):
+    """One command on a fresh connection; returns the reply (RespError for an error reply)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        r = _RespReader(s)
+        if password:
+            s.sendall(_resp_encode(["AUTH", password]))
+            a = r.read()
+            if isinstance(a, RespError):
+                return a
+        s.sendall(_resp_encode(list(args)))
+        return r.read()
+
+
+class RedisServer:
+    """A redis-server (or redis-sentinel with sentinel=True) on a free loopback port, in a temp
+    dir, killed by PID at the end."""
+
+    def __init__(self, password=None, appendonly=False, extra=(), port=None):
+        self.dir = tempfile.mkdtemp(prefix="confab-redis-")
+        self.password = password
+        self.appendonly = appendonly
+        self.extra = list(extra)
+        self.port = port
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def argv(self):
+        a = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+             "--appendfsync", "always", "--daemonize", "no", "--protected-mode", "no",
+             "--enable-debug-command", "yes",
+             "--logfile", os.path.join(self.dir, "redis.log")]
+        if self.password:
+            a += ["--requirepass", self.password]
+        return a + self.extra
+
+    def start(self, timeout=10.0):
+        for _attempt in range(3):
+            fixed = self.port is not None
+            if not fixed:
+                self.port = free_port()
+            self.proc = subprocess.Popen(self.argv(), stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    if self.call("PING") == "PONG":
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.02)
+            self._kill()
+            if fixed:
+                break
+            self.port = None
+        raise RuntimeError(f"redis-server did not start; log:\n{self.log_text()}")
+
+    def call(self, *args):
+        return redis_call(self.port, *args, password=self.password)
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
+                return f.read()[-5000:]
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def kill9(self):
+        self.signal(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait(10)
+
+    def restart(self, timeout=10.0):
+        """Starts again on the same port (after kill9 or stop)."""
+        return self.start(timeout)
+
+    def _kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._kill()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -10,7 +10,7 @@ import resource
 
 import pytest
 
-from confabtest import T, Server, ServerStartError
+from confabtest import T, RedisServer, Server, ServerStartError
 
 # 2,000 WebSocket clients in one process need more than 1024 descriptors; confabd inherits this.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -133,3 +133,24 @@ def shared_server(request):
         s.cleanup()
     if problems:
         pytest.fail("\n".join(problems))
+
+
+@pytest.fixture
+def redis_factory(request):
+    """Factory: redis_factory(password=None, appendonly=False, extra=(), port=None) -> a
+    running RedisServer, killed at the end of the test."""
+    started = []
+
+    def make(**kw):
+        r = RedisServer(**kw)
+        started.append(r)
+        return r.start()
+
+    yield make
+    for r in started:
+        r.cleanup()
+
+
+@pytest.fixture
+def redis(redis_factory):
+    return redis_factory()

@@ -33,8 +33,7 @@ write_tmp(char *path, size_t plen, const char *text)
 
 /* Loads text as a config file over the defaults; returns the result, err gets the message. */
 static int
-load_text(struct cf_config *c, const char *text, char *path, size_t plen, char *err,
-          size_t errlen)
+load_text(struct cf_config *c, const char *text, char *path, size_t plen, char *err, size_t errlen)
 {
 	int r;
 
@@ -323,8 +322,8 @@ test_shipped_conf_names_every_key(void **state)
 		seen[d - defs]++;
 		/* www_dir's default depends on the install prefix. */
 		if (!ck->commented && strcmp(ck->key, "www_dir") && strcmp(ck->value, d->def))
-			fail_msg("%s:%d: %s = '%s' but the default is '%s'", path, ck->line, ck->key,
-			         ck->value, d->def);
+			fail_msg("%s:%d: %s = '%s' but the default is '%s'", path, ck->line,
+			         ck->key, ck->value, d->def);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (seen[i] != 1)
@@ -354,8 +353,9 @@ test_shipped_conf_marks_reloadable(void **state)
 		reloadable = !!(d->flags & CF_CFG_RELOADABLE);
 		if (reloadable != ck->doc_reloadable) {
 			size_t l = strlen(bad);
-			snprintf(bad + l, sizeof(bad) - l, "\n  %s:%d: [%s] %s is %sreloadable, documented %s",
-			         path, ck->line, ck->section, ck->key, reloadable ? "" : "not ",
+			snprintf(bad + l, sizeof(bad) - l,
+			         "\n  %s:%d: [%s] %s is %sreloadable, documented %s", path,
+			         ck->line, ck->section, ck->key, reloadable ? "" : "not ",
 			         ck->doc_reloadable ? "as reloadable" : "as needing a restart");
 		}
 	}
@@ -403,8 +403,7 @@ test_unknown_key(void **state)
 	assert_non_null(strstr(err, "nope"));
 	/* A missing file: a negative errno naming the path. */
 	err[0] = '\0';
-	assert_int_equal(cf_config_load(&c, "/nonexistent/confab.conf", err, sizeof(err)),
-	                 -ENOENT);
+	assert_int_equal(cf_config_load(&c, "/nonexistent/confab.conf", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/confab.conf"));
 	cf_config_fini(&c);
 }
@@ -424,9 +423,9 @@ test_bad_values(void **state)
 	assert_non_null(strstr(err, "max_text"));
 	assert_non_null(strstr(err, "out of range"));
 	assert_int_equal(c.max_text, 4096);
-	assert_int_equal(load_text(&c, "[limits]\n\nmax_name = 257\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 -EINVAL);
+	assert_int_equal(
+	        load_text(&c, "[limits]\n\nmax_name = 257\n", path, sizeof(path), err, sizeof(err)),
+	        -EINVAL);
 	expect_line_prefix(err, path, 3);
 	assert_int_equal(c.max_name, 32);
 	/* Bounds themselves are accepted. */
@@ -436,44 +435,43 @@ test_bad_values(void **state)
 	assert_int_equal(c.max_name, 256);
 	assert_int_equal(c.max_text, 1);
 	/* Not a number; trailing junk; empty. */
-	assert_int_equal(load_text(&c, "[limits]\nrate = fast\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 -EINVAL);
+	assert_int_equal(
+	        load_text(&c, "[limits]\nrate = fast\n", path, sizeof(path), err, sizeof(err)),
+	        -EINVAL);
 	expect_line_prefix(err, path, 2);
 	assert_non_null(strstr(err, "not a number"));
-	assert_int_equal(load_text(&c, "[limits]\nburst = 12abc\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 -EINVAL);
+	assert_int_equal(
+	        load_text(&c, "[limits]\nburst = 12abc\n", path, sizeof(path), err, sizeof(err)),
+	        -EINVAL);
 	expect_line_prefix(err, path, 2);
-	assert_int_equal(load_text(&c, "[session]\nqueue_frames =\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 -EINVAL);
+	assert_int_equal(
+	        load_text(&c, "[session]\nqueue_frames =\n", path, sizeof(path), err, sizeof(err)),
+	        -EINVAL);
 	expect_line_prefix(err, path, 2);
 	/* Octal: 8 and 9 are not octal digits. */
-	assert_int_equal(load_text(&c, "[server]\nunix_mode = 0689\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 -EINVAL);
+	assert_int_equal(
+	        load_text(&c, "[server]\nunix_mode = 0689\n", path, sizeof(path), err, sizeof(err)),
+	        -EINVAL);
 	expect_line_prefix(err, path, 2);
 	assert_int_equal(c.unix_mode, 0660);
-	assert_int_equal(load_text(&c, "[server]\nunix_mode = 0600\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        load_text(&c, "[server]\nunix_mode = 0600\n", path, sizeof(path), err, sizeof(err)),
+	        0);
 	assert_int_equal(c.unix_mode, 0600);
 	/* Log level. */
-	assert_int_equal(load_text(&c, "[log]\nlevel = loud\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 -EINVAL);
+	assert_int_equal(
+	        load_text(&c, "[log]\nlevel = loud\n", path, sizeof(path), err, sizeof(err)),
+	        -EINVAL);
 	expect_line_prefix(err, path, 2);
 	assert_non_null(strstr(err, "loud"));
 	assert_int_equal(c.log_level, CF_LOG_INFO);
-	assert_int_equal(load_text(&c, "[log]\nlevel = debug\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        load_text(&c, "[log]\nlevel = debug\n", path, sizeof(path), err, sizeof(err)), 0);
 	assert_int_equal(c.log_level, CF_LOG_DEBUG);
 	/* A line that is not key = value. */
-	assert_int_equal(load_text(&c, "[log]\nlevel = warn\njunk\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 -EINVAL);
+	assert_int_equal(
+	        load_text(&c, "[log]\nlevel = warn\njunk\n", path, sizeof(path), err, sizeof(err)),
+	        -EINVAL);
 	expect_line_prefix(err, path, 3);
 	assert_non_null(strstr(err, "syntax"));
 	/* The first error is the one reported. */
@@ -512,9 +510,8 @@ test_list_keys(void **state)
 	assert_string_equal(c.listen.v[0], "[::1]:7000");
 	assert_int_equal(c.origins.n, 1); /* not named: kept */
 	/* An empty value empties the list. */
-	assert_int_equal(load_text(&c, "[server]\norigins =\n", path, sizeof(path), err,
-	                           sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        load_text(&c, "[server]\norigins =\n", path, sizeof(path), err, sizeof(err)), 0);
 	assert_int_equal(c.origins.n, 0);
 	/* cf_config_set appends unless told to reset. */
 	assert_int_equal(cf_config_set(&c, "server", "listen", "b:2", 0, err, sizeof(err)), 0);
@@ -631,11 +628,12 @@ test_dump_roundtrip(void **state)
 	int fd;
 
 	assert_int_equal(cf_config_init(&c), 0);
-	assert_int_equal(cf_config_set(&c, "server", "listen", "0.0.0.0:1", 1, err, sizeof(err)), 0);
-	assert_int_equal(cf_config_set(&c, "server", "listen", "unix:/run/c.sock", 0, err,
-	                               sizeof(err)),
+	assert_int_equal(cf_config_set(&c, "server", "listen", "0.0.0.0:1", 1, err, sizeof(err)),
 	                 0);
-	assert_int_equal(cf_config_set(&c, "server", "origins", "https://o", 0, err, sizeof(err)), 0);
+	assert_int_equal(
+	        cf_config_set(&c, "server", "listen", "unix:/run/c.sock", 0, err, sizeof(err)), 0);
+	assert_int_equal(cf_config_set(&c, "server", "origins", "https://o", 0, err, sizeof(err)),
+	                 0);
 	assert_int_equal(cf_config_set(&c, "server", "unix_mode", "0600", 0, err, sizeof(err)), 0);
 	assert_int_equal(cf_config_set(&c, "server", "node_id", "node-7", 0, err, sizeof(err)), 0);
 	assert_int_equal(cf_config_set(&c, "log", "level", "debug", 0, err, sizeof(err)), 0);
@@ -660,7 +658,8 @@ test_dump_roundtrip(void **state)
 		fail_msg("the dump does not load: %s", err);
 	for (size_t i = 0; i < n; i++)
 		if (!same_value(&c, &back, &defs[i]))
-			fail_msg("%s.%s changed in the dump round trip", defs[i].section, defs[i].key);
+			fail_msg("%s.%s changed in the dump round trip", defs[i].section,
+			         defs[i].key);
 	cf_config_fini(&back);
 	unlink(path);
 
@@ -725,20 +724,16 @@ test_reload(void **state)
 	next.max_text = 100;
 	next.burst = 3;
 	next.log_level = CF_LOG_DEBUG;
-	assert_int_equal(cf_config_set(&next, "server", "admin_token", "s3cret", 1, err,
-	                               sizeof(err)),
-	                 0);
-	assert_int_equal(cf_config_set(&next, "server", "origins", "https://x", 1, err,
-	                               sizeof(err)),
-	                 0);
-	assert_int_equal(cf_config_set(&next, "server", "origins", "https://y", 0, err,
-	                               sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        cf_config_set(&next, "server", "admin_token", "s3cret", 1, err, sizeof(err)), 0);
+	assert_int_equal(
+	        cf_config_set(&next, "server", "origins", "https://x", 1, err, sizeof(err)), 0);
+	assert_int_equal(
+	        cf_config_set(&next, "server", "origins", "https://y", 0, err, sizeof(err)), 0);
 	/* Restart-only changes. */
 	next.history = 50;
 	next.queue_frames = 16;
-	assert_int_equal(cf_config_set(&next, "server", "listen", "0.0.0.0:1", 1, err,
-	                               sizeof(err)),
+	assert_int_equal(cf_config_set(&next, "server", "listen", "0.0.0.0:1", 1, err, sizeof(err)),
 	                 0);
 	assert_int_equal(cf_config_set(&next, "server", "node_id", "n1", 1, err, sizeof(err)), 0);
 

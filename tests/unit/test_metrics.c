@@ -42,8 +42,7 @@ has_line(const char *text, const char *line)
 		fail_msg("line '%s' found %d times in:\n%s", line, found, text);
 }
 
-static void
-has_linef(const char *text, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void has_linef(const char *text, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 has_linef(const char *text, const char *fmt, ...)
@@ -128,8 +127,9 @@ test_counters(void **state)
 		const char *p = strstr(t, "\nconfab_drops_total 15\n");
 		assert_non_null(p);
 		assert_non_null(strstr(t, "# HELP confab_drops_total "));
-		assert_true(strstr(t, "# TYPE confab_drops_total counter\nconfab_drops_total 15\n") !=
-		            NULL);
+		assert_true(
+		        strstr(t, "# TYPE confab_drops_total counter\nconfab_drops_total 15\n") !=
+		        NULL);
 	}
 	free(t);
 }

@@ -168,7 +168,7 @@ test_join_creates_room(void **state)
 	struct cf_room *room = NULL, *again = NULL, *other = NULL;
 
 	assert_null(cf_room_find(reg, "lobby"));
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &room, NULL), 0);
 	assert_non_null(room);
 	assert_string_equal(room->name, "lobby");
 	assert_ptr_equal(cf_room_find(reg, "lobby"), room);
@@ -190,19 +190,19 @@ test_join_creates_room(void **state)
 	assert_int_equal(fx->s[0].out.count, 0);
 
 	/* Twice: -EALREADY, nothing changes. */
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &again), -EALREADY);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &again, NULL), -EALREADY);
 	assert_int_equal(room->members.count, 1);
 	assert_int_equal(fx->s[0].rooms.count, 1);
 	assert_int_equal(presence_of(room, "u1")->sessions, 1);
 
 	/* Another session joins the same room: same room, same epoch. */
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "lobby", &again), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "lobby", &again, NULL), 0);
 	assert_ptr_equal(again, room);
 	assert_int_equal(room->members.count, 2);
 	assert_int_equal(reg->nrooms, 1);
 
 	/* Another room: its own epoch (random; equal by chance with probability 2^-53). */
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "other", &other), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "other", &other, NULL), 0);
 	assert_ptr_not_equal(other, room);
 	assert_int_not_equal(other->epoch, room->epoch);
 	assert_int_equal(reg->nrooms, 2);
@@ -220,7 +220,7 @@ test_join_creates_room(void **state)
 	/* Joining it again takes it off the empty list and keeps the epoch. */
 	{
 		uint64_t epoch = other->epoch;
-		assert_int_equal(cf_room_join(reg, &fx->s[3], "other", &again), 0);
+		assert_int_equal(cf_room_join(reg, &fx->s[3], "other", &again, NULL), 0);
 		assert_ptr_equal(again, other);
 		assert_int_equal(other->epoch, epoch);
 		assert_int_equal(reg->empty.count, 0);
@@ -236,29 +236,29 @@ test_room_limits(void **state)
 
 	fx->cfg.max_rooms_per_session = 2;
 	fx->cfg.max_rooms = 3;
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room), 0);
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "b", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "b", &room, NULL), 0);
 	/* Rooms per session. */
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "c", &room), -E2BIG);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "c", &room, NULL), -E2BIG);
 	assert_null(cf_room_find(reg, "c"));
 	assert_int_equal(reg->nrooms, 2);
 	assert_int_equal(fx->s[0].rooms.count, 2);
 	/* ... counted per session, not per user: Alice's other session may join. */
-	assert_int_equal(cf_room_join(reg, &fx->s[1], "c", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[1], "c", &room, NULL), 0);
 	assert_int_equal(reg->nrooms, 3);
 	/* Rooms on the server. */
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "d", &room), -ENOSPC);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "d", &room, NULL), -ENOSPC);
 	assert_null(cf_room_find(reg, "d"));
 	assert_int_equal(cf_room_get(reg, "d", &room), -ENOSPC);
 	assert_int_equal(reg->nrooms, 3);
 	assert_int_equal(fx->s[2].rooms.count, 0);
 	/* Existing rooms can still be joined at the limit. */
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "a", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "a", &room, NULL), 0);
 	assert_int_equal(cf_room_get(reg, "b", &room), 0);
 	assert_string_equal(room->name, "b");
 	/* Leaving frees a slot of the session. */
 	assert_int_equal(cf_room_leave(reg, &fx->s[0], cf_room_find(reg, "a")), 0);
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "c", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "c", &room, NULL), 0);
 	assert_int_equal(fx->s[0].rooms.count, 2);
 }
 
@@ -271,12 +271,12 @@ test_presence(void **state)
 	struct cf_room *room;
 
 	/* Bob first: nobody to tell. */
-	assert_int_equal(cf_room_join(reg, bob, "lobby", &room), 0);
+	assert_int_equal(cf_room_join(reg, bob, "lobby", &room, NULL), 0);
 	assert_int_equal(bob->out.count, 0);
 	assert_int_equal(room->nusers, 1);
 
 	/* Alice's first session: Bob hears of it, Alice does not. */
-	assert_int_equal(cf_room_join(reg, a1, "lobby", &room), 0);
+	assert_int_equal(cf_room_join(reg, a1, "lobby", &room, NULL), 0);
 	assert_int_equal(room->nusers, 2);
 	assert_int_equal(presence_of(room, "u1")->sessions, 1);
 	assert_string_equal(presence_of(room, "u1")->name, "Alice");
@@ -287,7 +287,7 @@ test_presence(void **state)
 	assert_int_equal(a1->out.count, 0);
 
 	/* Alice's second session: the same user, no event, counted once. */
-	assert_int_equal(cf_room_join(reg, a2, "lobby", &room), 0);
+	assert_int_equal(cf_room_join(reg, a2, "lobby", &room, NULL), 0);
 	assert_int_equal(room->members.count, 3);
 	assert_int_equal(room->nusers, 2);
 	assert_int_equal(presence_of(room, "u1")->sessions, 2);
@@ -316,9 +316,9 @@ test_presence(void **state)
 	assert_int_equal(cf_ring_peek(&bob->out, 1)->ordered_ns, 0);
 
 	/* Alice rejoins: one join frame rendered once, shared by Bob and Carol. */
-	assert_int_equal(cf_room_join(reg, &fx->s[3], "lobby", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[3], "lobby", &room, NULL), 0);
 	assert_int_equal(bob->out.count, 3); /* Carol's join */
-	assert_int_equal(cf_room_join(reg, a1, "lobby", &room), 0);
+	assert_int_equal(cf_room_join(reg, a1, "lobby", &room, NULL), 0);
 	assert_int_equal(bob->out.count, 4);
 	assert_int_equal(fx->s[3].out.count, 1);
 	assert_ptr_equal(cf_ring_peek(&bob->out, 3), cf_ring_peek(&fx->s[3].out, 0));
@@ -401,8 +401,8 @@ test_bus_publish_fanout(void **state)
 	char text[32];
 
 	assert_int_equal(cf_bus_healthy(fx->bus), 1);
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "r", &room), 0);
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "r", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "r", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "r", &room, NULL), 0);
 	cf_ring_clear(&fx->s[0].out); /* Bob's join */
 	assert_int_equal(fx->s[0].out.count, 0);
 
@@ -486,7 +486,7 @@ test_history_ring(void **state)
 	struct cf_room *room;
 	char text[32], nonce[8];
 
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "h", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "h", &room, NULL), 0);
 	assert_int_equal(cf_room_hist_after(room, 0), 0);
 	assert_null(cf_room_hist_at(room, 0));
 	assert_null(cf_room_find_nonce(room, "u1", "n1"));
@@ -560,7 +560,7 @@ test_deliver_new_epoch(void **state)
 	struct cf_room *room;
 	struct cf_msg *m;
 
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "e", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "e", &room, NULL), 0);
 	publish(fx, "e", "u1", "one", NULL, &rec, 1);
 	publish(fx, "e", "u1", "two", NULL, &rec, 2);
 	cf_bus_local_run(fx->bus);
@@ -587,7 +587,7 @@ test_bus_cancel(void **state)
 	struct done_rec gone = {0}, stays = {0};
 	struct cf_room *room;
 
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "c", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "c", &room, NULL), 0);
 	publish(fx, "c", "u1", "from a session that goes away", NULL, &gone, 1);
 	publish(fx, "c", "u3", "from one that stays", NULL, &stays, 2);
 	publish(fx, "c", "u1", "again from the one going away", NULL, &gone, 3);
@@ -620,7 +620,7 @@ test_bus_error(void **state)
 	struct cf_room *room;
 
 	fx->cfg.max_rooms = 1;
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "only", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "only", &room, NULL), 0);
 	publish(fx, "elsewhere", "u1", "x", NULL, &rec, 5);
 	cf_bus_local_run(fx->bus);
 	assert_int_equal(rec.n, 1);
@@ -705,8 +705,8 @@ test_slow_member_in_room(void **state)
 	char text[16];
 
 	fx->cfg.queue_frames = 8;
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "busy", &room), 0);
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "busy", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "busy", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "busy", &room, NULL), 0);
 	cf_ring_clear(&fx->s[0].out);
 	for (int i = 1; i <= 12; i++) {
 		snprintf(text, sizeof(text), "m%d", i);
@@ -736,8 +736,8 @@ test_expire(void **state)
 	uint64_t t0, t1;
 
 	fx->cfg.history_ttl = 3600;
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room), 0);
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "b", &kept), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "b", &kept, NULL), 0);
 	t0 = mono_s();
 	assert_int_equal(cf_room_leave(reg, &fx->s[0], room), 0);
 	t1 = mono_s();
@@ -757,7 +757,7 @@ test_expire(void **state)
 	assert_int_equal(cf_registry_expire(reg, t1 + 1000000000ULL), 0);
 	assert_ptr_equal(cf_room_find(reg, "b"), kept);
 	/* A room re-created later has a new life: seq from 0. */
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room, NULL), 0);
 	assert_int_equal(room->seq, 0);
 
 	/* Rooms created without a member (a message to them) expire the same way. */
@@ -778,8 +778,8 @@ test_expire_ttl_zero(void **state)
 	struct cf_room *room;
 
 	fx->cfg.history_ttl = 0;
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "z", &room), 0);
-	assert_int_equal(cf_room_join(reg, &fx->s[2], "z", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "z", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "z", &room, NULL), 0);
 	publish(fx, "z", "u1", "soon forgotten", "n", &rec, 1);
 	cf_bus_local_run(fx->bus);
 	assert_int_equal(room->hist_count, 1);
@@ -800,7 +800,7 @@ test_expire_ttl_zero(void **state)
 	assert_int_equal(cf_registry_expire(reg, mono_s()), 1);
 	assert_null(cf_room_find(reg, "y"));
 	/* Rejoining makes a new room. */
-	assert_int_equal(cf_room_join(reg, &fx->s[0], "z", &room), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "z", &room, NULL), 0);
 	assert_int_equal(room->seq, 0);
 	assert_int_equal(room->hist_count, 0);
 }
@@ -817,10 +817,10 @@ test_leave_all(void **state)
 	cf_room_leave_all(reg, alice);
 	assert_int_equal(alice->rooms.count, 0);
 
-	assert_int_equal(cf_room_join(reg, bob, "a", &a), 0);
-	assert_int_equal(cf_room_join(reg, alice, "a", &a), 0);
-	assert_int_equal(cf_room_join(reg, alice, "b", &b), 0);
-	assert_int_equal(cf_room_join(reg, alice, "c", &c), 0);
+	assert_int_equal(cf_room_join(reg, bob, "a", &a, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice, "a", &a, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice, "b", &b, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice, "c", &c, NULL), 0);
 	assert_int_equal(alice->rooms.count, 3);
 	assert_int_equal(bob->out.count, 1); /* Alice's join of a */
 	cf_room_leave_all(reg, alice);
@@ -840,8 +840,8 @@ test_leave_all(void **state)
 	               "\"Alice\"}}");
 	assert_int_equal(alice->out.count, 0);
 	/* Alice may join them all again. */
-	assert_int_equal(cf_room_join(reg, alice, "b", &b), 0);
-	assert_int_equal(cf_room_join(reg, alice, "a", &a), 0);
+	assert_int_equal(cf_room_join(reg, alice, "b", &b, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice, "a", &a, NULL), 0);
 	assert_int_equal(bob->out.count, 3);
 }
 

@@ -51,18 +51,18 @@ static void
 test_valid_utf8(void **state)
 {
 	assert_int_equal(ok("alice", 1, 32, 1), 0);
-	assert_int_equal(ok("Zo\xc3\xab", 1, 32, 1), 0);                    /* Zoë */
-	assert_int_equal(ok("\xe6\x97\xa5\xe6\x9c\xac", 1, 32, 1), 0);      /* 日本 */
-	assert_int_equal(ok("\xf0\x9f\x98\x80 smile", 1, 32, 1), 0);        /* U+1F600 */
-	assert_int_equal(ok("\xc2\xa0", 1, 32, 1), 0);                      /* U+00A0: not C1 */
-	assert_int_equal(ok("\xc2\x80", 1, 32, 1), -EINVAL);                /* U+0080 is C1 */
-	assert_int_equal(ok("\xdf\xbf", 1, 32, 1), 0);                      /* U+07FF */
-	assert_int_equal(ok("\xe0\xa0\x80", 1, 32, 1), 0);                  /* U+0800 */
-	assert_int_equal(ok("\xed\x9f\xbf", 1, 32, 1), 0);                  /* U+D7FF */
-	assert_int_equal(ok("\xee\x80\x80", 1, 32, 1), 0);                  /* U+E000 */
-	assert_int_equal(ok("\xef\xbf\xbd", 1, 32, 1), 0);                  /* U+FFFD */
-	assert_int_equal(ok("\xf0\x90\x80\x80", 1, 32, 1), 0);              /* U+10000 */
-	assert_int_equal(ok("\xf4\x8f\xbf\xbf", 1, 32, 1), 0);              /* U+10FFFF */
+	assert_int_equal(ok("Zo\xc3\xab", 1, 32, 1), 0);               /* Zoë */
+	assert_int_equal(ok("\xe6\x97\xa5\xe6\x9c\xac", 1, 32, 1), 0); /* 日本 */
+	assert_int_equal(ok("\xf0\x9f\x98\x80 smile", 1, 32, 1), 0);   /* U+1F600 */
+	assert_int_equal(ok("\xc2\xa0", 1, 32, 1), 0);                 /* U+00A0: not C1 */
+	assert_int_equal(ok("\xc2\x80", 1, 32, 1), -EINVAL);           /* U+0080 is C1 */
+	assert_int_equal(ok("\xdf\xbf", 1, 32, 1), 0);                 /* U+07FF */
+	assert_int_equal(ok("\xe0\xa0\x80", 1, 32, 1), 0);             /* U+0800 */
+	assert_int_equal(ok("\xed\x9f\xbf", 1, 32, 1), 0);             /* U+D7FF */
+	assert_int_equal(ok("\xee\x80\x80", 1, 32, 1), 0);             /* U+E000 */
+	assert_int_equal(ok("\xef\xbf\xbd", 1, 32, 1), 0);             /* U+FFFD */
+	assert_int_equal(ok("\xf0\x90\x80\x80", 1, 32, 1), 0);         /* U+10000 */
+	assert_int_equal(ok("\xf4\x8f\xbf\xbf", 1, 32, 1), 0);         /* U+10FFFF */
 	assert_int_equal(ok("a-b_c.d (e) ~!", 1, 32, 1), 0);
 }
 
@@ -70,16 +70,16 @@ static void
 test_invalid_utf8(void **state)
 {
 	/* Overlong encodings. */
-	assert_int_equal(ok("\xc0\xaf", 1, 32, 0), -EINVAL);         /* '/' in 2 bytes */
+	assert_int_equal(ok("\xc0\xaf", 1, 32, 0), -EINVAL); /* '/' in 2 bytes */
 	assert_int_equal(ok("\xc1\xbf", 1, 32, 0), -EINVAL);
-	assert_int_equal(ok("\xe0\x80\xaf", 1, 32, 0), -EINVAL);     /* '/' in 3 bytes */
-	assert_int_equal(ok("\xe0\x9f\xbf", 1, 32, 0), -EINVAL);     /* U+07FF in 3 bytes */
-	assert_int_equal(ok("\xf0\x80\x80\xaf", 1, 32, 0), -EINVAL); /* '/' in 4 bytes */
-	assert_int_equal(ok("\xf0\x8f\xbf\xbf", 1, 32, 0), -EINVAL); /* U+FFFF in 4 bytes */
+	assert_int_equal(ok("\xe0\x80\xaf", 1, 32, 0), -EINVAL);             /* '/' in 3 bytes */
+	assert_int_equal(ok("\xe0\x9f\xbf", 1, 32, 0), -EINVAL);             /* U+07FF in 3 bytes */
+	assert_int_equal(ok("\xf0\x80\x80\xaf", 1, 32, 0), -EINVAL);         /* '/' in 4 bytes */
+	assert_int_equal(ok("\xf0\x8f\xbf\xbf", 1, 32, 0), -EINVAL);         /* U+FFFF in 4 bytes */
 	assert_int_equal(cf_text_name_ok("\xc0\x80", 2, 1, 32, 0), -EINVAL); /* NUL, overlong */
 	/* Surrogates. */
-	assert_int_equal(ok("\xed\xa0\x80", 1, 32, 0), -EINVAL); /* U+D800 */
-	assert_int_equal(ok("\xed\xbf\xbf", 1, 32, 0), -EINVAL); /* U+DFFF */
+	assert_int_equal(ok("\xed\xa0\x80", 1, 32, 0), -EINVAL);             /* U+D800 */
+	assert_int_equal(ok("\xed\xbf\xbf", 1, 32, 0), -EINVAL);             /* U+DFFF */
 	assert_int_equal(ok("\xed\xa0\xbd\xed\xb8\x80", 1, 32, 0), -EINVAL); /* CESU pair */
 	/* Above U+10FFFF. */
 	assert_int_equal(ok("\xf4\x90\x80\x80", 1, 32, 0), -EINVAL); /* U+110000 */
@@ -92,14 +92,23 @@ test_invalid_utf8(void **state)
 	assert_int_equal(ok("ab\xc3", 1, 32, 0), -EINVAL);
 	assert_int_equal(ok("ab\xe2\x82", 1, 32, 0), -EINVAL);
 	assert_int_equal(ok("ab\xf0\x9f\x98", 1, 32, 0), -EINVAL);
-	assert_int_equal(ok("\xc3" "a", 1, 32, 0), -EINVAL);
-	assert_int_equal(ok("\xe2\x82" "a", 1, 32, 0), -EINVAL);
+	assert_int_equal(ok("\xc3"
+	                    "a",
+	                    1, 32, 0),
+	                 -EINVAL);
+	assert_int_equal(ok("\xe2\x82"
+	                    "a",
+	                    1, 32, 0),
+	                 -EINVAL);
 	/* Truncated by len although the bytes after it would complete it. */
 	assert_int_equal(cf_text_name_ok("a\xc3\xa9", 2, 1, 32, 0), -EINVAL);
 	assert_int_equal(cf_text_name_ok("\xf0\x9f\x98\x80", 3, 1, 32, 0), -EINVAL);
 	/* Lone continuation bytes. */
 	assert_int_equal(ok("\x80", 1, 32, 0), -EINVAL);
-	assert_int_equal(ok("a\xbf" "b", 1, 32, 0), -EINVAL);
+	assert_int_equal(ok("a\xbf"
+	                    "b",
+	                    1, 32, 0),
+	                 -EINVAL);
 	/* Latin-1, not UTF-8. */
 	assert_int_equal(ok("caf\xe9", 1, 32, 0), -EINVAL);
 }
@@ -118,17 +127,23 @@ test_control_characters(void **state)
 		if (cf_text_name_ok(buf, 3, 1, 32, 0) != -EINVAL)
 			fail_msg("C0 control 0x%02x accepted", c);
 	}
-	assert_int_equal(ok("a\x7f" "b", 1, 32, 0), -EINVAL); /* DEL */
+	assert_int_equal(ok("a\x7f"
+	                    "b",
+	                    1, 32, 0),
+	                 -EINVAL); /* DEL */
 	assert_int_equal(ok("\x7f", 1, 32, 0), -EINVAL);
-	assert_int_equal(ok("a\xc2\x85" "b", 1, 32, 0), -EINVAL); /* U+0085 NEL */
-	assert_int_equal(ok("\xc2\x9f", 1, 32, 0), -EINVAL);        /* U+009F */
-	assert_int_equal(ok("\xc2\x9b", 1, 32, 0), -EINVAL);        /* U+009B CSI */
+	assert_int_equal(ok("a\xc2\x85"
+	                    "b",
+	                    1, 32, 0),
+	                 -EINVAL);                           /* U+0085 NEL */
+	assert_int_equal(ok("\xc2\x9f", 1, 32, 0), -EINVAL); /* U+009F */
+	assert_int_equal(ok("\xc2\x9b", 1, 32, 0), -EINVAL); /* U+009B CSI */
 	assert_int_equal(ok("a\tb", 1, 32, 0), -EINVAL);
 	assert_int_equal(ok("a\nb", 1, 32, 0), -EINVAL);
 	assert_int_equal(ok("\x1b[31m", 1, 32, 0), -EINVAL);
 	/* The neighbours are fine. */
-	assert_int_equal(ok("~", 1, 32, 0), 0);     /* 0x7e */
-	assert_int_equal(ok(" ", 1, 32, 0), 0);     /* 0x20 */
+	assert_int_equal(ok("~", 1, 32, 0), 0);        /* 0x7e */
+	assert_int_equal(ok(" ", 1, 32, 0), 0);        /* 0x20 */
 	assert_int_equal(ok("\xc2\xa1", 1, 32, 0), 0); /* U+00A1 */
 }
 
@@ -155,10 +170,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_lengths),
-	        cmocka_unit_test(test_valid_utf8),
-	        cmocka_unit_test(test_invalid_utf8),
-	        cmocka_unit_test(test_control_characters),
+	        cmocka_unit_test(test_lengths),      cmocka_unit_test(test_valid_utf8),
+	        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_control_characters),
 	        cmocka_unit_test(test_edge_spaces),
 	};
 

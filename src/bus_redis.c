@@ -1,0 +1,775 @@
+/* SPDX-License-Identifier: MIT */
+/* bus_redis.c - the cluster bus: Redis orders every room's messages for all nodes.
+ *
+ * Publishing runs one Lua script (EVALSHA; EVAL when Redis lost its script cache) that bumps
+ * the room's seq, appends the message to the room's log stream (entry id "<seq>-0", trimmed
+ * to about rooms.history) and PUBLISHes it on the room's channel, all atomically; its reply
+ * is the sender's ack. Each room's seq lives with an epoch: when the room's keys are lost the
+ * script starts a new epoch, so a restarted counter is never mistaken for the old one.
+ *
+ * Each node keeps a mirror of the rooms it has members in (room.c: seq, epoch, history). It
+ * subscribes to a room's channel when the first local member joins; once Redis confirms, it
+ * reads the log after the last seq it has (a second script, which also creates the epoch) and
+ * delivers what it missed in order; only then is the room LIVE and the waiting joins answered.
+ * A live message that does not follow the mirror's seq (lost while the links were down, or a
+ * new epoch) starts the same catch-up, so members see every message once, in order, or a gap
+ * event where the log no longer reaches. After a reconnect every followed room catches up. */
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/log.h"
+#include "confab/metrics.h"
+#include "confab/redis.h"
+#include "confab/room.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+/* KEYS: meta hash, log stream, nonce key. ARGV: channel, user id, user name, text, nonce
+ * ('' for none), log length, ttl s, epoch for a new life, room.
+ * Returns {seq, epoch, ts, dup}. Numbers travel as strings: Lua would print big ones as
+ * floats. */
+static const char pub_lua[] =
+        "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
+        "if not e then\n"
+        "  e = ARGV[8]\n"
+        "  redis.call('DEL', KEYS[2])\n"
+        "  redis.call('HSET', KEYS[1], 'epoch', e, 'seq', 0)\n"
+        "end\n"
+        "local ttl = tonumber(ARGV[7])\n"
+        "if ARGV[5] ~= '' then\n"
+        "  local d = redis.call('GET', KEYS[3])\n"
+        "  if d then\n"
+        "    local de, ds = string.match(d, '^(%d+):(%d+)$')\n"
+        "    if de == e then return {ds, e, '0', 1} end\n"
+        "  end\n"
+        "end\n"
+        "local s = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))\n"
+        "local t = redis.call('TIME')\n"
+        "local ts = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))\n"
+        "local m = cjson.encode({r = ARGV[9], s = s, e = e, t = ts, u = ARGV[2], n = ARGV[3],\n"
+        "  x = ARGV[4], k = ARGV[5]})\n"
+        "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], s .. '-0', 'm', m)\n"
+        "redis.call('EXPIRE', KEYS[1], ttl)\n"
+        "redis.call('EXPIRE', KEYS[2], ttl)\n"
+        "if ARGV[5] ~= '' then redis.call('SET', KEYS[3], e .. ':' .. s, 'EX', ttl) end\n"
+        "redis.call('PUBLISH', ARGV[1], m)\n"
+        "return {s, e, ts, 0}\n";
+
+/* KEYS: meta hash, log stream. ARGV: after seq (-1: the newest count entries), count, epoch
+ * for a new life, ttl s. Returns {epoch, seq, entries}. */
+static const char fetch_lua[] =
+        "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
+        "if not e then\n"
+        "  e = ARGV[3]\n"
+        "  redis.call('DEL', KEYS[2])\n"
+        "  redis.call('HSET', KEYS[1], 'epoch', e, 'seq', 0)\n"
+        "end\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
+        "redis.call('EXPIRE', KEYS[2], ARGV[4])\n"
+        "local after = tonumber(ARGV[1])\n"
+        "local r\n"
+        "if after < 0 then\n"
+        "  r = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2])\n"
+        "else\n"
+        "  r = redis.call('XRANGE', KEYS[2], string.format('%d', after + 1) .. '-0', '+',\n"
+        "    'COUNT', ARGV[2])\n"
+        "end\n"
+        "return {e, redis.call('HGET', KEYS[1], 'seq'), r}\n";
+
+#define FETCH_BATCH 1000
+
+struct script {
+	const char *name;
+	const char *body;
+	char sha[41];
+};
+
+struct bus_redis {
+	struct cf_bus bus; /* first: cf_bus* <-> bus_redis* */
+	struct cf_redis *redis;
+	struct cf_registry *reg;     /* borrowed */
+	const struct cf_config *cfg; /* borrowed */
+	struct lws_dll2_owner pubs;  /* struct pub in flight */
+	struct script pub, fetch;
+	int replicated; /* ack = replicated */
+	char status[320];
+};
+
+/* One publish in flight; freed when its last reply is in. */
+struct pub {
+	struct lws_dll2 list;
+	struct bus_redis *b;
+	struct cf_msg *m;   /* one reference */
+	cf_bus_done_cb *cb; /* NULL once cancelled */
+	void *ud;
+	int64_t tag;
+};
+
+/* One catch-up read in flight; the room is found again by name (it may be gone). */
+struct fetch {
+	struct bus_redis *b;
+	int64_t after;
+	char room[];
+};
+
+static void
+sha1_hex(const char *s, char out[41])
+{
+	unsigned char md[SHA_DIGEST_LENGTH];
+
+	SHA1((const unsigned char *)s, strlen(s), md);
+	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static uint64_t
+random_epoch(void)
+{
+	uint64_t e = 0;
+
+	/* Below 2^53 so JavaScript holds it exactly; digits only, as the scripts expect. */
+	if (getrandom(&e, sizeof(e), GRND_NONBLOCK) != sizeof(e))
+		e = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+	e &= (1ULL << 53) - 1;
+	return e ? e : 1;
+}
+
+static int
+key(char *buf, size_t len, const struct bus_redis *b, const char *kind, const char *room)
+{
+	int n = snprintf(buf, len, "%s%s:%s", b->cfg->redis_prefix, kind, room);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* An error that means this Redis is not the one to talk to (it lost our scripts, or it is a
+ * replica after a failover): reconnect, which loads the scripts again and, with Sentinel,
+ * asks for the master again. Resending here instead would let later commands overtake. */
+static int
+check_link_error(struct bus_redis *b, const redisReply *rep)
+{
+	if (!rep || rep->type != REDIS_REPLY_ERROR)
+		return 0;
+	if (strncmp(rep->str, "NOSCRIPT", 8) && strncmp(rep->str, "READONLY", 8) &&
+	    strncmp(rep->str, "LOADING", 7) && strncmp(rep->str, "MASTERDOWN", 10))
+		return 0;
+	cf_redis_reset(b->redis, rep->str);
+	return 1;
+}
+
+static uint64_t
+reply_u64(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER)
+		return (uint64_t)r->integer;
+	if (r->type == REDIS_REPLY_STRING)
+		return strtoull(r->str, NULL, 10);
+	return 0;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- messages from Redis --------------------------------------------------------------- */
+
+/* A message as the scripts encode it; NULL if it is not one. New reference. */
+static struct cf_msg *
+parse_msg(const char *buf, size_t len)
+{
+	json_t *o = json_loadb(buf, len, 0, NULL);
+	const char *r, *s, *e, *t, *u, *n, *x, *k;
+	struct cf_msg *m = NULL;
+
+	if (!o)
+		return NULL;
+	if (json_unpack(o, "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "r", &r, "s", &s, "e", &e, "t", &t,
+	                "u", &u, "n", &n, "x", &x, "k", &k) == 0) {
+		m = cf_msg_new(r, u, n, x, *k ? k : NULL);
+		if (m) {
+			m->seq = strtoull(s, NULL, 10);
+			m->epoch = strtoull(e, NULL, 10);
+			m->ts_ms = strtoll(t, NULL, 10);
+			m->ordered_ns = now_ns();
+		}
+	}
+	json_decref(o);
+	return m;
+}
+
+static void start_fetch(struct bus_redis *b, struct cf_room *room);
+
+/* Delivers m if it follows what the room has; a hole or a new epoch is announced to the
+ * members as a gap first. Older messages are skipped. */
+static void
+deliver_in_order(struct bus_redis *b, struct cf_room *room, struct cf_msg *m)
+{
+	int gapped = 0;
+
+	if (m->epoch != room->epoch) {
+		cf_room_gap(b->reg, room, m->epoch); /* a new life: seq restarts at 0 */
+		gapped = 1;
+	} else if (m->seq <= room->seq) {
+		return;
+	}
+	if (!gapped && m->seq != room->seq + 1)
+		cf_room_gap(b->reg, room, m->epoch);
+	b->bus.host.deliver(b->bus.host.ud, m);
+}
+
+static void
+on_live(struct bus_redis *b, const char *payload, size_t len)
+{
+	struct cf_msg *m = parse_msg(payload, len);
+	struct cf_room *room;
+
+	if (!m) {
+		log_warn("redis: ignoring a malformed message on a room channel");
+		return;
+	}
+	room = cf_room_find(b->reg, m->room);
+	if (!room || room->sync == CF_ROOM_STALE) {
+		cf_msg_unref(m);
+		return;
+	}
+	if (room->sync == CF_ROOM_SYNCING) {
+		/* The catch-up read may have missed it: it decides when it completes. */
+		room->seen_epoch = m->epoch;
+		room->seen_seq = m->seq;
+	} else if (m->epoch == room->epoch && m->seq == room->seq + 1) {
+		b->bus.host.deliver(b->bus.host.ud, m);
+	} else if (m->epoch != room->epoch || m->seq > room->seq + 1) {
+		/* Something is missing before it (or the room started over): read the log. */
+		room->sync = CF_ROOM_SYNCING;
+		room->seen_epoch = m->epoch;
+		room->seen_seq = m->seq;
+		start_fetch(b, room);
+	}
+	cf_msg_unref(m);
+}
+
+static void
+on_message(void *ud, const char *channel, size_t clen, const char *payload, size_t plen)
+{
+	struct bus_redis *b = ud;
+	size_t pl = strlen(b->cfg->redis_prefix);
+
+	if (payload) {
+		on_live(b, payload, plen);
+		return;
+	}
+	/* A subscribe confirmation: from now on nothing published is missed, so read the log. */
+	log_debug("redis: subscribed to %.*s", (int)clen, channel);
+	if (clen > pl + 5 && !memcmp(channel + pl, "room:", 5)) {
+		char name[256];
+		struct cf_room *room;
+		size_t n = clen - pl - 5;
+
+		if (n >= sizeof(name))
+			return;
+		memcpy(name, channel + pl + 5, n);
+		name[n] = '\0';
+		room = cf_room_find(b->reg, name);
+		if (room && room->sync == CF_ROOM_SYNCING && room->members.count)
+			start_fetch(b, room);
+	}
+}
+
+/* ---- catch-up ---------------------------------------------------------------------------- */
+
+static void send_fetch(struct fetch *f);
+
+static void
+fetch_done(struct bus_redis *b, struct cf_room *room, int err)
+{
+	room->fetching = 0;
+	if (err < 0) {
+		/* The link is down: the reconnect starts over. Waiting joins fail now. */
+		cf_room_ready(b->reg, room, err);
+		return;
+	}
+	if (room->refetch ||
+	    (room->seen_seq && (room->seen_epoch != room->epoch || room->seen_seq > room->seq))) {
+		/* A live message went by while we read, and the read did not include it. */
+		room->refetch = 0;
+		start_fetch(b, room);
+		return;
+	}
+	cf_metrics.redis_resyncs_total++;
+	cf_room_ready(b->reg, room, 0);
+}
+
+static void
+on_fetch_reply(void *privdata, redisReply *rep)
+{
+	struct fetch *f = privdata;
+	struct bus_redis *b = f->b;
+	struct cf_room *room = cf_room_find(b->reg, f->room);
+	const redisReply *ents;
+	uint64_t epoch, seq;
+	size_t n;
+
+	if (check_link_error(b, rep))
+		rep = NULL;
+	if (!room || room->sync != CF_ROOM_SYNCING) {
+		if (room)
+			room->fetching = 0;
+		free(f);
+		return;
+	}
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+	    rep->element[2]->type != REDIS_REPLY_ARRAY) {
+		if (rep && rep->type == REDIS_REPLY_ERROR)
+			log_warn("redis: reading the log of room '%s': %s", f->room, rep->str);
+		free(f);
+		fetch_done(b, room, rep ? -EIO : -ENOTCONN);
+		return;
+	}
+	epoch = reply_u64(rep->element[0]);
+	seq = reply_u64(rep->element[1]);
+	ents = rep->element[2];
+	n = ents->elements;
+	if (epoch != room->epoch) {
+		/* A new life (or the first read): what the mirror holds belongs to another. */
+		cf_room_gap(b->reg, room, epoch);
+		if (f->after >= 0) {
+			/* Read this life from its start. */
+			f->after = -1;
+			send_fetch(f);
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* XREVRANGE gives the newest first. */
+		const redisReply *e = ents->element[f->after < 0 ? n - 1 - i : i];
+		const redisReply *fv;
+		struct cf_msg *m;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+			continue;
+		fv = e->element[1];
+		if (fv->type != REDIS_REPLY_ARRAY || fv->elements < 2 ||
+		    fv->element[1]->type != REDIS_REPLY_STRING)
+			continue;
+		m = parse_msg(fv->element[1]->str, fv->element[1]->len);
+		if (!m)
+			continue;
+		if (m->epoch == room->epoch)
+			deliver_in_order(b, room, m);
+		cf_msg_unref(m);
+	}
+	if (f->after >= 0 && n == FETCH_BATCH) {
+		f->after = (int64_t)room->seq;
+		send_fetch(f);
+		return;
+	}
+	if (seq > room->seq) {
+		/* Published but no longer in the log (trimmed or expired): say so. */
+		room->seq = seq;
+		cf_room_gap(b->reg, room, epoch);
+	}
+	free(f);
+	fetch_done(b, room, 0);
+}
+
+static void
+send_fetch(struct fetch *f)
+{
+	struct bus_redis *b = f->b;
+	char meta[512], log[512], after[24], count[16], epoch[24], ttl[16];
+	const char *argv[] = {"EVALSHA", b->fetch.sha, "2", meta, log, after, count, epoch, ttl};
+	struct cf_room *room = cf_room_find(b->reg, f->room);
+	int r;
+
+	key(meta, sizeof(meta), b, "meta", f->room);
+	key(log, sizeof(log), b, "log", f->room);
+	snprintf(after, sizeof(after), "%lld", (long long)f->after);
+	snprintf(count, sizeof(count), "%d", f->after < 0 ? b->cfg->history : FETCH_BATCH);
+	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
+	snprintf(ttl, sizeof(ttl), "%d", b->cfg->history_ttl > 60 ? b->cfg->history_ttl : 60);
+	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 9, argv, NULL);
+	if (r < 0) {
+		free(f);
+		if (room)
+			fetch_done(b, room, r);
+	}
+}
+
+static void
+start_fetch(struct bus_redis *b, struct cf_room *room)
+{
+	size_t n = strlen(room->name);
+	struct fetch *f;
+
+	if (room->fetching) {
+		room->refetch = 1;
+		return;
+	}
+	f = calloc(1, sizeof(*f) + n + 1);
+	if (!f) {
+		cf_room_ready(b->reg, room, -ENOMEM);
+		return;
+	}
+	log_debug("redis: catching up room '%s' after seq %llu", room->name,
+	          (unsigned long long)room->seq);
+	f->b = b;
+	/* Incremental when the mirror has a life to continue; otherwise the newest entries. */
+	f->after = room->epoch ? (int64_t)room->seq : -1;
+	memcpy(f->room, room->name, n + 1);
+	room->fetching = 1;
+	room->refetch = 0;
+	room->seen_seq = 0;
+	room->seen_epoch = room->epoch;
+	send_fetch(f);
+}
+
+/* ---- following rooms ---------------------------------------------------------------------- */
+
+static int
+subscribe_room(struct bus_redis *b, struct cf_room *room)
+{
+	char ch[512];
+
+	if (key(ch, sizeof(ch), b, "room", room->name) < 0)
+		return -ENAMETOOLONG;
+	return cf_redis_subscribe(b->redis, ch);
+}
+
+static int
+redis_watch(struct cf_bus *bus, struct cf_room *room)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	int r;
+
+	if (!cf_redis_is_up(b->redis))
+		return -ENOTCONN;
+	r = subscribe_room(b, room);
+	if (r < 0)
+		return r;
+	room->seen_seq = 0;
+	room->seen_epoch = room->epoch;
+	return 1; /* the subscribe confirmation starts the catch-up */
+}
+
+static void
+redis_unwatch(struct cf_bus *bus, struct cf_room *room)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	char ch[512];
+
+	if (key(ch, sizeof(ch), b, "room", room->name) == 0)
+		(void)cf_redis_unsubscribe(b->redis, ch);
+}
+
+static void
+on_script_loaded(void *privdata, redisReply *rep)
+{
+	struct script *sc = privdata;
+
+	if (!rep)
+		return;
+	if (rep->type != REDIS_REPLY_STRING || strcmp(rep->str, sc->sha))
+		log_error("redis: loading the %s script: %s", sc->name,
+		          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+}
+
+static void
+load_script(struct bus_redis *b, struct script *sc)
+{
+	const char *argv[] = {"SCRIPT", "LOAD", sc->body};
+
+	(void)cf_redis_cmd(b->redis, on_script_loaded, sc, 3, argv, NULL);
+}
+
+static void
+on_up(void *ud)
+{
+	struct bus_redis *b = ud;
+	struct cf_room *room, *tmp;
+
+	/* First on the new link: every EVALSHA after them finds the scripts (a restarted or
+	 * promoted Redis has none). */
+	load_script(b, &b->pub);
+	load_script(b, &b->fetch);
+
+	/* The new subscriber link follows nothing yet: follow every room with members again and
+	 * catch each up from its log once the subscription is confirmed. */
+	HASH_ITER(hh, b->reg->rooms, room, tmp)
+	{
+		if (!room->members.count)
+			continue;
+		room->sync = CF_ROOM_SYNCING;
+		room->fetching = 0;
+		if (subscribe_room(b, room) < 0)
+			log_warn("redis: cannot follow room '%s' again", room->name);
+	}
+}
+
+static void
+on_down(void *ud, const char *why)
+{
+	struct bus_redis *b = ud;
+	struct cf_room *room, *tmp;
+
+	char **names = NULL;
+	size_t n = 0;
+
+	(void)why;
+	/* Rooms keep their members and mirrors; joins still waiting for a sync fail. Failing
+	 * them may free rooms, so collect the names first. */
+	HASH_ITER(hh, b->reg->rooms, room, tmp)
+	{
+		room->fetching = 0;
+		if (room->sync != CF_ROOM_SYNCING)
+			continue;
+		room->sync = CF_ROOM_LIVE;
+		if (!(n & (n - 1))) {
+			char **v = realloc(names, (n ? 2 * n : 1) * sizeof(*v));
+			if (!v)
+				continue;
+			names = v;
+		}
+		if ((names[n] = strdup(room->name)))
+			n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		room = cf_room_find(b->reg, names[i]);
+		if (room)
+			cf_room_ready(b->reg, room, -ENOTCONN);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* ---- publishing --------------------------------------------------------------------------- */
+
+static void send_pub(struct pub *p);
+
+static void
+pub_finish(struct pub *p, int err)
+{
+	if (err < 0)
+		cf_metrics.redis_unavailable_total++;
+	if (p->cb)
+		p->cb(p->ud, p->tag, p->m, err);
+	lws_dll2_remove(&p->list);
+	cf_msg_unref(p->m);
+	free(p);
+}
+
+static void
+on_wait_reply(void *privdata, redisReply *rep)
+{
+	struct pub *p = privdata;
+
+	if (!rep || rep->type != REDIS_REPLY_INTEGER || rep->integer < 1) {
+		log_debug("redis: no replica confirmed seq %llu of room '%s'",
+		          (unsigned long long)p->m->seq, p->m->room);
+		pub_finish(p, rep ? -ETIMEDOUT : -ENOTCONN);
+		return;
+	}
+	pub_finish(p, 0);
+}
+
+static void
+on_pub_reply(void *privdata, redisReply *rep)
+{
+	struct pub *p = privdata;
+	struct bus_redis *b = p->b;
+
+	if (check_link_error(b, rep))
+		rep = NULL;
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4) {
+		if (rep && rep->type == REDIS_REPLY_ERROR)
+			log_warn("redis: publishing to room '%s': %s", p->m->room, rep->str);
+		pub_finish(p, rep ? -EIO : -ENOTCONN);
+		return;
+	}
+	p->m->seq = reply_u64(rep->element[0]);
+	p->m->epoch = reply_u64(rep->element[1]);
+	p->m->ts_ms = (int64_t)reply_u64(rep->element[2]);
+	p->m->dup = reply_u64(rep->element[3]) != 0;
+	if (b->replicated) {
+		char ms[16];
+		const char *argv[] = {"WAIT", "1", ms};
+
+		snprintf(ms, sizeof(ms), "%d", b->cfg->redis_wait_timeout);
+		if (cf_redis_cmd(b->redis, on_wait_reply, p, 3, argv, NULL) == 0)
+			return;
+		pub_finish(p, -ENOTCONN);
+		return;
+	}
+	pub_finish(p, 0);
+}
+
+static void
+send_pub(struct pub *p)
+{
+	struct bus_redis *b = p->b;
+	struct cf_msg *m = p->m;
+	char meta[512], log[512], nk[1024], ch[512], maxlen[16], ttl[16], epoch[24];
+	const char *argv[] = {"EVALSHA",
+	                      b->pub.sha,
+	                      "3",
+	                      meta,
+	                      log,
+	                      nk,
+	                      ch,
+	                      m->from_id,
+	                      m->from_name,
+	                      m->text,
+	                      m->nonce ? m->nonce : "",
+	                      maxlen,
+	                      ttl,
+	                      epoch,
+	                      m->room};
+	int r;
+
+	key(meta, sizeof(meta), b, "meta", m->room);
+	key(log, sizeof(log), b, "log", m->room);
+	key(ch, sizeof(ch), b, "room", m->room);
+	/* Room names and user ids have no control characters: \x1f separates them. */
+	snprintf(nk, sizeof(nk), "%snonce:%s\x1f%s\x1f%s", b->cfg->redis_prefix, m->room,
+	         m->from_id, m->nonce ? m->nonce : "");
+	snprintf(maxlen, sizeof(maxlen), "%d", b->cfg->history);
+	snprintf(ttl, sizeof(ttl), "%d", b->cfg->history_ttl > 60 ? b->cfg->history_ttl : 60);
+	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
+	r = cf_redis_cmd(b->redis, on_pub_reply, p, 15, argv, NULL);
+	if (r < 0)
+		pub_finish(p, r);
+}
+
+static int
+redis_publish(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	struct pub *p;
+
+	if (!cf_redis_is_up(b->redis)) {
+		cf_metrics.redis_unavailable_total++;
+		return -ENOTCONN;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->b = b;
+	p->m = cf_msg_ref(m);
+	p->cb = cb;
+	p->ud = ud;
+	p->tag = tag;
+	lws_dll2_add_tail(&p->list, &b->pubs);
+	send_pub(p);
+	return 0;
+}
+
+static void
+redis_cancel(struct cf_bus *bus, void *ud)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+
+	lws_start_foreach_dll (struct lws_dll2 *, d, b->pubs.head) {
+		struct pub *p = lws_container_of(d, struct pub, list);
+		if (p->ud == ud)
+			p->cb = NULL;
+	}
+	lws_end_foreach_dll(d);
+}
+
+static int
+redis_healthy(struct cf_bus *bus)
+{
+	return cf_redis_is_up(((struct bus_redis *)bus)->redis);
+}
+
+static const char *
+redis_status(struct cf_bus *bus)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+
+	if (cf_redis_is_up(b->redis))
+		return "ok";
+	snprintf(b->status, sizeof(b->status), "redis: %s", cf_redis_status(b->redis));
+	return b->status;
+}
+
+static void
+redis_stop(struct cf_bus *bus)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+
+	/* Pending replies run now, with NULL: their publishers hear -ENOTCONN. */
+	cf_redis_close(b->redis);
+}
+
+static void
+redis_free(struct cf_bus *bus)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+
+	cf_redis_free(b->redis);
+	while (b->pubs.head)
+		pub_finish(lws_container_of(b->pubs.head, struct pub, list), -ECANCELED);
+	free(b);
+}
+
+static const struct cf_bus_ops redis_ops = {
+        .name = "redis",
+        .publish = redis_publish,
+        .cancel = redis_cancel,
+        .healthy = redis_healthy,
+        .status = redis_status,
+        .watch = redis_watch,
+        .unwatch = redis_unwatch,
+        .stop = redis_stop,
+        .free = redis_free,
+};
+
+struct cf_bus *
+cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_config *cfg,
+                 struct cf_registry *reg, const char *node_id, const struct cf_bus_host *host,
+                 char *err, size_t errlen)
+{
+	struct bus_redis *b;
+	struct cf_redis_target t;
+	struct cf_redis_events ev = {.up = on_up, .down = on_down, .message = on_message};
+
+	if (cf_redis_target_from_config(cfg, &t, err, errlen) < 0)
+		return NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->bus.ops = &redis_ops;
+	b->bus.host = *host;
+	b->reg = reg;
+	b->cfg = cfg;
+	b->replicated = !strcmp(cfg->redis_ack, "replicated");
+	b->pub.name = "publish";
+	b->pub.body = pub_lua;
+	b->fetch.name = "fetch";
+	b->fetch.body = fetch_lua;
+	sha1_hex(pub_lua, b->pub.sha);
+	sha1_hex(fetch_lua, b->fetch.sha);
+	reg->bus = &b->bus;
+	reg->mirror = 1;
+	cf_metrics.redis_mode = 1;
+	ev.ud = b;
+	b->redis = cf_redis_new(ctx, vh, cfg, &t, node_id, &ev);
+	if (!b->redis) {
+		free(b);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	return &b->bus;
+}

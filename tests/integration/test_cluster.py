@@ -1,0 +1,316 @@
+# SPDX-License-Identifier: MIT
+"""Cluster mode: several confabd nodes ordering every room through one real redis-server."""
+import asyncio
+import signal
+import socket
+import time
+
+import pytest
+
+from confabtest import (T, Client, _RespReader, _resp_encode, assert_consecutive,
+                        assert_error, close_all, poll_until, uniq)
+
+
+def node_conf(redis, name, extra=None):
+    conf = {("redis", "url"): redis.url if hasattr(redis, "url") else redis,
+            ("server", "node_id"): name,
+            # Fast detection and retries keep the failure tests short.
+            ("redis", "reconnect_min"): 50, ("redis", "reconnect_max"): 500,
+            ("redis", "heartbeat_interval"): 200, ("redis", "heartbeat_timeout"): 1500}
+    conf.update(extra or {})
+    return conf
+
+
+def healthy(server):
+    try:
+        return server.get("/healthz").status_code == 200
+    except OSError:
+        return False
+
+
+async def wait_healthy(server, ok=True, timeout=None):
+    loop = asyncio.get_running_loop()
+
+    async def check():
+        return (await loop.run_in_executor(None, healthy, server)) == ok
+    deadline = time.monotonic() + (timeout or T(15))
+    while not await check():
+        assert time.monotonic() < deadline, (
+            f"/healthz did not turn {'200' if ok else '503'}: "
+            f"{server.get('/healthz').text}\n{server.log_text()[-2000:]}")
+        await asyncio.sleep(0.05)
+
+
+async def start_nodes(start_server, redis, n, extra=None):
+    nodes = [start_server(node_conf(redis, f"node{i}", extra)) for i in range(n)]
+    for s in nodes:
+        await wait_healthy(s)
+    return nodes
+
+
+def texts(msgs):
+    return [(m["seq"], m["text"]) for m in msgs]
+
+
+async def test_cross_node_delivery_and_acks(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq()
+    alice = await Client.connect(a, "alice")
+    bob = await Client.connect(b, "bob")
+    ja = await alice.join(room)
+    jb = await bob.join(room)
+    assert ja["epoch"] == jb["epoch"] and ja["seq"] == jb["seq"] == 0
+    r1 = await alice.send(room, "from a")
+    r2 = await bob.send(room, "from b")
+    assert (r1["seq"], r2["seq"]) == (1, 2)
+    for c in (alice, bob):
+        msgs = await c.wait_msgs(room, 2)
+        assert texts(msgs) == [(1, "from a"), (2, "from b")]
+        assert [m["from"]["id"] for m in msgs] == ["alice", "bob"]
+    # A message posted over HTTP on one node reaches members on the other.
+    loop = asyncio.get_running_loop()
+    resp = await loop.run_in_executor(None, lambda: a.post_message(room, "via http", "ops"))
+    assert resp.status_code == 200, resp.text
+    m = await bob.wait_msg(room, 3)
+    assert m["text"] == "via http" and m["from"]["id"] == "ops"
+    # The same nonce from another node is the same message.
+    d1 = await alice.send(room, "once", nonce="n-1")
+    d2 = await alice.send(room, "once", nonce="n-1")
+    assert d2["seq"] == d1["seq"] and d2.get("dup") is True
+    await bob.wait_msg(room, d1["seq"])
+    await asyncio.sleep(0.2)
+    assert [m["text"] for m in bob.msgs(room)].count("once") == 1
+    metrics = a.metrics()
+    assert metrics["confab_redis_up"] == 1.0
+    await close_all([alice, bob])
+
+
+async def test_order_three_nodes_six_publishers(start_server, redis):
+    nodes = await start_nodes(start_server, redis, 3)
+    room = uniq("order")
+    pubs = [await Client.connect(nodes[i % 3], f"pub{i}") for i in range(6)]
+    watchers = [await Client.connect(n, f"watch{i}") for i, n in enumerate(nodes)]
+    members = pubs + watchers
+    for c in members:
+        await c.join(room)
+    per = 300
+
+    async def publish(c):
+        futs = []
+        for k in range(per):
+            futs.append(await c.start_cmd("send", room=room, text=f"{c.name}:{k}"))
+            if len(futs) >= 50:  # keep a window in flight
+                for r in await asyncio.gather(*futs):
+                    assert "error" not in r, r
+                futs = []
+        for r in await asyncio.gather(*futs):
+            assert "error" not in r, r
+
+    await asyncio.gather(*(publish(c) for c in pubs))
+    total = per * len(pubs)
+    for c in members:
+        await c.wait_msgs(room, total, timeout=T(60))
+    reference = texts(members[0].msgs(room))
+    assert len(reference) == total
+    assert_consecutive(members[0].msgs(room), first=1)
+    for c in members[1:]:
+        assert texts(c.msgs(room)) == reference, f"{c.name} saw another order"
+    # Each publisher's own messages are in the order it sent them.
+    for p in pubs:
+        mine = [t for _, t in reference if t.startswith(p.name + ":")]
+        assert mine == [f"{p.name}:{k}" for k in range(per)]
+    await close_all(members)
+
+
+async def test_resume_on_another_node_replays_from_the_log(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq()
+    alice = await Client.connect(a, "alice")
+    join = await alice.join(room)
+    for i in range(10):
+        await alice.send(room, f"m{i}")
+    await alice.wait_msgs(room, 10)
+    # bob saw up to seq 4 on node a, then reconnects to node b.
+    bob = await Client.connect(b, "bob")
+    jb = await bob.join(room, since=4, epoch=join["epoch"])
+    assert jb["gap"] is False and jb["seq"] == 10 and jb["epoch"] == join["epoch"]
+    assert [m["seq"] for m in jb["history"]] == list(range(5, 11))
+    assert [m["text"] for m in jb["history"]] == [f"m{i}" for i in range(4, 10)]
+    # Older than the log reaches: gap.
+    carol = await Client.connect(b, "carol")
+    await alice.send(room, "m10")
+    jc = await carol.join(room, since=0)
+    assert jc["gap"] is False and [m["seq"] for m in jc["history"]] == list(range(1, 12))
+    await close_all([alice, bob, carol])
+
+
+async def test_redis_down_at_start_then_up(start_server, redis_factory):
+    port = free_tcp_port()
+    node = start_server(node_conf(f"redis://127.0.0.1:{port}", "lonely"))
+    await wait_healthy(node, ok=False)
+    h = node.get("/healthz").json()
+    assert h["status"] == "unavailable" and "redis" in h["reason"], h
+    c = await Client.connect(node, "early")
+    assert_error(await c.send_cmd("join", room="r"), "unavailable")
+    assert (await c.ok("ping"))["op"] == "pong"  # the session itself is fine
+    redis_factory(port=port)
+    await wait_healthy(node)
+    await c.join("r")
+    assert (await c.send("r", "now"))["seq"] == 1
+    assert "redis: connected" in node.log_text()
+    await c.close()
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_wrong_password_is_reported_not_fatal(start_server, redis_factory):
+    r = redis_factory(password="right-horse-battery")
+    node = start_server(node_conf(f"redis://:wrong-staple-42@127.0.0.1:{r.port}", "badauth"))
+    await wait_healthy(node, ok=False)
+    await poll_until(lambda: "WRONGPASS" in node.log_text() or "invalid" in node.log_text(),
+                     T(10), what="the refusal in the log")
+    assert "wrong-staple-42" not in node.log_text()
+    assert "wrong-staple-42" not in node.get("/healthz").text
+    assert node.alive()
+    # The right password, from a file, works.
+    pw = f"{node.dir}/redis.pw"
+    with open(pw, "w") as f:
+        f.write("right-horse-battery\n")
+    good = start_server(node_conf(r.url, "goodauth", {("redis", "password_file"): pw}))
+    await wait_healthy(good)
+    assert "right-horse-battery" not in good.log_text()
+
+
+async def test_loop_stays_responsive_while_redis_sleeps(start_server, redis):
+    node = (await start_nodes(start_server, redis, 1))[0]
+    c = await Client.connect(node, "pinger")
+    loop = asyncio.get_running_loop()
+    order = []
+
+    def debug_sleep():
+        with socket.create_connection(("127.0.0.1", redis.port), timeout=30) as s:
+            s.sendall(_resp_encode(["DEBUG", "SLEEP", "3"]))
+            reply = _RespReader(s).read()
+        order.append("redis")
+        return reply
+
+    sleeper = loop.run_in_executor(None, debug_sleep)
+    await asyncio.sleep(0.3)  # let DEBUG SLEEP reach Redis first
+    await c.ok("ping")
+    order.append("ping")
+    resp = await loop.run_in_executor(None, lambda: node.get("/healthz"))
+    assert resp.status_code in (200, 503)
+    order.append("health")
+    assert_error(await c.send_cmd("join", room="r", since="x"), "bad_request")
+    order.append("error")
+    assert await sleeper == "OK"
+    assert order == ["ping", "health", "error", "redis"], order
+    await c.close()
+
+
+async def test_redis_killed_and_restarted_loses_nothing(start_server, redis_factory):
+    r = redis_factory(appendonly=True)
+    a, b = await start_nodes(start_server, r, 2)
+    room = uniq("crash")
+    members = [await Client.connect(n, f"m{i}") for i, n in enumerate((a, b, a, b))]
+    for c in members:
+        await c.join(room)
+    pub = members[0]
+    acked, unavailable = {}, 0
+    loop = asyncio.get_running_loop()
+
+    async def send(k):
+        nonlocal unavailable
+        while True:
+            reply = await pub.send_cmd("send", room=room, text=f"k{k}", nonce=f"k{k}")
+            if "error" not in reply:
+                acked[k] = reply["seq"]
+                return
+            assert reply["error"]["code"] == "unavailable", reply
+            unavailable += 1
+            await asyncio.sleep(0.05)
+
+    for k in range(20):
+        await send(k)
+    r.kill9()
+    await wait_healthy(a, ok=False)
+    sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(20, 40))))
+    await asyncio.sleep(0.5)
+    await loop.run_in_executor(None, r.restart)
+    await wait_healthy(a)
+    await wait_healthy(b)
+    await asyncio.wait_for(sending, T(30))
+    for k in range(40, 60):
+        await send(k)
+    assert unavailable > 0, "no send was refused while Redis was down"
+    for c in members:
+        await c.wait_msgs(room, 60, timeout=T(30))
+        assert not c.closed
+        msgs = c.msgs(room)
+        assert_consecutive(msgs, first=1)
+        assert sorted(m["text"] for m in msgs) == sorted(f"k{k}" for k in range(60))
+        assert len(msgs) == 60
+    assert a.metric("confab_redis_reconnects_total") >= 1
+    await close_all(members)
+
+
+async def test_silent_link_is_detected_and_resynced(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq("stop")
+    ca = await Client.connect(a, "ca")
+    cb = await Client.connect(b, "cb")
+    await ca.join(room)
+    await cb.join(room)
+    for i in range(5):
+        await ca.send(room, f"before{i}")
+    redis.signal(signal.SIGSTOP)
+    try:
+        await wait_healthy(a, ok=False, timeout=T(10))
+        await wait_healthy(b, ok=False, timeout=T(10))
+        h = a.get("/healthz").json()
+        assert "heartbeat" in h["reason"] or "reply" in h["reason"] or "redis" in h["reason"], h
+        assert_error(await ca.send_cmd("send", room=room, text="lost?"), "unavailable")
+    finally:
+        redis.signal(signal.SIGCONT)
+    await wait_healthy(a)
+    await wait_healthy(b)
+    for i in range(5):
+        await cb.send(room, f"after{i}")
+    for c in (ca, cb):
+        msgs = await c.wait_msgs(room, 10)
+        assert_consecutive(msgs, first=1)
+        assert [m["text"] for m in msgs] == [f"before{i}" for i in range(5)] + \
+            [f"after{i}" for i in range(5)]
+    await close_all([ca, cb])
+
+
+async def test_lost_room_keys_start_a_new_epoch_with_a_gap(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq("epoch")
+    ca = await Client.connect(a, "ca")
+    cb = await Client.connect(b, "cb")
+    j = await ca.join(room)
+    await cb.join(room)
+    for i in range(5):
+        await ca.send(room, f"old{i}")
+    await cb.wait_msgs(room, 5)
+    assert redis.call("DEL", f"confab:meta:{room}", f"confab:log:{room}") == 2
+    r = await cb.send(room, "new0")
+    assert r["seq"] == 1
+    for c in (ca, cb):
+        gap = await c.wait_event(lambda e: e.get("ev") == "gap" and e.get("room") == room)
+        assert gap["epoch"] != j["epoch"] and gap["seq"] == 0, gap
+        m = await c.wait_event(lambda e: e.get("ev") == "msg" and e.get("text") == "new0")
+        assert m["seq"] == 1
+        # The gap comes before the first message of the new life.
+        assert c.events.index(gap) < c.events.index(m)
+    # A client resuming with the old epoch is told it has a gap.
+    cc = await Client.connect(b, "cc")
+    jc = await cc.join(room, since=5, epoch=j["epoch"])
+    assert jc["gap"] is True and jc["epoch"] == gap["epoch"] and jc["seq"] == 1
+    assert [m["text"] for m in jc["history"]] == ["new0"]
+    await close_all([ca, cb, cc])
