@@ -32,7 +32,7 @@ if [ "${CONFAB_SKIP_ASAN:-0}" != 1 ]; then
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON \
 		-DCONFAB_SANITIZE=address,undefined >/dev/null
 	cmake --build build-asan -j"$jobs"
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		run_suite build-asan
+	CONFAB_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 run_suite build-asan
 fi
 echo "test.sh: all suites passed"

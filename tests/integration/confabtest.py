@@ -32,6 +32,8 @@ REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 CONFABD = os.path.abspath(os.environ.get("CONFABD") or os.path.join(REPO, "build", "confabd"))
 WWW_DIR = os.path.join(REPO, "www")
 VALGRIND = os.environ.get("CONFAB_VALGRIND") == "1"
+# An AddressSanitizer build: its quarantine (256 MB by default) and shadow memory count in RSS.
+ASAN = os.environ.get("CONFAB_ASAN") == "1"
 # Every wait in the suite is multiplied by this: valgrind makes the server 10-50x slower.
 SLOW = 6.0 if VALGRIND else 1.0
 ADMIN_TOKEN = "s3cret-admin-token"
@@ -249,6 +251,14 @@ class Server:
         self.exit_code = self.proc.returncode
         self._close_notify()
         return self.exit_code
+
+    def crash(self):
+        """kill -9, as a test of what the others do when a node dies; the teardown then
+        does not expect a clean exit."""
+        self._kill()
+        self.proc.wait(10)
+        self.stopped = True
+        self.exit_code = 0
 
     def _kill(self):
         if self.proc and self.proc.poll() is None:

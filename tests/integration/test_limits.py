@@ -9,7 +9,7 @@ import time
 import pytest
 import websockets
 
-from confabtest import (OP_PING, VALGRIND, Client, RawWS, T, assert_consecutive,
+from confabtest import (ASAN, OP_PING, VALGRIND, Client, RawWS, T, assert_consecutive,
                         assert_json_error, close_all, uniq)
 
 
@@ -131,7 +131,7 @@ async def test_slow_consumer_closed_4008_others_unaffected(server):
         "confab_slow_consumer_closes_total", 0.0)
     pad = "p" * 30000
     sent, batch, cap = 0, 32, 3000
-    rss_limit_kb = (1000 if VALGRIND else 200) * 1024
+    rss_limit_kb = (1000 if VALGRIND else 600 if ASAN else 200) * 1024
     peak_rss = 0
     closed_seen = False
     deadline = time.monotonic() + T(60)
@@ -145,7 +145,6 @@ async def test_slow_consumer_closed_4008_others_unaffected(server):
         await asyncio.gather(*(c.wait_msgs(room, sent, timeout=T(30)) for c in readers))
         if (sent // batch) % 8 == 0:
             peak_rss = max(peak_rss, server.rss_kb())
-            # Once seen in CI (353 MB, not reproduced since): say what the server held.
             assert peak_rss < rss_limit_kb, (
                 f"confabd RSS {peak_rss} kB while flooding after {sent} messages; "
                 f"status: {open(f'/proc/{server.pid}/status').read()}; "
