@@ -99,6 +99,14 @@ cf_bus_unwatch(struct cf_bus *b, struct cf_room *room)
 }
 
 void
+cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
+                int joined)
+{
+	if (b && b->ops->presence)
+		b->ops->presence(b, room, uid, name, joined);
+}
+
+void
 cf_bus_stop(struct cf_bus *b)
 {
 	if (b && b->ops->stop)

@@ -60,8 +60,8 @@ static const char pub_lua[] =
         "redis.call('PUBLISH', ARGV[1], m)\n"
         "return {s, e, ts, 0}\n";
 
-/* KEYS: meta hash, log stream. ARGV: after seq (-1: the newest count entries), count, epoch
- * for a new life, ttl s. Returns {epoch, seq, entries}. */
+/* KEYS: meta hash, log stream, presence hash. ARGV: after seq (-1: the newest count entries),
+ * count, epoch for a new life, ttl s. Returns {epoch, seq, entries, presence}. */
 static const char fetch_lua[] =
         "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
         "if not e then\n"
@@ -79,7 +79,49 @@ static const char fetch_lua[] =
         "  r = redis.call('XRANGE', KEYS[2], string.format('%d', after + 1) .. '-0', '+',\n"
         "    'COUNT', ARGV[2])\n"
         "end\n"
-        "return {e, redis.call('HGET', KEYS[1], 'seq'), r}\n";
+        "return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3])}\n";
+
+/* KEYS: presence hash, the node's room set. ARGV: field (node \x1f user id), user name,
+ * '1' joined / '0' left, room channel, event, ttl s, room. */
+static const char presence_lua[] = "if ARGV[3] == '1' then\n"
+                                   "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+                                   "  redis.call('SADD', KEYS[2], ARGV[7])\n"
+                                   "else\n"
+                                   "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
+                                   "end\n"
+                                   "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+                                   "redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+                                   "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+                                   "return 1\n";
+
+/* KEYS: this node's liveness key, the set of nodes. ARGV: node id, node ttl s, prefix, set
+ * ttl s. Refreshes this node, then removes the presence entries of every node whose liveness
+ * key expired, announcing each as a leave on its room's channel. Returns how many died. */
+static const char alive_lua[] =
+        "redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])\n"
+        "redis.call('SADD', KEYS[2], ARGV[1])\n"
+        "redis.call('EXPIRE', KEYS[2], ARGV[4])\n"
+        "local dead = 0\n"
+        "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
+        "  if redis.call('EXISTS', ARGV[3] .. 'node:' .. n) == 0 then\n"
+        "    local rk = ARGV[3] .. 'noderooms:' .. n\n"
+        "    for _, room in ipairs(redis.call('SMEMBERS', rk)) do\n"
+        "      local pk = ARGV[3] .. 'presence:' .. room\n"
+        "      local h = redis.call('HGETALL', pk)\n"
+        "      for i = 1, #h, 2 do\n"
+        "        if string.sub(h[i], 1, #n + 1) == n .. '\\31' then\n"
+        "          redis.call('HDEL', pk, h[i])\n"
+        "          redis.call('PUBLISH', ARGV[3] .. 'room:' .. room, cjson.encode({p = 'leave',\n"
+        "            r = room, u = string.sub(h[i], #n + 2), n = h[i + 1], o = n}))\n"
+        "        end\n"
+        "      end\n"
+        "    end\n"
+        "    redis.call('DEL', rk)\n"
+        "    redis.call('SREM', KEYS[2], n)\n"
+        "    dead = dead + 1\n"
+        "  end\n"
+        "end\n"
+        "return dead\n";
 
 #define FETCH_BATCH 1000
 
@@ -95,7 +137,10 @@ struct bus_redis {
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner pubs;  /* struct pub in flight */
-	struct script pub, fetch;
+	struct script pub, fetch, presence, alive;
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t sul_alive;
+	char node[128];
 	int replicated; /* ack = replicated */
 	char status[320];
 };
@@ -183,26 +228,32 @@ now_ns(void)
 
 /* ---- messages from Redis --------------------------------------------------------------- */
 
-/* A message as the scripts encode it; NULL if it is not one. New reference. */
+/* A message as the scripts encode it; NULL if o is not one. New reference. */
+static struct cf_msg *
+msg_of(json_t *o)
+{
+	const char *r, *s, *e, *t, *u, *n, *x, *k;
+	struct cf_msg *m;
+
+	if (json_unpack(o, "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "r", &r, "s", &s, "e", &e, "t", &t,
+	                "u", &u, "n", &n, "x", &x, "k", &k) < 0)
+		return NULL;
+	m = cf_msg_new(r, u, n, x, *k ? k : NULL);
+	if (m) {
+		m->seq = strtoull(s, NULL, 10);
+		m->epoch = strtoull(e, NULL, 10);
+		m->ts_ms = strtoll(t, NULL, 10);
+		m->ordered_ns = now_ns();
+	}
+	return m;
+}
+
 static struct cf_msg *
 parse_msg(const char *buf, size_t len)
 {
 	json_t *o = json_loadb(buf, len, 0, NULL);
-	const char *r, *s, *e, *t, *u, *n, *x, *k;
-	struct cf_msg *m = NULL;
+	struct cf_msg *m = o ? msg_of(o) : NULL;
 
-	if (!o)
-		return NULL;
-	if (json_unpack(o, "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "r", &r, "s", &s, "e", &e, "t", &t,
-	                "u", &u, "n", &n, "x", &x, "k", &k) == 0) {
-		m = cf_msg_new(r, u, n, x, *k ? k : NULL);
-		if (m) {
-			m->seq = strtoull(s, NULL, 10);
-			m->epoch = strtoull(e, NULL, 10);
-			m->ts_ms = strtoll(t, NULL, 10);
-			m->ordered_ns = now_ns();
-		}
-	}
 	json_decref(o);
 	return m;
 }
@@ -227,12 +278,44 @@ deliver_in_order(struct bus_redis *b, struct cf_room *room, struct cf_msg *m)
 	b->bus.host.deliver(b->bus.host.ud, m);
 }
 
+/* {"p":"join"|"leave","r":room,"u":user id,"n":name,"o":node} from another node. */
+static void
+on_presence(struct bus_redis *b, json_t *o)
+{
+	const char *p, *r, *u, *n, *node;
+	struct cf_room *room;
+
+	if (json_unpack(o, "{s:s,s:s,s:s,s:s,s:s}", "p", &p, "r", &r, "u", &u, "n", &n, "o",
+	                &node) < 0 ||
+	    !strcmp(node, b->node))
+		return;
+	room = cf_room_find(b->reg, r);
+	if (!room || room->sync == CF_ROOM_STALE)
+		return;
+	if (room->sync == CF_ROOM_SYNCING) {
+		/* The full read decides; one in flight may predate this event: read again. */
+		if (room->fetching)
+			room->refetch = 1;
+		return;
+	}
+	cf_room_remote(b->reg, room, node, u, n, !strcmp(p, "join"));
+}
+
 static void
 on_live(struct bus_redis *b, const char *payload, size_t len)
 {
-	struct cf_msg *m = parse_msg(payload, len);
+	json_t *o = json_loadb(payload, len, 0, NULL);
+	struct cf_msg *m = NULL;
 	struct cf_room *room;
 
+	if (o && json_object_get(o, "p")) {
+		on_presence(b, o);
+		json_decref(o);
+		return;
+	}
+	if (o)
+		m = msg_of(o);
+	json_decref(o);
 	if (!m) {
 		log_warn("redis: ignoring a malformed message on a room channel");
 		return;
@@ -289,6 +372,33 @@ on_message(void *ud, const char *channel, size_t clen, const char *payload, size
 
 static void send_fetch(struct fetch *f);
 
+/* The room's whole presence hash (field "<node>\x1f<user id>", value the name): the other
+ * nodes' entries replace what the mirror had. */
+static void
+apply_presence(struct bus_redis *b, struct cf_room *room, const redisReply *h)
+{
+	size_t nl = strlen(b->node);
+
+	cf_room_remote_mark(room);
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		const redisReply *k = h->element[i], *v = h->element[i + 1];
+		char node[128];
+		const char *sep;
+
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		sep = memchr(k->str, '\x1f', k->len);
+		if (!sep || (size_t)(sep - k->str) >= sizeof(node))
+			continue;
+		if ((size_t)(sep - k->str) == nl && !memcmp(k->str, b->node, nl))
+			continue; /* our own: the registry knows them first-hand */
+		memcpy(node, k->str, (size_t)(sep - k->str));
+		node[sep - k->str] = '\0';
+		cf_room_remote(b->reg, room, node, sep + 1, v->str, 1);
+	}
+	cf_room_remote_sweep(b->reg, room);
+}
+
 static void
 fetch_done(struct bus_redis *b, struct cf_room *room, int err)
 {
@@ -327,8 +437,9 @@ on_fetch_reply(void *privdata, redisReply *rep)
 		free(f);
 		return;
 	}
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
-	    rep->element[2]->type != REDIS_REPLY_ARRAY) {
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 ||
+	    rep->element[2]->type != REDIS_REPLY_ARRAY ||
+	    rep->element[3]->type != REDIS_REPLY_ARRAY) {
 		if (rep && rep->type == REDIS_REPLY_ERROR)
 			log_warn("redis: reading the log of room '%s': %s", f->room, rep->str);
 		free(f);
@@ -378,6 +489,7 @@ on_fetch_reply(void *privdata, redisReply *rep)
 		room->seq = seq;
 		cf_room_gap(b->reg, room, epoch);
 	}
+	apply_presence(b, room, rep->element[3]);
 	free(f);
 	fetch_done(b, room, 0);
 }
@@ -386,18 +498,20 @@ static void
 send_fetch(struct fetch *f)
 {
 	struct bus_redis *b = f->b;
-	char meta[512], log[512], after[24], count[16], epoch[24], ttl[16];
-	const char *argv[] = {"EVALSHA", b->fetch.sha, "2", meta, log, after, count, epoch, ttl};
+	char meta[512], log[512], pres[512], after[24], count[16], epoch[24], ttl[16];
+	const char *argv[] = {"EVALSHA", b->fetch.sha, "3",   meta,  log,
+	                      pres,      after,        count, epoch, ttl};
 	struct cf_room *room = cf_room_find(b->reg, f->room);
 	int r;
 
 	key(meta, sizeof(meta), b, "meta", f->room);
 	key(log, sizeof(log), b, "log", f->room);
+	key(pres, sizeof(pres), b, "presence", f->room);
 	snprintf(after, sizeof(after), "%lld", (long long)f->after);
 	snprintf(count, sizeof(count), "%d", f->after < 0 ? b->cfg->history : FETCH_BATCH);
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
 	snprintf(ttl, sizeof(ttl), "%d", b->cfg->history_ttl > 60 ? b->cfg->history_ttl : 60);
-	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 9, argv, NULL);
+	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 10, argv, NULL);
 	if (r < 0) {
 		free(f);
 		if (room)
@@ -471,6 +585,82 @@ redis_unwatch(struct cf_bus *bus, struct cf_room *room)
 		(void)cf_redis_unsubscribe(b->redis, ch);
 }
 
+/* ---- presence across nodes --------------------------------------------------------------- */
+
+static void
+on_script_reply(void *privdata, redisReply *rep)
+{
+	struct script *sc = privdata;
+
+	if (rep && rep->type == REDIS_REPLY_ERROR)
+		log_warn("redis: the %s script failed: %s", sc->name, rep->str);
+}
+
+static void
+redis_presence(struct cf_bus *bus, struct cf_room *room, const char *uid, const char *name,
+               int joined)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	char pk[512], rk[512], ch[512], field[512], ttl[16];
+	const char *argv[] = {"EVALSHA", b->presence.sha,    "2", pk,   rk,  field,
+	                      name,      joined ? "1" : "0", ch,  NULL, ttl, room->name};
+	json_t *ev;
+	char *txt;
+
+	/* Down: on_up announces every local user again. */
+	if (!cf_redis_is_up(b->redis))
+		return;
+	ev = json_pack("{s:s,s:s,s:s,s:s,s:s}", "p", joined ? "join" : "leave", "r", room->name,
+	               "u", uid, "n", name, "o", b->node);
+	txt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (!txt)
+		return;
+	argv[9] = txt;
+	key(pk, sizeof(pk), b, "presence", room->name);
+	key(rk, sizeof(rk), b, "noderooms", b->node);
+	key(ch, sizeof(ch), b, "room", room->name);
+	snprintf(field, sizeof(field), "%s\x1f%s", b->node, uid);
+	snprintf(ttl, sizeof(ttl), "%d", b->cfg->history_ttl > 60 ? b->cfg->history_ttl : 60);
+	(void)cf_redis_cmd(b->redis, on_script_reply, &b->presence, 12, argv, NULL);
+	free(txt);
+}
+
+static void
+on_alive_reply(void *privdata, redisReply *rep)
+{
+	struct bus_redis *b = privdata;
+
+	if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+		log_info("redis: removed %lld node(s) that stopped without leaving from presence",
+		         (long long)rep->integer);
+	else
+		on_script_reply(&b->alive, rep);
+}
+
+/* Every third of node_ttl: keep this node alive and bury the dead. */
+static void
+alive_cb(lws_sorted_usec_list_t *sul)
+{
+	struct bus_redis *b = lws_container_of(sul, struct bus_redis, sul_alive);
+	char nk[512], sk[512], ttl[16], sttl[16];
+	const char *argv[] = {"EVALSHA", b->alive.sha,         "2", nk, sk, b->node,
+	                      ttl,       b->cfg->redis_prefix, sttl};
+
+	if (cf_redis_is_up(b->redis)) {
+		key(nk, sizeof(nk), b, "node", b->node);
+		snprintf(sk, sizeof(sk), "%snodes", b->cfg->redis_prefix);
+		snprintf(ttl, sizeof(ttl), "%d", b->cfg->redis_node_ttl);
+		snprintf(sttl, sizeof(sttl), "%d",
+		         b->cfg->history_ttl > 10 * b->cfg->redis_node_ttl
+		                 ? b->cfg->history_ttl
+		                 : 10 * b->cfg->redis_node_ttl);
+		(void)cf_redis_cmd(b->redis, on_alive_reply, b, 9, argv, NULL);
+	}
+	lws_sul_schedule(b->ctx, 0, &b->sul_alive, alive_cb,
+	                 (lws_usec_t)b->cfg->redis_node_ttl * LWS_US_PER_SEC / 3);
+}
+
 static void
 on_script_loaded(void *privdata, redisReply *rep)
 {
@@ -501,6 +691,9 @@ on_up(void *ud)
 	 * promoted Redis has none). */
 	load_script(b, &b->pub);
 	load_script(b, &b->fetch);
+	load_script(b, &b->presence);
+	load_script(b, &b->alive);
+	alive_cb(&b->sul_alive);
 
 	/* The new subscriber link follows nothing yet: follow every room with members again and
 	 * catch each up from its log once the subscription is confirmed. */
@@ -512,6 +705,10 @@ on_up(void *ud)
 		room->fetching = 0;
 		if (subscribe_room(b, room) < 0)
 			log_warn("redis: cannot follow room '%s' again", room->name);
+		/* If we were gone longer than node_ttl the others removed our users. */
+		for (struct cf_presence *p = room->users; p; p = p->hh.next)
+			if (p->sessions)
+				redis_presence(&b->bus, room, p->id, p->name, 1);
 	}
 }
 
@@ -708,6 +905,7 @@ redis_stop(struct cf_bus *bus)
 	struct bus_redis *b = (struct bus_redis *)bus;
 
 	/* Pending replies run now, with NULL: their publishers hear -ENOTCONN. */
+	lws_sul_cancel(&b->sul_alive);
 	cf_redis_close(b->redis);
 }
 
@@ -730,6 +928,7 @@ static const struct cf_bus_ops redis_ops = {
         .status = redis_status,
         .watch = redis_watch,
         .unwatch = redis_unwatch,
+        .presence = redis_presence,
         .stop = redis_stop,
         .free = redis_free,
 };
@@ -759,6 +958,14 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	b->pub.body = pub_lua;
 	b->fetch.name = "fetch";
 	b->fetch.body = fetch_lua;
+	b->presence.name = "presence";
+	b->presence.body = presence_lua;
+	b->alive.name = "liveness";
+	b->alive.body = alive_lua;
+	sha1_hex(presence_lua, b->presence.sha);
+	sha1_hex(alive_lua, b->alive.sha);
+	b->ctx = ctx;
+	snprintf(b->node, sizeof(b->node), "%s", node_id);
 	sha1_hex(pub_lua, b->pub.sha);
 	sha1_hex(fetch_lua, b->fetch.sha);
 	reg->bus = &b->bus;

@@ -88,6 +88,8 @@ static const struct cf_config_def defs[] = {
          60000, "ms between heartbeats through the subscriber link"},
         {"redis", "heartbeat_timeout", CF_CFG_INT, 0, O(redis_heartbeat_timeout), "4000", 200,
          600000, "ms without a heartbeat before the link counts as dead"},
+        {"redis", "node_ttl", CF_CFG_INT, 0, O(redis_node_ttl), "15", 2, 3600,
+         "seconds a crashed node's members stay in presence"},
         {"redis", "ack", CF_CFG_STR, 0, O(redis_ack), "master", 0, 0,
          "master: ack when the master ordered it; replicated: also wait for a replica"},
         {"redis", "wait_timeout", CF_CFG_INT, 0, O(redis_wait_timeout), "1000", 10, 60000,

@@ -51,6 +51,7 @@ static void
 room_free(struct cf_registry *reg, struct cf_room *room)
 {
 	struct cf_presence *p, *tmp;
+	struct cf_remote *rm, *rtmp;
 
 	HASH_DEL(reg->rooms, room);
 	reg->nrooms--;
@@ -60,6 +61,11 @@ room_free(struct cf_registry *reg, struct cf_room *room)
 	{
 		HASH_DEL(room->users, p);
 		free(p);
+	}
+	HASH_ITER(hh, room->remote, rm, rtmp)
+	{
+		HASH_DEL(room->remote, rm);
+		free(rm);
 	}
 	for (uint32_t i = 0; i < room->hist_count; i++)
 		cf_msg_unref(cf_room_hist_at(room, i));
@@ -186,6 +192,36 @@ user_new(const char *id, const char *name)
 	return p;
 }
 
+/* The room's entry for the user, created (and announced) if the user was not present. */
+static struct cf_presence *
+user_ref(struct cf_registry *reg, struct cf_room *room, const char *uid, const char *name)
+{
+	struct cf_presence *p;
+
+	HASH_FIND_STR(room->users, uid, p);
+	if (p)
+		return p;
+	p = user_new(uid, name);
+	if (!p)
+		return NULL;
+	HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
+	room->nusers++;
+	announce(reg, room, "join", p->id, p->name, NULL);
+	return p;
+}
+
+/* Forgets (and announces) the user once neither a local session nor another node has it. */
+static void
+user_check(struct cf_registry *reg, struct cf_room *room, struct cf_presence *p)
+{
+	if (p->sessions || p->remote)
+		return;
+	HASH_DEL(room->users, p);
+	room->nusers--;
+	announce(reg, room, "leave", p->id, p->name, NULL);
+	free(p);
+}
+
 int
 cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
              struct cf_member **ret_mb)
@@ -213,26 +249,21 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 		}
 		room->sync = r > 0 ? CF_ROOM_SYNCING : CF_ROOM_LIVE;
 	}
-	HASH_FIND_STR(room->users, s->user_id, p);
 	mb = calloc(1, sizeof(*mb));
 	if (!mb)
 		return -ENOMEM;
+	p = user_ref(reg, room, s->user_id, s->user_name);
 	if (!p) {
-		p = user_new(s->user_id, s->user_name);
-		if (!p) {
-			free(mb);
-			return -ENOMEM;
-		}
-		HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
-		room->nusers++;
-		announce(reg, room, "join", p->id, p->name, NULL);
+		free(mb);
+		return -ENOMEM;
 	}
-	p->sessions++;
 	mb->room = room;
 	mb->sess = s;
 	lws_dll2_add_tail(&mb->in_room, &room->members);
 	lws_dll2_add_tail(&mb->in_sess, &s->rooms);
 	lws_dll2_remove(&room->in_empty);
+	if (++p->sessions == 1)
+		cf_bus_presence(reg->bus, room, p->id, p->name, 1);
 	*ret = room;
 	if (ret_mb)
 		*ret_mb = mb;
@@ -255,15 +286,16 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 	free(mb);
 	HASH_FIND_STR(room->users, s->user_id, p);
 	if (p && --p->sessions == 0) {
-		HASH_DEL(room->users, p);
-		room->nusers--;
-		announce(reg, room, "leave", p->id, p->name, s);
-		free(p);
+		cf_bus_presence(reg->bus, room, p->id, p->name, 0);
+		user_check(reg, room, p);
 	}
 	if (!room->members.count) {
 		if (reg->mirror && room->sync != CF_ROOM_STALE) {
 			cf_bus_unwatch(reg->bus, room);
 			room->sync = CF_ROOM_STALE;
+			/* Not followed any more: what we knew of other nodes goes stale. */
+			cf_room_remote_mark(room);
+			cf_room_remote_sweep(reg, room);
 		}
 		room->empty_since_s = now_s();
 		lws_dll2_add_tail(&room->in_empty, &reg->empty);
@@ -402,6 +434,78 @@ cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err)
 			if (last)
 				return; /* the room may be gone */
 		}
+	}
+}
+
+static void
+remote_remove(struct cf_registry *reg, struct cf_room *room, struct cf_remote *rm)
+{
+	const char *uid = strchr(rm->key, '\x1f') + 1;
+	struct cf_presence *p;
+
+	HASH_DEL(room->remote, rm);
+	HASH_FIND_STR(room->users, uid, p);
+	if (p && p->remote) {
+		p->remote--;
+		user_check(reg, room, p);
+	}
+	free(rm);
+}
+
+void
+cf_room_remote(struct cf_registry *reg, struct cf_room *room, const char *node, const char *uid,
+               const char *name, int joined)
+{
+	size_t kl = strlen(node) + 1 + strlen(uid), nl = strlen(name);
+	struct cf_remote *rm;
+	struct cf_presence *p;
+	char *key = malloc(kl + 1);
+
+	if (!key)
+		return;
+	snprintf(key, kl + 1, "%s\x1f%s", node, uid);
+	HASH_FIND(hh, room->remote, key, kl, rm);
+	free(key);
+	if (!joined) {
+		if (rm)
+			remote_remove(reg, room, rm);
+		return;
+	}
+	if (rm) {
+		rm->stale = 0;
+		return;
+	}
+	rm = calloc(1, sizeof(*rm) + kl + 1 + nl + 1);
+	if (!rm)
+		return;
+	snprintf(rm->key, kl + 1, "%s\x1f%s", node, uid);
+	memcpy(rm->key + kl + 1, name, nl + 1);
+	rm->name = rm->key + kl + 1;
+	p = user_ref(reg, room, uid, name);
+	if (!p) {
+		free(rm);
+		return;
+	}
+	HASH_ADD(hh, room->remote, key[0], kl, rm);
+	p->remote++;
+}
+
+void
+cf_room_remote_mark(struct cf_room *room)
+{
+	for (struct cf_remote *rm = room->remote; rm; rm = rm->hh.next)
+		rm->stale = 1;
+}
+
+void
+cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room)
+{
+	struct cf_remote *rm, *tmp;
+
+	HASH_ITER(hh, room->remote, rm, tmp)
+	{
+		if (rm->stale)
+			remote_remove(reg, room, rm);
 	}
 }
 

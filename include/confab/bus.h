@@ -74,6 +74,9 @@ struct cf_bus_ops {
 	int (*watch)(struct cf_bus *b, struct cf_room *room);
 	/* The room lost its last local member. */
 	void (*unwatch)(struct cf_bus *b, struct cf_room *room);
+	/* A user's first local session joined the room (joined 1), or its last left (0). */
+	void (*presence)(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
+	                 int joined);
 	/* Before the lws context is destroyed: drop connections, stop timers. May be NULL. */
 	void (*stop)(struct cf_bus *b);
 	void (*free)(struct cf_bus *b);
@@ -94,6 +97,8 @@ int cf_bus_healthy(struct cf_bus *b);
 const char *cf_bus_status(struct cf_bus *b);
 int cf_bus_watch(struct cf_bus *b, struct cf_room *room);
 void cf_bus_unwatch(struct cf_bus *b, struct cf_room *room);
+void cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
+                     int joined);
 void cf_bus_stop(struct cf_bus *b);
 void cf_bus_free(struct cf_bus *b);
 

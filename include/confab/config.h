@@ -55,6 +55,7 @@ struct cf_config {
 	int redis_reconnect_max;
 	int redis_heartbeat_interval;
 	int redis_heartbeat_timeout;
+	int redis_node_ttl;
 	char *redis_ack;
 	int redis_wait_timeout;
 };

@@ -14,12 +14,24 @@ struct cf_sess;
 struct cf_msg;
 struct cf_frame;
 
-/* One allocation: id, then name (name == id when they are equal). */
+/* A user present in a room: through local sessions, or (cluster mode) on other nodes. It is
+ * listed while either count is above 0. One allocation: id, then name (name == id when they
+ * are equal). */
 struct cf_presence {
 	UT_hash_handle hh;
-	const char *name; /* into id[], or id itself */
-	uint32_t sessions;
+	const char *name;  /* into id[], or id itself */
+	uint32_t sessions; /* local sessions in the room */
+	uint32_t remote;   /* other nodes that have the user in the room */
 	char id[];
+};
+
+/* Cluster mode: one (node, user) entry of the room's presence in Redis. One allocation:
+ * key = "<node>\x1f<user id>", then the user's name. */
+struct cf_remote {
+	UT_hash_handle hh;
+	uint8_t stale; /* not seen in the last full read */
+	const char *name;
+	char key[];
 };
 
 /* Whether the room's state here is the bus's (cluster mode: a mirror of the room's log). */
@@ -43,7 +55,8 @@ struct cf_room {
 	struct lws_dll2_owner members; /* struct cf_member via in_room */
 	struct cf_presence *users;     /* uthash by user id */
 	uint32_t nusers;
-	struct cf_msg **hist; /* ring of hist_cap references */
+	struct cf_remote *remote; /* uthash by key; cluster mode */
+	struct cf_msg **hist;     /* ring of hist_cap references */
 	uint32_t hist_cap, hist_head, hist_count;
 	struct lws_dll2 in_empty; /* on the registry's empty list while it has no members */
 	uint64_t empty_since_s;
@@ -89,6 +102,14 @@ int cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, s
                  struct cf_member **ret_mb);
 /* The bus finished (err 0) or gave up (err < 0) syncing the room: pending joins complete. */
 void cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err);
+/* Cluster mode: user uid (name) of another node joined (1) or left (0) the room. Idempotent. */
+void cf_room_remote(struct cf_registry *reg, struct cf_room *room, const char *node,
+                    const char *uid, const char *name, int joined);
+/* Before a full read of the room's presence: entries not seen again by cf_room_remote_sweep()
+ * are gone. */
+void cf_room_remote_mark(struct cf_room *room);
+void cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room);
+
 /* Messages may be missing before the next delivery (the log no longer reaches, or the room's
  * sequence restarted with a new epoch: then history is dropped and seq restarts at 0). Tells
  * every member with a gap event. */

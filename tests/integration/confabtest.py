@@ -37,7 +37,7 @@ ASAN = os.environ.get("CONFAB_ASAN") == "1"
 # Every wait in the suite is multiplied by this: valgrind makes the server 10-50x slower.
 SLOW = 6.0 if VALGRIND else 1.0
 ADMIN_TOKEN = "s3cret-admin-token"
-VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--track-fds=yes",
                 "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
                 "-q"]
 
@@ -251,6 +251,25 @@ class Server:
         self.exit_code = self.proc.returncode
         self._close_notify()
         return self.exit_code
+
+    def fd_leaks(self):
+        """Under valgrind --track-fds: the descriptors confabd still had open at exit that it
+        did not inherit (the three standard ones are not listed)."""
+        leaks, cur = [], None
+        for line in self.log_text(tail=200000).splitlines():
+            m = re.match(r"==\d+== Open (?:file descriptor|AF_\w+ socket) (\d+)", line)
+            if m:
+                cur = [line]
+                leaks.append(cur)
+            elif cur is not None and line.startswith("=="):
+                if "<inherited from parent>" in line:
+                    leaks.pop()
+                    cur = None
+                elif line.strip("= 0123456789"):
+                    cur.append(line)
+                else:
+                    cur = None
+        return ["\n".join(x) for x in leaks]
 
     def crash(self):
         """kill -9, as a test of what the others do when a node dies; the teardown then
@@ -1044,4 +1063,61 @@ class RedisServer:
 
     def cleanup(self):
         self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisSentinel:
+    """A redis-sentinel watching one master as "mymaster" (quorum 1), on a free port."""
+
+    def __init__(self, master_port, name="mymaster", down_after_ms=1000):
+        self.dir = tempfile.mkdtemp(prefix="confab-sentinel-")
+        self.name = name
+        self.master_port = master_port
+        self.down_after_ms = down_after_ms
+        self.port = None
+        self.proc = None
+
+    def start(self, timeout=15.0):
+        self.port = free_port()
+        conf = os.path.join(self.dir, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                    f"logfile {os.path.join(self.dir, 'sentinel.log')}\n"
+                    f"sentinel monitor {self.name} 127.0.0.1 {self.master_port} 1\n"
+                    f"sentinel down-after-milliseconds {self.name} {self.down_after_ms}\n"
+                    f"sentinel failover-timeout {self.name} 10000\n"
+                    f"sentinel parallel-syncs {self.name} 1\n")
+        self.proc = subprocess.Popen([REDIS_SENTINEL, conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.master() == ("127.0.0.1", self.master_port):
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-sentinel did not start:\n{self.log_text()}")
+
+    def call(self, *args):
+        return redis_call(self.port, *args)
+
+    def master(self):
+        r = self.call("SENTINEL", "get-master-addr-by-name", self.name)
+        return (r[0], int(r[1])) if isinstance(r, list) else None
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.dir, "sentinel.log"), errors="replace") as f:
+                return f.read()[-5000:]
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
         shutil.rmtree(self.dir, ignore_errors=True)

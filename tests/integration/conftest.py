@@ -10,7 +10,7 @@ import resource
 
 import pytest
 
-from confabtest import T, RedisServer, Server, ServerStartError
+from confabtest import VALGRIND, T, RedisServer, Server, ServerStartError
 
 # 2,000 WebSocket clients in one process need more than 1024 descriptors; confabd inherits this.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -82,6 +82,9 @@ def _finish(servers, check_exit=True):
         elif check_exit and code != 0:
             what = "valgrind found errors or leaks (exit 99)" if code == 99 else f"exit {code}"
             problems.append(f"confabd (pid {s.proc.pid}) did not exit cleanly on SIGTERM: {what}")
+        elif VALGRIND and s.fd_leaks():
+            problems.append(f"confabd (pid {s.proc.pid}) left descriptors open at exit:\n" +
+                            "\n".join(s.fd_leaks()))
     return problems
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from confabtest import (T, Client, _RespReader, _resp_encode, assert_consecutive,
+from confabtest import (T, Client, RedisSentinel, _RespReader, _resp_encode, assert_consecutive,
                         assert_error, close_all, poll_until, uniq)
 
 
@@ -136,11 +136,16 @@ async def test_resume_on_another_node_replays_from_the_log(start_server, redis):
     assert jb["gap"] is False and jb["seq"] == 10 and jb["epoch"] == join["epoch"]
     assert [m["seq"] for m in jb["history"]] == list(range(5, 11))
     assert [m["text"] for m in jb["history"]] == [f"m{i}" for i in range(4, 10)]
-    # Older than the log reaches: gap.
+    # From the start, while a message is on its way: the join reply has what node b had, the
+    # rest follows as events, nothing twice.
     carol = await Client.connect(b, "carol")
     await alice.send(room, "m10")
     jc = await carol.join(room, since=0)
-    assert jc["gap"] is False and [m["seq"] for m in jc["history"]] == list(range(1, 12))
+    assert jc["gap"] is False
+    got = [m["seq"] for m in jc["history"]]
+    if got[-1] < 11:
+        got += [m["seq"] for m in await carol.wait_msgs(room, 11 - got[-1])]
+    assert got == list(range(1, 12))
     await close_all([alice, bob, carol])
 
 
@@ -314,3 +319,120 @@ async def test_lost_room_keys_start_a_new_epoch_with_a_gap(start_server, redis):
     assert jc["gap"] is True and jc["epoch"] == gap["epoch"] and jc["seq"] == 1
     assert [m["text"] for m in jc["history"]] == ["new0"]
     await close_all([ca, cb, cc])
+
+
+async def test_presence_is_the_same_on_every_node(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq("pres")
+    alice = await Client.connect(a, "alice")
+    await alice.join(room)
+    bob = await Client.connect(b, "bob")
+    jb = await bob.join(room)
+    assert sorted(m["id"] for m in jb["members"]) == ["alice", "bob"]
+    ev = await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "bob")
+    assert ev["room"] == room
+    # A second session of bob on node a: no second join event anywhere.
+    bob2 = await Client.connect(a, "bob")
+    await bob2.join(room)
+    for c in (alice, bob, bob2):
+        p = await c.ok("presence", room=room)
+        assert sorted(m["id"] for m in p["members"]) == ["alice", "bob"], (c.name, p)
+    await bob.send_cmd("leave", room=room)
+    await asyncio.sleep(0.3)
+    assert not alice.evs("leave", room), "bob is still in the room through node a"
+    await bob2.send_cmd("leave", room=room)
+    ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "bob")
+    p = await alice.ok("presence", room=room)
+    assert [m["id"] for m in p["members"]] == ["alice"]
+    await close_all([alice, bob, bob2])
+
+
+async def test_crashed_node_leaves_no_ghosts(start_server, redis):
+    ttl = 2
+    a, b = await start_nodes(start_server, redis, 2, {("redis", "node_ttl"): ttl})
+    room = uniq("ghost")
+    alice = await Client.connect(a, "alice")
+    await alice.join(room)
+    ghost = await Client.connect(b, "ghost")
+    await ghost.join(room)
+    await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "ghost")
+    b.crash()
+    t0 = time.monotonic()
+    ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "ghost",
+                                timeout=T(ttl * 4 + 5))
+    waited = time.monotonic() - t0
+    assert ev["room"] == room
+    p = await alice.ok("presence", room=room)
+    assert [m["id"] for m in p["members"]] == ["alice"]
+    # Within the TTL and one liveness round (a third of it), with slack for a loaded machine.
+    assert waited < T(ttl * 4 + 5), waited
+    assert "stopped without leaving" in a.log_text()
+    await alice.close()
+
+
+def replica_in_sync(replica):
+    info = replica.call("INFO", "replication")
+    return isinstance(info, str) and "master_link_status:up" in info
+
+
+async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_factory, request):
+    master = redis_factory(appendonly=True)
+    replica = redis_factory(appendonly=True,
+                            extra=["--replicaof", "127.0.0.1", str(master.port)])
+    await poll_until(lambda: replica_in_sync(replica), T(15), what="the replica in sync")
+    sentinel = RedisSentinel(master.port)
+    request.addfinalizer(sentinel.cleanup)
+    sentinel.start()
+    url = f"sentinel://127.0.0.1:{sentinel.port}/mymaster"
+    a, b = await start_nodes(start_server, url, 2, {("redis", "ack"): "replicated",
+                                                     ("redis", "wait_timeout"): 500})
+    room = uniq("failover")
+    members = [await Client.connect(n, f"m{i}") for i, n in enumerate((a, b, a, b))]
+    for c in members:
+        await c.join(room)
+    pub = members[0]
+    acked, unavailable = {}, 0
+    loop = asyncio.get_running_loop()
+
+    async def send(k):
+        nonlocal unavailable
+        deadline = time.monotonic() + T(60)
+        while True:
+            reply = await pub.send_cmd("send", room=room, text=f"k{k}", nonce=f"k{k}")
+            if "error" not in reply:
+                acked[k] = reply["seq"]
+                return
+            assert reply["error"]["code"] == "unavailable", reply
+            unavailable += 1
+            assert time.monotonic() < deadline, f"k{k} never acknowledged"
+            await asyncio.sleep(0.1)
+
+    for k in range(15):
+        await send(k)
+    # A planned failover to the replica, mid-stream.
+    sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(15, 30))))
+    assert sentinel.call("SENTINEL", "FAILOVER", "mymaster") == "OK"
+    await poll_until(lambda: sentinel.master() == ("127.0.0.1", replica.port), T(30),
+                     what="the replica promoted")
+    await asyncio.wait_for(sending, T(60))
+    await poll_until(lambda: replica_in_sync(master), T(30), what="the old master following")
+    for k in range(30, 40):
+        await send(k)
+    # Now the new master dies: the old one, a replica again, takes over.
+    sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(40, 55))))
+    await asyncio.sleep(0.2)
+    replica.kill9()
+    await poll_until(lambda: sentinel.master() == ("127.0.0.1", master.port), T(60),
+                     what="the old master promoted again")
+    await asyncio.wait_for(sending, T(60))
+    for k in range(55, 60):
+        await send(k)
+    assert len(acked) == 60
+    for c in members:
+        await c.wait_until(lambda: {f"k{k}" for k in range(60)} <= {m["text"] for m in c.msgs(room)},
+                           T(30), what="every acknowledged message")
+        texts_seen = [m["text"] for m in c.msgs(room)]
+        for k in range(60):
+            assert texts_seen.count(f"k{k}") == 1, (c.name, k, texts_seen)
+        assert not c.closed
+    await close_all(members)

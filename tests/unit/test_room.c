@@ -262,6 +262,47 @@ test_room_limits(void **state)
 	assert_int_equal(fx->s[0].rooms.count, 2);
 }
 
+/* Cluster mode: users on other nodes are listed too, and a user present both here and there
+ * is announced once, when first seen, and once when gone everywhere. */
+static void
+test_remote_presence(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_sess *bob = &fx->s[2], *a1 = &fx->s[0];
+	struct cf_room *room;
+
+	assert_int_equal(cf_room_join(reg, bob, "lobby", &room, NULL), 0);
+	/* Alice on node n2: Bob hears of her. The same event again changes nothing. */
+	cf_room_remote(reg, room, "n2", "u1", "Alice", 1);
+	cf_room_remote(reg, room, "n2", "u1", "Alice", 1);
+	assert_int_equal(room->nusers, 2);
+	assert_int_equal(presence_of(room, "u1")->remote, 1);
+	assert_int_equal(bob->out.count, 1);
+	/* And on n3, and here: still one user, no more events. */
+	cf_room_remote(reg, room, "n3", "u1", "Alice", 1);
+	assert_int_equal(cf_room_join(reg, a1, "lobby", &room, NULL), 0);
+	assert_int_equal(bob->out.count, 1);
+	assert_int_equal(presence_of(room, "u1")->remote, 2);
+	assert_int_equal(presence_of(room, "u1")->sessions, 1);
+	/* Gone from n2 and from here: n3 still has her. */
+	cf_room_remote(reg, room, "n2", "u1", "Alice", 0);
+	assert_int_equal(cf_room_leave(reg, a1, room), 0);
+	assert_int_equal(bob->out.count, 1);
+	assert_non_null(presence_of(room, "u1"));
+	/* A full read without n3's entry (the node died): she leaves, once. */
+	cf_room_remote_mark(room);
+	cf_room_remote(reg, room, "n4", "u9", "Zed", 1);
+	cf_room_remote_sweep(reg, room);
+	assert_null(presence_of(room, "u1"));
+	assert_non_null(presence_of(room, "u9"));
+	assert_int_equal(room->nusers, 2);
+	assert_int_equal(bob->out.count, 3); /* Zed's join, Alice's leave */
+	expect_payload(cf_ring_peek(&bob->out, 2),
+	               "{\"ev\":\"leave\",\"room\":\"lobby\",\"user\":{\"id\":\"u1\",\"name\":"
+	               "\"Alice\"}}");
+}
+
 static void
 test_presence(void **state)
 {
@@ -852,6 +893,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_join_creates_room, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_room_limits, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_remote_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_history_ring, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_deliver_new_epoch, setup, teardown),
