@@ -19,6 +19,8 @@
 static const struct cf_config_def defs[] = {
         {"server", "listen", CF_CFG_LIST, 0, O(listen), "127.0.0.1:8080", 0, 0,
          "listeners: host:port, [v6]:port or unix:/path"},
+        {"server", "reuse_port", CF_CFG_INT, 0, O(reuse_port), "0", 0, 1,
+         "1: share TCP listeners with other confabd processes (SO_REUSEPORT; cluster mode)"},
         {"server", "unix_mode", CF_CFG_OCTAL, 0, O(unix_mode), "0660", 0, 0777,
          "permissions of unix socket listeners"},
         {"server", "www_dir", CF_CFG_STR, 0, O(www_dir), CONFAB_WWW_DIR, 0, 0,
@@ -457,6 +459,12 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 		         "session.queue_bytes (%d) must be at least 6 * limits.max_text + 1024 "
 		         "(%ld)",
 		         c->queue_bytes, 6L * c->max_text + 1024);
+		return -EINVAL;
+	}
+	if (c->reuse_port && !c->redis_url[0]) {
+		snprintf(err, errlen,
+		         "server.reuse_port needs redis.url: standalone processes sharing "
+		         "a port would each hold rooms of their own");
 		return -EINVAL;
 	}
 	if (strcmp(c->redis_ack, "master") && strcmp(c->redis_ack, "replicated")) {

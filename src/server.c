@@ -7,6 +7,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/http.h"
+#include "confab/listen.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/redis.h"
@@ -176,6 +177,11 @@ static struct lws_protocols protocols[] = {
                 .tx_packet_size = CF_WRITE_MAX + 64,
         },
         {
+                /* Listening sockets confab binds itself (listen.c). */
+                .name = CF_LISTEN_PROTOCOL,
+                .callback = cf_listen_lws_callback,
+        },
+        {
                 /* The Redis sockets of cluster mode, adopted as raw files (redis.c). */
                 .name = CF_REDIS_PROTOCOL,
                 .callback = cf_redis_lws_callback,
@@ -271,6 +277,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	for (size_t i = 0; i < cfg->listen.n; i++) {
 		struct cf_listener *l = &srv->listeners[i];
 		struct lws_vhost *vh;
+		int shared, port, r;
 
 		memset(&info, 0, sizeof(info));
 		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
@@ -287,16 +294,24 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		info.keepalive_timeout = cfg->handshake_timeout;
 		info.retry_and_idle_policy = &retry;
 		info.user = srv;
+		shared = cfg->reuse_port && !(info.options & LWS_SERVER_OPTION_UNIX_SOCK);
+		port = info.port;
+		if (shared)
+			info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listen.c binds it */
 		vh = lws_create_vhost(srv->ctx, &info);
 		if (!vh)
 			return cf_log_errno(CF_LOG_ERR, -EADDRNOTAVAIL, "could not listen on %s",
 			                    cfg->listen.v[i]);
+		if (shared && (r = cf_listen_shared(vh, info.iface, port, err, sizeof(err))) < 0)
+			return cf_log_errno(CF_LOG_ERR, r, "could not listen on %s: %s",
+			                    cfg->listen.v[i], err);
 		if (!vh0)
 			vh0 = vh;
 		if ((info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
 		    chmod(info.iface, (mode_t)cfg->unix_mode) < 0)
 			log_warn("chmod %s: %s", info.iface, strerror(errno));
-		log_info("listening on %s", cfg->listen.v[i]);
+		log_info("listening on %s%s", cfg->listen.v[i],
+		         shared ? " (shared with other processes)" : "");
 	}
 	if (cfg->redis_url[0]) {
 		srv->bus = cf_bus_redis_new(srv->ctx, vh0, cfg, srv->reg, srv->node_id, &host, err,

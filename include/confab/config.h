@@ -14,6 +14,7 @@ struct cf_strlist {
 struct cf_config {
 	/* [server] */
 	struct cf_strlist listen;
+	int reuse_port;
 	int unix_mode;
 	char *www_dir;
 	char *admin_token;

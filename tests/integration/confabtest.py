@@ -99,7 +99,8 @@ class ServerStartError(Exception):
 class Server:
     """One confabd process. Use start(); stop() returns the exit code."""
 
-    def __init__(self, overrides=None, args=(), env=None, www_dir=WWW_DIR):
+    def __init__(self, overrides=None, args=(), env=None, www_dir=WWW_DIR, port=None):
+        self.fixed_port = port  # None: a free one
         self.dir = tempfile.mkdtemp(prefix="confab-it-")
         self.conf_path = os.path.join(self.dir, "confab.conf")
         self.log_path = os.path.join(self.dir, "confabd.stderr")
@@ -137,7 +138,7 @@ class Server:
         timeout = timeout or T(20)
         last = None
         for _attempt in range(3):  # another process may grab the free port before confabd
-            self.port = free_port()
+            self.port = self.fixed_port or free_port()
             self.write_config()
             try:
                 self._spawn(timeout)

@@ -3,11 +3,12 @@
 import asyncio
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
-from confabtest import (T, Client, RedisSentinel, _RespReader, _resp_encode, assert_consecutive,
+from confabtest import (CONFABD, T, Client, RedisSentinel, Server, _RespReader, _resp_encode, assert_consecutive,
                         assert_error, close_all, poll_until, uniq)
 
 
@@ -436,3 +437,41 @@ async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_facto
             assert texts_seen.count(f"k{k}") == 1, (c.name, k, texts_seen)
         assert not c.closed
     await close_all(members)
+
+
+async def test_processes_share_one_port(start_server, redis):
+    first = start_server(node_conf(redis, "share0", {("server", "reuse_port"): 1}))
+    second = start_server(node_conf(redis, "share1", {("server", "reuse_port"): 1}),
+                          port=first.port)
+    assert second.port == first.port
+    for s in (first, second):
+        await wait_healthy(s)
+        assert "shared with other processes" in s.log_text()
+    room = uniq("shared")
+    clients = [await Client.connect(first, f"u{i}") for i in range(24)]
+    nodes = {c.hello_reply["node"] for c in clients}
+    # The kernel hashes each connection to one of the processes: with 24, both get some.
+    assert nodes == {"share0", "share1"}, nodes
+    for c in clients:
+        await c.join(room)
+    await clients[0].send(room, "one port, two processes")
+    for c in clients:
+        m = await c.wait_msg(room, 1)
+        assert m["text"] == "one port, two processes"
+    await close_all(clients)
+    # One process goes: the port keeps serving through the other.
+    second.stop()
+    c = await Client.connect(first, "after")
+    assert c.hello_reply["node"] == "share0"
+    await c.close()
+
+
+async def test_reuse_port_needs_cluster_mode(start_server):
+    s = Server({("server", "reuse_port"): 1})
+    s.port = free_tcp_port()
+    s.write_config()
+    r = subprocess.run([CONFABD, "--config", s.conf_path, "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "server.reuse_port needs redis.url" in r.stderr
+    s.cleanup()

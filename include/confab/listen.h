@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* listen.h - listening sockets confab binds itself (SO_REUSEPORT sharing between processes)
+ * and lws accepts from. */
+#pragma once
+
+#include <stddef.h>
+#include <libwebsockets.h>
+
+/* Binds host:port (NULL, "" or "*": every address, dual stack) with SO_REUSEPORT and serves
+ * its connections on vh. Start-up only (host names resolve blocking). Returns 0 or a negative
+ * errno with the reason in err. */
+int cf_listen_shared(struct lws_vhost *vh, const char *host, int port, char *err, size_t errlen);
+
+/* The raw-file protocol of those sockets; server.c lists it on every vhost. */
+int cf_listen_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len);
+#define CF_LISTEN_PROTOCOL "confab-listen"
