@@ -54,7 +54,7 @@ struct cf_frame *
 cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
 {
 	if (!m->frames[d->id]) {
-		m->frames[d->id] = d->render_msg(m);
+		m->frames[d->id] = m->dm ? d->render_dm(m) : d->render_msg(m);
 		if (m->frames[d->id])
 			m->frames[d->id]->ordered_ns = m->ordered_ns;
 	}
@@ -96,6 +96,19 @@ cf_bus_unwatch(struct cf_bus *b, struct cf_room *room)
 {
 	if (b && b->ops->unwatch)
 		b->ops->unwatch(b, room);
+}
+
+int
+cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
+{
+	return b->ops->dm(b, m, cb, ud, tag);
+}
+
+void
+cf_bus_user(struct cf_bus *b, const char *uid, int present)
+{
+	if (b && b->ops->user)
+		b->ops->user(b, uid, present);
 }
 
 void

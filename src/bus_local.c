@@ -64,7 +64,14 @@ cf_bus_local_run(struct cf_bus *b)
 		struct pending *p = lws_container_of(bl->queue.head, struct pending, list);
 
 		lws_dll2_remove(&p->list);
-		order_one(bl, p);
+		if (p->m->dm) {
+			uint32_t got = bl->bus.host.deliver_dm(bl->bus.host.ud, p->m);
+
+			if (p->cb)
+				p->cb(p->ud, p->tag, p->m, got ? 0 : -ENOENT);
+		} else {
+			order_one(bl, p);
+		}
 		cf_msg_unref(p->m);
 		free(p);
 	}
@@ -136,6 +143,7 @@ local_free(struct cf_bus *b)
 static const struct cf_bus_ops local_ops = {
         .name = "local",
         .publish = local_publish,
+        .dm = local_publish, /* queued alike; run_cb tells them apart */
         .cancel = local_cancel,
         .healthy = local_healthy,
         .free = local_free,

@@ -341,6 +341,28 @@ on_live(struct bus_redis *b, const char *payload, size_t len)
 	cf_msg_unref(m);
 }
 
+/* A direct message on a user's channel: {"to","u","n","x","t"}. */
+static void
+on_dm(struct bus_redis *b, const char *payload, size_t len)
+{
+	json_t *o = json_loadb(payload, len, 0, NULL);
+	const char *to, *u, *n, *x, *t;
+	struct cf_msg *m = NULL;
+
+	if (o && json_unpack(o, "{s:s,s:s,s:s,s:s,s:s}", "to", &to, "u", &u, "n", &n, "x", &x, "t",
+	                     &t) == 0)
+		m = cf_msg_new(to, u, n, x, NULL);
+	if (m) {
+		m->dm = 1;
+		m->ts_ms = strtoll(t, NULL, 10);
+		b->bus.host.deliver_dm(b->bus.host.ud, m);
+		cf_msg_unref(m);
+	} else {
+		log_warn("redis: ignoring a malformed direct message");
+	}
+	json_decref(o);
+}
+
 static void
 on_message(void *ud, const char *channel, size_t clen, const char *payload, size_t plen)
 {
@@ -348,7 +370,10 @@ on_message(void *ud, const char *channel, size_t clen, const char *payload, size
 	size_t pl = strlen(b->cfg->redis_prefix);
 
 	if (payload) {
-		on_live(b, payload, plen);
+		if (clen > pl + 5 && !memcmp(channel + pl, "user:", 5))
+			on_dm(b, payload, plen);
+		else
+			on_live(b, payload, plen);
 		return;
 	}
 	/* A subscribe confirmation: from now on nothing published is missed, so read the log. */
@@ -596,6 +621,77 @@ on_script_reply(void *privdata, redisReply *rep)
 		log_warn("redis: the %s script failed: %s", sc->name, rep->str);
 }
 
+static void pub_finish(struct pub *p, int err);
+
+static void
+redis_user(struct cf_bus *bus, const char *uid, int present)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	char ch[512];
+
+	/* Down: on_up subscribes every user with a session again. */
+	if (key(ch, sizeof(ch), b, "user", uid) < 0 || !cf_redis_is_up(b->redis))
+		return;
+	if (present)
+		(void)cf_redis_subscribe(b->redis, ch);
+	else
+		(void)cf_redis_unsubscribe(b->redis, ch);
+}
+
+static void
+on_dm_reply(void *privdata, redisReply *rep)
+{
+	struct pub *p = privdata;
+
+	if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+		pub_finish(p, rep ? -EIO : -ENOTCONN);
+		return;
+	}
+	/* PUBLISH says how many nodes follow the user's channel. */
+	pub_finish(p, rep->integer > 0 ? 0 : -ENOENT);
+}
+
+static int
+redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	char ch[512], ts[24];
+	const char *argv[] = {"PUBLISH", ch, NULL};
+	struct pub *p;
+	json_t *o;
+	char *txt;
+	int r;
+
+	if (!cf_redis_is_up(b->redis)) {
+		cf_metrics.redis_unavailable_total++;
+		return -ENOTCONN;
+	}
+	if (key(ch, sizeof(ch), b, "user", m->room) < 0)
+		return -ENAMETOOLONG;
+	snprintf(ts, sizeof(ts), "%lld", (long long)m->ts_ms);
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "to", m->room, "u", m->from_id, "n", m->from_name,
+	              "x", m->text, "t", ts);
+	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	p = txt ? calloc(1, sizeof(*p)) : NULL;
+	if (!p) {
+		free(txt);
+		return -ENOMEM;
+	}
+	p->b = b;
+	p->m = cf_msg_ref(m);
+	p->cb = cb;
+	p->ud = ud;
+	p->tag = tag;
+	lws_dll2_add_tail(&p->list, &b->pubs);
+	argv[2] = txt;
+	r = cf_redis_cmd(b->redis, on_dm_reply, p, 3, argv, NULL);
+	free(txt);
+	if (r < 0)
+		pub_finish(p, r);
+	return 0;
+}
+
 static void
 redis_presence(struct cf_bus *bus, struct cf_room *room, const char *uid, const char *name,
                int joined)
@@ -694,6 +790,8 @@ on_up(void *ud)
 	load_script(b, &b->presence);
 	load_script(b, &b->alive);
 	alive_cb(&b->sul_alive);
+	for (struct cf_user *u = b->reg->users; u; u = u->hh.next)
+		redis_user(&b->bus, u->id, 1);
 
 	/* The new subscriber link follows nothing yet: follow every room with members again and
 	 * catch each up from its log once the subscription is confirmed. */
@@ -929,6 +1027,8 @@ static const struct cf_bus_ops redis_ops = {
         .watch = redis_watch,
         .unwatch = redis_unwatch,
         .presence = redis_presence,
+        .dm = redis_dm,
+        .user = redis_user,
         .stop = redis_stop,
         .free = redis_free,
 };

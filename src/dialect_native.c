@@ -137,6 +137,14 @@ render_bye(int code, const char *reason)
 }
 
 static struct cf_frame *
+render_dm(const struct cf_msg *m)
+{
+	return frame_of(json_pack("{s:s,s:o,s:s,s:I,s:s}", "ev", "dm", "from",
+	                          user_json(m->from_id, m->from_name), "to", m->room, "ts",
+	                          (json_int_t)m->ts_ms, "text", m->text));
+}
+
+static struct cf_frame *
 render_gap(const char *room, uint64_t epoch, uint64_t seq)
 {
 	return frame_of(json_pack("{s:s,s:s,s:I,s:I}", "ev", "gap", "room", room, "epoch",
@@ -482,6 +490,72 @@ cmd_presence(struct cmd *c)
 	             json_pack("{s:s,s:o}", "room", room->name, "members", members_json(room)));
 }
 
+static void
+dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct cf_sess *s = ud;
+	json_t *o;
+
+	if (err == -ENOENT) {
+		err_reply(s, tag, "offline",
+		          "user '%s' has no session now (direct messages to guests are not kept)",
+		          m->room);
+		return;
+	}
+	if (err < 0) {
+		err_reply(s, tag, "unavailable", "the message could not be sent: %s",
+		          strerror(-err));
+		return;
+	}
+	o = json_pack("{s:s,s:s}", "op", "dm", "to", m->room);
+	if (o && tag >= 0)
+		json_object_set_new(o, "id", json_integer(tag));
+	push_json(s, o);
+}
+
+static int
+cmd_dm(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const struct cf_config *cfg = s->srv->cfg;
+	const char *to, *text;
+	size_t tolen, tlen;
+	struct cf_msg *m;
+	int r;
+
+	r = get_str(c, "to", &to, &tolen);
+	if (r < 0)
+		return 0;
+	if (r == 0)
+		return fail(c, "bad_request", "missing field 'to'");
+	if (cf_text_name_ok(to, tolen, 1, (size_t)cfg->max_name, 1) < 0 || strlen(to) != tolen)
+		return fail(c, "user_name_invalid", "'to' is not a valid user id");
+	r = get_str(c, "text", &text, &tlen);
+	if (r < 0)
+		return 0;
+	if (r == 0)
+		return fail(c, "bad_request", "missing field 'text'");
+	if (tlen == 0 || tlen > (size_t)cfg->max_text)
+		return fail(c, "text_too_long", "text must be 1 to %d bytes", cfg->max_text);
+	if (ensure_user(s) < 0)
+		return -1;
+	r = cf_sess_rate_take(s);
+	if (r == -ECONNABORTED)
+		return 0;
+	if (r < 0)
+		return fail(c, "rate_limited", "more than %d messages per second", cfg->rate);
+	m = cf_msg_new(to, s->user_id, s->user_name, text, NULL);
+	if (!m)
+		return -1;
+	m->dm = 1;
+	m->ts_ms = cf_wall_ms();
+	r = cf_bus_dm(s->srv->bus, m, dm_done, s, c->id);
+	cf_msg_unref(m);
+	if (r < 0)
+		return fail(c, "unavailable", "the bus refused the message");
+	return 0;
+}
+
 static int
 cmd_ping(struct cmd *c)
 {
@@ -494,7 +568,7 @@ static const struct {
 } commands[] = {
         {"hello", cmd_hello}, {"join", cmd_join},       {"leave", cmd_leave},
         {"send", cmd_send},   {"history", cmd_history}, {"presence", cmd_presence},
-        {"ping", cmd_ping},
+        {"ping", cmd_ping},   {"dm", cmd_dm},
 };
 
 static int
@@ -556,5 +630,6 @@ const struct cf_dialect cf_dialect_native = {
         .render_presence = render_presence,
         .render_bye = render_bye,
         .render_gap = render_gap,
+        .render_dm = render_dm,
         .join_done = join_done,
 };

@@ -93,6 +93,17 @@ cf_registry_free(struct cf_registry *reg)
 		lws_end_foreach_dll_safe(d, d1);
 		room_free(reg, room);
 	}
+	{
+		struct cf_user *u, *utmp;
+
+		HASH_ITER(hh, reg->users, u, utmp)
+		{
+			while (u->sessions.head)
+				lws_dll2_remove(u->sessions.head);
+			HASH_DEL(reg->users, u);
+			free(u);
+		}
+	}
 	free(reg);
 }
 
@@ -535,6 +546,65 @@ cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch)
 	lws_end_foreach_dll_safe(d, d1);
 	for (int i = 0; i < CF_DIALECT_MAX; i++)
 		cf_frame_unref(frames[i]);
+}
+
+int
+cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s)
+{
+	struct cf_user *u;
+
+	cf_registry_user_remove(reg, s);
+	HASH_FIND_STR(reg->users, s->user_id, u);
+	if (!u) {
+		size_t n = strlen(s->user_id);
+
+		u = calloc(1, sizeof(*u) + n + 1);
+		if (!u)
+			return -ENOMEM;
+		memcpy(u->id, s->user_id, n + 1);
+		HASH_ADD(hh, reg->users, id[0], n, u);
+		cf_bus_user(reg->bus, u->id, 1);
+	}
+	lws_dll2_add_tail(&s->in_user, &u->sessions);
+	return 0;
+}
+
+void
+cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
+{
+	struct cf_user *u;
+
+	if (!s->in_user.owner)
+		return;
+	u = lws_container_of(s->in_user.owner, struct cf_user, sessions);
+	lws_dll2_remove(&s->in_user);
+	if (u->sessions.count)
+		return;
+	cf_bus_user(reg->bus, u->id, 0);
+	HASH_DEL(reg->users, u);
+	free(u);
+}
+
+uint32_t
+cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
+{
+	struct cf_user *u;
+	uint32_t n = 0;
+
+	HASH_FIND_STR(reg->users, m->room, u);
+	if (!u)
+		return 0;
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, u->sessions.head) {
+		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_user);
+		struct cf_frame *f = cf_msg_frame(m, s->dialect);
+
+		if (f) {
+			cf_sess_push(s, f);
+			n++;
+		}
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	return n;
 }
 
 uint32_t

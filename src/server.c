@@ -129,6 +129,14 @@ host_deliver(void *ud, struct cf_msg *m)
 	cf_room_deliver(srv->reg, m);
 }
 
+static uint32_t
+host_deliver_dm(void *ud, struct cf_msg *m)
+{
+	struct cf_server *srv = ud;
+
+	return cf_registry_deliver_dm(srv->reg, m);
+}
+
 static int
 host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
 {
@@ -241,7 +249,10 @@ int
 cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 {
 	struct lws_context_creation_info info;
-	struct cf_bus_host host = {.deliver = host_deliver, .room_seq = host_room_seq, .ud = srv};
+	struct cf_bus_host host = {.deliver = host_deliver,
+	                           .deliver_dm = host_deliver_dm,
+	                           .room_seq = host_room_seq,
+	                           .ud = srv};
 	struct lws_vhost *vh0 = NULL;
 	char hostname[64], err[512];
 	uint64_t wd = 0;

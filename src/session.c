@@ -136,7 +136,8 @@ cf_sess_set_user(struct cf_sess *s, const char *id, const char *name)
 	free(s->user_id);
 	s->user_id = buf;
 	s->user_name = nl ? buf + il + 1 : buf;
-	return 0;
+	/* Unit tests have sessions without a server. */
+	return s->srv ? cf_registry_user_add(s->srv->reg, s) : 0;
 }
 
 static size_t
@@ -387,6 +388,7 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 		return;
 	cf_bus_cancel(srv->bus, s);
 	cf_room_leave_all(srv->reg, s);
+	cf_registry_user_remove(srv->reg, s);
 	cf_ring_clear(&s->out);
 	free(s->rx);
 	free(s->user_id); /* user_name lives in the same allocation */

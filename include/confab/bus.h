@@ -33,6 +33,8 @@ struct cf_msg {
 	/* Set on a publish's message when the bus found its nonce already ordered: seq is the
 	 * earlier message's and nothing new was delivered. */
 	uint8_t dup;
+	/* A direct message: room holds the recipient's user id; seq and epoch are 0. */
+	uint8_t dm;
 	/* Frames rendered lazily, once per dialect; owned (one reference each). */
 	struct cf_frame *frames[CF_DIALECT_MAX];
 };
@@ -52,6 +54,8 @@ typedef void cf_bus_done_cb(void *ud, int64_t tag, struct cf_msg *m, int err);
 struct cf_bus_host {
 	/* Delivers an ordered message to local members and history. Borrows m. */
 	void (*deliver)(void *ud, struct cf_msg *m);
+	/* Delivers a direct message to the recipient's local sessions; returns how many. */
+	uint32_t (*deliver_dm)(void *ud, struct cf_msg *m);
 	/* The room's last seq and its epoch (creating the room's state if needed), for a bus that
 	 * orders in-process. Returns 0 or a negative errno. */
 	int (*room_seq)(void *ud, const char *room, uint64_t *ret_seq, uint64_t *ret_epoch);
@@ -74,6 +78,13 @@ struct cf_bus_ops {
 	int (*watch)(struct cf_bus *b, struct cf_room *room);
 	/* The room lost its last local member. */
 	void (*unwatch)(struct cf_bus *b, struct cf_room *room);
+	/* Sends a direct message (m->dm) to every session of user m->room, on every node. The
+	 * completion's err is 0, -ENOENT when the user has no session anywhere, or another
+	 * negative errno. Same contract as publish otherwise. */
+	int (*dm)(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
+	/* A user got its first local session (1), or lost its last (0): direct messages to it
+	 * must reach this node while it has one. May be NULL. */
+	void (*user)(struct cf_bus *b, const char *uid, int present);
 	/* A user's first local session joined the room (joined 1), or its last left (0). */
 	void (*presence)(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
 	                 int joined);
@@ -97,6 +108,8 @@ int cf_bus_healthy(struct cf_bus *b);
 const char *cf_bus_status(struct cf_bus *b);
 int cf_bus_watch(struct cf_bus *b, struct cf_room *room);
 void cf_bus_unwatch(struct cf_bus *b, struct cf_room *room);
+int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
+void cf_bus_user(struct cf_bus *b, const char *uid, int present);
 void cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
                      int joined);
 void cf_bus_stop(struct cf_bus *b);

@@ -29,6 +29,8 @@ struct cf_dialect {
 	struct cf_frame *(*render_presence)(const char *ev, const char *room, const char *user_id,
 	                                    const char *user_name);
 	struct cf_frame *(*render_bye)(int code, const char *reason);
+	/* A direct message (m->dm). */
+	struct cf_frame *(*render_dm)(const struct cf_msg *m);
 	/* {"ev":"gap"}: messages after seq may be missing; epoch is the room's from now on. */
 	struct cf_frame *(*render_gap)(const char *room, uint64_t epoch, uint64_t seq);
 	/* A join that waited for the room to sync (cf_room_join() gave -EINPROGRESS) is done:

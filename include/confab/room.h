@@ -76,12 +76,20 @@ struct cf_member {
 
 struct cf_bus;
 
+/* A user with sessions on this node (direct messages find them here). */
+struct cf_user {
+	UT_hash_handle hh;
+	struct lws_dll2_owner sessions; /* struct cf_sess via in_user */
+	char id[];
+};
+
 struct cf_registry {
 	struct cf_room *rooms; /* uthash by name */
 	uint32_t nrooms;
 	struct lws_dll2_owner empty; /* rooms without members, oldest first */
 	const struct cf_config *cfg; /* borrowed */
 	struct cf_bus *bus;          /* borrowed; told when rooms gain or lose their members */
+	struct cf_user *users;       /* uthash by id */
 	int mirror;                  /* the bus owns seq/epoch/history: rooms start STALE */
 };
 
@@ -128,6 +136,13 @@ uint32_t cf_room_hist_after(const struct cf_room *room, uint64_t since);
 /* The held message from user_id with this nonce, or NULL. */
 struct cf_msg *cf_room_find_nonce(const struct cf_room *room, const char *user_id,
                                   const char *nonce);
+
+/* A session got its user identity, or is going (or changing identity): keeps the users index
+ * and tells the bus about a user's first and last session. add: 0 or -ENOMEM. */
+int cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s);
+void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
+/* Queues a direct message to every local session of user m->room; returns how many. */
+uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
 
 /* Forgets rooms that have been empty for history_ttl seconds at now_s. Returns how many. */
 uint32_t cf_registry_expire(struct cf_registry *reg, uint64_t now_s);

@@ -40,6 +40,7 @@ struct cf_sess {
 	unsigned close_started : 1; /* lws is sending our close frame */
 	unsigned ping_due : 1;      /* the next WRITEABLE sends a ping */
 	struct cf_ipcount *ipc;     /* the peer address's entry; NULL on OOM */
+	struct lws_dll2 in_user;    /* on the registry's cf_user.sessions once it has a user */
 };
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */

@@ -475,3 +475,40 @@ async def test_reuse_port_needs_cluster_mode(start_server):
     assert r.returncode == 1
     assert "server.reuse_port needs redis.url" in r.stderr
     s.cleanup()
+
+
+async def test_direct_messages_across_nodes(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    alice = await Client.connect(a, "alice")
+    bob_b = await Client.connect(b, "bob")
+    bob_a = await Client.connect(a, "bob")
+    reply = await alice.ok("dm", to="bob", text="on every node")
+    assert reply["to"] == "bob"
+    for c in (bob_a, bob_b):
+        ev = await c.wait_event(lambda e: e.get("ev") == "dm")
+        assert ev["text"] == "on every node" and ev["from"]["id"] == "alice"
+    await asyncio.sleep(0.2)
+    assert len(bob_a.evs("dm")) == 1 and len(bob_b.evs("dm")) == 1
+    # Only on node b now.
+    await bob_a.close()
+    carol = await Client.connect(b, "carol")
+    await poll_until_async(lambda: alice.send_cmd("dm", to="carol", text="hi"),
+                           lambda r: "error" not in r)
+    await carol.wait_event(lambda e: e.get("ev") == "dm" and e["text"] == "hi")
+    await bob_b.close()
+    await carol.close()
+    r = await poll_until_async(lambda: alice.send_cmd("dm", to="bob", text="gone?"),
+                               lambda r: "error" in r)
+    assert_error(r, "offline")
+    await alice.close()
+
+
+async def poll_until_async(call, ok, timeout=None):
+    """Repeats the coroutine call() until ok(result); returns that result."""
+    deadline = time.monotonic() + (timeout or T(10))
+    while True:
+        r = await call()
+        if ok(r):
+            return r
+        assert time.monotonic() < deadline, f"last result {r!r}"
+        await asyncio.sleep(0.05)

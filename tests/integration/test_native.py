@@ -473,3 +473,31 @@ async def test_nonce_forgotten_once_out_of_history(server):
     assert not r2.get("dup", False) and r2["seq"] == r1["seq"] + 6
     await a.wait_msg(room, r2["seq"])
     await close_all([a])
+
+
+async def test_direct_messages(server):
+    alice = await Client.connect(server, "alice")
+    bob1 = await Client.connect(server, "bob")
+    bob2 = await Client.connect(server, "bob")
+    reply = await alice.ok("dm", to="bob", text="psst")
+    assert reply["to"] == "bob"
+    for b in (bob1, bob2):
+        ev = await b.wait_event(lambda e: e.get("ev") == "dm")
+        assert ev["from"] == {"id": "alice", "name": "alice"}
+        assert ev["to"] == "bob" and ev["text"] == "psst" and isinstance(ev["ts"], int)
+    assert not alice.evs("dm")
+    assert_error(await alice.send_cmd("dm", to="nobody", text="hello?"), "offline")
+    assert_error(await alice.send_cmd("dm", to=" bob", text="x"), "user_name_invalid")
+    assert_error(await alice.send_cmd("dm", to="bob"), "bad_request")
+    assert_error(await alice.send_cmd("dm", to="bob", text=""), "text_too_long")
+    # Once bob's sessions are gone, so is he.
+    await close_all([bob1, bob2])
+    # The server notices the closes in its own time: ask until it has.
+    reply = await alice.send_cmd("dm", to="bob", text="still there?")
+    for _ in range(100):
+        if "error" in reply:
+            break
+        await asyncio.sleep(0.05)
+        reply = await alice.send_cmd("dm", to="bob", text="still there?")
+    assert_error(reply, "offline")
+    await alice.close()
