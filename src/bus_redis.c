@@ -28,6 +28,7 @@
 #include <time.h>
 #include <jansson.h>
 #include <openssl/sha.h>
+#include <systemd/sd-daemon.h>
 
 /* KEYS: meta hash, log stream, nonce key. ARGV: channel, user id, user name, text, nonce
  * ('' for none), log length, ttl s, epoch for a new life, room.
@@ -45,7 +46,7 @@ static const char pub_lua[] =
         "  local d = redis.call('GET', KEYS[3])\n"
         "  if d then\n"
         "    local de, ds = string.match(d, '^(%d+):(%d+)$')\n"
-        "    if de == e then return {ds, e, '0', 1} end\n"
+        "    if de then return {ds, de, '0', 1} end\n"
         "  end\n"
         "end\n"
         "local s = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))\n"
@@ -61,7 +62,8 @@ static const char pub_lua[] =
         "return {s, e, ts, 0}\n";
 
 /* KEYS: meta hash, log stream, presence hash. ARGV: after seq (-1: the newest count entries),
- * count, epoch for a new life, ttl s. Returns {epoch, seq, entries, presence}. */
+ * count, epoch for a new life, ttl s. Returns {epoch, seq, entries, presence, the entry at
+ * after (to check it is the one this node delivered)}. */
 static const char fetch_lua[] =
         "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
         "if not e then\n"
@@ -79,7 +81,20 @@ static const char fetch_lua[] =
         "  r = redis.call('XRANGE', KEYS[2], string.format('%d', after + 1) .. '-0', '+',\n"
         "    'COUNT', ARGV[2])\n"
         "end\n"
-        "return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3])}\n";
+        "local last = {}\n"
+        "if after > 0 then\n"
+        "  local id = string.format('%d', after) .. '-0'\n"
+        "  last = redis.call('XRANGE', KEYS[2], id, id)\n"
+        "end\n"
+        "return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3]), "
+        "last}\n";
+
+/* KEYS: meta hash. ARGV: the epoch seen, a new one. Replaces the epoch if it is still the one
+ * seen (another node may have done it already). */
+static const char newepoch_lua[] = "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
+                                   "  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])\n"
+                                   "end\n"
+                                   "return 1\n";
 
 /* KEYS: presence hash, the node's room set. ARGV: field (node \x1f user id), user name,
  * '1' joined / '0' left, room channel, event, ttl s, room. */
@@ -137,7 +152,7 @@ struct bus_redis {
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner pubs;  /* struct pub in flight */
-	struct script pub, fetch, presence, alive;
+	struct script pub, fetch, presence, alive, newepoch;
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
 	char node[128];
@@ -258,6 +273,22 @@ parse_msg(const char *buf, size_t len)
 	return m;
 }
 
+/* The message the mirror holds with this seq, or NULL. Borrowed. */
+static const struct cf_msg *
+held(const struct cf_room *room, uint64_t seq)
+{
+	uint32_t i = cf_room_hist_after(room, seq - 1);
+	const struct cf_msg *m = cf_room_hist_at(room, i);
+
+	return m && m->seq == seq ? m : NULL;
+}
+
+static int
+same_msg(const struct cf_msg *a, const struct cf_msg *b)
+{
+	return a->ts_ms == b->ts_ms && !strcmp(a->from_id, b->from_id) && !strcmp(a->text, b->text);
+}
+
 static void start_fetch(struct bus_redis *b, struct cf_room *room);
 
 /* Delivers m if it follows what the room has; a hole or a new epoch is announced to the
@@ -331,6 +362,15 @@ on_live(struct bus_redis *b, const char *payload, size_t len)
 		room->seen_seq = m->seq;
 	} else if (m->epoch == room->epoch && m->seq == room->seq + 1) {
 		b->bus.host.deliver(b->bus.host.ud, m);
+	} else if (m->epoch == room->epoch && m->seq <= room->seq) {
+		const struct cf_msg *mine = held(room, m->seq);
+
+		/* A seq we delivered, with another message: Redis's history diverged from ours
+		 * (a failover lost what we had). The catch-up read confirms and starts over. */
+		if (mine && !same_msg(mine, m)) {
+			room->sync = CF_ROOM_SYNCING;
+			start_fetch(b, room);
+		}
 	} else if (m->epoch != room->epoch || m->seq > room->seq + 1) {
 		/* Something is missing before it (or the room started over): read the log. */
 		room->sync = CF_ROOM_SYNCING;
@@ -444,6 +484,71 @@ fetch_done(struct bus_redis *b, struct cf_room *room, int err)
 	cf_room_ready(b->reg, room, 0);
 }
 
+/* Whether Redis's history of the room is no longer the one this node delivered up to seq
+ * after: its counter went below it, or its entry there is another message. last is the log's
+ * entry at after (empty if trimmed: then nothing can be told). */
+static int
+diverged(const struct cf_room *room, uint64_t after, uint64_t seq, const redisReply *last)
+{
+	const struct cf_msg *mine = held(room, after);
+	const redisReply *fv;
+	struct cf_msg *theirs;
+	int r;
+
+	if (seq < after)
+		return 1;
+	if (!mine || last->elements != 1 || last->element[0]->type != REDIS_REPLY_ARRAY ||
+	    last->element[0]->elements != 2)
+		return 0;
+	fv = last->element[0]->element[1];
+	if (fv->type != REDIS_REPLY_ARRAY || fv->elements < 2 ||
+	    fv->element[1]->type != REDIS_REPLY_STRING)
+		return 0;
+	theirs = parse_msg(fv->element[1]->str, fv->element[1]->len);
+	if (!theirs)
+		return 0;
+	r = !same_msg(mine, theirs);
+	cf_msg_unref(theirs);
+	return r;
+}
+
+static void
+on_newepoch_reply(void *privdata, redisReply *rep)
+{
+	struct fetch *f = privdata;
+	struct cf_room *room = cf_room_find(f->b->reg, f->room);
+
+	if (!rep || !room || room->sync != CF_ROOM_SYNCING) {
+		if (room)
+			fetch_done(f->b, room, -ENOTCONN);
+		free(f);
+		return;
+	}
+	/* Read again: the epoch differs now, so the mirror starts over with a gap. */
+	send_fetch(f);
+}
+
+/* Replaces the room's epoch in Redis (unless another node already did), then reads again. */
+static void
+new_epoch(struct fetch *f, uint64_t seen)
+{
+	struct bus_redis *b = f->b;
+	char meta[512], old[24], neu[24];
+	const char *argv[] = {"EVALSHA", b->newepoch.sha, "1", meta, old, neu};
+	struct cf_room *room = cf_room_find(b->reg, f->room);
+	int r;
+
+	key(meta, sizeof(meta), b, "meta", f->room);
+	snprintf(old, sizeof(old), "%llu", (unsigned long long)seen);
+	snprintf(neu, sizeof(neu), "%llu", (unsigned long long)random_epoch());
+	r = cf_redis_cmd(b->redis, on_newepoch_reply, f, 6, argv, NULL);
+	if (r < 0) {
+		free(f);
+		if (room)
+			fetch_done(b, room, r);
+	}
+}
+
 static void
 on_fetch_reply(void *privdata, redisReply *rep)
 {
@@ -462,9 +567,10 @@ on_fetch_reply(void *privdata, redisReply *rep)
 		free(f);
 		return;
 	}
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 ||
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5 ||
 	    rep->element[2]->type != REDIS_REPLY_ARRAY ||
-	    rep->element[3]->type != REDIS_REPLY_ARRAY) {
+	    rep->element[3]->type != REDIS_REPLY_ARRAY ||
+	    rep->element[4]->type != REDIS_REPLY_ARRAY) {
 		if (rep && rep->type == REDIS_REPLY_ERROR)
 			log_warn("redis: reading the log of room '%s': %s", f->room, rep->str);
 		free(f);
@@ -475,8 +581,20 @@ on_fetch_reply(void *privdata, redisReply *rep)
 	seq = reply_u64(rep->element[1]);
 	ents = rep->element[2];
 	n = ents->elements;
+	if (epoch == room->epoch && f->after > 0 &&
+	    diverged(room, (uint64_t)f->after, seq, rep->element[4])) {
+		log_warn(
+		        "redis: room '%s' no longer has the messages this node delivered up to seq "
+		        "%lld (a failover lost them?): starting a new epoch",
+		        room->name, (long long)f->after);
+		new_epoch(f, epoch);
+		return;
+	}
 	if (epoch != room->epoch) {
 		/* A new life (or the first read): what the mirror holds belongs to another. */
+		if (room->epoch)
+			log_info("redis: room '%s' has a new epoch; its members are told of a gap",
+			         room->name);
 		cf_room_gap(b->reg, room, epoch);
 		if (f->after >= 0) {
 			/* Read this life from its start. */
@@ -783,12 +901,14 @@ on_up(void *ud)
 	struct bus_redis *b = ud;
 	struct cf_room *room, *tmp;
 
+	sd_notify(0, "STATUS=Serving (cluster mode, Redis up)");
 	/* First on the new link: every EVALSHA after them finds the scripts (a restarted or
 	 * promoted Redis has none). */
 	load_script(b, &b->pub);
 	load_script(b, &b->fetch);
 	load_script(b, &b->presence);
 	load_script(b, &b->alive);
+	load_script(b, &b->newepoch);
 	alive_cb(&b->sul_alive);
 	for (struct cf_user *u = b->reg->users; u; u = u->hh.next)
 		redis_user(&b->bus, u->id, 1);
@@ -816,10 +936,11 @@ on_down(void *ud, const char *why)
 	struct bus_redis *b = ud;
 	struct cf_room *room, *tmp;
 
-	char **names = NULL;
+	char **names = NULL, status[400];
 	size_t n = 0;
 
-	(void)why;
+	snprintf(status, sizeof(status), "STATUS=Serving without Redis (%s): sends fail", why);
+	sd_notify(0, status);
 	/* Rooms keep their members and mirrors; joins still waiting for a sync fail. Failing
 	 * them may free rooms, so collect the names first. */
 	HASH_ITER(hh, b->reg->rooms, room, tmp)
@@ -1062,6 +1183,9 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	b->presence.body = presence_lua;
 	b->alive.name = "liveness";
 	b->alive.body = alive_lua;
+	b->newepoch.name = "new epoch";
+	b->newepoch.body = newepoch_lua;
+	sha1_hex(newepoch_lua, b->newepoch.sha);
 	sha1_hex(presence_lua, b->presence.sha);
 	sha1_hex(alive_lua, b->alive.sha);
 	b->ctx = ctx;

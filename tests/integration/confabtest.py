@@ -172,7 +172,8 @@ class Server:
             raise
 
     def wait_notify(self, wanted, timeout=None):
-        """Reads NOTIFY_SOCKET until a line equal to wanted arrives. Returns all lines read."""
+        """Reads NOTIFY_SOCKET until a line equal to wanted (a str) or matching it (a compiled
+        regex) arrives. Returns all lines read."""
         deadline = time.monotonic() + (timeout or T(20))
         seen = []
         while True:
@@ -199,7 +200,9 @@ class Server:
                 if line:
                     seen.append(line)
                     self.notifications.append(line)
-            if wanted in lines:
+            if isinstance(wanted, str) and wanted in lines:
+                return seen
+            if not isinstance(wanted, str) and any(wanted.search(x) for x in lines):
                 return seen
 
     def alive(self):

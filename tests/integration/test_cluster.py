@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Cluster mode: several confabd nodes ordering every room through one real redis-server."""
 import asyncio
+import re
 import signal
 import socket
 import subprocess
@@ -244,11 +245,14 @@ async def test_redis_killed_and_restarted_loses_nothing(start_server, redis_fact
         await send(k)
     r.kill9()
     await wait_healthy(a, ok=False)
+    # systemd hears it too.
+    await loop.run_in_executor(None, a.wait_notify, re.compile(r"^STATUS=Serving without Redis"))
     sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(20, 40))))
     await asyncio.sleep(0.5)
     await loop.run_in_executor(None, r.restart)
     await wait_healthy(a)
     await wait_healthy(b)
+    await loop.run_in_executor(None, a.wait_notify, "STATUS=Serving (cluster mode, Redis up)")
     await asyncio.wait_for(sending, T(30))
     for k in range(40, 60):
         await send(k)
@@ -512,3 +516,38 @@ async def poll_until_async(call, ok, timeout=None):
             return r
         assert time.monotonic() < deadline, f"last result {r!r}"
         await asyncio.sleep(0.05)
+
+
+async def test_history_lost_in_a_failover_starts_a_new_epoch(start_server, redis):
+    """What a failover with ack = master does to the newest messages, simulated on one Redis:
+    seqs 4 and 5 vanish from the log and the counter goes back to 3. Members that saw them must
+    not silently drop the next messages, which Redis numbers 4 and 5 again."""
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq("diverge")
+    members = [await Client.connect(n, f"m{i}") for i, n in enumerate((a, b))]
+    j = [await c.join(room) for c in members][0]
+    for i in range(5):
+        await members[0].send(room, f"old{i}")
+    for c in members:
+        await c.wait_msgs(room, 5)
+    redis.call("XDEL", f"confab:log:{room}", "4-0", "5-0")
+    redis.call("HSET", f"confab:meta:{room}", "seq", "3")
+    # The failover: every client of the old master loses its connection.
+    redis.call("CLIENT", "KILL", "TYPE", "pubsub")
+    redis.call("CLIENT", "KILL", "TYPE", "normal")
+    for n in (a, b):
+        await wait_healthy(n)
+    for c in members:
+        gap = await c.wait_event(lambda e: e.get("ev") == "gap" and e["epoch"] != j["epoch"])
+    r = await members[1].send_cmd("send", room=room, text="after")
+    while "error" in r:  # the links may still be settling
+        await asyncio.sleep(0.05)
+        r = await members[1].send_cmd("send", room=room, text="after", nonce="after")
+    for c in members:
+        m = await c.wait_event(lambda e: e.get("ev") == "msg" and e["text"] == "after")
+        assert c.events.index(gap) < c.events.index(m)
+    # A client that saw seq 5 of the old life and resumes is told it has a gap.
+    late = await Client.connect(b, "late")
+    jl = await late.join(room, since=5, epoch=j["epoch"])
+    assert jl["gap"] is True and jl["epoch"] != j["epoch"]
+    await close_all(members + [late])
