@@ -3,6 +3,7 @@
 #include "confab/bus.h"
 #include "confab/frame.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,15 @@ cf_bus_unwatch(struct cf_bus *b, struct cf_room *room)
 {
 	if (b && b->ops->unwatch)
 		b->ops->unwatch(b, room);
+}
+
+int
+cf_bus_history(struct cf_bus *b, const char *room, uint64_t before, uint32_t limit,
+               cf_bus_history_cb *cb, void *ud)
+{
+	if (!b->ops->history)
+		return -EOPNOTSUPP;
+	return b->ops->history(b, room, before, limit, cb, ud);
 }
 
 int

@@ -89,6 +89,12 @@ static const char fetch_lua[] =
         "return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3]), "
         "last}\n";
 
+/* KEYS: meta hash, log stream. ARGV: the newest entry id to read ('+' for the newest), count.
+ * Returns {epoch or false, seq, entries newest first}. Reads only. */
+static const char history_lua[] =
+        "local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')\n"
+        "return {m[1], m[2], redis.call('XREVRANGE', KEYS[2], ARGV[1], '-', 'COUNT', ARGV[2])}\n";
+
 /* KEYS: meta hash. ARGV: the epoch seen, a new one. Replaces the epoch if it is still the one
  * seen (another node may have done it already). */
 static const char newepoch_lua[] = "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
@@ -139,6 +145,7 @@ static const char alive_lua[] =
         "return dead\n";
 
 #define FETCH_BATCH 1000
+#define KEY_TTL_MIN 10
 
 struct script {
 	const char *name;
@@ -152,9 +159,11 @@ struct bus_redis {
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner pubs;  /* struct pub in flight */
-	struct script pub, fetch, presence, alive, newepoch;
+	struct script pub, fetch, presence, alive, newepoch, history;
+	struct lws_dll2_owner reads; /* struct read in flight */
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
+	uint64_t touched_us; /* when the followed rooms' keys were last refreshed */
 	char node[128];
 	int replicated; /* ack = replicated */
 	char status[320];
@@ -168,6 +177,14 @@ struct pub {
 	cf_bus_done_cb *cb; /* NULL once cancelled */
 	void *ud;
 	int64_t tag;
+};
+
+/* One history read for the REST API in flight. */
+struct read {
+	struct lws_dll2 list;
+	struct bus_redis *b;
+	cf_bus_history_cb *cb; /* NULL once cancelled */
+	void *ud;
 };
 
 /* One catch-up read in flight; the room is found again by name (it may be gone). */
@@ -205,6 +222,14 @@ key(char *buf, size_t len, const struct bus_redis *b, const char *kind, const ch
 	int n = snprintf(buf, len, "%s%s:%s", b->cfg->redis_prefix, kind, room);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Seconds every key lives after its last use: the history TTL, but never 0 (that would delete
+ * them at once) nor so short that a catch-up could outrun it. */
+static int
+key_ttl(const struct bus_redis *b)
+{
+	return b->cfg->history_ttl > KEY_TTL_MIN ? b->cfg->history_ttl : KEY_TTL_MIN;
 }
 
 /* An error that means this Redis is not the one to talk to (it lost our scripts, or it is a
@@ -653,7 +678,7 @@ send_fetch(struct fetch *f)
 	snprintf(after, sizeof(after), "%lld", (long long)f->after);
 	snprintf(count, sizeof(count), "%d", f->after < 0 ? b->cfg->history : FETCH_BATCH);
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
-	snprintf(ttl, sizeof(ttl), "%d", b->cfg->history_ttl > 60 ? b->cfg->history_ttl : 60);
+	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 10, argv, NULL);
 	if (r < 0) {
 		free(f);
@@ -835,7 +860,7 @@ redis_presence(struct cf_bus *bus, struct cf_room *room, const char *uid, const 
 	key(rk, sizeof(rk), b, "noderooms", b->node);
 	key(ch, sizeof(ch), b, "room", room->name);
 	snprintf(field, sizeof(field), "%s\x1f%s", b->node, uid);
-	snprintf(ttl, sizeof(ttl), "%d", b->cfg->history_ttl > 60 ? b->cfg->history_ttl : 60);
+	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	(void)cf_redis_cmd(b->redis, on_script_reply, &b->presence, 12, argv, NULL);
 	free(txt);
 }
@@ -850,6 +875,32 @@ on_alive_reply(void *privdata, redisReply *rep)
 		         (long long)rep->integer);
 	else
 		on_script_reply(&b->alive, rep);
+}
+
+/* Keys expire history_ttl after their last write: rooms whose members are all quiet must not
+ * lose their history under them. A third of the TTL apart, every followed room's keys and this
+ * node's room set get their TTL back. */
+static void
+touch_rooms(struct bus_redis *b)
+{
+	uint64_t now = (uint64_t)lws_now_usecs();
+	char k[512], ttl[16];
+	const char *argv[] = {"EXPIRE", k, ttl};
+	static const char *const kinds[] = {"meta", "log", "presence"};
+
+	if (now - b->touched_us < (uint64_t)key_ttl(b) * LWS_US_PER_SEC / 3)
+		return;
+	b->touched_us = now;
+	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
+	for (struct cf_room *room = b->reg->rooms; room; room = room->hh.next) {
+		if (!room->members.count)
+			continue;
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (key(k, sizeof(k), b, kinds[i], room->name) == 0)
+				(void)cf_redis_cmd(b->redis, NULL, NULL, 3, argv, NULL);
+	}
+	if (key(k, sizeof(k), b, "noderooms", b->node) == 0)
+		(void)cf_redis_cmd(b->redis, NULL, NULL, 3, argv, NULL);
 }
 
 /* Every third of node_ttl: keep this node alive and bury the dead. */
@@ -870,6 +921,7 @@ alive_cb(lws_sorted_usec_list_t *sul)
 		                 ? b->cfg->history_ttl
 		                 : 10 * b->cfg->redis_node_ttl);
 		(void)cf_redis_cmd(b->redis, on_alive_reply, b, 9, argv, NULL);
+		touch_rooms(b);
 	}
 	lws_sul_schedule(b->ctx, 0, &b->sul_alive, alive_cb,
 	                 (lws_usec_t)b->cfg->redis_node_ttl * LWS_US_PER_SEC / 3);
@@ -909,6 +961,7 @@ on_up(void *ud)
 	load_script(b, &b->presence);
 	load_script(b, &b->alive);
 	load_script(b, &b->newepoch);
+	load_script(b, &b->history);
 	alive_cb(&b->sul_alive);
 	for (struct cf_user *u = b->reg->users; u; u = u->hh.next)
 		redis_user(&b->bus, u->id, 1);
@@ -1058,7 +1111,7 @@ send_pub(struct pub *p)
 	snprintf(nk, sizeof(nk), "%snonce:%s\x1f%s\x1f%s", b->cfg->redis_prefix, m->room,
 	         m->from_id, m->nonce ? m->nonce : "");
 	snprintf(maxlen, sizeof(maxlen), "%d", b->cfg->history);
-	snprintf(ttl, sizeof(ttl), "%d", b->cfg->history_ttl > 60 ? b->cfg->history_ttl : 60);
+	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
 	r = cf_redis_cmd(b->redis, on_pub_reply, p, 15, argv, NULL);
 	if (r < 0)
@@ -1089,9 +1142,102 @@ redis_publish(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud
 }
 
 static void
+on_history_reply(void *privdata, redisReply *rep)
+{
+	struct read *rd = privdata;
+	struct cf_msg **msgs = NULL;
+	size_t n = 0;
+	int err = 0;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+	    rep->element[2]->type != REDIS_REPLY_ARRAY) {
+		err = rep ? -EIO : -ENOTCONN;
+	} else if (rep->element[0]->type != REDIS_REPLY_STRING) {
+		err = -ENOENT; /* no epoch: the room does not exist (or expired) */
+	} else {
+		const redisReply *ents = rep->element[2];
+		uint64_t epoch = reply_u64(rep->element[0]);
+
+		msgs = calloc(ents->elements ? ents->elements : 1, sizeof(*msgs));
+		if (!msgs)
+			err = -ENOMEM;
+		for (size_t i = ents->elements; msgs && i-- > 0;) {
+			const redisReply *e = ents->element[i], *fv;
+			struct cf_msg *m;
+
+			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+				continue;
+			fv = e->element[1];
+			if (fv->type != REDIS_REPLY_ARRAY || fv->elements < 2 ||
+			    fv->element[1]->type != REDIS_REPLY_STRING)
+				continue;
+			m = parse_msg(fv->element[1]->str, fv->element[1]->len);
+			if (m && m->epoch == epoch)
+				msgs[n++] = m; /* older lives are not this room's history */
+			else
+				cf_msg_unref(m);
+		}
+		if (rd->cb)
+			rd->cb(rd->ud, err, epoch, reply_u64(rep->element[1]), msgs, n);
+		rd->cb = NULL;
+	}
+	if (rd->cb)
+		rd->cb(rd->ud, err, 0, 0, NULL, 0);
+	for (size_t i = 0; i < n; i++)
+		cf_msg_unref(msgs[i]);
+	free(msgs);
+	lws_dll2_remove(&rd->list);
+	free(rd);
+}
+
+static int
+redis_history(struct cf_bus *bus, const char *room, uint64_t before, uint32_t limit,
+              cf_bus_history_cb *cb, void *ud)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	char meta[512], log[512], end[32], count[16];
+	const char *argv[] = {"EVALSHA", b->history.sha, "2", meta, log, end, count};
+	struct read *rd;
+	int r;
+
+	if (!cf_redis_is_up(b->redis))
+		return -ENOTCONN;
+	if (key(meta, sizeof(meta), b, "meta", room) < 0 ||
+	    key(log, sizeof(log), b, "log", room) < 0)
+		return -ENAMETOOLONG;
+	if (before == 0)
+		snprintf(end, sizeof(end), "+");
+	else if (before == 1)
+		return -ERANGE; /* nothing is older than seq 1 */
+	else
+		snprintf(end, sizeof(end), "%llu-0", (unsigned long long)(before - 1));
+	snprintf(count, sizeof(count), "%u", limit);
+	rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	rd->b = b;
+	rd->cb = cb;
+	rd->ud = ud;
+	lws_dll2_add_tail(&rd->list, &b->reads);
+	r = cf_redis_cmd(b->redis, on_history_reply, rd, 7, argv, NULL);
+	if (r < 0) {
+		lws_dll2_remove(&rd->list);
+		free(rd);
+	}
+	return r;
+}
+
+static void
 redis_cancel(struct cf_bus *bus, void *ud)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
+
+	lws_start_foreach_dll (struct lws_dll2 *, d, b->reads.head) {
+		struct read *rd = lws_container_of(d, struct read, list);
+		if (rd->ud == ud)
+			rd->cb = NULL;
+	}
+	lws_end_foreach_dll(d);
 
 	lws_start_foreach_dll (struct lws_dll2 *, d, b->pubs.head) {
 		struct pub *p = lws_container_of(d, struct pub, list);
@@ -1149,6 +1295,7 @@ static const struct cf_bus_ops redis_ops = {
         .unwatch = redis_unwatch,
         .presence = redis_presence,
         .dm = redis_dm,
+        .history = redis_history,
         .user = redis_user,
         .stop = redis_stop,
         .free = redis_free,
@@ -1183,6 +1330,9 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	b->presence.body = presence_lua;
 	b->alive.name = "liveness";
 	b->alive.body = alive_lua;
+	b->history.name = "history";
+	b->history.body = history_lua;
+	sha1_hex(history_lua, b->history.sha);
 	b->newepoch.name = "new epoch";
 	b->newepoch.body = newepoch_lua;
 	sha1_hex(newepoch_lua, b->newepoch.sha);

@@ -205,6 +205,37 @@ urlarg_uint(struct lws *wsi, const char *name, long long def)
 	return n;
 }
 
+static json_t *
+history_json(const char *room, uint64_t epoch, uint64_t seq, json_t *msgs)
+{
+	return json_pack("{s:s,s:I,s:I,s:o}", "room", room, "epoch", (json_int_t)epoch, "seq",
+	                 (json_int_t)seq, "messages", msgs);
+}
+
+/* A history read from the cluster bus (a room this node does not follow) is in. */
+static void
+history_done(void *ud, int err, uint64_t epoch, uint64_t seq, struct cf_msg **msgs, size_t n)
+{
+	struct http_pss *p = ud;
+	json_t *a;
+	int r;
+
+	p->waiting = 0;
+	if (err == -ENOENT || err == -ERANGE) {
+		r = http_error(p->wsi, p, 404, NULL, "no_such_room", "no room '%s'", p->room);
+	} else if (err < 0) {
+		r = http_error(p->wsi, p, 503, NULL, "unavailable",
+		               "the history could not be read: %s", strerror(-err));
+	} else {
+		a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, cf_native_msg_json(msgs[i]));
+		r = respond_json(p->wsi, p, 200, NULL, history_json(p->room, epoch, seq, a));
+	}
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
 static int
 get_history(struct lws *wsi, struct http_pss *p, const char *name)
 {
@@ -212,12 +243,34 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 	long long before = urlarg_uint(wsi, "before", 0), limit;
 	uint32_t from, to;
 	json_t *a;
+	int r;
 
 	limit = urlarg_uint(wsi, "limit", 50);
 	if (before < 0 || limit < 1 || limit > p->srv->cfg->history)
 		return http_error(wsi, p, 400, NULL, "bad_request",
 		                  "before must be an integer >= 0, limit in [1, %d]",
 		                  p->srv->cfg->history);
+	if (!room || room->sync != CF_ROOM_LIVE) {
+		/* Cluster mode: what this node does not follow is read from Redis. history_done()
+		 * names the room from p->room (the caller's name usually is p->room). */
+		if (name != p->room) {
+			free(p->room);
+			p->room = strdup(name);
+			if (!p->room)
+				return -1;
+		}
+		r = cf_bus_history(p->srv->bus, name, (uint64_t)before, (uint32_t)limit,
+		                   history_done, p);
+		if (r == 0) {
+			p->waiting = 1; /* history_done() fills p->resp and asks for WRITEABLE */
+			return 0;
+		}
+		if (r == -ENOTCONN)
+			return http_error(wsi, p, 503, NULL, "unavailable",
+			                  "this room is read from Redis, which is unreachable");
+		if (r != -EOPNOTSUPP && r != -ERANGE)
+			return http_error(wsi, p, 500, NULL, "internal", "%s", strerror(-r));
+	}
 	if (!room)
 		return http_error(wsi, p, 404, NULL, "no_such_room", "no room '%s'", name);
 	to = before ? cf_room_hist_after(room, (uint64_t)before - 1) : room->hist_count;
@@ -225,10 +278,7 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 	a = json_array();
 	for (uint32_t i = from; i < to; i++)
 		json_array_append_new(a, cf_native_msg_json(cf_room_hist_at(room, i)));
-	return respond_json(wsi, p, 200, NULL,
-	                    json_pack("{s:s,s:I,s:I,s:o}", "room", room->name, "epoch",
-	                              (json_int_t)room->epoch, "seq", (json_int_t)room->seq,
-	                              "messages", a));
+	return respond_json(wsi, p, 200, NULL, history_json(room->name, room->epoch, room->seq, a));
 }
 
 static int

@@ -62,6 +62,11 @@ struct cf_bus_host {
 	void *ud;
 };
 
+/* Completion of a history read: err 0 with the room's epoch and seq and up to limit messages,
+ * oldest first (borrowed), or -ENOENT (no such room) or another negative errno. */
+typedef void cf_bus_history_cb(void *ud, int err, uint64_t epoch, uint64_t seq,
+                               struct cf_msg **msgs, size_t n);
+
 struct cf_bus;
 
 struct cf_bus_ops {
@@ -88,6 +93,11 @@ struct cf_bus_ops {
 	/* A user's first local session joined the room (joined 1), or its last left (0). */
 	void (*presence)(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
 	                 int joined);
+	/* Reads a room's history where it is kept, for rooms this node does not follow (the
+	 * registry answers for the others). Messages with seq < before (0: the newest). cb runs
+	 * later, once, unless cancel(ud) runs first. May be NULL: nothing beyond the registry. */
+	int (*history)(struct cf_bus *b, const char *room, uint64_t before, uint32_t limit,
+	               cf_bus_history_cb *cb, void *ud);
 	/* Before the lws context is destroyed: drop connections, stop timers. May be NULL. */
 	void (*stop)(struct cf_bus *b);
 	void (*free)(struct cf_bus *b);
@@ -108,6 +118,9 @@ int cf_bus_healthy(struct cf_bus *b);
 const char *cf_bus_status(struct cf_bus *b);
 int cf_bus_watch(struct cf_bus *b, struct cf_room *room);
 void cf_bus_unwatch(struct cf_bus *b, struct cf_room *room);
+/* -EOPNOTSUPP when the bus keeps no history of its own. */
+int cf_bus_history(struct cf_bus *b, const char *room, uint64_t before, uint32_t limit,
+                   cf_bus_history_cb *cb, void *ud);
 int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
 void cf_bus_user(struct cf_bus *b, const char *uid, int present);
 void cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,

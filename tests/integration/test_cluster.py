@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from confabtest import (CONFABD, T, Client, RedisSentinel, Server, _RespReader, _resp_encode, assert_consecutive,
+from confabtest import (CONFABD, T, Client, RedisSentinel, Server, redis_call, _RespReader, _resp_encode, assert_consecutive,
                         assert_error, close_all, poll_until, uniq)
 
 
@@ -551,3 +551,76 @@ async def test_history_lost_in_a_failover_starts_a_new_epoch(start_server, redis
     jl = await late.join(room, since=5, epoch=j["epoch"])
     assert jl["gap"] is True and jl["epoch"] != j["epoch"]
     await close_all(members + [late])
+
+
+async def test_unix_socket_acl_user_and_command_line(start_server, redis_factory):
+    r = redis_factory(extra=["--unixsocket", "/tmp/confab-it-redis-%d.sock" % free_tcp_port(),
+                             "--unixsocketperm", "700"])
+    sock = [a for a in r.argv() if a.endswith(".sock")][0]
+    assert r.call("ACL", "SETUSER", "chat", "on", ">chat-pw-1", "~*", "&*", "+@all") == "OK"
+    # --redis on the command line replaces redis.url (here: a wrong one in the file).
+    node = start_server(node_conf("redis://127.0.0.1:1", "viaunix"),
+                        args=["--redis", f"unix://{sock}?db=2"])
+    await wait_healthy(node)
+    acl = start_server(node_conf(f"redis://chat:chat-pw-1@127.0.0.1:{r.port}/2", "viaacl"))
+    await wait_healthy(acl)
+    assert "chat-pw-1" not in acl.log_text()
+    room = uniq("unix")
+    a = await Client.connect(node, "a")
+    b = await Client.connect(acl, "b")
+    await a.join(room)
+    await b.join(room)
+    await b.send(room, "through an ACL user")
+    m = await a.wait_msg(room, 1)
+    assert m["text"] == "through an ACL user"
+    # Both used database 2.
+    assert redis_call(r.port, "SELECT", "2") == "OK"
+    with socket.create_connection(("127.0.0.1", r.port)) as s:
+        s.sendall(_resp_encode(["SELECT", "2"]) + _resp_encode(["EXISTS", f"confab:log:{room}"]))
+        rd = _RespReader(s)
+        assert rd.read() == "OK" and rd.read() == 1
+    await close_all([a, b])
+
+
+async def test_quiet_rooms_keep_their_keys(start_server, redis):
+    node = (await start_nodes(start_server, redis, 1, {("rooms", "history_ttl"): 10,
+                                                       ("redis", "node_ttl"): 3}))[0]
+    room = uniq("quiet")
+    c = await Client.connect(node, "c")
+    await c.join(room)
+    await c.send(room, "then silence")
+    lowest = 100
+
+    def refreshed():
+        nonlocal lowest
+        ttl = redis.call("TTL", f"confab:log:{room}")
+        assert ttl > 0, f"the log expired or has no TTL ({ttl})"
+        lowest = min(lowest, ttl)
+        return ttl > lowest
+
+    # Each key lives 10 s after its last use; the node gives it back every third of that while
+    # the room has members, so its TTL goes up again without any message.
+    await poll_until(refreshed, T(12), interval=0.2, what="the log's TTL refreshed")
+    assert 0 < redis.call("TTL", f"confab:meta:{room}") <= 10
+    await c.close()
+
+
+async def test_history_api_reads_rooms_this_node_does_not_follow(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq("rest")
+    c = await Client.connect(a, "writer")
+    await c.join(room)
+    for i in range(6):
+        await c.send(room, f"h{i}")
+    loop = asyncio.get_running_loop()
+    # Node b has never had a member in the room: it reads the room's log in Redis.
+    r = await loop.run_in_executor(None, lambda: b.get(f"/api/v1/rooms/{room}/history"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["seq"] == 6 and [m["text"] for m in body["messages"]] == [f"h{i}" for i in range(6)]
+    r = await loop.run_in_executor(None, lambda: b.get(f"/api/v1/rooms/{room}/history",
+                                                       params={"before": 5, "limit": 2}))
+    assert [m["seq"] for m in r.json()["messages"]] == [3, 4]
+    r = await loop.run_in_executor(None, lambda: b.get("/api/v1/rooms/never-was/history"))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_such_room"
+    await c.close()
