@@ -38,7 +38,7 @@ static const char pub_lua[] =
         "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
         "if not e then\n"
         "  e = ARGV[8]\n"
-        "  redis.call('DEL', KEYS[2])\n"
+        "  redis.call('DEL', KEYS[2], KEYS[1])\n"
         "  redis.call('HSET', KEYS[1], 'epoch', e, 'seq', 0)\n"
         "end\n"
         "local ttl = tonumber(ARGV[7])\n"
@@ -62,13 +62,15 @@ static const char pub_lua[] =
         "return {s, e, ts, 0}\n";
 
 /* KEYS: meta hash, log stream, presence hash. ARGV: after seq (-1: the newest count entries),
- * count, epoch for a new life, ttl s. Returns {epoch, seq, entries, presence, the entry at
- * after (to check it is the one this node delivered)}. */
+ * count, epoch for a new life, ttl s, how many entries up to after to return as well (to check
+ * they are the ones this node delivered). Returns {epoch, seq, entries, presence, entries up
+ * to after newest first, prev epoch, base seq}: prev and base (or nil) say that the current
+ * epoch continues prev after seq base (a failover lost what followed base). */
 static const char fetch_lua[] =
         "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
         "if not e then\n"
         "  e = ARGV[3]\n"
-        "  redis.call('DEL', KEYS[2])\n"
+        "  redis.call('DEL', KEYS[2], KEYS[1])\n"
         "  redis.call('HSET', KEYS[1], 'epoch', e, 'seq', 0)\n"
         "end\n"
         "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
@@ -81,26 +83,30 @@ static const char fetch_lua[] =
         "  r = redis.call('XRANGE', KEYS[2], string.format('%d', after + 1) .. '-0', '+',\n"
         "    'COUNT', ARGV[2])\n"
         "end\n"
-        "local last = {}\n"
-        "if after > 0 then\n"
-        "  local id = string.format('%d', after) .. '-0'\n"
-        "  last = redis.call('XRANGE', KEYS[2], id, id)\n"
+        "local upto = {}\n"
+        "if after > 0 and tonumber(ARGV[5]) > 0 then\n"
+        "  upto = redis.call('XREVRANGE', KEYS[2], string.format('%d', after) .. '-0', '-',\n"
+        "    'COUNT', ARGV[5])\n"
         "end\n"
+        "local pb = redis.call('HMGET', KEYS[1], 'prev', 'base')\n"
         "return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3]), "
-        "last}\n";
+        "upto, pb[1], pb[2]}\n";
 
 /* KEYS: meta hash, log stream. ARGV: the newest entry id to read ('+' for the newest), count.
  * Returns {epoch or false, seq, entries newest first}. Reads only. */
 static const char history_lua[] =
-        "local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')\n"
-        "return {m[1], m[2], redis.call('XREVRANGE', KEYS[2], ARGV[1], '-', 'COUNT', ARGV[2])}\n";
+        "local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'prev', 'base')\n"
+        "return {m[1], m[2], redis.call('XREVRANGE', KEYS[2], ARGV[1], '-', 'COUNT', ARGV[2]),\n"
+        "  m[3], m[4]}\n";
 
-/* KEYS: meta hash. ARGV: the epoch seen, a new one. Replaces the epoch if it is still the one
- * seen (another node may have done it already). */
-static const char newepoch_lua[] = "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
-                                   "  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])\n"
-                                   "end\n"
-                                   "return 1\n";
+/* KEYS: meta hash. ARGV: the epoch seen, a new one, the last seq the new one keeps of the old.
+ * Replaces the epoch if it is still the one seen (another node may have done it already).
+ * Entries after base written under the old epoch belong to the new one. */
+static const char newepoch_lua[] =
+        "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
+        "  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'prev', ARGV[1], 'base', ARGV[3])\n"
+        "end\n"
+        "return 1\n";
 
 /* KEYS: presence hash, the node's room set. ARGV: field (node \x1f user id), user name,
  * '1' joined / '0' left, room channel, event, ttl s, room. */
@@ -191,6 +197,7 @@ struct read {
 struct fetch {
 	struct bus_redis *b;
 	int64_t after;
+	uint32_t upto; /* entries up to after to compare with the mirror */
 	char room[];
 };
 
@@ -314,6 +321,15 @@ same_msg(const struct cf_msg *a, const struct cf_msg *b)
 	return a->ts_ms == b->ts_ms && !strcmp(a->from_id, b->from_id) && !strcmp(a->text, b->text);
 }
 
+/* Entries of an epoch that was replaced after a failover, written after its base (before a
+ * node noticed), belong to the epoch that replaced it. */
+static void
+relabel(const struct cf_room *room, struct cf_msg *m)
+{
+	if (room->prev_epoch && m->epoch == room->prev_epoch && m->seq > room->base_seq)
+		m->epoch = room->epoch;
+}
+
 static void start_fetch(struct bus_redis *b, struct cf_room *room);
 
 /* Delivers m if it follows what the room has; a hole or a new epoch is announced to the
@@ -381,6 +397,7 @@ on_live(struct bus_redis *b, const char *payload, size_t len)
 		cf_msg_unref(m);
 		return;
 	}
+	relabel(room, m);
 	if (room->sync == CF_ROOM_SYNCING) {
 		/* The catch-up read may have missed it: it decides when it completes. */
 		room->seen_epoch = m->epoch;
@@ -509,30 +526,64 @@ fetch_done(struct bus_redis *b, struct cf_room *room, int err)
 	cf_room_ready(b->reg, room, 0);
 }
 
-/* Whether Redis's history of the room is no longer the one this node delivered up to seq
- * after: its counter went below it, or its entry there is another message. last is the log's
- * entry at after (empty if trimmed: then nothing can be told). */
+/* The message of a log entry ([id, [field, value]]), or NULL. New reference. */
+static struct cf_msg *
+entry_msg(const redisReply *e)
+{
+	const redisReply *fv;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+		return NULL;
+	fv = e->element[1];
+	if (fv->type != REDIS_REPLY_ARRAY || fv->elements < 2 ||
+	    fv->element[1]->type != REDIS_REPLY_STRING)
+		return NULL;
+	return parse_msg(fv->element[1]->str, fv->element[1]->len);
+}
+
+/* The last seq up to which Redis's log and the mirror agree, from the log's entries up to
+ * after (newest first): the first one the mirror holds the same (or does not hold: older than
+ * what it keeps). With no entries to compare, what Redis's counter allows. */
+static uint64_t
+common_seq(const struct cf_room *room, uint64_t after, uint64_t seq, const redisReply *upto)
+{
+	uint64_t r = after < seq ? after : seq;
+
+	for (size_t i = 0; i < upto->elements; i++) {
+		struct cf_msg *theirs = entry_msg(upto->element[i]);
+		const struct cf_msg *mine;
+		int same;
+
+		if (!theirs)
+			continue;
+		mine = held(room, theirs->seq);
+		same = !mine || same_msg(mine, theirs);
+		r = theirs->seq - (same ? 0 : 1);
+		cf_msg_unref(theirs);
+		if (same)
+			break;
+	}
+	return r;
+}
+
+/* Whether Redis's history may no longer be the one the mirror delivered up to after: its
+ * counter is below it, or the newest entry up to after is not the mirror's message at after
+ * (a lower one means after's entry is gone; the log is trimmed from the old end only). */
 static int
-diverged(const struct cf_room *room, uint64_t after, uint64_t seq, const redisReply *last)
+suspicious(const struct cf_room *room, uint64_t after, uint64_t seq, const redisReply *upto)
 {
 	const struct cf_msg *mine = held(room, after);
-	const redisReply *fv;
 	struct cf_msg *theirs;
 	int r;
 
 	if (seq < after)
 		return 1;
-	if (!mine || last->elements != 1 || last->element[0]->type != REDIS_REPLY_ARRAY ||
-	    last->element[0]->elements != 2)
+	if (!mine || !upto->elements)
 		return 0;
-	fv = last->element[0]->element[1];
-	if (fv->type != REDIS_REPLY_ARRAY || fv->elements < 2 ||
-	    fv->element[1]->type != REDIS_REPLY_STRING)
-		return 0;
-	theirs = parse_msg(fv->element[1]->str, fv->element[1]->len);
+	theirs = entry_msg(upto->element[0]);
 	if (!theirs)
 		return 0;
-	r = !same_msg(mine, theirs);
+	r = theirs->seq != after || !same_msg(mine, theirs);
 	cf_msg_unref(theirs);
 	return r;
 }
@@ -553,20 +604,22 @@ on_newepoch_reply(void *privdata, redisReply *rep)
 	send_fetch(f);
 }
 
-/* Replaces the room's epoch in Redis (unless another node already did), then reads again. */
+/* Replaces the room's epoch in Redis (unless another node already did) by one that continues
+ * it after seq base, then reads again. */
 static void
-new_epoch(struct fetch *f, uint64_t seen)
+new_epoch(struct fetch *f, uint64_t seen, uint64_t base)
 {
 	struct bus_redis *b = f->b;
-	char meta[512], old[24], neu[24];
-	const char *argv[] = {"EVALSHA", b->newepoch.sha, "1", meta, old, neu};
+	char meta[512], old[24], neu[24], bs[24];
+	const char *argv[] = {"EVALSHA", b->newepoch.sha, "1", meta, old, neu, bs};
 	struct cf_room *room = cf_room_find(b->reg, f->room);
 	int r;
 
 	key(meta, sizeof(meta), b, "meta", f->room);
 	snprintf(old, sizeof(old), "%llu", (unsigned long long)seen);
 	snprintf(neu, sizeof(neu), "%llu", (unsigned long long)random_epoch());
-	r = cf_redis_cmd(b->redis, on_newepoch_reply, f, 6, argv, NULL);
+	snprintf(bs, sizeof(bs), "%llu", (unsigned long long)base);
+	r = cf_redis_cmd(b->redis, on_newepoch_reply, f, 7, argv, NULL);
 	if (r < 0) {
 		free(f);
 		if (room)
@@ -580,8 +633,8 @@ on_fetch_reply(void *privdata, redisReply *rep)
 	struct fetch *f = privdata;
 	struct bus_redis *b = f->b;
 	struct cf_room *room = cf_room_find(b->reg, f->room);
-	const redisReply *ents;
-	uint64_t epoch, seq;
+	const redisReply *ents, *upto;
+	uint64_t epoch, seq, prev, base, common;
 	size_t n;
 
 	if (check_link_error(b, rep))
@@ -592,10 +645,12 @@ on_fetch_reply(void *privdata, redisReply *rep)
 		free(f);
 		return;
 	}
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5 ||
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 7 ||
 	    rep->element[2]->type != REDIS_REPLY_ARRAY ||
 	    rep->element[3]->type != REDIS_REPLY_ARRAY ||
-	    rep->element[4]->type != REDIS_REPLY_ARRAY) {
+	    rep->element[4]->type != REDIS_REPLY_ARRAY ||
+	    (rep->element[5]->type != REDIS_REPLY_STRING &&
+	     rep->element[5]->type != REDIS_REPLY_NIL)) {
 		if (rep && rep->type == REDIS_REPLY_ERROR)
 			log_warn("redis: reading the log of room '%s': %s", f->room, rep->str);
 		free(f);
@@ -604,17 +659,51 @@ on_fetch_reply(void *privdata, redisReply *rep)
 	}
 	epoch = reply_u64(rep->element[0]);
 	seq = reply_u64(rep->element[1]);
+	prev = rep->element[5]->type == REDIS_REPLY_STRING ? reply_u64(rep->element[5]) : 0;
+	base = rep->element[6]->type == REDIS_REPLY_STRING ? reply_u64(rep->element[6]) : 0;
+	upto = rep->element[4];
 	ents = rep->element[2];
 	n = ents->elements;
-	if (epoch == room->epoch && f->after > 0 &&
-	    diverged(room, (uint64_t)f->after, seq, rep->element[4])) {
-		log_warn(
-		        "redis: room '%s' no longer has the messages this node delivered up to seq "
-		        "%lld (a failover lost them?): starting a new epoch",
-		        room->name, (long long)f->after);
-		new_epoch(f, epoch);
+	if (f->after > 0 && epoch == room->epoch &&
+	    suspicious(room, (uint64_t)f->after, seq, upto)) {
+		if (f->upto < (uint32_t)b->cfg->history) {
+			/* Read what the mirror holds to find where the histories part. */
+			f->upto = (uint32_t)b->cfg->history;
+			send_fetch(f);
+			return;
+		}
+		common = common_seq(room, (uint64_t)f->after, seq, upto);
+		log_warn("redis: room '%s' lost messages after seq %llu that this node delivered "
+		         "(a failover?): continuing in a new epoch after seq %llu",
+		         room->name, (unsigned long long)common, (unsigned long long)common);
+		new_epoch(f, epoch, common);
 		return;
 	}
+	if (f->after > 0 && room->epoch && epoch != room->epoch && prev == room->epoch) {
+		/* Redis continues the mirror's epoch in a new one after base: keep what both have,
+		 * void the rest, and read on from there. */
+		if (f->upto < (uint32_t)b->cfg->history) {
+			f->upto = (uint32_t)b->cfg->history;
+			send_fetch(f);
+			return;
+		}
+		common = common_seq(room, (uint64_t)f->after, seq, upto);
+		if (common > room->seq)
+			common = room->seq;
+		log_info(
+		        "redis: room '%s' continues in a new epoch after seq %llu; its members are "
+		        "told of a gap",
+		        room->name, (unsigned long long)common);
+		room->prev_epoch = prev;
+		room->base_seq = base;
+		cf_room_rewind(b->reg, room, epoch, common);
+		f->after = (int64_t)common;
+		f->upto = 1;
+		send_fetch(f);
+		return;
+	}
+	room->prev_epoch = prev;
+	room->base_seq = base;
 	if (epoch != room->epoch) {
 		/* A new life (or the first read): what the mirror holds belongs to another. */
 		if (room->epoch)
@@ -643,6 +732,7 @@ on_fetch_reply(void *privdata, redisReply *rep)
 		m = parse_msg(fv->element[1]->str, fv->element[1]->len);
 		if (!m)
 			continue;
+		relabel(room, m);
 		if (m->epoch == room->epoch)
 			deliver_in_order(b, room, m);
 		cf_msg_unref(m);
@@ -666,9 +756,9 @@ static void
 send_fetch(struct fetch *f)
 {
 	struct bus_redis *b = f->b;
-	char meta[512], log[512], pres[512], after[24], count[16], epoch[24], ttl[16];
-	const char *argv[] = {"EVALSHA", b->fetch.sha, "3",   meta,  log,
-	                      pres,      after,        count, epoch, ttl};
+	char meta[512], log[512], pres[512], after[24], count[16], epoch[24], ttl[16], upto[16];
+	const char *argv[] = {"EVALSHA", b->fetch.sha, "3",   meta, log, pres,
+	                      after,     count,        epoch, ttl,  upto};
 	struct cf_room *room = cf_room_find(b->reg, f->room);
 	int r;
 
@@ -679,7 +769,8 @@ send_fetch(struct fetch *f)
 	snprintf(count, sizeof(count), "%d", f->after < 0 ? b->cfg->history : FETCH_BATCH);
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
-	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 10, argv, NULL);
+	snprintf(upto, sizeof(upto), "%u", f->upto);
+	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 11, argv, NULL);
 	if (r < 0) {
 		free(f);
 		if (room)
@@ -707,6 +798,7 @@ start_fetch(struct bus_redis *b, struct cf_room *room)
 	f->b = b;
 	/* Incremental when the mirror has a life to continue; otherwise the newest entries. */
 	f->after = room->epoch ? (int64_t)room->seq : -1;
+	f->upto = 1; /* enough to notice a history that is no longer ours */
 	memcpy(f->room, room->name, n + 1);
 	room->fetching = 1;
 	room->refetch = 0;
@@ -1149,7 +1241,7 @@ on_history_reply(void *privdata, redisReply *rep)
 	size_t n = 0;
 	int err = 0;
 
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
 	    rep->element[2]->type != REDIS_REPLY_ARRAY) {
 		err = rep ? -EIO : -ENOTCONN;
 	} else if (rep->element[0]->type != REDIS_REPLY_STRING) {
@@ -1157,6 +1249,12 @@ on_history_reply(void *privdata, redisReply *rep)
 	} else {
 		const redisReply *ents = rep->element[2];
 		uint64_t epoch = reply_u64(rep->element[0]);
+		struct cf_room tmp = {.epoch = epoch};
+
+		if (rep->elements == 5 && rep->element[3]->type == REDIS_REPLY_STRING) {
+			tmp.prev_epoch = reply_u64(rep->element[3]);
+			tmp.base_seq = reply_u64(rep->element[4]);
+		}
 
 		msgs = calloc(ents->elements ? ents->elements : 1, sizeof(*msgs));
 		if (!msgs)
@@ -1172,6 +1270,8 @@ on_history_reply(void *privdata, redisReply *rep)
 			    fv->element[1]->type != REDIS_REPLY_STRING)
 				continue;
 			m = parse_msg(fv->element[1]->str, fv->element[1]->len);
+			if (m)
+				relabel(&tmp, m);
 			if (m && m->epoch == epoch)
 				msgs[n++] = m; /* older lives are not this room's history */
 			else

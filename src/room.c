@@ -520,18 +520,11 @@ cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room)
 	}
 }
 
-void
-cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch)
+static void
+tell_gap(struct cf_room *room)
 {
 	struct cf_frame *frames[CF_DIALECT_MAX] = {0};
 
-	if (epoch != room->epoch) {
-		for (uint32_t i = 0; i < room->hist_count; i++)
-			cf_msg_unref(cf_room_hist_at(room, i));
-		room->hist_count = room->hist_head = 0;
-		room->epoch = epoch;
-		room->seq = 0;
-	}
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
 		const struct cf_dialect *dl = mb->sess->dialect;
@@ -546,6 +539,35 @@ cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch)
 	lws_end_foreach_dll_safe(d, d1);
 	for (int i = 0; i < CF_DIALECT_MAX; i++)
 		cf_frame_unref(frames[i]);
+}
+
+void
+cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch)
+{
+	(void)reg;
+	if (epoch != room->epoch) {
+		for (uint32_t i = 0; i < room->hist_count; i++)
+			cf_msg_unref(cf_room_hist_at(room, i));
+		room->hist_count = room->hist_head = 0;
+		room->epoch = epoch;
+		room->seq = 0;
+	}
+	tell_gap(room);
+}
+
+void
+cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoch, uint64_t seq)
+{
+	(void)reg;
+	/* History is in seq order: drop from the newest end. */
+	while (room->hist_count && cf_room_hist_at(room, room->hist_count - 1)->seq > seq) {
+		cf_msg_unref(cf_room_hist_at(room, room->hist_count - 1));
+		room->hist_count--;
+	}
+	room->epoch = epoch;
+	if (room->seq > seq)
+		room->seq = seq;
+	tell_gap(room);
 }
 
 int

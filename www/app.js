@@ -332,8 +332,23 @@ function onJoined(o) {
     }, PING_EVERY_MS);
 }
 
+// The server says the room's history after o.seq is missing or void (cluster mode: a trimmed
+// log, a Redis failover, a room that restarted): forget those seqs, so that the messages that
+// reuse them are shown, and resume from (o.epoch, o.seq).
+function onGap(o) {
+    ui.messages.querySelectorAll('[data-seq]').forEach((e) => {
+        if (Number(e.dataset.seq) > o.seq) e.removeAttribute('data-seq');
+    });
+    for (const seq of [...S.seen]) if (seq > o.seq) S.seen.delete(seq);
+    S.lastSeq = Math.min(S.lastSeq, o.seq);
+    S.epoch = o.epoch;
+    settlePending(true);
+    notice('Some messages were missed.');
+}
+
 function onEvent(o) {
     if (o.ev === 'msg') return addMsg(o);
+    if (o.ev === 'gap' && o.room === S.room) return onGap(o);
     if (o.ev === 'bye') {
         S.byeSeen = true;
         setStatus('connecting', 'Server is closing the connection…');

@@ -52,6 +52,9 @@ struct cf_room {
 	uint8_t refetch;   /* another is needed when it completes */
 	uint64_t seen_seq; /* newest live message dropped while catching up */
 	uint64_t seen_epoch;
+	/* The epoch continues prev_epoch after base_seq: messages of prev_epoch with a later
+	 * seq belong to the current epoch (written before a node noticed a failover). */
+	uint64_t prev_epoch, base_seq;
 	struct lws_dll2_owner members; /* struct cf_member via in_room */
 	struct cf_presence *users;     /* uthash by user id */
 	uint32_t nusers;
@@ -117,6 +120,10 @@ void cf_room_remote(struct cf_registry *reg, struct cf_room *room, const char *n
  * are gone. */
 void cf_room_remote_mark(struct cf_room *room);
 void cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room);
+
+/* The room's history after seq is void (a failover lost it): drops it, moves to epoch, and
+ * tells the members with a gap event (epoch, seq) that what follows continues after seq. */
+void cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoch, uint64_t seq);
 
 /* Messages may be missing before the next delivery (the log no longer reaches, or the room's
  * sequence restarted with a new epoch: then history is dropped and seq restarts at 0). Tells

@@ -375,6 +375,17 @@ async def test_crashed_node_leaves_no_ghosts(start_server, redis):
     await alice.close()
 
 
+def lose_tail(redis, room, keep):
+    """What a failover with ack = master leaves: the new master never had the entries after
+    seq keep, so its log ends there and its counter says keep."""
+    log = f"confab:log:{room}"
+    kept = redis.call("XRANGE", log, "-", f"{keep}-0")
+    assert redis.call("DEL", log) == 1
+    for eid, fields in kept:
+        redis.call("XADD", log, eid, *fields)
+    redis.call("HSET", f"confab:meta:{room}", "seq", str(keep))
+
+
 def replica_in_sync(replica):
     info = replica.call("INFO", "replication")
     return isinstance(info, str) and "master_link_status:up" in info
@@ -530,8 +541,7 @@ async def test_history_lost_in_a_failover_starts_a_new_epoch(start_server, redis
         await members[0].send(room, f"old{i}")
     for c in members:
         await c.wait_msgs(room, 5)
-    redis.call("XDEL", f"confab:log:{room}", "4-0", "5-0")
-    redis.call("HSET", f"confab:meta:{room}", "seq", "3")
+    lose_tail(redis, room, 3)
     # The failover: every client of the old master loses its connection.
     redis.call("CLIENT", "KILL", "TYPE", "pubsub")
     redis.call("CLIENT", "KILL", "TYPE", "normal")
@@ -624,3 +634,76 @@ async def test_history_api_reads_rooms_this_node_does_not_follow(start_server, r
     r = await loop.run_in_executor(None, lambda: b.get("/api/v1/rooms/never-was/history"))
     assert r.status_code == 404 and r.json()["error"]["code"] == "no_such_room"
     await c.close()
+
+
+@pytest.mark.deadline(120)
+async def test_redis_dropping_a_slow_subscriber_is_a_link_loss(start_server, redis_factory):
+    # A tiny pub/sub output buffer: Redis disconnects a subscriber that falls 64 KB behind.
+    r = redis_factory(extra=["--client-output-buffer-limit", "pubsub 64kb 64kb 0"])
+    # The room's log holds everything sent, and cb's queue can take the whole catch-up.
+    a, b = await start_nodes(start_server, r, 2, {("rooms", "history"): 2000,
+                                                  ("session", "queue_frames"): 4096,
+                                                  ("session", "queue_bytes"): 16 << 20})
+    room = uniq("backlog")
+    ca = await Client.connect(a, "ca")
+    cb = await Client.connect(b, "cb")
+    await ca.join(room)
+    await cb.join(room)
+    pad, n = "x" * 3900, 1500
+    b.signal(signal.SIGSTOP)  # node b stops reading Redis
+    try:
+        # 6 MB for b's subscriber: more than loopback socket buffers hold, far past the limit.
+        for i in range(0, n, 50):
+            futs = [await ca.start_cmd("send", room=room, text=f"{k} {pad}")
+                    for k in range(i, i + 50)]
+            for rep in await asyncio.gather(*futs):
+                assert "error" not in rep, rep
+        # Two subscribers (one per node) until Redis drops b's.
+        await poll_until(lambda: r.call("CLIENT", "LIST", "TYPE", "pubsub").count("id=") == 1,
+                         T(10), what="Redis dropping node b's subscriber")
+    finally:
+        b.signal(signal.SIGCONT)
+    msgs = await cb.wait_msgs(room, n, timeout=T(30))
+    assert_consecutive(msgs, first=1)
+    assert [m["text"].split()[0] for m in msgs] == [str(i) for i in range(n)]
+    # Whether the node first sees the closed socket or the missing heartbeat, it reconnected.
+    assert "reconnecting" in b.log_text()
+    await close_all([ca, cb])
+
+
+async def test_messages_sent_before_a_lost_history_is_noticed_are_kept(start_server, redis):
+    """The same loss, but the nodes stay connected and the next messages are sent at once:
+    they are numbered 4 and 5 again under the old epoch before any node noticed. Every member
+    gets a gap back to seq 3 and then both new messages, once each, in order."""
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq("window")
+    members = [await Client.connect(n, f"w{i}") for i, n in enumerate((a, b, a, b))]
+    j = [await c.join(room) for c in members][0]
+    for i in range(5):
+        await members[0].send(room, f"old{i}")
+    for c in members:
+        await c.wait_msgs(room, 5)
+    lose_tail(redis, room, 3)
+    r4 = await members[0].send(room, "new4", nonce="n4")
+    r5 = await members[1].send(room, "new5", nonce="n5")
+    assert (r4["seq"], r5["seq"]) == (4, 5)
+    for c in members:
+        gap = await c.wait_event(lambda e: e.get("ev") == "gap" and e["epoch"] != j["epoch"])
+        assert gap["seq"] == 3, gap
+        after = await c.wait_until(
+            lambda c=c, gap=gap: [e for e in c.events[c.events.index(gap):]
+                                  if e.get("ev") == "msg"] if len(
+                [e for e in c.events[c.events.index(gap):] if e.get("ev") == "msg"]) >= 2
+            else None, what="both new messages after the gap")
+        assert [(m["seq"], m["text"]) for m in after] == [(4, "new4"), (5, "new5")], (c.name,
+                                                                                     after)
+    await asyncio.sleep(0.3)
+    for c in members:
+        texts_seen = [m["text"] for m in c.msgs(room)]
+        assert texts_seen.count("new4") == 1 and texts_seen.count("new5") == 1, texts_seen
+    # The new epoch goes on normally.
+    r6 = await members[2].send(room, "new6")
+    assert r6["seq"] == 6
+    for c in members:
+        await c.wait_event(lambda e: e.get("ev") == "msg" and e["text"] == "new6")
+    await close_all(members)
