@@ -211,18 +211,6 @@ sha1_hex(const char *s, char out[41])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static uint64_t
-random_epoch(void)
-{
-	uint64_t e = 0;
-
-	/* Below 2^53 so JavaScript holds it exactly; digits only, as the scripts expect. */
-	if (getrandom(&e, sizeof(e), GRND_NONBLOCK) != sizeof(e))
-		e = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
-	e &= (1ULL << 53) - 1;
-	return e ? e : 1;
-}
-
 static int
 key(char *buf, size_t len, const struct bus_redis *b, const char *kind, const char *room)
 {
@@ -617,7 +605,7 @@ new_epoch(struct fetch *f, uint64_t seen, uint64_t base)
 
 	key(meta, sizeof(meta), b, "meta", f->room);
 	snprintf(old, sizeof(old), "%llu", (unsigned long long)seen);
-	snprintf(neu, sizeof(neu), "%llu", (unsigned long long)random_epoch());
+	snprintf(neu, sizeof(neu), "%llu", (unsigned long long)cf_room_new_epoch());
 	snprintf(bs, sizeof(bs), "%llu", (unsigned long long)base);
 	r = cf_redis_cmd(b->redis, on_newepoch_reply, f, 7, argv, NULL);
 	if (r < 0) {
@@ -767,7 +755,7 @@ send_fetch(struct fetch *f)
 	key(pres, sizeof(pres), b, "presence", f->room);
 	snprintf(after, sizeof(after), "%lld", (long long)f->after);
 	snprintf(count, sizeof(count), "%d", f->after < 0 ? b->cfg->history : FETCH_BATCH);
-	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
+	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)cf_room_new_epoch());
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	snprintf(upto, sizeof(upto), "%u", f->upto);
 	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 11, argv, NULL);
@@ -1204,7 +1192,7 @@ send_pub(struct pub *p)
 	         m->from_id, m->nonce ? m->nonce : "");
 	snprintf(maxlen, sizeof(maxlen), "%d", b->cfg->history);
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
-	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)random_epoch());
+	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)cf_room_new_epoch());
 	r = cf_redis_cmd(b->redis, on_pub_reply, p, 15, argv, NULL);
 	if (r < 0)
 		pub_finish(p, r);

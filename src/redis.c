@@ -891,12 +891,14 @@ watch_cb(lws_sorted_usec_list_t *sul)
 {
 	struct cf_redis *r = lws_container_of(sul, struct cf_redis, sul_watch);
 	const struct cf_config *cfg = r->cfg;
-	uint64_t now = now_us();
+	uint64_t now;
 
 	if (r->phase == PH_CLOSED)
 		return;
 	if (r->gai_busy)
 		poll_resolve(r);
+	/* After the resolution: it may have started a phase just now. */
+	now = now_us();
 	switch (r->phase) {
 	case PH_RESOLVE:
 	case PH_SENTINEL:

@@ -24,8 +24,8 @@ now_s(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-static uint64_t
-new_epoch(void)
+uint64_t
+cf_room_new_epoch(void)
 {
 	uint64_t e = 0;
 
@@ -133,7 +133,7 @@ cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
 		return -ENOMEM;
 	}
 	/* A mirror learns its epoch from the bus when it syncs. */
-	room->epoch = reg->mirror ? 0 : new_epoch();
+	room->epoch = reg->mirror ? 0 : cf_room_new_epoch();
 	room->sync = reg->mirror ? CF_ROOM_STALE : CF_ROOM_LIVE;
 	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
 	reg->nrooms++;

@@ -97,6 +97,8 @@ struct cf_registry {
 };
 
 struct cf_registry *cf_registry_new(const struct cf_config *cfg);
+/* A random epoch for a new life of a room's sequence: 1 .. 2^53-1 (JavaScript holds it). */
+uint64_t cf_room_new_epoch(void);
 void cf_registry_free(struct cf_registry *reg);
 
 struct cf_room *cf_room_find(struct cf_registry *reg, const char *name);

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: MIT
 """Cluster mode: several confabd nodes ordering every room through one real redis-server."""
 import asyncio
+import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -48,6 +51,28 @@ async def start_nodes(start_server, redis, n, extra=None):
     for s in nodes:
         await wait_healthy(s)
     return nodes
+
+
+class RetryingSender:
+    """Sends k{k} with nonce k{k} until acknowledged, as a client does through an outage:
+    'unavailable' is the only error allowed; counts them."""
+
+    def __init__(self, client, room):
+        self.client, self.room = client, room
+        self.acked, self.unavailable = {}, 0
+
+    async def send(self, k):
+        deadline = time.monotonic() + T(60)
+        while True:
+            reply = await self.client.send_cmd("send", room=self.room, text=f"k{k}",
+                                               nonce=f"k{k}")
+            if "error" not in reply:
+                self.acked[k] = reply["seq"]
+                return
+            assert reply["error"]["code"] == "unavailable", reply
+            self.unavailable += 1
+            assert time.monotonic() < deadline, f"k{k} never acknowledged"
+            await asyncio.sleep(0.05)
 
 
 def texts(msgs):
@@ -227,19 +252,9 @@ async def test_redis_killed_and_restarted_loses_nothing(start_server, redis_fact
     for c in members:
         await c.join(room)
     pub = members[0]
-    acked, unavailable = {}, 0
     loop = asyncio.get_running_loop()
-
-    async def send(k):
-        nonlocal unavailable
-        while True:
-            reply = await pub.send_cmd("send", room=room, text=f"k{k}", nonce=f"k{k}")
-            if "error" not in reply:
-                acked[k] = reply["seq"]
-                return
-            assert reply["error"]["code"] == "unavailable", reply
-            unavailable += 1
-            await asyncio.sleep(0.05)
+    sender = RetryingSender(pub, room)
+    send = sender.send
 
     for k in range(20):
         await send(k)
@@ -256,7 +271,7 @@ async def test_redis_killed_and_restarted_loses_nothing(start_server, redis_fact
     await asyncio.wait_for(sending, T(30))
     for k in range(40, 60):
         await send(k)
-    assert unavailable > 0, "no send was refused while Redis was down"
+    assert sender.unavailable > 0, "no send was refused while Redis was down"
     for c in members:
         await c.wait_msgs(room, 60, timeout=T(30))
         assert not c.closed
@@ -407,21 +422,9 @@ async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_facto
     for c in members:
         await c.join(room)
     pub = members[0]
-    acked, unavailable = {}, 0
     loop = asyncio.get_running_loop()
-
-    async def send(k):
-        nonlocal unavailable
-        deadline = time.monotonic() + T(60)
-        while True:
-            reply = await pub.send_cmd("send", room=room, text=f"k{k}", nonce=f"k{k}")
-            if "error" not in reply:
-                acked[k] = reply["seq"]
-                return
-            assert reply["error"]["code"] == "unavailable", reply
-            unavailable += 1
-            assert time.monotonic() < deadline, f"k{k} never acknowledged"
-            await asyncio.sleep(0.1)
+    sender = RetryingSender(pub, room)
+    send = sender.send
 
     for k in range(15):
         await send(k)
@@ -443,7 +446,7 @@ async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_facto
     await asyncio.wait_for(sending, T(60))
     for k in range(55, 60):
         await send(k)
-    assert len(acked) == 60
+    assert len(sender.acked) == 60
     for c in members:
         await c.wait_until(lambda: {f"k{k}" for k in range(60)} <= {m["text"] for m in c.msgs(room)},
                            T(30), what="every acknowledged message")
@@ -707,3 +710,22 @@ async def test_messages_sent_before_a_lost_history_is_noticed_are_kept(start_ser
     for c in members:
         await c.wait_event(lambda e: e.get("ev") == "msg" and e["text"] == "new6")
     await close_all(members)
+
+
+async def test_host_name_and_systemd_credential(start_server, redis_factory):
+    r = redis_factory(password="cred-pw-77")
+    creds = tempfile.mkdtemp(prefix="confab-creds-")
+    try:
+        with open(os.path.join(creds, "redis-password"), "w") as f:
+            f.write("cred-pw-77\n")
+        # A host name (resolved off the loop) and the password from $CREDENTIALS_DIRECTORY.
+        node = start_server(node_conf(f"redis://localhost:{r.port}", "named"),
+                            env={"CREDENTIALS_DIRECTORY": creds})
+        await wait_healthy(node)
+        assert "cred-pw-77" not in node.log_text()
+        c = await Client.connect(node, "c")
+        await c.join("named-room")
+        assert (await c.send("named-room", "hi"))["seq"] == 1
+        await c.close()
+    finally:
+        shutil.rmtree(creds, ignore_errors=True)
