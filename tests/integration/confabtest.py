@@ -38,6 +38,7 @@ ASAN = os.environ.get("CONFAB_ASAN") == "1"
 SLOW = 6.0 if VALGRIND else 1.0
 ADMIN_TOKEN = "s3cret-admin-token"
 VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--track-fds=yes",
+                "--suppressions=" + os.path.join(REPO, "tests", "valgrind.supp"),
                 "--show-leak-kinds=definite,indirect", "--errors-for-leak-kinds=definite,indirect",
                 "-q"]
 
@@ -99,8 +100,12 @@ class ServerStartError(Exception):
 class Server:
     """One confabd process. Use start(); stop() returns the exit code."""
 
-    def __init__(self, overrides=None, args=(), env=None, www_dir=WWW_DIR, port=None):
+    def __init__(self, overrides=None, args=(), env=None, www_dir=WWW_DIR, port=None,
+                 activate=None):
         self.fixed_port = port  # None: a free one
+        # Socket activation: [(address, fd name), ...] for systemd-socket-activate, which
+        # starts confabd on the first connection (start() then does not wait for READY=1).
+        self.activate = activate
         self.dir = tempfile.mkdtemp(prefix="confab-it-")
         self.conf_path = os.path.join(self.dir, "confab.conf")
         self.log_path = os.path.join(self.dir, "confabd.stderr")
@@ -162,9 +167,28 @@ class Server:
         cmd = [CONFABD, "--config", self.conf_path] + self.args
         if VALGRIND:
             cmd = VALGRIND_CMD + cmd
+        if self.activate:
+            # It passes only PATH and LISTEN_* on: the rest goes by -E.
+            pre = [SOCKET_ACTIVATE]
+            for addr, _name in self.activate:
+                pre += ["-l", addr]
+            pre.append("--fdname=" + ":".join(name for _addr, name in self.activate))
+            for k, v in env.items():
+                if k in ("NOTIFY_SOCKET", "CREDENTIALS_DIRECTORY") or k.startswith("CONFAB_"):
+                    pre += ["-E", f"{k}={v}"]
+            cmd = pre + cmd
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, env=env, cwd=self.dir)
+        if self.activate:
+            # Ready once it listens on every address (it says so on stderr).
+            deadline = time.monotonic() + timeout
+            while self.log_text().count("Listening on ") < len(self.activate):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise ServerStartError(f"systemd-socket-activate did not listen:\n"
+                                           f"{self.log_text()}")
+                time.sleep(0.02)
+            return
         try:
             self.wait_notify("READY=1", timeout)
         except ServerStartError:
@@ -910,6 +934,7 @@ def assert_json_error(resp_status, body, status, code=None):
 # Redis, for cluster mode
 
 REDIS_SERVER = "/usr/bin/redis-server"
+SOCKET_ACTIVATE = "/usr/bin/systemd-socket-activate"
 REDIS_SENTINEL = "/usr/bin/redis-sentinel"
 
 
