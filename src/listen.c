@@ -5,7 +5,8 @@
  * and has no call to adopt a listening socket. So for server.reuse_port confab binds the socket
  * (SO_REUSEADDR + SO_REUSEPORT: the kernel spreads connections over every process on the
  * port), adopts it into lws as a raw file, accepts in its RX callback and hands each connection
- * to lws_adopt_socket_vhost(), which then serves it exactly like one of its own. */
+ * to lws_adopt_socket_vhost(), which then serves it exactly like one of its own. Sockets that
+ * systemd passes (socket activation) take the same path. */
 #define _GNU_SOURCE
 #include "confab/listen.h"
 #include "confab/log.h"
@@ -13,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -81,12 +83,27 @@ open_socket(const char *host, int port, char *err, size_t errlen)
 int
 cf_listen_shared(struct lws_vhost *vh, const char *host, int port, char *err, size_t errlen)
 {
-	lws_sock_file_fd_type sock;
-	struct lws *wsi;
 	int fd = open_socket(host, port, err, errlen);
 
 	if (fd < 0)
 		return fd;
+	return cf_listen_adopt(vh, fd, err, errlen);
+}
+
+int
+cf_listen_adopt(struct lws_vhost *vh, int fd, char *err, size_t errlen)
+{
+	lws_sock_file_fd_type sock;
+	struct lws *wsi;
+	int fl = fcntl(fd, F_GETFL);
+
+	/* systemd passes blocking sockets unless the unit says NonBlocking=. */
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "fcntl: %s", strerror(errno));
+		close(fd);
+		return -errno;
+	}
 	sock.filefd = fd;
 	/* From here lws owns the fd and closes it with the context. */
 	wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, sock, CF_LISTEN_PROTOCOL,

@@ -202,6 +202,55 @@ static const struct lws_protocol_vhost_options pvo_native = {NULL, &pvo_default,
 
 static lws_retry_bo_t retry;
 
+/* Sockets passed by systemd (socket activation), by their FileDescriptorName=. */
+struct passed {
+	char **names; /* from sd_listen_fds_with_names(), owned */
+	int n;
+	unsigned char *used;
+};
+
+/* The passed socket named name (not yet taken), or a negative errno with the reason. */
+static int
+passed_take(struct passed *ps, const char *name, char *err, size_t errlen)
+{
+	for (int i = 0; i < ps->n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		if (ps->used[i] || strcmp(ps->names[i], name))
+			continue;
+		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+			snprintf(err, errlen,
+			         "the socket named '%s' is not a listening stream socket", name);
+			return -ENOTSOCK;
+		}
+		ps->used[i] = 1;
+		return fd;
+	}
+	snprintf(err, errlen,
+	         "systemd passed no (further) socket named '%s' (%d passed; the unit's "
+	         "FileDescriptorName= names them)",
+	         name, ps->n);
+	return -ENOENT;
+}
+
+static void
+passed_done(struct passed *ps)
+{
+	for (int i = 0; i < ps->n; i++) {
+		if (!ps->used[i]) {
+			/* An fd nobody serves would keep clients waiting forever: close it. */
+			log_warn("closing the socket '%s' passed by systemd: no listener names it "
+			         "(server.listen = systemd:%s)",
+			         ps->names[i], ps->names[i]);
+			close(SD_LISTEN_FDS_START + i);
+		}
+		free(ps->names[i]);
+	}
+	free(ps->names);
+	free(ps->used);
+	memset(ps, 0, sizeof(*ps));
+}
+
 /* "host:port", "[v6]:port", ":port" or "unix:/path" into vhost info. buf holds the host. */
 static int
 parse_listen(const char *spec, struct lws_context_creation_info *info, char *buf, size_t blen)
@@ -254,7 +303,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	                           .room_seq = host_room_seq,
 	                           .ud = srv};
 	struct lws_vhost *vh0 = NULL;
+	struct passed ps = {0};
 	char hostname[64], err[512];
+	int r0;
 	uint64_t wd = 0;
 
 	srv->cfg = cfg;
@@ -285,17 +336,36 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		return cf_log_errno(CF_LOG_ERR, -EIO, "could not create the lws context");
 	/* All zero: no lws validity timers; session.c pings (cf_sess_keepalive). */
 	memset(&retry, 0, sizeof(retry));
+	r0 = sd_listen_fds_with_names(1, &ps.names);
+	if (r0 < 0)
+		log_warn("LISTEN_FDS: %s", strerror(-r0));
+	ps.n = r0 > 0 ? r0 : 0;
+	ps.used = calloc((size_t)ps.n + 1, 1);
+	if (!ps.used)
+		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 	for (size_t i = 0; i < cfg->listen.n; i++) {
 		struct cf_listener *l = &srv->listeners[i];
 		struct lws_vhost *vh;
-		int shared, port, r;
+		int shared, port, r, activated, fd = -1;
 
 		memset(&info, 0, sizeof(info));
 		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		               LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-		if (parse_listen(cfg->listen.v[i], &info, l->host, sizeof(l->host)) < 0)
+		activated = !strncmp(cfg->listen.v[i], "systemd:", 8);
+		if (activated) {
+			/* The socket exists already; the vhost only serves what it accepts. */
+			fd = passed_take(&ps, cfg->listen.v[i] + 8, err, sizeof(err));
+			if (fd < 0) {
+				passed_done(&ps);
+				return cf_log_errno(CF_LOG_ERR, fd, "server.listen %s: %s",
+				                    cfg->listen.v[i], err);
+			}
+			info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+		} else if (parse_listen(cfg->listen.v[i], &info, l->host, sizeof(l->host)) < 0) {
+			passed_done(&ps);
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen: bad address '%s'",
 			                    cfg->listen.v[i]);
+		}
 		snprintf(l->name, sizeof(l->name), "listen%zu", i);
 		info.vhost_name = l->name;
 		info.protocols = protocols;
@@ -305,25 +375,39 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		info.keepalive_timeout = cfg->handshake_timeout;
 		info.retry_and_idle_policy = &retry;
 		info.user = srv;
-		shared = cfg->reuse_port && !(info.options & LWS_SERVER_OPTION_UNIX_SOCK);
+		shared = !activated && cfg->reuse_port &&
+		         !(info.options & LWS_SERVER_OPTION_UNIX_SOCK);
 		port = info.port;
 		if (shared)
 			info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listen.c binds it */
 		vh = lws_create_vhost(srv->ctx, &info);
-		if (!vh)
+		if (!vh) {
+			if (activated)
+				close(fd);
+			passed_done(&ps);
 			return cf_log_errno(CF_LOG_ERR, -EADDRNOTAVAIL, "could not listen on %s",
 			                    cfg->listen.v[i]);
-		if (shared && (r = cf_listen_shared(vh, info.iface, port, err, sizeof(err))) < 0)
+		}
+		if (activated && (r = cf_listen_adopt(vh, fd, err, sizeof(err))) < 0) {
+			passed_done(&ps);
+			return cf_log_errno(CF_LOG_ERR, r, "serving %s: %s", cfg->listen.v[i], err);
+		}
+		if (shared && (r = cf_listen_shared(vh, info.iface, port, err, sizeof(err))) < 0) {
+			passed_done(&ps);
 			return cf_log_errno(CF_LOG_ERR, r, "could not listen on %s: %s",
 			                    cfg->listen.v[i], err);
+		}
 		if (!vh0)
 			vh0 = vh;
 		if ((info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
 		    chmod(info.iface, (mode_t)cfg->unix_mode) < 0)
 			log_warn("chmod %s: %s", info.iface, strerror(errno));
 		log_info("listening on %s%s", cfg->listen.v[i],
-		         shared ? " (shared with other processes)" : "");
+		         shared      ? " (shared with other processes)"
+		         : activated ? " (socket passed by systemd)"
+		                     : "");
 	}
+	passed_done(&ps);
 	if (cfg->redis_url[0]) {
 		srv->bus = cf_bus_redis_new(srv->ctx, vh0, cfg, srv->reg, srv->node_id, &host, err,
 		                            sizeof(err));

@@ -11,6 +11,10 @@
  * errno with the reason in err. */
 int cf_listen_shared(struct lws_vhost *vh, const char *host, int port, char *err, size_t errlen);
 
+/* Serves the connections of an already listening socket fd (e.g. passed by systemd) on vh.
+ * Takes fd (closed on failure). Returns 0 or a negative errno with the reason in err. */
+int cf_listen_adopt(struct lws_vhost *vh, int fd, char *err, size_t errlen);
+
 /* The raw-file protocol of those sockets; server.c lists it on every vhost. */
 int cf_listen_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                            size_t len);

@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: MIT
+"""systemd integration that needs no systemd as PID 1: socket activation through
+systemd-socket-activate (which passes named listening sockets the way a .socket unit does)."""
+import asyncio
+
+from confabtest import T, Client, free_port, poll_until
+
+
+async def test_socket_activation_with_named_sockets(start_server, tmp_path):
+    ws, admin = free_port(), free_port()
+    local = str(tmp_path / "confab.sock")
+    s = start_server({("server", "listen"): ["systemd:ws", "systemd:admin", "systemd:local"]},
+                     activate=[(f"127.0.0.1:{ws}", "ws"), (f"127.0.0.1:{admin}", "admin"),
+                               (local, "local")])
+    s.port = ws
+    # systemd-socket-activate starts confabd on the first connection, which waits in the
+    # socket's backlog meanwhile: it is served, not refused.
+    c = await Client.connect(f"ws://127.0.0.1:{ws}/v1/ws", "first", timeout=T(20))
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, s.wait_notify, "READY=1")
+    log = s.log_text()
+    assert "systemd:ws (socket passed by systemd)" in log, log
+    assert "systemd:admin (socket passed by systemd)" in log, log
+    await c.join("activated")
+    # Both sockets serve.
+    other = await Client.connect(f"ws://127.0.0.1:{admin}/v1/ws", "second")
+    await other.join("activated")
+    await other.send("activated", "via the admin socket")
+    m = await c.wait_msg("activated", 1)
+    assert m["text"] == "via the admin socket"
+    # And the unix socket (HTTP over it: the health probe).
+    loop = asyncio.get_running_loop()
+    status = await loop.run_in_executor(None, unix_http_status, local, "/healthz")
+    assert status == 200
+    await c.close()
+    await other.close()
+
+
+def unix_http_status(path, target):
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+        u.settimeout(10)
+        u.connect(path)
+        u.sendall(f"GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                  .encode())
+        data = b""
+        while chunk := u.recv(4096):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+async def test_socket_activation_names_must_match(start_server, request):
+    ws = free_port()
+    s = start_server({("server", "listen"): ["systemd:websocket"]},
+                     activate=[(f"127.0.0.1:{ws}", "ws")])
+    loop = asyncio.get_running_loop()
+
+    def poke():
+        import socket
+        with socket.create_connection(("127.0.0.1", ws), timeout=5):
+            pass
+    await loop.run_in_executor(None, poke)
+    await poll_until(lambda: s.proc.poll() is not None, T(20), what="confabd to exit")
+    assert s.proc.returncode == 1
+    assert "no (further) socket named 'websocket'" in s.log_text()
+    s.stopped = True
+    s.exit_code = 0
