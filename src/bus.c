@@ -87,6 +87,12 @@ cf_bus_status(struct cf_bus *b)
 }
 
 int
+cf_bus_settled(struct cf_bus *b)
+{
+	return !b->ops->settled || b->ops->settled(b);
+}
+
+int
 cf_bus_watch(struct cf_bus *b, struct cf_room *room)
 {
 	return b && b->ops->watch ? b->ops->watch(b, room) : 0;

@@ -28,7 +28,6 @@
 #include <time.h>
 #include <jansson.h>
 #include <openssl/sha.h>
-#include <systemd/sd-daemon.h>
 
 /* KEYS: meta hash, log stream, nonce key. ARGV: channel, user id, user name, text, nonce
  * ('' for none), log length, ttl s, epoch for a new life, room.
@@ -1033,7 +1032,6 @@ on_up(void *ud)
 	struct bus_redis *b = ud;
 	struct cf_room *room, *tmp;
 
-	sd_notify(0, "STATUS=Serving (cluster mode, Redis up)");
 	/* First on the new link: every EVALSHA after them finds the scripts (a restarted or
 	 * promoted Redis has none). */
 	load_script(b, &b->pub);
@@ -1069,11 +1067,10 @@ on_down(void *ud, const char *why)
 	struct bus_redis *b = ud;
 	struct cf_room *room, *tmp;
 
-	char **names = NULL, status[400];
+	char **names = NULL;
 	size_t n = 0;
 
-	snprintf(status, sizeof(status), "STATUS=Serving without Redis (%s): sends fail", why);
-	sd_notify(0, status);
+	(void)why; /* logged by redis.c; /healthz and STATUS= say it */
 	/* Rooms keep their members and mirrors; joins still waiting for a sync fail. Failing
 	 * them may free rooms, so collect the names first. */
 	HASH_ITER(hh, b->reg->rooms, room, tmp)
@@ -1352,6 +1349,12 @@ redis_status(struct cf_bus *bus)
 	return b->status;
 }
 
+static int
+redis_settled(struct cf_bus *bus)
+{
+	return cf_redis_settled(((struct bus_redis *)bus)->redis);
+}
+
 static void
 redis_stop(struct cf_bus *bus)
 {
@@ -1379,6 +1382,7 @@ static const struct cf_bus_ops redis_ops = {
         .cancel = redis_cancel,
         .healthy = redis_healthy,
         .status = redis_status,
+        .settled = redis_settled,
         .watch = redis_watch,
         .unwatch = redis_unwatch,
         .presence = redis_presence,

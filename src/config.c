@@ -69,6 +69,8 @@ static const struct cf_config_def defs[] = {
          "most events queued per session"},
         {"session", "queue_bytes", CF_CFG_INT, 0, O(queue_bytes), "1048576", 4096, 1073741824,
          "most bytes queued per session"},
+        {"debug", "stall_on_sigusr2", CF_CFG_INT, 0, O(debug_stall), "0", 0, 60,
+         "for tests: seconds SIGUSR2 blocks the event loop (0: SIGUSR2 does nothing)"},
         {"redis", "url", CF_CFG_STR, 0, O(redis_url), "", 0, 0,
          "Redis for cluster mode: redis://[user:password@]host:port/db, unix:///path?db=N or "
          "sentinel://host:port[,host:port]/master (empty: standalone)"},

@@ -3,7 +3,9 @@
  * shutdown order. */
 #include "confab/config.h"
 #include "confab/log.h"
+#include "confab/bus.h"
 #include "confab/metrics.h"
+#include "confab/sd.h"
 #include "confab/server.h"
 
 #include <errno.h>
@@ -15,7 +17,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
-static volatile sig_atomic_t got_term, got_hup;
+static volatile sig_atomic_t got_term, got_hup, got_stall;
 static struct lws_context *volatile signal_ctx;
 
 static void
@@ -23,6 +25,8 @@ on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		got_hup = 1;
+	else if (sig == SIGUSR2)
+		got_stall = 1;
 	else
 		got_term = 1;
 	/* Async-signal-safe: a write to lws's wake pipe. */
@@ -98,13 +102,13 @@ reload(struct cf_server *srv, const struct opts *o)
 	struct cf_config next;
 	char err[512];
 
-	sd_notify(0, "RELOADING=1");
+	cf_sd_reloading();
 	if (load_config(&next, o, err, sizeof(err)) < 0) {
 		log_error("reload failed, keeping the running configuration: %s", err);
-		sd_notify(0, "READY=1\nSTATUS=Reload failed; running with the old configuration");
+		cf_sd_reloaded(err);
 	} else {
 		cf_server_reload(srv, &next);
-		sd_notify(0, "READY=1\nSTATUS=Serving (configuration reloaded)");
+		cf_sd_reloaded(NULL);
 	}
 	cf_config_fini(&next);
 }
@@ -193,20 +197,31 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&srv, 0, sizeof(srv));
 	r = cf_server_start(&srv, &cfg);
 	if (r < 0) {
+		cf_sd_failed(r);
 		cf_server_stop(&srv);
 		cf_config_fini(&cfg);
 		free(o.listen);
 		return 1;
 	}
 	signal_ctx = srv.ctx;
+	/* Cluster mode: ready once the first attempt to reach Redis has ended, either way, so
+	 * that a unit that starts after us sees a node that knows where it stands. */
+	{
+		uint64_t until = cf_now_us() + (uint64_t)cfg.redis_connect_timeout * 1000 + 1000000;
+
+		while (!srv.stop && !got_term && !cf_bus_settled(srv.bus) && cf_now_us() < until)
+			if (lws_service(srv.ctx, 0) < 0)
+				break;
+	}
 	log_info("confabd %s ready (node %s, %s)", CONFAB_VERSION, srv.node_id,
 	         cfg.redis_url[0] ? "cluster mode" : "standalone");
-	sd_notify(0, "READY=1\nSTATUS=Serving");
+	cf_sd_ready();
 
 	while (!srv.stop) {
 		if (lws_service(srv.ctx, 0) < 0)
@@ -216,8 +231,18 @@ main(int argc, char **argv)
 			reload(&srv, &o);
 		}
 		if (got_term && !srv.draining) {
-			sd_notify(0, "STOPPING=1\nSTATUS=Draining");
+			cf_sd_stopping();
 			cf_server_drain(&srv);
+		}
+		if (got_stall) {
+			/* [debug] stall_on_sigusr2: a stuck loop, for the watchdog test. */
+			got_stall = 0;
+			if (cfg.debug_stall) {
+				log_warn("SIGUSR2: blocking the event loop for %d s "
+				         "(debug.stall_on_sigusr2)",
+				         cfg.debug_stall);
+				sleep((unsigned)cfg.debug_stall);
+			}
 		}
 		if (srv.draining && !srv.sessions.count)
 			break;

@@ -1023,6 +1023,12 @@ cf_redis_status(const struct cf_redis *r)
 	return "connecting";
 }
 
+int
+cf_redis_settled(const struct cf_redis *r)
+{
+	return r->was_up || r->attempts > 0;
+}
+
 uint64_t
 cf_redis_reconnects(const struct cf_redis *r)
 {

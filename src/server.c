@@ -12,6 +12,7 @@
 #include "confab/metrics.h"
 #include "confab/redis.h"
 #include "confab/room.h"
+#include "confab/sd.h"
 #include "confab/session.h"
 
 #include <errno.h>
@@ -151,6 +152,22 @@ host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch
 	return 0;
 }
 
+/* STATUS= for systemctl status: what this process is doing, in one line. */
+static void
+update_status(struct cf_server *srv)
+{
+	const char *reload = cf_sd_last_reload();
+	char redis[320] = "";
+
+	if (srv->draining)
+		return;
+	if (srv->cfg->redis_url[0])
+		snprintf(redis, sizeof(redis), "; %s",
+		         cf_bus_healthy(srv->bus) ? "Redis up" : cf_bus_status(srv->bus));
+	cf_sd_status("Serving %u connections in %u rooms%s%s%s", srv->sessions.count,
+	             srv->reg->nrooms, redis, *reload ? "; " : "", reload);
+}
+
 static void
 tick(lws_sorted_usec_list_t *sul)
 {
@@ -163,8 +180,7 @@ tick(lws_sorted_usec_list_t *sul)
 	if (n)
 		log_debug("forgot %u expired rooms", n);
 	cf_sess_keepalive(srv);
-	if (srv->watchdog_usec)
-		sd_notify(0, "WATCHDOG=1");
+	update_status(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
 }
 
@@ -306,7 +322,6 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	struct passed ps = {0};
 	char hostname[64], err[512];
 	int r0;
-	uint64_t wd = 0;
 
 	srv->cfg = cfg;
 	if (cfg->node_id[0]) {
@@ -419,8 +434,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 		srv->reg->bus = srv->bus;
 	}
-	if (sd_watchdog_enabled(0, &wd) > 0)
-		srv->watchdog_usec = wd;
+	cf_sd_watchdog_start(srv->ctx);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
 	return 0;
 }
@@ -475,6 +489,7 @@ cf_server_stop(struct cf_server *srv)
 	if (srv->ctx) {
 		lws_sul_cancel(&srv->sul_tick);
 		lws_sul_cancel(&srv->sul_drain);
+		cf_sd_watchdog_stop();
 		cf_bus_stop(srv->bus);
 		/* Closes every connection: sessions leave their rooms and cancel their acks. */
 		lws_context_destroy(srv->ctx);

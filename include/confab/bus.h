@@ -77,6 +77,9 @@ struct cf_bus_ops {
 	int (*healthy)(struct cf_bus *b);
 	/* Why not healthy ("ok" when healthy). */
 	const char *(*status)(struct cf_bus *b);
+	/* Whether the first attempt to reach what the bus needs has ended, either way (READY=1
+	 * waits for it). NULL: at once. */
+	int (*settled)(struct cf_bus *b);
 	/* The room got its first local member: 0 when its state here is current, 1 when the
 	 * bus must catch up first (it calls cf_room_ready() later), or a negative errno when it
 	 * cannot now. NULL: always current. */
@@ -116,6 +119,7 @@ int cf_bus_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void 
 void cf_bus_cancel(struct cf_bus *b, void *ud);
 int cf_bus_healthy(struct cf_bus *b);
 const char *cf_bus_status(struct cf_bus *b);
+int cf_bus_settled(struct cf_bus *b);
 int cf_bus_watch(struct cf_bus *b, struct cf_room *room);
 void cf_bus_unwatch(struct cf_bus *b, struct cf_room *room);
 /* -EOPNOTSUPP when the bus keeps no history of its own. */

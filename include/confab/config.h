@@ -45,6 +45,8 @@ struct cf_config {
 	/* [session] */
 	int queue_frames;
 	int queue_bytes;
+	/* [debug] */
+	int debug_stall;
 	/* [redis] */
 	char *redis_url;
 	char *redis_password;

@@ -74,6 +74,8 @@ int cf_redis_is_up(const struct cf_redis *r);
 /* "up", or why not, for /healthz and logs. Borrowed, valid until the next loop turn. */
 const char *cf_redis_status(const struct cf_redis *r);
 uint64_t cf_redis_reconnects(const struct cf_redis *r);
+/* Whether the first connection attempt has ended (up, or failed once). */
+int cf_redis_settled(const struct cf_redis *r);
 
 /* The reply of one command: reply is NULL when the link went away before it came (or the
  * command timed out). privdata is the caller's. reply is borrowed for the call. */

@@ -36,7 +36,6 @@ struct cf_server {
 	struct cf_listener *listeners;
 	lws_sorted_usec_list_t sul_tick;
 	lws_sorted_usec_list_t sul_drain;
-	uint64_t watchdog_usec;
 	int draining;
 	int stop;
 };

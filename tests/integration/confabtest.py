@@ -243,6 +243,23 @@ class Server:
         self.terminated = True
         self.signal(signal.SIGTERM)
 
+    def collect_notify(self, seconds):
+        """Every line received on NOTIFY_SOCKET for the next seconds, as (monotonic time,
+        line)."""
+        out, end = [], time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self.notify.settimeout(min(left, 0.2))
+            try:
+                data = self.notify.recv(65536)
+            except socket.timeout:
+                continue
+            now = time.monotonic()
+            for line in data.decode(errors="replace").split("\n"):
+                if line:
+                    self.notifications.append(line)
+                    out.append((now, line))
+        return out
+
     def reload(self, overrides=None, timeout=None):
         """Rewrites the config (if overrides given), sends SIGHUP and waits for RELOADING=1
         then READY=1 on NOTIFY_SOCKET."""

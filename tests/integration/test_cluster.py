@@ -261,13 +261,15 @@ async def test_redis_killed_and_restarted_loses_nothing(start_server, redis_fact
     r.kill9()
     await wait_healthy(a, ok=False)
     # systemd hears it too.
-    await loop.run_in_executor(None, a.wait_notify, re.compile(r"^STATUS=Serving without Redis"))
+    await loop.run_in_executor(None, a.wait_notify,
+                               re.compile(r"^STATUS=Serving \d+ connections .*; redis: "))
     sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(20, 40))))
     await asyncio.sleep(0.5)
     await loop.run_in_executor(None, r.restart)
     await wait_healthy(a)
     await wait_healthy(b)
-    await loop.run_in_executor(None, a.wait_notify, "STATUS=Serving (cluster mode, Redis up)")
+    await loop.run_in_executor(None, a.wait_notify,
+                               re.compile(r"^STATUS=Serving \d+ connections .*; Redis up"))
     await asyncio.wait_for(sending, T(30))
     for k in range(40, 60):
         await send(k)

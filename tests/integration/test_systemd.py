@@ -2,6 +2,9 @@
 """systemd integration that needs no systemd as PID 1: socket activation through
 systemd-socket-activate (which passes named listening sockets the way a .socket unit does)."""
 import asyncio
+import re
+import signal
+import time
 
 from confabtest import T, Client, free_port, poll_until
 
@@ -63,5 +66,40 @@ async def test_socket_activation_names_must_match(start_server, request):
     await poll_until(lambda: s.proc.poll() is not None, T(20), what="confabd to exit")
     assert s.proc.returncode == 1
     assert "no (further) socket named 'websocket'" in s.log_text()
+    # systemd hears why: ERRNO=2 (ENOENT).
+    got = await loop.run_in_executor(None, s.collect_notify, 0.5)
+    assert ("ERRNO=2" in [line for _t, line in got]), got
     s.stopped = True
     s.exit_code = 0
+
+
+async def test_notify_protocol_and_watchdog(start_server):
+    # A watchdog of 400 ms: pings every 200 ms from the loop.
+    s = start_server({("debug", "stall_on_sigusr2"): 3}, env={"WATCHDOG_USEC": "400000"})
+    loop = asyncio.get_running_loop()
+    # READY=1 came after "listening" (start() waited for it); STATUS says what it serves.
+    assert s.log_text().index("listening on") < s.log_text().index("ready (node")
+    c = await Client.connect(s, "counted")
+    await c.join("status-room")
+    await loop.run_in_executor(
+        None, s.wait_notify, re.compile(r"^STATUS=Serving 1 connections in 1 rooms"))
+    # Watchdog pings, counted within wide bounds: 2 s at one per 200 ms is about 10.
+    got = await loop.run_in_executor(None, s.collect_notify, 2.0)
+    pings = [t for t, line in got if line == "WATCHDOG=1"]
+    assert 3 <= len(pings) <= 40, got
+    # A stuck loop stops them: SIGUSR2 blocks it for 3 s here.
+    s.signal(signal.SIGUSR2)
+    t0 = time.monotonic()
+    got = await loop.run_in_executor(None, s.collect_notify, 2.5)
+    stalled = [t for t, line in got if line == "WATCHDOG=1" and t - t0 > 0.5]
+    assert not stalled, f"watchdog pings while the loop was blocked: {got}"
+    got = await loop.run_in_executor(None, s.collect_notify, 2.5)
+    assert any(line == "WATCHDOG=1" for _t, line in got), "pings did not resume"
+    assert (await c.ok("ping"))["op"] == "pong"
+    # Reload: RELOADING=1 then READY=1, and STATUS tells the result.
+    await loop.run_in_executor(None, s.reload)
+    await loop.run_in_executor(None, s.wait_notify, re.compile(r"^STATUS=.*; reloaded at "))
+    # Stop: STOPPING=1.
+    s.sigterm()
+    await loop.run_in_executor(None, s.wait_notify, "STOPPING=1")
+    await c.wait_closed()

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/* sd.c - sd_notify() for confabd (see sd.h). The watchdog ping is a timer of the event loop
+ * rather than a thread or a signal, so it proves the loop itself still turns. */
+#include "confab/sd.h"
+#include "confab/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <systemd/sd-daemon.h>
+
+static struct {
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t sul;
+	uint64_t half_usec;
+	char status[512];
+	char reload[160];
+} sd;
+
+static void
+watchdog_cb(lws_sorted_usec_list_t *sul)
+{
+	sd_notify(0, "WATCHDOG=1");
+	lws_sul_schedule(sd.ctx, 0, sul, watchdog_cb, (lws_usec_t)sd.half_usec);
+}
+
+void
+cf_sd_watchdog_start(struct lws_context *ctx)
+{
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || !usec)
+		return;
+	sd.ctx = ctx;
+	sd.half_usec = usec / 2;
+	log_info("systemd watchdog: pinging every %llu ms",
+	         (unsigned long long)sd.half_usec / 1000);
+	watchdog_cb(&sd.sul);
+}
+
+void
+cf_sd_watchdog_stop(void)
+{
+	if (sd.ctx)
+		lws_sul_cancel(&sd.sul);
+	sd.ctx = NULL;
+}
+
+void
+cf_sd_ready(void)
+{
+	sd_notify(0, "READY=1");
+}
+
+void
+cf_sd_status(const char *fmt, ...)
+{
+	char buf[sizeof(sd.status)], msg[sizeof(sd.status) + 8];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!strcmp(buf, sd.status))
+		return;
+	memcpy(sd.status, buf, sizeof(buf));
+	snprintf(msg, sizeof(msg), "STATUS=%s", buf);
+	sd_notify(0, msg);
+}
+
+void
+cf_sd_reloading(void)
+{
+	struct timespec ts;
+	char msg[64];
+
+	/* systemd 253+ wants MONOTONIC_USEC with RELOADING=1; 252 ignores it. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	         (unsigned long long)ts.tv_sec * 1000000ULL +
+	                 (unsigned long long)ts.tv_nsec / 1000);
+	sd_notify(0, msg);
+}
+
+void
+cf_sd_reloaded(const char *why)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char at[16];
+
+	localtime_r(&now, &tm);
+	strftime(at, sizeof(at), "%H:%M:%S", &tm);
+	if (why)
+		snprintf(sd.reload, sizeof(sd.reload), "reload at %s failed (%s)", at, why);
+	else
+		snprintf(sd.reload, sizeof(sd.reload), "reloaded at %s", at);
+	sd_notify(0, "READY=1");
+}
+
+const char *
+cf_sd_last_reload(void)
+{
+	return sd.reload;
+}
+
+void
+cf_sd_stopping(void)
+{
+	sd_notify(0, "STOPPING=1\nSTATUS=Draining");
+}
+
+void
+cf_sd_failed(int err)
+{
+	char msg[32];
+
+	snprintf(msg, sizeof(msg), "ERRNO=%d", err < 0 ? -err : err);
+	sd_notify(0, msg);
+}
