@@ -53,6 +53,14 @@ async def start_nodes(start_server, redis, n, extra=None):
     return nodes
 
 
+async def joined_members(room, nodes):
+    """One client per entry of nodes (a node may appear several times), joined to room."""
+    members = [await Client.connect(n, f"m{i}") for i, n in enumerate(nodes)]
+    for c in members:
+        await c.join(room)
+    return members
+
+
 class RetryingSender:
     """Sends k{k} with nonce k{k} until acknowledged, as a client does through an outage:
     'unavailable' is the only error allowed; counts them."""
@@ -248,12 +256,9 @@ async def test_redis_killed_and_restarted_loses_nothing(start_server, redis_fact
     r = redis_factory(appendonly=True)
     a, b = await start_nodes(start_server, r, 2)
     room = uniq("crash")
-    members = [await Client.connect(n, f"m{i}") for i, n in enumerate((a, b, a, b))]
-    for c in members:
-        await c.join(room)
-    pub = members[0]
+    members = await joined_members(room, (a, b, a, b))
     loop = asyncio.get_running_loop()
-    sender = RetryingSender(pub, room)
+    sender = RetryingSender(members[0], room)
     send = sender.send
 
     for k in range(20):
@@ -420,12 +425,9 @@ async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_facto
     a, b = await start_nodes(start_server, url, 2, {("redis", "ack"): "replicated",
                                                      ("redis", "wait_timeout"): 500})
     room = uniq("failover")
-    members = [await Client.connect(n, f"m{i}") for i, n in enumerate((a, b, a, b))]
-    for c in members:
-        await c.join(room)
-    pub = members[0]
+    members = await joined_members(room, (a, b, a, b))
     loop = asyncio.get_running_loop()
-    sender = RetryingSender(pub, room)
+    sender = RetryingSender(members[0], room)
     send = sender.send
 
     for k in range(15):
