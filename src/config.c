@@ -28,6 +28,8 @@ static const struct cf_config_def defs[] = {
         {"server", "admin_token", CF_CFG_STR, R, O(admin_token), "", 0, 0,
          "bearer token of the admin API (empty: off)"},
         {"server", "origins", CF_CFG_LIST, R, O(origins), "", 0, 0, "WebSocket Origin allowlist"},
+        {"server", "trusted_proxies", CF_CFG_LIST, R, O(trusted_proxies), "", 0, 0,
+         "proxies whose X-Forwarded-For names the client"},
         {"server", "max_connections", CF_CFG_INT, R, O(max_connections), "10000", 1, 1000000,
          "most WebSocket sessions"},
         {"server", "max_connections_per_ip", CF_CFG_INT, R, O(max_connections_per_ip), "256", 1,

@@ -15,6 +15,7 @@
 #include "confab/sd.h"
 #include "confab/session.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,45 @@ cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c)
 	}
 }
 
+static int
+trusted(const struct cf_config *cfg, const char *ip)
+{
+	for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
+		if (!strcmp(ip, cfg->trusted_proxies.v[i]))
+			return 1;
+	return 0;
+}
+
+void
+cf_server_client_ip(struct cf_server *srv, struct lws *wsi, char *ip, size_t len)
+{
+	char xff[512], *p;
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	lws_get_peer_simple(wsi, ip, len);
+	if (!srv->cfg->trusted_proxies.n || !trusted(srv->cfg, ip) ||
+	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+		return;
+	/* Right to left: each trusted proxy appended the address it got the request from; the
+	 * first address that is not one of ours is the client. Anything left of it was written
+	 * by the client and proves nothing. */
+	for (;;) {
+		char *comma = strrchr(xff, ',');
+		char *entry = comma ? comma + 1 : xff;
+
+		while (*entry == ' ' || *entry == '\t')
+			entry++;
+		for (p = entry + strlen(entry); p > entry && (p[-1] == ' ' || p[-1] == '\t');)
+			*--p = '\0';
+		if (inet_pton(AF_INET, entry, addr) != 1 && inet_pton(AF_INET6, entry, addr) != 1)
+			return; /* garbage: keep the last trustworthy address */
+		snprintf(ip, len, "%s", entry);
+		if (!trusted(srv->cfg, entry) || !comma)
+			return;
+		*comma = '\0';
+	}
+}
+
 int
 cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
                 const char **ret_msg)
@@ -113,7 +153,7 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 		*ret_msg = "the server is at its connection limit";
 		return 503;
 	}
-	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
 	if (cf_server_ip_count(srv, ip) >= cfg->max_connections_per_ip) {
 		*ret_code = "too_many_connections";
 		*ret_msg = "too many connections from this address";

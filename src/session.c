@@ -371,7 +371,7 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 	s->srv = srv;
 	s->dialect = &cf_dialect_native;
 	s->id = ++srv->next_sess_id;
-	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
 	s->ipc = cf_server_ip_ref(srv, ip);
 	cf_bucket_init(&s->bucket, srv->cfg->burst, cf_now_us());
 	s->seen_ms = s->ping_ms = mono_ms();

@@ -19,6 +19,7 @@ struct cf_config {
 	char *www_dir;
 	char *admin_token;
 	struct cf_strlist origins;
+	struct cf_strlist trusted_proxies;
 	int max_connections;
 	int max_connections_per_ip;
 	int handshake_timeout;

@@ -53,6 +53,47 @@ async def test_empty_origin_list_accepts_any(server):
 # --------------------------------------------------------------------------------------------
 # connection limits
 
+@pytest.mark.conf({("server", "max_connections_per_ip"): 2,
+                   ("server", "trusted_proxies"): ["127.0.0.1", "::1"]})
+async def test_forwarded_for_counts_clients_behind_a_trusted_proxy(server):
+    def via_proxy(xff):
+        w = RawWS(server.port)
+        return w, w.handshake(headers={"X-Forwarded-For": xff}).status
+
+    held = []
+    # The rightmost address that is not a trusted proxy is the client; what the client wrote
+    # further left (10.9.9.9) counts for nothing.
+    for xff in ("10.9.9.9, 203.0.113.5", "203.0.113.5", "198.51.100.7",
+                "198.51.100.7, 127.0.0.1"):
+        w, status = via_proxy(xff)
+        assert status == 101, xff
+        held.append(w)
+    for xff in ("203.0.113.5", "1.2.3.4, 198.51.100.7"):
+        w, status = via_proxy(xff)
+        assert status == 429, xff
+        held.append(w)
+    # Not an address: the proxy's own address counts (one more from 127.0.0.1 is fine).
+    w, status = via_proxy("unknown")
+    assert status == 101
+    held.append(w)
+    for w in held:
+        w.close()
+
+
+@pytest.mark.conf({("server", "max_connections_per_ip"): 2})
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(server):
+    held = []
+    for xff in ("203.0.113.1", "203.0.113.2"):
+        w = RawWS(server.port)
+        assert w.handshake(headers={"X-Forwarded-For": xff}).status == 101
+        held.append(w)
+    w = RawWS(server.port)
+    assert w.handshake(headers={"X-Forwarded-For": "203.0.113.3"}).status == 429
+    held.append(w)
+    for w in held:
+        w.close()
+
+
 @pytest.mark.conf({("server", "max_connections_per_ip"): 3})
 async def test_per_ip_limit_429(server):
     clients = [await Client.connect(server, f"c{i}") for i in range(3)]
