@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
+#include <time.h>
 #include <libwebsockets.h>
 
 static int log_level = CF_LOG_INFO;
@@ -49,6 +51,65 @@ cf_log_level_name(int level)
 	return "?";
 }
 
+/* Repeats: each message format (the call site's fmt string) may log LOG_BURST lines per
+ * LOG_WINDOW_S seconds; beyond that lines are counted, and cf_log_flush() says how many were
+ * left out. A client that triggers a warning in a loop cannot flood the journal. Debug lines
+ * are not limited: they are asked for. */
+#define LOG_BURST    10
+#define LOG_WINDOW_S 10
+#define LOG_SLOTS    64
+
+static struct repeat {
+	const char *fmt; /* NULL: free slot; a string literal, compared by address */
+	int level;
+	time_t window;
+	unsigned lines, dropped;
+} repeats[LOG_SLOTS];
+
+static void
+report_dropped(struct repeat *rp)
+{
+	fprintf(stderr, "<%d>%u more messages like \"%s\" were left out in %d s\n", rp->level,
+	        rp->dropped, rp->fmt, LOG_WINDOW_S);
+	rp->dropped = 0;
+}
+
+/* Whether a line of fmt may be written now. */
+static int
+admit(int level, const char *fmt)
+{
+	struct repeat *rp = &repeats[((uintptr_t)fmt >> 3) % LOG_SLOTS];
+	time_t now = time(NULL);
+
+	if (rp->fmt != fmt || now - rp->window >= LOG_WINDOW_S) {
+		if (rp->fmt && rp->dropped)
+			report_dropped(rp);
+		rp->fmt = fmt;
+		rp->level = level;
+		rp->window = now;
+		rp->lines = 0;
+		rp->dropped = 0;
+	}
+	if (rp->lines < LOG_BURST) {
+		rp->lines++;
+		return 1;
+	}
+	rp->dropped++;
+	return 0;
+}
+
+void
+cf_log_flush(void)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < LOG_SLOTS; i++)
+		if (repeats[i].dropped && now - repeats[i].window >= LOG_WINDOW_S) {
+			report_dropped(&repeats[i]);
+			repeats[i].fmt = NULL;
+		}
+}
+
 static void
 vlog(int level, int r, const char *fmt, va_list ap)
 {
@@ -56,6 +117,8 @@ vlog(int level, int r, const char *fmt, va_list ap)
 	int n;
 
 	if (level > log_level)
+		return;
+	if (level < CF_LOG_DEBUG && !admit(level, fmt))
 		return;
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)

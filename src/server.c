@@ -221,6 +221,7 @@ tick(lws_sorted_usec_list_t *sul)
 		log_debug("forgot %u expired rooms", n);
 	cf_sess_keepalive(srv);
 	update_status(srv);
+	cf_log_flush();
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
 }
 

@@ -23,6 +23,10 @@ void cf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * "return cf_log_errno(CF_LOG_ERR, r, ...)". */
 int cf_log_errno(int level, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Says how many repeated lines were left out (at most 10 lines per message format per 10 s are
+ * written). Called once a second. */
+void cf_log_flush(void);
+
 /* Route libwebsockets' own log through ours. */
 void cf_log_route_lws(void);
 

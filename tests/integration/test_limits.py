@@ -2,6 +2,7 @@
 """Connection-level limits: Origin allowlist, per-IP and total session limits, slow consumers,
 handshake timeout, keepalive pings, and 2,000 sessions in one room."""
 import asyncio
+import re
 import json
 import socket
 import time
@@ -10,7 +11,7 @@ import pytest
 import websockets
 
 from confabtest import (ASAN, OP_PING, VALGRIND, Client, RawWS, T, assert_consecutive,
-                        assert_json_error, close_all, uniq)
+                        assert_json_error, close_all, poll_until, uniq)
 
 
 def raw_handshake(server, **kw):
@@ -23,6 +24,21 @@ def raw_handshake(server, **kw):
 
 # --------------------------------------------------------------------------------------------
 # Origin
+
+@pytest.mark.conf({("server", "origins"): ["https://good.example"]})
+async def test_repeated_log_lines_are_limited(server):
+    # Every refused handshake logs a line: 40 of them in a burst must not write 40 lines.
+    for i in range(40):
+        assert raw_handshake(server, origin=f"https://flood{i}.example").status == 403
+    await poll_until(lambda: "were left out" in server.log_text(), T(20),
+                     what="the count of left-out lines")
+    log = server.log_text()
+    written = log.count("> handshake refused: origin") + log.count(">handshake refused: origin")
+    assert 1 <= written <= 10, log
+    m = re.search(r"(\d+) more messages like \"handshake refused: origin '%s' not allowed\"",
+                  log)
+    assert m and int(m.group(1)) == 40 - written, log
+
 
 @pytest.mark.conf({("server", "origins"): ["https://good.example", "https://other.example"]})
 async def test_origin_not_allowed_gets_403(server):
