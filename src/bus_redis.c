@@ -575,6 +575,28 @@ suspicious(const struct cf_room *room, uint64_t after, uint64_t seq, const redis
 	return r;
 }
 
+/* A catch-up read that cannot go on: f goes, the room's waiting joins hear err. */
+static void
+fetch_fail(struct fetch *f, int err)
+{
+	struct bus_redis *b = f->b;
+	struct cf_room *room = cf_room_find(b->reg, f->room);
+
+	free(f);
+	if (room)
+		fetch_done(b, room, err);
+}
+
+/* Sends one command of the catch-up f (its reply callback owns f from here). */
+static void
+fetch_cmd(struct fetch *f, cf_redis_reply_cb *cb, int argc, const char **argv)
+{
+	int r = cf_redis_cmd(f->b->redis, cb, f, argc, argv, NULL);
+
+	if (r < 0)
+		fetch_fail(f, r);
+}
+
 static void
 on_newepoch_reply(void *privdata, redisReply *rep)
 {
@@ -599,19 +621,12 @@ new_epoch(struct fetch *f, uint64_t seen, uint64_t base)
 	struct bus_redis *b = f->b;
 	char meta[512], old[24], neu[24], bs[24];
 	const char *argv[] = {"EVALSHA", b->newepoch.sha, "1", meta, old, neu, bs};
-	struct cf_room *room = cf_room_find(b->reg, f->room);
-	int r;
 
 	key(meta, sizeof(meta), b, "meta", f->room);
 	snprintf(old, sizeof(old), "%llu", (unsigned long long)seen);
 	snprintf(neu, sizeof(neu), "%llu", (unsigned long long)cf_room_new_epoch());
 	snprintf(bs, sizeof(bs), "%llu", (unsigned long long)base);
-	r = cf_redis_cmd(b->redis, on_newepoch_reply, f, 7, argv, NULL);
-	if (r < 0) {
-		free(f);
-		if (room)
-			fetch_done(b, room, r);
-	}
+	fetch_cmd(f, on_newepoch_reply, 7, argv);
 }
 
 static void
@@ -746,8 +761,6 @@ send_fetch(struct fetch *f)
 	char meta[512], log[512], pres[512], after[24], count[16], epoch[24], ttl[16], upto[16];
 	const char *argv[] = {"EVALSHA", b->fetch.sha, "3",   meta, log, pres,
 	                      after,     count,        epoch, ttl,  upto};
-	struct cf_room *room = cf_room_find(b->reg, f->room);
-	int r;
 
 	key(meta, sizeof(meta), b, "meta", f->room);
 	key(log, sizeof(log), b, "log", f->room);
@@ -757,12 +770,7 @@ send_fetch(struct fetch *f)
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)cf_room_new_epoch());
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	snprintf(upto, sizeof(upto), "%u", f->upto);
-	r = cf_redis_cmd(b->redis, on_fetch_reply, f, 11, argv, NULL);
-	if (r < 0) {
-		free(f);
-		if (room)
-			fetch_done(b, room, r);
-	}
+	fetch_cmd(f, on_fetch_reply, 11, argv);
 }
 
 static void

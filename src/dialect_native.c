@@ -51,16 +51,23 @@ push_json(struct cf_sess *s, json_t *obj)
 	}
 }
 
-/* Steals obj; adds op and id. */
+/* Steals obj; adds op and the command's id (if it had one: id >= 0). Also for replies that
+ * come later than the command (acks, joins that waited). */
+static void
+reply_to(struct cf_sess *s, json_int_t id, const char *op, json_t *obj)
+{
+	if (!obj)
+		return;
+	json_object_set_new(obj, "op", json_string(op));
+	if (id >= 0)
+		json_object_set_new(obj, "id", json_integer(id));
+	push_json(s, obj);
+}
+
 static int
 reply(struct cmd *c, const char *op, json_t *obj)
 {
-	if (!obj)
-		return 0;
-	json_object_set_new(obj, "op", json_string(op));
-	if (c->id >= 0)
-		json_object_set_new(obj, "id", json_integer(c->id));
-	push_json(c->s, obj);
+	reply_to(c->s, c->id, op, obj);
 	return 0;
 }
 
@@ -305,7 +312,6 @@ join_reply(struct cf_sess *s, const struct cf_room *room, json_int_t id, json_in
 	const struct cf_config *cfg = s->srv->cfg;
 	uint32_t from, to = room->hist_count;
 	int gap = 0;
-	json_t *o;
 
 	if (since < 0) {
 		from = to > (uint32_t)cfg->join_history ? to - (uint32_t)cfg->join_history : 0;
@@ -318,12 +324,10 @@ join_reply(struct cf_sess *s, const struct cf_room *room, json_int_t id, json_in
 		if ((uint64_t)since < room->seq)
 			gap = !to || cf_room_hist_at(room, 0)->seq > (uint64_t)since + 1;
 	}
-	o = json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:b}", "op", "join", "room", room->name, "epoch",
-	              (json_int_t)room->epoch, "seq", (json_int_t)room->seq, "members",
-	              members_json(room), "history", hist_json(room, from, to), "gap", gap);
-	if (o && id >= 0)
-		json_object_set_new(o, "id", json_integer(id));
-	push_json(s, o);
+	reply_to(s, id, "join",
+	         json_pack("{s:s,s:I,s:I,s:o,s:o,s:b}", "room", room->name, "epoch",
+	                   (json_int_t)room->epoch, "seq", (json_int_t)room->seq, "members",
+	                   members_json(room), "history", hist_json(room, from, to), "gap", gap));
 }
 
 static void
@@ -405,14 +409,11 @@ send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		return;
 	}
 	{
-		json_t *o = json_pack("{s:s,s:s,s:I}", "op", "send", "room", m->room, "seq",
-		                      (json_int_t)m->seq);
+		json_t *o = json_pack("{s:s,s:I}", "room", m->room, "seq", (json_int_t)m->seq);
 
 		if (o && m->dup)
 			json_object_set_new(o, "dup", json_true());
-		if (o && tag >= 0)
-			json_object_set_new(o, "id", json_integer(tag));
-		push_json(s, o);
+		reply_to(s, tag, "send", o);
 	}
 }
 
@@ -494,7 +495,6 @@ static void
 dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 {
 	struct cf_sess *s = ud;
-	json_t *o;
 
 	if (err == -ENOENT) {
 		err_reply(s, tag, "offline",
@@ -507,10 +507,7 @@ dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		          strerror(-err));
 		return;
 	}
-	o = json_pack("{s:s,s:s}", "op", "dm", "to", m->room);
-	if (o && tag >= 0)
-		json_object_set_new(o, "id", json_integer(tag));
-	push_json(s, o);
+	reply_to(s, tag, "dm", json_pack("{s:s}", "to", m->room));
 }
 
 static int
