@@ -650,7 +650,10 @@ async def test_redis_dropping_a_slow_subscriber_is_a_link_loss(start_server, red
     # The room's log holds everything sent, and cb's queue can take the whole catch-up.
     a, b = await start_nodes(start_server, r, 2, {("rooms", "history"): 2000,
                                                   ("session", "queue_frames"): 4096,
-                                                  ("session", "queue_bytes"): 16 << 20})
+                                                  ("session", "queue_bytes"): 16 << 20,
+                                                  # ca sends as fast as node a acks.
+                                                  ("limits", "rate"): 1000000,
+                                                  ("limits", "burst"): 1000000})
     room = uniq("backlog")
     ca = await Client.connect(a, "ca")
     cb = await Client.connect(b, "cb")
