@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* config.c - the configuration table and everything it drives: defaults, INI parsing (inih),
  * CONFAB_* environment overrides, validation, dumping and reload. Never logs: callers decide. */
+#define _GNU_SOURCE /* explicit_bzero */
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/redis.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <ini.h>
 
 #define O(f) offsetof(struct cf_config, f)
@@ -43,6 +46,12 @@ static const struct cf_config_def defs[] = {
         {"server", "drain_timeout", CF_CFG_INT, R, O(drain_timeout), "10", 0, 600,
          "seconds SIGTERM waits for queues to flush"},
         {"server", "node_id", CF_CFG_STR, 0, O(node_id), "", 0, 0, "node id (empty: host-pid)"},
+        {"tls", "cert", CF_CFG_STR, R, O(tls_cert), "", 0, 0,
+         "PEM certificate chain: TCP listeners serve TLS (empty: plain)"},
+        {"tls", "key", CF_CFG_STR, R, O(tls_key), "", 0, 0,
+         "PEM private key of tls.cert (empty: credential tls-key)"},
+        {"tls", "client_ca", CF_CFG_STR, 0, O(tls_client_ca), "", 0, 0,
+         "PEM CA bundle: clients must present a certificate it signed (empty: no)"},
         {"log", "level", CF_CFG_LOGLEVEL, R, O(log_level), "info", 0, 0,
          "error, warn, info or debug"},
         {"limits", "max_frame", CF_CFG_INT, 0, O(max_frame), "65536", 256, 16777216,
@@ -439,6 +448,67 @@ cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
 }
 
 int
+cf_config_read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	n = read(fd, out, outlen - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	out[n] = '\0';
+	/* One trailing newline is the file's, not the secret's. */
+	if (n && out[n - 1] == '\n')
+		out[--n] = '\0';
+	if (n && out[n - 1] == '\r')
+		out[--n] = '\0';
+	return 0;
+}
+
+/* systemd's LoadCredential=NAME:PATH puts the file at $CREDENTIALS_DIRECTORY/NAME, readable by
+ * the service user only: secrets stay out of confab.conf. Writes the path, if the credential
+ * exists, to out. */
+static int
+credential_path(const char *name, char *out, size_t outlen)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+	if (!dir || !*dir)
+		return 0;
+	snprintf(out, outlen, "%s/%s", dir, name);
+	return access(out, F_OK) == 0;
+}
+
+int
+cf_config_apply_credentials(struct cf_config *c, char *err, size_t errlen)
+{
+	char path[PATH_MAX], secret[1024], why[PATH_MAX + 64];
+	int r;
+
+	if (!c->admin_token[0] && credential_path("admin-token", path, sizeof(path))) {
+		r = cf_config_read_secret(path, secret, sizeof(secret), why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "credential admin-token: %s", why);
+			return r;
+		}
+		r = cf_config_set(c, "server", "admin_token", secret, 1, err, errlen);
+		explicit_bzero(secret, sizeof(secret));
+		if (r < 0)
+			return r;
+	}
+	if (c->tls_cert[0] && !c->tls_key[0] && credential_path("tls-key", path, sizeof(path)))
+		return cf_config_set(c, "tls", "key", path, 1, err, errlen);
+	return 0;
+}
+
+int
 cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 {
 	if (!c->listen.n) {
@@ -485,6 +555,16 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 		snprintf(err, errlen,
 		         "redis.heartbeat_timeout (%d) must exceed redis.heartbeat_interval (%d)",
 		         c->redis_heartbeat_timeout, c->redis_heartbeat_interval);
+		return -EINVAL;
+	}
+	if (!c->tls_cert[0] && (c->tls_key[0] || c->tls_client_ca[0])) {
+		snprintf(err, errlen, "tls.%s is set but tls.cert is empty",
+		         c->tls_key[0] ? "key" : "client_ca");
+		return -EINVAL;
+	}
+	if (c->tls_cert[0] && !c->tls_key[0]) {
+		snprintf(err, errlen,
+		         "tls.cert is set but tls.key is empty and there is no credential tls-key");
 		return -EINVAL;
 	}
 	if (c->redis_url[0]) {

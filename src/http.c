@@ -12,6 +12,7 @@
 #include "confab/room.h"
 #include "confab/server.h"
 #include "confab/text.h"
+#include "confab/tls.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -522,6 +523,10 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return confirm_upgrade(wsi, srv);
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		return cf_tls_adopt_ctx(user) < 0 ? -1 : 0;
+	case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+		return cf_tls_verify_client((int)len);
 	case LWS_CALLBACK_HTTP:
 		memset(p, 0, sizeof(*p));
 		p->srv = srv;

@@ -7,6 +7,7 @@
 #include "confab/metrics.h"
 #include "confab/sd.h"
 #include "confab/server.h"
+#include "confab/tls.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -93,7 +94,13 @@ load_config(struct cf_config *c, const struct opts *o, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	return cf_config_validate(c, err, errlen);
+	r = cf_config_apply_credentials(c, err, errlen);
+	if (r < 0)
+		return r;
+	r = cf_config_validate(c, err, errlen);
+	if (r < 0 || !c->tls_cert[0])
+		return r;
+	return cf_tls_check(c->tls_cert, c->tls_key, c->tls_client_ca, err, errlen);
 }
 
 static void

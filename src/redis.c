@@ -288,31 +288,6 @@ bad:
 	return -EINVAL;
 }
 
-static int
-read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	n = read(fd, out, outlen - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -EIO;
-	}
-	out[n] = '\0';
-	/* One trailing newline is the file's, not the password's. */
-	if (n && out[n - 1] == '\n')
-		out[--n] = '\0';
-	if (n && out[n - 1] == '\r')
-		out[--n] = '\0';
-	return 0;
-}
-
 int
 cf_redis_target_from_config(const struct cf_config *cfg, struct cf_redis_target *t, char *err,
                             size_t errlen)
@@ -331,8 +306,8 @@ cf_redis_target_from_config(const struct cf_config *cfg, struct cf_redis_target 
 		return 0;
 	}
 	if (cfg->redis_password_file[0]) {
-		r = read_secret(cfg->redis_password_file, t->password, sizeof(t->password), why,
-		                sizeof(why));
+		r = cf_config_read_secret(cfg->redis_password_file, t->password,
+		                          sizeof(t->password), why, sizeof(why));
 		if (r < 0)
 			snprintf(err, errlen, "redis.password_file: %s", why);
 		return r;
@@ -346,7 +321,7 @@ cf_redis_target_from_config(const struct cf_config *cfg, struct cf_redis_target 
 		snprintf(path, sizeof(path), "%s/redis-password", dir);
 		if (access(path, R_OK) < 0)
 			return 0;
-		r = read_secret(path, t->password, sizeof(t->password), why, sizeof(why));
+		r = cf_config_read_secret(path, t->password, sizeof(t->password), why, sizeof(why));
 		if (r < 0)
 			snprintf(err, errlen, "credential redis-password: %s", why);
 		return r;

@@ -14,6 +14,7 @@
 #include "confab/room.h"
 #include "confab/sd.h"
 #include "confab/session.h"
+#include "confab/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -351,6 +352,15 @@ parse_listen(const char *spec, struct lws_context_creation_info *info, char *buf
 	return 0;
 }
 
+static int
+is_unix_socket(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
+}
+
 int
 cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 {
@@ -382,6 +392,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	protocols[0].per_session_data_size = cf_http_pss_size();
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (cfg->tls_cert[0])
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = srv;
 	/* Context-wide in lws 4.1: how long a connection may take over its request. */
 	info.timeout_secs = (unsigned)cfg->handshake_timeout;
@@ -422,6 +434,17 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen: bad address '%s'",
 			                    cfg->listen.v[i]);
 		}
+		if (cfg->tls_cert[0] && !(info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
+		    (!activated || !is_unix_socket(fd))) {
+			/* lws 4.1 reads this from each vhost's info too, not only the context's. */
+			info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+			info.ssl_cert_filepath = cfg->tls_cert;
+			info.ssl_private_key_filepath = cfg->tls_key;
+			if (cfg->tls_client_ca[0]) {
+				info.ssl_ca_filepath = cfg->tls_client_ca;
+				info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
+			}
+		}
 		snprintf(l->name, sizeof(l->name), "listen%zu", i);
 		info.vhost_name = l->name;
 		info.protocols = protocols;
@@ -458,7 +481,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		if ((info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
 		    chmod(info.iface, (mode_t)cfg->unix_mode) < 0)
 			log_warn("chmod %s: %s", info.iface, strerror(errno));
-		log_info("listening on %s%s", cfg->listen.v[i],
+		log_info("listening on %s%s%s", cfg->listen.v[i],
+		         info.ssl_cert_filepath ? " (TLS)" : "",
 		         shared      ? " (shared with other processes)"
 		         : activated ? " (socket passed by systemd)"
 		                     : "");
@@ -516,9 +540,20 @@ void
 cf_server_reload(struct cf_server *srv, const struct cf_config *next)
 {
 	int n = cf_config_reload(srv->cfg, next, note_restart, NULL);
+	char err[512];
 
 	cf_log_set_level(srv->cfg->log_level);
 	cf_log_route_lws();
+	/* main.c checked the pair before this; renewals keep their paths, so always read again. */
+	if (cf_tls_listeners() && srv->cfg->tls_cert[0]) {
+		if (cf_tls_reload(srv->cfg->tls_cert, srv->cfg->tls_key, err, sizeof(err)) < 0)
+			log_error("reload: %s", err);
+		else
+			log_info("tls: certificate %s loaded", srv->cfg->tls_cert);
+	} else if (cf_tls_listeners() || srv->cfg->tls_cert[0]) {
+		log_warn("reload: turning TLS %s takes a restart",
+		         srv->cfg->tls_cert[0] ? "on" : "off");
+	}
 	log_info("configuration reloaded%s", n ? "; some keys need a restart" : "");
 }
 
@@ -535,6 +570,7 @@ cf_server_stop(struct cf_server *srv)
 		/* Closes every connection: sessions leave their rooms and cancel their acks. */
 		lws_context_destroy(srv->ctx);
 		srv->ctx = NULL;
+		cf_tls_forget();
 	}
 	cf_bus_free(srv->bus);
 	srv->bus = NULL;

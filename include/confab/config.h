@@ -27,6 +27,10 @@ struct cf_config {
 	int pong_timeout;
 	int drain_timeout;
 	char *node_id;
+	/* [tls] */
+	char *tls_cert;
+	char *tls_key;
+	char *tls_client_ca;
 	/* [log] */
 	int log_level;
 	/* [limits] */
@@ -106,6 +110,13 @@ int cf_config_apply_env(struct cf_config *c, char *err, size_t errlen);
 /* Applies the Redis variables of the seeds' deployments: REDIS_URL (a URL or host:port),
  * REDIS_ENDPOINT + REDIS_SECRET, REDIS_ADDRESS + REDIS_PASSWORD (host:port + password). */
 int cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen);
+
+/* Fills what is empty from systemd credentials ($CREDENTIALS_DIRECTORY): server.admin_token
+ * from admin-token, tls.key from tls-key (as a path) when tls.cert is set. */
+int cf_config_apply_credentials(struct cf_config *c, char *err, size_t errlen);
+
+/* Reads a one-line secret (one trailing newline dropped) from path into out. */
+int cf_config_read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Cross-key checks (e.g. at least one listener). */
 int cf_config_validate(const struct cf_config *c, char *err, size_t errlen);

@@ -479,7 +479,7 @@ class Client:
 
     @classmethod
     async def connect(cls, server, name=None, hello=True, subprotocols=("confab.v1",),
-                      origin=None, extra_headers=None, timeout=None):
+                      origin=None, extra_headers=None, timeout=None, ssl=None):
         kw = dict(max_size=None, compression=None, ping_interval=None,
                   open_timeout=timeout or T(10), close_timeout=T(5), max_queue=None)
         if subprotocols:
@@ -488,6 +488,8 @@ class Client:
             kw["origin"] = origin
         if extra_headers:
             kw["extra_headers"] = extra_headers
+        if ssl is not None:
+            kw["ssl"] = ssl
         url = server if isinstance(server, str) else server.ws_url
         ws = await websockets.connect(url, **kw)
         c = cls(ws, name)
