@@ -18,12 +18,17 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 /* Connections taken per readiness report: others' sockets get their turn in between. */
 #define ACCEPT_BATCH 64
+
+/* The listener wsis adopted here (owned by lws; an entry is NULLed when lws closes it). */
+static struct lws **adopted;
+static size_t nadopted;
 
 static int
 open_socket(const char *host, int port, char *err, size_t errlen)
@@ -114,7 +119,34 @@ cf_listen_adopt(struct lws_vhost *vh, int fd, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	lws_set_opaque_user_data(wsi, vh);
+	{
+		struct lws **n = realloc(adopted, (nadopted + 1) * sizeof(*n));
+
+		if (!n) {
+			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		adopted = n;
+		adopted[nadopted++] = wsi;
+	}
 	return 0;
+}
+
+void
+cf_listen_close_all(void)
+{
+	for (size_t i = 0; i < nadopted; i++)
+		if (adopted[i])
+			lws_set_timeout(adopted[i], PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+}
+
+void
+cf_listen_forget(void)
+{
+	free(adopted);
+	adopted = NULL;
+	nadopted = 0;
 }
 
 int
@@ -127,6 +159,12 @@ cf_listen_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	(void)user;
 	(void)in;
 	(void)len;
+	if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
+		for (size_t i = 0; i < nadopted; i++)
+			if (adopted[i] == wsi)
+				adopted[i] = NULL;
+		return 0;
+	}
 	if (reason != LWS_CALLBACK_RAW_RX_FILE || !vh)
 		return 0;
 	fd = lws_get_socket_fd(wsi);

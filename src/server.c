@@ -519,6 +519,8 @@ cf_server_drain(struct cf_server *srv)
 	if (srv->draining)
 		return;
 	srv->draining = 1;
+	/* New connections are for the next process (socket activation, SO_REUSEPORT peers). */
+	cf_listen_close_all();
 	log_info("draining %u sessions (deadline %d s)", srv->sessions.count,
 	         srv->cfg->drain_timeout);
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, srv->sessions.head) {
@@ -571,6 +573,7 @@ cf_server_stop(struct cf_server *srv)
 		lws_context_destroy(srv->ctx);
 		srv->ctx = NULL;
 		cf_tls_forget();
+		cf_listen_forget();
 	}
 	cf_bus_free(srv->bus);
 	srv->bus = NULL;

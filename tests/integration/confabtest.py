@@ -10,6 +10,7 @@
 """
 import asyncio
 import base64
+import fcntl
 import hashlib
 import itertools
 import json
@@ -101,11 +102,14 @@ class Server:
     """One confabd process. Use start(); stop() returns the exit code."""
 
     def __init__(self, overrides=None, args=(), env=None, www_dir=WWW_DIR, port=None,
-                 activate=None):
+                 activate=None, held=None):
         self.fixed_port = port  # None: a free one
         # Socket activation: [(address, fd name), ...] for systemd-socket-activate, which
         # starts confabd on the first connection (start() then does not wait for READY=1).
         self.activate = activate
+        # Socket activation by a harness that keeps the sockets across restarts, as a .socket
+        # unit does: [(listening socket, fd name), ...] passed as LISTEN_FDS (fd 3 on).
+        self.held = held
         self.dir = tempfile.mkdtemp(prefix="confab-it-")
         self.conf_path = os.path.join(self.dir, "confab.conf")
         self.log_path = os.path.join(self.dir, "confabd.stderr")
@@ -177,9 +181,24 @@ class Server:
                 if k in ("NOTIFY_SOCKET", "CREDENTIALS_DIRECTORY") or k.startswith("CONFAB_"):
                     pre += ["-E", f"{k}={v}"]
             cmd = pre + cmd
+        pass_fds = ()
+        if self.held:
+            # bash puts the sockets at 3, 4, ... and, keeping its pid through exec, can name it
+            # in LISTEN_PID as systemd does.
+            # Copies above 3 + n first, so that no redirection overwrites another's source.
+            pass_fds = tuple(fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, 100)
+                             for sock, _name in self.held)
+            redirs = " ".join(f"{3 + i}<&{fd}" for i, fd in enumerate(pass_fds))
+            closes = " ".join(f"{fd}<&-" for fd in pass_fds)
+            names = ":".join(name for _sock, name in self.held)
+            cmd = ["/bin/bash", "-c",
+                   f"export LISTEN_PID=$$ LISTEN_FDS={len(pass_fds)} LISTEN_FDNAMES={names}; "
+                   f'exec "$@" {redirs} {closes}', "bash"] + cmd
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=self.logf, env=env, cwd=self.dir)
+                                     stderr=self.logf, env=env, cwd=self.dir, pass_fds=pass_fds)
+        for fd in pass_fds:
+            os.close(fd)
         if self.activate:
             # Ready once it listens on every address (it says so on stderr).
             deadline = time.monotonic() + timeout

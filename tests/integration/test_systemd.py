@@ -4,9 +4,12 @@ systemd-socket-activate (which passes named listening sockets the way a .socket 
 import asyncio
 import re
 import signal
+import socket
 import time
 
-from confabtest import T, Client, free_port, poll_until
+import pytest
+
+from confabtest import T, Client, close_all, free_port, poll_until
 
 
 async def test_socket_activation_with_named_sockets(start_server, tmp_path):
@@ -103,3 +106,42 @@ async def test_notify_protocol_and_watchdog(start_server):
     s.sigterm()
     await loop.run_in_executor(None, s.wait_notify, "STOPPING=1")
     await c.wait_closed()
+
+
+@pytest.mark.deadline(120)
+async def test_restart_behind_held_socket_refuses_no_connection(start_server):
+    """What a .socket unit gives across `systemctl restart confab`: the listening socket stays
+    open in a process that outlives confabd (here the test), so connection attempts while one
+    confabd drains and the next starts wait in its queue and are served by the next one."""
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    held.listen(128)
+    port = held.getsockname()[1]
+    url = f"ws://127.0.0.1:{port}/v1/ws"
+    conf = {("server", "listen"): ["systemd:ws"]}
+    loop = asyncio.get_running_loop()
+    try:
+        first = start_server(conf, held=[(held, "ws")])
+        old = await Client.connect(url, "before")
+        await old.join("restart")
+        first.sigterm()
+        # STOPPING=1 comes as the drain starts, in the loop iteration that stops accepting.
+        await loop.run_in_executor(None, first.wait_notify, "STOPPING=1")
+        during = [asyncio.ensure_future(Client.connect(url, f"draining{i}", timeout=T(60)))
+                  for i in range(10)]
+        await old.wait_closed()
+        assert await loop.run_in_executor(None, first.wait_exit, T(30)) == 0
+        between = [asyncio.ensure_future(Client.connect(url, f"between{i}", timeout=T(60)))
+                   for i in range(10)]
+        # Nobody serves the port now; the attempts wait in the held socket's queue.
+        await asyncio.sleep(0.2)
+        assert not any(t.done() for t in during + between), "served with no confabd running"
+        start_server(conf, held=[(held, "ws")])
+        clients = await asyncio.gather(*during, *between)
+        for c in clients:
+            await c.join("restart")
+        r = await clients[0].send("restart", "after the restart")
+        await clients[-1].wait_msg("restart", r["seq"])
+        await close_all(clients)
+    finally:
+        held.close()
