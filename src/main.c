@@ -193,6 +193,7 @@ main(int argc, char **argv)
 		free(o.listen);
 		return 1;
 	}
+	cf_log_init();
 	cf_log_set_level(cfg.log_level);
 	cf_log_route_lws();
 	cf_metrics_init();

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,6 +95,10 @@ cf_server_client_ip(struct cf_server *srv, struct lws *wsi, char *ip, size_t len
 	unsigned char addr[sizeof(struct in6_addr)];
 
 	lws_get_peer_simple(wsi, ip, len);
+	/* A dual-stack socket (systemd's ListenStream=PORT, "*:PORT") sees IPv4 peers as
+	 * ::ffff:a.b.c.d: one client, one address, whichever socket it came through. */
+	if (!strncasecmp(ip, "::ffff:", 7) && inet_pton(AF_INET, ip + 7, addr) == 1)
+		memmove(ip, ip + 7, strlen(ip + 7) + 1);
 	if (!srv->cfg->trusted_proxies.n || !trusted(srv->cfg, ip) ||
 	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
 		return;
@@ -123,6 +128,7 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 {
 	const struct cf_config *cfg = srv->cfg;
 	char ip[48], origin[256];
+	uint32_t n;
 
 	if (strcmp(path, "/v1/ws")) {
 		*ret_code = "not_found";
@@ -138,7 +144,9 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 			if (!strcmp(origin, cfg->origins.v[i]))
 				break;
 		if (i == cfg->origins.n) {
-			log_info("handshake refused: origin '%s' not allowed", origin);
+			cf_server_client_ip(srv, wsi, ip, sizeof(ip));
+			cf_log_client(CF_LOG_INFO, "origin_refused", ip, 0, NULL,
+			              "handshake refused: origin '%s' not allowed", origin);
 			*ret_code = "origin_not_allowed";
 			*ret_msg = "this Origin is not allowed";
 			return 403;
@@ -149,13 +157,21 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 		*ret_msg = "the server is shutting down";
 		return 503;
 	}
+	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
 	if (srv->sessions.count >= (uint32_t)cfg->max_connections) {
+		cf_log_client(CF_LOG_WARNING, "connection_limit", ip, 0, NULL,
+		              "handshake refused: server.max_connections (%d) reached",
+		              cfg->max_connections);
 		*ret_code = "too_many_connections";
 		*ret_msg = "the server is at its connection limit";
 		return 503;
 	}
-	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
-	if (cf_server_ip_count(srv, ip) >= cfg->max_connections_per_ip) {
+	n = cf_server_ip_count(srv, ip);
+	if (n >= (uint32_t)cfg->max_connections_per_ip) {
+		cf_log_client(CF_LOG_INFO, "ip_limit", ip, 0, NULL,
+		              "handshake refused: %s has %u connections "
+		              "(server.max_connections_per_ip)",
+		              ip, n);
 		*ret_code = "too_many_connections";
 		*ret_msg = "too many connections from this address";
 		return 429;

@@ -56,8 +56,9 @@ cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 		cf_metrics.drops_total += cf_ring_clear(&s->out);
 		cf_metrics.slow_consumer_closes_total++;
 		s->slow = 1;
-		log_info("session %llu (%s): slow consumer, closing with 4008",
-		         (unsigned long long)s->id, peer(s));
+		cf_log_client(CF_LOG_INFO, "slow_consumer", peer(s), (unsigned long long)s->id,
+		              NULL, "session %llu (%s): slow consumer, closing with 4008",
+		              (unsigned long long)s->id, peer(s));
 		if (s->wsi) {
 			/* If the peer reads nothing, WRITEABLE never comes: bound the wait. */
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
@@ -113,8 +114,9 @@ cf_sess_rate_take(struct cf_sess *s)
 	cf_metrics.rate_limited_total++;
 	if (++s->strikes >= (uint32_t)cfg->rate_close_after) {
 		cf_metrics.rate_limit_closes_total++;
-		log_info("session %llu (%s): rate limit abuse, closing with 4029",
-		         (unsigned long long)s->id, peer(s));
+		cf_log_client(CF_LOG_INFO, "rate_limit_close", peer(s), (unsigned long long)s->id,
+		              NULL, "session %llu (%s): rate limit abuse, closing with 4029",
+		              (unsigned long long)s->id, peer(s));
 		begin_close(s, 4029, "rate limited", 0);
 		return -ECONNABORTED;
 	}
@@ -261,8 +263,10 @@ cf_sess_keepalive(struct cf_server *srv)
 		if (s->close_started) {
 			/* lws is closing it */
 		} else if (outstanding && now - s->ping_ms >= pong) {
-			log_info("session %llu (%s): no sign of life for %u ms, hanging up",
-			         (unsigned long long)s->id, peer(s), idle);
+			cf_log_client(CF_LOG_INFO, "dead_peer", peer(s), (unsigned long long)s->id,
+			              NULL,
+			              "session %llu (%s): no sign of life for %u ms, hanging up",
+			              (unsigned long long)s->id, peer(s), idle);
 			s->close_started = 1;
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		} else if (!outstanding && idle >= ping) {
@@ -333,8 +337,9 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	}
 	if (total > (size_t)cfg->max_frame) {
 		cf_metrics.frame_too_big_total++;
-		log_info("session %llu (%s): message over %d bytes, closing with 1009",
-		         (unsigned long long)s->id, peer(s), cfg->max_frame);
+		cf_log_client(CF_LOG_INFO, "message_too_big", peer(s), (unsigned long long)s->id,
+		              NULL, "session %llu (%s): message over %d bytes, closing with 1009",
+		              (unsigned long long)s->id, peer(s), cfg->max_frame);
 		begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big", 0);
 		return 0;
 	}

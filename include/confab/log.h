@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* log.h - leveled logging to stderr with syslog "<N>" prefixes that journald understands. */
+/* log.h - leveled logging to stderr with syslog "<N>" prefixes that journald understands, and
+ * lines about clients with journal fields. */
 #pragma once
 
 #include <stdarg.h>
@@ -22,6 +23,16 @@ void cf_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Logs with ": <strerror(-r)>" appended and returns r, so callers can
  * "return cf_log_errno(CF_LOG_ERR, r, ...)". */
 int cf_log_errno(int level, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A line about one client. Under systemd with stderr connected to the journal
+ * (JOURNAL_STREAM), it goes to journald natively with fields to filter on: CONFAB_EVENT=event,
+ * CONFAB_CLIENT_IP=ip, CONFAB_SESSION= (if session is not 0), CONFAB_ROOM= (if room is not
+ * NULL); elsewhere to stderr with those as key=value after the text. Limited like cf_log. */
+void cf_log_client(int level, const char *event, const char *ip, unsigned long long session,
+                   const char *room, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Decides where cf_log_client writes: call once at start, before logging. */
+void cf_log_init(void);
 
 /* Says how many repeated lines were left out (at most 10 lines per message format per 10 s are
  * written). Called once a second. */

@@ -96,6 +96,26 @@ async def test_forwarded_for_counts_clients_behind_a_trusted_proxy(server):
         w.close()
 
 
+async def test_dual_stack_listener_sees_ipv4_peers_as_ipv4(start_server):
+    # On a dual-stack socket (systemd's ListenStream=PORT: one IPv6 socket taking IPv4 too) the
+    # kernel reports 127.0.0.1 as ::ffff:127.0.0.1; trusted_proxies = 127.0.0.1 still matches.
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    start_server({("server", "listen"): ["systemd:ws"], ("server", "max_connections_per_ip"): 1,
+                  ("server", "trusted_proxies"): ["127.0.0.1"]}, held=[(sock, "ws")])
+    sock.close()
+    held = []
+    for xff, want in (("203.0.113.1", 101), ("203.0.113.2", 101), ("203.0.113.1", 429)):
+        w = RawWS(port)
+        assert w.handshake(headers={"X-Forwarded-For": xff}).status == want, xff
+        held.append(w)
+    for w in held:
+        w.close()
+
+
 @pytest.mark.conf({("server", "max_connections_per_ip"): 2})
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(server):
     held = []

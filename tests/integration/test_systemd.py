@@ -145,3 +145,68 @@ async def test_restart_behind_held_socket_refuses_no_connection(start_server):
         await close_all(clients)
     finally:
         held.close()
+
+
+def journal_entries(sock):
+    """Native journal datagrams received so far, as dicts (simple KEY=value lines)."""
+    out = []
+    while True:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return out
+        out.append(dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line))
+
+
+@pytest.mark.deadline(60)
+async def test_client_events_reach_journald_with_fields(start_server, tmp_path):
+    jdir = tmp_path / "run-systemd"
+    (jdir / "journal").mkdir(parents=True)
+    jsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    jsock.bind(str(jdir / "journal" / "socket"))
+    jsock.setblocking(False)
+    try:
+        s = start_server({("server", "max_connections_per_ip"): 1,
+                          ("limits", "rate"): 1, ("limits", "burst"): 1,
+                          ("limits", "rate_close_after"): 2}, journal_dir=str(jdir))
+        c = await Client.connect(s, "flooder")
+        await c.join("journal")
+        # 20 refused handshakes from one address: the repeat limit lets 10 lines through.
+        for _ in range(20):
+            try:
+                extra = await Client.connect(s, "second", timeout=T(10))
+            except Exception:
+                continue
+            await extra.close()
+            raise AssertionError("a second connection from 127.0.0.1 was accepted")
+        # Sends over the rate until the session is closed with 4029.
+        for i in range(4):
+            await c.send_json({"op": "send", "id": 100 + i, "room": "journal", "text": "x"})
+        await c.wait_closed()
+        assert c.close_code == 4029
+
+        def entries_by_event():
+            got = {}
+            for e in journal_entries(jsock):
+                got.setdefault(e.get("CONFAB_EVENT"), []).append(e)
+            return got
+        got = {}
+
+        def have_both():
+            for k, v in entries_by_event().items():
+                got.setdefault(k, []).extend(v)
+            return "ip_limit" in got and "rate_limit_close" in got
+        await poll_until(have_both, T(10), what="journal entries")
+        refused = got["ip_limit"]
+        assert 1 <= len(refused) <= 10, refused
+        e = refused[0]
+        assert e["CONFAB_CLIENT_IP"] == "127.0.0.1" and e["PRIORITY"] == "6", e
+        assert e["SYSLOG_IDENTIFIER"] == "confabd" and "max_connections_per_ip" in e["MESSAGE"]
+        (closed,) = got["rate_limit_close"]
+        assert closed["CONFAB_SESSION"].isdigit() and closed["CONFAB_CLIENT_IP"] == "127.0.0.1"
+        assert "4029" in closed["MESSAGE"]
+        # Those lines went to the journal instead of stderr; the rest still goes to stderr.
+        log = s.log_text()
+        assert "rate limit abuse" not in log and "listening on" in log
+    finally:
+        jsock.close()
