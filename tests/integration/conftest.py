@@ -67,6 +67,9 @@ def pytest_runtest_makereport(item, call):
         for i, s in enumerate(_servers_of(item)):
             rep.sections.append((f"confabd #{i} stderr (port {s.port}, pid "
                                  f"{s.proc.pid if s.proc else '-'})", s.log_text()))
+        # Logs of other processes a test ran: [(title, function returning the text)].
+        for title, text in getattr(item, "_extra_logs", []):
+            rep.sections.append((title, text()))
 
 
 def _finish(servers, check_exit=True):
