@@ -631,6 +631,82 @@ cf_config_dump(const struct cf_config *c, FILE *f)
 	}
 }
 
+/* Writes s for roff: backslashes and hyphens escaped, a leading dot or quote made literal. With
+ * sentence set, a full stop is added. */
+static void
+roff_text(FILE *f, const char *s, int sentence)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", f);
+	for (const char *p = s; *p; p++) {
+		if (*p == '\\')
+			fputs("\\e", f);
+		else if (*p == '-')
+			fputs("\\-", f);
+		else
+			fputc(*p, f);
+	}
+	if (sentence && *s && s[strlen(s) - 1] != '.')
+		fputc('.', f);
+}
+
+static const char *
+type_name(enum cf_config_type t)
+{
+	switch (t) {
+	case CF_CFG_INT:
+		return "integer";
+	case CF_CFG_OCTAL:
+		return "octal integer";
+	case CF_CFG_STR:
+		return "string";
+	case CF_CFG_LIST:
+		return "list, repeatable";
+	case CF_CFG_LOGLEVEL:
+		return "log level";
+	}
+	return "?";
+}
+
+void
+cf_config_man(FILE *f)
+{
+	const char *section = NULL;
+
+	for (size_t i = 0; i < NDEFS; i++) {
+		const struct cf_config_def *d = &defs[i];
+		char env[128];
+
+		if (!section || strcmp(section, d->section)) {
+			fprintf(f, ".SS [%s]\n", d->section);
+			section = d->section;
+		}
+		fprintf(f, ".TP\n.BR %s \" (%s", d->key, type_name(d->type));
+		if (d->type == CF_CFG_INT)
+			fprintf(f, ", %ld to %ld", d->min, d->max);
+		else if (d->type == CF_CFG_OCTAL)
+			fprintf(f, ", %#lo to %#lo", (unsigned long)d->min, (unsigned long)d->max);
+		fputs(")\"\n", f);
+		roff_text(f, d->help, 1);
+		fputs("\n.br\nDefault: ", f);
+		if (*d->def) {
+			fputs("\\fB", f);
+			roff_text(f, d->def, 0);
+			fputs("\\fR", f);
+		} else {
+			fputs("empty", f);
+		}
+		fputs(". ", f);
+		fputs(d->flags & R ? "Reloadable (SIGHUP)." : "Needs a restart.", f);
+		snprintf(env, sizeof(env), "CONFAB_%s_%s", d->section, d->key);
+		for (char *p = env; *p; p++)
+			*p = (char)toupper((unsigned char)*p);
+		fputs("\n.br\nEnvironment: \\fB", f);
+		roff_text(f, env, 0);
+		fputs("\\fR.\n", f);
+	}
+}
+
 static int
 def_equal(const struct cf_config *a, const struct cf_config *b, const struct cf_config_def *d)
 {

@@ -48,6 +48,8 @@ usage(FILE *f)
 	           "  -r, --redis URL     cluster mode through Redis at URL (replaces redis.url)\n"
 	           "      --check-config  validate the configuration, print it and exit (0 valid, "
 	           "1 not)\n"
+	           "      --print-config=man\n"
+	           "                      print every key in roff for confab.conf(5) and exit\n"
 	           "  -V, --version       print the version and exit\n"
 	           "  -h, --help          this help\n\n"
 	           "Every key can be overridden with CONFAB_<SECTION>_<KEY> in the environment.\n"
@@ -128,6 +130,7 @@ main(int argc, char **argv)
 	        {"listen", required_argument, NULL, 'l'},
 	        {"redis", required_argument, NULL, 'r'},
 	        {"check-config", no_argument, NULL, 'C'},
+	        {"print-config", required_argument, NULL, 'P'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -157,6 +160,17 @@ main(int argc, char **argv)
 		case 'C':
 			o.check = 1;
 			break;
+		case 'P':
+			/* The key reference of confab.conf(5), generated at build time. */
+			if (strcmp(optarg, "man")) {
+				fprintf(stderr, "confabd: --print-config: unknown format '%s'\n",
+				        optarg);
+				free(o.listen);
+				return 2;
+			}
+			cf_config_man(stdout);
+			free(o.listen);
+			return 0;
 		case 'V':
 			printf("confabd %s\n", CONFAB_VERSION);
 			free(o.listen);

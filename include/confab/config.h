@@ -124,6 +124,10 @@ int cf_config_validate(const struct cf_config *c, char *err, size_t errlen);
 /* Writes every key with its effective value, INI style. */
 void cf_config_dump(const struct cf_config *c, FILE *f);
 
+/* Writes the key reference of confab.conf(5) in roff: per section, every key with its type,
+ * bounds, default, whether it is reloadable, its environment variable and its help. */
+void cf_config_man(FILE *f);
+
 /* Copies reloadable keys from next into cur. For every other key that differs, calls
  * note(key) (may be NULL). Returns the number of keys that need a restart. */
 int cf_config_reload(struct cf_config *cur, const struct cf_config *next,
