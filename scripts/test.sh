@@ -4,8 +4,9 @@
 # client's browser tests (tests/browser, headless Chromium); then the
 # integration tests again with confabd under valgrind (any error or definite leak fails the
 # test that ran it); then a build with AddressSanitizer + UndefinedBehaviorSanitizer and both
-# suites under it. Run as root on Debian 12.
-# CONFAB_SKIP_VALGRIND=1 / CONFAB_SKIP_ASAN=1 skip those passes (not in CI).
+# suites under it; then the Debian package (tests/package/test-deb.sh: build, lintian, install,
+# run as _confab, remove, purge). Run as root on Debian 12.
+# CONFAB_SKIP_VALGRIND=1 / CONFAB_SKIP_ASAN=1 / CONFAB_SKIP_DEB=1 skip those passes (not in CI).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh all
@@ -34,5 +35,8 @@ if [ "${CONFAB_SKIP_ASAN:-0}" != 1 ]; then
 	cmake --build build-asan -j"$jobs"
 	CONFAB_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 run_suite build-asan
+fi
+if [ "${CONFAB_SKIP_DEB:-0}" != 1 ]; then
+	sh tests/package/test-deb.sh
 fi
 echo "test.sh: all suites passed"
