@@ -24,8 +24,27 @@ installed() { dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null | grep -
 start=$(date +%s)
 
 # One package test at a time on this machine: they install the same package.
-exec 9>/run/lock/confab-test-deb.lock
-flock -w 900 9 || fail "another test-deb.sh holds /run/lock/confab-test-deb.lock"
+lockdir=/run/lock
+[ -d "$lockdir" ] || lockdir=/tmp
+exec 9>"$lockdir/confab-test-deb.lock"
+flock -w 900 9 || fail "another test-deb.sh holds $lockdir/confab-test-deb.lock"
+
+# dpkg ACTION LOG ARGS...: runs dpkg, waiting (up to 5 min) while apt or dpkg elsewhere on this
+# machine holds the dpkg lock; on failure prints the log.
+dpkg_run() {
+	log=$1
+	shift
+	tries=0
+	while ! dpkg "$@" >"$log" 2>&1; do
+		if grep -q 'locked by another process' "$log" && [ "$tries" -lt 150 ]; then
+			tries=$((tries + 1))
+			sleep 2
+			continue
+		fi
+		cat "$log" >&2
+		return 1
+	done
+}
 
 if installed; then
 	fail "package $PKG is already installed here (status: $(dpkg-query -W -f='${db:Status-Abbrev}' $PKG)); not touching it"
@@ -41,7 +60,7 @@ cleanup() {
 	set +e
 	if installed; then
 		say "cleanup: purging $PKG"
-		dpkg -P "$PKG" >/dev/null 2>&1
+		dpkg_run "$W/dpkg-cleanup.log" -P "$PKG"
 	fi
 	[ "$had_user" = 1 ] || ! getent passwd _confab >/dev/null || userdel _confab
 	[ "$had_group" = 1 ] || ! getent group _confab >/dev/null || groupdel _confab
@@ -97,7 +116,7 @@ dpkg-deb -I "$deb" conffiles | grep -qx /etc/confab/confab.conf || fail "confab.
 
 # --- install
 say "dpkg -i $(basename "$deb")"
-dpkg -i "$deb" >"$W/dpkg-i.log" 2>&1 || { cat "$W/dpkg-i.log" >&2; fail "dpkg -i failed"; }
+dpkg_run "$W/dpkg-i.log" -i "$deb" || fail "dpkg -i failed"
 dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" | grep -q '^ii' || fail "not installed after dpkg -i"
 dpkg -L "$PKG" >"$W/files"
 for f in /usr/sbin/confabd /etc/confab/confab.conf /usr/share/confab/www/index.html \
@@ -140,7 +159,7 @@ timeout 120 /usr/bin/python3 "$W/src/debian/tests/smoke" || fail "smoke test fai
 
 # --- remove: the conffile stays
 say "dpkg -r"
-dpkg -r "$PKG" >"$W/dpkg-r.log" 2>&1 || { cat "$W/dpkg-r.log" >&2; fail "dpkg -r failed"; }
+dpkg_run "$W/dpkg-r.log" -r "$PKG" || fail "dpkg -r failed"
 dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" | grep -q '^rc' || fail "not in config-files state"
 [ ! -e /usr/sbin/confabd ] || fail "/usr/sbin/confabd left after dpkg -r"
 [ ! -e /usr/share/confab ] || fail "/usr/share/confab left after dpkg -r"
@@ -148,7 +167,7 @@ dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" | grep -q '^rc' || fail "not in co
 
 # --- purge: nothing left but the system user
 say "dpkg -P"
-dpkg -P "$PKG" >"$W/dpkg-p.log" 2>&1 || { cat "$W/dpkg-p.log" >&2; fail "dpkg -P failed"; }
+dpkg_run "$W/dpkg-p.log" -P "$PKG" || fail "dpkg -P failed"
 ! installed || fail "still known to dpkg after purge"
 [ ! -e /etc/confab ] || fail "/etc/confab left after purge"
 [ ! -e /var/lib/confab ] || fail "/var/lib/confab left after purge"
