@@ -262,7 +262,9 @@ ensure_user(struct cf_sess *s)
 
 	if (s->user_id)
 		return 0;
-	(void)getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
+	/* Without entropy yet (early boot) zeros still make a valid name. */
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
+		memset(rnd, 0, sizeof(rnd));
 	snprintf(name, sizeof(name), "guest-%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
 	return cf_sess_set_user(s, name, name);
 }

@@ -337,7 +337,7 @@ test_shipped_conf_names_every_key(void **state)
 static void
 test_shipped_conf_marks_reloadable(void **state)
 {
-	char path[4096], bad[1024] = "";
+	char path[4096], bad[8192] = "";
 	size_t n, nk;
 	struct conf_key keys[128];
 
@@ -354,7 +354,7 @@ test_shipped_conf_marks_reloadable(void **state)
 		if (reloadable != ck->doc_reloadable) {
 			size_t l = strlen(bad);
 			snprintf(bad + l, sizeof(bad) - l,
-			         "\n  %s:%d: [%s] %s is %sreloadable, documented %s", path,
+			         "\n  %.256s:%d: [%.64s] %.64s is %sreloadable, documented %s", path,
 			         ck->line, ck->section, ck->key, reloadable ? "" : "not ",
 			         ck->doc_reloadable ? "as reloadable" : "as needing a restart");
 		}
