@@ -109,6 +109,11 @@ static const struct cf_config_def defs[] = {
          "master: ack when the master ordered it; replicated: also wait for a replica"},
         {"redis", "wait_timeout", CF_CFG_INT, 0, O(redis_wait_timeout), "1000", 10, 60000,
          "ms to wait for a replica with ack = replicated"},
+        {"dialects", "disposable_chat", CF_CFG_INT, R, O(disposable_chat), "1", 0, 1,
+         "1: serve seed 000 (disposable-chat) at /ws?name=&room= and /health"},
+        {"dialects", "disposable_origin", CF_CFG_STR, R, O(disposable_origin), "", 0, 0,
+         "the one Origin /ws accepts, exact match (empty: only clients sending none); "
+         "env ACCEPTED_ORIGIN"},
 };
 
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
@@ -445,6 +450,16 @@ cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
 		return 0;
 	}
 	return 0;
+}
+
+int
+cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errlen)
+{
+	const char *o = getenv("ACCEPTED_ORIGIN");
+
+	if (!o)
+		return 0;
+	return cf_config_set(c, "dialects", "disposable_origin", o, 1, err, errlen);
 }
 
 int

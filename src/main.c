@@ -75,6 +75,10 @@ load_config(struct cf_config *c, const struct opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return r;
 	}
+	/* Below the file: a key the file sets wins over the seeds' variable. */
+	r = cf_config_apply_dialect_aliases(c, err, errlen);
+	if (r < 0)
+		return r;
 	if (o->config_explicit || access(o->config, F_OK) == 0) {
 		r = cf_config_load(c, o->config, err, errlen);
 		if (r < 0)

@@ -66,6 +66,9 @@ struct cf_config {
 	int redis_node_ttl;
 	char *redis_ack;
 	int redis_wait_timeout;
+	/* [dialects] */
+	int disposable_chat;
+	char *disposable_origin;
 };
 
 enum cf_config_type {
@@ -110,6 +113,11 @@ int cf_config_apply_env(struct cf_config *c, char *err, size_t errlen);
 /* Applies the Redis variables of the seeds' deployments: REDIS_URL (a URL or host:port),
  * REDIS_ENDPOINT + REDIS_SECRET, REDIS_ADDRESS + REDIS_PASSWORD (host:port + password). */
 int cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen);
+
+/* Applies the environment variables of the seeds' deployments that configure dialects:
+ * ACCEPTED_ORIGIN (seed 000) sets dialects.disposable_origin. Called before the file is read,
+ * so the file's key and CONFAB_DIALECTS_DISPOSABLE_ORIGIN take precedence. */
+int cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errlen);
 
 /* Fills what is empty from systemd credentials ($CREDENTIALS_DIRECTORY): server.admin_token
  * from admin-token, tls.key from tls-key (as a path) when tls.cert is set. */
