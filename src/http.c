@@ -2,7 +2,8 @@
 /* http.c - plain HTTP requests: /healthz, /metrics, /api/v1/..., the web client's static files,
  * and admission of WebSocket upgrades (path, Origin, connection limits) before the handshake.
  * Responses are built whole, then written from HTTP_WRITEABLE; a POSTed message is answered
- * when the bus completes it. Every error body is JSON. */
+ * when the bus completes it. Every error body is JSON, except seed 000's (/ws, /health), which
+ * answers as the seed did, in plain text. */
 #include "confab/http.h"
 #include "confab/bus.h"
 #include "confab/config.h"
@@ -439,6 +440,16 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	size_t plen = strlen(path);
 
 	cf_metrics.http_requests_total++;
+	/* Seed 000's endpoints answer any method. */
+	if (cf_disposable_health_path(p->srv->cfg, path))
+		return respond(wsi, p, 200, "text/plain; charset=utf-8", NULL, "", 0);
+	if (cf_disposable_path(p->srv->cfg, path)) {
+		const char *text;
+		int status = cf_disposable_admit(p->srv->cfg, wsi, 0, &text);
+
+		return respond(wsi, p, status, "text/plain; charset=utf-8",
+		               "X-Content-Type-Options: nosniff\r\n", text, strlen(text));
+	}
 	if (!strncmp(path, rooms, sizeof(rooms) - 1)) {
 		const char *name = path + sizeof(rooms) - 1;
 		size_t nlen;
@@ -487,6 +498,22 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	return get_static(wsi, p, path);
 }
 
+/* A refused upgrade in plain text (seed 000's refusals), as Go's net/http sends them. */
+static int
+write_plain(struct lws *wsi, int status, const char *text)
+{
+	size_t len;
+	unsigned char *buf = build(status, "text/plain; charset=utf-8",
+	                           "X-Content-Type-Options: nosniff\r\nConnection: close\r\n", text,
+	                           strlen(text), &len);
+
+	if (!buf)
+		return -1;
+	lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS);
+	free(buf);
+	return 1;
+}
+
 /* The WebSocket upgrade gate: answered here, before the handshake, with a JSON error. */
 static int
 confirm_upgrade(struct lws *wsi, struct cf_server *srv)
@@ -500,6 +527,16 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv)
 
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 		path[0] = '\0';
+	if (cf_disposable_path(srv->cfg, path)) {
+		/* Seed 000 answers its own refusals, in plain text, before the common checks. */
+		const char *text;
+
+		status = cf_disposable_admit(srv->cfg, wsi, 1, &text);
+		if (status) {
+			cf_metrics.rejected_connections_total++;
+			return write_plain(wsi, status, text);
+		}
+	}
 	status = cf_server_admit(srv, wsi, path, &code, &msg);
 	if (!status)
 		return 0;

@@ -129,13 +129,15 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	const struct cf_config *cfg = srv->cfg;
 	char ip[48], origin[256];
 	uint32_t n;
+	/* Seed 000 checked its own Origin rule (cf_disposable_admit()). */
+	int disposable = cf_disposable_path(cfg, path);
 
-	if (strcmp(path, "/v1/ws")) {
+	if (strcmp(path, "/v1/ws") && !disposable) {
 		*ret_code = "not_found";
 		*ret_msg = "no WebSocket endpoint at this path";
 		return 404;
 	}
-	if (cfg->origins.n) {
+	if (cfg->origins.n && !disposable) {
 		size_t i;
 
 		if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)

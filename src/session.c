@@ -325,6 +325,8 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	const struct cf_config *cfg = s->srv->cfg;
 	int first = lws_is_first_fragment(s->wsi), final = lws_is_final_fragment(s->wsi);
 	size_t total = s->rx_len + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
+	size_t max = s->dialect->max_frame ? s->dialect->max_frame : (size_t)cfg->max_frame;
+	int bin;
 	int r;
 
 	cf_metrics.bytes_in_total += len;
@@ -335,16 +337,17 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		s->rx_binary = !!lws_frame_is_binary(s->wsi);
 		s->rx_len = 0;
 	}
-	if (total > (size_t)cfg->max_frame) {
+	if (total > max) {
 		cf_metrics.frame_too_big_total++;
 		cf_log_client(CF_LOG_INFO, "message_too_big", peer(s), (unsigned long long)s->id,
-		              NULL, "session %llu (%s): message over %d bytes, closing with 1009",
-		              (unsigned long long)s->id, peer(s), cfg->max_frame);
+		              NULL, "session %llu (%s): message over %zu bytes, closing with 1009",
+		              (unsigned long long)s->id, peer(s), max);
 		begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big", 0);
 		return 0;
 	}
+	bin = s->rx_binary && !s->dialect->binary_as_text;
 	if (first && final) {
-		if (s->rx_binary)
+		if (bin)
 			return s->dialect->on_text(s, NULL, 0);
 		return s->dialect->on_text(s, in, len);
 	}
@@ -359,14 +362,27 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	}
 	if (!final)
 		return 0;
-	r = s->dialect->on_text(s, s->rx_binary ? NULL : (const char *)s->rx, s->rx_len);
+	r = s->dialect->on_text(s, bin ? NULL : (const char *)s->rx, s->rx_len);
 	free(s->rx);
 	s->rx = NULL;
 	s->rx_len = 0;
 	return r;
 }
 
-static void
+/* The dialect is the endpoint's: cf_server_admit() let only known paths through. */
+static const struct cf_dialect *
+dialect_of(struct cf_server *srv, struct lws *wsi)
+{
+	char path[256];
+
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+		path[0] = '\0';
+	if (cf_disposable_path(srv->cfg, path))
+		return &cf_dialect_disposable;
+	return &cf_dialect_native;
+}
+
+static int
 on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 {
 	char ip[48];
@@ -374,7 +390,7 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->srv = srv;
-	s->dialect = &cf_dialect_native;
+	s->dialect = dialect_of(srv, wsi);
 	s->id = ++srv->next_sess_id;
 	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
 	s->ipc = cf_server_ip_ref(srv, ip);
@@ -383,7 +399,9 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 	lws_dll2_add_tail(&s->in_server, &srv->sessions);
 	cf_metrics.connections = srv->sessions.count;
 	cf_metrics.connections_total++;
-	log_debug("session %llu (%s): open", (unsigned long long)s->id, peer(s));
+	log_debug("session %llu (%s): open (%s)", (unsigned long long)s->id, peer(s),
+	          s->dialect->name);
+	return s->dialect->on_open ? s->dialect->on_open(s, wsi) : 0;
 }
 
 static void
@@ -417,8 +435,7 @@ cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		 * "default"), not the HTTP protocol: the gate lives in http.c either way. */
 		return cf_http_callback(wsi, reason, NULL, in, len);
 	case LWS_CALLBACK_ESTABLISHED:
-		on_established(srv, s, wsi);
-		break;
+		return on_established(srv, s, wsi);
 	case LWS_CALLBACK_RECEIVE:
 		return on_receive(s, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:

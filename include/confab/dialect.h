@@ -8,6 +8,7 @@
 
 enum {
 	CF_DIALECT_NATIVE,
+	CF_DIALECT_DISPOSABLE, /* seed 000, disposable-chat */
 	CF_DIALECT_MAX,
 };
 
@@ -15,12 +16,21 @@ struct cf_sess;
 struct cf_msg;
 struct cf_frame;
 struct cf_member;
+struct cf_config;
+struct lws;
 
 struct cf_dialect {
 	int id;
 	const char *name;
 	/* Several queued events may be joined with '\n' into one WebSocket frame. */
 	unsigned pack_newline : 1;
+	/* Binary messages go to on_text like text ones (else on_text gets buf NULL). */
+	unsigned binary_as_text : 1;
+	/* Largest client message in bytes, 1009 above; 0: limits.max_frame. */
+	size_t max_frame;
+	/* The session is established (s->user_id is still NULL). May be NULL. Returns 0; a
+	 * dialect that refuses the session closes it with cf_sess_close(). */
+	int (*on_open)(struct cf_sess *s, struct lws *wsi);
 	/* A complete text message from the client. Returns 0, or -1 to close the session (the
 	 * close code is set on the session). */
 	int (*on_text)(struct cf_sess *s, const char *buf, size_t len);
@@ -40,6 +50,17 @@ struct cf_dialect {
 };
 
 extern const struct cf_dialect cf_dialect_native;
+extern const struct cf_dialect cf_dialect_disposable;
+
+/* Seed 000 (dialect_disposable.c). Whether path is its WebSocket endpoint (/ws) or its health
+ * check (/health), with dialects.disposable_chat on. */
+int cf_disposable_path(const struct cf_config *cfg, const char *path);
+int cf_disposable_health_path(const struct cf_config *cfg, const char *path);
+/* Checks a request for /ws before the upgrade, in the seed's order: the query (400), then,
+ * for an upgrade, dialects.disposable_origin against Origin (403). A request that is no
+ * upgrade gets 400 too. 0: admitted; else the status with the exact plain-text body. */
+int cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
+                        const char **ret_body);
 
 /* A message as a confab.v1 "msg" event object (new reference); the REST API uses it too. */
 struct json_t;

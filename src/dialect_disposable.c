@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT */
+/* dialect_disposable.c - seed 000, disposable-chat (docs/dialects.md): GET /ws?name=&room=
+ * validated before the upgrade, one room per connection given by the query, a UUID v4 per
+ * connection as the core's user id, {"type","data"} events rendered from the core's messages
+ * and presence events, {"text"} frames parsed into publishes. */
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/dialect.h"
+#include "confab/frame.h"
+#include "confab/log.h"
+#include "confab/room.h"
+#include "confab/server.h"
+#include "confab/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/random.h>
+#include <jansson.h>
+
+#define LEN_MIN   3
+#define LEN_MAX   30
+#define TEXT_MAX  300
+#define FRAME_MAX 512
+/* A query argument longer than this (before trimming) is refused like any other bad one. */
+#define ARG_MAX 256
+
+static const char err_params[] =
+        "Provide `name` and `room` query parameters, with size between 3 and 30 characters. "
+        "`room` must contain only alphanumeric, hyphen and underscore characters.";
+static const char err_origin[] =
+        "Forbidden\nwebsocket: request origin not allowed by Upgrader.CheckOrigin";
+static const char err_not_ws[] = "Bad Request\nwebsocket: the client is not using the websocket "
+                                 "protocol: 'upgrade' token not found in 'Connection' header";
+
+int
+cf_disposable_path(const struct cf_config *cfg, const char *path)
+{
+	return cfg->disposable_chat && !strcmp(path, "/ws");
+}
+
+int
+cf_disposable_health_path(const struct cf_config *cfg, const char *path)
+{
+	return cfg->disposable_chat && !strcmp(path, "/health");
+}
+
+/* Length of the Unicode White_Space character at s (n bytes left), 0 if there is none: what
+ * Go's strings.TrimSpace trims. */
+static size_t
+space_at(const unsigned char *s, size_t n)
+{
+	if (n >= 1 && (s[0] == ' ' || (s[0] >= '\t' && s[0] <= '\r')))
+		return 1;
+	if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
+		return 2;
+	if (n >= 3 && s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80)
+		return 3; /* U+1680 */
+	if (n >= 3 && s[0] == 0xe2 && s[1] == 0x80 &&
+	    (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf))
+		return 3; /* U+2000..200A, 2028, 2029, 202F */
+	if (n >= 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f)
+		return 3; /* U+205F */
+	if (n >= 3 && s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80)
+		return 3; /* U+3000 */
+	return 0;
+}
+
+/* Trims leading and trailing white space in place; returns the new length. */
+static size_t
+trim_space(char *buf, size_t len)
+{
+	unsigned char *s = (unsigned char *)buf;
+	size_t start = 0, k;
+
+	while (start < len && (k = space_at(s + start, len - start)))
+		start += k;
+	for (;;) {
+		size_t cut = 0;
+
+		/* A white space character ends the string if it is 1, 2 or 3 bytes long. */
+		for (size_t w = 1; w <= 3 && !cut; w++)
+			if (len - start >= w && space_at(s + len - w, w) == w)
+				cut = w;
+		if (!cut)
+			break;
+		len -= cut;
+	}
+	memmove(buf, buf + start, len - start);
+	buf[len - start] = '\0';
+	return len - start;
+}
+
+/* The first value of the query argument name (lws has decoded %XX and read '+' as a space),
+ * white space trimmed. Returns its length, or -1 when absent or too long. */
+static int
+query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+	char frag[ARG_MAX + 64];
+
+	for (int i = 0;; i++) {
+		int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
+		                              i);
+		size_t vl;
+
+		if (n < 0)
+			return -1;
+		if ((size_t)n <= nl || strncmp(frag, name, nl) || frag[nl] != '=')
+			continue;
+		vl = (size_t)n - nl - 1;
+		if (vl >= outlen)
+			return -1;
+		memcpy(out, frag + nl + 1, vl);
+		return (int)trim_space(out, vl);
+	}
+}
+
+static int
+room_ok(const char *room, size_t len)
+{
+	if (len < LEN_MIN || len > LEN_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = room[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* name and room (ARG_MAX bytes each) from the query, validated. 0, or -EINVAL. */
+static int
+params(struct lws *wsi, char *name, char *room)
+{
+	int nl = query_arg(wsi, "name", name, ARG_MAX), rl = query_arg(wsi, "room", room, ARG_MAX);
+
+	/* Lengths are bytes (Go's len()); the name may be any text, NUL cut it short. */
+	if (nl < LEN_MIN || nl > LEN_MAX || strlen(name) != (size_t)nl ||
+	    !room_ok(room, rl < 0 ? 0 : (size_t)rl))
+		return -EINVAL;
+	return 0;
+}
+
+int
+cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
+                    const char **ret_body)
+{
+	char name[ARG_MAX], room[ARG_MAX], origin[512];
+	int n;
+
+	if (params(wsi, name, room) < 0) {
+		*ret_body = err_params;
+		return 400;
+	}
+	if (!upgrade) {
+		*ret_body = err_not_ws;
+		return 400;
+	}
+	/* Exact string comparison; no Origin header is the empty string. */
+	n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+	if (n < 0 && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0) {
+		*ret_body = err_origin; /* longer than any configured origin */
+		return 403;
+	}
+	if (n <= 0)
+		origin[0] = '\0';
+	if (strcmp(origin, cfg->disposable_origin)) {
+		*ret_body = err_origin;
+		return 403;
+	}
+	return 0;
+}
+
+/* ---- rendering ---------------------------------------------------------------------------- */
+
+static struct cf_frame *
+frame_of(json_t *o)
+{
+	char *txt;
+	struct cf_frame *f = NULL;
+
+	if (!o)
+		return NULL;
+	txt = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (txt) {
+		f = cf_frame_new(txt, strlen(txt));
+		free(txt);
+	}
+	return f;
+}
+
+static json_t *
+client_json(const char *id, const char *name)
+{
+	return json_pack("{s:s,s:s}", "id", id, "name", name);
+}
+
+static struct cf_frame *
+render_msg(const struct cf_msg *m)
+{
+	return frame_of(json_pack("{s:s,s:{s:{s:s},s:o,s:s}}", "type", "chat", "data", "room",
+	                          "name", m->room, "client", client_json(m->from_id, m->from_name),
+	                          "text", m->text));
+}
+
+static struct cf_frame *
+render_presence(const char *ev, const char *room, const char *uid, const char *uname)
+{
+	const char *action = !strcmp(ev, "join") ? "registered" : "unregistered";
+
+	return frame_of(json_pack("{s:s,s:{s:{s:s},s:o,s:s}}", "type", "info", "data", "room",
+	                          "name", room, "client", client_json(uid, uname), "action",
+	                          action));
+}
+
+/* 000 has no bye event, no direct messages and no gaps. */
+static struct cf_frame *
+render_bye(int code, const char *reason)
+{
+	(void)code;
+	(void)reason;
+	return NULL;
+}
+
+static struct cf_frame *
+render_dm(const struct cf_msg *m)
+{
+	(void)m;
+	return NULL;
+}
+
+static void
+push(struct cf_sess *s, struct cf_frame *f)
+{
+	if (f) {
+		cf_sess_push(s, f);
+		cf_frame_unref(f);
+	}
+}
+
+static void
+send_error(struct cf_sess *s, const char *text)
+{
+	push(s, frame_of(json_pack("{s:s,s:{s:s}}", "type", "error", "data", "text", text)));
+}
+
+/* ---- the connection ------------------------------------------------------------------------ */
+
+/* A random (version 4) UUID, lowercase and hyphenated, into out[37]. */
+static void
+uuid4(char *out, uint64_t salt)
+{
+	unsigned char b[16];
+	char *p = out;
+
+	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+		/* No entropy yet (early boot): unique on this node is what matters. */
+		uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20), x[2] = {t, salt};
+
+		memcpy(b, x, sizeof(b));
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		p += sprintf(p, "%02x", b[i]);
+	}
+}
+
+/* Replaces invalid UTF-8 with U+FFFD, as Go does when it marshals a string. New string. */
+static char *
+utf8_sanitize(const char *s, size_t len)
+{
+	char *out = malloc(3 * len + 1), *o = out;
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		unsigned c = p[i];
+		size_t n = c < 0x80             ? 1
+		           : (c & 0xe0) == 0xc0 ? 2
+		           : (c & 0xf0) == 0xe0 ? 3
+		           : (c & 0xf8) == 0xf0 ? 4
+		                                : 0;
+		uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+		int ok = n > 0 && i + n <= len;
+
+		for (size_t k = 1; ok && k < n; k++) {
+			ok = (p[i + k] & 0xc0) == 0x80;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (ok && n > 1)
+			ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) &&
+			     !(n == 4 && cp < 0x10000) && cp <= 0x10ffff &&
+			     !(cp >= 0xd800 && cp <= 0xdfff);
+		if (!ok) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(o, p + i, n);
+		o += n;
+		i += n;
+	}
+	*o = '\0';
+	return out;
+}
+
+static struct cf_member *
+membership(struct cf_sess *s)
+{
+	return s->rooms.head ? lws_container_of(s->rooms.head, struct cf_member, in_sess) : NULL;
+}
+
+static void
+welcome(struct cf_sess *s, struct cf_room *room)
+{
+	json_t *a = json_array();
+
+	for (const struct cf_presence *p = room->users; p; p = p->hh.next)
+		json_array_append_new(a, client_json(p->id, p->name));
+	push(s, frame_of(json_pack("{s:s,s:{s:{s:s,s:o}}}", "type", "welcome", "data", "room",
+	                           "name", room->name, "activeClients", a)));
+	/* The others heard of the join from the registry; the joiner hears it after its welcome. */
+	push(s, render_presence("join", room->name, s->user_id, s->user_name));
+}
+
+static void
+refuse(struct cf_sess *s, const char *why, int code, const char *reason)
+{
+	send_error(s, why);
+	cf_sess_close(s, code, reason);
+}
+
+static void
+join_done(struct cf_sess *s, struct cf_member *mb, int err)
+{
+	if (err < 0) {
+		refuse(s, "the room could not be loaded, try again later", 1013, "try again later");
+		return;
+	}
+	welcome(s, mb->room);
+}
+
+static int
+on_open(struct cf_sess *s, struct lws *wsi)
+{
+	char name[ARG_MAX], room_name[ARG_MAX], id[40], *clean;
+	struct cf_room *room;
+	struct cf_member *mb;
+	int r;
+
+	/* Validated in cf_disposable_admit(); read again because lws keeps no state for us. */
+	if (params(wsi, name, room_name) < 0) {
+		cf_sess_close(s, 1008, "bad parameters");
+		return 0;
+	}
+	uuid4(id, s->id);
+	clean = utf8_sanitize(name, strlen(name));
+	r = clean ? cf_sess_set_user(s, id, clean) : -ENOMEM;
+	free(clean);
+	if (r < 0) {
+		cf_sess_close(s, 1011, "out of memory");
+		return 0;
+	}
+	r = cf_room_join(s->srv->reg, s, room_name, &room, &mb);
+	switch (r) {
+	case 0:
+		welcome(s, room);
+		break;
+	case -EINPROGRESS:
+		break; /* join_done() welcomes */
+	case -ENOSPC:
+		refuse(s, "the server holds its maximum number of rooms", 1013, "try again later");
+		break;
+	case -ENOTCONN:
+	case -EAGAIN:
+		refuse(s, "the room cannot be loaded now, try again later", 1013,
+		       "try again later");
+		break;
+	default:
+		cf_sess_close(s, 1011, "internal error");
+		break;
+	}
+	return 0;
+}
+
+static void
+send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	(void)tag;
+	(void)m;
+	if (err < 0)
+		send_error(ud, "the message could not be sent, try again later");
+}
+
+/* The "text" member as Go's json.Unmarshal into struct{Text string} finds it: the key matched
+ * without regard to case, the last string value wins, anything else leaves "". Borrowed. */
+static const char *
+text_of(json_t *o, size_t *ret_len)
+{
+	const char *key, *text = "";
+	json_t *v;
+
+	*ret_len = 0;
+	if (!json_is_object(o))
+		return text;
+	json_object_foreach (o, key, v) {
+		if (!strcasecmp(key, "text") && json_is_string(v)) {
+			text = json_string_value(v);
+			*ret_len = json_string_length(v);
+		}
+	}
+	return text;
+}
+
+static int
+on_text(struct cf_sess *s, const char *buf, size_t len)
+{
+	struct cf_member *mb = membership(s);
+	char *clean = NULL;
+	const char *text;
+	size_t tlen;
+	struct cf_msg *m;
+	json_t *o;
+	int r;
+
+	if (!mb)
+		return 0; /* the join failed: the session is closing */
+	if (s->rx_binary) {
+		/* Binary frames count as text; their bytes were not checked as UTF-8. */
+		clean = utf8_sanitize(buf, len);
+		if (!clean)
+			return -1;
+		buf = clean;
+		len = strlen(clean);
+	}
+	o = json_loadb(buf, len, JSON_DECODE_ANY, NULL);
+	free(clean);
+	text = text_of(o, &tlen);
+	if (tlen == 0 || tlen > TEXT_MAX || strlen(text) != tlen) {
+		send_error(s, tlen > TEXT_MAX ? "'text' must not contain over 300 characters"
+		                              : "'text' must not be empty");
+		json_decref(o);
+		return 0;
+	}
+	r = cf_sess_rate_take(s);
+	if (r == -ECONNABORTED) {
+		json_decref(o);
+		return 0;
+	}
+	if (r < 0) {
+		send_error(s, "too many messages, slow down");
+		json_decref(o);
+		return 0;
+	}
+	m = cf_msg_new(mb->room->name, s->user_id, s->user_name, text, NULL);
+	json_decref(o);
+	if (!m)
+		return -1;
+	r = cf_bus_publish(s->srv->bus, m, send_done, s, 0);
+	cf_msg_unref(m);
+	if (r < 0)
+		send_error(s, "the message could not be sent, try again later");
+	return 0;
+}
+
+const struct cf_dialect cf_dialect_disposable = {
+        .id = CF_DIALECT_DISPOSABLE,
+        .name = "disposable-chat",
+        .binary_as_text = 1,
+        .max_frame = FRAME_MAX,
+        .on_open = on_open,
+        .on_text = on_text,
+        .render_msg = render_msg,
+        .render_presence = render_presence,
+        .render_bye = render_bye,
+        .render_dm = render_dm,
+        .join_done = join_done,
+};
