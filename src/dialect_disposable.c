@@ -11,14 +11,13 @@
 #include "confab/room.h"
 #include "confab/server.h"
 #include "confab/session.h"
+#include "confab/text.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <sys/random.h>
 #include <jansson.h>
 
 #define LEN_MIN   3
@@ -252,69 +251,6 @@ send_error(struct cf_sess *s, const char *text)
 
 /* ---- the connection ------------------------------------------------------------------------ */
 
-/* A random (version 4) UUID, lowercase and hyphenated, into out[37]. */
-static void
-uuid4(char *out, uint64_t salt)
-{
-	unsigned char b[16];
-	char *p = out;
-
-	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
-		/* No entropy yet (early boot): unique on this node is what matters. */
-		uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20), x[2] = {t, salt};
-
-		memcpy(b, x, sizeof(b));
-	}
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*p++ = '-';
-		p += sprintf(p, "%02x", b[i]);
-	}
-}
-
-/* Replaces invalid UTF-8 with U+FFFD, as Go does when it marshals a string. New string. */
-static char *
-utf8_sanitize(const char *s, size_t len)
-{
-	char *out = malloc(3 * len + 1), *o = out;
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len;) {
-		unsigned c = p[i];
-		size_t n = c < 0x80             ? 1
-		           : (c & 0xe0) == 0xc0 ? 2
-		           : (c & 0xf0) == 0xe0 ? 3
-		           : (c & 0xf8) == 0xf0 ? 4
-		                                : 0;
-		uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
-		int ok = n > 0 && i + n <= len;
-
-		for (size_t k = 1; ok && k < n; k++) {
-			ok = (p[i + k] & 0xc0) == 0x80;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (ok && n > 1)
-			ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) &&
-			     !(n == 4 && cp < 0x10000) && cp <= 0x10ffff &&
-			     !(cp >= 0xd800 && cp <= 0xdfff);
-		if (!ok) {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-			continue;
-		}
-		memcpy(o, p + i, n);
-		o += n;
-		i += n;
-	}
-	*o = '\0';
-	return out;
-}
-
 static struct cf_member *
 membership(struct cf_sess *s)
 {
@@ -364,8 +300,8 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		cf_sess_close(s, 1008, "bad parameters");
 		return 0;
 	}
-	uuid4(id, s->id);
-	clean = utf8_sanitize(name, strlen(name));
+	cf_text_uuid4(id, s->id);
+	clean = cf_text_utf8_sanitize(name, strlen(name));
 	r = clean ? cf_sess_set_user(s, id, clean) : -ENOMEM;
 	free(clean);
 	if (r < 0) {
@@ -438,7 +374,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 		return 0; /* the join failed: the session is closing */
 	if (s->rx_binary) {
 		/* Binary frames count as text; their bytes were not checked as UTF-8. */
-		clean = utf8_sanitize(buf, len);
+		clean = cf_text_utf8_sanitize(buf, len);
 		if (!clean)
 			return -1;
 		buf = clean;

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* text.c - name validation (see text.h). */
+/* text.c - name validation, UTF-8 repair and UUIDs (see text.h). */
 #include "confab/text.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+#include <sys/types.h>
 
 /* Decodes one UTF-8 sequence at s (n bytes left). Returns its length, or 0 if invalid
  * (overlong, surrogate, above U+10FFFF, truncated). */
@@ -56,4 +61,83 @@ cf_text_name_ok(const char *s, size_t len, size_t min, size_t max, int no_edge_s
 		i += k;
 	}
 	return 0;
+}
+
+char *
+cf_text_utf8_sanitize(const char *s, size_t len)
+{
+	char *out = malloc(3 * len + 1), *o = out;
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = utf8_next(p + i, len - i, &cp);
+
+		if (!n) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(o, p + i, n);
+		o += n;
+		i += n;
+	}
+	*o = '\0';
+	return out;
+}
+
+void
+cf_text_uuid4(char *out, unsigned long long salt)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+		/* No entropy yet (early boot): unique on this node is what matters. */
+		uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20), x[2] = {t, salt};
+
+		memcpy(b, x, sizeof(b));
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*out++ = '-';
+		*out++ = hex[b[i] >> 4];
+		*out++ = hex[b[i] & 15];
+	}
+	*out = '\0';
+}
+
+int
+cf_text_uuid_parse(const char *s, size_t len, char *out)
+{
+	if (len == 36 + 9 && !memcmp(s, "urn:uuid:", 9)) {
+		s += 9;
+		len -= 9;
+	} else if (len == 38 && s[0] == '{' && s[37] == '}') {
+		s++;
+		len -= 2;
+	}
+	if (len != 36)
+		return -EINVAL;
+	for (size_t i = 0; i < 36; i++) {
+		char c = s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return -EINVAL;
+		} else if (c >= 'A' && c <= 'F') {
+			c = (char)(c - 'A' + 'a');
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+			return -EINVAL;
+		}
+		out[i] = c;
+	}
+	out[36] = '\0';
+	/* The version nibble: satori 1.1 knows versions 1 to 5 (and the nil UUID's 0). */
+	return out[14] <= '5' && out[14] >= '0' ? 0 : -EINVAL;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* text.h - rules for names that users choose (rooms, user names): length in bytes, valid UTF-8,
- * no control characters. Pure functions. */
+ * no control characters; UTF-8 repair; UUIDs as the seeds write and read them. */
 #pragma once
 
 #include <stddef.h>
@@ -11,3 +11,16 @@
  * characters or DEL, and, with no_edge_space, neither starts nor ends with a space.
  * -EINVAL otherwise. */
 int cf_text_name_ok(const char *s, size_t len, size_t min, size_t max, int no_edge_space);
+
+/* Copy of s (len bytes) with each invalid UTF-8 byte replaced by U+FFFD, as Go does when it
+ * marshals a string. New NUL-terminated string (embedded NULs are kept); NULL on OOM. */
+char *cf_text_utf8_sanitize(const char *s, size_t len);
+
+/* A random (version 4) UUID, lowercase and hyphenated, into out[37]. salt makes it unique on
+ * this node when getrandom() has no entropy yet (early boot). */
+void cf_text_uuid4(char *out, unsigned long long salt);
+
+/* Parses a UUID as satori/go.uuid 1.1 reads one (seed 003): the hyphenated form of 36 hex
+ * digits (either case), optionally in {braces} or after "urn:uuid:", with a version nibble of
+ * 0 to 5. Writes the canonical lowercase form into out[37]. 0, or -EINVAL. */
+int cf_text_uuid_parse(const char *s, size_t len, char *out);

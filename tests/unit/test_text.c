@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_text.c - name validation: length, UTF-8, control characters, edge spaces. */
+/* test_text.c - name validation (length, UTF-8, control characters, edge spaces), UTF-8
+ * repair, UUIDs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "confab/text.h"
@@ -16,6 +18,12 @@ static int
 ok(const char *s, size_t min, size_t max, int no_edge_space)
 {
 	return cf_text_name_ok(s, strlen(s), min, max, no_edge_space);
+}
+
+static int
+ok_uuid(const char *s, char *out)
+{
+	return cf_text_uuid_parse(s, strlen(s), out);
 }
 
 static void
@@ -166,13 +174,83 @@ test_edge_spaces(void **state)
 	assert_int_equal(cf_text_name_ok("ab ", 2, 1, 32, 1), 0);
 }
 
+static void
+test_uuid_parse(void **state)
+{
+	char out[37];
+	const char *canon = "6ba7b810-9dad-41d1-80b4-00c04fd430c8";
+
+	(void)state;
+	assert_int_equal(cf_text_uuid_parse(canon, 36, out), 0);
+	assert_string_equal(out, canon);
+	/* Upper case, braces and the URN prefix are accepted; the result is lowercase. */
+	assert_int_equal(ok_uuid("6BA7B810-9DAD-41D1-80B4-00C04FD430C8", out), 0);
+	assert_string_equal(out, canon);
+	assert_int_equal(ok_uuid("{6ba7b810-9dad-41d1-80b4-00c04fd430c8}", out), 0);
+	assert_string_equal(out, canon);
+	assert_int_equal(ok_uuid("urn:uuid:6ba7b810-9dad-41d1-80b4-00c04fd430c8", out), 0);
+	assert_string_equal(out, canon);
+	assert_int_equal(ok_uuid("00000000-0000-0000-0000-000000000000", out), 0);
+	/* Versions 0 to 5 only. */
+	assert_int_equal(ok_uuid("6ba7b810-9dad-51d1-80b4-00c04fd430c8", out), 0);
+	assert_int_equal(ok_uuid("6ba7b810-9dad-61d1-80b4-00c04fd430c8", out), -EINVAL);
+	assert_int_equal(ok_uuid("6ba7b810-9dad-71d1-80b4-00c04fd430c8", out), -EINVAL);
+	assert_int_equal(ok_uuid("6ba7b810-9dad-f1d1-80b4-00c04fd430c8", out), -EINVAL);
+	/* Not the canonical form. */
+	assert_int_equal(ok_uuid("6ba7b8109dad41d180b400c04fd430c8", out), -EINVAL);
+	assert_int_equal(ok_uuid("{6ba7b810-9dad-41d1-80b4-00c04fd430c8", out), -EINVAL);
+	assert_int_equal(ok_uuid("6ba7b810-9dad-41d1-80b4-00c04fd430c8}", out), -EINVAL);
+	assert_int_equal(ok_uuid("urn:uuid:{6ba7b810-9dad-41d1-80b4-00c04fd430c8}", out), -EINVAL);
+	assert_int_equal(ok_uuid("urn:uuid:6ba7b810-9dad-41d1-80b4-00c04", out), -EINVAL);
+	assert_int_equal(ok_uuid("6ba7b810-9dad-41d1-80b4-00c04fd430c", out), -EINVAL);
+	assert_int_equal(ok_uuid("6ba7b810-9dad-41d1-80b4-00c04fd430c8a", out), -EINVAL);
+	assert_int_equal(ok_uuid("6ba7b810x9dad-41d1-80b4-00c04fd430c8", out), -EINVAL);
+	assert_int_equal(ok_uuid("6ba7b810-9dad-41d1-80b4-00c04fd430g8", out), -EINVAL);
+	assert_int_equal(ok_uuid("", out), -EINVAL);
+}
+
+static void
+test_uuid4(void **state)
+{
+	char a[37], b[37], out[37];
+
+	(void)state;
+	cf_text_uuid4(a, 1);
+	cf_text_uuid4(b, 2);
+	assert_int_equal(strlen(a), 36);
+	assert_string_not_equal(a, b);
+	assert_int_equal(a[14], '4');
+	assert_true(strchr("89ab", a[19]) != NULL);
+	assert_int_equal(cf_text_uuid_parse(a, 36, out), 0);
+	assert_string_equal(out, a);
+}
+
+static void
+test_utf8_sanitize(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = cf_text_utf8_sanitize("a\xff"
+	                          "b\xc3\xa9",
+	                          5);
+	assert_string_equal(s, "a\xef\xbf\xbd"
+	                       "b\xc3\xa9");
+	free(s);
+	/* Overlong and surrogate encodings are invalid too, one U+FFFD per byte. */
+	s = cf_text_utf8_sanitize("\xc0\xaf", 2);
+	assert_string_equal(s, "\xef\xbf\xbd\xef\xbf\xbd");
+	free(s);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_lengths),      cmocka_unit_test(test_valid_utf8),
 	        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_control_characters),
-	        cmocka_unit_test(test_edge_spaces),
+	        cmocka_unit_test(test_edge_spaces),  cmocka_unit_test(test_uuid_parse),
+	        cmocka_unit_test(test_uuid4),        cmocka_unit_test(test_utf8_sanitize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
