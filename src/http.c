@@ -2,8 +2,8 @@
 /* http.c - plain HTTP requests: /healthz, /metrics, /api/v1/..., the web client's static files,
  * and admission of WebSocket upgrades (path, Origin, connection limits) before the handshake.
  * Responses are built whole, then written from HTTP_WRITEABLE; a POSTed message is answered
- * when the bus completes it. Every error body is JSON, except seed 000's (/ws, /health), which
- * answers as the seed did, in plain text. */
+ * when the bus completes it. Every error body is JSON, except seed 000's (/ws, /health) and
+ * seed 003's (/v1/texto), which answer as the seeds did, in plain text. */
 #include "confab/http.h"
 #include "confab/bus.h"
 #include "confab/config.h"
@@ -449,6 +449,14 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 
 		return respond(wsi, p, status, "text/plain; charset=utf-8",
 		               "X-Content-Type-Options: nosniff\r\n", text, strlen(text));
+	}
+	if (cf_texto_path(p->srv->cfg, path)) {
+		/* Seed 003's endpoint without an upgrade: gorilla 1.2.0 checks the method first. */
+		const char *text = m == 'G' ? "Bad Request\n" : "Method Not Allowed\n";
+
+		return respond(wsi, p, m == 'G' ? 400 : 405, "text/plain; charset=utf-8",
+		               "X-Content-Type-Options: nosniff\r\nSec-Websocket-Version: 13\r\n",
+		               text, strlen(text));
 	}
 	if (!strncmp(path, rooms, sizeof(rooms) - 1)) {
 		const char *name = path + sizeof(rooms) - 1;

@@ -129,15 +129,15 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	const struct cf_config *cfg = srv->cfg;
 	char ip[48], origin[256];
 	uint32_t n;
-	/* Seed 000 checked its own Origin rule (cf_disposable_admit()). */
-	int disposable = cf_disposable_path(cfg, path);
+	/* Seed 000 checked its own Origin rule (cf_disposable_admit()); seed 003 takes any. */
+	int seed = cf_disposable_path(cfg, path) || cf_texto_path(cfg, path);
 
-	if (strcmp(path, "/v1/ws") && !disposable) {
+	if (strcmp(path, "/v1/ws") && !seed) {
 		*ret_code = "not_found";
 		*ret_msg = "no WebSocket endpoint at this path";
 		return 404;
 	}
-	if (cfg->origins.n && !disposable) {
+	if (cfg->origins.n && !seed) {
 		size_t i;
 
 		if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)

@@ -379,6 +379,8 @@ dialect_of(struct cf_server *srv, struct lws *wsi)
 		path[0] = '\0';
 	if (cf_disposable_path(srv->cfg, path))
 		return &cf_dialect_disposable;
+	if (cf_texto_path(srv->cfg, path))
+		return &cf_dialect_texto;
 	return &cf_dialect_native;
 }
 

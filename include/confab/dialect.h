@@ -9,6 +9,7 @@
 enum {
 	CF_DIALECT_NATIVE,
 	CF_DIALECT_DISPOSABLE, /* seed 000, disposable-chat */
+	CF_DIALECT_TEXTO,      /* seed 003, texto */
 	CF_DIALECT_MAX,
 };
 
@@ -51,6 +52,7 @@ struct cf_dialect {
 
 extern const struct cf_dialect cf_dialect_native;
 extern const struct cf_dialect cf_dialect_disposable;
+extern const struct cf_dialect cf_dialect_texto;
 
 /* Seed 000 (dialect_disposable.c). Whether path is its WebSocket endpoint (/ws) or its health
  * check (/health), with dialects.disposable_chat on. */
@@ -61,6 +63,10 @@ int cf_disposable_health_path(const struct cf_config *cfg, const char *path);
  * upgrade gets 400 too. 0: admitted; else the status with the exact plain-text body. */
 int cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
                         const char **ret_body);
+
+/* Seed 003 (dialect_texto.c). Whether path is its WebSocket endpoint (/v1/texto), with
+ * dialects.texto on. */
+int cf_texto_path(const struct cf_config *cfg, const char *path);
 
 /* A message as a confab.v1 "msg" event object (new reference); the REST API uses it too. */
 struct json_t;
