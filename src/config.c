@@ -114,6 +114,8 @@ static const struct cf_config_def defs[] = {
         {"dialects", "disposable_origin", CF_CFG_STR, R, O(disposable_origin), "", 0, 0,
          "the one Origin /ws accepts, exact match (empty: only clients sending none); "
          "env ACCEPTED_ORIGIN"},
+        {"dialects", "chatty", CF_CFG_INT, R, O(chatty), "1", 0, 1,
+         "1: serve seed 002 (chatty) at POST /chat?name=, /chat/join?name=&room= and /ping"},
         {"dialects", "texto", CF_CFG_INT, R, O(texto), "1", 0, 1,
          "1: serve seed 003 (texto) at /v1/texto"},
 };

@@ -69,6 +69,7 @@ struct cf_config {
 	/* [dialects] */
 	int disposable_chat;
 	char *disposable_origin;
+	int chatty;
 	int texto;
 };
 
