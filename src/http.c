@@ -458,6 +458,15 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		               "X-Content-Type-Options: nosniff\r\nSec-Websocket-Version: 13\r\n",
 		               text, strlen(text));
 	}
+	{
+		/* Seed 002's /ping, /chat and /chat/join answer in plain text. */
+		char body[8192];
+		int status = cf_chatty_http(p->srv, wsi, path, m, body, sizeof(body));
+
+		if (status)
+			return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body,
+			               strlen(body));
+	}
 	if (!strncmp(path, rooms, sizeof(rooms) - 1)) {
 		const char *name = path + sizeof(rooms) - 1;
 		size_t nlen;
@@ -540,6 +549,15 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv)
 		const char *text;
 
 		status = cf_disposable_admit(srv->cfg, wsi, 1, &text);
+		if (status) {
+			cf_metrics.rejected_connections_total++;
+			return write_plain(wsi, status, text);
+		}
+	}
+	if (cf_chatty_path(srv->cfg, path)) {
+		const char *text;
+
+		status = cf_chatty_admit(srv, wsi, &text);
 		if (status) {
 			cf_metrics.rejected_connections_total++;
 			return write_plain(wsi, status, text);

@@ -129,8 +129,10 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	const struct cf_config *cfg = srv->cfg;
 	char ip[48], origin[256];
 	uint32_t n;
-	/* Seed 000 checked its own Origin rule (cf_disposable_admit()); seed 003 takes any. */
-	int seed = cf_disposable_path(cfg, path) || cf_texto_path(cfg, path);
+	/* Seeds 000 and 002 checked their own Origin rules (cf_disposable_admit(),
+	 * cf_chatty_admit()); seed 003 takes any. */
+	int seed = cf_disposable_path(cfg, path) || cf_chatty_path(cfg, path) ||
+	           cf_texto_path(cfg, path);
 
 	if (strcmp(path, "/v1/ws") && !seed) {
 		*ret_code = "not_found";
@@ -597,6 +599,7 @@ cf_server_stop(struct cf_server *srv)
 	srv->bus = NULL;
 	cf_registry_free(srv->reg);
 	srv->reg = NULL;
+	cf_chatty_free();
 	HASH_ITER(hh, srv->ips, c, tmp)
 	{
 		HASH_DEL(srv->ips, c);

@@ -329,6 +329,8 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	int bin;
 	int r;
 
+	if (s->dialect->max_is_text)
+		max = (size_t)cfg->max_text;
 	cf_metrics.bytes_in_total += len;
 	s->seen_ms = mono_ms();
 	if (s->slow || s->closing)
@@ -379,6 +381,8 @@ dialect_of(struct cf_server *srv, struct lws *wsi)
 		path[0] = '\0';
 	if (cf_disposable_path(srv->cfg, path))
 		return &cf_dialect_disposable;
+	if (cf_chatty_path(srv->cfg, path))
+		return &cf_dialect_chatty;
 	if (cf_texto_path(srv->cfg, path))
 		return &cf_dialect_texto;
 	return &cf_dialect_native;

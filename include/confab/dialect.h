@@ -9,6 +9,7 @@
 enum {
 	CF_DIALECT_NATIVE,
 	CF_DIALECT_DISPOSABLE, /* seed 000, disposable-chat */
+	CF_DIALECT_CHATTY,     /* seed 002, chatty */
 	CF_DIALECT_TEXTO,      /* seed 003, texto */
 	CF_DIALECT_MAX,
 };
@@ -29,6 +30,8 @@ struct cf_dialect {
 	unsigned binary_as_text : 1;
 	/* Largest client message in bytes, 1009 above; 0: limits.max_frame. */
 	size_t max_frame;
+	/* The largest client message is limits.max_text instead (a frame is the text). */
+	unsigned max_is_text : 1;
 	/* The session is established (s->user_id is still NULL). May be NULL. Returns 0; a
 	 * dialect that refuses the session closes it with cf_sess_close(). */
 	int (*on_open)(struct cf_sess *s, struct lws *wsi);
@@ -52,6 +55,7 @@ struct cf_dialect {
 
 extern const struct cf_dialect cf_dialect_native;
 extern const struct cf_dialect cf_dialect_disposable;
+extern const struct cf_dialect cf_dialect_chatty;
 extern const struct cf_dialect cf_dialect_texto;
 
 /* Seed 000 (dialect_disposable.c). Whether path is its WebSocket endpoint (/ws) or its health
@@ -64,6 +68,20 @@ int cf_disposable_health_path(const struct cf_config *cfg, const char *path);
 int cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
                         const char **ret_body);
 
+/* Seed 002 (dialect_chatty.c), with dialects.chatty on. Whether path is its WebSocket
+ * endpoint (/chat/join). */
+int cf_chatty_path(const struct cf_config *cfg, const char *path);
+/* /ping, /chat (POST creates a room) and /chat/join without an upgrade: 0 when path is none of
+ * them, else the status with the plain-text body in out (NUL-terminated). method: 'G', 'P',
+ * '?'. */
+struct cf_server;
+int cf_chatty_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+                   size_t outlen);
+/* Checks an upgrade to /chat/join: same origin (403), a room created by POST /chat (404).
+ * 0: admitted; else the status with the exact plain-text body. */
+int cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body);
+/* Forgets the created rooms (at exit). */
+void cf_chatty_free(void);
 /* Seed 003 (dialect_texto.c). Whether path is its WebSocket endpoint (/v1/texto), with
  * dialects.texto on. */
 int cf_texto_path(const struct cf_config *cfg, const char *path);

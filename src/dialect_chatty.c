@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/* dialect_chatty.c - seed 002, chatty (docs/dialects.md): POST /chat?name= creates a room with
+ * a KSUID id, which is the core's room name; GET /chat/join?name=&room=<id> is admitted only for
+ * a room created here and only from the same origin; the participant's text frames are the
+ * message text verbatim; participant_joined/left and message events are rendered from the
+ * core's presence events and messages; server_shutting_down is the bye of a drain. */
+#include "confab/bus.h"
+#include "confab/config.h"
+#include "confab/dialect.h"
+#include "confab/frame.h"
+#include "confab/log.h"
+#include "confab/room.h"
+#include "confab/server.h"
+#include "confab/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/random.h>
+#include <jansson.h>
+#include <uthash.h>
+
+#define KSUID_LEN   27
+#define KSUID_EPOCH 1400000000LL
+/* Longest room or participant name taken from a query (bytes, after %XX decoding). */
+#define ARG_MAX 1024
+
+static const char body_forbidden[] = "Forbidden\n";
+static const char body_not_found[] = "Not Found\n";
+static const char body_bad_request[] = "Bad Request\n";
+
+/* A room created by POST /chat: its id (the core's room name) and its display name. */
+struct chatty_room {
+	UT_hash_handle hh;
+	char id[KSUID_LEN + 1];
+	char name[];
+};
+
+/* Standalone: the rooms created on this node, until the process exits. */
+static struct chatty_room *rooms;
+static uint32_t nrooms;
+
+int
+cf_chatty_path(const struct cf_config *cfg, const char *path)
+{
+	return cfg->chatty && !strcmp(path, "/chat/join");
+}
+
+void
+cf_chatty_free(void)
+{
+	struct chatty_room *r, *tmp;
+
+	HASH_ITER(hh, rooms, r, tmp)
+	{
+		HASH_DEL(rooms, r);
+		free(r);
+	}
+	nrooms = 0;
+}
+
+/* ---- KSUID ------------------------------------------------------------------------------- */
+
+/* 20 bytes (big-endian seconds since KSUID_EPOCH, then 16 random bytes) as 27 base62 digits,
+ * zero-padded: the string order is the byte order, so ids sort by creation second. */
+static int
+ksuid_new(char *out)
+{
+	static const char digits[] =
+	        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	unsigned char b[20];
+	uint32_t ts = (uint32_t)((long long)time(NULL) - KSUID_EPOCH);
+	size_t done = 0;
+
+	b[0] = (unsigned char)(ts >> 24);
+	b[1] = (unsigned char)(ts >> 16);
+	b[2] = (unsigned char)(ts >> 8);
+	b[3] = (unsigned char)ts;
+	while (done < 16) {
+		ssize_t n = getrandom(b + 4 + done, 16 - done, 0);
+
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0)
+			done += (size_t)n;
+	}
+	/* Long division of the 160-bit number by 62, least significant digit first. */
+	for (int pos = KSUID_LEN - 1; pos >= 0; pos--) {
+		unsigned rem = 0;
+
+		for (size_t i = 0; i < sizeof(b); i++) {
+			unsigned cur = (rem << 8) | b[i];
+
+			b[i] = (unsigned char)(cur / 62);
+			rem = cur % 62;
+		}
+		out[pos] = digits[rem];
+	}
+	out[KSUID_LEN] = '\0';
+	return 0;
+}
+
+static int
+ksuid_ok(const char *s, size_t len)
+{
+	if (len != KSUID_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= 'a' && s[i] <= 'z')))
+			return 0;
+	return 1;
+}
+
+/* ---- the HTTP side ------------------------------------------------------------------------ */
+
+/* The first value of the query argument name, as lws decoded it (%XX, '+'), not trimmed.
+ * Returns its length (embedded NULs cut it), or -1 when absent, -E2BIG when over ARG_MAX. */
+static int
+query_arg(struct lws *wsi, const char *name, char *out)
+{
+	size_t nl = strlen(name);
+	char frag[ARG_MAX + 64];
+
+	for (int i = 0;; i++) {
+		int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
+		                              i);
+		size_t vl;
+
+		if (n < 0)
+			return lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0 ? -E2BIG
+			                                                                    : -1;
+		if ((size_t)n < nl + 1 || strncmp(frag, name, nl) || frag[nl] != '=')
+			continue;
+		vl = (size_t)n - nl - 1;
+		if (vl > ARG_MAX)
+			return -E2BIG;
+		memcpy(out, frag + nl + 1, vl);
+		out[vl] = '\0';
+		return (int)strlen(out);
+	}
+}
+
+/* Replaces invalid UTF-8 with U+FFFD, as Go does when it marshals a string. New string. */
+static char *
+utf8_sanitize(const char *s)
+{
+	size_t len = strlen(s);
+	char *out = malloc(3 * len + 1), *o = out;
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		unsigned c = p[i];
+		size_t n = c < 0x80             ? 1
+		           : (c & 0xe0) == 0xc0 ? 2
+		           : (c & 0xf0) == 0xe0 ? 3
+		           : (c & 0xf8) == 0xf0 ? 4
+		                                : 0;
+		uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+		int ok = n > 0 && i + n <= len;
+
+		for (size_t k = 1; ok && k < n; k++) {
+			ok = (p[i + k] & 0xc0) == 0x80;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (ok && n > 1)
+			ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) &&
+			     !(n == 4 && cp < 0x10000) && cp <= 0x10ffff &&
+			     !(cp >= 0xd800 && cp <= 0xdfff);
+		if (!ok) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(o, p + i, n);
+		o += n;
+		i += n;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* POST /chat?name=: a new room. 201 with {"id","name"} in out, 400 (no name), 503 at
+ * rooms.max_rooms, 500 (no memory or entropy); out is empty then. */
+static int
+create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen)
+{
+	char name[ARG_MAX + 1], *clean, *txt;
+	struct chatty_room *r, *dup;
+	json_t *o;
+	int nl = query_arg(wsi, "name", name);
+	size_t cl;
+
+	out[0] = '\0';
+	if (nl <= 0)
+		return 400;
+	if (nrooms >= (uint32_t)srv->cfg->max_rooms) {
+		log_warn("chatty: POST /chat refused: rooms.max_rooms (%d) rooms created",
+		         srv->cfg->max_rooms);
+		return 503;
+	}
+	clean = utf8_sanitize(name);
+	if (!clean)
+		return 500;
+	cl = strlen(clean);
+	r = malloc(sizeof(*r) + cl + 1);
+	if (!r) {
+		free(clean);
+		return 500;
+	}
+	memcpy(r->name, clean, cl + 1);
+	free(clean);
+	do {
+		if (ksuid_new(r->id) < 0) {
+			free(r);
+			return 500;
+		}
+		HASH_FIND_STR(rooms, r->id, dup);
+	} while (dup);
+	o = json_pack("{s:s,s:s}", "id", r->id, "name", r->name);
+	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!txt || strlen(txt) >= outlen) {
+		free(txt);
+		free(r);
+		return 500;
+	}
+	HASH_ADD_STR(rooms, id, r);
+	nrooms++;
+	strcpy(out, txt);
+	free(txt);
+	return 201;
+}
+
+int
+cf_chatty_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+               size_t outlen)
+{
+	if (!srv->cfg->chatty)
+		return 0;
+	if (!strcmp(path, "/ping")) {
+		snprintf(out, outlen, "pong");
+		return 200;
+	}
+	if (!strcmp(path, "/chat")) {
+		out[0] = '\0';
+		return method == 'P' ? create_room(srv, wsi, out, outlen) : 405;
+	}
+	if (!strcmp(path, "/chat/join")) {
+		/* Not an upgrade: gorilla's first check ('upgrade' token in Connection). */
+		snprintf(out, outlen, "%s", body_bad_request);
+		return 400;
+	}
+	return 0;
+}
+
+/* gorilla's default CheckOrigin: no Origin, or an Origin whose host[:port] equals Host,
+ * ASCII case-insensitively. */
+static int
+same_origin(struct lws *wsi)
+{
+	char origin[512], host[300];
+	const char *h, *end;
+	int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+
+	if (n < 0)
+		return lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) == 0;
+	if (n == 0)
+		return 1;
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) < 0)
+		return 0;
+	h = strstr(origin, "://");
+	if (!h)
+		return 0; /* url.Parse gives no host */
+	h += 3;
+	end = h + strcspn(h, "/?#");
+	/* userinfo is not part of the host */
+	for (const char *at = h; at < end; at++)
+		if (*at == '@')
+			h = at + 1;
+	return (size_t)(end - h) == strlen(host) && !strncasecmp(h, host, (size_t)(end - h));
+}
+
+int
+cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
+{
+	char room[ARG_MAX + 1];
+	struct chatty_room *r = NULL;
+	int rl;
+
+	if (!same_origin(wsi)) {
+		*ret_body = body_forbidden;
+		return 403;
+	}
+	rl = query_arg(wsi, "room", room);
+	if (rl > 0 && ksuid_ok(room, (size_t)rl))
+		HASH_FIND_STR(rooms, room, r);
+	if (!r || query_arg(wsi, "name", room) == -E2BIG) {
+		(void)srv;
+		*ret_body = body_not_found;
+		return 404;
+	}
+	return 0;
+}
+
+/* ---- rendering ---------------------------------------------------------------------------- */
+
+static struct cf_frame *
+frame_of(json_t *o)
+{
+	char *txt;
+	struct cf_frame *f = NULL;
+
+	if (!o)
+		return NULL;
+	txt = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (txt) {
+		f = cf_frame_new(txt, strlen(txt));
+		free(txt);
+	}
+	return f;
+}
+
+static struct cf_frame *
+render_msg(const struct cf_msg *m)
+{
+	return frame_of(json_pack("{s:s,s:s}", "text", m->text, "participant", m->from_name));
+}
+
+static struct cf_frame *
+render_presence(const char *ev, const char *room, const char *uid, const char *uname)
+{
+	(void)room;
+	(void)uid;
+	return frame_of(json_pack("{s:s,s:s}", "event_type",
+	                          !strcmp(ev, "join") ? "participant_joined" : "participant_left",
+	                          "participant", uname));
+}
+
+/* The only close chatty announces is the server's: a drain closes every session with 1001. */
+static struct cf_frame *
+render_bye(int code, const char *reason)
+{
+	(void)reason;
+	if (code != 1001)
+		return NULL;
+	return frame_of(json_pack("{s:s}", "event_type", "server_shutting_down"));
+}
+
+/* No direct messages in 002. */
+static struct cf_frame *
+render_dm(const struct cf_msg *m)
+{
+	(void)m;
+	return NULL;
+}
+
+static void
+push(struct cf_sess *s, struct cf_frame *f)
+{
+	if (f) {
+		cf_sess_push(s, f);
+		cf_frame_unref(f);
+	}
+}
+
+/* ---- the connection ------------------------------------------------------------------------ */
+
+static struct cf_member *
+membership(struct cf_sess *s)
+{
+	return s->rooms.head ? lws_container_of(s->rooms.head, struct cf_member, in_sess) : NULL;
+}
+
+/* The others heard of the join from the registry; the joiner hears its own from here. */
+static void
+joined(struct cf_sess *s)
+{
+	push(s, render_presence("join", NULL, s->user_id, s->user_name));
+}
+
+static void
+join_done(struct cf_sess *s, struct cf_member *mb, int err)
+{
+	(void)mb;
+	if (err < 0) {
+		cf_sess_close(s, 1013, "try again later");
+		return;
+	}
+	joined(s);
+}
+
+static int
+on_open(struct cf_sess *s, struct lws *wsi)
+{
+	char name[ARG_MAX + 1], room[ARG_MAX + 1], id[KSUID_LEN + 1], *clean;
+	struct cf_room *cr;
+	struct cf_member *mb;
+	int r;
+
+	/* Admitted by cf_chatty_admit(); read again because lws keeps no state for us. */
+	if (query_arg(wsi, "room", room) != KSUID_LEN) {
+		cf_sess_close(s, 1008, "bad parameters");
+		return 0;
+	}
+	if (query_arg(wsi, "name", name) < 0)
+		name[0] = '\0'; /* the seed takes a missing name as the empty one */
+	if (ksuid_new(id) < 0) {
+		cf_sess_close(s, 1011, "internal error");
+		return 0;
+	}
+	clean = utf8_sanitize(name);
+	r = clean ? cf_sess_set_user(s, id, clean) : -ENOMEM;
+	free(clean);
+	if (r < 0) {
+		cf_sess_close(s, 1011, "out of memory");
+		return 0;
+	}
+	r = cf_room_join(s->srv->reg, s, room, &cr, &mb);
+	switch (r) {
+	case 0:
+		joined(s);
+		break;
+	case -EINPROGRESS:
+		break; /* join_done() announces */
+	case -ENOSPC:
+	case -ENOTCONN:
+	case -EAGAIN:
+		cf_sess_close(s, 1013, "try again later");
+		break;
+	default:
+		cf_sess_close(s, 1011, "internal error");
+		break;
+	}
+	return 0;
+}
+
+/* A text frame is the message, verbatim (lws checked its UTF-8; the size cap is
+ * limits.max_text). Binary frames are ignored. The protocol has no error events: a message the
+ * bus refuses, or one over the rate limit, is dropped. */
+static int
+on_text(struct cf_sess *s, const char *buf, size_t len)
+{
+	struct cf_member *mb = membership(s);
+	struct cf_msg *m;
+	char *text;
+	int r;
+
+	if (!buf || !mb)
+		return 0;
+	r = cf_sess_rate_take(s);
+	if (r < 0)
+		return 0;
+	text = strndup(buf, len); /* a NUL (U+0000) ends the text */
+	if (!text)
+		return -1;
+	m = cf_msg_new(mb->room->name, s->user_id, s->user_name, text, NULL);
+	free(text);
+	if (!m)
+		return -1;
+	r = cf_bus_publish(s->srv->bus, m, NULL, NULL, 0);
+	cf_msg_unref(m);
+	if (r < 0)
+		log_debug("chatty: session %llu: message dropped: %s", (unsigned long long)s->id,
+		          strerror(-r));
+	return 0;
+}
+
+const struct cf_dialect cf_dialect_chatty = {
+        .id = CF_DIALECT_CHATTY,
+        .name = "chatty",
+        .max_is_text = 1,
+        .on_open = on_open,
+        .on_text = on_text,
+        .render_msg = render_msg,
+        .render_presence = render_presence,
+        .render_bye = render_bye,
+        .render_dm = render_dm,
+        .join_done = join_done,
+};
