@@ -12,6 +12,7 @@
 #include "confab/room.h"
 #include "confab/server.h"
 #include "confab/session.h"
+#include "confab/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -144,48 +145,6 @@ query_arg(struct lws *wsi, const char *name, char *out)
 	}
 }
 
-/* Replaces invalid UTF-8 with U+FFFD, as Go does when it marshals a string. New string. */
-static char *
-utf8_sanitize(const char *s)
-{
-	size_t len = strlen(s);
-	char *out = malloc(3 * len + 1), *o = out;
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len;) {
-		unsigned c = p[i];
-		size_t n = c < 0x80             ? 1
-		           : (c & 0xe0) == 0xc0 ? 2
-		           : (c & 0xf0) == 0xe0 ? 3
-		           : (c & 0xf8) == 0xf0 ? 4
-		                                : 0;
-		uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
-		int ok = n > 0 && i + n <= len;
-
-		for (size_t k = 1; ok && k < n; k++) {
-			ok = (p[i + k] & 0xc0) == 0x80;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if (ok && n > 1)
-			ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) &&
-			     !(n == 4 && cp < 0x10000) && cp <= 0x10ffff &&
-			     !(cp >= 0xd800 && cp <= 0xdfff);
-		if (!ok) {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-			continue;
-		}
-		memcpy(o, p + i, n);
-		o += n;
-		i += n;
-	}
-	*o = '\0';
-	return out;
-}
-
 /* POST /chat?name=: a new room. 201 with {"id","name"} in out, 400 (no name), 503 at
  * rooms.max_rooms, 500 (no memory or entropy); out is empty then. */
 static int
@@ -205,7 +164,7 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen)
 		         srv->cfg->max_rooms);
 		return 503;
 	}
-	clean = utf8_sanitize(name);
+	clean = cf_text_utf8_sanitize(name, strlen(name));
 	if (!clean)
 		return 500;
 	cl = strlen(clean);
@@ -312,26 +271,10 @@ cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
 /* ---- rendering ---------------------------------------------------------------------------- */
 
 static struct cf_frame *
-frame_of(json_t *o)
-{
-	char *txt;
-	struct cf_frame *f = NULL;
-
-	if (!o)
-		return NULL;
-	txt = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (txt) {
-		f = cf_frame_new(txt, strlen(txt));
-		free(txt);
-	}
-	return f;
-}
-
-static struct cf_frame *
 render_msg(const struct cf_msg *m)
 {
-	return frame_of(json_pack("{s:s,s:s}", "text", m->text, "participant", m->from_name));
+	return cf_frame_from_json(
+	        json_pack("{s:s,s:s}", "text", m->text, "participant", m->from_name));
 }
 
 static struct cf_frame *
@@ -339,9 +282,10 @@ render_presence(const char *ev, const char *room, const char *uid, const char *u
 {
 	(void)room;
 	(void)uid;
-	return frame_of(json_pack("{s:s,s:s}", "event_type",
-	                          !strcmp(ev, "join") ? "participant_joined" : "participant_left",
-	                          "participant", uname));
+	return cf_frame_from_json(
+	        json_pack("{s:s,s:s}", "event_type",
+	                  !strcmp(ev, "join") ? "participant_joined" : "participant_left",
+	                  "participant", uname));
 }
 
 /* The only close chatty announces is the server's: a drain closes every session with 1001. */
@@ -351,7 +295,7 @@ render_bye(int code, const char *reason)
 	(void)reason;
 	if (code != 1001)
 		return NULL;
-	return frame_of(json_pack("{s:s}", "event_type", "server_shutting_down"));
+	return cf_frame_from_json(json_pack("{s:s}", "event_type", "server_shutting_down"));
 }
 
 /* No direct messages in 002. */
@@ -360,15 +304,6 @@ render_dm(const struct cf_msg *m)
 {
 	(void)m;
 	return NULL;
-}
-
-static void
-push(struct cf_sess *s, struct cf_frame *f)
-{
-	if (f) {
-		cf_sess_push(s, f);
-		cf_frame_unref(f);
-	}
 }
 
 /* ---- the connection ------------------------------------------------------------------------ */
@@ -383,7 +318,7 @@ membership(struct cf_sess *s)
 static void
 joined(struct cf_sess *s)
 {
-	push(s, render_presence("join", NULL, s->user_id, s->user_name));
+	cf_sess_push_owned(s, render_presence("join", NULL, s->user_id, s->user_name));
 }
 
 static void
@@ -416,7 +351,7 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		cf_sess_close(s, 1011, "internal error");
 		return 0;
 	}
-	clean = utf8_sanitize(name);
+	clean = cf_text_utf8_sanitize(name, strlen(name));
 	r = clean ? cf_sess_set_user(s, id, clean) : -ENOMEM;
 	free(clean);
 	if (r < 0) {

@@ -177,23 +177,6 @@ cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
 
 /* ---- rendering ---------------------------------------------------------------------------- */
 
-static struct cf_frame *
-frame_of(json_t *o)
-{
-	char *txt;
-	struct cf_frame *f = NULL;
-
-	if (!o)
-		return NULL;
-	txt = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (txt) {
-		f = cf_frame_new(txt, strlen(txt));
-		free(txt);
-	}
-	return f;
-}
-
 static json_t *
 client_json(const char *id, const char *name)
 {
@@ -203,9 +186,9 @@ client_json(const char *id, const char *name)
 static struct cf_frame *
 render_msg(const struct cf_msg *m)
 {
-	return frame_of(json_pack("{s:s,s:{s:{s:s},s:o,s:s}}", "type", "chat", "data", "room",
-	                          "name", m->room, "client", client_json(m->from_id, m->from_name),
-	                          "text", m->text));
+	return cf_frame_from_json(json_pack(
+	        "{s:s,s:{s:{s:s},s:o,s:s}}", "type", "chat", "data", "room", "name", m->room,
+	        "client", client_json(m->from_id, m->from_name), "text", m->text));
 }
 
 static struct cf_frame *
@@ -213,9 +196,9 @@ render_presence(const char *ev, const char *room, const char *uid, const char *u
 {
 	const char *action = !strcmp(ev, "join") ? "registered" : "unregistered";
 
-	return frame_of(json_pack("{s:s,s:{s:{s:s},s:o,s:s}}", "type", "info", "data", "room",
-	                          "name", room, "client", client_json(uid, uname), "action",
-	                          action));
+	return cf_frame_from_json(json_pack("{s:s,s:{s:{s:s},s:o,s:s}}", "type", "info", "data",
+	                                    "room", "name", room, "client", client_json(uid, uname),
+	                                    "action", action));
 }
 
 /* 000 has no bye event, no direct messages and no gaps. */
@@ -235,18 +218,10 @@ render_dm(const struct cf_msg *m)
 }
 
 static void
-push(struct cf_sess *s, struct cf_frame *f)
-{
-	if (f) {
-		cf_sess_push(s, f);
-		cf_frame_unref(f);
-	}
-}
-
-static void
 send_error(struct cf_sess *s, const char *text)
 {
-	push(s, frame_of(json_pack("{s:s,s:{s:s}}", "type", "error", "data", "text", text)));
+	cf_sess_push_owned(s, cf_frame_from_json(json_pack("{s:s,s:{s:s}}", "type", "error", "data",
+	                                                   "text", text)));
 }
 
 /* ---- the connection ------------------------------------------------------------------------ */
@@ -264,10 +239,11 @@ welcome(struct cf_sess *s, struct cf_room *room)
 
 	for (const struct cf_presence *p = room->users; p; p = p->hh.next)
 		json_array_append_new(a, client_json(p->id, p->name));
-	push(s, frame_of(json_pack("{s:s,s:{s:{s:s,s:o}}}", "type", "welcome", "data", "room",
-	                           "name", room->name, "activeClients", a)));
+	cf_sess_push_owned(
+	        s, cf_frame_from_json(json_pack("{s:s,s:{s:{s:s,s:o}}}", "type", "welcome", "data",
+	                                        "room", "name", room->name, "activeClients", a)));
 	/* The others heard of the join from the registry; the joiner hears it after its welcome. */
-	push(s, render_presence("join", room->name, s->user_id, s->user_name));
+	cf_sess_push_owned(s, render_presence("join", room->name, s->user_id, s->user_name));
 }
 
 static void

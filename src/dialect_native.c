@@ -34,23 +34,8 @@ struct cmd {
 static void
 push_json(struct cf_sess *s, json_t *obj)
 {
-	char *txt;
-	struct cf_frame *f;
-
-	if (!obj)
-		return;
-	txt = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	if (!txt)
-		return;
-	f = cf_frame_new(txt, strlen(txt));
-	free(txt);
-	if (f) {
-		cf_sess_push(s, f);
-		cf_frame_unref(f);
-	}
+	cf_sess_push_owned(s, cf_frame_from_json(obj));
 }
-
 /* Steals obj; adds op and the command's id (if it had one: id >= 0). Also for replies that
  * come later than the command (acks, joins that waited). */
 static void
@@ -108,54 +93,38 @@ cf_native_msg_json(const struct cf_msg *m)
 }
 
 static struct cf_frame *
-frame_of(json_t *o)
-{
-	char *txt;
-	struct cf_frame *f = NULL;
-
-	if (!o)
-		return NULL;
-	txt = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (txt) {
-		f = cf_frame_new(txt, strlen(txt));
-		free(txt);
-	}
-	return f;
-}
-
-static struct cf_frame *
 render_msg(const struct cf_msg *m)
 {
-	return frame_of(cf_native_msg_json(m));
+	return cf_frame_from_json(cf_native_msg_json(m));
 }
 
 static struct cf_frame *
 render_presence(const char *ev, const char *room, const char *uid, const char *uname)
 {
-	return frame_of(
+	return cf_frame_from_json(
 	        json_pack("{s:s,s:s,s:o}", "ev", ev, "room", room, "user", user_json(uid, uname)));
 }
 
 static struct cf_frame *
 render_bye(int code, const char *reason)
 {
-	return frame_of(json_pack("{s:s,s:i,s:s}", "ev", "bye", "code", code, "reason", reason));
+	return cf_frame_from_json(
+	        json_pack("{s:s,s:i,s:s}", "ev", "bye", "code", code, "reason", reason));
 }
 
 static struct cf_frame *
 render_dm(const struct cf_msg *m)
 {
-	return frame_of(json_pack("{s:s,s:o,s:s,s:I,s:s}", "ev", "dm", "from",
-	                          user_json(m->from_id, m->from_name), "to", m->room, "ts",
-	                          (json_int_t)m->ts_ms, "text", m->text));
+	return cf_frame_from_json(json_pack("{s:s,s:o,s:s,s:I,s:s}", "ev", "dm", "from",
+	                                    user_json(m->from_id, m->from_name), "to", m->room,
+	                                    "ts", (json_int_t)m->ts_ms, "text", m->text));
 }
 
 static struct cf_frame *
 render_gap(const char *room, uint64_t epoch, uint64_t seq)
 {
-	return frame_of(json_pack("{s:s,s:s,s:I,s:I}", "ev", "gap", "room", room, "epoch",
-	                          (json_int_t)epoch, "seq", (json_int_t)seq));
+	return cf_frame_from_json(json_pack("{s:s,s:s,s:I,s:I}", "ev", "gap", "room", room, "epoch",
+	                                    (json_int_t)epoch, "seq", (json_int_t)seq));
 }
 
 /* Field access: each returns 1 if present and valid, 0 if absent, -1 after replying with an

@@ -106,15 +106,6 @@ render_bye(int code, const char *reason)
 	return NULL;
 }
 
-static void
-push(struct cf_sess *s, struct cf_frame *f)
-{
-	if (f) {
-		cf_sess_push(s, f);
-		cf_frame_unref(f);
-	}
-}
-
 /* id NULL: the request did not parse, the error gets a fresh id. */
 static void
 send_error(struct cf_sess *s, const char *id, const char *code, const char *description)
@@ -125,8 +116,9 @@ send_error(struct cf_sess *s, const char *id, const char *code, const char *desc
 		cf_text_uuid4(fresh, s->id);
 		id = fresh;
 	}
-	push(s, envelope(s->user_id, id, "error",
-	                 json_pack("{s:s,s:s}", "code", code, "description", description)));
+	cf_sess_push_owned(
+	        s, envelope(s->user_id, id, "error",
+	                    json_pack("{s:s,s:s}", "code", code, "description", description)));
 }
 
 /* ---- parsing, as Go's encoding/json decodes texto's ChatMessage ----------------------------- */
@@ -255,7 +247,8 @@ on_open(struct cf_sess *s, struct lws *wsi)
 	if (nogreet(wsi))
 		return 0;
 	cf_text_uuid4(msg_id, s->id);
-	push(s, envelope(id, msg_id, "connection", json_pack("{s:s}", "client_id", id)));
+	cf_sess_push_owned(s,
+	                   envelope(id, msg_id, "connection", json_pack("{s:s}", "client_id", id)));
 	return 0;
 }
 
@@ -270,7 +263,7 @@ send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		send_error(s, m->nonce, EBROKER);
 		return;
 	}
-	push(s, envelope(s->user_id, m->nonce, "ack", NULL));
+	cf_sess_push_owned(s, envelope(s->user_id, m->nonce, "ack", NULL));
 }
 
 static int
@@ -379,8 +372,8 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 		goto syntax; /* the decoder rejected unknown kinds */
 	}
 	if (!strcmp(kind, "registration"))
-		push(s, envelope(s->user_id, id, "connection",
-		                 json_pack("{s:s}", "client_id", s->user_id)));
+		cf_sess_push_owned(s, envelope(s->user_id, id, "connection",
+		                               json_pack("{s:s}", "client_id", s->user_id)));
 	else if (!strcmp(kind, "send"))
 		r = do_send(s, id, client_id, to, text, tlen);
 	else if (!strcmp(kind, "connection") || !strcmp(kind, "receive"))

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <libwebsockets.h>
 
 struct cf_frame *
@@ -20,6 +21,23 @@ cf_frame_new(const void *payload, size_t len)
 	f->len = (uint32_t)len;
 	f->ordered_ns = 0;
 	memcpy(f->buf + LWS_PRE, payload, len);
+	return f;
+}
+
+struct cf_frame *
+cf_frame_from_json(json_t *o)
+{
+	struct cf_frame *f = NULL;
+	char *txt;
+
+	if (!o)
+		return NULL;
+	txt = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (txt) {
+		f = cf_frame_new(txt, strlen(txt));
+		free(txt);
+	}
 	return f;
 }
 

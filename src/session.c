@@ -42,6 +42,15 @@ set_close(struct cf_sess *s, int code, const char *reason)
 }
 
 void
+cf_sess_push_owned(struct cf_sess *s, struct cf_frame *f)
+{
+	if (f) {
+		cf_sess_push(s, f);
+		cf_frame_unref(f);
+	}
+}
+
+void
 cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 {
 	const struct cf_config *cfg = s->srv->cfg;

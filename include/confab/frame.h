@@ -16,6 +16,10 @@ struct cf_frame {
 
 /* New frame with a copy of payload and one reference (the caller's). NULL on OOM. */
 struct cf_frame *cf_frame_new(const void *payload, size_t len);
+/* New frame with the compact JSON text of o, which it steals (NULL o: NULL, so that a failed
+ * json_pack() passes through). NULL on OOM. */
+struct json_t;
+struct cf_frame *cf_frame_from_json(struct json_t *o);
 struct cf_frame *cf_frame_ref(struct cf_frame *f);
 /* Drops one reference; frees on the last. Accepts NULL. Returns NULL. */
 struct cf_frame *cf_frame_unref(struct cf_frame *f);

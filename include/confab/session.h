@@ -45,6 +45,8 @@ struct cf_sess {
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
 void cf_sess_push(struct cf_sess *s, struct cf_frame *f);
+/* Queues f and drops the caller's reference to it; NULL (a render that failed) is ignored. */
+void cf_sess_push_owned(struct cf_sess *s, struct cf_frame *f);
 /* Queues a bye event, stops taking input, and closes with code once the queue is written.
  * reason must be a string literal (it is kept). */
 void cf_sess_close(struct cf_sess *s, int code, const char *reason);

@@ -13,6 +13,8 @@
 #include "confab/frame.h"
 #include "confab/ring.h"
 
+#include <jansson.h>
+
 static struct cf_frame *
 frame_str(const char *s)
 {
@@ -20,6 +22,20 @@ frame_str(const char *s)
 
 	assert_non_null(f);
 	return f;
+}
+
+static void
+test_frame_from_json(void **state)
+{
+	struct cf_frame *f = cf_frame_from_json(json_pack("{s:s,s:i}", "ev", "x", "n", 1));
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(f->len, strlen("{\"ev\":\"x\",\"n\":1}"));
+	assert_memory_equal(cf_frame_payload(f), "{\"ev\":\"x\",\"n\":1}", f->len);
+	cf_frame_unref(f);
+	/* A failed json_pack() yields NULL; nothing to free. */
+	assert_null(cf_frame_from_json(NULL));
 }
 
 static void
@@ -307,6 +323,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_frame_refcount),
+	        cmocka_unit_test(test_frame_from_json),
 	        cmocka_unit_test(test_ring_fifo_wrap_and_grow),
 	        cmocka_unit_test(test_ring_frame_limit),
 	        cmocka_unit_test(test_ring_byte_limit),
