@@ -758,6 +758,86 @@ class HTTPResponse:
         return json.loads(self.body.decode())
 
 
+class FrameClient:
+    """A client of a seed dialect (no subprotocol): keeps every frame, as parse() makes it (a
+    parse() that raises AssertionError records the frame as bad, which fails the next wait()
+    and close()), and waits for frames that match a predicate."""
+
+    def __init__(self, ws, name=None):
+        self.ws, self.name = ws, name
+        self.id = None
+        self.frames, self.bad, self.waiters = [], [], []
+        self.closed = False
+        self.reader = asyncio.ensure_future(self._read())
+
+    @staticmethod
+    async def open(server, path, origin=None):
+        return await websockets.connect(f"ws://127.0.0.1:{server.port}{path}", origin=origin,
+                                        compression=None, ping_interval=None, max_size=None,
+                                        open_timeout=T(10), close_timeout=T(5))
+
+    def parse(self, raw):
+        return json.loads(raw)
+
+    async def _read(self):
+        try:
+            async for raw in self.ws:
+                try:
+                    self.frames.append(self.parse(raw))
+                except AssertionError as e:
+                    self.bad.append(str(e))
+                self._wake()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            self._wake()
+
+    def _wake(self):
+        ws, self.waiters = self.waiters, []
+        for w in ws:
+            if not w.done():
+                w.set_result(None)
+
+    def find(self, pred):
+        return next((f for f in self.frames if pred(f)), None)
+
+    async def wait(self, pred, what="frame", timeout=None):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or T(10))
+        who = f"{self.name}: " if self.name else ""
+        while True:
+            assert not self.bad, self.bad
+            f = self.find(pred)
+            if f is not None:
+                return f
+            if self.closed:
+                raise AssertionError(f"{who}closed ({self.ws.close_code}) waiting for {what}; "
+                                     f"frames {self.frames[-5:]!r}")
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AssertionError(f"{who}timed out waiting for {what}; "
+                                     f"frames {self.frames[-5:]!r}")
+            w = loop.create_future()
+            self.waiters.append(w)
+            try:
+                await asyncio.wait_for(w, left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def closed_code(self, timeout=None):
+        await asyncio.wait_for(asyncio.shield(self.reader), timeout or T(10))
+        return self.ws.close_code
+
+    async def close(self):
+        assert not self.bad, self.bad
+        try:
+            await asyncio.wait_for(self.ws.close(), T(5))
+        except Exception:
+            pass
+        await asyncio.gather(self.reader, return_exceptions=True)
+
+
 class RawWS:
     """Blocking WebSocket client over a plain socket."""
 

@@ -1,15 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Seed 000, disposable-chat (docs/seed-dialects.md "Seed 000", docs/dialects.md): /ws?name=&room=
 and /health beside confab.v1, against the real binary."""
-import asyncio
 import json
 import re
 import urllib.parse
 
 import pytest
-import websockets
 
-from confabtest import (OP_BIN, OP_CLOSE, OP_TEXT, T, Client, RawWS, close_all, uniq)
+from confabtest import (OP_BIN, OP_CLOSE, OP_TEXT, Client, FrameClient, RawWS, T, close_all,
+                        uniq)
 from test_cluster import start_nodes
 
 ORIGIN = "http://test.local"
@@ -24,22 +23,12 @@ def ws_path(name, room):
     return "/ws?" + urllib.parse.urlencode({"name": name, "room": room})
 
 
-class D0:
+class D0(FrameClient):
     """A disposable-chat client: frames are single JSON objects {"type","data"}."""
-
-    def __init__(self, ws, name):
-        self.ws, self.name = ws, name
-        self.frames = []
-        self.waiters = []
-        self.closed = False
-        self.reader = asyncio.ensure_future(self._read())
 
     @classmethod
     async def connect(cls, server, name, room, origin=ORIGIN):
-        ws = await websockets.connect(f"ws://127.0.0.1:{server.port}{ws_path(name, room)}",
-                                      origin=origin, compression=None, ping_interval=None,
-                                      max_size=None, open_timeout=T(10), close_timeout=T(5))
-        c = cls(ws, name)
+        c = cls(await cls.open(server, ws_path(name, room), origin), name)
         # The welcome, then the joiner's own registered.
         await c.wait(lambda f: len(c.frames) >= 2, "welcome and registered")
         w, reg = c.frames[:2]
@@ -48,46 +37,6 @@ class D0:
         c.id = reg["data"]["client"]["id"]
         assert {"id": c.id, "name": name} in w["data"]["room"]["activeClients"], w
         return c
-
-    async def _read(self):
-        try:
-            async for frame in self.ws:
-                self.frames.append(json.loads(frame))
-                self._wake()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.closed = True
-            self._wake()
-
-    def _wake(self):
-        ws, self.waiters = self.waiters, []
-        for w in ws:
-            if not w.done():
-                w.set_result(None)
-
-    def find(self, pred):
-        return next((f for f in self.frames if pred(f)), None)
-
-    async def wait(self, pred, what="frame", timeout=None):
-        deadline = asyncio.get_running_loop().time() + (timeout or T(10))
-        while True:
-            f = self.find(pred)
-            if f is not None:
-                return f
-            if self.closed:
-                raise AssertionError(f"{self.name}: closed ({self.ws.close_code}) waiting for "
-                                     f"{what}; frames {self.frames[-5:]!r}")
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise AssertionError(f"{self.name}: timed out waiting for {what}; frames "
-                                     f"{self.frames[-5:]!r}")
-            w = asyncio.get_running_loop().create_future()
-            self.waiters.append(w)
-            try:
-                await asyncio.wait_for(w, left)
-            except asyncio.TimeoutError:
-                pass
 
     async def send(self, text):
         await self.ws.send(json.dumps({"text": text}))
@@ -110,17 +59,6 @@ class D0:
     async def wait_error(self, n):
         await self.wait(lambda f: len(self.errors()) >= n, f"{n} errors")
         return self.errors()
-
-    async def closed_code(self, timeout=None):
-        await asyncio.wait_for(asyncio.shield(self.reader), timeout or T(10))
-        return self.ws.close_code
-
-    async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), T(5))
-        except Exception:
-            pass
-        await asyncio.gather(self.reader, return_exceptions=True)
 
 
 def handshake(server, path, origin=ORIGIN):

@@ -1,16 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Seed 002, chatty (docs/seed-dialects.md "Seed 002", docs/dialects.md): POST /chat?name=,
 /chat/join?name=&room=<KSUID> and /ping beside confab.v1, against the real binary."""
-import asyncio
 import json
 import re
 import time
 import urllib.parse
 
 import requests
-import websockets
 
-from confabtest import OP_BIN, OP_TEXT, T, Client, RawWS, close_all, uniq
+from confabtest import OP_BIN, OP_TEXT, Client, FrameClient, RawWS, T, close_all, uniq
 
 KSUID = re.compile(r"^[0-9A-Za-z]{27}$")
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -36,61 +34,14 @@ def create(server, name=None):
     return body
 
 
-class D2:
+class D2(FrameClient):
     """A chatty client: frames are single JSON objects."""
-
-    def __init__(self, ws, name):
-        self.ws, self.name = ws, name
-        self.frames = []
-        self.waiters = []
-        self.closed = False
-        self.reader = asyncio.ensure_future(self._read())
 
     @classmethod
     async def connect(cls, server, name, room, origin=None):
-        ws = await websockets.connect(f"ws://127.0.0.1:{server.port}{join_path(name, room)}",
-                                      origin=origin, compression=None, ping_interval=None,
-                                      max_size=None, open_timeout=T(10), close_timeout=T(5))
-        c = cls(ws, name)
+        c = cls(await cls.open(server, join_path(name, room), origin), name)
         await c.wait(lambda f: f == joined(name), "own participant_joined")
         return c
-
-    async def _read(self):
-        try:
-            async for frame in self.ws:
-                self.frames.append(json.loads(frame))
-                self._wake()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.closed = True
-            self._wake()
-
-    def _wake(self):
-        ws, self.waiters = self.waiters, []
-        for w in ws:
-            if not w.done():
-                w.set_result(None)
-
-    async def wait(self, pred, what="frame"):
-        deadline = asyncio.get_running_loop().time() + T(10)
-        while True:
-            f = next((f for f in self.frames if pred(f)), None)
-            if f is not None:
-                return f
-            if self.closed:
-                raise AssertionError(f"{self.name}: closed ({self.ws.close_code}) waiting for "
-                                     f"{what}; frames {self.frames[-5:]!r}")
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                raise AssertionError(f"{self.name}: timed out waiting for {what}; "
-                                     f"frames {self.frames[-5:]!r}")
-            w = asyncio.get_running_loop().create_future()
-            self.waiters.append(w)
-            try:
-                await asyncio.wait_for(w, left)
-            except asyncio.TimeoutError:
-                pass
 
     async def wait_msg(self, text, participant):
         return await self.wait(lambda f: f == {"text": text, "participant": participant},
@@ -98,17 +49,6 @@ class D2:
 
     def msgs(self):
         return [f for f in self.frames if "text" in f]
-
-    async def closed_code(self):
-        await asyncio.wait_for(asyncio.shield(self.reader), T(10))
-        return self.ws.close_code
-
-    async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), T(5))
-        except Exception:
-            pass
-        await asyncio.gather(self.reader, return_exceptions=True)
 
 
 def joined(name):

@@ -8,9 +8,8 @@ import re
 import uuid
 
 import pytest
-import websockets
 
-from confabtest import OP_BIN, OP_TEXT, T, Client, RawWS, close_all
+from confabtest import OP_BIN, OP_TEXT, Client, FrameClient, RawWS, T, close_all
 from test_cluster import start_nodes
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -38,73 +37,20 @@ def check_frame(raw):
     return json.loads(raw)
 
 
-class T3:
+class T3(FrameClient):
     """A texto client: every frame is checked by check_frame()."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.frames = []
-        self.bad = []
-        self.waiters = []
-        self.closed = False
-        self.id = None
-        self.reader = asyncio.ensure_future(self._read())
 
     @classmethod
     async def connect(cls, server, query="", greet=True, origin=None):
-        ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/v1/texto{query}",
-                                      origin=origin, compression=None, ping_interval=None,
-                                      max_size=None, open_timeout=T(10), close_timeout=T(5))
-        c = cls(ws)
+        c = cls(await cls.open(server, f"/v1/texto{query}", origin))
         if greet:
             g = await c.wait(lambda f: True, "greeting")
             assert g["kind"] == "connection", g
             c.id = g["client_id"]
         return c
 
-    async def _read(self):
-        try:
-            async for raw in self.ws:
-                try:
-                    self.frames.append(check_frame(raw))
-                except AssertionError as e:
-                    self.bad.append(str(e))
-                self._wake()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.closed = True
-            self._wake()
-
-    def _wake(self):
-        ws, self.waiters = self.waiters, []
-        for w in ws:
-            if not w.done():
-                w.set_result(None)
-
-    def find(self, pred):
-        return next((f for f in self.frames if pred(f)), None)
-
-    async def wait(self, pred, what="frame", timeout=None):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout or T(10))
-        while True:
-            assert not self.bad, self.bad
-            f = self.find(pred)
-            if f is not None:
-                return f
-            if self.closed:
-                raise AssertionError(f"closed ({self.ws.close_code}) waiting for {what}; "
-                                     f"frames {self.frames[-5:]!r}")
-            left = deadline - loop.time()
-            if left <= 0:
-                raise AssertionError(f"timed out waiting for {what}; {self.frames[-5:]!r}")
-            w = loop.create_future()
-            self.waiters.append(w)
-            try:
-                await asyncio.wait_for(w, left)
-            except asyncio.TimeoutError:
-                pass
+    def parse(self, raw):
+        return check_frame(raw)
 
     async def send_obj(self, obj):
         await self.ws.send(json.dumps(obj))
@@ -160,18 +106,6 @@ class T3:
 
     def receives(self):
         return [f for f in self.frames if f["kind"] == "receive"]
-
-    async def closed_code(self):
-        await asyncio.wait_for(asyncio.shield(self.reader), T(10))
-        return self.ws.close_code
-
-    async def close(self):
-        assert not self.bad, self.bad
-        try:
-            await asyncio.wait_for(self.ws.close(), T(5))
-        except Exception:
-            pass
-        await asyncio.gather(self.reader, return_exceptions=True)
 
 
 # ---- the handshake and the greeting --------------------------------------------------------
