@@ -721,17 +721,8 @@ on_fetch_reply(void *privdata, redisReply *rep)
 	}
 	for (size_t i = 0; i < n; i++) {
 		/* XREVRANGE gives the newest first. */
-		const redisReply *e = ents->element[f->after < 0 ? n - 1 - i : i];
-		const redisReply *fv;
-		struct cf_msg *m;
+		struct cf_msg *m = entry_msg(ents->element[f->after < 0 ? n - 1 - i : i]);
 
-		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
-			continue;
-		fv = e->element[1];
-		if (fv->type != REDIS_REPLY_ARRAY || fv->elements < 2 ||
-		    fv->element[1]->type != REDIS_REPLY_STRING)
-			continue;
-		m = parse_msg(fv->element[1]->str, fv->element[1]->len);
 		if (!m)
 			continue;
 		relabel(room, m);
@@ -1253,16 +1244,8 @@ on_history_reply(void *privdata, redisReply *rep)
 		if (!msgs)
 			err = -ENOMEM;
 		for (size_t i = ents->elements; msgs && i-- > 0;) {
-			const redisReply *e = ents->element[i], *fv;
-			struct cf_msg *m;
+			struct cf_msg *m = entry_msg(ents->element[i]);
 
-			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
-				continue;
-			fv = e->element[1];
-			if (fv->type != REDIS_REPLY_ARRAY || fv->elements < 2 ||
-			    fv->element[1]->type != REDIS_REPLY_STRING)
-				continue;
-			m = parse_msg(fv->element[1]->str, fv->element[1]->len);
 			if (m)
 				relabel(&tmp, m);
 			if (m && m->epoch == epoch)

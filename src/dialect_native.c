@@ -145,6 +145,21 @@ get_str(struct cmd *c, const char *key, const char **ret, size_t *ret_len)
 	return 1;
 }
 
+/* The text of send and dm: 1 if present and 1 to limits.max_text bytes, else 0 after the
+ * error reply. */
+static int
+get_text(struct cmd *c, const char **text, size_t *tlen)
+{
+	int max = c->s->srv->cfg->max_text;
+	int r = get_str(c, "text", text, tlen);
+
+	if (r == 0)
+		fail(c, "bad_request", "missing field 'text'");
+	else if (r > 0 && (*tlen == 0 || *tlen > (size_t)max))
+		fail(c, "text_too_long", "text must be 1 to %d bytes", max);
+	return r > 0 && *tlen > 0 && *tlen <= (size_t)max;
+}
+
 static int
 get_int(struct cmd *c, const char *key, json_int_t min, json_int_t max, json_int_t *ret)
 {
@@ -401,13 +416,8 @@ cmd_send(struct cmd *c)
 
 	if (get_joined_room(c, &room) < 0)
 		return 0;
-	r = get_str(c, "text", &text, &tlen);
-	if (r < 0)
+	if (!get_text(c, &text, &tlen))
 		return 0;
-	if (r == 0)
-		return fail(c, "bad_request", "missing field 'text'");
-	if (tlen == 0 || tlen > (size_t)cfg->max_text)
-		return fail(c, "text_too_long", "text must be 1 to %d bytes", cfg->max_text);
 	r = get_str(c, "nonce", &nonce, &nlen);
 	if (r < 0)
 		return 0;
@@ -509,13 +519,8 @@ cmd_dm(struct cmd *c)
 	if ((cf_text_name_ok(to, tolen, 1, (size_t)cfg->max_name, 1) < 0 && !uuid_id(to, tolen)) ||
 	    strlen(to) != tolen)
 		return fail(c, "user_name_invalid", "'to' is not a valid user id");
-	r = get_str(c, "text", &text, &tlen);
-	if (r < 0)
+	if (!get_text(c, &text, &tlen))
 		return 0;
-	if (r == 0)
-		return fail(c, "bad_request", "missing field 'text'");
-	if (tlen == 0 || tlen > (size_t)cfg->max_text)
-		return fail(c, "text_too_long", "text must be 1 to %d bytes", cfg->max_text);
 	if (ensure_user(s) < 0)
 		return -1;
 	r = cf_sess_rate_take(s);
