@@ -46,6 +46,8 @@ static const struct cf_config_def defs[] = {
         {"server", "drain_timeout", CF_CFG_INT, R, O(drain_timeout), "10", 0, 600,
          "seconds SIGTERM waits for queues to flush"},
         {"server", "node_id", CF_CFG_STR, 0, O(node_id), "", 0, 0, "node id (empty: host-pid)"},
+        {"state", "dir", CF_CFG_STR, 0, O(state_dir), "/var/lib/confab", 0, 0,
+         "standalone mode: where accounts and offline inboxes are kept (cluster mode: Redis)"},
         {"tls", "cert", CF_CFG_STR, R, O(tls_cert), "", 0, 0,
          "PEM certificate chain: TCP listeners serve TLS (empty: plain)"},
         {"tls", "key", CF_CFG_STR, R, O(tls_key), "", 0, 0,

@@ -6,6 +6,7 @@
 #include "confab/bus.h"
 #include "confab/metrics.h"
 #include "confab/sd.h"
+#include "confab/state.h"
 #include "confab/server.h"
 #include "confab/tls.h"
 
@@ -226,6 +227,17 @@ main(int argc, char **argv)
 	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Standalone state is opened before any listener, so a server that cannot keep accounts
+	 * and inboxes never accepts a client who would lose them. */
+	r = cfg.redis_url[0] ? 0 : cf_state_open(cfg.state_dir, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		cf_sd_failed(r);
+		cf_config_fini(&cfg);
+		free(o.listen);
+		return 1;
+	}
+
 	memset(&srv, 0, sizeof(srv));
 	r = cf_server_start(&srv, &cfg);
 	if (r < 0) {
@@ -276,6 +288,7 @@ main(int argc, char **argv)
 	signal_ctx = NULL;
 	log_info("shutting down");
 	cf_server_stop(&srv);
+	cf_state_close();
 	cf_config_fini(&cfg);
 	free(o.listen);
 	return 0;

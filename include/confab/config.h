@@ -27,6 +27,8 @@ struct cf_config {
 	int pong_timeout;
 	int drain_timeout;
 	char *node_id;
+	/* [state] */
+	char *state_dir;
 	/* [tls] */
 	char *tls_cert;
 	char *tls_key;

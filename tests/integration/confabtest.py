@@ -133,6 +133,7 @@ class Server:
     # -- config
     def config_values(self, overrides=None):
         values = base_config(self.port, self.www_dir)
+        values[("state", "dir")] = os.path.join(self.dir, "state")
         values.update(self.overrides if overrides is None else overrides)
         return values
 

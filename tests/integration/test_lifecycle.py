@@ -340,3 +340,32 @@ async def test_unix_and_ipv6_listeners(start_server, tmp_path):
         e = await c.wait_msg(room, r["seq"])
         assert e["text"] == "from the unix socket"
     await close_all(clients)
+
+
+# --------------------------------------------------------------------------------------------
+# [state] dir
+
+def test_state_dir_created_standalone(server):
+    """The harness points state.dir at a directory that does not exist yet: confabd creates it,
+    0750, before it accepts anyone."""
+    st = os.stat(os.path.join(server.dir, "state"))
+    assert st.st_mode & 0o777 == 0o750
+
+
+def test_unusable_state_dir_refuses_to_start(confdir):
+    """Standalone mode without a writable state directory would lose accounts and queued
+    messages at the next restart: confabd says which path and exits 1 before listening."""
+    blocker = confdir / "not-a-dir"
+    blocker.write_text("")
+    port = free_port()
+    values = base_config(port)
+    values[("state", "dir")] = str(blocker / "state")
+    conf = confdir / "confab.conf"
+    conf.write_text(render_config(values))
+    r = run("--config", str(conf))
+    assert r.returncode == 1, r.stderr
+    assert str(blocker / "state") in r.stderr, r.stderr
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=T(2)).close()
+    # --check-config does not touch the directory.
+    assert run("--config", str(conf), "--check-config").returncode == 0
