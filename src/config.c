@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* explicit_bzero */
 #include "confab/config.h"
 #include "confab/log.h"
+#include "confab/mount.h"
 #include "confab/redis.h"
 
 #include <ctype.h>
@@ -21,13 +22,14 @@
 
 static const struct cf_config_def defs[] = {
         {"server", "listen", CF_CFG_LIST, 0, O(listen), "127.0.0.1:8080", 0, 0,
-         "listeners: host:port, [v6]:port or unix:/path"},
+         "listeners: ADDR [dialects=NAME,...] [www=DIR]; ADDR is host:port, [v6]:port, :port, "
+         "unix:/path or systemd:NAME (man confab.conf: LISTENERS)"},
         {"server", "reuse_port", CF_CFG_INT, 0, O(reuse_port), "0", 0, 1,
          "1: share TCP listeners with other confabd processes (SO_REUSEPORT; cluster mode)"},
         {"server", "unix_mode", CF_CFG_OCTAL, 0, O(unix_mode), "0660", 0, 0777,
          "permissions of unix socket listeners"},
         {"server", "www_dir", CF_CFG_STR, 0, O(www_dir), CONFAB_WWW_DIR, 0, 0,
-         "web client directory served at /"},
+         "web client directory served at / (listeners mounting native, without www=)"},
         {"server", "admin_token", CF_CFG_STR, R, O(admin_token), "", 0, 0,
          "bearer token of the admin API (empty: off)"},
         {"server", "origins", CF_CFG_LIST, R, O(origins), "", 0, 0, "WebSocket Origin allowlist"},
@@ -535,6 +537,16 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 	if (!c->listen.n) {
 		snprintf(err, errlen, "server.listen: no listener configured");
 		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->listen.n; i++) {
+		struct cf_listen_spec spec;
+		char why[300];
+
+		if (cf_mount_parse(c->listen.v[i], &spec, why, sizeof(why)) < 0 ||
+		    cf_mount_check(&spec, c->www_dir, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "server.listen '%s': %s", c->listen.v[i], why);
+			return -EINVAL;
+		}
 	}
 	if (c->join_history > c->history) {
 		snprintf(err, errlen, "rooms.join_history (%d) exceeds rooms.history (%d)",

@@ -411,6 +411,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 const struct cf_dialect cf_dialect_chatty = {
         .id = CF_DIALECT_CHATTY,
         .name = "chatty",
+        .paths = (const char *const[]){"/chat", "/chat/join", "/ping", NULL},
         .max_is_text = 1,
         .on_open = on_open,
         .on_text = on_text,

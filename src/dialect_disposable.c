@@ -389,6 +389,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 const struct cf_dialect cf_dialect_disposable = {
         .id = CF_DIALECT_DISPOSABLE,
         .name = "disposable-chat",
+        .paths = (const char *const[]){"/ws", "/health", NULL},
         .binary_as_text = 1,
         .max_frame = FRAME_MAX,
         .on_open = on_open,

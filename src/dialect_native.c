@@ -608,6 +608,7 @@ out:
 const struct cf_dialect cf_dialect_native = {
         .id = CF_DIALECT_NATIVE,
         .name = "confab.v1",
+        .paths = (const char *const[]){"/v1/ws", "/metrics", "/api/v1/*", NULL},
         .pack_newline = 1,
         .on_text = on_text,
         .render_msg = render_msg,

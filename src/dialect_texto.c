@@ -390,6 +390,7 @@ syntax:
 const struct cf_dialect cf_dialect_texto = {
         .id = CF_DIALECT_TEXTO,
         .name = "texto",
+        .paths = (const char *const[]){"/v1/texto", NULL},
         .binary_as_text = 1,
         .on_open = on_open,
         .on_text = on_text,

@@ -397,11 +397,21 @@ mime_of(const char *path)
 	return NULL;
 }
 
-/* Serves a file of the web client: flat names only, so no path can leave www_dir. */
+/* The directory the request's listener serves at / ("" for none). */
+static const char *
+www_of(struct lws *wsi)
+{
+	const struct cf_listener *l = cf_server_listener(wsi);
+
+	return l ? l->www : "";
+}
+
+/* Serves a file of the listener's static directory (www=, or server.www_dir where native is
+ * mounted): flat names only, so no path can leave it. */
 static int
 get_static(struct lws *wsi, struct http_pss *p, const char *path)
 {
-	const char *dir = p->srv->cfg->www_dir, *name = path + 1, *mime;
+	const char *dir = www_of(wsi), *name = path + 1, *mime;
 	char full[1024];
 	int n;
 
@@ -439,18 +449,22 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	int m = method_of(wsi);
 	size_t plen = strlen(path);
 
+	/* Only what the listener mounts: the rest falls through to its static directory. */
+	int disposable = cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE);
+	int native = cf_server_mounted(wsi, CF_DIALECT_NATIVE);
+
 	cf_metrics.http_requests_total++;
 	/* Seed 000's endpoints answer any method. */
-	if (cf_disposable_health_path(p->srv->cfg, path))
+	if (disposable && cf_disposable_health_path(p->srv->cfg, path))
 		return respond(wsi, p, 200, "text/plain; charset=utf-8", NULL, "", 0);
-	if (cf_disposable_path(p->srv->cfg, path)) {
+	if (disposable && cf_disposable_path(p->srv->cfg, path)) {
 		const char *text;
 		int status = cf_disposable_admit(p->srv->cfg, wsi, 0, &text);
 
 		return respond(wsi, p, status, "text/plain; charset=utf-8",
 		               "X-Content-Type-Options: nosniff\r\n", text, strlen(text));
 	}
-	if (cf_texto_path(p->srv->cfg, path)) {
+	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(p->srv->cfg, path)) {
 		/* Seed 003's endpoint without an upgrade: gorilla 1.2.0 checks the method first. */
 		const char *text = m == 'G' ? "Bad Request\n" : "Method Not Allowed\n";
 
@@ -458,7 +472,7 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		               "X-Content-Type-Options: nosniff\r\nSec-Websocket-Version: 13\r\n",
 		               text, strlen(text));
 	}
-	{
+	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY)) {
 		/* Seed 002's /ping, /chat and /chat/join answer in plain text. */
 		char body[8192];
 		int status = cf_chatty_http(p->srv, wsi, path, m, body, sizeof(body));
@@ -467,7 +481,7 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body,
 			               strlen(body));
 	}
-	if (!strncmp(path, rooms, sizeof(rooms) - 1)) {
+	if (native && !strncmp(path, rooms, sizeof(rooms) - 1)) {
 		const char *name = path + sizeof(rooms) - 1;
 		size_t nlen;
 		const char *sfx = NULL;
@@ -499,18 +513,20 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		p->auth_ok = !*p->srv->cfg->admin_token ? -1 : check_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
+	/* /healthz answers on every listener (probes); the rest of the API where native is. */
 	if (m != 'G') {
-		if (!strcmp(path, "/healthz") || !strcmp(path, "/metrics") ||
-		    !strcmp(path, "/api/v1/rooms") || !strcmp(path, "/"))
+		if (!strcmp(path, "/healthz") ||
+		    (native && (!strcmp(path, "/metrics") || !strcmp(path, "/api/v1/rooms"))) ||
+		    (!strcmp(path, "/") && *www_of(wsi)))
 			return http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
 			                  "use GET");
 		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 	}
 	if (!strcmp(path, "/healthz"))
 		return get_healthz(wsi, p);
-	if (!strcmp(path, "/metrics"))
+	if (native && !strcmp(path, "/metrics"))
 		return get_metrics(wsi, p);
-	if (!strcmp(path, "/api/v1/rooms"))
+	if (native && !strcmp(path, "/api/v1/rooms"))
 		return get_rooms(wsi, p);
 	return get_static(wsi, p, path);
 }
@@ -544,7 +560,7 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv)
 
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 		path[0] = '\0';
-	if (cf_disposable_path(srv->cfg, path)) {
+	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(srv->cfg, path)) {
 		/* Seed 000 answers its own refusals, in plain text, before the common checks. */
 		const char *text;
 
@@ -554,7 +570,7 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv)
 			return write_plain(wsi, status, text);
 		}
 	}
-	if (cf_chatty_path(srv->cfg, path)) {
+	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(srv->cfg, path)) {
 		const char *text;
 
 		status = cf_chatty_admit(srv, wsi, &text);

@@ -10,6 +10,7 @@
 #include "confab/listen.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
+#include "confab/mount.h"
 #include "confab/redis.h"
 #include "confab/room.h"
 #include "confab/sd.h"
@@ -122,6 +123,22 @@ cf_server_client_ip(struct cf_server *srv, struct lws *wsi, char *ip, size_t len
 	}
 }
 
+const struct cf_listener *
+cf_server_listener(struct lws *wsi)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+
+	return vh ? lws_vhost_user(vh) : NULL;
+}
+
+int
+cf_server_mounted(struct lws *wsi, int id)
+{
+	const struct cf_listener *l = cf_server_listener(wsi);
+
+	return l && (l->mounts & CF_MOUNT_BIT(id));
+}
+
 int
 cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
                 const char **ret_msg)
@@ -130,11 +147,14 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	char ip[48], origin[256];
 	uint32_t n;
 	/* Seeds 000 and 002 checked their own Origin rules (cf_disposable_admit(),
-	 * cf_chatty_admit()); seed 003 takes any. */
-	int seed = cf_disposable_path(cfg, path) || cf_chatty_path(cfg, path) ||
-	           cf_texto_path(cfg, path);
+	 * cf_chatty_admit()); seed 003 takes any. Only what the listener mounts. */
+	int seed =
+	        (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(cfg, path)) ||
+	        (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(cfg, path)) ||
+	        (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(cfg, path));
+	int native = cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws");
 
-	if (strcmp(path, "/v1/ws") && !seed) {
+	if (!native && !seed) {
 		*ret_code = "not_found";
 		*ret_msg = "no WebSocket endpoint at this path";
 		return 404;
@@ -405,6 +425,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	}
 	srv->scratch = malloc(LWS_PRE + CF_WRITE_MAX);
 	srv->listeners = calloc(cfg->listen.n, sizeof(*srv->listeners));
+	srv->nlisteners = srv->listeners ? cfg->listen.n : 0;
 	srv->reg = cf_registry_new(cfg);
 	if (!srv->scratch || !srv->reg || !srv->listeners)
 		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
@@ -433,26 +454,46 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 	for (size_t i = 0; i < cfg->listen.n; i++) {
 		struct cf_listener *l = &srv->listeners[i];
+		struct cf_listen_spec spec;
 		struct lws_vhost *vh;
 		int shared, port, r, activated, fd = -1;
 
+		/* cf_config_validate() checked the entry already. */
+		if (cf_mount_parse(cfg->listen.v[i], &spec, err, sizeof(err)) < 0) {
+			passed_done(&ps);
+			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen '%s': %s",
+			                    cfg->listen.v[i], err);
+		}
+		l->srv = srv;
+		l->mounts = cf_mount_dialects(&spec);
+		l->www = strdup(cf_mount_www(&spec, cfg->www_dir));
+		if (!l->www) {
+			passed_done(&ps);
+			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
+		}
+		for (int id = 0; id < CF_DIALECT_MAX; id++)
+			if ((l->mounts & CF_MOUNT_BIT(id)) && spec.dialects_set &&
+			    !cf_mount_enabled(cfg, id))
+				log_warn("server.listen '%s' mounts %s, which [dialects] %s = 0 "
+				         "switches off: not served while it is off",
+				         cfg->listen.v[i], cf_mount_name(id), cf_mount_name(id));
 		memset(&info, 0, sizeof(info));
 		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		               LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-		activated = !strncmp(cfg->listen.v[i], "systemd:", 8);
+		activated = !strncmp(spec.addr, "systemd:", 8);
 		if (activated) {
 			/* The socket exists already; the vhost only serves what it accepts. */
-			fd = passed_take(&ps, cfg->listen.v[i] + 8, err, sizeof(err));
+			fd = passed_take(&ps, spec.addr + 8, err, sizeof(err));
 			if (fd < 0) {
 				passed_done(&ps);
 				return cf_log_errno(CF_LOG_ERR, fd, "server.listen %s: %s",
 				                    cfg->listen.v[i], err);
 			}
 			info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-		} else if (parse_listen(cfg->listen.v[i], &info, l->host, sizeof(l->host)) < 0) {
+		} else if (parse_listen(spec.addr, &info, l->host, sizeof(l->host)) < 0) {
 			passed_done(&ps);
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen: bad address '%s'",
-			                    cfg->listen.v[i]);
+			                    spec.addr);
 		}
 		if (cfg->tls_cert[0] && !(info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
 		    (!activated || !is_unix_socket(fd))) {
@@ -473,7 +514,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		info.timeout_secs_ah_idle = (unsigned)cfg->handshake_timeout;
 		info.keepalive_timeout = cfg->handshake_timeout;
 		info.retry_and_idle_policy = &retry;
-		info.user = srv;
+		info.user = l; /* cf_server_listener() */
 		shared = !activated && cfg->reuse_port &&
 		         !(info.options & LWS_SERVER_OPTION_UNIX_SOCK);
 		port = info.port;
@@ -607,6 +648,9 @@ cf_server_stop(struct cf_server *srv)
 	}
 	free(srv->scratch);
 	srv->scratch = NULL;
+	for (size_t i = 0; srv->listeners && i < srv->nlisteners; i++)
+		free(srv->listeners[i].www);
 	free(srv->listeners);
 	srv->listeners = NULL;
+	srv->nlisteners = 0;
 }

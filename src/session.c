@@ -380,7 +380,8 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	return r;
 }
 
-/* The dialect is the endpoint's: cf_server_admit() let only known paths through. */
+/* The dialect is the endpoint's among those the listener mounts: cf_server_admit() let only
+ * their paths through. */
 static const struct cf_dialect *
 dialect_of(struct cf_server *srv, struct lws *wsi)
 {
@@ -388,11 +389,11 @@ dialect_of(struct cf_server *srv, struct lws *wsi)
 
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 		path[0] = '\0';
-	if (cf_disposable_path(srv->cfg, path))
+	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(srv->cfg, path))
 		return &cf_dialect_disposable;
-	if (cf_chatty_path(srv->cfg, path))
+	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(srv->cfg, path))
 		return &cf_dialect_chatty;
-	if (cf_texto_path(srv->cfg, path))
+	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(srv->cfg, path))
 		return &cf_dialect_texto;
 	return &cf_dialect_native;
 }

@@ -11,6 +11,8 @@ enum {
 	CF_DIALECT_DISPOSABLE, /* seed 000, disposable-chat */
 	CF_DIALECT_CHATTY,     /* seed 002, chatty */
 	CF_DIALECT_TEXTO,      /* seed 003, texto */
+	CF_DIALECT_REDIS_CHAT, /* seed 001, redis_chat: reserved, no codec yet */
+	CF_DIALECT_TTU,        /* seed 004, ttu: reserved, no codec yet */
 	CF_DIALECT_MAX,
 };
 
@@ -24,6 +26,10 @@ struct lws;
 struct cf_dialect {
 	int id;
 	const char *name;
+	/* The listener-level paths the dialect answers, NULL-terminated: exact paths, or
+	 * prefixes ending in '*'. A listener refuses to mount two dialects claiming the same
+	 * path (mount.c); the claims do not route, each dialect's path functions do. */
+	const char *const *paths;
 	/* Several queued events may be joined with '\n' into one WebSocket frame. */
 	unsigned pack_newline : 1;
 	/* Binary messages go to on_text like text ones (else on_text gets buf NULL). */

@@ -8,9 +8,14 @@
 #include <uthash.h>
 
 struct cf_config;
+struct cf_server;
+/* One listener (server.listen entry): its vhost's user data (lws_vhost_user()). */
 struct cf_listener {
+	struct cf_server *srv;
 	char name[32];
 	char host[256];
+	uint32_t mounts; /* CF_MOUNT_BIT(id) of the dialects it mounts (mount.h) */
+	char *www;       /* owned: the directory served at /, "" for none */
 };
 struct cf_registry;
 struct cf_bus;
@@ -34,6 +39,7 @@ struct cf_server {
 	/* Names and addresses of the vhosts: lws keeps pointers to them, so they live as long
 	 * as the context. */
 	struct cf_listener *listeners;
+	size_t nlisteners;
 	lws_sorted_usec_list_t sul_tick;
 	lws_sorted_usec_list_t sul_drain;
 	int draining;
@@ -68,6 +74,12 @@ void cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c);
  * with *ret_code set to an error code string. */
 int cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
                     const char **ret_msg);
+
+/* The listener a connection came in on (NULL for none: a wsi of no listener's vhost). */
+const struct cf_listener *cf_server_listener(struct lws *wsi);
+/* Whether dialect id is mounted on wsi's listener. The [dialects] switches are checked by each
+ * dialect's path functions, not here. */
+int cf_server_mounted(struct lws *wsi, int id);
 
 uint64_t cf_now_us(void);
 int64_t cf_wall_ms(void);
