@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -125,6 +126,7 @@ static const struct cf_config_def defs[] = {
 };
 
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
+_Static_assert(NDEFS <= CF_CONFIG_MAX_KEYS, "raise CF_CONFIG_MAX_KEYS");
 
 const struct cf_config_def *
 cf_config_defs(size_t *ret_n)
@@ -317,6 +319,7 @@ on_ini_pair(void *user, const char *section, const char *name, const char *value
 	snprintf(buf, sizeof(buf), "%s", value);
 	r = set_def(lc->c, d, trim(buf), !lc->seen[idx], why, sizeof(why));
 	lc->seen[idx] = 1;
+	lc->c->from_file[idx] = CF_FROM_FILE;
 	if (r < 0) {
 		snprintf(lc->err, lc->errlen, "%s", why);
 		lc->r = r;
@@ -390,6 +393,14 @@ cf_config_load(struct cf_config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+static void
+env_name(char *out, size_t outlen, const struct cf_config_def *d)
+{
+	snprintf(out, outlen, "CONFAB_%s_%s", d->section, d->key);
+	for (char *p = out; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
 int
 cf_config_apply_env(struct cf_config *c, char *err, size_t errlen)
 {
@@ -400,9 +411,7 @@ cf_config_apply_env(struct cf_config *c, char *err, size_t errlen)
 		const char *v;
 		int r;
 
-		snprintf(name, sizeof(name), "CONFAB_%s_%s", d->section, d->key);
-		for (char *p = name; *p; p++)
-			*p = (char)toupper((unsigned char)*p);
+		env_name(name, sizeof(name), d);
 		v = getenv(name);
 		if (!v)
 			continue;
@@ -428,8 +437,44 @@ cf_config_apply_env(struct cf_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-int
-cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
+static void env_name(char *out, size_t outlen, const struct cf_config_def *d);
+
+/* Whether the file read by cf_config_load() named section.key, or CONFAB_<SECTION>_<KEY>
+ * (applied after the aliases) is set: an alias then does not apply. Returns where it is set. */
+static const char *
+set_above(const struct cf_config *c, const char *section, const char *key)
+{
+	const struct cf_config_def *d = find_def(section, key);
+	static char name[128];
+
+	if (!d)
+		return NULL;
+	if (c->from_file[d - defs])
+		return c->from_file[d - defs] == CF_FROM_CLI ? "the command line"
+		                                             : "the configuration file";
+	env_name(name, sizeof(name), d);
+	return getenv(name) ? name : NULL;
+}
+
+static void say(cf_config_note_fn *fn, void *ud, int level, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+say(cf_config_note_fn *fn, void *ud, int level, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	fn(ud, level, text);
+}
+
+static int
+redis_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
 {
 	/* The seeds' deployments: each names Redis its own way. The first one set wins. */
 	static const struct {
@@ -441,33 +486,192 @@ cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
 	};
 
 	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
-		const char *a = getenv(aliases[i].addr), *sec;
+		const char *a = getenv(aliases[i].addr), *sec, *above;
 		int r;
 
 		if (!a || !*a)
 			continue;
+		if ((above = set_above(c, "redis", "url"))) {
+			say(fn, ud, CF_LOG_INFO, "%s ignored: %s sets redis.url", aliases[i].addr,
+			    above);
+			return 0;
+		}
 		r = cf_config_set(c, "redis", "url", a, 1, err, errlen);
 		if (r < 0)
 			return r;
 		sec = aliases[i].secret ? getenv(aliases[i].secret) : NULL;
-		if (sec && *sec) {
+		if (sec && *sec && !set_above(c, "redis", "password") &&
+		    !set_above(c, "redis", "password_file")) {
 			r = cf_config_set(c, "redis", "password", sec, 1, err, errlen);
 			if (r < 0)
 				return r;
 		}
+		say(fn, ud, CF_LOG_INFO, "redis.url from the environment variable %s%s%s",
+		    aliases[i].addr, sec && *sec ? ", redis.password from " : "",
+		    sec && *sec ? aliases[i].secret : "");
 		return 0;
 	}
 	return 0;
 }
 
 int
-cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errlen)
+cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
+{
+	return redis_aliases(c, NULL, NULL, err, errlen);
+}
+
+static int
+dialect_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
 {
 	const char *o = getenv("ACCEPTED_ORIGIN");
 
-	if (!o)
+	if (!o || set_above(c, "dialects", "disposable_origin"))
 		return 0;
 	return cf_config_set(c, "dialects", "disposable_origin", o, 1, err, errlen);
+}
+
+int
+cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errlen)
+{
+	return dialect_aliases(c, NULL, NULL, err, errlen);
+}
+
+/* A TCP port as the seeds' variables give it: 1 to 65535, decimal digits only. */
+static int
+port_ok(const char *s)
+{
+	long v = 0;
+
+	if (!*s || strlen(s) > 5 || strspn(s, "0123456789") != strlen(s))
+		return 0;
+	v = strtol(s, NULL, 10);
+	return v >= 1 && v <= 65535;
+}
+
+static int
+listen_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
+{
+	/* The first set wins: 000's SERVER_PORT, then PORT (001 and 003), then 001's
+	 * SERVER_ADDRESS (which 001 itself let PORT override). */
+	static const char *const names[] = {"SERVER_PORT", "PORT", "SERVER_ADDRESS"};
+	char entry[300];
+	const char *used = NULL, *v = NULL, *above;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *e = getenv(names[i]);
+
+		if (!e || !*e)
+			continue;
+		if (!used) {
+			used = names[i];
+			v = e;
+		} else {
+			say(fn, ud, CF_LOG_INFO, "%s ignored: %s takes precedence", names[i], used);
+		}
+	}
+	if (!used)
+		return 0;
+	if ((above = set_above(c, "server", "listen"))) {
+		say(fn, ud, CF_LOG_INFO, "%s ignored: %s sets server.listen", used, above);
+		return 0;
+	}
+	if (strcmp(used, "SERVER_ADDRESS")) {
+		if (!port_ok(v)) {
+			snprintf(err, errlen, "%s: '%s' is not a port number (1 to 65535)", used,
+			         v);
+			return -EINVAL;
+		}
+		snprintf(entry, sizeof(entry), ":%s", v);
+	} else {
+		const char *colon = strrchr(v, ':');
+
+		if (!colon || !port_ok(colon + 1) || strlen(v) >= sizeof(entry) ||
+		    strpbrk(v, " \t")) {
+			snprintf(err, errlen, "%s: '%s' is not host:port or :port", used, v);
+			return -EINVAL;
+		}
+		snprintf(entry, sizeof(entry), "%s", v);
+	}
+	/* The file has no listen: the list holds the default (one listener); replace it. */
+	if (cf_config_set(c, "server", "listen", entry, 1, err, errlen) < 0)
+		return -EINVAL;
+	say(fn, ud, CF_LOG_INFO, "server.listen = %s from the environment variable %s%s", entry,
+	    used, entry[0] == ':' ? " (every address)" : "");
+	return 0;
+}
+
+/* Go's strconv.ParseBool: 1, 0 for a boolean, -1 for anything else. */
+static int
+go_bool(const char *s)
+{
+	static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+	static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (!strcmp(s, t[i]))
+			return 1;
+		if (!strcmp(s, f[i]))
+			return 0;
+	}
+	return -1;
+}
+
+static int
+log_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
+{
+	/* 000 reads DEBUG; its README says LOG_DEBUG. Either true turns debug on. */
+	static const char *const names[] = {"DEBUG", "LOG_DEBUG"};
+	const char *used = NULL, *above;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *e = getenv(names[i]);
+		int b;
+
+		if (!e)
+			continue;
+		b = go_bool(e);
+		if (b < 0)
+			say(fn, ud, CF_LOG_WARNING,
+			    "%s='%s' is not a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, "
+			    "false, False): ignored",
+			    names[i], e);
+		else if (b && !used)
+			used = names[i];
+	}
+	if (!used)
+		return 0;
+	if ((above = set_above(c, "log", "level"))) {
+		say(fn, ud, CF_LOG_INFO, "%s ignored: %s sets log.level", used, above);
+		return 0;
+	}
+	if (cf_config_set(c, "log", "level", "debug", 1, err, errlen) < 0)
+		return -EINVAL;
+	say(fn, ud, CF_LOG_INFO, "log.level = debug from the environment variable %s", used);
+	return 0;
+}
+
+void
+cf_config_mark_cli(struct cf_config *c, const char *section, const char *key)
+{
+	const struct cf_config_def *d = find_def(section, key);
+
+	if (d)
+		c->from_file[d - defs] = CF_FROM_CLI;
+}
+
+int
+cf_config_apply_aliases(struct cf_config *c, cf_config_note_fn *note, void *ud, char *err,
+                        size_t errlen)
+{
+	int r = dialect_aliases(c, note, ud, err, errlen);
+
+	if (r >= 0)
+		r = redis_aliases(c, note, ud, err, errlen);
+	if (r >= 0)
+		r = listen_aliases(c, note, ud, err, errlen);
+	if (r >= 0)
+		r = log_aliases(c, note, ud, err, errlen);
+	return r;
 }
 
 int
@@ -701,10 +905,30 @@ type_name(enum cf_config_type t)
 	return "?";
 }
 
+/* The seeds' variables that set d (cf_config_apply_aliases()), for the man page. */
+static const char *
+seed_vars(const struct cf_config_def *d)
+{
+	static const struct {
+		const char *section, *key, *vars;
+	} t[] = {
+	        {"server", "listen", "SERVER_PORT, PORT, SERVER_ADDRESS"},
+	        {"log", "level", "DEBUG, LOG_DEBUG"},
+	        {"redis", "url", "REDIS_URL, REDIS_ENDPOINT, REDIS_ADDRESS"},
+	        {"redis", "password", "REDIS_SECRET, REDIS_PASSWORD"},
+	        {"dialects", "disposable_origin", "ACCEPTED_ORIGIN"},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(t[i].section, d->section) && !strcmp(t[i].key, d->key))
+			return t[i].vars;
+	return NULL;
+}
+
 void
 cf_config_man(FILE *f)
 {
-	const char *section = NULL;
+	const char *section = NULL, *seed;
 
 	for (size_t i = 0; i < NDEFS; i++) {
 		const struct cf_config_def *d = &defs[i];
@@ -736,7 +960,12 @@ cf_config_man(FILE *f)
 			*p = (char)toupper((unsigned char)*p);
 		fputs("\n.br\nEnvironment: \\fB", f);
 		roff_text(f, env, 0);
-		fputs("\\fR.\n", f);
+		fputs("\\fR", f);
+		if ((seed = seed_vars(d))) {
+			fputs("; below the file, the seeds' ", f);
+			roff_text(f, seed, 0);
+		}
+		fputs(".\n", f);
 	}
 }
 

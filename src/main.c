@@ -54,6 +54,8 @@ usage(FILE *f)
 	           "  -V, --version       print the version and exit\n"
 	           "  -h, --help          this help\n\n"
 	           "Every key can be overridden with CONFAB_<SECTION>_<KEY> in the environment.\n"
+	           "The seeds' variables (SERVER_PORT, PORT, SERVER_ADDRESS, DEBUG, LOG_DEBUG,\n"
+	           "REDIS_URL, ...) set the keys the file does not set.\n"
 	           "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the configuration.\n");
 }
 
@@ -66,9 +68,32 @@ struct opts {
 	int check;
 };
 
-/* Loads file (if any), environment and command line into c. */
+/* What the seeds' environment aliases did, kept until the log is set up. */
+struct notes {
+	struct {
+		int level;
+		char text[256];
+	} v[8];
+	size_t n;
+};
+
+static void
+keep_note(void *ud, int level, const char *text)
+{
+	struct notes *ns = ud;
+
+	if (!ns || ns->n == sizeof(ns->v) / sizeof(ns->v[0]))
+		return;
+	ns->v[ns->n].level = level;
+	snprintf(ns->v[ns->n++].text, sizeof(ns->v[0].text), "%s", text);
+}
+
+/* Loads file (if any), environment and command line into c, in this order of precedence
+ * (lowest first): defaults, the seeds' variables (PORT, REDIS_URL, ...) for keys the file
+ * does not set, the file, CONFAB_* variables, the command line. */
 static int
-load_config(struct cf_config *c, const struct opts *o, char *err, size_t errlen)
+load_config(struct cf_config *c, const struct opts *o, struct notes *notes, char *err,
+            size_t errlen)
 {
 	int r = cf_config_init(c);
 
@@ -76,16 +101,17 @@ load_config(struct cf_config *c, const struct opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return r;
 	}
-	/* Below the file: a key the file sets wins over the seeds' variable. */
-	r = cf_config_apply_dialect_aliases(c, err, errlen);
-	if (r < 0)
-		return r;
 	if (o->config_explicit || access(o->config, F_OK) == 0) {
 		r = cf_config_load(c, o->config, err, errlen);
 		if (r < 0)
 			return r;
 	}
-	r = cf_config_apply_redis_aliases(c, err, errlen);
+	/* After the file, but only for the keys it does not set: the file wins. */
+	if (o->nlisten)
+		cf_config_mark_cli(c, "server", "listen");
+	if (o->redis)
+		cf_config_mark_cli(c, "redis", "url");
+	r = cf_config_apply_aliases(c, keep_note, notes, err, errlen);
 	if (r < 0)
 		return r;
 	r = cf_config_apply_env(c, err, errlen);
@@ -117,7 +143,7 @@ reload(struct cf_server *srv, const struct opts *o)
 	char err[512];
 
 	cf_sd_reloading();
-	if (load_config(&next, o, err, sizeof(err)) < 0) {
+	if (load_config(&next, o, NULL, err, sizeof(err)) < 0) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		cf_sd_reloaded(err);
 	} else {
@@ -141,6 +167,7 @@ main(int argc, char **argv)
 	        {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.config = CONFAB_CONF_PATH};
+	struct notes notes = {.n = 0};
 	struct cf_config cfg;
 	struct cf_server srv;
 	struct sigaction sa;
@@ -196,8 +223,13 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	r = load_config(&cfg, &o, err, sizeof(err));
+	r = load_config(&cfg, &o, &notes, err, sizeof(err));
 	if (o.check) {
+		/* On stderr: stdout stays a configuration file. */
+		for (size_t i = 0; i < notes.n; i++)
+			fprintf(stderr, "confabd: %s%s\n",
+			        notes.v[i].level <= CF_LOG_WARNING ? "warning: " : "",
+			        notes.v[i].text);
 		if (r < 0)
 			fprintf(stderr, "confabd: invalid configuration: %s\n", err);
 		else
@@ -215,6 +247,8 @@ main(int argc, char **argv)
 	cf_log_init();
 	cf_log_set_level(cfg.log_level);
 	cf_log_route_lws();
+	for (size_t i = 0; i < notes.n; i++)
+		cf_log(notes.v[i].level, "%s", notes.v[i].text);
 	cf_metrics_init();
 
 	memset(&sa, 0, sizeof(sa));

@@ -11,6 +11,11 @@ struct cf_strlist {
 	size_t n;
 };
 
+/* Room for the table's keys in cf_config.from_file. */
+#define CF_CONFIG_MAX_KEYS 128
+#define CF_FROM_FILE       1
+#define CF_FROM_CLI        2
+
 struct cf_config {
 	/* [server] */
 	struct cf_strlist listen;
@@ -73,6 +78,10 @@ struct cf_config {
 	char *disposable_origin;
 	int chatty;
 	int texto;
+	/* Per key (index in the table): CF_FROM_FILE when cf_config_load() read it from the
+	 * file, CF_FROM_CLI when a command-line option will set it; the seeds' environment
+	 * aliases apply only to the others. */
+	unsigned char from_file[CF_CONFIG_MAX_KEYS];
 };
 
 enum cf_config_type {
@@ -114,13 +123,29 @@ int cf_config_load(struct cf_config *c, const char *path, char *err, size_t errl
 /* Applies CONFAB_<SECTION>_<KEY> environment variables. */
 int cf_config_apply_env(struct cf_config *c, char *err, size_t errlen);
 
-/* Applies the Redis variables of the seeds' deployments: REDIS_URL (a URL or host:port),
- * REDIS_ENDPOINT + REDIS_SECRET, REDIS_ADDRESS + REDIS_PASSWORD (host:port + password). */
-int cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen);
+/* What an alias did or why it did not apply (level: CF_LOG_INFO or CF_LOG_WARNING). */
+typedef void cf_config_note_fn(void *ud, int level, const char *text);
 
-/* Applies the environment variables of the seeds' deployments that configure dialects:
- * ACCEPTED_ORIGIN (seed 000) sets dialects.disposable_origin. Called before the file is read,
- * so the file's key and CONFAB_DIALECTS_DISPOSABLE_ORIGIN take precedence. */
+/* Applies the environment variables of the seeds' deployments (docs/dialects.md,
+ * "Environment aliases"), after the file and before cf_config_apply_env(): an alias sets a
+ * key only when neither the file nor CONFAB_<SECTION>_<KEY> sets it.
+ *   ACCEPTED_ORIGIN                       dialects.disposable_origin
+ *   REDIS_URL | REDIS_ENDPOINT + REDIS_SECRET | REDIS_ADDRESS + REDIS_PASSWORD (first set)
+ *                                         redis.url (+ redis.password)
+ *   SERVER_PORT | PORT (":PORT") | SERVER_ADDRESS (first set)
+ *                                         server.listen: replaces the default listener
+ *   DEBUG, LOG_DEBUG (Go booleans; either true)
+ *                                         log.level = debug
+ * note (may be NULL) hears which applied, which were ignored and why. An invalid port is an
+ * error; an invalid boolean a warning. */
+int cf_config_apply_aliases(struct cf_config *c, cf_config_note_fn *note, void *ud, char *err,
+                            size_t errlen);
+
+/* A command-line option will set section.key: aliases leave it alone and say so. */
+void cf_config_mark_cli(struct cf_config *c, const char *section, const char *key);
+
+/* The Redis and ACCEPTED_ORIGIN parts of cf_config_apply_aliases() alone, without notes. */
+int cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen);
 int cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errlen);
 
 /* Fills what is empty from systemd credentials ($CREDENTIALS_DIRECTORY): server.admin_token

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""Per-listener mounts (server.listen "ADDR dialects=... www=..."), against the real binary
-(docs/dialects.md, "Listeners and mounts")."""
+"""Per-listener mounts (server.listen "ADDR dialects=... www=...") and the seeds' environment
+aliases (SERVER_PORT, PORT, SERVER_ADDRESS, DEBUG, LOG_DEBUG), against the real binary
+(docs/dialects.md, "Listeners and mounts" and "Environment aliases")."""
 import asyncio
 import json
 import os
@@ -160,3 +161,76 @@ def test_check_config_accepts_mounts(tmp_path, texto_www):
     assert r.returncode == 0, r.stderr
     assert [ln for ln in r.stdout.splitlines() if ln.startswith("listen = ")] == \
         [f"listen = {e}" for e in entries]
+
+
+def test_check_config_alias_precedence(tmp_path):
+    def listen_of(r):
+        assert r.returncode == 0, r.stderr
+        return [ln[9:] for ln in r.stdout.splitlines() if ln.startswith("listen = ")]
+
+    # No listen in the file: SERVER_PORT > PORT > SERVER_ADDRESS, each said on stderr.
+    r = check_config(tmp_path, None, env={"SERVER_ADDRESS": "127.0.0.1:5555"})
+    assert listen_of(r) == ["127.0.0.1:5555"]
+    r = check_config(tmp_path, None, env={"SERVER_ADDRESS": "127.0.0.1:5555", "PORT": "5000"})
+    assert listen_of(r) == [":5000"]
+    assert "SERVER_ADDRESS ignored: PORT takes precedence" in r.stderr, r.stderr
+    r = check_config(tmp_path, None, env={"PORT": "5000", "SERVER_PORT": "6000"})
+    assert listen_of(r) == [":6000"]
+    assert "server.listen = :6000 from the environment variable SERVER_PORT" in r.stderr
+    # The file's listen, CONFAB_SERVER_LISTEN and --listen all win over the aliases.
+    r = check_config(tmp_path, "127.0.0.1:7000", env={"PORT": "5000"})
+    assert listen_of(r) == ["127.0.0.1:7000"]
+    assert "PORT ignored: the configuration file sets server.listen" in r.stderr, r.stderr
+    r = check_config(tmp_path, None, env={"PORT": "5000",
+                                          "CONFAB_SERVER_LISTEN": "127.0.0.1:7001"})
+    assert listen_of(r) == ["127.0.0.1:7001"]
+    r = check_config(tmp_path, None, env={"PORT": "5000"}, args=("--listen", "127.0.0.1:7002"))
+    assert listen_of(r) == ["127.0.0.1:7002"]
+    assert "PORT ignored: the command line sets server.listen" in r.stderr, r.stderr
+    # A port that is none is an error naming the variable.
+    r = check_config(tmp_path, None, env={"PORT": "http"})
+    assert r.returncode == 1 and "PORT: 'http' is not a port number" in r.stderr, r.stderr
+
+
+def test_port_aliases_bind_when_the_file_has_no_listen(start_server):
+    port, other = free_port(), free_port()
+    s = start_server({("server", "listen"): None}, port=port,
+                     env={"PORT": str(other), "SERVER_PORT": str(port)})
+    assert s.get("/healthz").status_code == 200
+    log = s.log_text()
+    assert f"server.listen = :{port} from the environment variable SERVER_PORT" in log, log
+    assert "PORT ignored: SERVER_PORT takes precedence" in log, log
+    with pytest.raises(requests.ConnectionError):
+        get(other, "/healthz", timeout=T(2))
+
+    port2 = free_port()
+    s2 = start_server({("server", "listen"): None}, port=port2, env={"PORT": str(port2)})
+    assert s2.get("/healthz").status_code == 200
+    assert f"from the environment variable PORT (every address)" in s2.log_text()
+
+
+def test_port_alias_is_ignored_when_the_file_has_listen(start_server):
+    other = free_port()
+    s = start_server(env={"PORT": str(other)})
+    assert s.get("/healthz").status_code == 200
+    assert "PORT ignored: the configuration file sets server.listen" in s.log_text()
+    with pytest.raises(requests.ConnectionError):
+        get(other, "/healthz", timeout=T(2))
+
+
+async def test_debug_alias_gives_debug_logs(start_server):
+    s = start_server({("log", "level"): None}, env={"DEBUG": "true"})
+    assert "log.level = debug from the environment variable DEBUG" in s.log_text()
+    c = await Client.connect(s, name="dbg")
+    await c.close()
+    # Debug lines carry syslog priority 7: a session opening is one.
+    poll_until_sync(lambda: "<7>" in s.log_text(), T(10), what="a debug line")
+
+
+async def test_debug_alias_not_a_bool_warns(start_server):
+    s = start_server({("log", "level"): None}, env={"DEBUG": "yes", "LOG_DEBUG": "False"})
+    assert "DEBUG='yes' is not a boolean" in s.log_text()
+    c = await Client.connect(s, name="nodbg")
+    await c.close()
+    assert s.get("/healthz").status_code == 200
+    assert "<7>" not in s.log_text()
