@@ -135,6 +135,28 @@ cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const c
 		b->ops->presence(b, room, uid, name, joined);
 }
 
+int
+cf_bus_rooms_shared(const struct cf_bus *b)
+{
+	return b && b->ops->room_create && b->ops->room_check;
+}
+
+int
+cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
+{
+	if (!cf_bus_rooms_shared(b))
+		return -EOPNOTSUPP;
+	return b->ops->room_create(b, room, max, cb, ud);
+}
+
+int
+cf_bus_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud)
+{
+	if (!cf_bus_rooms_shared(b))
+		return -EOPNOTSUPP;
+	return b->ops->room_check(b, room, cb, ud);
+}
+
 void
 cf_bus_stop(struct cf_bus *b)
 {

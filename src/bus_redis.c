@@ -149,6 +149,28 @@ static const char alive_lua[] =
         "end\n"
         "return dead\n";
 
+/* KEYS: the set of created rooms (member: room, score: the Redis time, in s, at which it
+ * expires). ARGV: 'add' or 'check', ttl s, max rooms alive (add), room. add: removes the expired
+ * ones, then records room unless max are alive (0) or it is there (-1). check: whether room is
+ * there and not expired (0 otherwise), and if so gives it ttl again. The set itself lives at
+ * least as long as its newest member. Returns 1 when done. */
+static const char created_lua[] =
+        "local now = tonumber(redis.call('TIME')[1])\n"
+        "local ttl = tonumber(ARGV[2])\n"
+        "if ARGV[1] == 'add' then\n"
+        "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+        "  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end\n"
+        "  if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[4]) == 0 then return -1 end\n"
+        "else\n"
+        "  local s = redis.call('ZSCORE', KEYS[1], ARGV[4])\n"
+        "  if not s or tonumber(s) <= now then return 0 end\n"
+        "  if tonumber(s) < now + ttl then\n"
+        "    redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[4])\n"
+        "  end\n"
+        "end\n"
+        "if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end\n"
+        "return 1\n";
+
 #define FETCH_BATCH 1000
 #define KEY_TTL_MIN 10
 
@@ -164,8 +186,9 @@ struct bus_redis {
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner pubs;  /* struct pub in flight */
-	struct script pub, fetch, presence, alive, newepoch, history;
-	struct lws_dll2_owner reads; /* struct read in flight */
+	struct script pub, fetch, presence, alive, newepoch, history, created;
+	struct lws_dll2_owner reads;  /* struct read in flight */
+	struct lws_dll2_owner idreqs; /* struct idreq in flight */
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
 	uint64_t touched_us; /* when the followed rooms' keys were last refreshed */
@@ -190,6 +213,15 @@ struct read {
 	struct bus_redis *b;
 	cf_bus_history_cb *cb; /* NULL once cancelled */
 	void *ud;
+};
+
+/* One room_create or room_check in flight. */
+struct idreq {
+	struct lws_dll2 list;
+	cf_bus_room_cb *cb; /* NULL once cancelled */
+	void *ud;
+	uint8_t add;
+	char room[];
 };
 
 /* One catch-up read in flight; the room is found again by name (it may be gone). */
@@ -793,6 +825,18 @@ start_fetch(struct bus_redis *b, struct cf_room *room)
 	send_fetch(f);
 }
 
+/* Gives a created room (if room is one) the key TTL again: a no-op for other rooms. */
+static void
+touch_created(struct bus_redis *b, const char *room)
+{
+	char ck[512], ttl[16];
+	const char *argv[] = {"EVALSHA", b->created.sha, "1", ck, "check", ttl, "0", room};
+
+	snprintf(ck, sizeof(ck), "%screated", b->cfg->redis_prefix);
+	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
+	(void)cf_redis_cmd(b->redis, NULL, NULL, 8, argv, NULL);
+}
+
 /* ---- following rooms ---------------------------------------------------------------------- */
 
 static int
@@ -829,6 +873,9 @@ redis_unwatch(struct cf_bus *bus, struct cf_room *room)
 
 	if (key(ch, sizeof(ch), b, "room", room->name) == 0)
 		(void)cf_redis_unsubscribe(b->redis, ch);
+	/* A created room expires history_ttl after its last member left, not earlier. */
+	if (cf_redis_is_up(b->redis))
+		touch_created(b, room->name);
 }
 
 /* ---- presence across nodes --------------------------------------------------------------- */
@@ -976,6 +1023,7 @@ touch_rooms(struct bus_redis *b)
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 			if (key(k, sizeof(k), b, kinds[i], room->name) == 0)
 				(void)cf_redis_cmd(b->redis, NULL, NULL, 3, argv, NULL);
+		touch_created(b, room->name);
 	}
 	if (key(k, sizeof(k), b, "noderooms", b->node) == 0)
 		(void)cf_redis_cmd(b->redis, NULL, NULL, 3, argv, NULL);
@@ -1039,6 +1087,7 @@ on_up(void *ud)
 	load_script(b, &b->alive);
 	load_script(b, &b->newepoch);
 	load_script(b, &b->history);
+	load_script(b, &b->created);
 	alive_cb(&b->sul_alive);
 	for (struct cf_user *u = b->reg->users; u; u = u->hh.next)
 		redis_user(&b->bus, u->id, 1);
@@ -1303,10 +1352,96 @@ redis_history(struct cf_bus *bus, const char *room, uint64_t before, uint32_t li
 	return r;
 }
 
+/* ---- created rooms ------------------------------------------------------------------------ */
+
+static void
+idreq_finish(struct idreq *q, int err)
+{
+	if (q->cb)
+		q->cb(q->ud, q->room, err);
+	lws_dll2_remove(&q->list);
+	free(q);
+}
+
+static void
+on_created_reply(void *privdata, redisReply *rep)
+{
+	struct idreq *q = privdata;
+	struct bus_redis *b = lws_container_of(q->list.owner, struct bus_redis, idreqs);
+
+	if (check_link_error(b, rep))
+		rep = NULL;
+	if (!rep) {
+		idreq_finish(q, -ENOTCONN);
+	} else if (rep->type != REDIS_REPLY_INTEGER) {
+		log_warn("redis: %s room '%s': %s", q->add ? "creating" : "checking", q->room,
+		         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+		idreq_finish(q, -EIO);
+	} else {
+		idreq_finish(q, rep->integer == 1 ? 0
+		                : !q->add         ? -ENOENT
+		                : rep->integer    ? -EEXIST
+		                                  : -ENOSPC);
+	}
+}
+
+static int
+send_idreq(struct bus_redis *b, const char *room, uint32_t max, int add, cf_bus_room_cb *cb,
+           void *ud)
+{
+	char ck[512], ttl[16], mx[16];
+	const char *argv[] = {"EVALSHA", b->created.sha, "1", ck, add ? "add" : "check", ttl, mx,
+	                      room};
+	size_t n = strlen(room);
+	struct idreq *q;
+	int r;
+
+	if (!cf_redis_is_up(b->redis)) {
+		cf_metrics.redis_unavailable_total++;
+		return -ENOTCONN;
+	}
+	q = calloc(1, sizeof(*q) + n + 1);
+	if (!q)
+		return -ENOMEM;
+	q->cb = cb;
+	q->ud = ud;
+	q->add = (uint8_t)add;
+	memcpy(q->room, room, n + 1);
+	snprintf(ck, sizeof(ck), "%screated", b->cfg->redis_prefix);
+	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
+	snprintf(mx, sizeof(mx), "%u", max);
+	lws_dll2_add_tail(&q->list, &b->idreqs);
+	r = cf_redis_cmd(b->redis, on_created_reply, q, 8, argv, NULL);
+	if (r < 0) {
+		lws_dll2_remove(&q->list);
+		free(q);
+	}
+	return r;
+}
+
+static int
+redis_room_create(struct cf_bus *bus, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
+{
+	return send_idreq((struct bus_redis *)bus, room, max, 1, cb, ud);
+}
+
+static int
+redis_room_check(struct cf_bus *bus, const char *room, cf_bus_room_cb *cb, void *ud)
+{
+	return send_idreq((struct bus_redis *)bus, room, 0, 0, cb, ud);
+}
+
 static void
 redis_cancel(struct cf_bus *bus, void *ud)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
+
+	lws_start_foreach_dll (struct lws_dll2 *, d, b->idreqs.head) {
+		struct idreq *q = lws_container_of(d, struct idreq, list);
+		if (q->ud == ud)
+			q->cb = NULL;
+	}
+	lws_end_foreach_dll(d);
 
 	lws_start_foreach_dll (struct lws_dll2 *, d, b->reads.head) {
 		struct read *rd = lws_container_of(d, struct read, list);
@@ -1364,6 +1499,8 @@ redis_free(struct cf_bus *bus)
 	cf_redis_free(b->redis);
 	while (b->pubs.head)
 		pub_finish(lws_container_of(b->pubs.head, struct pub, list), -ECANCELED);
+	while (b->idreqs.head)
+		idreq_finish(lws_container_of(b->idreqs.head, struct idreq, list), -ECANCELED);
 	free(b);
 }
 
@@ -1379,6 +1516,8 @@ static const struct cf_bus_ops redis_ops = {
         .presence = redis_presence,
         .dm = redis_dm,
         .history = redis_history,
+        .room_create = redis_room_create,
+        .room_check = redis_room_check,
         .user = redis_user,
         .stop = redis_stop,
         .free = redis_free,
@@ -1416,6 +1555,9 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	b->history.name = "history";
 	b->history.body = history_lua;
 	sha1_hex(history_lua, b->history.sha);
+	b->created.name = "created rooms";
+	b->created.body = created_lua;
+	sha1_hex(created_lua, b->created.sha);
 	b->newepoch.name = "new epoch";
 	b->newepoch.body = newepoch_lua;
 	sha1_hex(newepoch_lua, b->newepoch.sha);

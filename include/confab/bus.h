@@ -67,6 +67,11 @@ struct cf_bus_host {
 typedef void cf_bus_history_cb(void *ud, int err, uint64_t epoch, uint64_t seq,
                                struct cf_msg **msgs, size_t n);
 
+/* Completion of a room_create or room_check: err 0, or -ENOENT (check: no such room, or it
+ * expired), -ENOSPC (create: max rooms reached), -EEXIST (create: the id is taken), -ENOTCONN
+ * (the store is unreachable), another negative errno. room is borrowed. */
+typedef void cf_bus_room_cb(void *ud, const char *room, int err);
+
 struct cf_bus;
 
 struct cf_bus_ops {
@@ -101,6 +106,16 @@ struct cf_bus_ops {
 	 * later, once, unless cancel(ud) runs first. May be NULL: nothing beyond the registry. */
 	int (*history)(struct cf_bus *b, const char *room, uint64_t before, uint32_t limit,
 	               cf_bus_history_cb *cb, void *ud);
+	/* Rooms that must be created before they can be joined (seed 002's ids), kept where every
+	 * node sees them. Create records room unless max such rooms are alive; check tells
+	 * whether room was created and has not expired, and keeps it alive for the expiry time
+	 * again. An id expires rooms.history_ttl after its creation, its last check, or the last
+	 * refresh while a node had members in the room. cb runs later, exactly once, unless
+	 * cancel(ud) runs first. Both NULL: the bus keeps no such set (the dialect keeps its own,
+	 * in memory). */
+	int (*room_create)(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb,
+	                   void *ud);
+	int (*room_check)(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud);
 	/* Before the lws context is destroyed: drop connections, stop timers. May be NULL. */
 	void (*stop)(struct cf_bus *b);
 	void (*free)(struct cf_bus *b);
@@ -129,6 +144,12 @@ int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, 
 void cf_bus_user(struct cf_bus *b, const char *uid, int present);
 void cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
                      int joined);
+/* Whether the bus keeps the created rooms (room_create, room_check); the others return
+ * -EOPNOTSUPP when it does not. */
+int cf_bus_rooms_shared(const struct cf_bus *b);
+int cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb,
+                       void *ud);
+int cf_bus_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud);
 void cf_bus_stop(struct cf_bus *b);
 void cf_bus_free(struct cf_bus *b);
 
