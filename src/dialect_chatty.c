@@ -3,7 +3,13 @@
  * a KSUID id, which is the core's room name; GET /chat/join?name=&room=<id> is admitted only for
  * a room created here and only from the same origin; the participant's text frames are the
  * message text verbatim; participant_joined/left and message events are rendered from the
- * core's presence events and messages; server_shutting_down is the bye of a drain. */
+ * core's presence events and messages; server_shutting_down is the bye of a drain.
+ *
+ * Standalone, the created ids are kept here, in memory. In cluster mode the bus keeps them in
+ * Redis (cf_bus_room_create/check) so that every node can admit a join: POST /chat answers once
+ * Redis has the id, and a join of a well-formed id is admitted before the upgrade (the gate
+ * cannot wait for Redis) and checked right after it, closing with 4404 when Redis does not
+ * know the id. */
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -32,6 +38,10 @@
 static const char body_forbidden[] = "Forbidden\n";
 static const char body_not_found[] = "Not Found\n";
 static const char body_bad_request[] = "Bad Request\n";
+static const char body_redis_down[] =
+        "Service Unavailable: Redis is unreachable, the room was not created\n";
+static const char body_redis_error[] =
+        "Service Unavailable: Redis did not store the room, it was not created\n";
 
 /* A room created by POST /chat: its id (the core's room name) and its display name. */
 struct chatty_room {
@@ -43,6 +53,17 @@ struct chatty_room {
 /* Standalone: the rooms created on this node, until the process exits. */
 static struct chatty_room *rooms;
 static uint32_t nrooms;
+
+/* Cluster mode: a POST /chat waiting for Redis. The HTTP side cancels it (cf_chatty_cancel)
+ * when its connection goes away first; the bus's completion frees it. */
+struct chatty_post {
+	struct lws_dll2 list;
+	cf_chatty_done_cb *done; /* NULL once cancelled */
+	void *ud;
+	char body[]; /* of the 201 */
+};
+
+static struct lws_dll2_owner posts;
 
 int
 cf_chatty_path(const struct cf_config *cfg, const char *path)
@@ -61,6 +82,24 @@ cf_chatty_free(void)
 		free(r);
 	}
 	nrooms = 0;
+	/* The bus completed every request before it was freed; nothing should be left. */
+	while (posts.head) {
+		struct lws_dll2 *d = posts.head;
+
+		lws_dll2_remove(d);
+		free(lws_container_of(d, struct chatty_post, list));
+	}
+}
+
+void
+cf_chatty_cancel(void *ud)
+{
+	lws_start_foreach_dll (struct lws_dll2 *, d, posts.head) {
+		struct chatty_post *p = lws_container_of(d, struct chatty_post, list);
+		if (p->ud == ud)
+			p->done = NULL;
+	}
+	lws_end_foreach_dll(d);
 }
 
 /* ---- KSUID ------------------------------------------------------------------------------- */
@@ -145,10 +184,68 @@ query_arg(struct lws *wsi, const char *name, char *out)
 	}
 }
 
-/* POST /chat?name=: a new room. 201 with {"id","name"} in out, 400 (no name), 503 at
- * rooms.max_rooms, 500 (no memory or entropy); out is empty then. */
+/* Cluster mode: Redis has answered a POST /chat. */
+static void
+created(void *ud, const char *room, int err)
+{
+	struct chatty_post *p = ud;
+	const char *body = "";
+	int status = 201;
+
+	if (err == -ENOSPC) {
+		log_warn("chatty: POST /chat refused: rooms.max_rooms rooms are alive in the "
+		         "cluster");
+		status = 503;
+	} else if (err == -ENOTCONN || err == -ECANCELED) {
+		body = body_redis_down;
+		status = 503;
+	} else if (err < 0) {
+		log_warn("chatty: room %s not created: %s", room, strerror(-err));
+		body = body_redis_error;
+		status = 503;
+	} else {
+		body = p->body;
+	}
+	if (p->done)
+		p->done(p->ud, status, body);
+	lws_dll2_remove(&p->list);
+	free(p);
+}
+
+/* Cluster mode: the new id goes to Redis; the answer waits for it. */
 static int
-create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen)
+create_shared(struct cf_server *srv, const char *id, const char *body, cf_chatty_done_cb *done,
+              void *ud, char *out, size_t outlen)
+{
+	size_t bl = strlen(body);
+	struct chatty_post *p = malloc(sizeof(*p) + bl + 1);
+	int r;
+
+	if (!p)
+		return 500;
+	p->done = done;
+	p->ud = ud;
+	memcpy(p->body, body, bl + 1);
+	lws_dll2_clear(&p->list);
+	lws_dll2_add_tail(&p->list, &posts);
+	r = cf_bus_room_create(srv->bus, id, (uint32_t)srv->cfg->max_rooms, created, p);
+	if (r == 0)
+		return -EINPROGRESS;
+	lws_dll2_remove(&p->list);
+	free(p);
+	if (r == -ENOTCONN) {
+		snprintf(out, outlen, "%s", body_redis_down);
+		return 503;
+	}
+	return 500;
+}
+
+/* POST /chat?name=: a new room. 201 with {"id","name"} in out, 400 (no name), 503 at
+ * rooms.max_rooms, 500 (no memory or entropy); out is empty then. Cluster mode:
+ * -EINPROGRESS, done() answers later; or 503 when Redis is unreachable, with a body. */
+static int
+create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
+            cf_chatty_done_cb *done, void *ud)
 {
 	char name[ARG_MAX + 1], *clean, *txt;
 	struct chatty_room *r, *dup;
@@ -159,7 +256,7 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen)
 	out[0] = '\0';
 	if (nl <= 0)
 		return 400;
-	if (nrooms >= (uint32_t)srv->cfg->max_rooms) {
+	if (!cf_bus_rooms_shared(srv->bus) && nrooms >= (uint32_t)srv->cfg->max_rooms) {
 		log_warn("chatty: POST /chat refused: rooms.max_rooms (%d) rooms created",
 		         srv->cfg->max_rooms);
 		return 503;
@@ -180,7 +277,9 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen)
 			free(r);
 			return 500;
 		}
-		HASH_FIND_STR(rooms, r->id, dup);
+		dup = NULL;
+		if (!cf_bus_rooms_shared(srv->bus))
+			HASH_FIND_STR(rooms, r->id, dup);
 	} while (dup);
 	o = json_pack("{s:s,s:s}", "id", r->id, "name", r->name);
 	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -189,6 +288,13 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen)
 		free(txt);
 		free(r);
 		return 500;
+	}
+	if (cf_bus_rooms_shared(srv->bus)) {
+		int status = create_shared(srv, r->id, txt, done, ud, out, outlen);
+
+		free(txt);
+		free(r);
+		return status;
 	}
 	HASH_ADD_STR(rooms, id, r);
 	nrooms++;
@@ -199,7 +305,7 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen)
 
 int
 cf_chatty_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
-               size_t outlen)
+               size_t outlen, cf_chatty_done_cb *done, void *ud)
 {
 	if (!srv->cfg->chatty)
 		return 0;
@@ -209,7 +315,7 @@ cf_chatty_http(struct cf_server *srv, struct lws *wsi, const char *path, int met
 	}
 	if (!strcmp(path, "/chat")) {
 		out[0] = '\0';
-		return method == 'P' ? create_room(srv, wsi, out, outlen) : 405;
+		return method == 'P' ? create_room(srv, wsi, out, outlen, done, ud) : 405;
 	}
 	if (!strcmp(path, "/chat/join")) {
 		/* Not an upgrade: gorilla's first check ('upgrade' token in Connection). */
@@ -251,17 +357,23 @@ cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
 {
 	char room[ARG_MAX + 1];
 	struct chatty_room *r = NULL;
-	int rl;
+	int rl, known = 0;
 
 	if (!same_origin(wsi)) {
 		*ret_body = body_forbidden;
 		return 403;
 	}
 	rl = query_arg(wsi, "room", room);
-	if (rl > 0 && ksuid_ok(room, (size_t)rl))
-		HASH_FIND_STR(rooms, room, r);
-	if (!r || query_arg(wsi, "name", room) == -E2BIG) {
-		(void)srv;
+	if (rl > 0 && ksuid_ok(room, (size_t)rl)) {
+		/* Cluster mode: only Redis knows; on_open() asks it after the upgrade. */
+		if (cf_bus_rooms_shared(srv->bus)) {
+			known = 1;
+		} else {
+			HASH_FIND_STR(rooms, room, r);
+			known = r != NULL;
+		}
+	}
+	if (!known || query_arg(wsi, "name", room) == -E2BIG) {
 		*ret_body = body_not_found;
 		return 404;
 	}
@@ -332,12 +444,53 @@ join_done(struct cf_sess *s, struct cf_member *mb, int err)
 	joined(s);
 }
 
+static void
+join_room(struct cf_sess *s, const char *room)
+{
+	struct cf_room *cr;
+	struct cf_member *mb;
+
+	switch (cf_room_join(s->srv->reg, s, room, &cr, &mb)) {
+	case 0:
+		joined(s);
+		break;
+	case -EINPROGRESS:
+		break; /* join_done() announces */
+	case -ENOSPC:
+	case -ENOTCONN:
+	case -EAGAIN:
+		cf_sess_close(s, 1013, "try again later");
+		break;
+	default:
+		cf_sess_close(s, 1011, "internal error");
+		break;
+	}
+}
+
+/* Cluster mode: Redis said whether the room of an admitted join was created (and is alive).
+ * Cancelled when the session closes first (session.c cancels the bus's requests for it). */
+static void
+checked(void *ud, const char *room, int err)
+{
+	struct cf_sess *s = ud;
+
+	if (s->closing)
+		return; /* e.g. the drain began meanwhile */
+	if (err == -ENOENT) {
+		cf_sess_close(s, 4404, "unknown room");
+		return;
+	}
+	if (err < 0) {
+		cf_sess_close(s, 1013, "try again later");
+		return;
+	}
+	join_room(s, room);
+}
+
 static int
 on_open(struct cf_sess *s, struct lws *wsi)
 {
 	char name[ARG_MAX + 1], room[ARG_MAX + 1], id[KSUID_LEN + 1], *clean;
-	struct cf_room *cr;
-	struct cf_member *mb;
 	int r;
 
 	/* Admitted by cf_chatty_admit(); read again because lws keeps no state for us. */
@@ -358,22 +511,14 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		cf_sess_close(s, 1011, "out of memory");
 		return 0;
 	}
-	r = cf_room_join(s->srv->reg, s, room, &cr, &mb);
-	switch (r) {
-	case 0:
-		joined(s);
-		break;
-	case -EINPROGRESS:
-		break; /* join_done() announces */
-	case -ENOSPC:
-	case -ENOTCONN:
-	case -EAGAIN:
-		cf_sess_close(s, 1013, "try again later");
-		break;
-	default:
-		cf_sess_close(s, 1011, "internal error");
-		break;
+	if (!cf_bus_rooms_shared(s->srv->bus)) {
+		join_room(s, room);
+		return 0;
 	}
+	r = cf_bus_room_check(s->srv->bus, room, checked, s);
+	if (r < 0)
+		cf_sess_close(s, r == -ENOTCONN ? 1013 : 1011,
+		              r == -ENOTCONN ? "try again later" : "internal error");
 	return 0;
 }
 

@@ -39,7 +39,7 @@ struct http_pss {
 	char *post; /* owned: request body */
 	size_t post_len;
 	int auth_ok;          /* -1: admin API off, 0: bad token, 1: good */
-	unsigned waiting : 1; /* a publish is in flight */
+	unsigned waiting : 1; /* a publish, a history read or a chatty POST is in flight */
 	unsigned too_big : 1;
 };
 
@@ -375,6 +375,17 @@ post_message(struct lws *wsi, struct http_pss *p)
 	return 0;
 }
 
+/* Cluster mode: a POST /chat is answered once Redis has the room. */
+static void
+chatty_done(void *ud, int status, const char *body)
+{
+	struct http_pss *p = ud;
+
+	p->waiting = 0;
+	if (respond(p->wsi, p, status, "text/plain; charset=utf-8", NULL, body, strlen(body)) < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
 static const char *
 mime_of(const char *path)
 {
@@ -475,8 +486,13 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY)) {
 		/* Seed 002's /ping, /chat and /chat/join answer in plain text. */
 		char body[8192];
-		int status = cf_chatty_http(p->srv, wsi, path, m, body, sizeof(body));
+		int status =
+		        cf_chatty_http(p->srv, wsi, path, m, body, sizeof(body), chatty_done, p);
 
+		if (status == -EINPROGRESS) {
+			p->waiting = 1; /* chatty_done() fills p->resp and asks for WRITEABLE */
+			return 0;
+		}
 		if (status)
 			return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body,
 			               strlen(body));
@@ -645,8 +661,10 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (!p || !p->srv)
 			return 0;
-		if (p->waiting)
+		if (p->waiting) {
 			cf_bus_cancel(srv->bus, p);
+			cf_chatty_cancel(p);
+		}
 		free(p->resp);
 		free(p->room);
 		free(p->post);
