@@ -140,8 +140,8 @@ cf_state_read(const char *name, char **buf, size_t *len)
 	return 0;
 }
 
-int
-cf_state_write(const char *name, const void *buf, size_t len)
+static int
+write_mode(const char *name, const void *buf, size_t len, mode_t mode)
 {
 	char tmp[NAME_MAX + 1];
 	const char *p = buf;
@@ -150,12 +150,15 @@ cf_state_write(const char *name, const void *buf, size_t len)
 	if (st.dirfd < 0 || !valid_name(name))
 		return -EINVAL;
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(st.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+	fd = openat(st.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	while (len > 0) {
+	/* A temporary file left by a crash keeps its old mode through O_TRUNC. */
+	if (fchmod(fd, mode) < 0)
+		r = -errno;
+	while (r == 0 && len > 0) {
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
@@ -185,4 +188,16 @@ cf_state_write(const char *name, const void *buf, size_t len)
 fail:
 	log_error("state: writing %s/%s: %s", st.path, name, strerror(-r));
 	return r;
+}
+
+int
+cf_state_write(const char *name, const void *buf, size_t len)
+{
+	return write_mode(name, buf, len, 0640);
+}
+
+int
+cf_state_write_private(const char *name, const void *buf, size_t len)
+{
+	return write_mode(name, buf, len, 0600);
 }

@@ -21,3 +21,5 @@ int cf_state_read(const char *name, char **buf, size_t *len);
  * and the directory fsync'ed, so a crash leaves the old content or the new, never a mix.
  * Blocks for the fsyncs: callers batch their writes (a dirty flag and a timer). */
 int cf_state_write(const char *name, const void *buf, size_t len);
+/* The same, for secrets (keys, password hashes): the file is readable by confabd only (0600). */
+int cf_state_write_private(const char *name, const void *buf, size_t len);
