@@ -123,6 +123,25 @@ static const struct cf_config_def defs[] = {
          "1: serve seed 002 (chatty) at POST /chat?name=, /chat/join?name=&room= and /ping"},
         {"dialects", "texto", CF_CFG_INT, R, O(texto), "1", 0, 1,
          "1: serve seed 003 (texto) at /v1/texto"},
+        {"auth", "enabled", CF_CFG_INT, 0, O(auth_enabled), "1", 0, 1,
+         "1: accounts (register, login, tokens); 0: guests only"},
+        {"auth", "token_ttl", CF_CFG_INT, R, O(auth_token_ttl), "2592000", 60, 315360000,
+         "seconds an access token stays valid"},
+        {"auth", "max_accounts", CF_CFG_INT, R, O(auth_max_accounts), "100000", 1, 10000000,
+         "most accounts; registration is refused above it"},
+        {"auth", "max_pending", CF_CFG_INT, R, O(auth_max_pending), "64", 1, 100000,
+         "password hashes queued for the hashing thread before answering busy"},
+        {"auth", "password_min", CF_CFG_INT, R, O(auth_password_min), "8", 1, 1024,
+         "shortest password in bytes"},
+        {"auth", "password_max", CF_CFG_INT, R, O(auth_password_max), "1024", 1, 4096,
+         "longest password in bytes"},
+        {"auth", "attempts_per_name", CF_CFG_INT, R, O(auth_attempts_name), "10", 1, 100000,
+         "password attempts per minute per account name (burst as many)"},
+        {"auth", "attempts_per_ip", CF_CFG_INT, R, O(auth_attempts_ip), "60", 1, 100000,
+         "password attempts and registrations per minute per client address"},
+        {"auth", "secret_file", CF_CFG_STR, 0, O(auth_secret_file), "", 0, 0,
+         "file holding the token signing secret (empty: credential auth-secret, else a "
+         "generated key in state.dir or Redis)"},
 };
 
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
@@ -730,8 +749,13 @@ cf_config_apply_credentials(struct cf_config *c, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	if (c->tls_cert[0] && !c->tls_key[0] && credential_path("tls-key", path, sizeof(path)))
-		return cf_config_set(c, "tls", "key", path, 1, err, errlen);
+	if (c->tls_cert[0] && !c->tls_key[0] && credential_path("tls-key", path, sizeof(path))) {
+		r = cf_config_set(c, "tls", "key", path, 1, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (!c->auth_secret_file[0] && credential_path("auth-secret", path, sizeof(path)))
+		return cf_config_set(c, "auth", "secret_file", path, 1, err, errlen);
 	return 0;
 }
 
@@ -751,6 +775,11 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "server.listen '%s': %s", c->listen.v[i], why);
 			return -EINVAL;
 		}
+	}
+	if (c->auth_password_min > c->auth_password_max) {
+		snprintf(err, errlen, "auth.password_min (%d) exceeds auth.password_max (%d)",
+		         c->auth_password_min, c->auth_password_max);
+		return -EINVAL;
 	}
 	if (c->join_history > c->history) {
 		snprintf(err, errlen, "rooms.join_history (%d) exceeds rooms.history (%d)",

@@ -78,6 +78,16 @@ struct cf_config {
 	char *disposable_origin;
 	int chatty;
 	int texto;
+	/* [auth] */
+	int auth_enabled;
+	int auth_token_ttl;
+	int auth_max_accounts;
+	int auth_max_pending;
+	int auth_password_min;
+	int auth_password_max;
+	int auth_attempts_name;
+	int auth_attempts_ip;
+	char *auth_secret_file;
 	/* Per key (index in the table): CF_FROM_FILE when cf_config_load() read it from the
 	 * file, CF_FROM_CLI when a command-line option will set it; the seeds' environment
 	 * aliases apply only to the others. */
@@ -149,7 +159,8 @@ int cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
 int cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errlen);
 
 /* Fills what is empty from systemd credentials ($CREDENTIALS_DIRECTORY): server.admin_token
- * from admin-token, tls.key from tls-key (as a path) when tls.cert is set. */
+ * from admin-token, tls.key from tls-key (as a path) when tls.cert is set, auth.secret_file
+ * from auth-secret (as a path). */
 int cf_config_apply_credentials(struct cf_config *c, char *err, size_t errlen);
 
 /* Reads a one-line secret (one trailing newline dropped) from path into out. */
