@@ -1579,3 +1579,9 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	}
 	return &b->bus;
 }
+
+struct cf_redis *
+cf_bus_redis_link(struct cf_bus *bus)
+{
+	return bus && bus->ops == &redis_ops ? ((struct bus_redis *)bus)->redis : NULL;
+}

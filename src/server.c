@@ -3,6 +3,7 @@
  * they serve, the admission gate for WebSocket handshakes, per-address connection counts, the
  * once-a-second tick, graceful drain and live reload. */
 #include "confab/server.h"
+#include "confab/auth.h"
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -292,6 +293,11 @@ static struct lws_protocols protocols[] = {
                 .name = CF_REDIS_PROTOCOL,
                 .callback = cf_redis_lws_callback,
         },
+        {
+                /* The hashing thread's completions, an eventfd adopted as a raw file (auth.c). */
+                .name = CF_AUTH_PROTOCOL,
+                .callback = cf_auth_lws_callback,
+        },
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -560,6 +566,12 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 		srv->reg->bus = srv->bus;
 	}
+	if (cfg->auth_enabled) {
+		srv->auth = cf_auth_new(srv->ctx, vh0, cfg, cf_bus_redis_link(srv->bus), err,
+		                        sizeof(err));
+		if (!srv->auth)
+			return cf_log_errno(CF_LOG_ERR, -EINVAL, "%s", err);
+	}
 	cf_sd_watchdog_start(srv->ctx);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
 	return 0;
@@ -630,6 +642,7 @@ cf_server_stop(struct cf_server *srv)
 		lws_sul_cancel(&srv->sul_drain);
 		cf_sd_watchdog_stop();
 		cf_bus_stop(srv->bus);
+		cf_auth_stop(srv->auth);
 		/* Closes every connection: sessions leave their rooms and cancel their acks. */
 		lws_context_destroy(srv->ctx);
 		srv->ctx = NULL;
@@ -638,6 +651,8 @@ cf_server_stop(struct cf_server *srv)
 	}
 	cf_bus_free(srv->bus);
 	srv->bus = NULL;
+	cf_auth_free(srv->auth);
+	srv->auth = NULL;
 	cf_registry_free(srv->reg);
 	srv->reg = NULL;
 	cf_chatty_free();

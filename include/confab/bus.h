@@ -163,3 +163,6 @@ struct cf_bus *cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh,
                                 const struct cf_config *cfg, struct cf_registry *reg,
                                 const char *node_id, const struct cf_bus_host *host, char *err,
                                 size_t errlen);
+/* The Redis connection of a cluster bus (accounts share it), NULL for any other bus. */
+struct cf_redis;
+struct cf_redis *cf_bus_redis_link(struct cf_bus *b);

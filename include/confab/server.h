@@ -19,6 +19,7 @@ struct cf_listener {
 };
 struct cf_registry;
 struct cf_bus;
+struct cf_auth;
 /* Sessions per client address; sessions hold a pointer to their address's entry. */
 struct cf_ipcount {
 	UT_hash_handle hh;
@@ -31,6 +32,7 @@ struct cf_server {
 	struct cf_config *cfg; /* borrowed from main; replaced fields on reload */
 	struct cf_registry *reg;
 	struct cf_bus *bus;
+	struct cf_auth *auth;           /* NULL with auth.enabled = 0 */
 	struct lws_dll2_owner sessions; /* every struct cf_sess */
 	struct cf_ipcount *ips;         /* sessions per client address */
 	uint64_t next_sess_id;

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* auth.h - accounts and access tokens. An account has an id (a lowercase UUID v4), a name (the
+ * core's user-name rules; unique, case-sensitive; it is the user's id in rooms), a yescrypt
+ * hash of its password (never the password), its creation time and a token generation `gen`:
+ * bumping it revokes every token issued before ("sign out everywhere").
+ *
+ * Standalone, accounts live in memory and in state.dir/accounts.json; in cluster mode in Redis
+ * (no TTL). Every operation is asynchronous: its callback runs later from the event loop,
+ * exactly once, unless cf_auth_cancel() ran first for its ud. Password hashing runs on one
+ * worker thread (yescrypt costs tens of ms), its queue bounded by auth.max_pending.
+ *
+ * Tokens: base64url(payload) "." base64url(HMAC-SHA256(key, payload)), payload
+ * "1:<account id>:<gen>:<expiry, unix seconds>". */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libwebsockets.h>
+
+struct cf_config;
+struct cf_redis;
+
+#define CF_AUTH_ID_LEN    36  /* a UUID's text */
+#define CF_AUTH_KEY_MAX   128 /* longest HMAC key in bytes */
+#define CF_AUTH_TOKEN_MAX 160 /* longest token text, NUL included */
+
+/* The public part of an account (never the hash). */
+struct cf_account {
+	char id[CF_AUTH_ID_LEN + 1];
+	char *name;      /* owned by whoever holds the struct */
+	int64_t created; /* unix seconds */
+	uint64_t gen;
+};
+
+/* What an operation produced. err: 0, or -EEXIST (name taken), -ENOENT (no such account),
+ * -EACCES (wrong password), -ENOSPC (auth.max_accounts reached), -EBUSY (auth.max_pending
+ * hashes queued), -EAGAIN (Redis is unreachable now), -EBADMSG (token invalid), -EKEYREVOKED
+ * (token of an older gen), -EKEYEXPIRED (token expired), -EIO (state file not written),
+ * -ECANCELED (shutting down), -ENOMEM. acct (and token, when the operation issues one) are
+ * borrowed for the call. */
+struct cf_auth_result {
+	int err;
+	const struct cf_account *acct;
+	const char *token;
+};
+typedef void cf_auth_cb(void *ud, int64_t tag, const struct cf_auth_result *r);
+/* A listing: every account, in creation order (borrowed for the call), or err < 0. */
+typedef void cf_auth_list_cb(void *ud, int64_t tag, int err, const struct cf_account *accts,
+                             size_t n);
+
+struct cf_auth;
+
+/* Standalone (redis NULL): loads state.dir/accounts.json, which must be open (cf_state_open);
+ * a corrupt file is an error naming it. Cluster mode: accounts live behind redis (borrowed;
+ * it must outlive cf_auth_stop()). The hashing thread's completions reach the loop through an
+ * eventfd adopted into vh. NULL with the reason in err. */
+struct cf_auth *cf_auth_new(struct lws_context *ctx, struct lws_vhost *vh,
+                            const struct cf_config *cfg, struct cf_redis *redis, char *err,
+                            size_t errlen);
+/* Before the lws context is destroyed: joins the hashing thread, stops timers. Operations
+ * still in flight are dropped (their owners are closing with the context). NULL-safe. */
+void cf_auth_stop(struct cf_auth *a);
+void cf_auth_free(struct cf_auth *a);
+
+/* The operations. Each returns 0 (cb runs later, exactly once, unless cancelled) or -ENOMEM
+ * (nothing queued, cb never runs). Passwords are copied and wiped after use. */
+
+/* Creates an account; the result carries it and a token. */
+int cf_auth_create(struct cf_auth *a, const char *name, const char *pw, size_t pwlen,
+                   cf_auth_cb *cb, void *ud, int64_t tag);
+/* Checks name and password; the result carries the account and a token. -ENOENT and -EACCES
+ * are different results: callers that must not tell them apart answer both the same. */
+int cf_auth_verify(struct cf_auth *a, const char *name, const char *pw, size_t pwlen,
+                   cf_auth_cb *cb, void *ud, int64_t tag);
+int cf_auth_by_name(struct cf_auth *a, const char *name, cf_auth_cb *cb, void *ud, int64_t tag);
+int cf_auth_by_id(struct cf_auth *a, const char *id, cf_auth_cb *cb, void *ud, int64_t tag);
+/* Checks a token (MAC, expiry) and that its gen is still the account's; the result carries
+ * the account. */
+int cf_auth_token_check(struct cf_auth *a, const char *token, cf_auth_cb *cb, void *ud,
+                        int64_t tag);
+/* Bumps the account's gen: every token issued before is revoked. Result: the account. */
+int cf_auth_bump_gen(struct cf_auth *a, const char *name, cf_auth_cb *cb, void *ud, int64_t tag);
+/* Every account, in creation order (at most auth.max_accounts). */
+int cf_auth_list(struct cf_auth *a, cf_auth_list_cb *cb, void *ud, int64_t tag);
+/* Forgets every pending callback for ud (its owner is going away). */
+void cf_auth_cancel(struct cf_auth *a, void *ud);
+
+/* Takes one password attempt for the client address ip and (if not NULL) the account name:
+ * 0, or -EAGAIN when either is above auth.attempts_per_ip / attempts_per_name. */
+int cf_auth_attempt(struct cf_auth *a, const char *ip, const char *name);
+/* Whether a password of len bytes is within auth.password_min..password_max: 0 or -EINVAL. */
+int cf_auth_password_ok(const struct cf_auth *a, size_t len);
+
+/* The raw-file protocol that carries the hashing thread's eventfd; server.c lists it on every
+ * vhost. */
+struct lws;
+int cf_auth_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len);
+#define CF_AUTH_PROTOCOL "confab-auth"
+
+/* Building blocks, pure and blocking (the unit tests use them). */
+
+/* A yescrypt hash of pw (a fresh salt, libcrypt's default cost) into out. 0, -EINVAL, -EIO. */
+int cf_auth_hash(const char *pw, size_t pwlen, char *out, size_t outlen);
+/* 0 when pw matches hash (compared in constant time), -EACCES when not, -EINVAL when hash
+ * is not one. */
+int cf_auth_hash_check(const char *hash, const char *pw, size_t pwlen);
+/* Signs a token for account id at gen, valid until exp (unix seconds), into out
+ * (CF_AUTH_TOKEN_MAX). 0 or -EINVAL. */
+int cf_auth_token_sign(const unsigned char *key, size_t keylen, const char *id, uint64_t gen,
+                       int64_t exp, char *out, size_t outlen);
+/* Verifies a token's MAC (constant time) and expiry against now: 0 with the account id and
+ * gen, -EBADMSG (malformed, wrong key, tampered) or -EKEYEXPIRED. */
+int cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, int64_t now,
+                        char ret_id[CF_AUTH_ID_LEN + 1], uint64_t *ret_gen);
+
+/* The accounts file: a JSON document of every account (with its hash) in creation order. */
+struct cf_auth_rec {
+	struct cf_account pub;
+	char *hash; /* owned */
+};
+/* Encodes n records into a new NUL-terminated string (free()), NULL on OOM. */
+char *cf_auth_file_encode(const struct cf_auth_rec *recs, size_t n);
+/* Decodes a file; 0 with a new array (free each name and hash, then the array), or -EINVAL
+ * with why in err. */
+int cf_auth_file_decode(const char *buf, size_t len, struct cf_auth_rec **ret, size_t *ret_n,
+                        char *err, size_t errlen);
