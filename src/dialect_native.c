@@ -2,6 +2,7 @@
 /* dialect_native.c - confab.v1 (docs/protocol.md): parses client commands into core calls and
  * renders core events. Every protocol error is answered here, with the command's id; none
  * closes the connection except the rate-limit abuse close (4029). */
+#include "confab/auth.h"
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -20,6 +21,7 @@
 #include <jansson.h>
 
 #define NONCE_MAX   64
+#define DEFER_MAX   16 /* commands held back while an account operation is pending */
 #define HISTORY_DEF 50
 #define ID_MAX      ((json_int_t)1 << 53)
 
@@ -253,21 +255,313 @@ ensure_user(struct cf_sess *s)
 	return cf_sess_set_user(s, name, name);
 }
 
+static void
+hello_reply(struct cf_sess *s, json_int_t id)
+{
+	const struct cf_config *cfg = s->srv->cfg;
+	char sid[32];
+	json_t *o;
+
+	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)s->id);
+	o = json_pack("{s:s,s:o,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "session", sid, "user",
+	              user_json(s->user_id, s->user_name), "node", s->srv->node_id, "limits",
+	              "max_frame", cfg->max_frame, "max_text", cfg->max_text, "max_rooms",
+	              cfg->max_rooms_per_session, "rate", cfg->rate, "burst", cfg->burst, "history",
+	              cfg->history, "max_name", cfg->max_name);
+	if (o && s->account_id[0])
+		json_object_set_new(o, "account", json_string(s->account_id));
+	reply_to(s, id, "hello", o);
+}
+
+/* ---- accounts: commands that wait for auth.c keep the session's order ------------------- */
+
+static int on_text(struct cf_sess *s, const char *buf, size_t len);
+
+struct deferred {
+	struct lws_dll2 list;
+	size_t len;
+	int binary;
+	char buf[];
+};
+
+/* An account operation was queued: later commands wait, and lws stops reading. */
+static void
+auth_begin(struct cf_sess *s)
+{
+	s->auth_busy = 1;
+	lws_rx_flow_control(s->wsi, 0);
+}
+
+/* It completed: run what waited, in order, until one of them waits again. */
+static void
+auth_end(struct cf_sess *s)
+{
+	s->auth_busy = 0;
+	while (!s->auth_busy && s->deferred.head && !s->closing && !s->slow) {
+		struct deferred *d = lws_container_of(s->deferred.head, struct deferred, list);
+		int r;
+
+		lws_dll2_remove(&d->list);
+		r = on_text(s, d->binary ? NULL : d->buf, d->len);
+		free(d);
+		if (r < 0)
+			cf_sess_close(s, 1011, "internal error");
+	}
+	if (!s->auth_busy)
+		lws_rx_flow_control(s->wsi, 1);
+}
+
+static int
+defer(struct cf_sess *s, const char *buf, size_t len)
+{
+	struct deferred *d;
+
+	if (s->deferred.count >= DEFER_MAX)
+		return err_reply(s, -1, "busy",
+		                 "more than %d commands wait for an account operation", DEFER_MAX);
+	d = malloc(sizeof(*d) + (buf ? len : 0) + 1);
+	if (!d)
+		return -1;
+	memset(&d->list, 0, sizeof(d->list));
+	d->binary = !buf;
+	d->len = buf ? len : 0;
+	if (buf)
+		memcpy(d->buf, buf, len);
+	d->buf[d->len] = '\0';
+	lws_dll2_add_tail(&d->list, &s->deferred);
+	return 0;
+}
+
+static void
+on_close(struct cf_sess *s)
+{
+	while (s->deferred.head) {
+		struct deferred *d = lws_container_of(s->deferred.head, struct deferred, list);
+
+		lws_dll2_remove(&d->list);
+		free(d);
+	}
+	free(s->auth_arg);
+	s->auth_arg = NULL;
+}
+
+/* Answers an account operation's failure with its protocol error. */
+static void
+auth_error(struct cf_sess *s, json_int_t id, int err, int token)
+{
+	switch (err) {
+	case -EEXIST:
+		err_reply(s, id, "name_taken", "that name is taken");
+		break;
+	case -ENOENT:
+	case -EACCES:
+		if (token)
+			err_reply(s, id, "token_invalid", "the token is not valid");
+		else
+			err_reply(s, id, "auth_failed", "wrong name or password");
+		break;
+	case -EBADMSG:
+		err_reply(s, id, "token_invalid", "the token is not valid");
+		break;
+	case -EKEYREVOKED:
+		err_reply(s, id, "token_invalid", "the token was revoked (logout)");
+		break;
+	case -EKEYEXPIRED:
+		err_reply(s, id, "token_expired", "the token has expired: log in again");
+		break;
+	case -ENOSPC:
+		err_reply(s, id, "account_limit", "the server holds its maximum of %d accounts",
+		          s->srv->cfg->auth_max_accounts);
+		break;
+	case -EBUSY:
+		err_reply(s, id, "busy", "too many password checks are queued: retry later");
+		break;
+	default:
+		err_reply(s, id, "unavailable", "accounts cannot be reached now: %s",
+		          strerror(-err));
+		break;
+	}
+}
+
+/* The session's client address, for the attempt limits. */
+static const char *
+sess_ip(const struct cf_sess *s)
+{
+	return s->ipc ? s->ipc->ip : "?";
+}
+
+static int
+need_auth(struct cmd *c)
+{
+	if (c->s->srv->auth)
+		return 1;
+	fail(c, "accounts_disabled", "this server has no accounts (auth.enabled = 0)");
+	return 0;
+}
+
+/* Name and password of register and login: 1, or 0 after the error reply. */
+static int
+get_credentials(struct cmd *c, const char **name, const char **pw, size_t *pwlen)
+{
+	const struct cf_config *cfg = c->s->srv->cfg;
+	size_t len;
+	int r;
+
+	r = get_str(c, "name", name, &len);
+	if (r <= 0) {
+		if (r == 0)
+			fail(c, "bad_request", "missing field 'name'");
+		return 0;
+	}
+	if (cf_text_name_ok(*name, len, 1, (size_t)cfg->max_name, 1) < 0 || strlen(*name) != len) {
+		fail(c, "user_name_invalid",
+		     "user names are 1 to %d bytes of UTF-8 without control characters or "
+		     "leading/trailing spaces",
+		     cfg->max_name);
+		return 0;
+	}
+	r = get_str(c, "password", pw, pwlen);
+	if (r <= 0) {
+		if (r == 0)
+			fail(c, "bad_request", "missing field 'password'");
+		return 0;
+	}
+	if (cf_auth_password_ok(c->s->srv->auth, *pwlen) < 0 || strlen(*pw) != *pwlen) {
+		fail(c, "password_invalid", "passwords are %d to %d bytes without NUL",
+		     cfg->auth_password_min, cfg->auth_password_max);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+credentials_done(struct cf_sess *s, int64_t tag, const struct cf_auth_result *r, const char *op)
+{
+	if (r->err < 0)
+		auth_error(s, tag, r->err, 0);
+	else
+		reply_to(s, tag, op,
+		         json_pack("{s:o,s:s,s:s}", "user", user_json(r->acct->name, r->acct->name),
+		                   "uuid", r->acct->id, "token", r->token));
+	auth_end(s);
+}
+
+static void
+register_done(void *ud, int64_t tag, const struct cf_auth_result *r)
+{
+	credentials_done(ud, tag, r, "register");
+}
+
+static void
+login_done(void *ud, int64_t tag, const struct cf_auth_result *r)
+{
+	credentials_done(ud, tag, r, "login");
+}
+
+static int
+cmd_register(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const char *name, *pw;
+	size_t pwlen;
+
+	if (!need_auth(c) || !get_credentials(c, &name, &pw, &pwlen))
+		return 0;
+	/* The names guests get without hello: an account must not collide with one. */
+	if (!strncmp(name, "guest-", 6))
+		return fail(c, "user_name_invalid", "names starting with 'guest-' are for guests");
+	if (cf_auth_attempt(s->srv->auth, sess_ip(s), NULL) < 0)
+		return fail(c, "rate_limited",
+		            "too many attempts from this address: wait a minute");
+	if (cf_auth_create(s->srv->auth, name, pw, pwlen, register_done, s, c->id) < 0)
+		return -1;
+	auth_begin(s);
+	return 0;
+}
+
+static int
+cmd_login(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const char *name, *pw;
+	size_t pwlen;
+
+	if (!need_auth(c) || !get_credentials(c, &name, &pw, &pwlen))
+		return 0;
+	if (cf_auth_attempt(s->srv->auth, sess_ip(s), name) < 0)
+		return fail(c, "rate_limited",
+		            "too many attempts for this name or from this "
+		            "address: wait a minute");
+	if (cf_auth_verify(s->srv->auth, name, pw, pwlen, login_done, s, c->id) < 0)
+		return -1;
+	auth_begin(s);
+	return 0;
+}
+
+static void
+hello_token_done(void *ud, int64_t tag, const struct cf_auth_result *r)
+{
+	struct cf_sess *s = ud;
+
+	if (r->err < 0) {
+		auth_error(s, tag, r->err, 1);
+	} else if (cf_sess_set_user(s, r->acct->name, r->acct->name) < 0) {
+		cf_sess_close(s, 1011, "internal error");
+	} else {
+		memcpy(s->account_id, r->acct->id, sizeof(s->account_id));
+		s->hello = 1;
+		hello_reply(s, tag);
+	}
+	auth_end(s);
+}
+
+/* hello {name} without a token: the name must not be an account's. */
+static void
+hello_name_done(void *ud, int64_t tag, const struct cf_auth_result *r)
+{
+	struct cf_sess *s = ud;
+
+	if (r->err == 0) {
+		err_reply(s, tag, "auth_required",
+		          "'%s' is a registered account: say hello with its token", r->acct->name);
+	} else if (r->err != -ENOENT) {
+		auth_error(s, tag, r->err, 0);
+	} else if (cf_sess_set_user(s, s->auth_arg, s->auth_arg) < 0) {
+		cf_sess_close(s, 1011, "internal error");
+	} else {
+		s->hello = 1;
+		hello_reply(s, tag);
+	}
+	free(s->auth_arg);
+	s->auth_arg = NULL;
+	auth_end(s);
+}
+
 static int
 cmd_hello(struct cmd *c)
 {
 	struct cf_sess *s = c->s;
 	const struct cf_config *cfg = s->srv->cfg;
-	const char *name;
-	size_t len;
-	char sid[32];
-	int r;
+	const char *name, *token;
+	size_t len, tlen;
+	int r, rt;
 
 	if (s->hello || s->rooms.count)
 		return fail(c, "bad_state", "hello must be the first command, and only once");
 	r = get_str(c, "name", &name, &len);
 	if (r < 0)
 		return 0;
+	rt = get_str(c, "token", &token, &tlen);
+	if (rt < 0)
+		return 0;
+	if (rt > 0) {
+		if (!need_auth(c))
+			return 0;
+		if (cf_auth_token_check(s->srv->auth, token, hello_token_done, s, c->id) < 0)
+			return -1;
+		auth_begin(s);
+		return 0;
+	}
 	if (r > 0) {
 		if (cf_text_name_ok(name, len, 1, (size_t)cfg->max_name, 1) < 0 ||
 		    strlen(name) != len)
@@ -275,19 +569,59 @@ cmd_hello(struct cmd *c)
 			            "user names are 1 to %d bytes of UTF-8 without control "
 			            "characters or leading/trailing spaces",
 			            cfg->max_name);
+		if (s->srv->auth) {
+			/* Guests cannot take an account's name; in cluster mode the answer comes
+			 * from Redis, so the reply may come later (hello_name_done). */
+			free(s->auth_arg);
+			s->auth_arg = strdup(name);
+			if (!s->auth_arg ||
+			    cf_auth_by_name(s->srv->auth, name, hello_name_done, s, c->id) < 0)
+				return -1;
+			auth_begin(s);
+			return 0;
+		}
 		if (cf_sess_set_user(s, name, name) < 0)
 			return -1;
 	} else if (ensure_user(s) < 0) {
 		return -1;
 	}
 	s->hello = 1;
-	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)s->id);
-	return reply(c, "hello",
-	             json_pack("{s:s,s:o,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "session", sid,
-	                       "user", user_json(s->user_id, s->user_name), "node", s->srv->node_id,
-	                       "limits", "max_frame", cfg->max_frame, "max_text", cfg->max_text,
-	                       "max_rooms", cfg->max_rooms_per_session, "rate", cfg->rate, "burst",
-	                       cfg->burst, "history", cfg->history, "max_name", cfg->max_name));
+	hello_reply(s, c->id);
+	return 0;
+}
+
+static void
+logout_done(void *ud, int64_t tag, const struct cf_auth_result *r)
+{
+	struct cf_sess *s = ud;
+
+	if (r->err < 0)
+		auth_error(s, tag, r->err, 0);
+	else
+		reply_to(s, tag, "logout", json_pack("{s:b}", "revoked", 1));
+	auth_end(s);
+}
+
+static int
+cmd_logout(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	json_t *all = json_object_get(c->o, "all");
+
+	if (!need_auth(c))
+		return 0;
+	if (all && !json_is_boolean(all))
+		return fail(c, "bad_request", "field 'all' must be a boolean");
+	if (!s->account_id[0] || !s->user_id)
+		return fail(c, "bad_state", "logout needs a session that said hello with a token");
+	/* A token is a bearer credential the server does not list: one alone cannot be
+	 * revoked, the client forgets it. all bumps the account's gen: every token is void. */
+	if (!all || !json_is_true(all))
+		return reply(c, "logout", json_pack("{s:b}", "revoked", 0));
+	if (cf_auth_bump_gen(s->srv->auth, s->user_id, logout_done, s, c->id) < 0)
+		return -1;
+	auth_begin(s);
+	return 0;
 }
 
 /* The join reply from the room's state: history after since (or the last join_history). */
@@ -549,10 +883,12 @@ cmd_ping(struct cmd *c)
 static const struct {
 	const char *op;
 	int (*fn)(struct cmd *c);
+	int anon; /* needs no user identity: does not make the session a guest */
 } commands[] = {
-        {"hello", cmd_hello}, {"join", cmd_join},       {"leave", cmd_leave},
-        {"send", cmd_send},   {"history", cmd_history}, {"presence", cmd_presence},
-        {"ping", cmd_ping},   {"dm", cmd_dm},
+        {"hello", cmd_hello, 1}, {"join", cmd_join, 0},       {"leave", cmd_leave, 0},
+        {"send", cmd_send, 0},   {"history", cmd_history, 0}, {"presence", cmd_presence, 0},
+        {"ping", cmd_ping, 0},   {"dm", cmd_dm, 0},           {"register", cmd_register, 1},
+        {"login", cmd_login, 1}, {"logout", cmd_logout, 1},
 };
 
 static int
@@ -564,6 +900,8 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	const char *op;
 	int r = 0;
 
+	if (s->auth_busy)
+		return defer(s, buf, len) < 0 ? -1 : 0;
 	if (!buf)
 		return err_reply(s, -1, "bad_request", "binary frames are not supported");
 	c.o = json_loadb(buf, len, 0, &jerr);
@@ -592,7 +930,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(op, commands[i].op))
 			continue;
-		if (commands[i].fn != cmd_hello && ensure_user(s) < 0) {
+		if (!commands[i].anon && ensure_user(s) < 0) {
 			r = -1;
 			goto out;
 		}
@@ -617,4 +955,5 @@ const struct cf_dialect cf_dialect_native = {
         .render_gap = render_gap,
         .render_dm = render_dm,
         .join_done = join_done,
+        .on_close = on_close,
 };

@@ -2,6 +2,7 @@
 /* session.c - the WebSocket session: lifecycle callbacks, reassembly with a size cap, the
  * outbound queue and its coalesced writes, slow-consumer and rate-limit closes. */
 #include "confab/session.h"
+#include "confab/auth.h"
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -426,6 +427,9 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	if (!s->srv) /* never established */
 		return;
 	cf_bus_cancel(srv->bus, s);
+	cf_auth_cancel(srv->auth, s);
+	if (s->dialect->on_close)
+		s->dialect->on_close(s);
 	cf_room_leave_all(srv->reg, s);
 	cf_registry_user_remove(srv->reg, s);
 	cf_ring_clear(&s->out);

@@ -57,6 +57,8 @@ struct cf_dialect {
 	 * reply from the room's state, or with an error when err < 0 (the member is removed
 	 * after this returns). */
 	void (*join_done)(struct cf_sess *s, struct cf_member *mb, int err);
+	/* The session is closing: free what the dialect hung on it. May be NULL. */
+	void (*on_close)(struct cf_sess *s);
 };
 
 extern const struct cf_dialect cf_dialect_native;

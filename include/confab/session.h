@@ -41,6 +41,13 @@ struct cf_sess {
 	unsigned ping_due : 1;      /* the next WRITEABLE sends a ping */
 	struct cf_ipcount *ipc;     /* the peer address's entry; NULL on OOM */
 	struct lws_dll2 in_user;    /* on the registry's cf_user.sessions once it has a user */
+	/* Accounts (auth.c): the account's id once a hello took its token ("" for a guest). */
+	char account_id[37];
+	/* An account operation is pending: the dialect holds later commands back (deferred)
+	 * and has stopped reading, so replies keep the commands' order. */
+	unsigned auth_busy : 1;
+	struct lws_dll2_owner deferred; /* owned by the dialect; freed in its on_close */
+	char *auth_arg;                 /* owned by the dialect (e.g. a pending hello's name) */
 };
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */

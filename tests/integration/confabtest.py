@@ -326,6 +326,15 @@ class Server:
         self._close_notify()
         return self.exit_code
 
+    def restart(self, timeout=None):
+        """SIGTERM, wait, then start again in the same directory (config, state.dir), as a
+        service restart does; the port may change. Returns the first run's exit code."""
+        code = self.stop()
+        self.stopped = False
+        self.exit_code = None
+        self.start(timeout)
+        return code
+
     def fd_leaks(self):
         """Under valgrind --track-fds: the descriptors confabd still had open at exit that it
         did not inherit (the three standard ones are not listed), except libsystemd's journal

@@ -190,11 +190,14 @@ async def test_redis_down_at_start_then_up(start_server, redis_factory):
     await wait_healthy(node, ok=False)
     h = node.get("/healthz").json()
     assert h["status"] == "unavailable" and "redis" in h["reason"], h
-    c = await Client.connect(node, "early")
+    c = await Client.connect(node, hello=False)
+    # A named hello asks Redis whether the name is an account's (guests cannot take one).
+    assert_error(await c.send_cmd("hello", name="early"), "unavailable")
     assert_error(await c.send_cmd("join", room="r"), "unavailable")
     assert (await c.ok("ping"))["op"] == "pong"  # the session itself is fine
     redis_factory(port=port)
     await wait_healthy(node)
+    await c.ok("hello", name="early")
     await c.join("r")
     assert (await c.send("r", "now"))["seq"] == 1
     assert "redis: connected" in node.log_text()
