@@ -6,6 +6,7 @@
 #include "confab/log.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -200,4 +201,52 @@ int
 cf_state_write_private(const char *name, const void *buf, size_t len)
 {
 	return write_mode(name, buf, len, 0600);
+}
+
+int
+cf_state_remove(const char *name)
+{
+	int r;
+
+	if (st.dirfd < 0 || !valid_name(name))
+		return -EINVAL;
+	if (unlinkat(st.dirfd, name, 0) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		log_error("state: removing %s/%s: %s", st.path, name, strerror(-r));
+		return r;
+	}
+	if (fsync(st.dirfd) < 0) {
+		r = -errno;
+		log_error("state: %s: %s", st.path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int
+cf_state_list(const char *prefix, int (*cb)(const char *name, void *ud), void *ud)
+{
+	size_t pl = strlen(prefix);
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (st.dirfd < 0)
+		return -EINVAL;
+	fd = openat(st.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while (!r && (de = readdir(d)))
+		if (!strncmp(de->d_name, prefix, pl) && valid_name(de->d_name))
+			r = cb(de->d_name, ud);
+	closedir(d);
+	return r;
 }

@@ -23,3 +23,9 @@ int cf_state_read(const char *name, char **buf, size_t *len);
 int cf_state_write(const char *name, const void *buf, size_t len);
 /* The same, for secrets (keys, password hashes): the file is readable by confabd only (0600). */
 int cf_state_write_private(const char *name, const void *buf, size_t len);
+/* Removes `name` (none there is not an error) and fsyncs the directory. 0 or a negative errno. */
+int cf_state_remove(const char *name);
+/* Calls cb(name, ud) for every file whose name starts with prefix, in no particular order,
+ * until cb returns non-zero (returned). 0, or a negative errno when the directory cannot be
+ * read. */
+int cf_state_list(const char *prefix, int (*cb)(const char *name, void *ud), void *ud);
