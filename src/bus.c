@@ -2,6 +2,7 @@
 /* bus.c - ordered chat messages (struct cf_msg) and the bus interface dispatch. */
 #include "confab/bus.h"
 #include "confab/frame.h"
+#include "confab/text.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -117,7 +118,19 @@ cf_bus_history(struct cf_bus *b, const char *room, uint64_t before, uint32_t lim
 int
 cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
 {
+	if (m->keep && !m->mid[0])
+		cf_text_uuid4(m->mid, (unsigned long long)m->ts_ms);
 	return b->ops->dm(b, m, cb, ud, tag);
+}
+
+int
+cf_bus_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb, void *ud)
+{
+	if (n < 1 || n > CF_BUS_ONLINE_MAX)
+		return -EINVAL;
+	if (!b->ops->online)
+		return -EOPNOTSUPP;
+	return b->ops->online(b, uids, n, cb, ud);
 }
 
 void

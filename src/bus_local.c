@@ -4,17 +4,21 @@
  * contract as with Redis: ordering, delivery and the sender's ack all happen later, in FIFO
  * order, and a publisher that goes away in between simply loses its ack. */
 #include "confab/bus.h"
+#include "confab/inbox.h"
 #include "confab/log.h"
+#include "confab/metrics.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <libwebsockets.h>
 
 struct pending {
 	struct lws_dll2 list;
-	struct cf_msg *m; /* one reference */
+	struct cf_msg *m; /* one reference; NULL: deliver uid's inbox */
+	char *uid;
 	cf_bus_done_cb *cb;
 	void *ud;
 	int64_t tag;
@@ -25,7 +29,54 @@ struct bus_local {
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul;
 	struct lws_dll2_owner queue;
+	struct cf_inbox *inbox; /* NULL: kept direct messages fail like the others */
 };
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Delivers uid's inbox to its sessions here, oldest first. */
+static void
+drain(struct bus_local *bl, const char *uid)
+{
+	struct cf_msg **v;
+	size_t n = cf_inbox_take(bl->inbox, uid, wall_ms(), &v);
+
+	for (size_t i = 0; i < n; i++) {
+		if (bl->bus.host.deliver_dm(bl->bus.host.ud, v[i]))
+			cf_metrics.inbox_delivered_total++;
+		cf_msg_unref(v[i]);
+	}
+	free(v);
+}
+
+/* A direct message to keep if its user is offline: 0 (delivered, or kept: m->queued) or a
+ * negative errno. Everything here runs in one loop turn, so the user cannot appear halfway;
+ * a message finds older ones still kept only between the user's first session and the drain
+ * queued for it: it queues behind them, and the drain (now) keeps the order. */
+static int
+keep_dm(struct bus_local *bl, struct cf_msg *m)
+{
+	const struct cf_bus_host *h = &bl->bus.host;
+	int r;
+
+	if (!cf_inbox_count(bl->inbox, m->room) && h->deliver_dm(h->ud, m))
+		return 0;
+	r = cf_inbox_put(bl->inbox, m, wall_ms());
+	if (r < 0)
+		return r;
+	if (h->user_sessions && h->user_sessions(h->ud, m->room))
+		drain(bl, m->room);
+	else
+		m->queued = 1;
+	return 0;
+}
 
 static void
 order_one(struct bus_local *bl, struct pending *p)
@@ -64,7 +115,19 @@ cf_bus_local_run(struct cf_bus *b)
 		struct pending *p = lws_container_of(bl->queue.head, struct pending, list);
 
 		lws_dll2_remove(&p->list);
-		if (p->m->dm) {
+		if (!p->m) {
+			if (bl->inbox && bl->bus.host.user_sessions(bl->bus.host.ud, p->uid))
+				drain(bl, p->uid);
+			free(p->uid);
+			free(p);
+			continue;
+		}
+		if (p->m->dm && p->m->keep && bl->inbox) {
+			int r = keep_dm(bl, p->m);
+
+			if (p->cb)
+				p->cb(p->ud, p->tag, p->m, r);
+		} else if (p->m->dm) {
 			uint32_t got = bl->bus.host.deliver_dm(bl->bus.host.ud, p->m);
 
 			if (p->cb)
@@ -87,6 +150,14 @@ run_cb(lws_sorted_usec_list_t *sul)
 		lws_sul_schedule(bl->ctx, 0, &bl->sul, run_cb, 1);
 }
 
+static void
+enqueue(struct bus_local *bl, struct pending *p)
+{
+	lws_dll2_add_tail(&p->list, &bl->queue);
+	if (bl->ctx && bl->queue.count == 1)
+		lws_sul_schedule(bl->ctx, 0, &bl->sul, run_cb, 1);
+}
+
 static int
 local_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
 {
@@ -99,9 +170,66 @@ local_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, 
 	p->cb = cb;
 	p->ud = ud;
 	p->tag = tag;
-	lws_dll2_add_tail(&p->list, &bl->queue);
-	if (bl->ctx && bl->queue.count == 1)
-		lws_sul_schedule(bl->ctx, 0, &bl->sul, run_cb, 1);
+	enqueue(bl, p);
+	return 0;
+}
+
+/* The user's first session here: its inbox is delivered on the next turn, after the session
+ * got its identity (and the dialect its greeting out), in FIFO order with the direct messages
+ * queued before it. */
+static void
+local_user(struct cf_bus *b, const char *uid, int present)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct pending *p;
+
+	if (!present || !bl->inbox || !cf_inbox_count(bl->inbox, uid))
+		return;
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->uid = strdup(uid))) {
+		free(p);
+		log_error("inbox: out of memory: %s's kept messages wait for the next session",
+		          uid);
+		return;
+	}
+	enqueue(bl, p);
+}
+
+static int
+local_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb, void *ud)
+{
+	uint8_t on[CF_BUS_ONLINE_MAX];
+
+	for (size_t i = 0; i < n; i++)
+		on[i] = b->host.user_sessions && b->host.user_sessions(b->host.ud, uids[i]) > 0;
+	cb(ud, 0, on, n);
+	return 0;
+}
+
+static void
+local_stop(struct cf_bus *b)
+{
+	cf_inbox_stop(((struct bus_local *)b)->inbox);
+}
+
+int
+cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct cf_inbox *ib = cf_inbox_new(bl->ctx, cfg);
+	int r;
+
+	if (!ib) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = cf_inbox_load(ib, wall_ms(), err, errlen);
+	if (r < 0) {
+		cf_inbox_free(ib);
+		return r;
+	}
+	cf_inbox_free(bl->inbox);
+	bl->inbox = ib;
 	return 0;
 }
 
@@ -135,8 +263,10 @@ local_free(struct cf_bus *b)
 		struct pending *p = lws_container_of(bl->queue.head, struct pending, list);
 		lws_dll2_remove(&p->list);
 		cf_msg_unref(p->m);
+		free(p->uid);
 		free(p);
 	}
+	cf_inbox_free(bl->inbox);
 	free(bl);
 }
 
@@ -146,6 +276,9 @@ static const struct cf_bus_ops local_ops = {
         .dm = local_publish, /* queued alike; run_cb tells them apart */
         .cancel = local_cancel,
         .healthy = local_healthy,
+        .user = local_user,
+        .online = local_online,
+        .stop = local_stop,
         .free = local_free,
 };
 

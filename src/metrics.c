@@ -111,6 +111,28 @@ cf_metrics_render(char **ret, size_t *ret_len)
 		        "Sends answered unavailable because Redis was unreachable.", "counter",
 		        m->redis_unavailable_total);
 	}
+	counter(f, "confab_inbox_queued_total",
+	        "Direct messages kept in an inbox because their user had no session.", "counter",
+	        m->inbox_queued_total);
+	counter(f, "confab_inbox_delivered_total", "Kept direct messages delivered to a session.",
+	        "counter", m->inbox_delivered_total);
+	fprintf(f,
+	        "# HELP confab_inbox_dropped_total Kept direct messages dropped (or refused), by "
+	        "reason.\n# TYPE confab_inbox_dropped_total counter\n"
+	        "confab_inbox_dropped_total{reason=\"max_messages\"} %llu\n"
+	        "confab_inbox_dropped_total{reason=\"max_bytes\"} %llu\n"
+	        "confab_inbox_dropped_total{reason=\"expired\"} %llu\n"
+	        "confab_inbox_dropped_total{reason=\"max_users\"} %llu\n",
+	        (unsigned long long)m->inbox_dropped_count,
+	        (unsigned long long)m->inbox_dropped_bytes,
+	        (unsigned long long)m->inbox_dropped_expired,
+	        (unsigned long long)m->inbox_dropped_users);
+	if (!m->redis_mode) {
+		counter(f, "confab_inbox_users", "Users with kept direct messages now.", "gauge",
+		        (uint64_t)m->inbox_users);
+		counter(f, "confab_inbox_messages", "Kept direct messages now.", "gauge",
+		        (uint64_t)m->inbox_messages);
+	}
 	hist(f, "confab_queue_depth", "Session queue depth (events) at enqueue.", &m->queue_depth);
 	hist(f, "confab_delivery_latency_seconds", "From bus ordering to lws_write.",
 	     &m->delivery_latency);

@@ -608,6 +608,15 @@ cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
 }
 
 uint32_t
+cf_registry_user_sessions(struct cf_registry *reg, const char *uid)
+{
+	struct cf_user *u;
+
+	HASH_FIND_STR(reg->users, uid, u);
+	return u ? u->sessions.count : 0;
+}
+
+uint32_t
 cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
 {
 	struct cf_user *u;

@@ -220,6 +220,14 @@ host_deliver_dm(void *ud, struct cf_msg *m)
 	return cf_registry_deliver_dm(srv->reg, m);
 }
 
+static uint32_t
+host_user_sessions(void *ud, const char *uid)
+{
+	struct cf_server *srv = ud;
+
+	return cf_registry_user_sessions(srv->reg, uid);
+}
+
 static int
 host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
 {
@@ -413,6 +421,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	struct lws_context_creation_info info;
 	struct cf_bus_host host = {.deliver = host_deliver,
 	                           .deliver_dm = host_deliver_dm,
+	                           .user_sessions = host_user_sessions,
 	                           .room_seq = host_room_seq,
 	                           .ud = srv};
 	struct lws_vhost *vh0 = NULL;
@@ -565,6 +574,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		if (!srv->bus)
 			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 		srv->reg->bus = srv->bus;
+		r0 = cf_bus_local_inbox(srv->bus, cfg, err, sizeof(err));
+		if (r0 < 0)
+			return cf_log_errno(CF_LOG_ERR, r0, "%s", err);
 	}
 	if (cfg->auth_enabled) {
 		srv->auth = cf_auth_new(srv->ctx, vh0, cfg, cf_bus_redis_link(srv->bus), err,

@@ -17,6 +17,8 @@ struct cf_room;
 struct cf_registry;
 struct cf_config;
 
+#define CF_MSG_ID_LEN 37
+
 /* An ordered chat message. Immutable once ordered; refcounted because the room history and
  * the bus may hold it while frames rendered from it are queued. */
 struct cf_msg {
@@ -35,6 +37,15 @@ struct cf_msg {
 	uint8_t dup;
 	/* A direct message: room holds the recipient's user id; seq and epoch are 0. */
 	uint8_t dm;
+	/* A direct message to keep in the recipient's inbox (inbox.h) when the user has no
+	 * session anywhere, instead of failing with -ENOENT. Set by the sender. */
+	uint8_t keep;
+	/* Set by the bus. On a completion: the message was kept in the inbox, not delivered.
+	 * On a delivered message: it comes from the inbox (queued_ms says when it was kept). */
+	uint8_t queued;
+	int64_t queued_ms;
+	/* A kept direct message's id (a UUID the bus gives it), "" otherwise. */
+	char mid[CF_MSG_ID_LEN];
 	/* Frames rendered lazily, once per dialect; owned (one reference each). */
 	struct cf_frame *frames[CF_DIALECT_MAX];
 };
@@ -56,6 +67,8 @@ struct cf_bus_host {
 	void (*deliver)(void *ud, struct cf_msg *m);
 	/* Delivers a direct message to the recipient's local sessions; returns how many. */
 	uint32_t (*deliver_dm)(void *ud, struct cf_msg *m);
+	/* How many sessions user uid has on this node (the registry's user index). */
+	uint32_t (*user_sessions)(void *ud, const char *uid);
 	/* The room's last seq and its epoch (creating the room's state if needed), for a bus that
 	 * orders in-process. Returns 0 or a negative errno. */
 	int (*room_seq)(void *ud, const char *room, uint64_t *ret_seq, uint64_t *ret_epoch);
@@ -71,6 +84,13 @@ typedef void cf_bus_history_cb(void *ud, int err, uint64_t epoch, uint64_t seq,
  * expired), -ENOSPC (create: max rooms reached), -EEXIST (create: the id is taken), -ENOTCONN
  * (the store is unreachable), another negative errno. room is borrowed. */
 typedef void cf_bus_room_cb(void *ud, const char *room, int err);
+
+/* Completion of cf_bus_online(): err 0 and online[i] (1 or 0) for each of the n user ids
+ * asked about, in order, or err < 0 (online NULL). online is borrowed. */
+typedef void cf_bus_online_cb(void *ud, int err, const uint8_t *online, size_t n);
+
+/* Most user ids one cf_bus_online() call may ask about. */
+#define CF_BUS_ONLINE_MAX 100
 
 struct cf_bus;
 
@@ -93,7 +113,9 @@ struct cf_bus_ops {
 	void (*unwatch)(struct cf_bus *b, struct cf_room *room);
 	/* Sends a direct message (m->dm) to every session of user m->room, on every node. The
 	 * completion's err is 0, -ENOENT when the user has no session anywhere, or another
-	 * negative errno. Same contract as publish otherwise. */
+	 * negative errno. Same contract as publish otherwise. With m->keep, a user without a
+	 * session gets the message in its inbox instead (err 0, m->queued set), and the bus
+	 * delivers the inbox, oldest first, when the user's first session appears. */
 	int (*dm)(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
 	/* A user got its first local session (1), or lost its last (0): direct messages to it
 	 * must reach this node while it has one. May be NULL. */
@@ -116,6 +138,9 @@ struct cf_bus_ops {
 	int (*room_create)(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb,
 	                   void *ud);
 	int (*room_check)(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud);
+	/* Whether each user has a session on any node; see cf_bus_online(). May be NULL. */
+	int (*online)(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb,
+	              void *ud);
 	/* Before the lws context is destroyed: drop connections, stop timers. May be NULL. */
 	void (*stop)(struct cf_bus *b);
 	void (*free)(struct cf_bus *b);
@@ -142,6 +167,12 @@ int cf_bus_history(struct cf_bus *b, const char *room, uint64_t before, uint32_t
                    cf_bus_history_cb *cb, void *ud);
 int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
 void cf_bus_user(struct cf_bus *b, const char *uid, int present);
+/* Asks whether each of uids[0..n) (1 <= n <= CF_BUS_ONLINE_MAX) has a session on any node.
+ * cb(ud, ...) runs exactly once, unless cf_bus_cancel(b, ud) runs first; it may run before
+ * this returns (the local bus answers at once). Returns 0 or a negative errno (cb will not
+ * run): -EINVAL (n), -ENOTCONN (Redis unreachable), -EOPNOTSUPP, -ENOMEM. */
+int cf_bus_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb,
+                  void *ud);
 void cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
                      int joined);
 /* Whether the bus keeps the created rooms (room_create, room_check); the others return
@@ -156,6 +187,10 @@ void cf_bus_free(struct cf_bus *b);
 /* The standalone bus. ctx may be NULL (tests): then call cf_bus_local_run() to complete. */
 struct cf_bus *cf_bus_local_new(struct lws_context *ctx, const struct cf_bus_host *host);
 void cf_bus_local_run(struct cf_bus *b);
+/* Gives the standalone bus its offline inboxes (inbox.h), loaded from the state directory
+ * when it is open. 0, or a negative errno with err naming the file that could not be read.
+ * Without inboxes, kept direct messages to users without a session fail with -ENOENT. */
+int cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen);
 
 /* The cluster bus over Redis (bus_redis.c): reg's rooms become mirrors of the room logs.
  * Returns NULL with the reason in err. */

@@ -34,6 +34,12 @@ struct cf_config {
 	char *node_id;
 	/* [state] */
 	char *state_dir;
+	/* [inbox] */
+	int inbox_max_messages;
+	int inbox_max_bytes;
+	int inbox_ttl;
+	int inbox_max_users;
+	int inbox_flush_delay;
 	/* [tls] */
 	char *tls_cert;
 	char *tls_key;

@@ -39,6 +39,16 @@ struct cf_metrics {
 	uint64_t redis_unavailable_total; /* publishes refused or failed while the link was down */
 	struct cf_hist queue_depth;       /* session queue depth seen at each enqueue (events) */
 	struct cf_hist delivery_latency;  /* seconds from bus ordering to lws_write */
+
+	/* Offline inboxes (inbox.h). The gauges are standalone only (Redis keeps the lists). */
+	uint64_t inbox_queued_total;    /* direct messages kept for an offline user */
+	uint64_t inbox_delivered_total; /* kept messages delivered to a session */
+	uint64_t inbox_dropped_count;   /* dropped: inbox.max_messages */
+	uint64_t inbox_dropped_bytes;   /* dropped: inbox.max_bytes */
+	uint64_t inbox_dropped_expired; /* dropped: older than inbox.ttl */
+	uint64_t inbox_dropped_users;   /* refused: inbox.max_users */
+	int64_t inbox_users;            /* users with kept messages now */
+	int64_t inbox_messages;         /* messages kept now */
 };
 
 extern struct cf_metrics cf_metrics;

@@ -150,6 +150,8 @@ struct cf_msg *cf_room_find_nonce(const struct cf_room *room, const char *user_i
  * and tells the bus about a user's first and last session. add: 0 or -ENOMEM. */
 int cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s);
 void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
+/* How many sessions user uid has on this node. */
+uint32_t cf_registry_user_sessions(struct cf_registry *reg, const char *uid);
 /* Queues a direct message to every local session of user m->room; returns how many. */
 uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
 

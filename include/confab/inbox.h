@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* inbox.h - offline inboxes: direct messages kept for a user who has no session anywhere,
+ * delivered (oldest first, once) when the user's first session appears. A direct message is
+ * kept only when its sender asks for it (cf_msg.keep, see cf_bus_dm()).
+ *
+ * This is the standalone store, used by the local bus: per user, in memory, bounded by
+ * [inbox] max_messages, max_bytes, ttl and max_users, and persisted in the state directory,
+ * one file per user ("inbox-<sha256 of the user id>.json", replaced whole by cf_state_write).
+ * New messages are written in batches (inbox.flush_delay); taking a user's messages and
+ * cf_inbox_free() write at once. In cluster mode the inboxes are Redis lists (bus_redis.c). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lws_context;
+struct cf_config;
+struct cf_msg;
+struct cf_inbox;
+
+/* ctx runs the flush and expiry timers (NULL: cf_inbox_flush() only, for tests). cfg is
+ * borrowed and read on every call, so reloaded bounds apply at once. Files are read and
+ * written only when the state directory is open (cf_state_ready()). */
+struct cf_inbox *cf_inbox_new(struct lws_context *ctx, const struct cf_config *cfg);
+/* Before the lws context is destroyed: cancels the timers and writes what is not written yet.
+ * Idempotent. */
+void cf_inbox_stop(struct cf_inbox *ib);
+/* cf_inbox_stop(), then frees. */
+void cf_inbox_free(struct cf_inbox *ib);
+/* Reads every inbox file of the state directory (expired messages are dropped). 0, or a
+ * negative errno with err naming the file that could not be read or parsed. */
+int cf_inbox_load(struct cf_inbox *ib, int64_t now_ms, char *err, size_t errlen);
+
+/* Keeps a copy of the direct message m (m->room is the recipient, m->mid its id) for later.
+ * Beyond max_messages or max_bytes the user's oldest messages are dropped (counted).
+ * 0; -ENOSPC when max_users have inboxes already and this user has none; -EMSGSIZE when m
+ * alone exceeds max_bytes; -ENOMEM. */
+int cf_inbox_put(struct cf_inbox *ib, const struct cf_msg *m, int64_t now_ms);
+/* Messages kept for uid (expired ones included until the next put, take or sweep). */
+uint32_t cf_inbox_count(const struct cf_inbox *ib, const char *uid);
+/* Removes uid's messages and returns them, oldest first, without the expired ones: *ret is a
+ * malloc'd array of the returned count of references (queued set, queued_ms when kept); the
+ * caller unrefs each and frees the array. The removal is written at once. */
+size_t cf_inbox_take(struct cf_inbox *ib, const char *uid, int64_t now_ms, struct cf_msg ***ret);
+/* Drops every message older than inbox.ttl; returns how many. */
+uint32_t cf_inbox_expire(struct cf_inbox *ib, int64_t now_ms);
+/* Writes the inboxes changed since the last write. 0 or the first negative errno. */
+int cf_inbox_flush(struct cf_inbox *ib);
+
+/* The hook of the dm paths: whether direct messages to user uid are kept while the user is
+ * offline. Guests: no (a guest name can be taken by anyone, who would get the messages).
+ * Accounts (auth.c) answer yes for account users. */
+int cf_inbox_wanted(const char *uid);
