@@ -171,6 +171,83 @@ static const char created_lua[] =
         "if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end\n"
         "return 1\n";
 
+/* KEYS: the user's inbox list. ARGV: the user's channel, the message (JSON), max messages, max
+ * bytes, ttl s. A direct message to keep if its user is offline: PUBLISHed when a node follows
+ * the user and the inbox is empty, else appended to the inbox with the time it was kept ("q",
+ * Redis's clock), the expired head and whatever exceeds the bounds dropped (oldest first). A
+ * non-empty inbox while a node follows the user means that node's drain has not run yet:
+ * publishing now would overtake the older messages, so the new one queues behind them and the
+ * drain delivers all in order. Returns {receivers,
+ * dropped for max messages (-1: the message alone is over max bytes), for max bytes,
+ * expired}. */
+static const char dmkeep_lua[] =
+        "if redis.call('LLEN', KEYS[1]) == 0 then\n"
+        "  local n = redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
+        "  if n > 0 then return {n, 0, 0, 0} end\n"
+        "end\n"
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "local o = cjson.decode(ARGV[2])\n"
+        "o.q = string.format('%d', now)\n"
+        "local m = cjson.encode(o)\n"
+        "local maxb = tonumber(ARGV[4])\n"
+        "if #m > maxb then return {0, -1, 0, 0} end\n"
+        "local ttl = tonumber(ARGV[5]) * 1000\n"
+        "local exp = 0\n"
+        "while true do\n"
+        "  local h = redis.call('LINDEX', KEYS[1], 0)\n"
+        "  if not h or now - tonumber(cjson.decode(h).q) < ttl then break end\n"
+        "  redis.call('LPOP', KEYS[1])\n"
+        "  exp = exp + 1\n"
+        "end\n"
+        "local len = redis.call('RPUSH', KEYS[1], m)\n"
+        "local maxn = tonumber(ARGV[3])\n"
+        "local dc = 0\n"
+        "if len > maxn then\n"
+        "  redis.call('LTRIM', KEYS[1], len - maxn, -1)\n"
+        "  dc = len - maxn\n"
+        "end\n"
+        "local all = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+        "local bytes = 0\n"
+        "for _, e in ipairs(all) do bytes = bytes + #e end\n"
+        "local db = 0\n"
+        "while bytes > maxb do\n"
+        "  db = db + 1\n"
+        "  bytes = bytes - #all[db]\n"
+        "  redis.call('LPOP', KEYS[1])\n"
+        "end\n"
+        "redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
+        "return {0, dc, db, exp}\n";
+
+/* KEYS: the user's inbox list. ARGV: the user's channel, ttl s. Runs once a node's
+ * subscription to the user's channel is confirmed: takes the whole inbox and PUBLISHes it,
+ * oldest first, on the user's channel, so every node that follows the user delivers it to its
+ * sessions (each once: one PUBLISH per message). Expired messages are dropped; should nobody
+ * follow the channel any more (the session left meanwhile), the rest goes back. Returns {sent,
+ * expired}. */
+static const char drain_lua[] =
+        "local l = redis.call('LRANGE', KEYS[1], 0, -1)\n"
+        "if #l == 0 then return {0, 0} end\n"
+        "local t = redis.call('TIME')\n"
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+        "local ttl = tonumber(ARGV[2]) * 1000\n"
+        "redis.call('DEL', KEYS[1])\n"
+        "local sent, exp, back = 0, 0, {}\n"
+        "for _, m in ipairs(l) do\n"
+        "  if now - tonumber(cjson.decode(m).q) >= ttl then\n"
+        "    exp = exp + 1\n"
+        "  elseif #back == 0 and redis.call('PUBLISH', ARGV[1], m) > 0 then\n"
+        "    sent = sent + 1\n"
+        "  else\n"
+        "    back[#back + 1] = m\n"
+        "  end\n"
+        "end\n"
+        "if #back > 0 then\n"
+        "  redis.call('RPUSH', KEYS[1], unpack(back))\n"
+        "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+        "end\n"
+        "return {sent, exp}\n";
+
 #define FETCH_BATCH 1000
 #define KEY_TTL_MIN 10
 
@@ -186,9 +263,10 @@ struct bus_redis {
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner pubs;  /* struct pub in flight */
-	struct script pub, fetch, presence, alive, newepoch, history, created;
-	struct lws_dll2_owner reads;  /* struct read in flight */
-	struct lws_dll2_owner idreqs; /* struct idreq in flight */
+	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain;
+	struct lws_dll2_owner reads;   /* struct read in flight */
+	struct lws_dll2_owner idreqs;  /* struct idreq in flight */
+	struct lws_dll2_owner onlines; /* struct online in flight */
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
 	uint64_t touched_us; /* when the followed rooms' keys were last refreshed */
@@ -222,6 +300,14 @@ struct idreq {
 	void *ud;
 	uint8_t add;
 	char room[];
+};
+
+/* One presence question (PUBSUB NUMSUB) in flight. */
+struct online {
+	struct lws_dll2 list;
+	cf_bus_online_cb *cb; /* NULL once cancelled */
+	void *ud;
+	size_t n;
 };
 
 /* One catch-up read in flight; the room is found again by name (it may be gone). */
@@ -350,6 +436,7 @@ relabel(const struct cf_room *room, struct cf_msg *m)
 }
 
 static void start_fetch(struct bus_redis *b, struct cf_room *room);
+static void on_script_reply(void *privdata, redisReply *rep);
 
 /* Delivers m if it follows what the room has; a hole or a new epoch is announced to the
  * members as a gap first. Older messages are skipped. */
@@ -442,26 +529,72 @@ on_live(struct bus_redis *b, const char *payload, size_t len)
 	cf_msg_unref(m);
 }
 
-/* A direct message on a user's channel: {"to","u","n","x","t"}. */
+/* A direct message on a user's channel: {"to","u","n","x","t"}, and for a kept one "i" (its
+ * id) and, when it comes from the inbox, "q" (when it was kept). */
 static void
 on_dm(struct bus_redis *b, const char *payload, size_t len)
 {
 	json_t *o = json_loadb(payload, len, 0, NULL);
-	const char *to, *u, *n, *x, *t;
+	const char *to, *u, *n, *x, *t, *i = NULL, *q = NULL;
 	struct cf_msg *m = NULL;
 
-	if (o && json_unpack(o, "{s:s,s:s,s:s,s:s,s:s}", "to", &to, "u", &u, "n", &n, "x", &x, "t",
-	                     &t) == 0)
+	if (o && json_unpack(o, "{s:s,s:s,s:s,s:s,s:s,s?s,s?s}", "to", &to, "u", &u, "n", &n, "x",
+	                     &x, "t", &t, "i", &i, "q", &q) == 0)
 		m = cf_msg_new(to, u, n, x, NULL);
 	if (m) {
 		m->dm = 1;
 		m->ts_ms = strtoll(t, NULL, 10);
-		b->bus.host.deliver_dm(b->bus.host.ud, m);
+		if (i)
+			snprintf(m->mid, sizeof(m->mid), "%s", i);
+		if (q) {
+			m->queued = 1;
+			m->queued_ms = strtoll(q, NULL, 10);
+		}
+		if (b->bus.host.deliver_dm(b->bus.host.ud, m) && q)
+			cf_metrics.inbox_delivered_total++;
 		cf_msg_unref(m);
 	} else {
 		log_warn("redis: ignoring a malformed direct message");
 	}
 	json_decref(o);
+}
+
+static void
+on_drain_reply(void *privdata, redisReply *rep)
+{
+	struct bus_redis *b = privdata;
+
+	if (check_link_error(b, rep))
+		return;
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+		/* Lost link: on_up subscribes again and the confirmation drains again. */
+		on_script_reply(&b->drain, rep);
+		return;
+	}
+	cf_metrics.inbox_dropped_expired += reply_u64(rep->element[1]);
+}
+
+/* The subscription to user uid's channel is confirmed: from now on a kept direct message is
+ * either PUBLISHed to this node or appended to the inbox before the drain script runs (Redis
+ * runs one script or command at a time), so draining now loses nothing and sends nothing
+ * twice. The drained messages come back as messages on the channel, like live ones. */
+static void
+drain_inbox(struct bus_redis *b, const char *uid, size_t len)
+{
+	char name[256], ik[512], ch[512], ttl[16];
+	const char *argv[] = {"EVALSHA", b->drain.sha, "1", ik, ch, ttl};
+	struct cf_user *u;
+
+	if (len >= sizeof(name))
+		return;
+	memcpy(name, uid, len);
+	name[len] = '\0';
+	HASH_FIND_STR(b->reg->users, name, u);
+	if (!u || key(ik, sizeof(ik), b, "inbox", name) < 0 ||
+	    key(ch, sizeof(ch), b, "user", name) < 0)
+		return; /* gone again: its next session drains */
+	snprintf(ttl, sizeof(ttl), "%d", b->cfg->inbox_ttl);
+	(void)cf_redis_cmd(b->redis, on_drain_reply, b, 6, argv, NULL);
 }
 
 static void
@@ -479,6 +612,10 @@ on_message(void *ud, const char *channel, size_t clen, const char *payload, size
 	}
 	/* A subscribe confirmation: from now on nothing published is missed, so read the log. */
 	log_debug("redis: subscribed to %.*s", (int)clen, channel);
+	if (clen > pl + 5 && !memcmp(channel + pl, "user:", 5)) {
+		drain_inbox(b, channel + pl + 5, clen - pl - 5);
+		return;
+	}
 	if (clen > pl + 5 && !memcmp(channel + pl, "room:", 5)) {
 		char name[256];
 		struct cf_room *room;
@@ -907,6 +1044,35 @@ redis_user(struct cf_bus *bus, const char *uid, int present)
 }
 
 static void
+on_dmkeep_reply(void *privdata, redisReply *rep)
+{
+	struct pub *p = privdata;
+	int64_t dc;
+
+	if (check_link_error(p->b, rep) || !rep || rep->type != REDIS_REPLY_ARRAY ||
+	    rep->elements != 4) {
+		if (rep && rep->type == REDIS_REPLY_ERROR)
+			log_warn("redis: the keep script failed: %s", rep->str);
+		pub_finish(p, rep ? -EIO : -ENOTCONN);
+		return;
+	}
+	dc = rep->element[1]->type == REDIS_REPLY_INTEGER ? rep->element[1]->integer : 0;
+	if (dc < 0) {
+		cf_metrics.inbox_dropped_bytes++;
+		pub_finish(p, -EMSGSIZE);
+		return;
+	}
+	cf_metrics.inbox_dropped_count += (uint64_t)dc;
+	cf_metrics.inbox_dropped_bytes += reply_u64(rep->element[2]);
+	cf_metrics.inbox_dropped_expired += reply_u64(rep->element[3]);
+	if (reply_u64(rep->element[0]) == 0) {
+		p->m->queued = 1;
+		cf_metrics.inbox_queued_total++;
+	}
+	pub_finish(p, 0);
+}
+
+static void
 on_dm_reply(void *privdata, redisReply *rep)
 {
 	struct pub *p = privdata;
@@ -939,6 +1105,10 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 	snprintf(ts, sizeof(ts), "%lld", (long long)m->ts_ms);
 	o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "to", m->room, "u", m->from_id, "n", m->from_name,
 	              "x", m->text, "t", ts);
+	if (o && m->keep && json_object_set_new(o, "i", json_string(m->mid)) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	p = txt ? calloc(1, sizeof(*p)) : NULL;
@@ -953,11 +1123,89 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 	p->tag = tag;
 	lws_dll2_add_tail(&p->list, &b->pubs);
 	argv[2] = txt;
-	r = cf_redis_cmd(b->redis, on_dm_reply, p, 3, argv, NULL);
+	if (m->keep) {
+		char ik[512], maxn[16], maxb[16], ttl[16];
+		const char *kv[] = {"EVALSHA", b->dmkeep.sha, "1", ik, ch, txt, maxn, maxb, ttl};
+
+		if (key(ik, sizeof(ik), b, "inbox", m->room) < 0) {
+			free(txt);
+			pub_finish(p, -ENAMETOOLONG);
+			return 0;
+		}
+		snprintf(maxn, sizeof(maxn), "%d", b->cfg->inbox_max_messages);
+		snprintf(maxb, sizeof(maxb), "%d", b->cfg->inbox_max_bytes);
+		snprintf(ttl, sizeof(ttl), "%d", b->cfg->inbox_ttl);
+		r = cf_redis_cmd(b->redis, on_dmkeep_reply, p, 9, kv, NULL);
+	} else {
+		r = cf_redis_cmd(b->redis, on_dm_reply, p, 3, argv, NULL);
+	}
 	free(txt);
 	if (r < 0)
 		pub_finish(p, r);
 	return 0;
+}
+
+static void
+on_numsub_reply(void *privdata, redisReply *rep)
+{
+	struct online *q = privdata;
+	uint8_t on[CF_BUS_ONLINE_MAX];
+
+	lws_dll2_remove(&q->list);
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 * q->n) {
+		if (q->cb)
+			q->cb(q->ud, rep ? -EIO : -ENOTCONN, NULL, 0);
+		free(q);
+		return;
+	}
+	/* {channel, subscribers, ...}: each node follows user:<id> while the user has a session
+	 * there, so more than 0 subscribers means a session somewhere. */
+	for (size_t i = 0; i < q->n; i++)
+		on[i] = reply_u64(rep->element[2 * i + 1]) > 0;
+	if (q->cb)
+		q->cb(q->ud, 0, on, q->n);
+	free(q);
+}
+
+static int
+redis_online(struct cf_bus *bus, const char *const *uids, size_t n, cf_bus_online_cb *cb, void *ud)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	const char **argv = calloc(n + 2, sizeof(*argv));
+	char *chs = malloc(n * 512);
+	struct online *q = calloc(1, sizeof(*q));
+	int r = 0;
+
+	if (!argv || !chs || !q) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!cf_redis_is_up(b->redis)) {
+		r = -ENOTCONN;
+		goto out;
+	}
+	argv[0] = "PUBSUB";
+	argv[1] = "NUMSUB";
+	for (size_t i = 0; i < n && !r; i++) {
+		r = key(chs + i * 512, 512, b, "user", uids[i]);
+		argv[i + 2] = chs + i * 512;
+	}
+	if (r < 0)
+		goto out;
+	q->cb = cb;
+	q->ud = ud;
+	q->n = n;
+	lws_dll2_add_tail(&q->list, &b->onlines);
+	r = cf_redis_cmd(b->redis, on_numsub_reply, q, (int)n + 2, argv, NULL);
+	if (r < 0)
+		lws_dll2_remove(&q->list);
+	else
+		q = NULL;
+out:
+	free(q);
+	free(chs);
+	free(argv);
+	return r;
 }
 
 static void
@@ -1088,6 +1336,8 @@ on_up(void *ud)
 	load_script(b, &b->newepoch);
 	load_script(b, &b->history);
 	load_script(b, &b->created);
+	load_script(b, &b->dmkeep);
+	load_script(b, &b->drain);
 	alive_cb(&b->sul_alive);
 	for (struct cf_user *u = b->reg->users; u; u = u->hh.next)
 		redis_user(&b->bus, u->id, 1);
@@ -1450,6 +1700,13 @@ redis_cancel(struct cf_bus *bus, void *ud)
 	}
 	lws_end_foreach_dll(d);
 
+	lws_start_foreach_dll (struct lws_dll2 *, d, b->onlines.head) {
+		struct online *q = lws_container_of(d, struct online, list);
+		if (q->ud == ud)
+			q->cb = NULL;
+	}
+	lws_end_foreach_dll(d);
+
 	lws_start_foreach_dll (struct lws_dll2 *, d, b->pubs.head) {
 		struct pub *p = lws_container_of(d, struct pub, list);
 		if (p->ud == ud)
@@ -1519,6 +1776,7 @@ static const struct cf_bus_ops redis_ops = {
         .room_create = redis_room_create,
         .room_check = redis_room_check,
         .user = redis_user,
+        .online = redis_online,
         .stop = redis_stop,
         .free = redis_free,
 };
@@ -1558,6 +1816,12 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	b->created.name = "created rooms";
 	b->created.body = created_lua;
 	sha1_hex(created_lua, b->created.sha);
+	b->dmkeep.name = "keep";
+	b->dmkeep.body = dmkeep_lua;
+	sha1_hex(dmkeep_lua, b->dmkeep.sha);
+	b->drain.name = "drain";
+	b->drain.body = drain_lua;
+	sha1_hex(drain_lua, b->drain.sha);
 	b->newepoch.name = "new epoch";
 	b->newepoch.body = newepoch_lua;
 	sha1_hex(newepoch_lua, b->newepoch.sha);
