@@ -7,6 +7,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/inbox.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -117,9 +118,19 @@ render_bye(int code, const char *reason)
 static struct cf_frame *
 render_dm(const struct cf_msg *m)
 {
-	return cf_frame_from_json(json_pack("{s:s,s:o,s:s,s:I,s:s}", "ev", "dm", "from",
-	                                    user_json(m->from_id, m->from_name), "to", m->room,
-	                                    "ts", (json_int_t)m->ts_ms, "text", m->text));
+	json_t *o = json_pack("{s:s,s:o,s:s,s:I,s:s}", "ev", "dm", "from",
+	                      user_json(m->from_id, m->from_name), "to", m->room, "ts",
+	                      (json_int_t)m->ts_ms, "text", m->text);
+
+	/* Kept in the inbox while the user was offline: say so, and since when. */
+	if (o && m->queued &&
+	    (json_object_set_new(o, "queued", json_true()) < 0 ||
+	     json_object_set_new(o, "queued_ts", json_integer((json_int_t)m->queued_ms)) < 0 ||
+	     json_object_set_new(o, "mid", json_string(m->mid)) < 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return cf_frame_from_json(o);
 }
 
 static struct cf_frame *
@@ -817,12 +828,20 @@ dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		          m->room);
 		return;
 	}
+	if (err == -ENOSPC || err == -EMSGSIZE) {
+		err_reply(s, tag, "inbox_full",
+		          "user '%s' is offline and its inbox cannot take this message", m->room);
+		return;
+	}
 	if (err < 0) {
 		err_reply(s, tag, "unavailable", "the message could not be sent: %s",
 		          strerror(-err));
 		return;
 	}
-	reply_to(s, tag, "dm", json_pack("{s:s}", "to", m->room));
+	if (m->queued)
+		reply_to(s, tag, "dm", json_pack("{s:s,s:b}", "to", m->room, "queued", 1));
+	else
+		reply_to(s, tag, "dm", json_pack("{s:s}", "to", m->room));
 }
 
 /* Whether s is a UUID as the seed dialects give their sessions (lowercase, hyphenated). */
@@ -866,6 +885,9 @@ cmd_dm(struct cmd *c)
 	if (!m)
 		return -1;
 	m->dm = 1;
+	/* Kept while the user is offline when the hook says the user keeps an inbox (accounts;
+	 * never guests). */
+	m->keep = (uint8_t) !!cf_inbox_wanted(m->room);
 	m->ts_ms = cf_wall_ms();
 	r = cf_bus_dm(s->srv->bus, m, dm_done, s, c->id);
 	cf_msg_unref(m);

@@ -7,6 +7,7 @@
 #include "confab/http.h"
 #include "confab/bus.h"
 #include "confab/config.h"
+#include "confab/inbox.h"
 #include "confab/dialect.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
@@ -27,6 +28,7 @@
 enum route {
 	R_NONE,
 	R_POST_MESSAGE,
+	R_POST_DM, /* POST /api/v1/users/<id>/messages; p->room holds the user id */
 };
 
 struct http_pss {
@@ -55,6 +57,8 @@ status_text(int status)
 	switch (status) {
 	case 200:
 		return "OK";
+	case 202:
+		return "Accepted";
 	case 400:
 		return "Bad Request";
 	case 401:
@@ -73,6 +77,8 @@ status_text(int status)
 		return "Internal Server Error";
 	case 503:
 		return "Service Unavailable";
+	case 507:
+		return "Insufficient Storage";
 	}
 	return "Unknown";
 }
@@ -386,6 +392,158 @@ chatty_done(void *ud, int status, const char *body)
 		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
+/* ---- /api/v1/users/<id>: presence, and direct messages kept while the user is offline ---- */
+
+static void
+online_done(void *ud, int err, const uint8_t *online, size_t n)
+{
+	struct http_pss *p = ud;
+	int r;
+
+	p->waiting = 0;
+	if (err < 0 || n != 1)
+		r = http_error(p->wsi, p, 503, NULL, "unavailable", "presence is unknown now: %s",
+		               strerror(err < 0 ? -err : EIO));
+	else
+		r = respond_json(p->wsi, p, 200, NULL,
+		                 json_pack("{s:s,s:b}", "id", p->room, "online", online[0]));
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+static int
+get_user(struct lws *wsi, struct http_pss *p)
+{
+	const char *uid = p->room;
+	int r;
+
+	/* online_done() may run before cf_bus_online() returns (the local bus answers at once). */
+	p->waiting = 1;
+	r = cf_bus_online(p->srv->bus, &uid, 1, online_done, p);
+	if (r == 0)
+		return 0;
+	p->waiting = 0;
+	if (r == -ENOTCONN)
+		return http_error(wsi, p, 503, NULL, "unavailable", "Redis is unreachable");
+	return http_error(wsi, p, 500, NULL, "internal", "%s", strerror(-r));
+}
+
+static void
+dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct http_pss *p = ud;
+	int r;
+
+	(void)tag;
+	p->waiting = 0;
+	if (err == -ENOSPC)
+		r = http_error(p->wsi, p, 507, NULL, "inbox_full",
+		               "inbox.max_users users have kept messages already");
+	else if (err == -EMSGSIZE)
+		r = http_error(p->wsi, p, 413, NULL, "too_big",
+		               "the message exceeds inbox.max_bytes");
+	else if (err < 0)
+		r = http_error(p->wsi, p, 503, NULL, "unavailable",
+		               "the message could not be sent: %s", strerror(-err));
+	else if (m->queued)
+		r = respond_json(p->wsi, p, 202, NULL,
+		                 json_pack("{s:b,s:s}", "queued", 1, "mid", m->mid));
+	else
+		r = respond_json(p->wsi, p, 200, NULL,
+		                 json_pack("{s:b,s:s}", "delivered", 1, "mid", m->mid));
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+/* An operator's notice to a user: delivered to every session the user has on any node, or
+ * kept in the user's inbox until one appears (whatever cf_inbox_wanted() says: the operator
+ * decides). */
+static int
+post_dm(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_server *srv = p->srv;
+	const char *from = "admin";
+	json_t *o, *t, *f;
+	struct cf_msg *m;
+	int r;
+
+	if (p->auth_ok < 0)
+		return http_error(wsi, p, 403, NULL, "forbidden",
+		                  "the admin API is off (server.admin_token is empty)");
+	if (!p->auth_ok)
+		return http_error(wsi, p, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
+		                  "missing or wrong bearer token");
+	if (p->too_big)
+		return http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
+	o = json_loadb(p->post ? p->post : "", p->post_len, 0, NULL);
+	t = o ? json_object_get(o, "text") : NULL;
+	f = o ? json_object_get(o, "from") : NULL;
+	if (!o || !json_is_object(o) || !json_is_string(t) || (f && !json_is_string(f))) {
+		json_decref(o);
+		return http_error(wsi, p, 400, NULL, "bad_request",
+		                  "body must be a JSON object with string 'text' (and 'from')");
+	}
+	if (f)
+		from = json_string_value(f);
+	if (!json_string_length(t) || json_string_length(t) > (size_t)srv->cfg->max_text ||
+	    strlen(json_string_value(t)) != json_string_length(t)) {
+		json_decref(o);
+		return http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
+		                  srv->cfg->max_text);
+	}
+	if (cf_text_name_ok(from, strlen(from), 1, (size_t)srv->cfg->max_name, 1) < 0) {
+		json_decref(o);
+		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid 'from'");
+	}
+	m = cf_msg_new(p->room, from, from, json_string_value(t), NULL);
+	json_decref(o);
+	if (!m)
+		return -1;
+	m->dm = 1;
+	m->keep = 1;
+	m->ts_ms = cf_wall_ms();
+	p->waiting = 1;
+	r = cf_bus_dm(srv->bus, m, dm_done, p, 0);
+	cf_msg_unref(m);
+	if (r < 0) {
+		p->waiting = 0;
+		return http_error(wsi, p, 503, NULL, "unavailable", "the bus refused the message");
+	}
+	return 0; /* dm_done() fills p->resp and asks for WRITEABLE */
+}
+
+/* GET /api/v1/users/<id> (public, like the room API's reads) and POST
+ * /api/v1/users/<id>/messages (admin token). */
+static int
+on_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
+{
+	const char *slash = strchr(rest, '/');
+	size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+	char canon[37];
+
+	if (slash && strcmp(slash, "/messages"))
+		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+	free(p->room);
+	p->room = strndup(rest, len);
+	if (!p->room)
+		return -1;
+	if (strlen(p->room) != len ||
+	    (cf_text_name_ok(p->room, len, 1, (size_t)p->srv->cfg->max_name, 1) < 0 &&
+	     (len != 36 || cf_text_uuid_parse(p->room, len, canon) < 0)))
+		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid user id");
+	if (!slash) {
+		if (method != 'G')
+			return http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
+			                  "use GET");
+		return get_user(wsi, p);
+	}
+	if (method != 'P')
+		return http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed", "use POST");
+	p->route = R_POST_DM;
+	p->auth_ok = !*p->srv->cfg->admin_token ? -1 : check_auth(wsi, p->srv);
+	return 0; /* the body follows */
+}
+
 static const char *
 mime_of(const char *path)
 {
@@ -529,6 +687,8 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		p->auth_ok = !*p->srv->cfg->admin_token ? -1 : check_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
+	if (native && !strncmp(path, "/api/v1/users/", 14))
+		return on_users(wsi, p, path + 14, m);
 	/* /healthz answers on every listener (probes); the rest of the API where native is. */
 	if (m != 'G') {
 		if (!strcmp(path, "/healthz") ||
@@ -628,7 +788,7 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		p->wsi = wsi;
 		return on_http(wsi, p, in) < 0 ? -1 : 0;
 	case LWS_CALLBACK_HTTP_BODY:
-		if (p->route != R_POST_MESSAGE)
+		if (p->route != R_POST_MESSAGE && p->route != R_POST_DM)
 			return 0;
 		if (p->post_len + len > BODY_MAX) {
 			p->too_big = 1;
@@ -644,6 +804,8 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (p->route == R_POST_DM)
+			return post_dm(wsi, p) < 0 ? -1 : 0;
 		if (p->route != R_POST_MESSAGE)
 			return 0;
 		return post_message(wsi, p) < 0 ? -1 : 0;
