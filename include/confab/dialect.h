@@ -12,7 +12,7 @@ enum {
 	CF_DIALECT_CHATTY,     /* seed 002, chatty */
 	CF_DIALECT_TEXTO,      /* seed 003, texto */
 	CF_DIALECT_REDIS_CHAT, /* seed 001, redis_chat: reserved, no codec yet */
-	CF_DIALECT_TTU,        /* seed 004, ttu: reserved, no codec yet */
+	CF_DIALECT_TTU,        /* seed 004, the ttu chat server */
 	CF_DIALECT_MAX,
 };
 
@@ -65,6 +65,7 @@ extern const struct cf_dialect cf_dialect_native;
 extern const struct cf_dialect cf_dialect_disposable;
 extern const struct cf_dialect cf_dialect_chatty;
 extern const struct cf_dialect cf_dialect_texto;
+extern const struct cf_dialect cf_dialect_ttu;
 
 /* Seed 000 (dialect_disposable.c). Whether path is its WebSocket endpoint (/ws) or its health
  * check (/health), with dialects.disposable_chat on. */
@@ -100,6 +101,14 @@ void cf_chatty_free(void);
 /* Seed 003 (dialect_texto.c). Whether path is its WebSocket endpoint (/v1/texto), with
  * dialects.texto on. */
 int cf_texto_path(const struct cf_config *cfg, const char *path);
+
+/* Seed 004 (dialect_ttu.c). The name a `username:<name>` frame registers (NULs stripped) into
+ * out: its length, -EINVAL when the frame is no registration, -E2BIG when out is too small. */
+int cf_ttu_parse_username(const char *buf, size_t len, char *out, size_t outlen);
+/* The body of POST /api/send or /api/receive: receiver and payload as new strings, or -EINVAL
+ * with the plain-text reason in *why. */
+int cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **payload,
+                      const char **why);
 
 /* A message as a confab.v1 "msg" event object (new reference); the REST API uses it too. */
 struct json_t;
