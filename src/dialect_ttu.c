@@ -19,6 +19,12 @@
 #include <strings.h>
 #include <jansson.h>
 
+int
+cf_ttu_ws_path(const char *path)
+{
+	return strcmp(path, "/") && strncmp(path, "/api/", 5);
+}
+
 /* ---- the socket ------------------------------------------------------------------------- */
 
 /* `username:<name>`: the seed registered the text between the first and the second ':' as
@@ -113,7 +119,7 @@ render_bye(int code, const char *reason)
 const struct cf_dialect cf_dialect_ttu = {
         .id = CF_DIALECT_TTU,
         .name = "ttu",
-        .binary_as_text = 0,
+        .paths = (const char *const[]){"/ws", "/api/*", NULL},
         .on_text = on_text,
         .render_msg = render_msg,
         .render_presence = render_presence,

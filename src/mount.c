@@ -31,8 +31,9 @@ static const struct {
         /* Seed 001: its WebSocket at /ws, its link list at /links, its bundle at / (www=). */
         {"redis_chat", CF_DIALECT_REDIS_CHAT, NULL, (const char *const[]){"/ws", "/links", NULL}, 0,
          -1},
-        /* Seed 004: /ws, its REST API under /api/, and / answering "Hello from ChatServer". */
-        {"ttu", CF_DIALECT_TTU, NULL, (const char *const[]){"/ws", "/api/*", "/", NULL}, 0, -1},
+        /* Seed 004: /ws (and any other path nothing else claims), its REST API under /api/;
+         * / answers "Hello from ChatServer" unless www= serves a client there. */
+        {"ttu", CF_DIALECT_TTU, &cf_dialect_ttu, NULL, 0, -1},
 };
 
 #define NTABLE (sizeof(table) / sizeof(table[0]))

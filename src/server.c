@@ -155,6 +155,10 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	        (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(cfg, path));
 	int native = cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws");
 
+	/* Seed 004 took an upgrade on any path its router did not answer, from any Origin. */
+	if (!native && !seed && cf_server_mounted(wsi, CF_DIALECT_TTU))
+		seed = cf_ttu_ws_path(path);
+
 	if (!native && !seed) {
 		*ret_code = "not_found";
 		*ret_msg = "no WebSocket endpoint at this path";

@@ -102,7 +102,11 @@ void cf_chatty_free(void);
  * dialects.texto on. */
 int cf_texto_path(const struct cf_config *cfg, const char *path);
 
-/* Seed 004 (dialect_ttu.c). The name a `username:<name>` frame registers (NULs stripped) into
+/* Seed 004 (dialect_ttu.c). Whether a WebSocket upgrade to path goes to the dialect on a
+ * listener that mounts it: any path but / and /api/..., as the seed's middleware took them
+ * (other dialects mounted on the listener are asked first). */
+int cf_ttu_ws_path(const char *path);
+/* The name a `username:<name>` frame registers (NULs stripped) into
  * out: its length, -EINVAL when the frame is no registration, -E2BIG when out is too small. */
 int cf_ttu_parse_username(const char *buf, size_t len, char *out, size_t outlen);
 /* The body of POST /api/send or /api/receive: receiver and payload as new strings, or -EINVAL

@@ -144,7 +144,7 @@ def test_check_config_refuses_a_path_claimed_twice(tmp_path):
     ("127.0.0.1:5000 dialects=native,bogus", "unknown dialect 'bogus'"),
     ("127.0.0.1:5000 dialects=redis_chat www=/usr/share/confab/redis-chat",
      "dialect redis_chat is not built yet"),
-    ("127.0.0.1:5000 dialects=ttu", "dialect ttu is not built yet"),
+    ("127.0.0.1:5000 dialects=native,ttu", "dialect native and dialect ttu both claim"),
     ("127.0.0.1:5000 root=/srv", "unknown listener option 'root'"),
 ])
 def test_check_config_refuses_bad_mounts(tmp_path, entry, why):
