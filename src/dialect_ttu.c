@@ -86,8 +86,9 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 static struct cf_frame *
 render_dm(const struct cf_msg *m)
 {
-	return cf_frame_from_json(json_pack("{s:s,s:s,s:s}", "receiver", m->room, "sender",
-	                                    m->from_name, "payload", m->text));
+	return cf_frame_from_json(json_pack(
+	        "{s:s,s:o,s:s}", "receiver", m->room, "sender",
+	        m->from_name[0] ? json_string(m->from_name) : json_null(), "payload", m->text));
 }
 
 /* ttu has no rooms, presence, gaps or goodbyes: its sockets join no room. */
@@ -161,13 +162,14 @@ get_ci(json_t *o, const char *key)
 }
 
 int
-cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **payload, const char **why)
+cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **sender, char **payload,
+                  const char **why)
 {
 	json_error_t jerr;
 	json_t *o = json_loadb(body ? body : "", len, 0, &jerr);
-	int bad1, bad2;
+	int bad1, bad2, bad3;
 
-	*receiver = *payload = NULL;
+	*receiver = *sender = *payload = NULL;
 	if (!o || !json_is_object(o)) {
 		json_decref(o);
 		*why = "the body must be a JSON object {\"receiver\": ..., \"payload\": ...}\n";
@@ -175,13 +177,241 @@ cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **payload,
 	}
 	*receiver = as_string(get_ci(o, "receiver"), &bad1);
 	*payload = as_string(get_ci(o, "payload"), &bad2);
+	*sender = as_string(get_ci(o, "sender"), &bad3);
 	json_decref(o);
-	if (bad1 || bad2 || !*receiver || !*payload) {
+	if (bad1 || bad2 || bad3 || !*receiver || !*payload) {
 		free(*receiver);
 		free(*payload);
-		*receiver = *payload = NULL;
+		free(*sender);
+		*receiver = *sender = *payload = NULL;
 		*why = "'receiver' and 'payload' must be strings (or numbers)\n";
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* A request waiting for the bus: a send or receive (a direct message) or a status (the
+ * user's presence). The HTTP side cancels it (cf_ttu_cancel) when its connection goes away
+ * first; the bus's completion frees it. */
+struct ttu_req {
+	struct lws_dll2 list;
+	cf_ttu_done_cb *done; /* NULL once cancelled */
+	void *ud;
+	int kind; /* 'S' send, 'R' receive, 'T' status */
+	char name[];
+};
+
+static struct lws_dll2_owner reqs;
+
+void
+cf_ttu_cancel(void *ud)
+{
+	lws_start_foreach_dll (struct lws_dll2 *, d, reqs.head) {
+		struct ttu_req *q = lws_container_of(d, struct ttu_req, list);
+		if (q->ud == ud)
+			q->done = NULL;
+	}
+	lws_end_foreach_dll(d);
+}
+
+static struct ttu_req *
+req_new(int kind, const char *name, cf_ttu_done_cb *done, void *ud)
+{
+	size_t n = strlen(name);
+	struct ttu_req *q = calloc(1, sizeof(*q) + n + 1);
+
+	if (!q)
+		return NULL;
+	q->kind = kind;
+	q->done = done;
+	q->ud = ud;
+	memcpy(q->name, name, n + 1);
+	lws_dll2_add_tail(&q->list, &reqs);
+	return q;
+}
+
+static void
+req_finish(struct ttu_req *q, int status, const char *body)
+{
+	lws_dll2_remove(&q->list);
+	if (q->done)
+		q->done(q->ud, status, body);
+	free(q);
+}
+
+static void
+dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct ttu_req *q = ud;
+	const char *word = q->kind == 'S' ? "Send" : "Receive";
+
+	(void)tag;
+	(void)m;
+	if (err == -ENOENT) /* /api/receive for a user with no socket anywhere */
+		req_finish(q, 400, word);
+	else if (err < 0)
+		req_finish(q, 503, "Service Unavailable: the message could not be sent\n");
+	else
+		req_finish(q, 200, word);
+}
+
+static void
+status_done(void *ud, int err, const uint8_t *online, size_t n)
+{
+	struct ttu_req *q = ud;
+	char body[300];
+
+	if (err < 0 || n != 1) {
+		req_finish(q, 503, "Service Unavailable: presence could not be read\n");
+		return;
+	}
+	snprintf(body, sizeof(body), "%s is %s", q->name, online[0] ? "online" : "offline");
+	req_finish(q, 200, body);
+}
+
+/* X-Username, as lws keeps unknown headers (names lower-cased). */
+static int
+x_username(struct lws *wsi, char *out, size_t outlen)
+{
+	int n = lws_hdr_custom_copy(wsi, out, (int)outlen, "x-username:", 11);
+
+	if (n < 0)
+		n = lws_hdr_custom_copy(wsi, out, (int)outlen, "X-Username:", 11);
+	return n;
+}
+
+int
+cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+            size_t outlen, cf_ttu_done_cb *done, void *ud)
+{
+	static const char status_prefix[] = "/api/status/";
+	struct ttu_req *q;
+	const char *name;
+	char dec[257];
+	int r;
+
+	out[0] = '\0';
+	if (!strcmp(path, "/api/send") || !strcmp(path, "/api/receive")) {
+		if (method != 'P') {
+			snprintf(out, outlen, "Method Not Allowed\n");
+			return 405;
+		}
+		return CF_TTU_BODY;
+	}
+	if (!strcmp(path, "/api/login") || !strcmp(path, "/api/logout")) {
+		if (method != 'P') {
+			snprintf(out, outlen, "Method Not Allowed\n");
+			return 405;
+		}
+		/* The seed's stubs: no accounts behind them. */
+		snprintf(out, outlen, "%s", path[5] == 'l' && path[8] == 'i' ? "Login" : "Logout");
+		return 200;
+	}
+	if (!strncmp(path, status_prefix, sizeof(status_prefix) - 1)) {
+		if (method != 'G') {
+			snprintf(out, outlen, "Method Not Allowed\n");
+			return 405;
+		}
+		name = path + sizeof(status_prefix) - 1;
+		/* lws has decoded %XX in the path already. */
+		r = snprintf(dec, sizeof(dec), "%s", name);
+		if (r <= 0 || (size_t)r >= sizeof(dec) || strchr(dec, '/') ||
+		    cf_text_name_ok(dec, (size_t)r, 1, (size_t)srv->cfg->max_name, 1) < 0) {
+			snprintf(out, outlen, "%s is offline", dec);
+			return r <= 0 || (size_t)r >= sizeof(dec) ? 404 : 200;
+		}
+		q = req_new('T', dec, done, ud);
+		if (!q)
+			return 500;
+		{
+			const char *uids[1] = {q->name};
+
+			r = cf_bus_online(srv->bus, uids, 1, status_done, q);
+		}
+		if (r < 0) {
+			lws_dll2_remove(&q->list);
+			free(q);
+			snprintf(out, outlen, "Service Unavailable: presence could not be read\n");
+			return 503;
+		}
+		return -EINPROGRESS;
+	}
+	if (!strcmp(path, "/")) {
+		if (method != 'G') {
+			snprintf(out, outlen, "Method Not Allowed\n");
+			return 405;
+		}
+		snprintf(out, outlen, "Hello from ChatServer");
+		return 200;
+	}
+	if (!strncmp(path, "/api/", 5) || !strcmp(path, "/api")) {
+		snprintf(out, outlen, "Not Found\n");
+		return 404;
+	}
+	(void)wsi;
+	return 0;
+}
+
+int
+cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const char *body,
+                 size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud)
+{
+	char user[257], *receiver, *sender, *payload;
+	const char *why;
+	struct ttu_req *q;
+	struct cf_msg *m;
+	int send = !strcmp(path, "/api/send"), n, r;
+
+	out[0] = '\0';
+	n = x_username(wsi, user, sizeof(user));
+	if (send &&
+	    (n <= 0 || cf_text_name_ok(user, (size_t)n, 1, (size_t)srv->cfg->max_name, 1) < 0)) {
+		/* The seed threw (500) on a missing header; the sender is who the message is from.
+		 */
+		snprintf(out, outlen, "X-Username must name the sender (1 to %d bytes)\n",
+		         srv->cfg->max_name);
+		return 400;
+	}
+	if (cf_ttu_parse_body(body, len, &receiver, &sender, &payload, &why) < 0) {
+		snprintf(out, outlen, "%s", why);
+		return 400;
+	}
+	if (cf_text_name_ok(receiver, strlen(receiver), 1, (size_t)srv->cfg->max_name, 1) < 0 ||
+	    strlen(payload) > (size_t)srv->cfg->max_text) {
+		snprintf(out, outlen,
+		         "'receiver' must be a user name of 1 to %d bytes, 'payload' "
+		         "at most %d bytes\n",
+		         srv->cfg->max_name, srv->cfg->max_text);
+		free(receiver);
+		free(sender);
+		free(payload);
+		return 400;
+	}
+	/* /api/receive was the broker's hook into the server holding the receiver: its sender is
+	 * the body's, and nothing is kept for a user without a socket. /api/send's sender is the
+	 * X-Username (the seed passed the body's on, usually null [orig]). */
+	if (!send)
+		snprintf(user, sizeof(user), "%s", sender ? sender : "");
+	m = cf_msg_new(receiver, user, user, payload, NULL);
+	free(receiver);
+	free(sender);
+	free(payload);
+	if (!m)
+		return 500;
+	m->dm = 1;
+	m->keep = send;
+	q = req_new(send ? 'S' : 'R', "", done, ud);
+	if (!q) {
+		cf_msg_unref(m);
+		return 500;
+	}
+	r = cf_bus_dm(srv->bus, m, dm_done, q, 0);
+	cf_msg_unref(m);
+	if (r < 0) {
+		lws_dll2_remove(&q->list);
+		free(q);
+		snprintf(out, outlen, "Service Unavailable: the message could not be sent\n");
+		return 503;
+	}
+	return -EINPROGRESS;
 }

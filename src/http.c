@@ -29,6 +29,7 @@ enum route {
 	R_NONE,
 	R_POST_MESSAGE,
 	R_POST_DM, /* POST /api/v1/users/<id>/messages; p->room holds the user id */
+	R_TTU,     /* seed 004's POST /api/send or /api/receive */
 };
 
 struct http_pss {
@@ -41,6 +42,7 @@ struct http_pss {
 	char *post; /* owned: request body */
 	size_t post_len;
 	int auth_ok;          /* -1: admin API off, 0: bad token, 1: good */
+	char *extra;          /* owned: headers every response to this request carries (CORS) */
 	unsigned waiting : 1; /* a publish, a history read or a chatty POST is in flight */
 	unsigned too_big : 1;
 };
@@ -57,6 +59,8 @@ status_text(int status)
 	switch (status) {
 	case 200:
 		return "OK";
+	case 204:
+		return "No Content";
 	case 202:
 		return "Accepted";
 	case 400:
@@ -88,7 +92,7 @@ static unsigned char *
 build(int status, const char *ctype, const char *extra, const char *body, size_t blen,
       size_t *ret_len)
 {
-	char head[512];
+	char head[2048];
 	int hl = snprintf(head, sizeof(head),
 	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	                  "Cache-Control: no-store\r\n%s\r\n",
@@ -110,6 +114,12 @@ static int
 respond(struct lws *wsi, struct http_pss *p, int status, const char *ctype, const char *extra,
         const char *body, size_t blen)
 {
+	char both[1024];
+
+	if (p->extra) {
+		snprintf(both, sizeof(both), "%s%s", p->extra, extra ? extra : "");
+		extra = both;
+	}
 	free(p->resp);
 	p->resp = build(status, ctype, extra, body, blen, &p->resp_len);
 	if (!p->resp)
@@ -544,6 +554,95 @@ on_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
 	return 0; /* the body follows */
 }
 
+/* Seed 004: a request waiting for the bus is answered. */
+static void
+ttu_done(void *ud, int status, const char *body)
+{
+	chatty_done(ud, status, body);
+}
+
+/* Seed 004's CORS, as ASP.NET's "allow any origin with credentials" policy answered: the
+ * request's Origin echoed. The seed's router answered its routes before the CORS middleware
+ * ran, so their responses lacked the headers and browsers refused them [orig]; here every
+ * response carries them. A preflight also echoes the requested method and headers. */
+static int
+ttu_cors(struct lws *wsi, struct http_pss *p, int preflight)
+{
+	char origin[512], rm[128], buf[1400];
+	int n;
+
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+	    strpbrk(origin, "\r\n"))
+		return 0;
+	n = snprintf(buf, sizeof(buf),
+	             "Access-Control-Allow-Origin: %s\r\nAccess-Control-Allow-Credentials: "
+	             "true\r\nVary: Origin\r\n",
+	             origin);
+	if (preflight &&
+	    lws_hdr_custom_copy(wsi, rm, sizeof(rm), "access-control-request-method:", 30) > 0 &&
+	    !strpbrk(rm, "\r\n"))
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+		              "Access-Control-Allow-Methods: %s\r\n", rm);
+	/* lws 4.1 keeps no Access-Control-Request-Headers it can return (the custom-header
+	 * lookup misses it), so the preflight allows what the seed's client sends. */
+	if (preflight)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+		              "Access-Control-Allow-Headers: Content-Type, X-Username\r\n");
+	free(p->extra);
+	p->extra = strdup(buf);
+	return p->extra ? 0 : -1;
+}
+
+static int
+on_ttu(struct lws *wsi, struct http_pss *p, const char *path, int m)
+{
+	char body[1024];
+	int status;
+
+	if (ttu_cors(wsi, p, m == 'O') < 0)
+		return -1;
+	if (m == 'O')
+		return respond(wsi, p, 204, "text/plain; charset=utf-8", NULL, "", 0);
+	/* ttu_done() fills p->resp and asks for WRITEABLE, perhaps before cf_ttu_http() returns
+	 * (the local bus answers a presence question at once). */
+	p->waiting = 1;
+	status = cf_ttu_http(p->srv, wsi, path, m, body, sizeof(body), ttu_done, p);
+	if (status == -EINPROGRESS)
+		return 0;
+	p->waiting = 0;
+	if (status == CF_TTU_BODY) {
+		free(p->room);
+		p->room = strdup(path);
+		if (!p->room)
+			return -1;
+		p->route = R_TTU;
+		return 0; /* the body follows */
+	}
+	if (status)
+		return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body,
+		               strlen(body));
+	return 1; /* not its own: the static directory */
+}
+
+static int
+ttu_body(struct lws *wsi, struct http_pss *p)
+{
+	char body[1024];
+	int status;
+
+	if (p->too_big) {
+		snprintf(body, sizeof(body), "body over %d bytes\n", BODY_MAX);
+		return respond(wsi, p, 413, "text/plain; charset=utf-8", NULL, body, strlen(body));
+	}
+	p->waiting = 1;
+	status = cf_ttu_http_body(p->srv, wsi, p->room, p->post, p->post_len, body, sizeof(body),
+	                          ttu_done, p);
+	if (status == -EINPROGRESS)
+		return 0;
+	p->waiting = 0;
+	return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body, strlen(body));
+}
+
 static const char *
 mime_of(const char *path)
 {
@@ -608,6 +707,8 @@ method_of(struct lws *wsi)
 		return 'G';
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
 		return 'P';
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI))
+		return 'O';
 	return '?';
 }
 
@@ -634,7 +735,8 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		               "X-Content-Type-Options: nosniff\r\n", text, strlen(text));
 	}
 	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(p->srv->cfg, path)) {
-		/* Seed 003's endpoint without an upgrade: gorilla 1.2.0 checks the method first. */
+		/* Seed 003's endpoint without an upgrade: gorilla 1.2.0 checks the method
+		 * first. */
 		const char *text = m == 'G' ? "Bad Request\n" : "Method Not Allowed\n";
 
 		return respond(wsi, p, m == 'G' ? 400 : 405, "text/plain; charset=utf-8",
@@ -654,6 +756,15 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		if (status)
 			return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body,
 			               strlen(body));
+	}
+	/* Seed 004: its API, CORS, and "Hello from ChatServer" at / unless www= serves a
+	 * client bundle there. */
+	if (cf_server_mounted(wsi, CF_DIALECT_TTU) &&
+	    (m == 'O' || strcmp(path, "/") || !*www_of(wsi))) {
+		int r = on_ttu(wsi, p, path, m);
+
+		if (r != 1)
+			return r;
 	}
 	if (native && !strncmp(path, rooms, sizeof(rooms) - 1)) {
 		const char *name = path + sizeof(rooms) - 1;
@@ -689,7 +800,8 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	}
 	if (native && !strncmp(path, "/api/v1/users/", 14))
 		return on_users(wsi, p, path + 14, m);
-	/* /healthz answers on every listener (probes); the rest of the API where native is. */
+	/* /healthz answers on every listener (probes); the rest of the API where native is.
+	 */
 	if (m != 'G') {
 		if (!strcmp(path, "/healthz") ||
 		    (native && (!strcmp(path, "/metrics") || !strcmp(path, "/api/v1/rooms"))) ||
@@ -737,7 +849,8 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv)
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 		path[0] = '\0';
 	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(srv->cfg, path)) {
-		/* Seed 000 answers its own refusals, in plain text, before the common checks. */
+		/* Seed 000 answers its own refusals, in plain text, before the common
+		 * checks. */
 		const char *text;
 
 		status = cf_disposable_admit(srv->cfg, wsi, 1, &text);
@@ -783,12 +896,18 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
 		return cf_tls_verify_client((int)len);
 	case LWS_CALLBACK_HTTP:
+		/* A keep-alive connection's next request reuses p: drop what the last one
+		 * kept (lws zeroes p when the connection is new). */
+		free(p->resp);
+		free(p->room);
+		free(p->post);
+		free(p->extra);
 		memset(p, 0, sizeof(*p));
 		p->srv = srv;
 		p->wsi = wsi;
 		return on_http(wsi, p, in) < 0 ? -1 : 0;
 	case LWS_CALLBACK_HTTP_BODY:
-		if (p->route != R_POST_MESSAGE && p->route != R_POST_DM)
+		if (p->route == R_NONE)
 			return 0;
 		if (p->post_len + len > BODY_MAX) {
 			p->too_big = 1;
@@ -806,6 +925,8 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		if (p->route == R_POST_DM)
 			return post_dm(wsi, p) < 0 ? -1 : 0;
+		if (p->route == R_TTU)
+			return ttu_body(wsi, p) < 0 ? -1 : 0;
 		if (p->route != R_POST_MESSAGE)
 			return 0;
 		return post_message(wsi, p) < 0 ? -1 : 0;
@@ -826,10 +947,12 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		if (p->waiting) {
 			cf_bus_cancel(srv->bus, p);
 			cf_chatty_cancel(p);
+			cf_ttu_cancel(p);
 		}
 		free(p->resp);
 		free(p->room);
 		free(p->post);
+		free(p->extra);
 		memset(p, 0, sizeof(*p));
 		return 0;
 	default:

@@ -109,10 +109,21 @@ int cf_ttu_ws_path(const char *path);
 /* The name a `username:<name>` frame registers (NULs stripped) into
  * out: its length, -EINVAL when the frame is no registration, -E2BIG when out is too small. */
 int cf_ttu_parse_username(const char *buf, size_t len, char *out, size_t outlen);
-/* The body of POST /api/send or /api/receive: receiver and payload as new strings, or -EINVAL
- * with the plain-text reason in *why. */
-int cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **payload,
+/* The body of POST /api/send or /api/receive: receiver, sender (NULL when absent) and payload
+ * as new strings, or -EINVAL with the plain-text reason in *why. */
+int cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **sender, char **payload,
                       const char **why);
+/* Seed 004's plain HTTP on a listener that mounts it: 0 when path is not its own, a status
+ * with the plain-text body in out, CF_TTU_BODY when the request's body must be read first
+ * (then cf_ttu_http_body()), or -EINPROGRESS when done(ud, status, body) answers later
+ * (cf_ttu_cancel(ud) when the request goes away first). method: 'G', 'P', 'O', '?'. */
+#define CF_TTU_BODY 1
+typedef void cf_ttu_done_cb(void *ud, int status, const char *body);
+int cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+                size_t outlen, cf_ttu_done_cb *done, void *ud);
+int cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const char *body,
+                     size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud);
+void cf_ttu_cancel(void *ud);
 
 /* A message as a confab.v1 "msg" event object (new reference); the REST API uses it too. */
 struct json_t;

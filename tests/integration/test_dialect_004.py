@@ -108,7 +108,7 @@ def test_cors_preflight_and_responses(ttu):
     assert r.headers["Access-Control-Allow-Origin"] == origin
     assert r.headers["Access-Control-Allow-Credentials"] == "true"
     assert r.headers["Access-Control-Allow-Methods"] == "POST"
-    assert r.headers["Access-Control-Allow-Headers"] == "content-type,x-username"
+    assert r.headers["Access-Control-Allow-Headers"] == "Content-Type, X-Username"
     # The actual response carries the headers too (the seed's did not [orig]).
     r = ttu.send("calvin", uniq("nobody"), "x", headers={"Origin": origin})
     assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == origin

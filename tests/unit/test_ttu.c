@@ -55,15 +55,23 @@ test_username(void **state)
 static void
 test_body(void **state)
 {
-	char *rcv, *pl;
+	char *rcv, *snd, *pl;
 	const char *why;
 
 	(void)state;
-#define BODY(s) (s), strlen(s), &rcv, &pl, &why
+#define BODY(s) (s), strlen(s), &rcv, &snd, &pl, &why
 	assert_int_equal(cf_ttu_parse_body(BODY("{\"receiver\":\"B\",\"payload\":\"hi\"}")), 0);
 	assert_string_equal(rcv, "B");
 	assert_string_equal(pl, "hi");
+	assert_null(snd);
 	free(rcv);
+	free(pl);
+	assert_int_equal(
+	        cf_ttu_parse_body(BODY("{\"receiver\":\"B\",\"sender\":\"A\",\"payload\":\"x\"}")),
+	        0);
+	assert_string_equal(snd, "A");
+	free(rcv);
+	free(snd);
 	free(pl);
 	/* Keys in any case, extra fields dropped, scalars as their text. */
 	assert_int_equal(cf_ttu_parse_body(BODY("{\"Receiver\":\"B\",\"PAYLOAD\":42,\"x\":[1]}")),
@@ -85,8 +93,13 @@ test_body(void **state)
 	                 -EINVAL);
 	assert_int_equal(cf_ttu_parse_body(BODY("{\"receiver\":null,\"payload\":\"x\"}")), -EINVAL);
 	assert_null(rcv);
+	assert_null(snd);
 	assert_null(pl);
-	assert_int_equal(cf_ttu_parse_body(NULL, 0, &rcv, &pl, &why), -EINVAL);
+	/* A sender that is no string is refused like the seed's 500. */
+	assert_int_equal(
+	        cf_ttu_parse_body(BODY("{\"receiver\":\"B\",\"sender\":[1],\"payload\":\"x\"}")),
+	        -EINVAL);
+	assert_int_equal(cf_ttu_parse_body(NULL, 0, &rcv, &snd, &pl, &why), -EINVAL);
 	assert_non_null(why);
 #undef BODY
 }
