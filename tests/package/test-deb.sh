@@ -124,7 +124,8 @@ for f in /usr/sbin/confabd /etc/confab/confab.conf /usr/share/confab/www/index.h
 	/usr/share/man/man5/confab.conf.5.gz /usr/lib/sysusers.d/confab.conf \
 	/lib/systemd/system/confab.service /lib/systemd/system/confab.socket \
 	/lib/systemd/system/confab@.service /lib/systemd/system/confab@.socket \
-	/usr/share/doc/confab/copyright /usr/share/doc/confab/README.md; do
+	/usr/share/doc/confab/copyright /usr/share/doc/confab/README.md \
+	/usr/lib/tmpfiles.d/confab.conf; do
 	[ -e "$f" ] || fail "$f not installed"
 	grep -qx "$f" "$W/files" || fail "$f not listed by dpkg -L"
 done
@@ -135,6 +136,9 @@ if [ "$uid" -le 0 ] || [ "$uid" -ge 1000 ]; then
 	fail "_confab is not a system user: $pw"
 fi
 echo "$pw" | grep -q ':/var/lib/confab:' || fail "_confab home: $pw"
+# The state directory, from the tmpfiles entry (systemd-tmpfiles in postinst), owned by _confab.
+[ "$(stat -c '%U:%G %a' /var/lib/confab)" = "_confab:_confab 750" ] ||
+	fail "/var/lib/confab: $(stat -c '%U:%G %a' /var/lib/confab 2>&1)"
 # confab.service enabled (deb-systemd-helper works without a running systemd); confab.socket not.
 [ -L /etc/systemd/system/multi-user.target.wants/confab.service ] || fail "confab.service not enabled"
 [ ! -e /etc/systemd/system/sockets.target.wants/confab.socket ] || fail "confab.socket enabled"
@@ -155,7 +159,15 @@ done
 
 # --- run it as _confab with the installed config, and chat through it
 say "smoke test of the installed package"
-timeout 120 /usr/bin/python3 "$W/src/debian/tests/smoke" || fail "smoke test failed"
+CONFAB_SMOKE_ACCOUNT="$W/account" timeout 120 /usr/bin/python3 "$W/src/debian/tests/smoke" ||
+	fail "smoke test failed"
+
+# --- an upgrade (the same package installed again: prerm upgrade, postinst configure) keeps the
+# state: the account the smoke test registered still logs in, with its password and token
+say "dpkg -i again: the state survives an upgrade"
+dpkg_run "$W/dpkg-i2.log" -i "$deb" || fail "dpkg -i (again) failed"
+CONFAB_SMOKE_ACCOUNT="$W/account" CONFAB_SMOKE_LOGIN=1 timeout 120 \
+	/usr/bin/python3 "$W/src/debian/tests/smoke" || fail "smoke test after the upgrade failed"
 
 # --- remove: the conffile stays
 say "dpkg -r"
