@@ -1243,6 +1243,19 @@ cf_auth_verify(struct cf_auth *a, const char *name, const char *pw, size_t pwlen
 }
 
 int
+cf_auth_is_account(const struct cf_auth *a, const char *name)
+{
+	const struct acct *e;
+
+	if (!a)
+		return 0;
+	if (a->redis)
+		return -EOPNOTSUPP;
+	HASH_FIND(hh_name, a->by_name, name, strlen(name), e);
+	return e != NULL;
+}
+
+int
 cf_auth_by_name(struct cf_auth *a, const char *name, cf_auth_cb *cb, void *ud, int64_t tag)
 {
 	struct op *o = op_new(a, OP_BY_NAME, name, cb, ud, tag);

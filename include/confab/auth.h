@@ -85,6 +85,12 @@ int cf_auth_list(struct cf_auth *a, cf_auth_list_cb *cb, void *ud, int64_t tag);
 /* Forgets every pending callback for ud (its owner is going away). */
 void cf_auth_cancel(struct cf_auth *a, void *ud);
 
+/* Whether name is an account, answered now (no callback): 1 or 0 standalone (the accounts are
+ * in memory); -EOPNOTSUPP in cluster mode, where only Redis knows: a caller that must act on
+ * the answer asks Redis in the same script as the action (a direct message: cf_msg.keep_acct).
+ * NULL a (accounts disabled): 0. */
+int cf_auth_is_account(const struct cf_auth *a, const char *name);
+
 /* Takes one password attempt for the client address ip and (if not NULL) the account name:
  * 0, or -EAGAIN when either is above auth.attempts_per_ip / attempts_per_name. */
 int cf_auth_attempt(struct cf_auth *a, const char *ip, const char *name);
