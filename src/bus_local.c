@@ -122,7 +122,7 @@ cf_bus_local_run(struct cf_bus *b)
 			free(p);
 			continue;
 		}
-		if (p->m->dm && p->m->keep && bl->inbox) {
+		if (p->m->dm && p->m->keep && !p->m->keep_acct && bl->inbox) {
 			int r = keep_dm(bl, p->m);
 
 			if (p->cb)

@@ -171,19 +171,24 @@ static const char created_lua[] =
         "if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end\n"
         "return 1\n";
 
-/* KEYS: the user's inbox list. ARGV: the user's channel, the message (JSON), max messages, max
- * bytes, ttl s. A direct message to keep if its user is offline: PUBLISHed when a node follows
- * the user and the inbox is empty, else appended to the inbox with the time it was kept ("q",
+/* KEYS: the user's inbox list, and for a message kept only for accounts (cf_msg.keep_acct) the
+ * user's account hash. ARGV: the user's channel, the message (JSON), max messages, max bytes,
+ * ttl s. A direct message to keep if its user is offline: PUBLISHed when a node follows the
+ * user and the inbox is empty, else appended to the inbox with the time it was kept ("q",
  * Redis's clock), the expired head and whatever exceeds the bounds dropped (oldest first). A
  * non-empty inbox while a node follows the user means that node's drain has not run yet:
  * publishing now would overtake the older messages, so the new one queues behind them and the
- * drain delivers all in order. Returns {receivers,
- * dropped for max messages (-1: the message alone is over max bytes), for max bytes,
- * expired}. */
+ * drain delivers all in order. With the account hash given and missing (a guest), the message
+ * is a plain one: PUBLISHed, never kept, receivers -1 when nobody follows the user. Whether
+ * the user is an account is decided here, in the same step as the keep, so no node needs to
+ * ask before sending. Returns {receivers (-1: not kept, nobody follows the user), dropped for
+ * max messages (-1: the message alone is over max bytes), for max bytes, expired}. */
 static const char dmkeep_lua[] =
-        "if redis.call('LLEN', KEYS[1]) == 0 then\n"
+        "local acct = #KEYS < 2 or redis.call('EXISTS', KEYS[2]) == 1\n"
+        "if not acct or redis.call('LLEN', KEYS[1]) == 0 then\n"
         "  local n = redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
         "  if n > 0 then return {n, 0, 0, 0} end\n"
+        "  if not acct then return {-1, 0, 0, 0} end\n"
         "end\n"
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -1056,6 +1061,10 @@ on_dmkeep_reply(void *privdata, redisReply *rep)
 		pub_finish(p, rep ? -EIO : -ENOTCONN);
 		return;
 	}
+	if (rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer < 0) {
+		pub_finish(p, -ENOENT); /* not an account, and nobody follows the user */
+		return;
+	}
 	dc = rep->element[1]->type == REDIS_REPLY_INTEGER ? rep->element[1]->integer : 0;
 	if (dc < 0) {
 		cf_metrics.inbox_dropped_bytes++;
@@ -1124,10 +1133,20 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 	lws_dll2_add_tail(&p->list, &b->pubs);
 	argv[2] = txt;
 	if (m->keep) {
-		char ik[512], maxn[16], maxb[16], ttl[16];
-		const char *kv[] = {"EVALSHA", b->dmkeep.sha, "1", ik, ch, txt, maxn, maxb, ttl};
+		char ik[512], ak[512], maxn[16], maxb[16], ttl[16];
+		const char *kv[] = {"EVALSHA", b->dmkeep.sha, "1",  ik,  ch,
+		                    txt,       maxn,          maxb, ttl, NULL};
+		int nk = 9;
 
-		if (key(ik, sizeof(ik), b, "inbox", m->room) < 0) {
+		/* keep_acct: the script keeps it only if acct:<user> (auth.c's key) exists. */
+		if (m->keep_acct) {
+			memmove(kv + 5, kv + 4, 5 * sizeof(*kv));
+			kv[2] = "2";
+			kv[4] = ak;
+			nk = 10;
+		}
+		if (key(ik, sizeof(ik), b, "inbox", m->room) < 0 ||
+		    key(ak, sizeof(ak), b, "acct", m->room) < 0) {
 			free(txt);
 			pub_finish(p, -ENAMETOOLONG);
 			return 0;
@@ -1135,7 +1154,7 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 		snprintf(maxn, sizeof(maxn), "%d", b->cfg->inbox_max_messages);
 		snprintf(maxb, sizeof(maxb), "%d", b->cfg->inbox_max_bytes);
 		snprintf(ttl, sizeof(ttl), "%d", b->cfg->inbox_ttl);
-		r = cf_redis_cmd(b->redis, on_dmkeep_reply, p, 9, kv, NULL);
+		r = cf_redis_cmd(b->redis, on_dmkeep_reply, p, nk, kv, NULL);
 	} else {
 		r = cf_redis_cmd(b->redis, on_dm_reply, p, 3, argv, NULL);
 	}

@@ -40,6 +40,12 @@ struct cf_msg {
 	/* A direct message to keep in the recipient's inbox (inbox.h) when the user has no
 	 * session anywhere, instead of failing with -ENOENT. Set by the sender. */
 	uint8_t keep;
+	/* With keep: keep it only if the recipient is an account (auth.h), asked by the bus
+	 * atomically with the keep; for any other recipient the message is a plain one (-ENOENT
+	 * when the user has no session). For the cluster bus, where only Redis knows the
+	 * accounts. The local bus keeps no accounts: standalone the sender asks auth.c before
+	 * setting keep, and a message with keep_acct is never kept (the safe answer). */
+	uint8_t keep_acct;
 	/* Set by the bus. On a completion: the message was kept in the inbox, not delivered.
 	 * On a delivered message: it comes from the inbox (queued_ms says when it was kept). */
 	uint8_t queued;
@@ -115,7 +121,8 @@ struct cf_bus_ops {
 	 * completion's err is 0, -ENOENT when the user has no session anywhere, or another
 	 * negative errno. Same contract as publish otherwise. With m->keep, a user without a
 	 * session gets the message in its inbox instead (err 0, m->queued set), and the bus
-	 * delivers the inbox, oldest first, when the user's first session appears. */
+	 * delivers the inbox, oldest first, when the user's first session appears; with
+	 * m->keep_acct too, only a user that is an account does. */
 	int (*dm)(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
 	/* A user got its first local session (1), or lost its last (0): direct messages to it
 	 * must reach this node while it has one. May be NULL. */
