@@ -7,7 +7,6 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
-#include "confab/inbox.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -885,9 +884,12 @@ cmd_dm(struct cmd *c)
 	if (!m)
 		return -1;
 	m->dm = 1;
-	/* Kept while the user is offline when the hook says the user keeps an inbox (accounts;
-	 * never guests). */
-	m->keep = (uint8_t) !!cf_inbox_wanted(m->room);
+	/* Kept while the user is offline when it is an account; never for guests (a guest name
+	 * can be taken by anyone, who would get the messages). Standalone auth.c knows now; in
+	 * cluster mode the bus asks Redis in the same script as the keep (keep_acct). */
+	r = cf_auth_is_account(s->srv->auth, m->room);
+	m->keep = r != 0;
+	m->keep_acct = r < 0;
 	m->ts_ms = cf_wall_ms();
 	r = cf_bus_dm(s->srv->bus, m, dm_done, s, c->id);
 	cf_msg_unref(m);

@@ -466,7 +466,7 @@ dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 }
 
 /* An operator's notice to a user: delivered to every session the user has on any node, or
- * kept in the user's inbox until one appears (whatever cf_inbox_wanted() says: the operator
+ * kept in the user's inbox until one appears (guest or account: the operator
  * decides). */
 static int
 post_dm(struct lws *wsi, struct http_pss *p)

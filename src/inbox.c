@@ -42,13 +42,6 @@ struct cf_inbox {
 	int flush_scheduled;
 };
 
-int
-cf_inbox_wanted(const char *uid)
-{
-	(void)uid;
-	return 0;
-}
-
 static size_t
 msg_bytes(const struct cf_msg *m)
 {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* inbox.h - offline inboxes: direct messages kept for a user who has no session anywhere,
  * delivered (oldest first, once) when the user's first session appears. A direct message is
- * kept only when its sender asks for it (cf_msg.keep, see cf_bus_dm()).
+ * kept only when its sender asks for it (cf_msg.keep, see cf_bus_dm()): the admin API for any
+ * user, the native dm and seed 004's /api/send for their recipients (the native dm: accounts
+ * only, never guests, see cf_auth_is_account() and cf_msg.keep_acct).
  *
  * This is the standalone store, used by the local bus: per user, in memory, bounded by
  * [inbox] max_messages, max_bytes, ttl and max_users, and persisted in the state directory,
@@ -46,8 +48,3 @@ size_t cf_inbox_take(struct cf_inbox *ib, const char *uid, int64_t now_ms, struc
 uint32_t cf_inbox_expire(struct cf_inbox *ib, int64_t now_ms);
 /* Writes the inboxes changed since the last write. 0 or the first negative errno. */
 int cf_inbox_flush(struct cf_inbox *ib);
-
-/* The hook of the dm paths: whether direct messages to user uid are kept while the user is
- * offline. Guests: no (a guest name can be taken by anyone, who would get the messages).
- * Accounts (auth.c) answer yes for account users. */
-int cf_inbox_wanted(const char *uid);

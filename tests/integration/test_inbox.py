@@ -12,6 +12,7 @@ import pytest
 
 from confabtest import (ADMIN_TOKEN, T, Client, Server, ServerStartError, assert_error, close_all,
                         poll_until, redis_call, uniq)
+from test_accounts import hello_token, register
 from test_cluster import start_nodes
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -96,6 +97,77 @@ async def test_native_dm_to_a_guest_stays_offline(start_server):
     alice = await Client.connect(s, "alice")
     assert_error(await alice.send_cmd("dm", to=uniq("guest"), text="hi"), "offline")
     await alice.close()
+
+
+async def account(server, name):
+    """Registers account name on server; its token."""
+    r = await register(server, name)
+    assert "error" not in r, r
+    return r["token"]
+
+
+def assert_kept_dm(ev, sender, to, text):
+    assert ev["from"] == {"id": sender, "name": sender} and ev["to"] == to, ev
+    assert ev["text"] == text and ev["queued"] is True, ev
+    assert isinstance(ev["mid"], str) and len(ev["mid"]) == 36, ev
+    assert ev["queued_ts"] >= ev["ts"], ev
+
+
+async def test_native_dm_to_an_offline_account_is_kept(start_server):
+    s = start_server()
+    bob = uniq("bob")
+    token = await account(s, bob)
+    alice = await Client.connect(s, uniq("alice"))
+    for i in range(3):
+        r = await alice.ok("dm", to=bob, text=f"k{i}")
+        assert r["to"] == bob and r["queued"] is True, r
+    # A guest name that is no account: not kept.
+    guest = uniq("guest")
+    assert_error(await alice.send_cmd("dm", to=guest, text="hi"), "offline")
+    assert s.metric("confab_inbox_messages") == 3
+    c, h = await hello_token(s, token)
+    assert h["user"]["id"] == bob, h
+    assert await wait_dms(c, 3) == ["k0", "k1", "k2"]
+    for i, ev in enumerate(c.evs("dm")):
+        assert_kept_dm(ev, alice.name, bob, f"k{i}")
+    assert len({ev["mid"] for ev in c.evs("dm")}) == 3
+    # Online now: delivered at once, not kept.
+    r = await alice.ok("dm", to=bob, text="live")
+    assert "queued" not in r, r
+    await wait_dms(c, 4)
+    assert "queued" not in c.evs("dm")[3]
+    # Once: another session of bob gets nothing of the past.
+    c2, _ = await hello_token(s, token)
+    await settle(s)
+    await c2.ok("ping")
+    assert c2.evs("dm") == [] and len(c.evs("dm")) == 4
+    assert s.metric("confab_inbox_messages") == 0
+    assert s.metric("confab_inbox_delivered_total") == 3
+    # Bob offline again: kept again; the guest name still is not.
+    await close_all([c, c2])
+    await poll_until(lambda: not online(s, bob), T(5), what="offline")
+    assert (await alice.ok("dm", to=bob, text="later"))["queued"] is True
+    assert_error(await alice.send_cmd("dm", to=guest, text="hi"), "offline")
+    await alice.close()
+
+
+async def test_native_dm_kept_for_an_account_across_a_restart(start_server):
+    s = start_server()
+    bob = uniq("bob")
+    token = await account(s, bob)
+    alice = await Client.connect(s, uniq("alice"))
+    assert (await alice.ok("dm", to=bob, text="before"))["queued"] is True
+    await alice.close()
+    state = os.path.join(s.dir, "state")
+    assert s.stop() == 0
+    s2 = start_server({("state", "dir"): state})
+    c, h = await hello_token(s2, token)
+    assert h["user"]["id"] == bob, h
+    assert await wait_dms(c, 1) == ["before"]
+    assert_kept_dm(c.evs("dm")[0], alice.name, bob, "before")
+    await settle(s2)
+    assert len(c.evs("dm")) == 1
+    await c.close()
 
 
 async def test_admin_api_auth_and_validation(start_server):
@@ -196,6 +268,45 @@ async def test_cluster_queue_on_a_deliver_on_b(start_server, redis):
     assert redis_call(redis.port, "EXISTS", "confab:inbox:" + uid) == 0
     await close_all([bob, bob_a])
     await poll_until(lambda: not online(a, uid) and not online(b, uid), T(5), what="offline")
+
+
+async def test_cluster_native_dm_to_an_offline_account(start_server, redis):
+    """Kept through node a (Redis decides it is an account in the keep script, under
+    redis.prefix), delivered once when bob says hello with his token on node b; a name that is
+    no account stays offline."""
+    a, b = await start_nodes(start_server, redis, 2, {("redis", "prefix"): "dmk:"})
+    bob = uniq("bob")
+    token = await account(a, bob)
+    assert redis.call("EXISTS", "dmk:acct:" + bob) == 1
+    alice = await Client.connect(a, uniq("alice"))
+    for i in range(3):
+        r = await alice.ok("dm", to=bob, text=f"c{i}")
+        assert r["to"] == bob and r["queued"] is True, r
+    assert redis.call("LLEN", "dmk:inbox:" + bob) == 3
+    guest = uniq("guest")
+    assert_error(await alice.send_cmd("dm", to=guest, text="hi"), "offline")
+    assert redis.call("EXISTS", "dmk:inbox:" + guest) == 0
+    # A guest with a session (here on b) still gets a dm live.
+    carol = await Client.connect(b, uniq("carol"))
+    await poll_until(lambda: online(a, carol.name), T(5), what="carol online")
+    r = await alice.ok("dm", to=carol.name, text="hey")
+    assert "queued" not in r, r
+    assert await wait_dms(carol, 1) == ["hey"]
+    # Bob logs in on b: the inbox is drained there, once.
+    c, h = await hello_token(b, token)
+    assert h["user"]["id"] == bob, h
+    assert await wait_dms(c, 3) == ["c0", "c1", "c2"]
+    for i, ev in enumerate(c.evs("dm")):
+        assert_kept_dm(ev, alice.name, bob, f"c{i}")
+    await poll_until(lambda: online(a, bob), T(5), what="bob online everywhere")
+    assert redis.call("EXISTS", "dmk:inbox:" + bob) == 0
+    r = await alice.ok("dm", to=bob, text="live")
+    assert "queued" not in r, r
+    await wait_dms(c, 4)
+    c2, _ = await hello_token(a, token)
+    await settle(a, b)
+    assert c2.evs("dm") == [] and len(c.evs("dm")) == 4
+    await close_all([alice, carol, c, c2])
 
 
 async def test_cluster_connect_while_sending_loses_nothing(start_server, redis):

@@ -270,13 +270,6 @@ test_corrupt_file_is_an_error_naming_it(void **state)
 	cf_inbox_free(ib);
 }
 
-static void
-test_guests_keep_no_inbox(void **state)
-{
-	(void)state;
-	assert_false(cf_inbox_wanted("bob"));
-}
-
 int
 main(void)
 {
@@ -287,7 +280,6 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_persistence_round_trip, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_file_is_an_error_naming_it, setup,
 	                                        teardown),
-	        cmocka_unit_test_setup_teardown(test_guests_keep_no_inbox, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
