@@ -123,26 +123,6 @@ send_error(struct cf_sess *s, const char *id, const char *code, const char *desc
 
 /* ---- parsing, as Go's encoding/json decodes texto's ChatMessage ----------------------------- */
 
-/* Whether an object key matches a field name (lowercase ASCII) as Go's encoding/json matches
- * them: ASCII case folded, and also the Kelvin sign for k and the long s for s. */
-static int
-key_is(const char *key, const char *name)
-{
-	for (; *name; name++) {
-		char c = *key;
-
-		if (c == *name || (c >= 'A' && c <= 'Z' && c - 'A' + 'a' == *name))
-			key++;
-		else if (*name == 'k' && !strncmp(key, "\xe2\x84\xaa", 3))
-			key += 3;
-		else if (*name == 's' && !strncmp(key, "\xc5\xbf", 2))
-			key += 2;
-		else
-			return 0;
-	}
-	return *key == '\0';
-}
-
 /* The value of field name in o: the last matching key wins, as in Go. Borrowed; NULL when
  * absent or null. */
 static json_t *
@@ -152,7 +132,7 @@ field(json_t *o, const char *name)
 	json_t *v, *found = NULL;
 
 	json_object_foreach (o, key, v) {
-		if (key_is(key, name))
+		if (cf_text_go_key_is(key, name))
 			found = v;
 	}
 	return json_is_null(found) ? NULL : found;
@@ -202,7 +182,7 @@ payload(json_t *o)
 	int null = 0;
 
 	json_object_foreach (o, key, v) {
-		if (key_is(key, "data")) {
+		if (cf_text_go_key_is(key, "data")) {
 			found = v;
 			null |= json_is_null(v);
 		}

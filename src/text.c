@@ -141,3 +141,21 @@ cf_text_uuid_parse(const char *s, size_t len, char *out)
 	/* The version nibble: satori 1.1 knows versions 1 to 5 (and the nil UUID's 0). */
 	return out[14] <= '5' && out[14] >= '0' ? 0 : -EINVAL;
 }
+
+int
+cf_text_go_key_is(const char *key, const char *name)
+{
+	for (; *name; name++) {
+		char c = *key;
+
+		if (c == *name || (c >= 'A' && c <= 'Z' && c - 'A' + 'a' == *name))
+			key++;
+		else if (*name == 'k' && !strncmp(key, "\xe2\x84\xaa", 3))
+			key += 3;
+		else if (*name == 's' && !strncmp(key, "\xc5\xbf", 2))
+			key += 2;
+		else
+			return 0;
+	}
+	return *key == '\0';
+}
