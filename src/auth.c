@@ -1538,6 +1538,30 @@ cf_auth_attempt(struct cf_auth *a, const char *ip, const char *name)
 }
 
 int
+cf_auth_derive(const struct cf_auth *a, const char *label, const char *data, char *out,
+               size_t outlen)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char *msg;
+	int n;
+
+	if (!a->keylen)
+		return -EAGAIN;
+	/* "derive:" keeps these inputs apart from token payloads ("1:..."). */
+	n = asprintf(&msg, "derive:%s%c%s", label, '\0', data);
+	if (n < 0)
+		return -ENOMEM;
+	if (!HMAC(EVP_sha256(), a->key, (int)a->keylen, (const unsigned char *)msg, (size_t)n, mac,
+	          &maclen)) {
+		free(msg);
+		return -EINVAL;
+	}
+	free(msg);
+	return b64_enc(mac, maclen, out, outlen) ? 0 : -EINVAL;
+}
+
+int
 cf_auth_password_ok(const struct cf_auth *a, size_t len)
 {
 	return len >= (size_t)a->cfg->auth_password_min && len <= (size_t)a->cfg->auth_password_max

@@ -94,6 +94,12 @@ int cf_auth_is_account(const struct cf_auth *a, const char *name);
 /* Takes one password attempt for the client address ip and (if not NULL) the account name:
  * 0, or -EAGAIN when either is above auth.attempts_per_ip / attempts_per_name. */
 int cf_auth_attempt(struct cf_auth *a, const char *ip, const char *name);
+/* A name derived from data under the signing key, for things other clients must not guess
+ * (seed 001's private channels): base64url of HMAC-SHA256(key, "derive:" label NUL data), 43
+ * characters, into out (44 bytes at least). 0, -EAGAIN (cluster mode: the key has not been
+ * fetched yet; any account operation fetches it), -EINVAL, -ENOMEM. */
+int cf_auth_derive(const struct cf_auth *a, const char *label, const char *data, char *out,
+                   size_t outlen);
 /* Whether a password of len bytes is within auth.password_min..password_max: 0 or -EINVAL. */
 int cf_auth_password_ok(const struct cf_auth *a, size_t len);
 
