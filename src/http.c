@@ -59,6 +59,8 @@ status_text(int status)
 	switch (status) {
 	case 200:
 		return "OK";
+	case 301:
+		return "Moved Permanently";
 	case 204:
 		return "No Content";
 	case 202:
@@ -656,6 +658,15 @@ mime_of(const char *path)
 	        {".png", "image/png"},
 	        {".ico", "image/x-icon"},
 	        {".json", "application/json"},
+	        {".jpg", "image/jpeg"},
+	        {".jpeg", "image/jpeg"},
+	        {".gif", "image/gif"},
+	        {".webp", "image/webp"},
+	        {".txt", "text/plain; charset=utf-8"},
+	        {".map", "application/json"},
+	        {".woff", "font/woff"},
+	        {".woff2", "font/woff2"},
+	        {".ttf", "font/ttf"},
 	};
 	const char *dot = strrchr(path, '.');
 
@@ -674,8 +685,29 @@ www_of(struct lws *wsi)
 	return l ? l->www : "";
 }
 
+/* Whether name is a relative path of segments of [A-Za-z0-9._-] separated by single '/', none
+ * starting with '.': no path can leave the directory (no "..", no hidden files). */
+static int
+static_name_ok(const char *name)
+{
+	const char *seg = name;
+
+	if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789._-/") != strlen(name))
+		return 0;
+	for (;;) {
+		const char *end = strchr(seg, '/');
+
+		if (seg[0] == '.' || seg[0] == '/' || seg[0] == '\0')
+			return 0;
+		if (!end)
+			return 1;
+		seg = end + 1;
+	}
+}
+
 /* Serves a file of the listener's static directory (www=, or server.www_dir where native is
- * mounted): flat names only, so no path can leave it. */
+ * mounted), subdirectories included (seed 001's bundle has static/js/, avatars/). */
 static int
 get_static(struct lws *wsi, struct http_pss *p, const char *path)
 {
@@ -685,11 +717,11 @@ get_static(struct lws *wsi, struct http_pss *p, const char *path)
 
 	if (!strcmp(path, "/"))
 		name = "index.html";
+	/* Go's http.FileServer, which served seed 001's bundle, sends /index.html to /. */
+	if (*dir && !strcmp(path, "/index.html") && cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT))
+		return respond(wsi, p, 301, "text/html; charset=utf-8", "Location: /\r\n", "", 0);
 	mime = mime_of(name);
-	if (!*dir || !mime ||
-	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                 "0123456789._-") != strlen(name) ||
-	    name[0] == '.')
+	if (!*dir || !mime || !static_name_ok(name))
 		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 	snprintf(full, sizeof(full), "%s/%s", dir, name);
 	n = lws_serve_http_file(wsi, full, mime, "Cache-Control: no-cache\r\n", 0);
@@ -741,6 +773,21 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 
 		return respond(wsi, p, m == 'G' ? 400 : 405, "text/plain; charset=utf-8",
 		               "X-Content-Type-Options: nosniff\r\nSec-Websocket-Version: 13\r\n",
+		               text, strlen(text));
+	}
+	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_links_path(path)) {
+		static const char links[] = "{\"github\":\"https://github.com/redis-developer/"
+		                            "basic-redis-chat-demo-go\"}";
+
+		return respond(wsi, p, 200, "text/plain; charset=utf-8", NULL, links,
+		               sizeof(links) - 1);
+	}
+	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path)) {
+		/* Seed 001's endpoint without an upgrade, refused as gobwas/ws words it. */
+		const char *text = m == 'G' ? "handshake error: bad \"Upgrade\" header"
+		                            : "handshake error: bad HTTP request method";
+
+		return respond(wsi, p, m == 'G' ? 400 : 405, "text/plain; charset=utf-8", NULL,
 		               text, strlen(text));
 	}
 	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY)) {

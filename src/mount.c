@@ -29,8 +29,7 @@ static const struct {
         {"chatty", CF_DIALECT_CHATTY, &cf_dialect_chatty, NULL, 1, (long)SW(chatty)},
         {"texto", CF_DIALECT_TEXTO, &cf_dialect_texto, NULL, 1, (long)SW(texto)},
         /* Seed 001: its WebSocket at /ws, its link list at /links, its bundle at / (www=). */
-        {"redis_chat", CF_DIALECT_REDIS_CHAT, NULL, (const char *const[]){"/ws", "/links", NULL}, 0,
-         -1},
+        {"redis_chat", CF_DIALECT_REDIS_CHAT, &cf_dialect_redis_chat, NULL, 0, -1},
         /* Seed 004: /ws (and any other path nothing else claims), its REST API under /api/;
          * / answers "Hello from ChatServer" unless www= serves a client there. */
         {"ttu", CF_DIALECT_TTU, &cf_dialect_ttu, NULL, 0, -1},

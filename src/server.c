@@ -148,11 +148,12 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	char ip[48], origin[256];
 	uint32_t n;
 	/* Seeds 000 and 002 checked their own Origin rules (cf_disposable_admit(),
-	 * cf_chatty_admit()); seed 003 takes any. Only what the listener mounts. */
+	 * cf_chatty_admit()); seeds 001 and 003 take any. Only what the listener mounts. */
 	int seed =
 	        (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(cfg, path)) ||
 	        (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(cfg, path)) ||
-	        (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(cfg, path));
+	        (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(cfg, path)) ||
+	        (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path));
 	int native = cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws");
 
 	/* Seed 004 took an upgrade on any path its router did not answer, from any Origin. */
@@ -672,6 +673,7 @@ cf_server_stop(struct cf_server *srv)
 	cf_registry_free(srv->reg);
 	srv->reg = NULL;
 	cf_chatty_free();
+	cf_redis_chat_free();
 	HASH_ITER(hh, srv->ips, c, tmp)
 	{
 		HASH_DEL(srv->ips, c);

@@ -396,6 +396,8 @@ dialect_of(struct cf_server *srv, struct lws *wsi)
 		return &cf_dialect_chatty;
 	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(srv->cfg, path))
 		return &cf_dialect_texto;
+	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path))
+		return &cf_dialect_redis_chat;
 	if (cf_server_mounted(wsi, CF_DIALECT_TTU) &&
 	    !(cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws")) &&
 	    cf_ttu_ws_path(path))

@@ -11,7 +11,7 @@ enum {
 	CF_DIALECT_DISPOSABLE, /* seed 000, disposable-chat */
 	CF_DIALECT_CHATTY,     /* seed 002, chatty */
 	CF_DIALECT_TEXTO,      /* seed 003, texto */
-	CF_DIALECT_REDIS_CHAT, /* seed 001, redis_chat: reserved, no codec yet */
+	CF_DIALECT_REDIS_CHAT, /* seed 001, redis_chat */
 	CF_DIALECT_TTU,        /* seed 004, the ttu chat server */
 	CF_DIALECT_MAX,
 };
@@ -66,6 +66,7 @@ extern const struct cf_dialect cf_dialect_disposable;
 extern const struct cf_dialect cf_dialect_chatty;
 extern const struct cf_dialect cf_dialect_texto;
 extern const struct cf_dialect cf_dialect_ttu;
+extern const struct cf_dialect cf_dialect_redis_chat;
 
 /* Seed 000 (dialect_disposable.c). Whether path is its WebSocket endpoint (/ws) or its health
  * check (/health), with dialects.disposable_chat on. */
@@ -101,6 +102,12 @@ void cf_chatty_free(void);
 /* Seed 003 (dialect_texto.c). Whether path is its WebSocket endpoint (/v1/texto), with
  * dialects.texto on. */
 int cf_texto_path(const struct cf_config *cfg, const char *path);
+/* Seed 001 (dialect_redis_chat.c), on listeners mounting redis_chat (it has no switch).
+ * Whether path is its WebSocket endpoint (/ws), its link list (/links). */
+int cf_redis_chat_path(const char *path);
+int cf_redis_chat_links_path(const char *path);
+/* Forgets the account names and private channels it remembers (at exit). */
+void cf_redis_chat_free(void);
 
 /* Seed 004 (dialect_ttu.c). Whether a WebSocket upgrade to path goes to the dialect on a
  * listener that mounts it: any path but / and /api/..., as the seed's middleware took them

@@ -48,6 +48,7 @@ struct cf_sess {
 	unsigned auth_busy : 1;
 	struct lws_dll2_owner deferred; /* owned by the dialect; freed in its on_close */
 	char *auth_arg;                 /* owned by the dialect (e.g. a pending hello's name) */
+	void *dstate;                   /* owned by the dialect: its per-session state */
 };
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
