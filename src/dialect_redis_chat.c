@@ -226,6 +226,12 @@ cf_redis_chat_path(const char *path)
 }
 
 int
+cf_redis_chat_private_room(const char *room)
+{
+	return !strncmp(room, PRIVATE_PFX, sizeof(PRIVATE_PFX) - 1);
+}
+
+int
 cf_redis_chat_links_path(const char *path)
 {
 	return !strcmp(path, "/links");

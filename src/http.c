@@ -199,10 +199,12 @@ get_rooms(struct lws *wsi, struct http_pss *p)
 	const struct cf_room *room;
 
 	for (room = p->srv->reg->rooms; room; room = room->hh.next)
-		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
-		                                   "members", (json_int_t)room->nusers, "seq",
-		                                   (json_int_t)room->seq, "epoch",
-		                                   (json_int_t)room->epoch));
+		/* Seed 001's private channels are private by their unguessable names only. */
+		if (!cf_redis_chat_private_room(room->name))
+			json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
+			                                   "members", (json_int_t)room->nusers,
+			                                   "seq", (json_int_t)room->seq, "epoch",
+			                                   (json_int_t)room->epoch));
 	return respond_json(wsi, p, 200, NULL, json_pack("{s:o}", "rooms", a));
 }
 

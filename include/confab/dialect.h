@@ -106,6 +106,8 @@ int cf_texto_path(const struct cf_config *cfg, const char *path);
  * Whether path is its WebSocket endpoint (/ws), its link list (/links). */
 int cf_redis_chat_path(const char *path);
 int cf_redis_chat_links_path(const char *path);
+/* Whether room is one of its private channels (kept out of room listings). */
+int cf_redis_chat_private_room(const char *room);
 /* Forgets the account names and private channels it remembers (at exit). */
 void cf_redis_chat_free(void);
 
