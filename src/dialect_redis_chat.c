@@ -377,11 +377,27 @@ render_presence(const char *ev, const char *room, const char *uid, const char *u
 }
 
 /* No direct messages, gaps or bye in 001. */
+/* A direct message to this user (a confab.v1 dm, a seed 004 send, one kept in the inbox while
+ * the user was away). The seed has no such event: it is shown as a private-channel message
+ * from the sender, which the bundle files under RecipientUUID as it does the seed's own private
+ * messages. Without this a DM to a user signed in only through 001 would be taken from the
+ * inbox and shown nowhere. */
 static struct cf_frame *
 render_dm(const struct cf_msg *m)
 {
-	(void)m;
-	return NULL;
+	char id[37], at[40];
+	const char *su = uuid_of(m->from_id), *ru = uuid_of(m->room);
+
+	if (m->mid[0])
+		snprintf(id, sizeof(id), "%s", m->mid);
+	else
+		cf_text_uuid4(id, (unsigned long long)m->ts_ms);
+	created_at(m->ts_ms, at);
+	return cf_frame_from_json(
+	        json_pack("{s:s,s:{s:s,s:o,s:s,s:o,s:s,s:s,s:s}}", "type", "channelMessage",
+	                  "channelMessage", "UUID", id, "Sender", user_obj(su, m->from_name, 0),
+	                  "SenderUUID", su, "Recipient", user_obj(ru, m->room, 0), "RecipientUUID",
+	                  ru, "Message", m->text, "CreatedAt", at));
 }
 
 static struct cf_frame *

@@ -377,6 +377,33 @@ async def test_native_and_001_in_public(start_server, bundle):
     await close_all([a, nat])
 
 
+async def test_direct_messages_reach_001_users(start_server, bundle):
+    """001 has no direct-message event: a confab.v1 dm to a user signed in through 001, or one
+    kept in the inbox while the account was away, shows as a private-channel message from the
+    sender, so nothing taken from the inbox is lost."""
+    s, port = start_001(start_server, bundle)
+    u = name()
+    a = await C1.connect(port)
+    await a.sign(u)
+    await a.close()
+    nat = await Client.connect(s, "nadia")
+    # The account is away: kept.
+    r = await nat.ok("dm", to=u, text="while away")
+    assert r.get("queued") is True, r
+    a = await C1.connect(port)
+    await a.sign(u)
+    m = await a.got("while away")
+    assert m["SenderUUID"] == "nadia" and m["Sender"]["Username"] == "nadia", m
+    assert m["RecipientUUID"] == a.uuid and m["Recipient"]["Username"] == u, m
+    assert UUID4.match(m["UUID"]) and CREATED.match(m["CreatedAt"]), m
+    # Signed in: delivered at once, not kept.
+    r = await nat.ok("dm", to=u, text="now")
+    assert not r.get("queued"), r
+    await a.got("now")
+    assert len(a.msgs("while away")) == 1
+    await close_all([a, nat])
+
+
 # ---- the access key --------------------------------------------------------------------------
 
 async def test_access_key_checked(start_server, bundle):
