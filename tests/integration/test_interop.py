@@ -272,15 +272,19 @@ async def test_direct_messages_across_dialects(start_server):
 
 
 async def test_direct_messages_with_the_default_name_limit(start_server):
-    """With limits.max_name 32 a UUID is no user name: confab.v1 may still dm a texto session
-    (docs/protocol.md `dm`: `to` is a user name or a seed session's UUID), a ttu send to it is
-    refused with 400 (docs/dialects.md: a receiver that breaks the user-name rules)."""
+    """With limits.max_name 32 a UUID is no user name, but confab.v1's dm and a ttu send may
+    still address a texto session by its UUID (docs/protocol.md `dm`, docs/dialects.md seed
+    004: `receiver` is a user name or a seed session's UUID)."""
     main, tport = free_port(), free_port()
     s = start_server(dm_conf(main, tport, {("limits", "max_name"): None}), port=main)
     ttu = Ttu(s, tport)
     tx = await T3.connect(s)
     nat = await Client.connect(s, uniq("nat"))
-    r = ttu.send("tim", tx.id, "refused")
+    r = ttu.send("tim", tx.id, "from ttu")
+    assert (r.status_code, r.text) == (200, "Send")
+    await tx.wait_receive("tim", "from ttu")
+    # Not a canonical UUID (upper case) and too long for a name: refused.
+    r = ttu.send("tim", tx.id.upper(), "refused")
     assert r.status_code == 400 and r.text, (r.status_code, r.text)
     # A ttu socket cannot register a UUID either: the frame is ignored.
     u = str(uuid.uuid4())
@@ -290,7 +294,7 @@ async def test_direct_messages_with_the_default_name_limit(start_server):
     assert ttu.status(u).text == f"{u} is offline"
     await nat.ok("dm", to=tx.id, text="allowed")
     await tx.wait_receive(nat.name, "allowed")
-    assert [x["data"]["text"] for x in tx.receives()] == ["allowed"]
+    assert [x["data"]["text"] for x in tx.receives()] == ["from ttu", "allowed"]
     await close_all([tx, nat, tu])
 
 
