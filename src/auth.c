@@ -266,14 +266,20 @@ int
 cf_auth_token_sign(const unsigned char *key, size_t keylen, const char *id, uint64_t gen,
                    int64_t exp, char *out, size_t outlen)
 {
-	char payload[96], mac64[48];
-	unsigned char mac[EVP_MAX_MD_SIZE];
+	char payload[128], mac64[48];
+	unsigned char mac[EVP_MAX_MD_SIZE], nonce[8];
 	unsigned int maclen = 0;
 	int n;
 	size_t p;
 
-	n = snprintf(payload, sizeof(payload), TOKEN_VERSION ":%s:%" PRIu64 ":%" PRId64, id, gen,
-	             exp);
+	/* A random nonce makes every token distinct, also two issued in the same second (seed
+	 * 001's signIn promises a new access key each time). */
+	if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+		return -EIO;
+	n = snprintf(payload, sizeof(payload),
+	             TOKEN_VERSION ":%s:%" PRIu64 ":%" PRId64 ":%02x%02x%02x%02x%02x%02x%02x%02x",
+	             id, gen, exp, nonce[0], nonce[1], nonce[2], nonce[3], nonce[4], nonce[5],
+	             nonce[6], nonce[7]);
 	if (n < 0 || (size_t)n >= sizeof(payload) || strlen(id) != CF_AUTH_ID_LEN || !keylen)
 		return -EINVAL;
 	if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)payload, (size_t)n, mac,
@@ -310,9 +316,9 @@ int
 cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, int64_t now,
                     char ret_id[CF_AUTH_ID_LEN + 1], uint64_t *ret_gen)
 {
-	unsigned char payload[96], mac[64], want[EVP_MAX_MD_SIZE];
+	unsigned char payload[128], mac[64], want[EVP_MAX_MD_SIZE];
 	unsigned int wantlen = 0;
-	const char *dot = strchr(token, '.'), *p, *c1, *c2, *c3;
+	const char *dot = strchr(token, '.'), *p, *c1, *c2, *c3, *c4;
 	ssize_t plen, mlen;
 	uint64_t gen, exp;
 	char canon[CF_AUTH_ID_LEN + 1];
@@ -335,11 +341,13 @@ cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, 
 	c1 = p + 1;
 	c2 = strchr(c1 + 1, ':');
 	c3 = c2 ? strchr(c2 + 1, ':') : NULL;
-	if (!c2 || !c3 || c2 - c1 - 1 != CF_AUTH_ID_LEN ||
+	c4 = c3 ? strchr(c3 + 1, ':') : NULL;
+	if (!c2 || !c3 || !c4 || c2 - c1 - 1 != CF_AUTH_ID_LEN ||
 	    cf_text_uuid_parse(c1 + 1, CF_AUTH_ID_LEN, canon) < 0 ||
 	    memcmp(canon, c1 + 1, CF_AUTH_ID_LEN) ||
 	    parse_u64(c2 + 1, (size_t)(c3 - c2 - 1), &gen) < 0 ||
-	    parse_u64(c3 + 1, strlen(c3 + 1), &exp) < 0)
+	    parse_u64(c3 + 1, (size_t)(c4 - c3 - 1), &exp) < 0 || strlen(c4 + 1) != 16 ||
+	    strspn(c4 + 1, "0123456789abcdef") != 16)
 		return -EBADMSG;
 	if ((int64_t)exp <= now)
 		return -EKEYEXPIRED;

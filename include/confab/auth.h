@@ -10,7 +10,7 @@
  * worker thread (yescrypt costs tens of ms), its queue bounded by auth.max_pending.
  *
  * Tokens: base64url(payload) "." base64url(HMAC-SHA256(key, payload)), payload
- * "1:<account id>:<gen>:<expiry, unix seconds>". */
+ * "1:<account id>:<gen>:<expiry, unix seconds>:<random nonce, 16 hex digits>". */
 #pragma once
 
 #include <stddef.h>
@@ -22,7 +22,7 @@ struct cf_redis;
 
 #define CF_AUTH_ID_LEN    36  /* a UUID's text */
 #define CF_AUTH_KEY_MAX   128 /* longest HMAC key in bytes */
-#define CF_AUTH_TOKEN_MAX 160 /* longest token text, NUL included */
+#define CF_AUTH_TOKEN_MAX 224 /* longest token text, NUL included */
 
 /* The public part of an account (never the hash). */
 struct cf_account {

@@ -201,7 +201,10 @@ async def test_ready_sign_in_sign_up(start_server, bundle):
     assert UUID4.match(auth["userUUID"]) and auth["accessKey"], auth
     # Again: the same account.
     b = await C1.connect(port)
-    assert (await b.sign(u))["userUUID"] == auth["userUUID"]
+    again = await b.sign(u)
+    assert again["userUUID"] == auth["userUUID"]
+    # ... with a new access key, even within the same second.
+    assert again["accessKey"] and again["accessKey"] != auth["accessKey"]
     assert b.session != a.session
     # A wrong password: code 4, the password never echoed.
     c = await C1.connect(port)

@@ -53,6 +53,15 @@ test_token(void **state)
 	assert_int_equal(cf_auth_token_parse(key, sizeof(key), tok, 1999, got, &gen), 0);
 	assert_string_equal(got, id);
 	assert_int_equal(gen, 7);
+	/* The same account, gen and expiry: still another token (a random nonce), as good. */
+	{
+		char tok2[CF_AUTH_TOKEN_MAX];
+
+		assert_int_equal(
+		        cf_auth_token_sign(key, sizeof(key), id, 7, 2000, tok2, sizeof(tok2)), 0);
+		assert_string_not_equal(tok, tok2);
+		assert_int_equal(cf_auth_token_parse(key, sizeof(key), tok2, 1999, got, &gen), 0);
+	}
 	/* Expiry. */
 	assert_int_equal(cf_auth_token_parse(key, sizeof(key), tok, 2000, got, &gen), -EKEYEXPIRED);
 	/* Wrong key. */
