@@ -277,6 +277,7 @@ main(int argc, char **argv)
 	if (r < 0) {
 		cf_sd_failed(r);
 		cf_server_stop(&srv);
+		cf_state_close();
 		cf_config_fini(&cfg);
 		free(o.listen);
 		return 1;

@@ -442,9 +442,11 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	free(s->rx);
 	free(s->user_id); /* user_name lives in the same allocation */
 	lws_dll2_remove(&s->in_server);
-	cf_server_ip_unref(srv, s->ipc);
-	cf_metrics.connections = srv->sessions.count;
+	/* Logged while the address entry (peer()) still exists: the unref may free it. */
 	log_debug("session %llu (%s): closed", (unsigned long long)s->id, peer(s));
+	cf_server_ip_unref(srv, s->ipc);
+	s->ipc = NULL;
+	cf_metrics.connections = srv->sessions.count;
 	s->srv = NULL;
 }
 
