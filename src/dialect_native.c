@@ -278,8 +278,8 @@ hello_reply(struct cf_sess *s, json_int_t id)
 	              "max_frame", cfg->max_frame, "max_text", cfg->max_text, "max_rooms",
 	              cfg->max_rooms_per_session, "rate", cfg->rate, "burst", cfg->burst, "history",
 	              cfg->history, "max_name", cfg->max_name);
-	if (o && s->account_id[0])
-		json_object_set_new(o, "account", json_string(s->account_id));
+	if (o && cf_sess_account(s)[0])
+		json_object_set_new(o, "account", json_string(cf_sess_account(s)));
 	reply_to(s, id, "hello", o);
 }
 
@@ -307,8 +307,8 @@ static void
 auth_end(struct cf_sess *s)
 {
 	s->auth_busy = 0;
-	while (!s->auth_busy && s->deferred.head && !s->closing && !s->slow) {
-		struct deferred *d = lws_container_of(s->deferred.head, struct deferred, list);
+	while (!s->auth_busy && s->x && s->x->deferred.head && !s->closing && !s->slow) {
+		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
 		int r;
 
 		lws_dll2_remove(&d->list);
@@ -324,9 +324,12 @@ auth_end(struct cf_sess *s)
 static int
 defer(struct cf_sess *s, const char *buf, size_t len)
 {
+	struct cf_sess_ext *x = cf_sess_ext(s);
 	struct deferred *d;
 
-	if (s->deferred.count >= DEFER_MAX)
+	if (!x)
+		return -1;
+	if (x->deferred.count >= DEFER_MAX)
 		return err_reply(s, -1, "busy",
 		                 "more than %d commands wait for an account operation", DEFER_MAX);
 	d = malloc(sizeof(*d) + (buf ? len : 0) + 1);
@@ -338,21 +341,23 @@ defer(struct cf_sess *s, const char *buf, size_t len)
 	if (buf)
 		memcpy(d->buf, buf, len);
 	d->buf[d->len] = '\0';
-	lws_dll2_add_tail(&d->list, &s->deferred);
+	lws_dll2_add_tail(&d->list, &x->deferred);
 	return 0;
 }
 
 static void
 on_close(struct cf_sess *s)
 {
-	while (s->deferred.head) {
-		struct deferred *d = lws_container_of(s->deferred.head, struct deferred, list);
+	if (!s->x)
+		return;
+	while (s->x->deferred.head) {
+		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
 
 		lws_dll2_remove(&d->list);
 		free(d);
 	}
-	free(s->auth_arg);
-	s->auth_arg = NULL;
+	free(s->x->auth_arg);
+	s->x->auth_arg = NULL;
 }
 
 /* Answers an account operation's failure with its protocol error. */
@@ -515,10 +520,10 @@ hello_token_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 
 	if (r->err < 0) {
 		auth_error(s, tag, r->err, 1);
-	} else if (cf_sess_set_user(s, r->acct->name, r->acct->name) < 0) {
+	} else if (!cf_sess_ext(s) || cf_sess_set_user(s, r->acct->name, r->acct->name) < 0) {
 		cf_sess_close(s, 1011, "internal error");
 	} else {
-		memcpy(s->account_id, r->acct->id, sizeof(s->account_id));
+		memcpy(s->x->account_id, r->acct->id, sizeof(s->x->account_id));
 		s->hello = 1;
 		hello_reply(s, tag);
 	}
@@ -536,14 +541,14 @@ hello_name_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 		          "'%s' is a registered account: say hello with its token", r->acct->name);
 	} else if (r->err != -ENOENT) {
 		auth_error(s, tag, r->err, 0);
-	} else if (cf_sess_set_user(s, s->auth_arg, s->auth_arg) < 0) {
+	} else if (cf_sess_set_user(s, s->x->auth_arg, s->x->auth_arg) < 0) {
 		cf_sess_close(s, 1011, "internal error");
 	} else {
 		s->hello = 1;
 		hello_reply(s, tag);
 	}
-	free(s->auth_arg);
-	s->auth_arg = NULL;
+	free(s->x->auth_arg);
+	s->x->auth_arg = NULL;
 	auth_end(s);
 }
 
@@ -579,12 +584,21 @@ cmd_hello(struct cmd *c)
 			            "user names are 1 to %d bytes of UTF-8 without control "
 			            "characters or leading/trailing spaces",
 			            cfg->max_name);
-		if (s->srv->auth) {
-			/* Guests cannot take an account's name; in cluster mode the answer comes
-			 * from Redis, so the reply may come later (hello_name_done). */
-			free(s->auth_arg);
-			s->auth_arg = strdup(name);
-			if (!s->auth_arg ||
+		/* Guests cannot take an account's name. Standalone knows at once (and a guest
+		 * then costs no account state); in cluster mode the answer comes from Redis, so
+		 * the reply may come later (hello_name_done). */
+		r = cf_auth_is_account(s->srv->auth, name);
+		if (r > 0)
+			return fail(c, "auth_required",
+			            "'%s' is a registered account: say hello with its token", name);
+		if (r == -EOPNOTSUPP) {
+			struct cf_sess_ext *x = cf_sess_ext(s);
+
+			if (!x)
+				return -1;
+			free(x->auth_arg);
+			x->auth_arg = strdup(name);
+			if (!x->auth_arg ||
 			    cf_auth_by_name(s->srv->auth, name, hello_name_done, s, c->id) < 0)
 				return -1;
 			auth_begin(s);
@@ -622,7 +636,7 @@ cmd_logout(struct cmd *c)
 		return 0;
 	if (all && !json_is_boolean(all))
 		return fail(c, "bad_request", "field 'all' must be a boolean");
-	if (!s->account_id[0] || !s->user_id)
+	if (!cf_sess_account(s)[0] || !s->user_id)
 		return fail(c, "bad_state", "logout needs a session that said hello with a token");
 	/* A token is a bearer credential the server does not list: one alone cannot be
 	 * revoked, the client forgets it. all bumps the account's gen: every token is void. */

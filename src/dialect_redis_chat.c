@@ -456,7 +456,7 @@ struct rc {
 static struct rc *
 rc_of(struct cf_sess *s)
 {
-	return s->dstate;
+	return s->x ? s->x->dstate : NULL;
 }
 
 static void
@@ -560,8 +560,8 @@ finish(struct cf_sess *s)
 	if (rc->draining)
 		return; /* the loop below goes on */
 	rc->draining = 1;
-	while (!rc->cur && s->deferred.head && !s->closing && !s->slow) {
-		struct deferred *d = lws_container_of(s->deferred.head, struct deferred, list);
+	while (!rc->cur && s->x->deferred.head && !s->closing && !s->slow) {
+		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
 
 		lws_dll2_remove(&d->list);
 		if (on_text(s, d->buf, d->len) < 0)
@@ -580,7 +580,7 @@ defer(struct cf_sess *s, const char *buf, size_t len)
 {
 	struct deferred *d;
 
-	if (s->deferred.count >= DEFER_MAX) {
+	if (s->x->deferred.count >= DEFER_MAX) {
 		send_error(s, E_GENERIC, NULL,
 		           "more than %d requests wait for an earlier one: slow down", DEFER_MAX);
 		return 0;
@@ -592,7 +592,7 @@ defer(struct cf_sess *s, const char *buf, size_t len)
 	d->len = len;
 	memcpy(d->buf, buf, len);
 	d->buf[len] = '\0';
-	lws_dll2_add_tail(&d->list, &s->deferred);
+	lws_dll2_add_tail(&d->list, &s->x->deferred);
 	return 0;
 }
 
@@ -617,12 +617,12 @@ static int
 become(struct cf_sess *s, const struct cf_account *a)
 {
 	name_put(a->id, a->name);
-	if (s->user_id && !strcmp(s->account_id, a->id))
+	if (s->user_id && !strcmp(s->x->account_id, a->id))
 		return 0;
 	leave_channel(s);
 	if (cf_sess_set_user(s, a->name, a->name) < 0)
 		return -ENOMEM;
-	memcpy(s->account_id, a->id, sizeof(s->account_id));
+	memcpy(s->x->account_id, a->id, sizeof(s->x->account_id));
 	return 0;
 }
 
@@ -635,7 +635,7 @@ become_nobody(struct cf_sess *s)
 	free(s->user_id);
 	s->user_id = NULL;
 	s->user_name = NULL;
-	s->account_id[0] = '\0';
+	s->x->account_id[0] = '\0';
 }
 
 /* The room of a channel: "public", or the private channel of accounts a and b. */
@@ -990,7 +990,7 @@ join_room(struct cf_sess *s)
 	int r;
 
 	if (*q->recip) {
-		r = channel_room(s, s->account_id, q->recip, q->room, sizeof(q->room));
+		r = channel_room(s, s->x->account_id, q->recip, q->room, sizeof(q->room));
 		if (r < 0) {
 			send_error(s, E_JOIN, q->o, "the channel cannot be joined now (%s)",
 			           strerror(-r));
@@ -1009,7 +1009,7 @@ join_room(struct cf_sess *s)
 	}
 	leave_channel(s);
 	if (*q->recip) {
-		rc->pair = pair_ref(q->room, s->account_id, s->user_name, q->recip, q->rname);
+		rc->pair = pair_ref(q->room, s->x->account_id, s->user_name, q->recip, q->rname);
 		if (!rc->pair) {
 			send_error(s, E_JOIN, q->o, "out of memory");
 			finish(s);
@@ -1112,7 +1112,7 @@ do_message(struct cf_sess *s, json_t *obj)
 		           s->srv->cfg->max_text);
 		return;
 	}
-	r = channel_room(s, s->account_id, q->recip, room, sizeof(room));
+	r = channel_room(s, s->x->account_id, q->recip, room, sizeof(room));
 	if (r < 0) {
 		send_error(s, E_WRITE, q->o, "the channel cannot be written now (%s)",
 		           strerror(-r));
@@ -1128,8 +1128,8 @@ do_message(struct cf_sess *s, json_t *obj)
 	/* The sender's account UUID travels with the message (to every node, into history):
 	 * 32 hex digits of a fresh UUID keep each nonce unique. */
 	cf_text_uuid4(rnd, s->id);
-	snprintf(nonce, sizeof(nonce), "%s%s:%.8s%.4s%.4s%.4s%.12s", NONCE_PFX, s->account_id, rnd,
-	         rnd + 9, rnd + 14, rnd + 19, rnd + 24);
+	snprintf(nonce, sizeof(nonce), "%s%s:%.8s%.4s%.4s%.4s%.12s", NONCE_PFX, s->x->account_id,
+	         rnd, rnd + 9, rnd + 14, rnd + 19, rnd + 24);
 	m = cf_msg_new(room, s->user_id, s->user_name, text, nonce);
 	if (!m) {
 		send_error(s, E_WRITE, q->o, "out of memory");
@@ -1273,8 +1273,8 @@ authorize(struct cf_sess *s)
 		finish(s);
 		return;
 	}
-	if (!*q->uid || !strcmp(q->uid, s->account_id)) {
-		if (!s->user_id || !s->account_id[0]) {
+	if (!*q->uid || !strcmp(q->uid, s->x->account_id)) {
+		if (!s->user_id || !s->x->account_id[0]) {
 			deny(s, 0);
 			return;
 		}
@@ -1537,7 +1537,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 
 	if (!rc)
 		return 0; /* on_open failed: the session is closing */
-	if (rc->cur || (s->deferred.head && !rc->draining))
+	if (rc->cur || (s->x->deferred.head && !rc->draining))
 		return defer(s, buf, len);
 	if (!buf)
 		return 0;
@@ -1562,11 +1562,13 @@ on_open(struct cf_sess *s, struct lws *wsi)
 	struct rc *rc = calloc(1, sizeof(*rc));
 
 	(void)wsi;
-	if (!rc) {
+	/* Every 001 session has s->x: the code below uses s->x wherever rc_of(s) is set. */
+	if (!rc || !cf_sess_ext(s)) {
+		free(rc);
 		cf_sess_close(s, 1011, "out of memory");
 		return 0;
 	}
-	s->dstate = rc;
+	s->x->dstate = rc;
 	cf_text_uuid4(rc->suuid, s->id);
 	push(s, json_pack("{s:s,s:{s:s}}", "type", "ready", "ready", "sessionUUID", rc->suuid));
 	return 0;
@@ -1577,18 +1579,18 @@ on_close(struct cf_sess *s)
 {
 	struct rc *rc = rc_of(s);
 
-	while (s->deferred.head) {
-		struct deferred *d = lws_container_of(s->deferred.head, struct deferred, list);
+	if (!rc)
+		return;
+	while (s->x->deferred.head) {
+		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
 
 		lws_dll2_remove(&d->list);
 		free(d);
 	}
-	if (!rc)
-		return;
 	req_free(rc->cur);
 	pair_unref(rc->pair);
 	free(rc);
-	s->dstate = NULL;
+	s->x->dstate = NULL;
 }
 
 const struct cf_dialect cf_dialect_redis_chat = {

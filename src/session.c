@@ -152,6 +152,14 @@ cf_sess_set_user(struct cf_sess *s, const char *id, const char *name)
 	return s->srv ? cf_registry_user_add(s->srv->reg, s) : 0;
 }
 
+struct cf_sess_ext *
+cf_sess_ext(struct cf_sess *s)
+{
+	if (!s->x)
+		s->x = calloc(1, sizeof(*s->x));
+	return s->x;
+}
+
 static size_t
 ws_header(unsigned char *p, size_t len)
 {
@@ -436,6 +444,8 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	cf_auth_cancel(srv->auth, s);
 	if (s->dialect->on_close)
 		s->dialect->on_close(s);
+	free(s->x); /* the dialect's on_close emptied what it owned in it */
+	s->x = NULL;
 	cf_room_leave_all(srv->reg, s);
 	cf_registry_user_remove(srv->reg, s);
 	cf_ring_clear(&s->out);

@@ -15,6 +15,16 @@ struct cf_frame;
 struct cf_dialect;
 struct cf_ipcount;
 
+/* What only some sessions need, allocated on first use (cf_sess_ext()) and freed when the
+ * session closes, so that an idle guest's session stays small (docs/benchmarks.md, idle
+ * memory): accounts, commands waiting behind an account operation, a dialect's own state. */
+struct cf_sess_ext {
+	char account_id[37];            /* auth.c: the account's id once signed in, else "" */
+	struct lws_dll2_owner deferred; /* owned by the dialect; emptied in its on_close */
+	char *auth_arg;                 /* owned by the dialect (e.g. a pending hello's name) */
+	void *dstate;                   /* owned by the dialect: its per-session state */
+};
+
 struct cf_sess {
 	struct lws_dll2 in_server; /* on cf_server.sessions */
 	struct lws *wsi;
@@ -26,30 +36,35 @@ struct cf_sess {
 	struct lws_dll2_owner rooms; /* struct cf_member via in_sess, owned by the registry */
 	struct cf_ring out;
 	struct cf_bucket bucket;
-	uint32_t strikes;  /* refused sends in a row */
-	uint32_t seen_ms;  /* CLOCK_MONOTONIC ms (mod 2^32) of the peer's last frame or pong */
-	uint32_t ping_ms;  /* ... of our last ping */
-	unsigned char *rx; /* owned; reassembly of a fragmented message */
-	size_t rx_len;
-	int close_code;
-	const char *close_reason; /* a string literal */
+	uint32_t strikes;    /* refused sends in a row */
+	uint32_t seen_ms;    /* CLOCK_MONOTONIC ms (mod 2^32) of the peer's last frame or pong */
+	uint32_t ping_ms;    /* ... of our last ping */
+	uint16_t close_code; /* 1000..4999; the flags below share its 4 bytes */
 	unsigned hello : 1;
 	unsigned closing : 1;       /* close after the queue is written */
 	unsigned slow : 1;          /* queue overflowed: close 4008 at once */
 	unsigned rx_binary : 1;     /* the message being reassembled is binary */
 	unsigned close_started : 1; /* lws is sending our close frame */
 	unsigned ping_due : 1;      /* the next WRITEABLE sends a ping */
-	struct cf_ipcount *ipc;     /* the peer address's entry; NULL on OOM */
-	struct lws_dll2 in_user;    /* on the registry's cf_user.sessions once it has a user */
-	/* Accounts (auth.c): the account's id once a hello took its token ("" for a guest). */
-	char account_id[37];
-	/* An account operation is pending: the dialect holds later commands back (deferred)
+	/* An account operation is pending: the dialect holds later commands back (x->deferred)
 	 * and has stopped reading, so replies keep the commands' order. */
 	unsigned auth_busy : 1;
-	struct lws_dll2_owner deferred; /* owned by the dialect; freed in its on_close */
-	char *auth_arg;                 /* owned by the dialect (e.g. a pending hello's name) */
-	void *dstate;                   /* owned by the dialect: its per-session state */
+	unsigned char *rx; /* owned; reassembly of a fragmented message */
+	size_t rx_len;
+	const char *close_reason; /* a string literal */
+	struct cf_ipcount *ipc;   /* the peer address's entry; NULL on OOM */
+	struct lws_dll2 in_user;  /* on the registry's cf_user.sessions once it has a user */
+	struct cf_sess_ext *x;    /* owned; NULL until cf_sess_ext() */
 };
+
+/* s->x, allocated (zeroed) if it was not: NULL when out of memory. */
+struct cf_sess_ext *cf_sess_ext(struct cf_sess *s);
+/* The id of the account s is signed in as, or "" (guests, and sessions without s->x). */
+static inline const char *
+cf_sess_account(const struct cf_sess *s)
+{
+	return s->x ? s->x->account_id : "";
+}
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
 void cf_sess_push(struct cf_sess *s, struct cf_frame *f);
