@@ -337,14 +337,14 @@ passed_take(struct passed *ps, const char *name, char *err, size_t errlen)
 			continue;
 		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
 			snprintf(err, errlen,
-			         "the socket named '%s' is not a listening stream socket", name);
+			         "the socket named '%.200s' is not a listening stream socket", name);
 			return -ENOTSOCK;
 		}
 		ps->used[i] = 1;
 		return fd;
 	}
 	snprintf(err, errlen,
-	         "systemd passed no (further) socket named '%s' (%d passed; the unit's "
+	         "systemd passed no (further) socket named '%.200s' (%d passed; the unit's "
 	         "FileDescriptorName= names them)",
 	         name, ps->n);
 	return -ENOENT;
