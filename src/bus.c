@@ -55,8 +55,10 @@ cf_msg_unref(struct cf_msg *m)
 struct cf_frame *
 cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
 {
-	if (!m->frames[d->id]) {
-		m->frames[d->id] = m->dm ? d->render_dm(m) : d->render_msg(m);
+	cf_frame_render_fn *render = m->dm ? d->render_dm : d->render_msg;
+
+	if (!m->frames[d->id] && render) {
+		m->frames[d->id] = render(m);
 		if (m->frames[d->id])
 			m->frames[d->id]->ordered_ns = m->ordered_ns;
 	}

@@ -410,14 +410,6 @@ render_bye(int code, const char *reason)
 	return cf_frame_from_json(json_pack("{s:s}", "event_type", "server_shutting_down"));
 }
 
-/* No direct messages in 002. */
-static struct cf_frame *
-render_dm(const struct cf_msg *m)
-{
-	(void)m;
-	return NULL;
-}
-
 /* ---- the connection ------------------------------------------------------------------------ */
 
 static struct cf_member *
@@ -563,6 +555,5 @@ const struct cf_dialect cf_dialect_chatty = {
         .render_msg = render_msg,
         .render_presence = render_presence,
         .render_bye = render_bye,
-        .render_dm = render_dm,
         .join_done = join_done,
 };

@@ -201,22 +201,6 @@ render_presence(const char *ev, const char *room, const char *uid, const char *u
 	                                    "action", action));
 }
 
-/* 000 has no bye event, no direct messages and no gaps. */
-static struct cf_frame *
-render_bye(int code, const char *reason)
-{
-	(void)code;
-	(void)reason;
-	return NULL;
-}
-
-static struct cf_frame *
-render_dm(const struct cf_msg *m)
-{
-	(void)m;
-	return NULL;
-}
-
 static void
 send_error(struct cf_sess *s, const char *text)
 {
@@ -396,7 +380,5 @@ const struct cf_dialect cf_dialect_disposable = {
         .on_text = on_text,
         .render_msg = render_msg,
         .render_presence = render_presence,
-        .render_bye = render_bye,
-        .render_dm = render_dm,
         .join_done = join_done,
 };

@@ -400,23 +400,6 @@ render_dm(const struct cf_msg *m)
 	                  ru, "Message", m->text, "CreatedAt", at));
 }
 
-static struct cf_frame *
-render_gap(const char *room, uint64_t epoch, uint64_t seq)
-{
-	(void)room;
-	(void)epoch;
-	(void)seq;
-	return NULL;
-}
-
-static struct cf_frame *
-render_bye(int code, const char *reason)
-{
-	(void)code;
-	(void)reason;
-	return NULL;
-}
-
 /* ---- the session's state ------------------------------------------------------------------ */
 
 struct deferred {
@@ -1602,9 +1585,7 @@ const struct cf_dialect cf_dialect_redis_chat = {
         .on_text = on_text,
         .render_msg = render_msg,
         .render_presence = render_presence,
-        .render_bye = render_bye,
         .render_dm = render_dm,
-        .render_gap = render_gap,
         .join_done = join_done,
         .on_close = on_close,
 };

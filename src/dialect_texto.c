@@ -80,32 +80,6 @@ render_dm(const struct cf_msg *m)
 	                json_pack("{s:s,s:s}", "sender_id", m->from_id, "text", m->text));
 }
 
-/* texto has no rooms, presence, gaps or bye: its sessions join no room, so these never run. */
-static struct cf_frame *
-render_msg(const struct cf_msg *m)
-{
-	(void)m;
-	return NULL;
-}
-
-static struct cf_frame *
-render_presence(const char *ev, const char *room, const char *uid, const char *uname)
-{
-	(void)ev;
-	(void)room;
-	(void)uid;
-	(void)uname;
-	return NULL;
-}
-
-static struct cf_frame *
-render_bye(int code, const char *reason)
-{
-	(void)code;
-	(void)reason;
-	return NULL;
-}
-
 /* id NULL: the request did not parse, the error gets a fresh id. */
 static void
 send_error(struct cf_sess *s, const char *id, const char *code, const char *description)
@@ -374,8 +348,7 @@ const struct cf_dialect cf_dialect_texto = {
         .binary_as_text = 1,
         .on_open = on_open,
         .on_text = on_text,
-        .render_msg = render_msg,
-        .render_presence = render_presence,
-        .render_bye = render_bye,
+        /* Only direct messages: texto sessions join no room, so there is nothing else to
+         * render (no messages, presence, gaps or goodbye). */
         .render_dm = render_dm,
 };

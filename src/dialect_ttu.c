@@ -91,40 +91,12 @@ render_dm(const struct cf_msg *m)
 	        m->from_name[0] ? json_string(m->from_name) : json_null(), "payload", m->text));
 }
 
-/* ttu has no rooms, presence, gaps or goodbyes: its sockets join no room. */
-static struct cf_frame *
-render_msg(const struct cf_msg *m)
-{
-	(void)m;
-	return NULL;
-}
-
-static struct cf_frame *
-render_presence(const char *ev, const char *room, const char *uid, const char *uname)
-{
-	(void)ev;
-	(void)room;
-	(void)uid;
-	(void)uname;
-	return NULL;
-}
-
-static struct cf_frame *
-render_bye(int code, const char *reason)
-{
-	(void)code;
-	(void)reason;
-	return NULL;
-}
-
 const struct cf_dialect cf_dialect_ttu = {
         .id = CF_DIALECT_TTU,
         .name = "ttu",
         .paths = (const char *const[]){"/ws", "/api/*", NULL},
         .on_text = on_text,
-        .render_msg = render_msg,
-        .render_presence = render_presence,
-        .render_bye = render_bye,
+        /* Only direct messages: ttu sockets join no room and get no goodbye. */
         .render_dm = render_dm,
 };
 

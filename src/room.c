@@ -174,7 +174,7 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 
 		/* No `continue` in lws's foreach macros: it would skip the step to the next. */
 		if (mb->sess != except && !mb->pending) {
-			if (!frames[dl->id])
+			if (!frames[dl->id] && dl->render_presence)
 				frames[dl->id] = dl->render_presence(ev, room->name, uid, uname);
 			if (frames[dl->id])
 				cf_sess_push(mb->sess, frames[dl->id]);

@@ -337,7 +337,8 @@ passed_take(struct passed *ps, const char *name, char *err, size_t errlen)
 			continue;
 		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
 			snprintf(err, errlen,
-			         "the socket named '%.200s' is not a listening stream socket", name);
+			         "the socket named '%.200s' is not a listening stream socket",
+			         name);
 			return -ENOTSOCK;
 		}
 		ps->used[i] = 1;

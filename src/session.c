@@ -92,7 +92,7 @@ begin_close(struct cf_sess *s, int code, const char *reason, int bye)
 
 	if (s->closing || s->slow)
 		return;
-	if (bye && (f = s->dialect->render_bye(code, reason))) {
+	if (bye && s->dialect->render_bye && (f = s->dialect->render_bye(code, reason))) {
 		cf_sess_push(s, f);
 		cf_frame_unref(f);
 	}

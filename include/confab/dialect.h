@@ -23,6 +23,8 @@ struct cf_member;
 struct cf_config;
 struct lws;
 
+typedef struct cf_frame *cf_frame_render_fn(const struct cf_msg *m);
+
 struct cf_dialect {
 	int id;
 	const char *name;
@@ -44,13 +46,15 @@ struct cf_dialect {
 	/* A complete text message from the client. Returns 0, or -1 to close the session (the
 	 * close code is set on the session). */
 	int (*on_text)(struct cf_sess *s, const char *buf, size_t len);
-	/* Renderers return a new frame with one reference, or NULL on OOM. */
-	struct cf_frame *(*render_msg)(const struct cf_msg *m);
+	/* Renderers return a new frame with one reference, or NULL on OOM or when the event
+	 * has no form in this protocol. A renderer the protocol lacks altogether is NULL: the
+	 * event is not sent to its sessions. */
+	cf_frame_render_fn *render_msg;
 	struct cf_frame *(*render_presence)(const char *ev, const char *room, const char *user_id,
 	                                    const char *user_name);
 	struct cf_frame *(*render_bye)(int code, const char *reason);
 	/* A direct message (m->dm). */
-	struct cf_frame *(*render_dm)(const struct cf_msg *m);
+	cf_frame_render_fn *render_dm;
 	/* {"ev":"gap"}: messages after seq may be missing; epoch is the room's from now on. */
 	struct cf_frame *(*render_gap)(const char *room, uint64_t epoch, uint64_t seq);
 	/* A join that waited for the room to sync (cf_room_join() gave -EINPROGRESS) is done:
