@@ -6,6 +6,7 @@
 #include "confab/bus.h"
 #include "confab/inbox.h"
 #include "confab/log.h"
+#include "confab/server.h"
 #include "confab/metrics.h"
 
 #include <errno.h>
@@ -32,21 +33,12 @@ struct bus_local {
 	struct cf_inbox *inbox; /* NULL: kept direct messages fail like the others */
 };
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Delivers uid's inbox to its sessions here, oldest first. */
 static void
 drain(struct bus_local *bl, const char *uid)
 {
 	struct cf_msg **v;
-	size_t n = cf_inbox_take(bl->inbox, uid, wall_ms(), &v);
+	size_t n = cf_inbox_take(bl->inbox, uid, cf_wall_ms(), &v);
 
 	for (size_t i = 0; i < n; i++) {
 		if (bl->bus.host.deliver_dm(bl->bus.host.ud, v[i]))
@@ -68,7 +60,7 @@ keep_dm(struct bus_local *bl, struct cf_msg *m)
 
 	if (!cf_inbox_count(bl->inbox, m->room) && h->deliver_dm(h->ud, m))
 		return 0;
-	r = cf_inbox_put(bl->inbox, m, wall_ms());
+	r = cf_inbox_put(bl->inbox, m, cf_wall_ms());
 	if (r < 0)
 		return r;
 	if (h->user_sessions && h->user_sessions(h->ud, m->room))
@@ -223,7 +215,7 @@ cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err, siz
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	r = cf_inbox_load(ib, wall_ms(), err, errlen);
+	r = cf_inbox_load(ib, cf_wall_ms(), err, errlen);
 	if (r < 0) {
 		cf_inbox_free(ib);
 		return r;

@@ -6,6 +6,7 @@
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/log.h"
+#include "confab/server.h"
 #include "confab/metrics.h"
 #include "confab/state.h"
 
@@ -349,20 +350,11 @@ flush_cb(lws_sorted_usec_list_t *sul)
 	(void)cf_inbox_flush(ib);
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 expire_cb(lws_sorted_usec_list_t *sul)
 {
 	struct cf_inbox *ib = lws_container_of(sul, struct cf_inbox, sul_expire);
-	uint32_t n = cf_inbox_expire(ib, wall_ms());
+	uint32_t n = cf_inbox_expire(ib, cf_wall_ms());
 
 	if (n)
 		log_info("inbox: dropped %u direct messages older than inbox.ttl", n);
