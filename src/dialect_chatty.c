@@ -14,6 +14,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/http.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -33,7 +34,7 @@
 #define KSUID_LEN   27
 #define KSUID_EPOCH 1400000000LL
 /* Longest room or participant name taken from a query (bytes, after %XX decoding). */
-#define ARG_MAX 1024
+#define ARG_MAX CF_HTTP_ARG_MAX
 
 static const char body_forbidden[] = "Forbidden\n";
 static const char body_not_found[] = "Not Found\n";
@@ -157,31 +158,11 @@ ksuid_ok(const char *s, size_t len)
 
 /* ---- the HTTP side ------------------------------------------------------------------------ */
 
-/* The first value of the query argument name, as lws decoded it (%XX, '+'), not trimmed.
- * Returns its length (embedded NULs cut it), or -1 when absent, -E2BIG when over ARG_MAX. */
+/* A query argument into a buffer of ARG_MAX + 1 bytes (cf_http_query_arg()). */
 static int
 query_arg(struct lws *wsi, const char *name, char *out)
 {
-	size_t nl = strlen(name);
-	char frag[ARG_MAX + 64];
-
-	for (int i = 0;; i++) {
-		int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-		                              i);
-		size_t vl;
-
-		if (n < 0)
-			return lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0 ? -E2BIG
-			                                                                    : -1;
-		if ((size_t)n < nl + 1 || strncmp(frag, name, nl) || frag[nl] != '=')
-			continue;
-		vl = (size_t)n - nl - 1;
-		if (vl > ARG_MAX)
-			return -E2BIG;
-		memcpy(out, frag + nl + 1, vl);
-		out[vl] = '\0';
-		return (int)strlen(out);
-	}
+	return cf_http_query_arg(wsi, name, out, ARG_MAX + 1);
 }
 
 /* Cluster mode: Redis has answered a POST /chat. */

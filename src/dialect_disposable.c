@@ -7,6 +7,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/http.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -93,29 +94,14 @@ trim_space(char *buf, size_t len)
 	return len - start;
 }
 
-/* The first value of the query argument name (lws has decoded %XX and read '+' as a space),
- * white space trimmed. Returns its length, or -1 when absent or too long. */
+/* The first value of the query argument name (cf_http_query_arg()), white space trimmed.
+ * Returns its length, or -1 when absent or too long. */
 static int
 query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
 {
-	size_t nl = strlen(name);
-	char frag[ARG_MAX + 64];
+	int n = cf_http_query_arg(wsi, name, out, outlen);
 
-	for (int i = 0;; i++) {
-		int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-		                              i);
-		size_t vl;
-
-		if (n < 0)
-			return -1;
-		if ((size_t)n <= nl || strncmp(frag, name, nl) || frag[nl] != '=')
-			continue;
-		vl = (size_t)n - nl - 1;
-		if (vl >= outlen)
-			return -1;
-		memcpy(out, frag + nl + 1, vl);
-		return (int)trim_space(out, vl);
-	}
+	return n < 0 ? -1 : (int)trim_space(out, (size_t)n);
 }
 
 static int

@@ -303,6 +303,32 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 	return respond_json(wsi, p, 200, NULL, history_json(room->name, room->epoch, room->seq, a));
 }
 
+int
+cf_http_query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+	char frag[CF_HTTP_ARG_MAX + 64];
+
+	for (int i = 0;; i++) {
+		int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
+		                              i);
+		size_t vl;
+
+		if (n < 0)
+			return lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0
+			               ? -E2BIG
+			               : -ENOENT;
+		if ((size_t)n < nl + 1 || strncmp(frag, name, nl) || frag[nl] != '=')
+			continue;
+		vl = (size_t)n - nl - 1;
+		if (vl >= outlen)
+			return -E2BIG;
+		memcpy(out, frag + nl + 1, vl);
+		out[vl] = '\0';
+		return (int)strlen(out);
+	}
+}
+
 static int
 check_auth(struct lws *wsi, struct cf_server *srv)
 {
