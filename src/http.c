@@ -366,17 +366,18 @@ post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
+/* The admin API's POSTed message, {"text": ..., "from"?: ...}, to target (a room, or the user
+ * of a direct message): 0 with *ret a new message, 0 with *ret NULL when the request has been
+ * answered (an error), or -1. */
 static int
-post_message(struct lws *wsi, struct http_pss *p)
+admin_message(struct lws *wsi, struct http_pss *p, const char *target, struct cf_msg **ret)
 {
-	struct cf_server *srv = p->srv;
-	json_error_t jerr;
-	json_t *o, *t, *f;
+	const struct cf_config *cfg = p->srv->cfg;
 	const char *from = "admin";
-	struct cf_msg *m;
-	struct cf_room *room;
-	int r;
+	json_t *o, *t, *f;
+	int r = 0;
 
+	*ret = NULL;
 	if (p->auth_ok < 0)
 		return http_error(wsi, p, 403, NULL, "forbidden",
 		                  "the admin API is off (server.admin_token is empty)");
@@ -385,34 +386,40 @@ post_message(struct lws *wsi, struct http_pss *p)
 		                  "missing or wrong bearer token");
 	if (p->too_big)
 		return http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
-	o = json_loadb(p->post ? p->post : "", p->post_len, 0, &jerr);
+	o = json_loadb(p->post ? p->post : "", p->post_len, 0, NULL);
 	t = o ? json_object_get(o, "text") : NULL;
 	f = o ? json_object_get(o, "from") : NULL;
-	if (!o || !json_is_object(o) || !json_is_string(t) || (f && !json_is_string(f))) {
-		json_decref(o);
-		return http_error(wsi, p, 400, NULL, "bad_request",
-		                  "body must be a JSON object with string 'text' (and 'from')");
-	}
-	if (f)
+	if (f && json_is_string(f))
 		from = json_string_value(f);
-	if (!json_string_length(t) || json_string_length(t) > (size_t)srv->cfg->max_text) {
-		json_decref(o);
-		return http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
-		                  srv->cfg->max_text);
-	}
-	if (cf_text_name_ok(from, strlen(from), 1, (size_t)srv->cfg->max_name, 1) < 0) {
-		json_decref(o);
-		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid 'from'");
-	}
-	r = cf_room_get(srv->reg, p->room, &room);
-	if (r < 0) {
-		json_decref(o);
+	if (!o || !json_is_object(o) || !json_is_string(t) || (f && !json_is_string(f)))
+		r = http_error(wsi, p, 400, NULL, "bad_request",
+		               "body must be a JSON object with string 'text' (and 'from')");
+	else if (!json_string_length(t) || json_string_length(t) > (size_t)cfg->max_text ||
+	         strlen(json_string_value(t)) != json_string_length(t))
+		r = http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
+		               cfg->max_text);
+	else if (cf_text_name_ok(from, strlen(from), 1, (size_t)cfg->max_name, 1) < 0)
+		r = http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid 'from'");
+	else if (!(*ret = cf_msg_new(target, from, from, json_string_value(t), NULL)))
+		r = -1;
+	json_decref(o);
+	return r;
+}
+
+static int
+post_message(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_server *srv = p->srv;
+	struct cf_room *room;
+	struct cf_msg *m;
+	int r = admin_message(wsi, p, p->room, &m);
+
+	if (r < 0 || !m)
+		return r;
+	if (cf_room_get(srv->reg, p->room, &room) < 0) {
+		cf_msg_unref(m);
 		return http_error(wsi, p, 503, NULL, "room_limit", "room limit reached");
 	}
-	m = cf_msg_new(room->name, from, from, json_string_value(t), NULL);
-	json_decref(o);
-	if (!m)
-		return -1;
 	r = cf_bus_publish(srv->bus, m, post_done, p, 0);
 	cf_msg_unref(m);
 	if (r < 0)
@@ -501,49 +508,16 @@ dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 static int
 post_dm(struct lws *wsi, struct http_pss *p)
 {
-	struct cf_server *srv = p->srv;
-	const char *from = "admin";
-	json_t *o, *t, *f;
 	struct cf_msg *m;
-	int r;
+	int r = admin_message(wsi, p, p->room, &m);
 
-	if (p->auth_ok < 0)
-		return http_error(wsi, p, 403, NULL, "forbidden",
-		                  "the admin API is off (server.admin_token is empty)");
-	if (!p->auth_ok)
-		return http_error(wsi, p, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
-		                  "missing or wrong bearer token");
-	if (p->too_big)
-		return http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
-	o = json_loadb(p->post ? p->post : "", p->post_len, 0, NULL);
-	t = o ? json_object_get(o, "text") : NULL;
-	f = o ? json_object_get(o, "from") : NULL;
-	if (!o || !json_is_object(o) || !json_is_string(t) || (f && !json_is_string(f))) {
-		json_decref(o);
-		return http_error(wsi, p, 400, NULL, "bad_request",
-		                  "body must be a JSON object with string 'text' (and 'from')");
-	}
-	if (f)
-		from = json_string_value(f);
-	if (!json_string_length(t) || json_string_length(t) > (size_t)srv->cfg->max_text ||
-	    strlen(json_string_value(t)) != json_string_length(t)) {
-		json_decref(o);
-		return http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
-		                  srv->cfg->max_text);
-	}
-	if (cf_text_name_ok(from, strlen(from), 1, (size_t)srv->cfg->max_name, 1) < 0) {
-		json_decref(o);
-		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid 'from'");
-	}
-	m = cf_msg_new(p->room, from, from, json_string_value(t), NULL);
-	json_decref(o);
-	if (!m)
-		return -1;
+	if (r < 0 || !m)
+		return r;
 	m->dm = 1;
 	m->keep = 1;
 	m->ts_ms = cf_wall_ms();
 	p->waiting = 1;
-	r = cf_bus_dm(srv->bus, m, dm_done, p, 0);
+	r = cf_bus_dm(p->srv->bus, m, dm_done, p, 0);
 	cf_msg_unref(m);
 	if (r < 0) {
 		p->waiting = 0;
