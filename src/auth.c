@@ -131,67 +131,59 @@ wall_s(void)
 
 /* ---- building blocks ---------------------------------------------------------------------- */
 
-int
-cf_auth_hash(const char *pw, size_t pwlen, char *out, size_t outlen)
+/* crypt_rn() of the password (pwlen bytes, no NUL) with setting (a salt, or a whole hash to
+ * check against) into out: 0, -ENOMEM, or -EIO when libcrypt refuses or out is too small. The
+ * copy of the password and libcrypt's scratch space are wiped. */
+static int
+crypt_pw(const char *pw, size_t pwlen, const char *setting, char *out, size_t outlen)
 {
-	char setting[CRYPT_GENSALT_OUTPUT_SIZE], *pwz, *h;
-	struct crypt_data *cd;
-	int r = 0;
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	char *pwz = malloc(pwlen + 1), *h;
+	int r = -ENOMEM;
 
-	if (memchr(pw, '\0', pwlen))
-		return -EINVAL;
-	/* NULL random bytes: libcrypt takes them from getentropy(). Cost 0: its default. */
-	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof(setting)))
-		return -EIO;
-	cd = calloc(1, sizeof(*cd));
-	pwz = malloc(pwlen + 1);
-	if (!cd || !pwz) {
-		free(cd);
-		free(pwz);
-		return -ENOMEM;
+	if (cd && pwz) {
+		memcpy(pwz, pw, pwlen);
+		pwz[pwlen] = '\0';
+		h = crypt_rn(pwz, setting, cd, sizeof(*cd));
+		r = !h || h[0] == '*' || strlen(h) >= outlen ? -EIO : 0;
+		if (!r)
+			memcpy(out, h, strlen(h) + 1);
+		explicit_bzero(pwz, pwlen);
+		explicit_bzero(cd, sizeof(*cd));
 	}
-	memcpy(pwz, pw, pwlen);
-	pwz[pwlen] = '\0';
-	h = crypt_rn(pwz, setting, cd, sizeof(*cd));
-	if (!h || h[0] == '*' || strlen(h) >= outlen)
-		r = -EIO;
-	else
-		memcpy(out, h, strlen(h) + 1);
-	explicit_bzero(pwz, pwlen);
-	explicit_bzero(cd, sizeof(*cd));
 	free(pwz);
 	free(cd);
 	return r;
 }
 
 int
+cf_auth_hash(const char *pw, size_t pwlen, char *out, size_t outlen)
+{
+	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+
+	if (memchr(pw, '\0', pwlen))
+		return -EINVAL;
+	/* NULL random bytes: libcrypt takes them from getentropy(). Cost 0: its default. */
+	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof(setting)))
+		return -EIO;
+	return crypt_pw(pw, pwlen, setting, out, outlen);
+}
+
+int
 cf_auth_hash_check(const char *hash, const char *pw, size_t pwlen)
 {
-	struct crypt_data *cd;
-	char *pwz, *h;
+	char h[CRYPT_OUTPUT_SIZE];
 	size_t n = strlen(hash);
 	int r;
 
 	if (hash[0] != '$' || memchr(pw, '\0', pwlen))
 		return hash[0] != '$' ? -EINVAL : -EACCES;
-	cd = calloc(1, sizeof(*cd));
-	pwz = malloc(pwlen + 1);
-	if (!cd || !pwz) {
-		free(cd);
-		free(pwz);
-		return -ENOMEM;
-	}
-	memcpy(pwz, pw, pwlen);
-	pwz[pwlen] = '\0';
-	h = crypt_rn(pwz, hash, cd, sizeof(*cd));
-	if (!h || h[0] == '*')
-		r = -EINVAL;
-	else
+	r = crypt_pw(pw, pwlen, hash, h, sizeof(h));
+	if (r == 0)
 		r = strlen(h) == n && CRYPTO_memcmp(h, hash, n) == 0 ? 0 : -EACCES;
-	explicit_bzero(pwz, pwlen);
-	explicit_bzero(cd, sizeof(*cd));
-	free(pwz);
-	free(cd);
+	else if (r == -EIO)
+		r = -EINVAL; /* not a hash libcrypt knows */
+	explicit_bzero(h, sizeof(h));
 	return r;
 }
 
