@@ -309,7 +309,6 @@ static int
 on_text(struct cf_sess *s, const char *buf, size_t len)
 {
 	struct cf_member *mb = membership(s);
-	char *clean = NULL;
 	const char *text;
 	size_t tlen;
 	struct cf_msg *m;
@@ -318,16 +317,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 
 	if (!mb)
 		return 0; /* the join failed: the session is closing */
-	if (s->rx_binary) {
-		/* Binary frames count as text; their bytes were not checked as UTF-8. */
-		clean = cf_text_utf8_sanitize(buf, len);
-		if (!clean)
-			return -1;
-		buf = clean;
-		len = strlen(clean);
-	}
 	o = json_loadb(buf, len, JSON_DECODE_ANY, NULL);
-	free(clean);
 	text = text_of(o, &tlen);
 	if (tlen == 0 || tlen > TEXT_MAX || strlen(text) != tlen) {
 		send_error(s, tlen > TEXT_MAX ? "'text' must not contain over 300 characters"

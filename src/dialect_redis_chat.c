@@ -1514,7 +1514,6 @@ static int
 on_text(struct cf_sess *s, const char *buf, size_t len)
 {
 	struct rc *rc = rc_of(s);
-	char *clean = NULL;
 	json_error_t jerr;
 	json_t *o;
 
@@ -1524,12 +1523,8 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 		return defer(s, buf, len);
 	if (!buf)
 		return 0;
-	/* Binary frames are read like text ones, invalid UTF-8 as U+FFFD (Go's decoder). */
-	clean = cf_text_utf8_sanitize(buf, len);
-	if (!clean)
-		return -1;
-	o = json_loadb(clean, strlen(clean), JSON_DECODE_ANY, &jerr);
-	free(clean);
+	/* Binary frames arrive as UTF-8 already (binary_as_text); a NUL ends the request. */
+	o = json_loadb(buf, strnlen(buf, len), JSON_DECODE_ANY, &jerr);
 	if (!o) {
 		send_error(s, E_JSON, NULL, "%s", jerr.text);
 		return 0;

@@ -295,24 +295,13 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	char id[37], client_id[37], to[37];
 	const char *kind = "", *text = "";
 	size_t klen, tlen = 0;
-	char *clean = NULL;
 	json_t *o, *data = NULL;
 	int r = 0;
 
 	if (!s->user_id)
 		return 0; /* on_open failed: the session is closing */
-	if (s->rx_binary) {
-		/* gorilla's ReadJSON read binary messages too; Go decodes invalid UTF-8 as U+FFFD.
-		 */
-		clean = cf_text_utf8_sanitize(buf, len);
-		if (!clean)
-			return -1;
-		buf = clean;
-		len = strlen(clean);
-	}
 	/* Only the first JSON value counts, trailing bytes are ignored (json.Decoder). */
 	o = json_loadb(buf, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, NULL);
-	free(clean);
 	if (!json_is_object(o) || uuid_field(o, "client_id", client_id) < 0 ||
 	    uuid_field(o, "id", id) < 0 || str_field(o, "kind", &kind, &klen) < 0 ||
 	    strlen(kind) != klen)

@@ -2,6 +2,7 @@
 /* session.c - the WebSocket session: lifecycle callbacks, reassembly with a size cap, the
  * outbound queue and its coalesced writes, slow-consumer and rate-limit closes. */
 #include "confab/session.h"
+#include "confab/text.h"
 #include "confab/auth.h"
 #include "confab/bus.h"
 #include "confab/config.h"
@@ -337,6 +338,27 @@ on_writeable(struct cf_sess *s)
 
 /* Reassembles a message from lws's chunks (rx_buffer_size is small on purpose) and hands the
  * complete message to the dialect. */
+/* Hands a complete message to the dialect. A dialect that reads binary messages as text (the
+ * seeds' Go decoders did) gets them as UTF-8, as Go decoded them: invalid sequences become
+ * U+FFFD, and a NUL ends the text. Others get buf NULL for a binary message. */
+static int
+to_dialect(struct cf_sess *s, const char *buf, size_t len)
+{
+	char *clean;
+	int r;
+
+	if (!s->rx_binary)
+		return s->dialect->on_text(s, buf, len);
+	if (!s->dialect->binary_as_text)
+		return s->dialect->on_text(s, NULL, 0);
+	clean = cf_text_utf8_sanitize(buf, len);
+	if (!clean)
+		return -1;
+	r = s->dialect->on_text(s, clean, strlen(clean));
+	free(clean);
+	return r;
+}
+
 static int
 on_receive(struct cf_sess *s, const void *in, size_t len)
 {
@@ -344,7 +366,6 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	int first = lws_is_first_fragment(s->wsi), final = lws_is_final_fragment(s->wsi);
 	size_t total = s->rx_len + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
 	size_t max = s->dialect->max_frame ? s->dialect->max_frame : (size_t)cfg->max_frame;
-	int bin;
 	int r;
 
 	if (s->dialect->max_is_text)
@@ -365,12 +386,8 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big", 0);
 		return 0;
 	}
-	bin = s->rx_binary && !s->dialect->binary_as_text;
-	if (first && final) {
-		if (bin)
-			return s->dialect->on_text(s, NULL, 0);
-		return s->dialect->on_text(s, in, len);
-	}
+	if (first && final)
+		return to_dialect(s, in, len);
 	if (len) {
 		unsigned char *nrx = realloc(s->rx, s->rx_len + len);
 
@@ -382,7 +399,7 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	}
 	if (!final)
 		return 0;
-	r = s->dialect->on_text(s, bin ? NULL : (const char *)s->rx, s->rx_len);
+	r = to_dialect(s, (const char *)s->rx, s->rx_len);
 	free(s->rx);
 	s->rx = NULL;
 	s->rx_len = 0;

@@ -34,7 +34,9 @@ struct cf_dialect {
 	const char *const *paths;
 	/* Several queued events may be joined with '\n' into one WebSocket frame. */
 	unsigned pack_newline : 1;
-	/* Binary messages go to on_text like text ones (else on_text gets buf NULL). */
+	/* Binary messages go to on_text as text, made valid UTF-8 first (invalid sequences as
+	 * U+FFFD, cut at a NUL), as the seeds' Go decoders read them; else on_text gets buf NULL.
+	 */
 	unsigned binary_as_text : 1;
 	/* Largest client message in bytes, 1009 above; 0: limits.max_frame. */
 	size_t max_frame;
