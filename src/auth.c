@@ -313,7 +313,6 @@ cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, 
 	const char *dot = strchr(token, '.'), *p, *c1, *c2, *c3, *c4;
 	ssize_t plen, mlen;
 	uint64_t gen, exp;
-	char canon[CF_AUTH_ID_LEN + 1];
 
 	if (!dot || !keylen || strlen(token) >= CF_AUTH_TOKEN_MAX)
 		return -EBADMSG;
@@ -335,15 +334,15 @@ cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, 
 	c3 = c2 ? strchr(c2 + 1, ':') : NULL;
 	c4 = c3 ? strchr(c3 + 1, ':') : NULL;
 	if (!c2 || !c3 || !c4 || c2 - c1 - 1 != CF_AUTH_ID_LEN ||
-	    cf_text_uuid_parse(c1 + 1, CF_AUTH_ID_LEN, canon) < 0 ||
-	    memcmp(canon, c1 + 1, CF_AUTH_ID_LEN) ||
+	    !cf_text_uuid_canonical(c1 + 1, CF_AUTH_ID_LEN) ||
 	    parse_u64(c2 + 1, (size_t)(c3 - c2 - 1), &gen) < 0 ||
 	    parse_u64(c3 + 1, (size_t)(c4 - c3 - 1), &exp) < 0 || strlen(c4 + 1) != 16 ||
 	    strspn(c4 + 1, "0123456789abcdef") != 16)
 		return -EBADMSG;
 	if ((int64_t)exp <= now)
 		return -EKEYEXPIRED;
-	memcpy(ret_id, canon, CF_AUTH_ID_LEN + 1);
+	memcpy(ret_id, c1 + 1, CF_AUTH_ID_LEN);
+	ret_id[CF_AUTH_ID_LEN] = '\0';
 	*ret_gen = gen;
 	return 0;
 }
@@ -409,12 +408,11 @@ cf_auth_file_decode(const char *buf, size_t len, struct cf_auth_rec **ret, size_
 	json_array_foreach (arr, i, v) {
 		const char *id = NULL, *name = NULL, *hash = NULL;
 		json_int_t created = -1, gen = -1;
-		char canon[CF_AUTH_ID_LEN + 1];
 
 		if (json_unpack(v, "{s:s,s:s,s:s,s:I,s:I}", "id", &id, "name", &name, "hash", &hash,
 		                "created", &created, "gen", &gen) < 0 ||
-		    strlen(id) != CF_AUTH_ID_LEN || cf_text_uuid_parse(id, CF_AUTH_ID_LEN, canon) ||
-		    strcmp(canon, id) || !name[0] || hash[0] != '$' || created < 0 || gen < 0) {
+		    !cf_text_uuid_canonical(id, strlen(id)) || !name[0] || hash[0] != '$' ||
+		    created < 0 || gen < 0) {
 			snprintf(err, errlen, "account #%zu is malformed", i + 1);
 			recs_free(recs, n);
 			json_decref(doc);

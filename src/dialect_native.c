@@ -857,15 +857,6 @@ dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		reply_to(s, tag, "dm", json_pack("{s:s}", "to", m->room));
 }
 
-/* Whether s is a UUID as the seed dialects give their sessions (lowercase, hyphenated). */
-static int
-uuid_id(const char *s, size_t len)
-{
-	char canon[37];
-
-	return len == 36 && cf_text_uuid_parse(s, len, canon) == 0 && !memcmp(canon, s, 36);
-}
-
 static int
 cmd_dm(struct cmd *c)
 {
@@ -882,7 +873,8 @@ cmd_dm(struct cmd *c)
 	if (r == 0)
 		return fail(c, "bad_request", "missing field 'to'");
 	/* A user id is a user name, or the UUID of a seed dialect's session (seeds 000, 003). */
-	if ((cf_text_name_ok(to, tolen, 1, (size_t)cfg->max_name, 1) < 0 && !uuid_id(to, tolen)) ||
+	if ((cf_text_name_ok(to, tolen, 1, (size_t)cfg->max_name, 1) < 0 &&
+	     !cf_text_uuid_canonical(to, tolen)) ||
 	    strlen(to) != tolen)
 		return fail(c, "user_name_invalid", "'to' is not a valid user id");
 	if (!get_text(c, &text, &tlen))

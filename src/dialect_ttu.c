@@ -324,15 +324,6 @@ cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method
 	return 0;
 }
 
-/* Whether s is a UUID as the seed dialects give their sessions (lowercase, hyphenated). */
-static int
-uuid_id(const char *s)
-{
-	char canon[37];
-
-	return strlen(s) == 36 && cf_text_uuid_parse(s, 36, canon) == 0 && !memcmp(canon, s, 36);
-}
-
 int
 cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const char *body,
                  size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud)
@@ -360,7 +351,7 @@ cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const
 	/* A receiver is a user name, or a seed session's UUID (texto's), as confab.v1's dm takes.
 	 */
 	if ((cf_text_name_ok(receiver, strlen(receiver), 1, (size_t)srv->cfg->max_name, 1) < 0 &&
-	     !uuid_id(receiver)) ||
+	     !cf_text_uuid_canonical(receiver, strlen(receiver))) ||
 	    strlen(payload) > (size_t)srv->cfg->max_text) {
 		snprintf(out, outlen,
 		         "'receiver' must be a user name of 1 to %d bytes, 'payload' "

@@ -143,6 +143,14 @@ cf_text_uuid_parse(const char *s, size_t len, char *out)
 }
 
 int
+cf_text_uuid_canonical(const char *s, size_t len)
+{
+	char canon[37];
+
+	return len == 36 && cf_text_uuid_parse(s, len, canon) == 0 && !memcmp(canon, s, 36);
+}
+
+int
 cf_text_go_key_is(const char *key, const char *name)
 {
 	for (; *name; name++) {

@@ -24,6 +24,9 @@ void cf_text_uuid4(char *out, unsigned long long salt);
  * digits (either case), optionally in {braces} or after "urn:uuid:", with a version nibble of
  * 0 to 5. Writes the canonical lowercase form into out[37]. 0, or -EINVAL. */
 int cf_text_uuid_parse(const char *s, size_t len, char *out);
+/* Whether s (len bytes) is a UUID in that canonical form already, as confab writes the ids it
+ * makes (seed sessions, accounts). */
+int cf_text_uuid_canonical(const char *s, size_t len);
 
 /* Whether a JSON object key matches a field name (lowercase ASCII) as Go's encoding/json
  * matches them: ASCII case folded, and also the Kelvin sign for k and the long s for s. */

@@ -207,6 +207,15 @@ test_uuid_parse(void **state)
 	assert_int_equal(ok_uuid("6ba7b810x9dad-41d1-80b4-00c04fd430c8", out), -EINVAL);
 	assert_int_equal(ok_uuid("6ba7b810-9dad-41d1-80b4-00c04fd430g8", out), -EINVAL);
 	assert_int_equal(ok_uuid("", out), -EINVAL);
+	/* Canonical: only the lowercase hyphenated form, exactly 36 bytes. */
+#define CANON(x) cf_text_uuid_canonical(x, strlen(x))
+	assert_true(CANON("6ba7b810-9dad-41d1-80b4-00c04fd430c8"));
+	assert_false(CANON("6BA7B810-9DAD-41D1-80B4-00C04FD430C8"));
+	assert_false(CANON("{6ba7b810-9dad-41d1-80b4-00c04fd430c8}"));
+	assert_false(CANON("6ba7b810-9dad-41d1-80b4-00c04fd430c"));
+	assert_false(CANON("6ba7b810-9dad-61d1-80b4-00c04fd430c8")); /* version 6 */
+	assert_false(CANON("alice"));
+#undef CANON
 }
 
 static void
