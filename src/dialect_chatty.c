@@ -235,7 +235,8 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
 	size_t cl;
 
 	out[0] = '\0';
-	if (nl <= 0)
+	/* A name with a control, bidi or zero-width character is refused as a missing one. */
+	if (nl <= 0 || cf_text_has_invisible(name, (size_t)nl))
 		return 400;
 	if (!cf_bus_rooms_shared(srv->bus) && nrooms >= (uint32_t)srv->cfg->max_rooms) {
 		log_warn("chatty: POST /chat refused: rooms.max_rooms (%d) rooms created",
@@ -354,9 +355,14 @@ cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
 			known = r != NULL;
 		}
 	}
-	if (!known || query_arg(wsi, "name", room) == -E2BIG) {
+	if (!known || (rl = query_arg(wsi, "name", room)) == -E2BIG) {
 		*ret_body = body_not_found;
 		return 404;
+	}
+	/* A participant name with a control, bidi or zero-width character: a look-alike. */
+	if (rl > 0 && cf_text_has_invisible(room, (size_t)rl)) {
+		*ret_body = body_bad_request;
+		return 400;
 	}
 	return 0;
 }

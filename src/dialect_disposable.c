@@ -124,9 +124,10 @@ params(struct lws *wsi, char *name, char *room)
 {
 	int nl = query_arg(wsi, "name", name, ARG_MAX), rl = query_arg(wsi, "room", room, ARG_MAX);
 
-	/* Lengths are bytes (Go's len()); the name may be any text, NUL cut it short. */
+	/* Lengths are bytes (Go's len()); the name may be any text, NUL cut it short, but no
+	 * control, bidi or zero-width character (a look-alike of another user's name). */
 	if (nl < LEN_MIN || nl > LEN_MAX || strlen(name) != (size_t)nl ||
-	    !room_ok(room, rl < 0 ? 0 : (size_t)rl))
+	    cf_text_has_invisible(name, (size_t)nl) || !room_ok(room, rl < 0 ? 0 : (size_t)rl))
 		return -EINVAL;
 	return 0;
 }

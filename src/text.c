@@ -43,6 +43,63 @@ utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
+/* Unicode general category Cf (format characters: bidi controls, zero-width characters, the
+ * BOM, tags...), Unicode 15.0, as UnicodeData.txt lists it (Debian's unicode-data; the unit
+ * test compares every code point against that file). Sorted, inclusive. */
+static const struct {
+	uint32_t lo, hi;
+} cf_ranges[] = {
+        {0x00ad, 0x00ad},   {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},
+        {0x070f, 0x070f},   {0x0890, 0x0891},   {0x08e2, 0x08e2},   {0x180e, 0x180e},
+        {0x200b, 0x200f},   {0x202a, 0x202e},   {0x2060, 0x2064},   {0x2066, 0x206f},
+        {0xfeff, 0xfeff},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+        {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001},
+        {0xe0020, 0xe007f},
+};
+
+int
+cf_text_is_format(uint32_t cp)
+{
+	size_t lo = 0, hi = sizeof(cf_ranges) / sizeof(cf_ranges[0]);
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (cp < cf_ranges[mid].lo)
+			hi = mid;
+		else if (cp > cf_ranges[mid].hi)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+/* What a name may not hold: C0, DEL, C1, format characters (Cf) and the line and paragraph
+ * separators, which render as a line break. */
+static int
+invisible(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	       cf_text_is_format(cp);
+}
+
+int
+cf_text_has_invisible(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t k = utf8_next(p + i, len - i, &cp);
+
+		if (k && invisible(cp))
+			return 1;
+		i += k ? k : 1;
+	}
+	return 0;
+}
+
 int
 cf_text_name_ok(const char *s, size_t len, size_t min, size_t max, int no_edge_space)
 {
@@ -56,7 +113,7 @@ cf_text_name_ok(const char *s, size_t len, size_t min, size_t max, int no_edge_s
 		uint32_t cp;
 		size_t k = utf8_next(p + i, len - i, &cp);
 
-		if (!k || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+		if (!k || invisible(cp))
 			return -EINVAL;
 		i += k;
 	}

@@ -4,13 +4,21 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CF_ROOM_NAME_MAX 64
 
 /* 0 if s (NUL-terminated, len bytes) is valid UTF-8 of min..max bytes without C0/C1 control
- * characters or DEL, and, with no_edge_space, neither starts nor ends with a space.
- * -EINVAL otherwise. */
+ * characters, DEL, format characters (Unicode Cf: bidi controls, zero-width characters, the
+ * BOM, tags) or U+2028/U+2029, and, with no_edge_space, neither starts nor ends with a space:
+ * what one user could use to pass for another. -EINVAL otherwise. */
 int cf_text_name_ok(const char *s, size_t len, size_t min, size_t max, int no_edge_space);
+
+/* Whether cp is of Unicode general category Cf (Unicode 15.0). */
+int cf_text_is_format(uint32_t cp);
+/* Whether s (len bytes) holds a character cf_text_name_ok() refuses as invisible (C0, DEL, C1,
+ * Cf, U+2028, U+2029), in its valid UTF-8 parts. For names that are otherwise any text. */
+int cf_text_has_invisible(const char *s, size_t len);
 
 /* Copy of s (len bytes) with each invalid UTF-8 byte replaced by U+FFFD, as Go does when it
  * marshals a string. New NUL-terminated string (embedded NULs are kept); NULL on OOM. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_text.c - name validation (length, UTF-8, control characters, edge spaces), UTF-8
- * repair, UUIDs. */
+/* test_text.c - name validation (length, UTF-8, control characters, format characters, edge
+ * spaces), the log escaper, UTF-8 repair, UUIDs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +175,102 @@ test_edge_spaces(void **state)
 	assert_int_equal(cf_text_name_ok("ab ", 2, 1, 32, 1), 0);
 }
 
+/* The Cf table against the Unicode Character Database that Debian's unicode-data installs:
+ * every code point listed there is Cf in the table exactly when its category is Cf. Code
+ * points not listed (unassigned, or inside First/Last ranges, none of which is Cf) must not be
+ * in the table either. */
+static void
+test_format_table(void **state)
+{
+	const char *path = "/usr/share/unicode/UnicodeData.txt";
+	FILE *f = fopen(path, "r");
+	char line[512];
+	static unsigned char listed_cf[0x110000];
+	unsigned n_cf = 0;
+
+	(void)state;
+	if (!f)
+		fail_msg("%s is missing: install unicode-data (scripts/install-deps.sh)", path);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long cp = strtoul(line, NULL, 16);
+		const char *cat = strchr(line, ';');
+
+		cat = cat ? strchr(cat + 1, ';') : NULL;
+		assert_non_null(cat);
+		if (!strncmp(cat + 1, "Cf;", 3)) {
+			listed_cf[cp] = 1;
+			n_cf++;
+		}
+	}
+	fclose(f);
+	assert_true(n_cf >= 170); /* Unicode 15.0 has 170 */
+	for (uint32_t cp = 0; cp < 0x110000; cp++)
+		if (cf_text_is_format(cp) != listed_cf[cp])
+			fail_msg("U+%04X: table says %d, UnicodeData.txt %d", (unsigned)cp,
+			         cf_text_is_format(cp), listed_cf[cp]);
+}
+
+static void
+test_format_characters(void **state)
+{
+	(void)state;
+	/* Look-alike names: bidi overrides and isolates, zero-width characters, the BOM. */
+	assert_int_equal(ok("\xe2\x80\xae"
+	                    "ecila",
+	                    1, 32, 1),
+	                 -EINVAL);                                    /* U+202E RLO */
+	assert_int_equal(ok("al\xe2\x80\x8bice", 1, 32, 1), -EINVAL); /* U+200B ZWSP */
+	assert_int_equal(ok("alice\xe2\x80\x8d", 1, 32, 1), -EINVAL); /* U+200D ZWJ */
+	assert_int_equal(ok("\xe2\x80\x8f", 1, 32, 1), -EINVAL);      /* U+200F RLM */
+	assert_int_equal(ok("a\xe2\x81\xa6"
+	                    "b",
+	                    1, 32, 1),
+	                 -EINVAL); /* U+2066 LRI */
+	assert_int_equal(ok("\xef\xbb\xbf"
+	                    "bob",
+	                    1, 32, 1),
+	                 -EINVAL); /* U+FEFF */
+	assert_int_equal(ok("bo\xc2\xad"
+	                    "b",
+	                    1, 32, 1),
+	                 -EINVAL);                                    /* U+00AD soft hyphen */
+	assert_int_equal(ok("\xd8\x9c", 1, 32, 1), -EINVAL);          /* U+061C ALM */
+	assert_int_equal(ok("x\xf3\xa0\x80\x81", 1, 32, 1), -EINVAL); /* U+E0001 tag */
+	assert_int_equal(ok("x\xf3\xa0\x81\xbf", 1, 32, 1), -EINVAL); /* U+E007F cancel tag */
+	assert_int_equal(ok("a\xe2\x80\xa8"
+	                    "b",
+	                    1, 32, 1),
+	                 -EINVAL); /* U+2028 line sep. */
+	assert_int_equal(ok("a\xe2\x80\xa9"
+	                    "b",
+	                    1, 32, 1),
+	                 -EINVAL); /* U+2029 para. sep. */
+	/* The neighbours are fine. */
+	assert_int_equal(ok("a\xe2\x80\x8a"
+	                    "b",
+	                    1, 32, 1),
+	                 0); /* U+200A hair space */
+	assert_int_equal(ok("a\xe2\x80\x90"
+	                    "b",
+	                    1, 32, 1),
+	                 0);                                /* U+2010 hyphen */
+	assert_int_equal(ok("a\xe2\x80\xaf", 1, 32, 1), 0); /* U+202F */
+	assert_int_equal(ok("\xef\xbb\xbe", 1, 32, 1), 0);  /* U+FEFE */
+	assert_int_equal(ok("\xc2\xac", 1, 32, 1), 0);      /* U+00AC */
+	/* has_invisible: the same set, in any text (invalid UTF-8 is skipped, not refused). */
+	assert_true(cf_text_has_invisible("ab\xe2\x80\xae", 5));
+	assert_true(cf_text_has_invisible("\xff\xe2\x80\x8b", 4));
+	assert_true(cf_text_has_invisible("a\x1b", 2));
+	assert_true(cf_text_has_invisible("a\0b", 3));
+	assert_false(cf_text_has_invisible("alice b", 7));
+	assert_false(cf_text_has_invisible("caf\xe9", 4));
+	assert_false(cf_text_has_invisible("\xe6\x97\xa5", 3));
+	assert_false(cf_text_has_invisible("ab\xe2\x80\xae", 2)); /* only len bytes */
+	assert_true(cf_text_is_format(0x202e));
+	assert_false(cf_text_is_format(0x202f));
+	assert_false(cf_text_is_format(0x110000));
+}
+
 static void
 test_uuid_parse(void **state)
 {
@@ -258,6 +355,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_lengths),      cmocka_unit_test(test_valid_utf8),
 	        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_control_characters),
+	        cmocka_unit_test(test_format_table), cmocka_unit_test(test_format_characters),
 	        cmocka_unit_test(test_edge_spaces),  cmocka_unit_test(test_uuid_parse),
 	        cmocka_unit_test(test_uuid4),        cmocka_unit_test(test_utf8_sanitize),
 	};
