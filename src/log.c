@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* log.c - leveled logging to stderr, one line per call, "<N>" prefixed for journald; lines about
  * one client with structured journal fields; and the bridge that routes libwebsockets' log into
- * it. */
+ * it.
+ *
+ * Every line is escaped here, once, after formatting (cf_text_escape()): whatever a caller
+ * passes for %s (an Origin, a name, a path, a Redis error, a line of lws's) cannot put a
+ * terminal escape sequence, a bidi control or a forged second line into the journal, and no
+ * call site has to remember to escape. */
 #include "confab/log.h"
+#include "confab/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -132,10 +138,21 @@ cf_log_flush(void)
 		}
 }
 
+/* A formatted line escaped: at most 4 bytes out per byte in (\xNN), and one more for the NUL. */
+#define LOG_LINE_IN  1024
+#define LOG_LINE_OUT (4 * LOG_LINE_IN + 1)
+
+static const char *
+escaped(const char *s, char *out)
+{
+	cf_text_escape(s, strlen(s), out, LOG_LINE_OUT);
+	return out;
+}
+
 static void
 vlog(int level, int r, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[LOG_LINE_IN], out[LOG_LINE_OUT];
 	int n;
 
 	if (level > log_level)
@@ -148,14 +165,15 @@ vlog(int level, int r, const char *fmt, va_list ap)
 	if (r < 0 && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(-r));
 	/* One fprintf per line keeps lines whole when stderr is a pipe to journald. */
-	fprintf(stderr, "<%d>%s\n", level, line);
+	fprintf(stderr, "<%d>%s\n", level, escaped(line, out));
 }
 
 void
 cf_log_client(int level, const char *event, const char *ip, unsigned long long session,
               const char *room, const char *fmt, ...)
 {
-	char line[1024], f_msg[1040], f_prio[16], f_event[64], f_ip[72], f_sess[40], f_room[300];
+	char line[LOG_LINE_IN], msg[LOG_LINE_OUT], eip[200], eroom[1100];
+	char f_msg[LOG_LINE_OUT + 8], f_prio[16], f_event[64], f_ip[220], f_sess[40], f_room[1120];
 	struct iovec iov[7];
 	int n, k = 0;
 	va_list ap;
@@ -167,10 +185,14 @@ cf_log_client(int level, const char *event, const char *ip, unsigned long long s
 	va_end(ap);
 	if (n < 0)
 		return;
+	escaped(line, msg);
+	cf_text_escape(ip, strlen(ip), eip, sizeof(eip));
+	if (room)
+		cf_text_escape(room, strlen(room), eroom, sizeof(eroom));
 	if (!to_journal) {
 		snprintf(f_sess, sizeof(f_sess), session ? " session=%llu" : "", session);
-		fprintf(stderr, "<%d>%s (event=%s ip=%s%s%s%s)\n", level, line, event, ip, f_sess,
-		        room ? " room=" : "", room ? room : "");
+		fprintf(stderr, "<%d>%s (event=%s ip=%s%s%s%s)\n", level, msg, event, eip, f_sess,
+		        room ? " room=" : "", room ? eroom : "");
 		return;
 	}
 #define FIELD(buf, ...)                                                                            \
@@ -179,19 +201,19 @@ cf_log_client(int level, const char *event, const char *ip, unsigned long long s
 		iov[k].iov_base = buf;                                                             \
 		iov[k++].iov_len = m_ < (int)sizeof(buf) ? (size_t)m_ : sizeof(buf) - 1;           \
 	} while (0)
-	FIELD(f_msg, "MESSAGE=%s", line);
+	FIELD(f_msg, "MESSAGE=%s", msg);
 	FIELD(f_prio, "PRIORITY=%d", level);
 	FIELD(f_event, "CONFAB_EVENT=%s", event);
-	FIELD(f_ip, "CONFAB_CLIENT_IP=%s", ip);
+	FIELD(f_ip, "CONFAB_CLIENT_IP=%s", eip);
 	if (session)
 		FIELD(f_sess, "CONFAB_SESSION=%llu", session);
 	if (room)
-		FIELD(f_room, "CONFAB_ROOM=%s", room);
+		FIELD(f_room, "CONFAB_ROOM=%s", eroom);
 #undef FIELD
 	iov[k].iov_base = (void *)"SYSLOG_IDENTIFIER=confabd";
 	iov[k++].iov_len = strlen("SYSLOG_IDENTIFIER=confabd");
 	if (sd_journal_sendv(iov, k) < 0)
-		fprintf(stderr, "<%d>%s\n", level, line); /* journald away: keep the line */
+		fprintf(stderr, "<%d>%s\n", level, msg); /* journald away: keep the line */
 }
 
 void

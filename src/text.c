@@ -224,3 +224,54 @@ cf_text_go_key_is(const char *key, const char *name)
 	}
 	return *key == '\0';
 }
+
+size_t
+cf_text_escape(const char *s, size_t len, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	if (!outlen)
+		return 0;
+	for (size_t i = 0; i < len;) {
+		char esc[12];
+		size_t n, e = 0;
+		uint32_t cp;
+
+		n = utf8_next(p + i, len - i, &cp);
+		if (!n) { /* not UTF-8: the byte, so 0x9b (CSI to a VT220) cannot pass either */
+			esc[e++] = '\\';
+			esc[e++] = 'x';
+			esc[e++] = hex[p[i] >> 4];
+			esc[e++] = hex[p[i] & 15];
+			n = 1;
+		} else if (cp == '\\' || cp == '\n' || cp == '\r' || cp == '\t') {
+			esc[e++] = '\\';
+			esc[e++] = cp == '\\' ? '\\' : cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
+		} else if (cp < 0x80 && invisible(cp)) {
+			esc[e++] = '\\';
+			esc[e++] = 'x';
+			esc[e++] = hex[cp >> 4];
+			esc[e++] = hex[cp & 15];
+		} else if (invisible(cp)) {
+			int digits = cp > 0xffff ? 8 : 4;
+
+			esc[e++] = '\\';
+			esc[e++] = cp > 0xffff ? 'U' : 'u';
+			for (int d = digits - 1; d >= 0; d--)
+				esc[e++] = hex[(cp >> (4 * d)) & 15];
+		} else {
+			memcpy(esc, p + i, n);
+			e = n;
+		}
+		/* Whole sequences only: a cut never leaves half an escape or half a character. */
+		if (o + e >= outlen)
+			break;
+		memcpy(out + o, esc, e);
+		o += e;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
+}

@@ -20,6 +20,13 @@ int cf_text_is_format(uint32_t cp);
  * Cf, U+2028, U+2029), in its valid UTF-8 parts. For names that are otherwise any text. */
 int cf_text_has_invisible(const char *s, size_t len);
 
+/* Writes s (len bytes, any bytes) into out (outlen bytes, NUL-terminated) so that it is one
+ * line a terminal shows as it is: backslash, \n, \r and \t as those escapes, other C0
+ * controls, DEL and bytes that are not UTF-8 as \xNN, C1 controls, format characters (Cf)
+ * and U+2028/U+2029 as \uNNNN or \UNNNNNNNN; everything else (valid UTF-8) unchanged. Stops
+ * before an escape or character that would not fit. Returns the length written. */
+size_t cf_text_escape(const char *s, size_t len, char *out, size_t outlen);
+
 /* Copy of s (len bytes) with each invalid UTF-8 byte replaced by U+FFFD, as Go does when it
  * marshals a string. New NUL-terminated string (embedded NULs are kept); NULL on OOM. */
 char *cf_text_utf8_sanitize(const char *s, size_t len);

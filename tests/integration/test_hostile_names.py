@@ -26,14 +26,15 @@ PARAMS_ERR = ("Provide `name` and `room` query parameters, with size between 3 a
 class Bystanders:
     """Two confab.v1 clients chatting in a room of their own on the attacked server."""
 
-    def __init__(self, server):
+    def __init__(self, server, origin=None):
         self.server = server
+        self.origin = origin
         self.room = uniq("bystanders")
         self.n = 0
 
     async def start(self):
-        self.a = await Client.connect(self.server, uniq("by-a"))
-        self.b = await Client.connect(self.server, uniq("by-b"))
+        self.a = await Client.connect(self.server, uniq("by-a"), origin=self.origin)
+        self.b = await Client.connect(self.server, uniq("by-b"), origin=self.origin)
         await self.a.join(self.room)
         await self.b.join(self.room)
         return self

@@ -271,6 +271,67 @@ test_format_characters(void **state)
 	assert_false(cf_text_is_format(0x110000));
 }
 
+static const char *
+esc(const char *s, size_t len, size_t outlen)
+{
+	static char out[256];
+
+	assert_true(outlen <= sizeof(out));
+	memset(out, 'Z', sizeof(out));
+	cf_text_escape(s, len, out, outlen);
+	return out;
+}
+#define ESC(s) esc(s, sizeof(s) - 1, 256)
+
+static void
+test_escape(void **state)
+{
+	char all[256], out[1100];
+	size_t n;
+
+	(void)state;
+	assert_string_equal(ESC("plain text, 'quotes' and \"double\""),
+	                    "plain text, 'quotes' and \"double\"");
+	assert_string_equal(ESC("\x1b[31mred\x1b[0m"), "\\x1b[31mred\\x1b[0m");
+	assert_string_equal(ESC("a\nforged line\r\tb"), "a\\nforged line\\r\\tb");
+	assert_string_equal(ESC("back\\slash"), "back\\\\slash");
+	assert_string_equal(ESC("nul\0x"), "nul\\x00x");
+	assert_string_equal(ESC("del\x7f"), "del\\x7f");
+	assert_string_equal(ESC("\xc2\x9b"
+	                        "31m"),
+	                    "\\u009b31m"); /* C1 CSI, as UTF-8 */
+	assert_string_equal(ESC("\x9b"
+	                        "31m"),
+	                    "\\x9b31m"); /* raw 0x9b: not UTF-8 */
+	assert_string_equal(ESC("caf\xe9"), "caf\\xe9");
+	assert_string_equal(ESC("\xc0\xaf"), "\\xc0\\xaf"); /* overlong */
+	assert_string_equal(ESC("\xe2\x80\xae"
+	                        "txt.exe"),
+	                    "\\u202etxt.exe");
+	assert_string_equal(ESC("\xe2\x80\xa8"), "\\u2028");
+	assert_string_equal(ESC("\xf3\xa0\x80\x81"), "\\U000e0001");
+	/* Printable UTF-8 is kept. */
+	assert_string_equal(ESC("Zo\xc3\xab \xe6\x97\xa5 \xf0\x9f\x98\x80"),
+	                    "Zo\xc3\xab \xe6\x97\xa5 \xf0\x9f\x98\x80");
+	/* A cut never splits an escape or a character, and the result is NUL-terminated. */
+	assert_string_equal(esc("ab\x1b", 3, 5), "ab");
+	assert_string_equal(esc("ab\x1b", 3, 7), "ab\\x1b");
+	assert_string_equal(esc("a\xc3\xa9", 3, 3), "a");
+	assert_string_equal(esc("abc", 3, 1), "");
+	assert_int_equal(cf_text_escape("abc", 3, out, 0), 0);
+	/* Every byte value: the output has no control byte, no byte >= 0x80 that is not part of
+	 * valid UTF-8, and fits in 4 bytes per input byte. */
+	for (int i = 0; i < 256; i++)
+		all[i] = (char)i;
+	n = cf_text_escape(all, sizeof(all), out, sizeof(out));
+	assert_int_equal(n, strlen(out));
+	assert_true(n <= 4 * sizeof(all));
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] >= 0x7f)
+			fail_msg("byte 0x%02x at %zu left unescaped", (unsigned char)out[i], i);
+}
+#undef ESC
+
 static void
 test_uuid_parse(void **state)
 {
@@ -353,11 +414,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_lengths),      cmocka_unit_test(test_valid_utf8),
-	        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_control_characters),
-	        cmocka_unit_test(test_format_table), cmocka_unit_test(test_format_characters),
-	        cmocka_unit_test(test_edge_spaces),  cmocka_unit_test(test_uuid_parse),
-	        cmocka_unit_test(test_uuid4),        cmocka_unit_test(test_utf8_sanitize),
+	        cmocka_unit_test(test_lengths),       cmocka_unit_test(test_valid_utf8),
+	        cmocka_unit_test(test_invalid_utf8),  cmocka_unit_test(test_control_characters),
+	        cmocka_unit_test(test_format_table),  cmocka_unit_test(test_format_characters),
+	        cmocka_unit_test(test_escape),        cmocka_unit_test(test_edge_spaces),
+	        cmocka_unit_test(test_uuid_parse),    cmocka_unit_test(test_uuid4),
+	        cmocka_unit_test(test_utf8_sanitize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
