@@ -31,7 +31,7 @@ static const struct cf_config_def defs[] = {
          "permissions of unix socket listeners"},
         {"server", "www_dir", CF_CFG_STR, 0, O(www_dir), CONFAB_WWW_DIR, 0, 0,
          "web client directory served at / (listeners mounting native, without www=)"},
-        {"server", "admin_token", CF_CFG_STR, R, O(admin_token), "", 0, 0,
+        {"server", "admin_token", CF_CFG_STR, R | CF_CFG_SECRET, O(admin_token), "", 0, 0,
          "bearer token of the admin API (empty: off)"},
         {"server", "origins", CF_CFG_LIST, R, O(origins), "", 0, 0, "WebSocket Origin allowlist"},
         {"server", "trusted_proxies", CF_CFG_LIST, R, O(trusted_proxies), "", 0, 0,
@@ -97,10 +97,10 @@ static const struct cf_config_def defs[] = {
          "most bytes queued per session"},
         {"debug", "stall_on_sigusr2", CF_CFG_INT, 0, O(debug_stall), "0", 0, 60,
          "for tests: seconds SIGUSR2 blocks the event loop (0: SIGUSR2 does nothing)"},
-        {"redis", "url", CF_CFG_STR, 0, O(redis_url), "", 0, 0,
+        {"redis", "url", CF_CFG_STR, CF_CFG_SECRET_URL, O(redis_url), "", 0, 0,
          "Redis for cluster mode: redis://[user:password@]host:port/db, unix:///path?db=N or "
          "sentinel://host:port[,host:port]/master (empty: standalone)"},
-        {"redis", "password", CF_CFG_STR, 0, O(redis_password), "", 0, 0,
+        {"redis", "password", CF_CFG_STR, CF_CFG_SECRET, O(redis_password), "", 0, 0,
          "Redis password when the URL has none (prefer password_file)"},
         {"redis", "password_file", CF_CFG_STR, 0, O(redis_password_file), "", 0, 0,
          "file holding the Redis password"},
@@ -162,6 +162,63 @@ cf_config_defs(size_t *ret_n)
 {
 	*ret_n = NDEFS;
 	return defs;
+}
+
+/* Appends n bytes of s at *o in out (outlen bytes), always leaving room for the NUL. */
+static void
+put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
+{
+	if (*o + 1 >= outlen)
+		return;
+	if (n > outlen - 1 - *o)
+		n = outlen - 1 - *o;
+	memcpy(out + *o, s, n);
+	*o += n;
+}
+
+#define HIDDEN "(hidden)"
+
+void
+cf_config_mask_url(const char *url, char *out, size_t outlen)
+{
+	const char *scheme = strstr(url, "://"), *start = scheme ? scheme + 3 : url, *at = NULL;
+	const char *q, *p, *end = url + strlen(url);
+	int unix_url = !strncmp(url, "unix:", 5);
+	size_t o = 0;
+
+	if (!outlen)
+		return;
+	/* The last '@': a password may hold '@' and '/' unescaped (then the parser refuses the
+	 * URL, and its error must not repeat the password either). */
+	for (p = start; *p; p++)
+		if (*p == '@' && !(unix_url && memchr(start, '/', (size_t)(p - start))))
+			at = p;
+	q = strchr(at ? at : start, '?');
+	put(out, outlen, &o, url, (size_t)(start - url));
+	if (at) {
+		const char *colon = memchr(start, ':', (size_t)(at - start));
+
+		if (colon)
+			put(out, outlen, &o, start, (size_t)(colon + 1 - start));
+		put(out, outlen, &o, HIDDEN, strlen(HIDDEN));
+		start = at;
+	}
+	put(out, outlen, &o, start, (size_t)((q ? q : end) - start));
+	/* Query parameters: their names, and the value of db; any other value may be a
+	 * password (?password= is how some clients take it). */
+	for (p = q; p && p < end;) {
+		const char *amp = strchr(p + 1, '&'), *e = amp ? amp : end;
+		const char *eq = memchr(p + 1, '=', (size_t)(e - p - 1));
+
+		if (!eq || (eq - p - 1 == 2 && !strncmp(p + 1, "db", 2))) {
+			put(out, outlen, &o, p, (size_t)(e - p));
+		} else {
+			put(out, outlen, &o, p, (size_t)(eq + 1 - p));
+			put(out, outlen, &o, HIDDEN, strlen(HIDDEN));
+		}
+		p = e;
+	}
+	out[o] = '\0';
 }
 
 static void *
@@ -872,9 +929,15 @@ dump_value(const struct cf_config *c, const struct cf_config_def *d, FILE *f)
 		break;
 	case CF_CFG_STR: {
 		const char *s = *(char *const *)p;
+		char masked[1024];
+
 		/* Never print secrets back. */
-		if ((!strcmp(d->key, "admin_token") || !strcmp(d->key, "password")) && s && *s)
+		if ((d->flags & CF_CFG_SECRET) && s && *s) {
 			s = "(set)";
+		} else if ((d->flags & CF_CFG_SECRET_URL) && s && *s) {
+			cf_config_mask_url(s, masked, sizeof(masked));
+			s = masked;
+		}
 		fprintf(f, "%s = %s\n", d->key, s ? s : "");
 		break;
 	}
@@ -994,6 +1057,13 @@ cf_config_man(FILE *f)
 		}
 		fputs(". ", f);
 		fputs(d->flags & R ? "Reloadable (SIGHUP)." : "Needs a restart.", f);
+		if (d->flags & CF_CFG_SECRET)
+			fputs(" A secret: \\-\\-check\\-config prints (set), never the value.", f);
+		if (d->flags & CF_CFG_SECRET_URL)
+			fputs(" Its password is a secret: \\-\\-check\\-config and error messages "
+			      "show "
+			      "(hidden) in its place.",
+			      f);
 		snprintf(env, sizeof(env), "CONFAB_%s_%s", d->section, d->key);
 		for (char *p = env; *p; p++)
 			*p = (char)toupper((unsigned char)*p);

@@ -190,7 +190,9 @@ int
 cf_redis_parse_url(const char *url, struct cf_redis_target *t, char *err, size_t errlen)
 {
 	const char *p, *at, *slash, *end;
+	char url_shown[512]; /* the URL as errors repeat it: its password masked */
 
+	cf_config_mask_url(url, url_shown, sizeof(url_shown));
 	memset(t, 0, sizeof(*t));
 	t->port = 6379;
 	if (!strncmp(url, "unix://", 7) || !strncmp(url, "unix:", 5)) {
@@ -201,12 +203,12 @@ cf_redis_parse_url(const char *url, struct cf_redis_target *t, char *err, size_t
 		t->kind = CF_REDIS_UNIX;
 		if (!n || path[0] != '/' || n >= sizeof(t->path)) {
 			snprintf(err, errlen, "'%s': a unix socket URL needs an absolute path",
-			         url);
+			         url_shown);
 			return -EINVAL;
 		}
 		memcpy(t->path, path, n);
 		if (q && (strncmp(q, "?db=", 4) || parse_db(q + 4, &t->db) < 0)) {
-			snprintf(err, errlen, "'%s': expected ?db=N after the path", url);
+			snprintf(err, errlen, "'%s': expected ?db=N after the path", url_shown);
 			return -EINVAL;
 		}
 		return 0;
@@ -219,7 +221,8 @@ cf_redis_parse_url(const char *url, struct cf_redis_target *t, char *err, size_t
 		t->port = 0;
 		p = url + 11;
 	} else if (strstr(url, "://")) {
-		snprintf(err, errlen, "'%s': scheme must be redis://, unix:// or sentinel://", url);
+		snprintf(err, errlen, "'%s': scheme must be redis://, unix:// or sentinel://",
+		         url_shown);
 		return -EINVAL;
 	} else {
 		t->kind = CF_REDIS_TCP; /* bare host:port */
@@ -246,7 +249,7 @@ cf_redis_parse_url(const char *url, struct cf_redis_target *t, char *err, size_t
 			const char *e = comma ? comma : end;
 
 			if (t->nsentinels == CF_REDIS_SENTINELS_MAX) {
-				snprintf(err, errlen, "'%s': at most %d sentinels", url,
+				snprintf(err, errlen, "'%s': at most %d sentinels", url_shown,
 				         CF_REDIS_SENTINELS_MAX);
 				return -EINVAL;
 			}
@@ -260,7 +263,8 @@ cf_redis_parse_url(const char *url, struct cf_redis_target *t, char *err, size_t
 		}
 		if (!t->nsentinels || !slash || !slash[1]) {
 			snprintf(err, errlen,
-			         "'%s': expected sentinel://host:port[,host:port]/master", url);
+			         "'%s': expected sentinel://host:port[,host:port]/master",
+			         url_shown);
 			return -EINVAL;
 		}
 		{
@@ -284,7 +288,7 @@ bad:
 	snprintf(err, errlen,
 	         "'%s' is not a Redis URL (redis://[user:password@]host:port/db, unix:///path?db=N "
 	         "or sentinel://host:port[,host:port]/master)",
-	         url);
+	         url_shown);
 	return -EINVAL;
 }
 

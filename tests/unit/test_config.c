@@ -354,8 +354,8 @@ test_shipped_conf_marks_reloadable(void **state)
 		if (reloadable != ck->doc_reloadable) {
 			size_t l = strlen(bad);
 			snprintf(bad + l, sizeof(bad) - l,
-			         "\n  %.256s:%d: [%.64s] %.64s is %sreloadable, documented %s", path,
-			         ck->line, ck->section, ck->key, reloadable ? "" : "not ",
+			         "\n  %.256s:%d: [%.64s] %.64s is %sreloadable, documented %s",
+			         path, ck->line, ck->section, ck->key, reloadable ? "" : "not ",
 			         ck->doc_reloadable ? "as reloadable" : "as needing a restart");
 		}
 	}
@@ -616,6 +616,87 @@ same_value(const struct cf_config *a, const struct cf_config *b, const struct cf
 	return 0;
 }
 
+static const char *
+masked(const char *url, size_t outlen)
+{
+	static char out[256];
+
+	assert_true(outlen <= sizeof(out));
+	cf_config_mask_url(url, out, outlen);
+	return out;
+}
+
+static void
+test_mask_url(void **state)
+{
+	(void)state;
+#define M(u) masked(u, 256)
+	assert_string_equal(M("redis://u:pw@h:6379/0"), "redis://u:(hidden)@h:6379/0");
+	assert_string_equal(M("redis://:pw@h"), "redis://:(hidden)@h");
+	assert_string_equal(M("redis://pw@h"), "redis://(hidden)@h");
+	assert_string_equal(M("redis://u:p@ss:w/x@h:1/2"), "redis://u:(hidden)@h:1/2");
+	assert_string_equal(M("redis://u:p%40ss@[::1]:1"), "redis://u:(hidden)@[::1]:1");
+	assert_string_equal(M("sentinel://:pw@a:1,b:2/m/3"), "sentinel://:(hidden)@a:1,b:2/m/3");
+	assert_string_equal(M("u:pw@h:1"), "u:(hidden)@h:1");
+	assert_string_equal(M("redis://h:1/0?password=pw&db=2&x"),
+	                    "redis://h:1/0?password=(hidden)&db=2&x");
+	/* Nothing secret: unchanged. */
+	assert_string_equal(M("redis://h:6379/0"), "redis://h:6379/0");
+	assert_string_equal(M("unix:///run/redis/redis.sock?db=3"),
+	                    "unix:///run/redis/redis.sock?db=3");
+	/* A unix path may hold '@' (a systemd instance name); a userinfo before it is masked. */
+	assert_string_equal(M("unix:///run/redis@main/r.sock"), "unix:///run/redis@main/r.sock");
+	assert_string_equal(M("unix://:pw@/run/r.sock"), "unix://:(hidden)@/run/r.sock");
+	assert_string_equal(M(""), "");
+	/* Truncated, never overrun, always terminated. */
+	assert_string_equal(masked("redis://u:pw@h", 12), "redis://u:(");
+	assert_string_equal(masked("redis://u:pw@h", 1), "");
+#undef M
+}
+
+/* Secrets are never printed back: --check-config shows "(set)" or the URL masked. */
+static void
+test_dump_masks_secrets(void **state)
+{
+	char path[64] = "/tmp/confab-test-dump-XXXXXX", err[512] = "", *text;
+	struct cf_config c;
+	size_t n;
+	const struct cf_config_def *defs = cf_config_defs(&n);
+	FILE *f;
+	int fd, nsecret = 0;
+
+	(void)state;
+	assert_int_equal(cf_config_init(&c), 0);
+	assert_int_equal(
+	        cf_config_set(&c, "redis", "url", "redis://u:urlpw111@h:1/0", 1, err, sizeof(err)),
+	        0);
+	assert_int_equal(cf_config_set(&c, "redis", "password", "keypw222", 1, err, sizeof(err)),
+	                 0);
+	assert_int_equal(
+	        cf_config_set(&c, "server", "admin_token", "token333", 1, err, sizeof(err)), 0);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	cf_config_dump(&c, f);
+	assert_int_equal(fclose(f), 0);
+	text = read_all(path);
+	unlink(path);
+	assert_null(strstr(text, "urlpw111"));
+	assert_null(strstr(text, "keypw222"));
+	assert_null(strstr(text, "token333"));
+	assert_non_null(strstr(text, "\nurl = redis://u:(hidden)@h:1/0\n"));
+	assert_non_null(strstr(text, "\npassword = (set)\n"));
+	assert_non_null(strstr(text, "\nadmin_token = (set)\n"));
+	free(text);
+	cf_config_fini(&c);
+	/* The table marks them. */
+	for (size_t i = 0; i < n; i++)
+		if (defs[i].flags & (CF_CFG_SECRET | CF_CFG_SECRET_URL))
+			nsecret++;
+	assert_int_equal(nsecret, 3);
+}
+
 /* --check-config's dump is a config file that loads back to the same values. */
 static void
 test_dump_roundtrip(void **state)
@@ -790,6 +871,8 @@ main(void)
 	        cmocka_unit_test(test_env),
 	        cmocka_unit_test(test_validate),
 	        cmocka_unit_test(test_dump_roundtrip),
+	        cmocka_unit_test(test_mask_url),
+	        cmocka_unit_test(test_dump_masks_secrets),
 	        cmocka_unit_test(test_reload),
 	};
 

@@ -164,6 +164,35 @@ test_env_aliases(void **state)
 	cf_config_fini(&c);
 }
 
+/* A URL the parser refuses is repeated in the error with its password masked, also when the
+ * password is what breaks it. */
+static void
+test_errors_mask_the_password(void **state)
+{
+	const char *bad[] = {
+	        "redis://:hunter2pw@h:6379/x",
+	        "redis://u:hunter2pw@h:99999",
+	        "redis://u:hunter2pw/with/slash@h",
+	        "redis//u:hunter2pw@h:1/0",
+	        "http://u:hunter2pw@h:1",
+	        "sentinel://:hunter2pw@h1:1",
+	        "sentinel://u:hunter2pw@,/m",
+	        "unix://:hunter2pw@/run/r.sock?db=x",
+	        "unix://:hunter2pw@relative.sock",
+	        "redis://h:1/0?password=hunter2pw",
+	        "hunter2pw@h:1:2",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(bad[i]) != -EINVAL)
+			fail_msg("'%s' parsed", bad[i]);
+		if (strstr(err, "hunter2pw"))
+			fail_msg("the error repeats the password: %s", err);
+		assert_non_null(strstr(err, "(hidden)"));
+	}
+}
+
 int
 main(void)
 {
@@ -171,7 +200,7 @@ main(void)
 	        cmocka_unit_test(test_tcp),         cmocka_unit_test(test_credentials),
 	        cmocka_unit_test(test_unix),        cmocka_unit_test(test_sentinel),
 	        cmocka_unit_test(test_bad),         cmocka_unit_test(test_password_sources),
-	        cmocka_unit_test(test_env_aliases),
+	        cmocka_unit_test(test_env_aliases), cmocka_unit_test(test_errors_mask_the_password),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
