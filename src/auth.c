@@ -15,6 +15,7 @@
 #include "confab/auth.h"
 #include "confab/config.h"
 #include "confab/log.h"
+#include "confab/metrics.h"
 #include "confab/ratelimit.h"
 #include "confab/redis.h"
 #include "confab/server.h"
@@ -53,7 +54,9 @@ struct acct {
 	struct cf_auth_rec rec;
 };
 
-/* A rate-limit bucket for one client address ("i:...") or account name ("n:..."). */
+/* A rate-limit bucket: attempts from one client address ("i:<ip>"), attempts at one account
+ * name from one address ("p:<ip> <name>"; addresses hold no space), or failed logins for one
+ * name from anywhere ("n:<name>", the slow-down). */
 struct limit {
 	UT_hash_handle hh;
 	struct cf_bucket b;
@@ -92,6 +95,9 @@ struct op {
 	struct cf_account *accts; /* OP_LIST: names owned */
 	size_t nlist;
 	step_fn *next; /* what runs once the key is known */
+	int unknown;   /* OP_VERIFY of a name without an account: the check is a stand-in */
+	int delayed;   /* sul_delay is scheduled (the per-name slow-down) */
+	lws_sorted_usec_list_t sul_delay;
 };
 
 struct cf_auth {
@@ -100,6 +106,9 @@ struct cf_auth {
 	struct cf_redis *redis; /* NULL: standalone */
 	unsigned char key[CF_AUTH_KEY_MAX];
 	size_t keylen; /* 0: not known yet (cluster mode fetches it) */
+	/* A yescrypt setting (a salt at libcrypt's default cost, no hash): a login for a name
+	 * without an account is checked against it, so it costs what a real login costs. */
+	char dummy[CRYPT_GENSALT_OUTPUT_SIZE];
 	/* standalone */
 	struct acct *by_name, *by_id;
 	struct acct **order;
@@ -676,6 +685,8 @@ done_cb(lws_sorted_usec_list_t *sul)
 static void
 op_free(struct op *o)
 {
+	if (o->delayed && !o->a->stopped)
+		lws_sul_cancel(&o->sul_delay);
 	lws_dll2_remove(&o->dlist);
 	lws_dll2_remove(&o->list);
 	if (o->pw) {
@@ -825,6 +836,7 @@ drain_jobs(struct cf_auth *a)
 
 		lws_dll2_remove(&o->wlist);
 		a->njobs--;
+		cf_metrics.auth_hashes_total++;
 		job_done(o);
 	}
 }
@@ -1018,6 +1030,22 @@ issue_token(struct op *o)
 /* The account named (by_id 0) or with the id (1) o->arg into o->acct (and its hash into
  * o->hash); then next(o), or finish with -ENOENT / -EAGAIN. */
 static void on_get(void *privdata, redisReply *rep);
+static void submit(struct op *o, enum job_kind job);
+
+/* No such account. A login still runs a password check, against the stand-in setting, so an
+ * unknown name answers after the same work, through the same queue (and its busy), as a known
+ * one: timing tells nobody which names exist. job_done() answers -ENOENT. */
+static void
+not_found(struct op *o)
+{
+	if (o->kind != OP_VERIFY) {
+		finish(o, -ENOENT);
+		return;
+	}
+	o->unknown = 1;
+	memcpy(o->hash, o->a->dummy, sizeof(o->a->dummy));
+	submit(o, JOB_CHECK);
+}
 
 static void
 lookup(struct op *o, int by_id, step_fn *next)
@@ -1029,7 +1057,7 @@ lookup(struct op *o, int by_id, step_fn *next)
 		struct acct *e = by_id ? find_id(a, o->arg) : find_name(a, o->arg);
 
 		if (!e) {
-			finish(o, -ENOENT);
+			not_found(o);
 			return;
 		}
 		if (set_acct(o, e->rec.pub.id, e->rec.pub.name, e->rec.pub.created,
@@ -1061,7 +1089,7 @@ on_get(void *privdata, redisReply *rep)
 		return;
 	}
 	if (r->type == REDIS_REPLY_NIL) {
-		finish(o, -ENOENT);
+		not_found(o);
 		return;
 	}
 	if (rep_str(r, 0, &name) < 0 || rep_str(r, 1, &id) < 0 || rep_str(r, 2, &hash) < 0 ||
@@ -1164,6 +1192,9 @@ create_store(struct op *o)
 	}
 }
 
+static void name_failed(struct cf_auth *a, const char *name);
+static int name_slowed(struct cf_auth *a, const char *name);
+
 static void
 job_done(struct op *o)
 {
@@ -1180,7 +1211,11 @@ job_done(struct op *o)
 	}
 	/* OP_VERIFY */
 	explicit_bzero(o->hash, sizeof(o->hash));
-	if (o->job_err < 0)
+	if (o->unknown || o->job_err == -EACCES || o->job_err == -EINVAL)
+		name_failed(o->a, o->arg);
+	if (o->unknown)
+		finish(o, -ENOENT);
+	else if (o->job_err < 0)
 		finish(o, o->job_err == -EINVAL ? -EACCES : o->job_err);
 	else
 		with_key(o, issue_token);
@@ -1228,6 +1263,15 @@ verify_found(struct op *o)
 	submit(o, JOB_CHECK);
 }
 
+static void
+verify_delayed(lws_sorted_usec_list_t *sul)
+{
+	struct op *o = lws_container_of(sul, struct op, sul_delay);
+
+	o->delayed = 0;
+	lookup(o, 0, verify_found);
+}
+
 int
 cf_auth_verify(struct cf_auth *a, const char *name, const char *pw, size_t pwlen, cf_auth_cb *cb,
                void *ud, int64_t tag)
@@ -1236,6 +1280,17 @@ cf_auth_verify(struct cf_auth *a, const char *name, const char *pw, size_t pwlen
 
 	if (!o)
 		return -ENOMEM;
+	/* Failed logins for this name from everywhere reached auth.failures_per_name: each login
+	 * for it waits, the owner's too, but none is refused, so a guesser spread over many
+	 * addresses is slowed without locking the owner out. Before the lookup, so known and
+	 * unknown names wait alike. */
+	if (a->cfg->auth_failure_delay > 0 && name_slowed(a, name)) {
+		cf_metrics.auth_delayed_total++;
+		o->delayed = 1;
+		lws_sul_schedule(a->ctx, 0, &o->sul_delay, verify_delayed,
+		                 (lws_usec_t)a->cfg->auth_failure_delay * LWS_US_PER_MS);
+		return 0;
+	}
 	lookup(o, 0, verify_found);
 	return 0;
 }
@@ -1523,8 +1578,17 @@ cf_auth_attempt(struct cf_auth *a, const char *ip, const char *name)
 	const struct cf_config *cfg = a->cfg;
 	uint64_t now = minute_clock();
 	struct limit *li = limit_get(a, 'i', ip, cfg->auth_attempts_ip, now);
-	struct limit *ln = name ? limit_get(a, 'n', name, cfg->auth_attempts_name, now) : NULL;
+	struct limit *ln = NULL;
+	char *pair = NULL;
 
+	/* The name's bucket is per address: an attacker who exhausts it locks out only
+	 * itself, never the owner logging in from elsewhere (the slow-down in cf_auth_verify()
+	 * is what bounds guessing from many addresses). */
+	if (name && asprintf(&pair, "%s %s", ip, name) < 0)
+		return -EAGAIN;
+	if (pair)
+		ln = limit_get(a, 'p', pair, cfg->auth_attempts_name, now);
+	free(pair);
 	if (!li || (name && !ln))
 		return -EAGAIN;
 	/* Both are charged: an attacker spreading over names still pays per address. */
@@ -1533,6 +1597,41 @@ cf_auth_attempt(struct cf_auth *a, const char *ip, const char *name)
 	if (ln && !cf_bucket_take(&ln->b, cfg->auth_attempts_name, cfg->auth_attempts_name, now))
 		return -EAGAIN;
 	return 0;
+}
+
+/* A failed login for name (wrong password, or no such account): one token of its slow-down
+ * bucket. */
+static void
+name_failed(struct cf_auth *a, const char *name)
+{
+	uint64_t now = minute_clock();
+	struct limit *l = limit_get(a, 'n', name, a->cfg->auth_failures_name, now);
+
+	if (l)
+		(void)cf_bucket_take(&l->b, a->cfg->auth_failures_name, a->cfg->auth_failures_name,
+		                     now);
+}
+
+/* Whether name's slow-down bucket is empty (it is not charged here: only failures are). */
+static int
+name_slowed(struct cf_auth *a, const char *name)
+{
+	uint64_t now = minute_clock();
+	int rate = a->cfg->auth_failures_name;
+	struct limit *l;
+	size_t n = strlen(name) + 3;
+	char *key = malloc(n);
+	double tokens;
+
+	if (!key)
+		return 0;
+	snprintf(key, n, "n:%s", name);
+	HASH_FIND_STR(a->limits, key, l);
+	free(key);
+	if (!l)
+		return 0;
+	tokens = l->b.tokens + (double)(now > l->b.last_us ? now - l->b.last_us : 0) * rate / 1e6;
+	return tokens < 1.0;
 }
 
 int
@@ -1593,6 +1692,10 @@ cf_auth_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_confi
 	}
 	if (load_key(a, err, errlen) < 0)
 		goto fail;
+	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, a->dummy, sizeof(a->dummy))) {
+		snprintf(err, errlen, "auth: libcrypt cannot make a yescrypt setting");
+		goto fail;
+	}
 	if (!redis && mem_load(a, err, errlen) < 0)
 		goto fail;
 	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1641,6 +1744,16 @@ cf_auth_stop(struct cf_auth *a)
 		pthread_join(a->thread, NULL);
 		a->thread_started = 0;
 	}
+	/* Logins held by the slow-down: their timers go with the context. */
+	lws_start_foreach_dll (struct lws_dll2 *, d, a->ops.head) {
+		struct op *o = lws_container_of(d, struct op, list);
+
+		if (o->delayed) {
+			lws_sul_cancel(&o->sul_delay);
+			o->delayed = 0;
+		}
+	}
+	lws_end_foreach_dll(d);
 	a->stopped = 1;
 	lws_sul_cancel(&a->sul_done);
 }

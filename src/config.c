@@ -146,7 +146,13 @@ static const struct cf_config_def defs[] = {
         {"auth", "password_max", CF_CFG_INT, R, O(auth_password_max), "1024", 1, 4096,
          "longest password in bytes"},
         {"auth", "attempts_per_name", CF_CFG_INT, R, O(auth_attempts_name), "10", 1, 100000,
-         "password attempts per minute per account name (burst as many)"},
+         "password attempts per minute per account name from one client address (burst as "
+         "many)"},
+        {"auth", "failures_per_name", CF_CFG_INT, R, O(auth_failures_name), "30", 1, 100000,
+         "failed logins per minute per account name from all addresses before each login for "
+         "it waits auth.failure_delay (delays, never locks the owner out)"},
+        {"auth", "failure_delay", CF_CFG_INT, R, O(auth_failure_delay), "2000", 0, 60000,
+         "ms a login waits before its check once auth.failures_per_name is reached"},
         {"auth", "attempts_per_ip", CF_CFG_INT, R, O(auth_attempts_ip), "60", 1, 100000,
          "password attempts and registrations per minute per client address"},
         {"auth", "secret_file", CF_CFG_STR, 0, O(auth_secret_file), "", 0, 0,

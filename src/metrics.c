@@ -96,6 +96,12 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	        m->slow_consumer_closes_total);
 	counter(f, "confab_rate_limited_total", "Sends refused by the rate limit.", "counter",
 	        m->rate_limited_total);
+	counter(f, "confab_auth_hashes_total",
+	        "Password hashes and checks run, a login for an unknown name included.", "counter",
+	        m->auth_hashes_total);
+	counter(f, "confab_auth_delayed_total",
+	        "Logins held back by auth.failure_delay (auth.failures_per_name reached).",
+	        "counter", m->auth_delayed_total);
 	counter(f, "confab_rate_limit_closes_total", "Sessions closed with 4029.", "counter",
 	        m->rate_limit_closes_total);
 	counter(f, "confab_frame_too_big_total", "Sessions closed with 1009.", "counter",

@@ -93,6 +93,8 @@ struct cf_config {
 	int auth_password_max;
 	int auth_attempts_name;
 	int auth_attempts_ip;
+	int auth_failures_name;
+	int auth_failure_delay;
 	char *auth_secret_file;
 	/* Per key (index in the table): CF_FROM_FILE when cf_config_load() read it from the
 	 * file, CF_FROM_CLI when a command-line option will set it; the seeds' environment

@@ -28,6 +28,11 @@ struct cf_metrics {
 	uint64_t drops_total; /* events dropped because a session was closed as slow */
 	uint64_t slow_consumer_closes_total;
 	uint64_t rate_limited_total;
+	/* Password jobs the hashing thread ran: hashes, checks, and the stand-in check of a login
+	 * for a name without an account (so it costs what a real one costs). */
+	uint64_t auth_hashes_total;
+	/* Logins held back by the per-name slow-down (auth.failures_per_name). */
+	uint64_t auth_delayed_total;
 	uint64_t rate_limit_closes_total;
 	uint64_t frame_too_big_total;
 	uint64_t rejected_connections_total;
