@@ -63,3 +63,35 @@ async def test_origin_escape_sequences_are_escaped_in_the_log(start_server):
     for line in log.rstrip(b"\n").split(b"\n"):
         assert line[:1] == b"<" and b">" in line[:4], line
     await by.close()
+
+
+async def test_origin_is_escaped_in_the_journal_fields(start_server, tmp_path):
+    """Under systemd the line goes to journald natively (MESSAGE= and CONFAB_* fields):
+    escaped the same way."""
+    jdir = tmp_path / "run-systemd"
+    (jdir / "journal").mkdir(parents=True)
+    jsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    jsock.bind(str(jdir / "journal" / "socket"))
+    jsock.setblocking(False)
+    datagrams = []
+
+    def received():
+        while True:
+            try:
+                datagrams.append(jsock.recv(65536))
+            except BlockingIOError:
+                return [d for d in datagrams if b"CONFAB_EVENT=origin_refused" in d]
+    try:
+        s = start_server({("server", "origins"): ALLOWED}, journal_dir=str(jdir))
+        by = await Bystanders(s, origin=ALLOWED).start()
+        status, _ = refused_handshake(s.port, b"https://j\x1b]0;owned\x07\x9b\xe2\x80\xae")
+        assert status == b"HTTP/1.1 403 Forbidden", status
+        (d,) = poll_until_sync(received, T(10), what="the origin_refused journal entry")
+        assert b"MESSAGE=handshake refused: origin 'https://j\\x1b]0;owned\\x07\\x9b\\u202e'" \
+            b" not allowed\n" in d, d
+        assert b"\x1b" not in d and b"\x07" not in d and b"\x9b" not in d, d
+        assert b"\xe2\x80\xae" not in d, d
+        await by.check()
+        await by.close()
+    finally:
+        jsock.close()
