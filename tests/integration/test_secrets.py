@@ -3,11 +3,12 @@
 log show the Redis URL's password, redis.password (and its seed aliases REDIS_SECRET and
 REDIS_PASSWORD) and server.admin_token masked, whichever way they were given."""
 import os
+import re
 import subprocess
 
 import pytest
 
-from confabtest import CONFABD, T
+from confabtest import CONFABD, T, poll_until_sync
 
 SECRETS = ("urlpw4711", "keypw4712", "tokn4713", "envpw4714")
 
@@ -93,3 +94,20 @@ def test_seed_password_aliases(tmp_path, addr, secret):
     assert_no_secret(r)
     assert "\npassword = (set)\n" in r.stdout, r.stdout
     assert f"redis.password from {secret}" in r.stderr, r.stderr
+
+
+def test_reload_error_masks_the_password(start_server):
+    """A SIGHUP with a bad URL in the file: the running configuration stays, and neither the
+    log nor the status systemd shows repeats the password."""
+    s = start_server()
+    values = dict(s.overrides)
+    values[("redis", "url")] = "redis://app:urlpw4711@127.0.0.1:99999/0"
+    s.reload(values)
+    poll_until_sync(lambda: "reload failed" in s.log_text(), T(10), what="the reload error")
+    log = s.log_text()
+    assert "redis.url" in log and "(hidden)" in log, log
+    assert "urlpw4711" not in log, log
+    # The status line (sd_notify STATUS=) carries the reload error too.
+    s.wait_notify(re.compile(r"^STATUS=.*reload at .* failed"), T(10))
+    assert not [n for n in s.notifications if "urlpw4711" in n], s.notifications
+    assert s.get("/healthz").status_code == 200
