@@ -10,7 +10,7 @@ Client addresses: Linux routes all of 127.0.0.0/8 to lo, so a client bound to 12
 address 127.0.0.N to the server."""
 import websockets
 
-from confabtest import T, Client, assert_error, close_all, uniq
+from confabtest import T, Client, assert_error, close_all, poll_until, uniq
 from test_hostile_names import Bystanders
 
 PW = "correct horse battery"
@@ -108,3 +108,22 @@ async def test_unknown_name_costs_a_password_check(start_server):
     await by.check()
     await close_all([c, other, third])
     await by.close()
+
+
+async def test_a_delayed_login_does_not_hold_up_shutdown(start_server):
+    """A login waiting out the slow-down when SIGTERM comes: the daemon exits cleanly (under
+    valgrind: nothing leaked), it does not wait for the delay."""
+    s = start_server({("auth", "failures_per_name"): 1, ("auth", "failure_delay"): 60000})
+    name = uniq("victim")
+    c = await Client.connect(s, hello=False)
+    await c.ok("register", name=name, password=PW, timeout=T(30))
+    assert_error(await login(c, name, "wrong-password"), "auth_failed")
+    other = await connect_from(s, "127.0.0.9")
+    pending = await other.start_cmd("login", name=name, password=PW)
+    await poll_until(lambda: counter(s, "confab_auth_delayed_total") == 1, T(10),
+                     what="the login to be delayed")
+    assert not pending.done()
+    s.sigterm()
+    assert s.wait_exit(T(20)) == 0, s.log_text()
+    await close_all([c, other])
+
