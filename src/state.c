@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,85 @@ mkdir_parents(const char *dir)
 	return 0;
 }
 
+static void
+user_name(uid_t uid, char *buf, size_t len)
+{
+	/* Called at startup only, before any other thread: getpwuid()'s static buffer is ours. */
+	const struct passwd *pw = getpwuid(uid);
+
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+/* "WHAT: why (running as U, OWNER): fix": an error an administrator can act on, for a path
+ * confabd cannot read or write as the user it runs as. Most often a confabd run once as root
+ * left it there; the fix makes the whole directory the service user's again. */
+static void
+access_error(char *err, size_t errlen, const char *what, const char *dir, const char *path,
+             const struct stat *sb, int r)
+{
+	uid_t me = geteuid();
+	char user[64], owner[64];
+
+	user_name(me, user, sizeof(user));
+	if (r != -EACCES && r != -EPERM)
+		snprintf(err, errlen, "%s: %s", what, strerror(-r));
+	else if (sb->st_uid == me)
+		snprintf(err, errlen,
+		         "%s: %s (running as %s, the %s's owner, mode %04o): chmod u+rw%s %s", what,
+		         strerror(-r), user, S_ISDIR(sb->st_mode) ? "directory" : "file",
+		         (unsigned)(sb->st_mode & 07777), S_ISDIR(sb->st_mode) ? "x" : "", path);
+	else {
+		user_name(sb->st_uid, owner, sizeof(owner));
+		snprintf(err, errlen, "%s: %s (running as %s, %s owned by %s): chown -R %s: %s",
+		         what, strerror(-r), user, S_ISDIR(sb->st_mode) ? "directory" : "file",
+		         owner, user, dir);
+	}
+}
+
+/* Every file in the directory must be readable and writable by confabd: it reads each one it
+ * knows at startup and replaces it through a temporary file it opens for writing. One it cannot
+ * use would fail later, mid-service (a login, a kept message), or be generated anew (a signing
+ * key, invalidating every token): refuse to start instead, naming it. */
+static int
+check_files(int dirfd, const char *dir, char *err, size_t errlen)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "state.dir %s: %s", dir, strerror(-r));
+		return r;
+	}
+	while (!r && (de = readdir(d))) {
+		char path[PATH_MAX + NAME_MAX + 2];
+		struct stat sb;
+
+		if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (faccessat(dirfd, de->d_name, R_OK | W_OK, AT_EACCESS) == 0)
+			continue;
+		r = -errno;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		access_error(err, errlen, path, dir, path, &sb, r);
+	}
+	closedir(d);
+	return r;
+}
+
 int
 cf_state_open(const char *dir, char *err, size_t errlen)
 {
+	struct stat sb;
+	char what[PATH_MAX + 64];
 	int r, fd;
 
 	cf_state_close();
@@ -63,12 +140,29 @@ cf_state_open(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "state.dir %s: %s", dir, strerror(-r));
 		return r;
 	}
-	if (faccessat(fd, ".", W_OK, AT_EACCESS) < 0) {
+	if (faccessat(fd, ".", R_OK | W_OK | X_OK, AT_EACCESS) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "state.dir %s: not writable by confabd: %s", dir,
-		         strerror(-r));
+		snprintf(what, sizeof(what), "state.dir %s: not writable by confabd", dir);
+		if (fstat(fd, &sb) == 0)
+			access_error(err, errlen, what, dir, dir, &sb, r);
+		else
+			snprintf(err, errlen, "%s: %s", what, strerror(-r));
 		close(fd);
 		return r;
+	}
+	r = check_files(fd, dir, err, errlen);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	/* What root writes here stays root's: the service user could not read it next time. */
+	if (geteuid() == 0 && fstat(fd, &sb) == 0 && sb.st_uid != 0) {
+		char owner[64];
+
+		user_name(sb.st_uid, owner, sizeof(owner));
+		log_warn("state.dir %s belongs to %s but confabd runs as root: the files it "
+		         "writes there will be root's (run it as %s)",
+		         dir, owner, owner);
 	}
 	st.dirfd = fd;
 	snprintf(st.path, sizeof(st.path), "%s", dir);

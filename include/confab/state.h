@@ -7,8 +7,9 @@
 
 #include <stddef.h>
 
-/* Creates dir (0750, parents included) if missing and checks that confabd can write there.
- * 0 or a negative errno; err says which path and why. */
+/* Creates dir (0750, parents included) if missing and checks that confabd can write there and
+ * read and write every file in it. 0 or a negative errno; err says which path and why and, for
+ * a permission, the user confabd runs as, the owner and the command that fixes it. */
 int cf_state_open(const char *dir, char *err, size_t errlen);
 void cf_state_close(void);
 /* 1 once cf_state_open() succeeded. */
