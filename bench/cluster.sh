@@ -19,6 +19,8 @@ MPORT2=$((PORT + 11))
 DIR=$(mktemp -d)
 PIDS=
 trap 'kill $PIDS 2>/dev/null; rm -rf "$DIR"' EXIT
+# The standalone node keeps its state (a signing key) here, never in the system's /var/lib/confab.
+export CONFAB_STATE_DIR="$DIR/state"
 
 cpu() { # utime+stime of the pids, in seconds
 	t=0

@@ -12,6 +12,9 @@ if [ ! -x "$B/confabd" ] || [ ! -x "$B/confab-loadgen" ]; then
 fi
 PORT=${PORT:-18765}
 LOG=$(mktemp)
+# confabd's state (a signing key) in a temp dir, never in the system's /var/lib/confab.
+STATE=$(mktemp -d)
+export CONFAB_STATE_DIR="$STATE"
 PID=
 
 start() {
@@ -33,7 +36,7 @@ stop() {
 latency() { # server-side delivery latency histogram (cumulative buckets)
 	curl -s "http://127.0.0.1:$PORT/metrics" | grep '^confab_delivery_latency_seconds_bucket'
 }
-trap 'kill $PID 2>/dev/null; rm -f "$LOG"' EXIT
+trap 'kill $PID 2>/dev/null; rm -f "$LOG"; rm -rf "$STATE"' EXIT
 
 echo "== idle: 10,000 connections, 100 rooms"
 start
