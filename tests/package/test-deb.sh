@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: MIT
 # test-deb.sh - the Debian package, black box: build confab_*.deb from a temporary copy of this
 # tree (dpkg-buildpackage writes into the parent directory), lintian it (any error or warning
-# fails), dpkg -i it, check what it installed, run debian/tests/smoke (the installed confabd as
-# _confab with the installed configuration, on a free port, without systemd, and a chat through
-# it), then dpkg -r and dpkg -P and check that nothing is left but what Debian policy keeps (the
-# _confab system user). Run as root on Debian 12 where confab is not installed; the machine is
-# left as it was found (purge and user removal in a trap, also on failure).
+# fails), dpkg -i it over a root-owned /var/lib/confab (as a confabd run by hand as root leaves
+# it; one already there is set aside and put back), check what it installed, run
+# debian/tests/smoke (the installed confabd as _confab with the installed configuration, on a
+# free port, without systemd, and a chat through it), then dpkg -r and dpkg -P and check that
+# nothing is left but what Debian policy keeps (the _confab system user). Run as root on Debian
+# 12 where confab is not installed; the machine is left as it was found (purge and user removal
+# in a trap, also on failure).
 # The package build runs the unit tests (dh_auto_test: ctest; libcmocka-dev is a <!nocheck>
 # build dependency); CONFAB_DEB_NOCHECK=1 builds with the nocheck profile instead.
 set -eu
@@ -55,12 +57,20 @@ had_group=0
 getent group _confab >/dev/null && had_group=1
 
 W=$(mktemp -d /tmp/confab-deb.XXXXXX)
+had_state=0 made_state=0
 cleanup() {
 	rc=$?
 	set +e
 	if installed; then
 		say "cleanup: purging $PKG"
 		dpkg_run "$W/dpkg-cleanup.log" -P "$PKG"
+	fi
+	[ "$made_state" = 0 ] || rm -rf /var/lib/confab
+	if [ "$had_state" = 1 ] && [ ! -e /var/lib/confab ]; then
+		mv "$W/var-lib-confab" /var/lib/confab && say "cleanup: /var/lib/confab put back"
+	elif [ "$had_state" = 1 ]; then # something made another meanwhile: keep both
+		keep=$(mktemp -d /var/tmp/confab-state.XXXXXX)
+		mv "$W/var-lib-confab" "$keep/" && say "cleanup: the /var/lib/confab found is in $keep"
 	fi
 	[ "$had_user" = 1 ] || ! getent passwd _confab >/dev/null || userdel _confab
 	[ "$had_group" = 1 ] || ! getent group _confab >/dev/null || groupdel _confab
@@ -114,6 +124,24 @@ echo "$fields" | grep -q 'libwebsockets17' || fail "Depends lacks libwebsockets1
 echo "$fields" | grep -q '^Suggests: nginx, redis-server$' || fail "Suggests: $fields"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/confab/confab.conf || fail "confab.conf is no conffile"
 
+# --- a state directory left by a confabd run as root before the package came (as a sysadmin
+# trying it by hand does, and scripts/run.sh did): root's, with a signing key only root can
+# read. The package takes it over (debian/confab.tmpfiles: Z) and keeps the key. One found here
+# (a confabd run as root with the default state.dir) is set aside and put back afterwards.
+if [ -e /var/lib/confab ]; then
+	mv /var/lib/confab "$W/var-lib-confab"
+	had_state=1
+	say "/var/lib/confab set aside in $W for the test"
+fi
+mkdir -m 0750 /var/lib/confab
+made_state=1
+(
+	umask 077
+	key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+	echo "$key" >/var/lib/confab/auth.key
+)
+cp /var/lib/confab/auth.key "$W/auth.key"
+
 # --- install
 say "dpkg -i $(basename "$deb")"
 dpkg_run "$W/dpkg-i.log" -i "$deb" || fail "dpkg -i failed"
@@ -139,6 +167,9 @@ echo "$pw" | grep -q ':/var/lib/confab:' || fail "_confab home: $pw"
 # The state directory, from the tmpfiles entry (systemd-tmpfiles in postinst), owned by _confab.
 [ "$(stat -c '%U:%G %a' /var/lib/confab)" = "_confab:_confab 750" ] ||
 	fail "/var/lib/confab: $(stat -c '%U:%G %a' /var/lib/confab 2>&1)"
+# And what was in it, modes kept.
+[ "$(stat -c '%U:%G %a' /var/lib/confab/auth.key)" = "_confab:_confab 600" ] ||
+	fail "/var/lib/confab/auth.key: $(stat -c '%U:%G %a' /var/lib/confab/auth.key 2>&1)"
 # confab.service enabled (deb-systemd-helper works without a running systemd); confab.socket not.
 [ -L /etc/systemd/system/multi-user.target.wants/confab.service ] || fail "confab.service not enabled"
 [ ! -e /etc/systemd/system/sockets.target.wants/confab.socket ] || fail "confab.socket enabled"
@@ -161,6 +192,8 @@ done
 say "smoke test of the installed package"
 CONFAB_SMOKE_ACCOUNT="$W/account" timeout 120 /usr/bin/python3 "$W/src/debian/tests/smoke" ||
 	fail "smoke test failed"
+cmp -s /var/lib/confab/auth.key "$W/auth.key" ||
+	fail "the signing key found in /var/lib/confab before installing was replaced"
 
 # --- an upgrade (the same package installed again: prerm upgrade, postinst configure) keeps the
 # state: the account the smoke test registered still logs in, with its password and token
