@@ -436,6 +436,8 @@ join_room(struct cf_sess *s, const char *room)
 	case -EINPROGRESS:
 		break; /* join_done() announces */
 	case -ENOSPC:
+	case -EDQUOT:
+	case -EBUSY:
 	case -ENOTCONN:
 	case -EAGAIN:
 		cf_sess_close(s, 1013, "try again later");
@@ -524,7 +526,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	free(text);
 	if (!m)
 		return -1;
-	r = cf_bus_publish(s->srv->bus, m, NULL, NULL, 0);
+	r = cf_room_publish(s->srv->reg, m, NULL, NULL, 0);
 	cf_msg_unref(m);
 	if (r < 0)
 		log_debug("chatty: session %llu: message dropped: %s", (unsigned long long)s->id,

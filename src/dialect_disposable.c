@@ -265,6 +265,13 @@ on_open(struct cf_sess *s, struct lws *wsi)
 	case -ENOSPC:
 		refuse(s, "the server holds its maximum number of rooms", 1013, "try again later");
 		break;
+	case -EDQUOT:
+		refuse(s, "your address created its maximum number of rooms", 1013,
+		       "try again later");
+		break;
+	case -EBUSY:
+		refuse(s, "too many joins, slow down", 1013, "try again later");
+		break;
 	case -ENOTCONN:
 	case -EAGAIN:
 		refuse(s, "the room cannot be loaded now, try again later", 1013,
@@ -340,7 +347,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	json_decref(o);
 	if (!m)
 		return -1;
-	r = cf_bus_publish(s->srv->bus, m, send_done, s, 0);
+	r = cf_room_publish(s->srv->reg, m, send_done, s, 0);
 	cf_msg_unref(m);
 	if (r < 0)
 		send_error(s, "the message could not be sent, try again later");

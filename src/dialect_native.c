@@ -718,6 +718,11 @@ cmd_join(struct cmd *c)
 	case -ENOSPC:
 		return fail(c, "room_limit", "the server holds its maximum of %d rooms",
 		            cfg->max_rooms);
+	case -EDQUOT:
+		return fail(c, "room_limit", "your address created its maximum of %d rooms",
+		            cfg->max_rooms_per_ip);
+	case -EBUSY:
+		return fail(c, "rate_limited", "more than %d joins per second", cfg->join_rate);
 	case -ENOTCONN:
 	case -EAGAIN:
 		return fail(c, "unavailable",
@@ -793,7 +798,7 @@ cmd_send(struct cmd *c)
 	m = cf_msg_new(room->name, s->user_id, s->user_name, text, nonce);
 	if (!m)
 		return -1;
-	r = cf_bus_publish(s->srv->bus, m, send_done, s, c->id);
+	r = cf_room_publish(s->srv->reg, m, send_done, s, c->id);
 	cf_msg_unref(m);
 	if (r < 0)
 		return fail(c, "unavailable", "the bus refused the message");

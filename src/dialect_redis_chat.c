@@ -1015,8 +1015,10 @@ join_room(struct cf_sess *s)
 	pair_unref(rc->pair);
 	rc->pair = NULL;
 	send_error(s, E_JOIN, q->o, "%s",
-	           r == -ENOSPC ? "the server holds its maximum number of rooms"
-	                        : "the channel cannot be joined now, try again later");
+	           r == -ENOSPC   ? "the server holds its maximum number of rooms"
+	           : r == -EDQUOT ? "your address created its maximum number of rooms"
+	           : r == -EBUSY  ? "too many channel joins, slow down"
+	                          : "the channel cannot be joined now, try again later");
 	finish(s);
 }
 
@@ -1118,7 +1120,7 @@ do_message(struct cf_sess *s, json_t *obj)
 		send_error(s, E_WRITE, q->o, "out of memory");
 		return;
 	}
-	r = cf_bus_publish(s->srv->bus, m, message_done, s, 0);
+	r = cf_room_publish(s->srv->reg, m, message_done, s, 0);
 	cf_msg_unref(m);
 	if (r < 0)
 		send_error(s, E_WRITE, q->o, "the message could not be sent, try again later");

@@ -104,6 +104,12 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	        "counter", m->auth_delayed_total);
 	counter(f, "confab_rate_limit_closes_total", "Sessions closed with 4029.", "counter",
 	        m->rate_limit_closes_total);
+	counter(f, "confab_join_limited_total",
+	        "Room joins refused by rooms.join_rate or rooms.join_rate_per_ip.", "counter",
+	        m->join_limited_total);
+	counter(f, "confab_room_quota_total",
+	        "Rooms not created: their address held rooms.max_rooms_per_ip rooms.", "counter",
+	        m->room_quota_total);
 	counter(f, "confab_frame_too_big_total", "Sessions closed with 1009.", "counter",
 	        m->frame_too_big_total);
 	if (m->redis_mode) {

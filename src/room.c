@@ -24,6 +24,15 @@ now_s(void)
 	return (uint64_t)ts.tv_sec;
 }
 
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
 uint64_t
 cf_room_new_epoch(void)
 {
@@ -56,6 +65,8 @@ room_free(struct cf_registry *reg, struct cf_room *room)
 	HASH_DEL(reg->rooms, room);
 	reg->nrooms--;
 	cf_metrics.rooms = reg->nrooms;
+	if (room->creator)
+		room->creator->rooms--; /* the entry goes in the next sweep if nothing holds it */
 	lws_dll2_remove(&room->in_empty);
 	HASH_ITER(hh, room->users, p, tmp)
 	{
@@ -104,6 +115,15 @@ cf_registry_free(struct cf_registry *reg)
 			free(u);
 		}
 	}
+	{
+		struct cf_addr *a, *atmp;
+
+		HASH_ITER(hh, reg->addrs, a, atmp)
+		{
+			HASH_DEL(reg->addrs, a);
+			free(a);
+		}
+	}
 	free(reg);
 }
 
@@ -116,15 +136,56 @@ cf_room_find(struct cf_registry *reg, const char *name)
 	return room;
 }
 
-int
-cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
+/* The entry of a client address, created (with a full bucket) if there was none. NULL on OOM. */
+static struct cf_addr *
+addr_get(struct cf_registry *reg, const char *ip)
 {
-	struct cf_room *room = cf_room_find(reg, name);
+	struct cf_addr *a;
 
-	if (room) {
-		*ret = room;
-		return 0;
+	HASH_FIND_STR(reg->addrs, ip, a);
+	if (a)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	snprintf(a->ip, sizeof(a->ip), "%s", ip);
+	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, now_us());
+	HASH_ADD_STR(reg->addrs, ip, a);
+	reg->naddrs++;
+	return a;
+}
+
+static int
+bucket_full(const struct cf_bucket *b, int rate, int burst, uint64_t now)
+{
+	return b->tokens + (double)(now - b->last_us) * rate / 1e6 >= burst;
+}
+
+/* An address that holds no room and whose bucket has refilled is the same as none: forgotten,
+ * so the table holds only addresses active within the last join_burst_per_ip /
+ * join_rate_per_ip seconds, or holding rooms (at most rooms.max_rooms of those). */
+static void
+addr_sweep(struct cf_registry *reg, uint64_t now)
+{
+	const struct cf_config *cfg = reg->cfg;
+	struct cf_addr *a, *tmp;
+
+	HASH_ITER(hh, reg->addrs, a, tmp)
+	{
+		if (!a->rooms &&
+		    bucket_full(&a->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now)) {
+			HASH_DEL(reg->addrs, a);
+			free(a);
+			reg->naddrs--;
+		}
 	}
+}
+
+static int
+room_new(struct cf_registry *reg, const char *name, struct cf_addr *creator, struct cf_room **ret)
+{
+	struct cf_room *room;
+
 	if (reg->nrooms >= (uint32_t)reg->cfg->max_rooms)
 		return -ENOSPC;
 	room = calloc(1, sizeof(*room));
@@ -141,8 +202,51 @@ cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
 	/* Empty until someone joins: expires like any other empty room. */
 	room->empty_since_s = now_s();
 	lws_dll2_add_tail(&room->in_empty, &reg->empty);
+	room->creator = creator;
+	if (creator)
+		creator->rooms++;
 	*ret = room;
 	return 0;
+}
+
+int
+cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
+{
+	struct cf_room *room = cf_room_find(reg, name);
+
+	if (room) {
+		*ret = room;
+		return 0;
+	}
+	return room_new(reg, name, NULL, ret);
+}
+
+static uint32_t expire_rooms(struct cf_registry *reg, uint64_t now);
+
+/* An empty room that never had a message published in it holds nothing worth history_ttl: it
+ * goes at once, so joining and leaving rooms cannot fill rooms.max_rooms. */
+static void
+free_if_unused(struct cf_registry *reg, struct cf_room *room)
+{
+	if (room->members.count)
+		return;
+	if (!room->spoken && !room->seq && !room->hist_count)
+		room_free(reg, room);
+	else if (reg->cfg->history_ttl == 0)
+		expire_rooms(reg, now_s());
+}
+
+int
+cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
+                int64_t tag)
+{
+	struct cf_room *room = cf_room_find(reg, m->room);
+
+	/* Before the bus has it: a member leaving now must not free the room under it (the
+	 * ordered message would create it again, counted against no address). */
+	if (room)
+		room->spoken = 1;
+	return cf_bus_publish(reg->bus, m, cb, ud, tag);
 }
 
 struct cf_member *
@@ -237,25 +341,47 @@ int
 cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
              struct cf_member **ret_mb)
 {
+	const struct cf_config *cfg = reg->cfg;
+	const char *ip = cf_sess_addr(s);
+	struct cf_addr *addr = NULL;
 	struct cf_room *room;
 	struct cf_member *mb;
 	struct cf_presence *p;
+	uint64_t now = now_us();
 	int r;
 
 	room = cf_room_find(reg, name);
 	if (room && cf_room_member_of(s, room))
 		return -EALREADY;
-	if (s->rooms.count >= (uint32_t)reg->cfg->max_rooms_per_session)
+	if (s->rooms.count >= (uint32_t)cfg->max_rooms_per_session)
 		return -E2BIG;
-	r = cf_room_get(reg, name, &room);
-	if (r < 0)
-		return r;
+	/* Sessions without an address (none in practice) are bounded by their own bucket. */
+	if (ip && !(addr = addr_get(reg, ip)))
+		return -ENOMEM;
+	if (!room && addr && addr->rooms >= (uint32_t)cfg->max_rooms_per_ip) {
+		cf_metrics.room_quota_total++;
+		return -EDQUOT;
+	}
+	if (!room && reg->nrooms >= (uint32_t)cfg->max_rooms)
+		return -ENOSPC;
+	/* Joins have their own buckets: every join costs presence events at each member, and the
+	 * send bucket would let a client trade messages for joins. */
+	if (!cf_bucket_take(&s->join_bucket, cfg->join_rate, cfg->join_burst, now) ||
+	    (addr &&
+	     !cf_bucket_take(&addr->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now))) {
+		cf_metrics.join_limited_total++;
+		return -EBUSY;
+	}
+	if (!room) {
+		r = room_new(reg, name, addr, &room);
+		if (r < 0)
+			return r;
+	}
 	if (!room->members.count && room->sync == CF_ROOM_STALE) {
 		/* The first member here: the bus starts following the room. */
 		r = cf_bus_watch(reg->bus, room);
 		if (r < 0) {
-			if (reg->cfg->history_ttl == 0)
-				cf_registry_expire(reg, now_s());
+			free_if_unused(reg, room);
 			return r;
 		}
 		room->sync = r > 0 ? CF_ROOM_SYNCING : CF_ROOM_LIVE;
@@ -310,8 +436,7 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 		}
 		room->empty_since_s = now_s();
 		lws_dll2_add_tail(&room->in_empty, &reg->empty);
-		if (reg->cfg->history_ttl == 0)
-			cf_registry_expire(reg, room->empty_since_s);
+		free_if_unused(reg, room);
 	}
 }
 
@@ -638,8 +763,8 @@ cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
 	return n;
 }
 
-uint32_t
-cf_registry_expire(struct cf_registry *reg, uint64_t now)
+static uint32_t
+expire_rooms(struct cf_registry *reg, uint64_t now)
 {
 	uint32_t n = 0;
 
@@ -651,5 +776,14 @@ cf_registry_expire(struct cf_registry *reg, uint64_t now)
 		room_free(reg, room);
 		n++;
 	}
+	return n;
+}
+
+uint32_t
+cf_registry_expire(struct cf_registry *reg, uint64_t now)
+{
+	uint32_t n = expire_rooms(reg, now);
+
+	addr_sweep(reg, now_us());
 	return n;
 }

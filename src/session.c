@@ -34,6 +34,12 @@ peer(const struct cf_sess *s)
 	return s->ipc ? s->ipc->ip : "?";
 }
 
+const char *
+cf_sess_addr(const struct cf_sess *s)
+{
+	return s->ipc ? s->ipc->ip : NULL;
+}
+
 static void
 set_close(struct cf_sess *s, int code, const char *reason)
 {

@@ -60,6 +60,11 @@ struct cf_config {
 	int join_history;
 	int presence_events_max;
 	int max_rooms;
+	int join_rate;
+	int join_burst;
+	int join_rate_per_ip;
+	int join_burst_per_ip;
+	int max_rooms_per_ip;
 	/* [session] */
 	int queue_frames;
 	int queue_bytes;

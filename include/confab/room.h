@@ -9,6 +9,9 @@
 #include <libwebsockets.h>
 #include <uthash.h>
 
+#include "confab/bus.h"
+#include "confab/ratelimit.h"
+
 struct cf_config;
 struct cf_sess;
 struct cf_msg;
@@ -63,6 +66,10 @@ struct cf_room {
 	uint32_t hist_cap, hist_head, hist_count;
 	struct lws_dll2 in_empty; /* on the registry's empty list while it has no members */
 	uint64_t empty_since_s;
+	struct cf_addr *creator; /* the address whose join created it (NULL: none counted) */
+	/* A message was published here (it may still be on its way to the bus): the room is
+	 * kept for history_ttl after its last member, not freed at once. */
+	uint8_t spoken;
 };
 
 /* One session's membership of one room; owned by the registry. */
@@ -86,6 +93,15 @@ struct cf_user {
 	char id[];
 };
 
+/* A client address that joins rooms: what bounds it across its sessions (rooms.max_rooms_per_ip,
+ * join_rate_per_ip). Kept while it holds rooms or its bucket is not full again. */
+struct cf_addr {
+	UT_hash_handle hh;
+	uint32_t rooms;         /* rooms its joins created that are still held */
+	struct cf_bucket joins; /* per second */
+	char ip[48];
+};
+
 struct cf_registry {
 	struct cf_room *rooms; /* uthash by name */
 	uint32_t nrooms;
@@ -94,6 +110,8 @@ struct cf_registry {
 	struct cf_bus *bus;          /* borrowed; told when rooms gain or lose their members */
 	struct cf_user *users;       /* uthash by id */
 	int mirror;                  /* the bus owns seq/epoch/history: rooms start STALE */
+	struct cf_addr *addrs;       /* uthash by ip */
+	uint32_t naddrs;
 };
 
 struct cf_registry *cf_registry_new(const struct cf_config *cfg);
@@ -107,7 +125,10 @@ int cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
 
 struct cf_member *cf_room_member_of(struct cf_sess *s, struct cf_room *room);
 /* Adds s to the room (creating it). Announces the user to the others if this is the user's
- * first session in the room. -EALREADY, -E2BIG (rooms per session), -ENOSPC, -ENOMEM;
+ * first session in the room. Takes a join token of the session and of its address.
+ * -EALREADY, -E2BIG (rooms per session), -EBUSY (rooms.join_rate or join_rate_per_ip: no
+ * token), -EDQUOT (the room does not exist and s's address holds rooms.max_rooms_per_ip rooms
+ * it created), -ENOSPC, -ENOMEM;
  * -ENOTCONN when the room must sync and the bus cannot now (nothing changed);
  * -EINPROGRESS: s is a pending member until the room syncs, when the registry calls
  * s->dialect->join_done(). *ret_mb is the membership. */
@@ -131,9 +152,15 @@ void cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoc
  * sequence restarted with a new epoch: then history is dropped and seq restarts at 0). Tells
  * every member with a gap event. */
 void cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch);
-/* -ENOENT if s is not in the room. */
+/* -ENOENT if s is not in the room. A room left empty that never had a message published in it
+ * is freed at once (nothing to keep for history_ttl); callers must not use it afterwards. */
 int cf_room_leave(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room);
 void cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s);
+
+/* Marks m's room, if held here, as spoken in (kept for history_ttl once empty) and hands m to
+ * the bus: cf_bus_publish()'s contract. Every room message from a client goes through here. */
+int cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
+                    int64_t tag);
 
 /* Records an ordered message in the room's history and queues it to every member. */
 void cf_room_deliver(struct cf_registry *reg, struct cf_msg *m);
@@ -155,5 +182,6 @@ uint32_t cf_registry_user_sessions(struct cf_registry *reg, const char *uid);
 /* Queues a direct message to every local session of user m->room; returns how many. */
 uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
 
-/* Forgets rooms that have been empty for history_ttl seconds at now_s. Returns how many. */
+/* Forgets rooms that have been empty for history_ttl seconds at now_s, and addresses that hold
+ * no room and whose join bucket is full again. Returns how many rooms. */
 uint32_t cf_registry_expire(struct cf_registry *reg, uint64_t now_s);

@@ -36,6 +36,8 @@ struct cf_sess {
 	struct lws_dll2_owner rooms; /* struct cf_member via in_sess, owned by the registry */
 	struct cf_ring out;
 	struct cf_bucket bucket;
+	/* rooms.join_rate, apart from the send bucket; zeroed (as lws allocates it) is full */
+	struct cf_bucket join_bucket;
 	uint32_t strikes;    /* refused sends in a row */
 	uint32_t seen_ms;    /* CLOCK_MONOTONIC ms (mod 2^32) of the peer's last frame or pong */
 	uint32_t ping_ms;    /* ... of our last ping */
@@ -65,6 +67,9 @@ cf_sess_account(const struct cf_sess *s)
 {
 	return s->x ? s->x->account_id : "";
 }
+
+/* The client address of s (X-Forwarded-For applied), or NULL when it is not known. */
+const char *cf_sess_addr(const struct cf_sess *s);
 
 /* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
 void cf_sess_push(struct cf_sess *s, struct cf_frame *f);

@@ -71,6 +71,13 @@ def base_config(port, www_dir=WWW_DIR):
         # Most tests send faster than a human; the rate-limit tests lower these again.
         ("limits", "rate"): 1000,
         ("limits", "burst"): 1000,
+        # The same for joins and room creation: every test client shares 127.0.0.1 and one
+        # server may serve a whole module. test_hostile_churn.py sets its own.
+        ("rooms", "join_rate"): 100000,
+        ("rooms", "join_burst"): 100000,
+        ("rooms", "join_rate_per_ip"): 100000,
+        ("rooms", "join_burst_per_ip"): 100000,
+        ("rooms", "max_rooms_per_ip"): 1000000,
     }
 
 

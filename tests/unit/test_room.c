@@ -79,6 +79,7 @@ setup(void **state)
 	if (!fx->bus)
 		return -1;
 	fx->srv.bus = fx->bus;
+	fx->srv.reg->bus = fx->bus; /* as server.c does */
 	for (int i = 0; i < NSESS; i++) {
 		struct cf_sess *s = &fx->s[i];
 
@@ -209,7 +210,15 @@ test_join_creates_room(void **state)
 	assert_int_equal(cf_metrics.rooms, 2);
 	assert_int_equal(fx->s[0].rooms.count, 2);
 
-	/* Leave: -ENOENT the second time. The room stays (history_ttl) on the empty list. */
+	/* Leave: -ENOENT the second time. A room nobody spoke in goes at once. */
+	assert_int_equal(cf_room_leave(reg, &fx->s[0], other), 0);
+	assert_null(cf_room_find(reg, "other"));
+	assert_int_equal(reg->nrooms, 1);
+	assert_int_equal(cf_metrics.rooms, 1);
+	assert_int_equal(reg->empty.count, 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "other", &other, NULL), 0);
+	/* One that was spoken in stays (history_ttl) on the empty list. */
+	other->spoken = 1;
 	assert_int_equal(cf_room_leave(reg, &fx->s[0], other), 0);
 	assert_int_equal(cf_room_leave(reg, &fx->s[0], other), -ENOENT);
 	assert_ptr_equal(cf_room_find(reg, "other"), other);
@@ -406,7 +415,7 @@ publish(struct fx *fx, const char *room, const char *uid, const char *text, cons
 
 	assert_non_null(m);
 	assert_int_equal(m->refs, 1);
-	assert_int_equal(cf_bus_publish(fx->bus, m, on_done, ud, tag), 0);
+	assert_int_equal(cf_room_publish(fx->srv.reg, m, on_done, ud, tag), 0);
 	assert_int_equal(m->refs, 2); /* the bus holds one */
 	cf_msg_unref(m);
 }
@@ -774,11 +783,14 @@ test_expire(void **state)
 	struct fx *fx = *state;
 	struct cf_registry *reg = fx->srv.reg;
 	struct cf_room *room, *kept;
+	struct done_rec rec = {0};
 	uint64_t t0, t1;
 
 	fx->cfg.history_ttl = 3600;
 	assert_int_equal(cf_room_join(reg, &fx->s[0], "a", &room, NULL), 0);
 	assert_int_equal(cf_room_join(reg, &fx->s[2], "b", &kept, NULL), 0);
+	publish(fx, "a", "u1", "keep me", NULL, &rec, 0);
+	cf_bus_local_run(fx->bus);
 	t0 = mono_s();
 	assert_int_equal(cf_room_leave(reg, &fx->s[0], room), 0);
 	t1 = mono_s();
@@ -870,10 +882,11 @@ test_leave_all(void **state)
 	assert_int_equal(a->members.count, 1);
 	assert_int_equal(a->nusers, 1);
 	assert_null(presence_of(a, "u1"));
-	assert_int_equal(b->members.count, 0);
-	assert_int_equal(c->members.count, 0);
-	assert_int_equal(reg->empty.count, 2);
-	assert_int_equal(reg->nrooms, 3);
+	/* b and c, never spoken in, went at once. */
+	assert_null(cf_room_find(reg, "b"));
+	assert_null(cf_room_find(reg, "c"));
+	assert_int_equal(reg->empty.count, 0);
+	assert_int_equal(reg->nrooms, 1);
 	/* Bob heard that Alice left a. */
 	assert_int_equal(bob->out.count, 2);
 	expect_payload(cf_ring_peek(&bob->out, 1),
@@ -886,12 +899,123 @@ test_leave_all(void **state)
 	assert_int_equal(bob->out.count, 3);
 }
 
+/* Joins have their own buckets, per session and per client address; refused joins change
+ * nothing and tell nobody. */
+static void
+test_join_buckets(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_ipcount addr = {.n = 2, .ip = "192.0.2.7"};
+	struct cf_sess *alice = &fx->s[0], *alice2 = &fx->s[1], *bob = &fx->s[2];
+	struct cf_room *room, *lobby;
+	char name[16];
+
+	/* Rates of 1/s: no token comes back while the test runs. */
+	fx->cfg.join_rate = 1;
+	fx->cfg.join_burst = 3;
+	fx->cfg.join_rate_per_ip = 1;
+	fx->cfg.join_burst_per_ip = 5;
+	assert_int_equal(cf_room_join(reg, bob, "lobby", &lobby, NULL), 0);
+	alice->ipc = alice2->ipc = &addr;
+	assert_string_equal(cf_sess_addr(alice), "192.0.2.7");
+	assert_null(cf_sess_addr(bob));
+
+	/* Join and leave: three pairs, then the session's bucket is empty. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cf_room_join(reg, alice, "lobby", &room, NULL), 0);
+		assert_int_equal(cf_room_leave(reg, alice, room), 0);
+	}
+	assert_int_equal(bob->out.count, 6); /* three joins, three leaves */
+	assert_int_equal(cf_room_join(reg, alice, "lobby", &room, NULL), -EBUSY);
+	assert_int_equal(cf_room_join(reg, alice, "new", &room, NULL), -EBUSY);
+	assert_null(cf_room_find(reg, "new"));
+	assert_int_equal(lobby->members.count, 1);
+	assert_int_equal(bob->out.count, 6); /* a refused join costs the others nothing */
+	assert_int_equal(cf_metrics.join_limited_total, 2);
+	/* Already joined and too many rooms are answered before a token is taken. */
+	assert_int_equal(cf_room_join(reg, bob, "lobby", &room, NULL), -EALREADY);
+
+	/* The address's bucket (5) is shared by its sessions: alice2 gets the two left. */
+	assert_int_equal(cf_room_join(reg, alice2, "a", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice2, "b", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice2, "c", &room, NULL), -EBUSY);
+	assert_int_equal(alice2->rooms.count, 2);
+	/* A session without an address has only its own bucket. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "bob%d", i);
+		assert_int_equal(cf_room_join(reg, bob, name, &room, NULL), 0);
+	}
+	assert_int_equal(cf_room_join(reg, bob, "bob9", &room, NULL), -EBUSY);
+	alice->ipc = alice2->ipc = NULL;
+}
+
+/* Rooms one address created by joining are bounded while they are held; joining rooms that
+ * exist is not. The count follows the rooms as they are freed. */
+static void
+test_rooms_per_ip(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+	struct cf_ipcount addr = {.n = 1, .ip = "2001:db8::1"};
+	struct cf_sess *alice = &fx->s[0], *bob = &fx->s[2];
+	struct cf_room *room, *a, *b;
+	struct done_rec rec = {0};
+
+	fx->cfg.max_rooms_per_ip = 2;
+	fx->cfg.history_ttl = 3600;
+	fx->cfg.join_rate_per_ip = 1; /* refills a token a second: not while the test runs */
+	fx->cfg.join_burst_per_ip = 8;
+	alice->ipc = &addr;
+	assert_int_equal(cf_room_join(reg, bob, "bobs", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice, "a", &a, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice, "b", &b, NULL), 0);
+	assert_non_null(a->creator);
+	assert_ptr_equal(a->creator, b->creator);
+	assert_int_equal(a->creator->rooms, 2);
+	assert_int_equal(reg->naddrs, 1);
+	assert_int_equal(cf_room_join(reg, alice, "c", &room, NULL), -EDQUOT);
+	assert_null(cf_room_find(reg, "c"));
+	assert_int_equal(cf_metrics.room_quota_total, 1);
+	/* An existing room may still be joined. */
+	assert_int_equal(cf_room_join(reg, alice, "bobs", &room, NULL), 0);
+	/* a is spoken in: kept after its last member, and still counted. */
+	publish(fx, "a", "u1", "hello", NULL, &rec, 0);
+	assert_int_equal(cf_room_leave(reg, alice, a), 0); /* before the bus ordered it */
+	cf_bus_local_run(fx->bus);
+	assert_ptr_equal(cf_room_find(reg, "a"), a);
+	assert_int_equal(a->seq, 1);
+	assert_int_equal(cf_room_join(reg, alice, "c", &room, NULL), -EDQUOT);
+	/* b was not: freed at once, which gives the address a room back. */
+	assert_int_equal(cf_room_leave(reg, alice, b), 0);
+	assert_null(cf_room_find(reg, "b"));
+	assert_int_equal(a->creator->rooms, 1);
+	assert_int_equal(cf_room_join(reg, alice, "c", &room, NULL), 0);
+	assert_int_equal(room->creator->rooms, 2);
+	/* Bob, joining a room Alice created, does not change whose it is. */
+	assert_int_equal(cf_room_join(reg, bob, "c", &room, NULL), 0);
+	assert_int_equal(room->creator->rooms, 2);
+	/* The entry lives while it holds rooms, then is swept once its bucket is full. */
+	cf_room_leave_all(reg, alice);
+	cf_room_leave_all(reg, bob);
+	assert_int_equal(cf_registry_expire(reg, mono_s()), 0);
+	assert_int_equal(reg->naddrs, 1); /* "a" is held for history_ttl */
+	assert_int_equal(cf_registry_expire(reg, mono_s() + 3600), 1);
+	assert_int_equal(reg->naddrs, 1); /* swept on the next tick after its bucket refilled */
+	fx->cfg.join_rate_per_ip = 1000000;
+	assert_int_equal(cf_registry_expire(reg, mono_s() + 3600), 0);
+	assert_int_equal(reg->naddrs, 0);
+	alice->ipc = NULL;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_join_creates_room, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_room_limits, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_join_buckets, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rooms_per_ip, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remote_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
