@@ -101,6 +101,8 @@ static const struct cf_config_def defs[] = {
          "join token bucket size per client address"},
         {"rooms", "max_rooms_per_ip", CF_CFG_INT, R, O(max_rooms_per_ip), "1000", 1, 10000000,
          "most rooms held at once that one client address created by joining"},
+        {"rooms", "create_rate_per_ip", CF_CFG_INT, R, O(create_rate_per_ip), "30", 1, 100000,
+         "seed 002: POST /chat room creations per minute per client address (burst as many)"},
         {"session", "queue_frames", CF_CFG_INT, 0, O(queue_frames), "1024", 8, 1048576,
          "most events queued per session"},
         {"session", "queue_bytes", CF_CFG_INT, 0, O(queue_bytes), "1048576", 4096, 1073741824,

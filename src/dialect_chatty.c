@@ -5,7 +5,9 @@
  * message text verbatim; participant_joined/left and message events are rendered from the
  * core's presence events and messages; server_shutting_down is the bye of a drain.
  *
- * Standalone, the created ids are kept here, in memory. In cluster mode the bus keeps them in
+ * Standalone, the created ids are kept here, in memory, until history_ttl (at least 10 s)
+ * after their creation or, for ids that were joined, after their room was last held: as the
+ * cluster's Redis set keeps them. In cluster mode the bus keeps them in
  * Redis (cf_bus_room_create/check) so that every node can admit a join: POST /chat answers once
  * Redis has the id, and a join of a well-formed id is admitted before the upgrade (the gate
  * cannot wait for Redis) and checked right after it, closing with 4404 when Redis does not
@@ -44,16 +46,24 @@ static const char body_redis_down[] =
 static const char body_redis_error[] =
         "Service Unavailable: Redis did not store the room, it was not created\n";
 
+/* Created ids are joinable at least this long, as in Redis (bus_redis.c's KEY_TTL_MIN). */
+#define CREATED_TTL_MIN 10
+
+static const char body_too_many[] = "Too Many Requests\n";
+
 /* A room created by POST /chat: its id (the core's room name) and its display name. */
 struct chatty_room {
 	UT_hash_handle hh;
+	struct lws_dll2 in_order; /* on `order`, by deadline */
+	uint64_t deadline_s; /* CLOCK_MONOTONIC s when it is forgotten unless its room is held */
 	char id[KSUID_LEN + 1];
 	char name[];
 };
 
-/* Standalone: the rooms created on this node, until the process exits. */
+/* Standalone: the rooms created on this node, and the same in order of their deadlines. */
 static struct chatty_room *rooms;
 static uint32_t nrooms;
+static struct lws_dll2_owner order;
 
 /* Cluster mode: a POST /chat waiting for Redis. The HTTP side cancels it (cf_chatty_cancel)
  * when its connection goes away first; the bus's completion frees it. */
@@ -80,6 +90,7 @@ cf_chatty_free(void)
 	HASH_ITER(hh, rooms, r, tmp)
 	{
 		HASH_DEL(rooms, r);
+		lws_dll2_remove(&r->in_order);
 		free(r);
 	}
 	nrooms = 0;
@@ -156,6 +167,56 @@ ksuid_ok(const char *s, size_t len)
 	return 1;
 }
 
+/* ---- standalone: the created ids ---------------------------------------------------------- */
+
+static uint64_t
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static uint64_t
+created_ttl(const struct cf_config *cfg)
+{
+	return cfg->history_ttl > CREATED_TTL_MIN ? (uint64_t)cfg->history_ttl : CREATED_TTL_MIN;
+}
+
+/* The id is joinable for another TTL from now. The list stays in deadline order. */
+static void
+created_touch(const struct cf_config *cfg, struct chatty_room *r, uint64_t now)
+{
+	r->deadline_s = now + created_ttl(cfg);
+	lws_dll2_remove(&r->in_order);
+	lws_dll2_add_tail(&r->in_order, &order);
+}
+
+/* Forgets the ids past their deadline whose room is not held (an id whose room is held, with
+ * members or history, gets another TTL). Each id is looked at once per TTL at most, so this is
+ * cheap enough to run on every POST /chat and join. */
+static void
+created_sweep(struct cf_server *srv)
+{
+	uint64_t now = mono_s();
+
+	while (order.head) {
+		struct chatty_room *r = lws_container_of(order.head, struct chatty_room, in_order);
+
+		if (r->deadline_s > now)
+			break;
+		if (cf_room_find(srv->reg, r->id)) {
+			created_touch(srv->cfg, r, now);
+			continue;
+		}
+		HASH_DEL(rooms, r);
+		lws_dll2_remove(&r->in_order);
+		free(r);
+		nrooms--;
+	}
+}
+
 /* ---- the HTTP side ------------------------------------------------------------------------ */
 
 /* A query argument into a buffer of ARG_MAX + 1 bytes (cf_http_query_arg()). */
@@ -221,14 +282,15 @@ create_shared(struct cf_server *srv, const char *id, const char *body, cf_chatty
 	return 500;
 }
 
-/* POST /chat?name=: a new room. 201 with {"id","name"} in out, 400 (no name), 503 at
- * rooms.max_rooms, 500 (no memory or entropy); out is empty then. Cluster mode:
- * -EINPROGRESS, done() answers later; or 503 when Redis is unreachable, with a body. */
+/* POST /chat?name=: a new room. 201 with {"id","name"} in out, 400 (no name, or not a valid
+ * room name once repaired), 429 (rooms.create_rate_per_ip), 503 at rooms.max_rooms, 500 (no
+ * memory or entropy); out is empty then, but for 429. Cluster mode: -EINPROGRESS, done()
+ * answers later; or 503 when Redis is unreachable, with a body. */
 static int
 create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
             cf_chatty_done_cb *done, void *ud)
 {
-	char name[ARG_MAX + 1], *clean, *txt;
+	char name[ARG_MAX + 1], ip[48], *clean, *txt;
 	struct chatty_room *r, *dup;
 	json_t *o;
 	int nl = query_arg(wsi, "name", name);
@@ -238,15 +300,31 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
 	/* A name with a control, bidi or zero-width character is refused as a missing one. */
 	if (nl <= 0 || cf_text_has_invisible(name, (size_t)nl))
 		return 400;
-	if (!cf_bus_rooms_shared(srv->bus) && nrooms >= (uint32_t)srv->cfg->max_rooms) {
-		log_warn("chatty: POST /chat refused: rooms.max_rooms (%d) rooms created",
-		         srv->cfg->max_rooms);
-		return 503;
-	}
 	clean = cf_text_utf8_sanitize(name, strlen(name));
 	if (!clean)
 		return 500;
+	/* Room names are the core's: at most CF_ROOM_NAME_MAX bytes (after the repair, which
+	 * triples an invalid byte), no control characters. The seed took anything. */
 	cl = strlen(clean);
+	if (cf_text_name_ok(clean, cl, 1, CF_ROOM_NAME_MAX, 0) < 0) {
+		free(clean);
+		return 400;
+	}
+	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
+	if (cf_registry_create_take(srv->reg, ip) < 0) {
+		free(clean);
+		snprintf(out, outlen, "%s", body_too_many);
+		return 429;
+	}
+	if (!cf_bus_rooms_shared(srv->bus)) {
+		created_sweep(srv);
+		if (nrooms >= (uint32_t)srv->cfg->max_rooms) {
+			log_warn("chatty: POST /chat refused: rooms.max_rooms (%d) rooms created",
+			         srv->cfg->max_rooms);
+			free(clean);
+			return 503;
+		}
+	}
 	r = malloc(sizeof(*r) + cl + 1);
 	if (!r) {
 		free(clean);
@@ -279,6 +357,8 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
 		return status;
 	}
 	HASH_ADD_STR(rooms, id, r);
+	lws_dll2_clear(&r->in_order);
+	created_touch(srv->cfg, r, mono_s());
 	nrooms++;
 	strcpy(out, txt);
 	free(txt);
@@ -351,6 +431,7 @@ cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
 		if (cf_bus_rooms_shared(srv->bus)) {
 			known = 1;
 		} else {
+			created_sweep(srv);
 			HASH_FIND_STR(rooms, room, r);
 			known = r != NULL;
 		}
@@ -493,6 +574,15 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		return 0;
 	}
 	if (!cf_bus_rooms_shared(s->srv->bus)) {
+		struct chatty_room *cr;
+
+		/* Admitted before the upgrade; it may have expired since (then no room). */
+		HASH_FIND_STR(rooms, room, cr);
+		if (!cr) {
+			cf_sess_close(s, 4404, "unknown room");
+			return 0;
+		}
+		created_touch(s->srv->cfg, cr, mono_s());
 		join_room(s, room);
 		return 0;
 	}

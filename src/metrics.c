@@ -110,6 +110,9 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	counter(f, "confab_room_quota_total",
 	        "Rooms not created: their address held rooms.max_rooms_per_ip rooms.", "counter",
 	        m->room_quota_total);
+	counter(f, "confab_room_create_limited_total",
+	        "POST /chat refused by rooms.create_rate_per_ip.", "counter",
+	        m->create_limited_total);
 	counter(f, "confab_frame_too_big_total", "Sessions closed with 1009.", "counter",
 	        m->frame_too_big_total);
 	if (m->redis_mode) {

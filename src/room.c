@@ -150,6 +150,7 @@ addr_get(struct cf_registry *reg, const char *ip)
 		return NULL;
 	snprintf(a->ip, sizeof(a->ip), "%s", ip);
 	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, now_us());
+	cf_bucket_init(&a->creates, reg->cfg->create_rate_per_ip, now_us() / 60);
 	HASH_ADD_STR(reg->addrs, ip, a);
 	reg->naddrs++;
 	return a;
@@ -161,9 +162,10 @@ bucket_full(const struct cf_bucket *b, int rate, int burst, uint64_t now)
 	return b->tokens + (double)(now - b->last_us) * rate / 1e6 >= burst;
 }
 
-/* An address that holds no room and whose bucket has refilled is the same as none: forgotten,
+/* An address that holds no room and whose buckets have refilled is the same as none: forgotten,
  * so the table holds only addresses active within the last join_burst_per_ip /
- * join_rate_per_ip seconds, or holding rooms (at most rooms.max_rooms of those). */
+ * join_rate_per_ip seconds (a minute for POST /chat), or holding rooms (at most rooms.max_rooms
+ * of those). */
 static void
 addr_sweep(struct cf_registry *reg, uint64_t now)
 {
@@ -173,7 +175,9 @@ addr_sweep(struct cf_registry *reg, uint64_t now)
 	HASH_ITER(hh, reg->addrs, a, tmp)
 	{
 		if (!a->rooms &&
-		    bucket_full(&a->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now)) {
+		    bucket_full(&a->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now) &&
+		    bucket_full(&a->creates, cfg->create_rate_per_ip, cfg->create_rate_per_ip,
+		                now / 60)) {
 			HASH_DEL(reg->addrs, a);
 			free(a);
 			reg->naddrs--;
@@ -786,4 +790,19 @@ cf_registry_expire(struct cf_registry *reg, uint64_t now)
 
 	addr_sweep(reg, now_us());
 	return n;
+}
+
+int
+cf_registry_create_take(struct cf_registry *reg, const char *ip)
+{
+	int rate = reg->cfg->create_rate_per_ip;
+	struct cf_addr *a = addr_get(reg, ip);
+
+	if (!a)
+		return -ENOMEM;
+	if (!cf_bucket_take(&a->creates, rate, rate, now_us() / 60)) {
+		cf_metrics.create_limited_total++;
+		return -EBUSY;
+	}
+	return 0;
 }

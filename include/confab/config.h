@@ -65,6 +65,7 @@ struct cf_config {
 	int join_rate_per_ip;
 	int join_burst_per_ip;
 	int max_rooms_per_ip;
+	int create_rate_per_ip;
 	/* [session] */
 	int queue_frames;
 	int queue_bytes;

@@ -36,6 +36,7 @@ struct cf_metrics {
 	uint64_t rate_limit_closes_total;
 	uint64_t join_limited_total;   /* joins refused by rooms.join_rate or join_rate_per_ip */
 	uint64_t room_quota_total;     /* room creations refused by rooms.max_rooms_per_ip */
+	uint64_t create_limited_total; /* seed 002 POST /chat refused by create_rate_per_ip */
 	uint64_t frame_too_big_total;
 	uint64_t rejected_connections_total;
 	/* Cluster mode; redis_mode is 0 when standalone (the link metrics are then omitted). */

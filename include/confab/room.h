@@ -93,12 +93,14 @@ struct cf_user {
 	char id[];
 };
 
-/* A client address that joins rooms: what bounds it across its sessions (rooms.max_rooms_per_ip,
- * join_rate_per_ip). Kept while it holds rooms or its bucket is not full again. */
+/* A client address that creates or joins rooms: what bounds it across its sessions and
+ * requests (rooms.max_rooms_per_ip, join_rate_per_ip, create_rate_per_ip). Kept while it holds
+ * rooms or one of its buckets is not full again. */
 struct cf_addr {
 	UT_hash_handle hh;
-	uint32_t rooms;         /* rooms its joins created that are still held */
-	struct cf_bucket joins; /* per second */
+	uint32_t rooms;           /* rooms its joins created that are still held */
+	struct cf_bucket joins;   /* per second */
+	struct cf_bucket creates; /* per minute: its clock runs 60 times slower */
 	char ip[48];
 };
 
@@ -181,6 +183,10 @@ void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
 uint32_t cf_registry_user_sessions(struct cf_registry *reg, const char *uid);
 /* Queues a direct message to every local session of user m->room; returns how many. */
 uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
+
+/* Takes one of ip's room-creation tokens (rooms.create_rate_per_ip per minute, seed 002's
+ * POST /chat): 0, -EBUSY (none left), -ENOMEM. */
+int cf_registry_create_take(struct cf_registry *reg, const char *ip);
 
 /* Forgets rooms that have been empty for history_ttl seconds at now_s, and addresses that hold
  * no room and whose join bucket is full again. Returns how many rooms. */

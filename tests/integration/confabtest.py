@@ -78,6 +78,7 @@ def base_config(port, www_dir=WWW_DIR):
         ("rooms", "join_rate_per_ip"): 100000,
         ("rooms", "join_burst_per_ip"): 100000,
         ("rooms", "max_rooms_per_ip"): 1000000,
+        ("rooms", "create_rate_per_ip"): 100000,
     }
 
 

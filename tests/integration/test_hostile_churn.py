@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Hostile clients, churn (issue 12, item 4): join/leave churn in every dialect that joins
-rooms and the rooms one address creates. In each test the attacker gets a defined answer (an
-error code, a close code, an HTTP status) while another client's chat and /healthz carry on.
+"""Hostile clients, churn (issue 12, items 4 and 5): join/leave churn in every dialect that
+joins rooms, the rooms one address creates, seed 002's POST /chat. In each test the attacker
+gets a defined answer (an error code, a close code, an HTTP status) while another client's chat
+and /healthz carry on.
 
 The attacker connects from 127.0.0.2, a second loopback address, so that it is another client
 address than the bystanders' 127.0.0.1 without a proxy in between."""
@@ -294,5 +295,67 @@ async def test_002_join_churn_frees_rooms(server):
         await c.close()
     assert codes == [1013] * 5, codes
     await chatty_chat(server, john, jane, "unaffected")
+    for c in (john, jane):
+        await c.close()
+
+
+# --------------------------------------------------------------------------------------------
+# item 5: POST /chat
+
+@pytest.mark.conf({("rooms", "create_rate_per_ip"): 20})
+async def test_002_post_chat_flood_is_rate_limited(server):
+    status, body = http_post(server, "/chat?name=lobby", BYSTANDER)
+    assert status == 201, body
+    john, jane = await chatty_pair(server, json.loads(body)["id"])
+    statuses = [http_post(server, f"/chat?name=flood{i}", ATTACKER) for i in range(200)]
+    created = [s for s, _ in statuses if s == 201]
+    limited = [b for s, b in statuses if s == 429]
+    assert len(created) == 20 and len(limited) == 180, {s for s, _ in statuses}
+    assert limited[0] == "Too Many Requests\n"
+    assert server.metric("confab_room_create_limited_total") == 180
+    await chatty_chat(server, john, jane, "during the flood")
+    # Another address creates rooms as before, and chats in them.
+    status, body = http_post(server, "/chat?name=mine", BYSTANDER)
+    assert status == 201, body
+    a, b = await chatty_pair(server, json.loads(body)["id"])
+    await chatty_chat(server, a, b, "new room")
+    for c in (john, jane, a, b):
+        await c.close()
+
+
+async def test_002_post_chat_name_is_capped(server):
+    big = "x" * 1024
+    assert http_post(server, f"/chat?name={big}", ATTACKER)[0] == 400
+    # %ff is repaired to U+FFFD (3 bytes): 21 fit in the 64 bytes of a room name, 22 do not.
+    assert http_post(server, "/chat?name=" + "%ff" * 22, ATTACKER)[0] == 400
+    assert http_post(server, "/chat?name=%01bell", ATTACKER)[0] == 400
+    status, body = http_post(server, "/chat?name=" + "%ff" * 21, ATTACKER)
+    assert status == 201, body
+    assert json.loads(body)["name"] == "\ufffd" * 21
+    status, body = http_post(server, "/chat?name=" + "r" * 64, BYSTANDER)
+    assert status == 201, body
+    john, jane = await chatty_pair(server, json.loads(body)["id"])
+    await chatty_chat(server, john, jane, "long name")
+    for c in (john, jane):
+        await c.close()
+
+
+@pytest.mark.deadline(60)
+@pytest.mark.conf({("rooms", "max_rooms"): 5, ("rooms", "history_ttl"): 0,
+                   ("rooms", "create_rate_per_ip"): 1000})
+async def test_002_unjoined_ids_expire(server):
+    # Five ids nobody joins fill max_rooms: the next POST is refused ...
+    for i in range(5):
+        assert http_post(server, f"/chat?name=idle{i}", ATTACKER)[0] == 201
+    status, body = http_post(server, "/chat?name=more", BYSTANDER)
+    assert status == 503, body
+    assert healthz(server) == 200
+    # ... until they expire (history_ttl, at least 10 s), not until a restart.
+    def created():
+        status, body = http_post(server, "/chat?name=later", BYSTANDER)
+        return body if status == 201 else None
+    body = await poll_until(created, T(30), interval=0.5, what="a POST /chat to succeed again")
+    john, jane = await chatty_pair(server, json.loads(body)["id"])
+    await chatty_chat(server, john, jane, "after expiry")
     for c in (john, jane):
         await c.close()

@@ -1008,6 +1008,32 @@ test_rooms_per_ip(void **state)
 	alice->ipc = NULL;
 }
 
+/* Seed 002's POST /chat: create_rate_per_ip per minute per address, as a burst. */
+static void
+test_create_bucket(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.reg;
+
+	fx->cfg.create_rate_per_ip = 3;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cf_registry_create_take(reg, "192.0.2.1"), 0);
+	assert_int_equal(cf_registry_create_take(reg, "192.0.2.1"), -EBUSY);
+	assert_int_equal(cf_metrics.create_limited_total, 1);
+	/* Another address has its own. */
+	assert_int_equal(cf_registry_create_take(reg, "192.0.2.2"), 0);
+	assert_int_equal(reg->naddrs, 2);
+	/* Not swept while a bucket refills (a token takes 20 s at 3 per minute); the untouched
+	 * join bucket alone does not keep an entry. */
+	assert_int_equal(cf_registry_expire(reg, mono_s()), 0);
+	assert_int_equal(reg->naddrs, 2);
+	/* A full bucket is swept: 192.0.2.2 holds 2 tokens, a full one after a reload to 2. */
+	fx->cfg.create_rate_per_ip = 2;
+	assert_int_equal(cf_registry_expire(reg, mono_s()), 0);
+	assert_int_equal(reg->naddrs, 1);
+	assert_int_equal(cf_registry_create_take(reg, "192.0.2.1"), -EBUSY);
+}
+
 int
 main(void)
 {
@@ -1016,6 +1042,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_room_limits, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_join_buckets, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_rooms_per_ip, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_create_bucket, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remote_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
