@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Hostile clients, churn (issue 12, items 4 and 5): join/leave churn in every dialect that
-joins rooms, the rooms one address creates, seed 002's POST /chat. In each test the attacker
-gets a defined answer (an error code, a close code, an HTTP status) while another client's chat
-and /healthz carry on.
+"""Hostile clients, churn (issue 12, items 4 to 6): join/leave churn in every dialect that joins
+rooms, the rooms one address creates, seed 002's POST /chat, presence amplification. In each
+test the attacker gets a defined answer (an error code, a close code, an HTTP status) while
+another client's chat and /healthz carry on.
 
 The attacker connects from 127.0.0.2, a second loopback address, so that it is another client
 address than the bystanders' 127.0.0.1 without a proxy in between."""
@@ -359,3 +359,85 @@ async def test_002_unjoined_ids_expire(server):
     await chatty_chat(server, john, jane, "after expiry")
     for c in (john, jane):
         await c.close()
+
+
+# --------------------------------------------------------------------------------------------
+# item 6: presence amplification
+
+async def amplification(attacker_node, observer_node):
+    """Five observers in a room; the attacker sends 500 join/leave pairs of it. Returns
+    (accepted joins, join events of the attacker at one observer, leave events)."""
+    room = uniq("stage")
+    observers = [await native(observer_node, f"obs{i}") for i in range(5)]
+    for o in observers:
+        await o.join(room)
+    # A member on the attacker's node keeps the room followed there (cluster mode), so that
+    # joins are answered at once, not after a catch-up.
+    anchor = await native(attacker_node, "anchor")
+    await anchor.join(room)
+    mallory = await native(attacker_node, "mallory", ATTACKER)
+    joins, _ = await pairs(mallory, [room] * 500)
+    accepted = sum(1 for r in joins if "error" not in r)
+    for r in joins:
+        assert "error" not in r or r["error"]["code"] == "rate_limited", r
+    # A marker joins after the attack: once every observer has its join, it has had all of
+    # the attacker's events that the server sent.
+    marker = await native(attacker_node, "marker")
+    await marker.join(room)
+    for o in observers:
+        await o.wait_event(lambda e: e.get("ev") == "join" and
+                           e["user"]["name"] == "marker", what="the marker's join")
+    o = observers[0]
+    ev_join = [e for e in o.evs("join", room) if e["user"]["name"] == "mallory"]
+    ev_leave = [e for e in o.evs("leave", room) if e["user"]["name"] == "mallory"]
+    r = await observers[1].send(room, "heard")
+    await observers[2].wait_msg(room, r["seq"])
+    await close_all(observers + [anchor, mallory, marker])
+    return accepted, len(ev_join), len(ev_leave)
+
+
+@pytest.mark.conf({("rooms", "join_rate"): 1, ("rooms", "join_burst"): 10,
+                   ("rooms", "join_rate_per_ip"): 1000000,
+                   ("rooms", "join_burst_per_ip"): 1000000})
+async def test_presence_amplification_is_bounded(server):
+    accepted, joins, leaves = await amplification(server, server)
+    # 500 pairs sent; each accepted join costs every member two events, nothing else does.
+    assert accepted <= 60, accepted
+    assert joins == accepted and leaves == accepted, (accepted, joins, leaves)
+    assert healthz(server) == 200
+
+
+@pytest.mark.conf({("dialects", "disposable_origin"): ORIGIN, ("rooms", "join_rate_per_ip"): 1,
+                   ("rooms", "join_burst_per_ip"): 5})
+async def test_presence_amplification_by_reconnects_is_bounded(server):
+    room = f"stage{uniq('').replace('-', '')}"[:30]
+    a = await d0_open(server, "alice", room, BYSTANDER)
+    b = await d0_open(server, "bobby", room, BYSTANDER)
+    accepted = 0
+    for i in range(60):
+        c = await d0_open(server, "mallory", room, ATTACKER)
+        if c.frames[0]["type"] == "welcome":
+            accepted += 1
+            await c.close()
+            continue
+        assert c.frames[0]["data"]["text"] == "too many joins, slow down", c.frames
+        assert await c.closed_code() == 1013
+    assert accepted <= 30, accepted
+    await d0_chat(server, a, b, "after the reconnects")
+    heard = [f for f in a.frames if f.get("type") == "info" and
+             f["data"]["action"] == "registered" and f["data"]["client"]["name"] == "mallory"]
+    assert len(heard) == accepted
+    for c in (a, b):
+        await c.close()
+
+
+@pytest.mark.deadline(60)
+async def test_presence_amplification_across_nodes(start_server, redis):
+    nodes = await start_nodes(start_server, redis, 2,
+                              {("rooms", "join_rate"): 1, ("rooms", "join_burst"): 10})
+    accepted, joins, leaves = await amplification(nodes[0], nodes[1])
+    assert accepted <= 60, accepted
+    # Presence crosses nodes at most once per change; a quick join/leave may be folded.
+    assert joins <= accepted and leaves <= accepted, (accepted, joins, leaves)
+    for n in nodes:
+        assert healthz(n) == 200
