@@ -77,13 +77,29 @@ cf_ring_drop(struct cf_ring *r, uint32_t n)
 }
 
 uint32_t
+cf_ring_trim(struct cf_ring *r, uint32_t keep)
+{
+	uint32_t n = 0;
+
+	while (r->count > keep) {
+		struct cf_frame *f = r->v[(r->head + r->count - 1) % r->cap];
+
+		r->bytes -= f->len;
+		cf_frame_unref(f);
+		r->count--;
+		n++;
+	}
+	if (!r->count) {
+		free(r->v);
+		r->v = NULL;
+		r->cap = 0;
+		r->head = 0;
+	}
+	return n;
+}
+
+uint32_t
 cf_ring_clear(struct cf_ring *r)
 {
-	uint32_t n = r->count;
-
-	cf_ring_drop(r, n);
-	free(r->v);
-	r->v = NULL;
-	r->cap = 0;
-	return n;
+	return cf_ring_trim(r, 0);
 }

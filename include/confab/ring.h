@@ -21,5 +21,8 @@ int cf_ring_push(struct cf_ring *r, struct cf_frame *f, uint32_t max_frames, siz
 struct cf_frame *cf_ring_peek(const struct cf_ring *r, uint32_t i);
 /* Removes the n oldest and drops their references. */
 void cf_ring_drop(struct cf_ring *r, uint32_t n);
+/* Drops all but the keep oldest, newest first; frees the storage when none is left. Returns the
+ * number of frames dropped. */
+uint32_t cf_ring_trim(struct cf_ring *r, uint32_t keep);
 /* Drops everything and frees the storage. Returns the number of frames dropped. */
 uint32_t cf_ring_clear(struct cf_ring *r);

@@ -283,6 +283,47 @@ test_ring_drop_and_clear_refs(void **state)
 	cf_frame_unref(c);
 }
 
+/* A slow session drops its queue but keeps the frame it is halfway through writing: trim keeps
+ * the oldest, also when the ring wraps, and frees the storage only when nothing is left. */
+static void
+test_ring_trim_keeps_oldest(void **state)
+{
+	struct cf_ring r = {0};
+	struct cf_frame *f[6];
+	char buf[16];
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(buf, sizeof(buf), "f%d", i);
+		f[i] = frame_str(buf);
+	}
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(cf_ring_push(&r, f[i], 64, 1 << 20), 0);
+	cf_ring_drop(&r, 2); /* head at slot 2 */
+	assert_int_equal(cf_ring_push(&r, f[4], 64, 1 << 20), 0);
+	assert_int_equal(cf_ring_push(&r, f[5], 64, 1 << 20), 0); /* f2 f3 f4 f5, wrapped */
+	assert_int_equal(r.cap, 4);
+	assert_int_equal(cf_ring_trim(&r, 5), 0);
+	assert_int_equal(cf_ring_trim(&r, 1), 3);
+	assert_int_equal(r.count, 1);
+	assert_int_equal(r.bytes, 2);
+	assert_ptr_equal(cf_ring_peek(&r, 0), f[2]);
+	assert_int_equal(f[2]->refs, 2);
+	for (int i = 3; i < 6; i++)
+		assert_int_equal(f[i]->refs, 1);
+	assert_non_null(r.v);
+	/* It still works as a FIFO afterwards. */
+	assert_int_equal(cf_ring_push(&r, f[0], 64, 1 << 20), 0);
+	assert_ptr_equal(cf_ring_peek(&r, 1), f[0]);
+	assert_int_equal(cf_ring_trim(&r, 0), 2);
+	assert_null(r.v);
+	assert_int_equal(r.cap, 0);
+	assert_int_equal(r.bytes, 0);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(f[i]->refs, 1);
+		cf_frame_unref(f[i]);
+	}
+}
+
 /* A ring that grew past 16 slots for a burst gives its storage back once drained. */
 static void
 test_ring_burst_frees_storage(void **state)
@@ -328,6 +369,7 @@ main(void)
 	        cmocka_unit_test(test_ring_frame_limit),
 	        cmocka_unit_test(test_ring_byte_limit),
 	        cmocka_unit_test(test_ring_drop_and_clear_refs),
+	        cmocka_unit_test(test_ring_trim_keeps_oldest),
 	        cmocka_unit_test(test_ring_burst_frees_storage),
 	};
 
