@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* session.c - the WebSocket session: lifecycle callbacks, reassembly with a size cap, the
- * outbound queue and its coalesced writes, slow-consumer and rate-limit closes. */
+ * outbound queue and its coalesced, capped writes, slow-consumer and rate-limit closes. */
 #include "confab/session.h"
 #include "confab/text.h"
 #include "confab/auth.h"
@@ -62,15 +62,19 @@ void
 cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 {
 	const struct cf_config *cfg = s->srv->cfg;
+	size_t max = (size_t)cfg->queue_bytes;
 	int r;
 
 	if (s->slow)
 		return;
-	r = cf_ring_push(&s->out, f, (uint32_t)cfg->queue_frames, (size_t)cfg->queue_bytes);
+	/* What lws still holds of our last write is this session's memory as much as its queue. */
+	max = s->unsent < max ? max - s->unsent : 0;
+	r = cf_ring_push(&s->out, f, (uint32_t)cfg->queue_frames, max);
 	if (r < 0) {
 		/* The memory of a reader that does not keep up is bounded by its queue: drop what
-		 * is queued and close; the client resumes with since. */
-		cf_metrics.drops_total += cf_ring_clear(&s->out);
+		 * is queued and close; the client resumes with since. A frame halfway written is
+		 * finished first, or the close frame would land inside it. */
+		cf_metrics.drops_total += cf_ring_trim(&s->out, s->out_off ? 1 : 0);
 		cf_metrics.slow_consumer_closes_total++;
 		s->slow = 1;
 		cf_log_client(CF_LOG_INFO, "slow_consumer", peer(s), (unsigned long long)s->id,
@@ -167,6 +171,7 @@ cf_sess_ext(struct cf_sess *s)
 	return s->x;
 }
 
+/* Writes the header of a text frame of len payload bytes into p (10 bytes at most). */
 static size_t
 ws_header(unsigned char *p, size_t len)
 {
@@ -201,44 +206,76 @@ account(struct cf_sess *s, uint32_t n, uint64_t now_ns)
 	}
 }
 
-/* Writes as much of the queue as fits in one lws_write(): either the oldest frame alone,
- * straight from its shared buffer, or several complete WebSocket frames built in the server's
- * scratch buffer (the DESIGN.md measurement: one send per callback is the cost). Dialects that
- * allow it get several events packed into one frame, newline-separated. */
+/* One lws_write() of bytes the WebSocket stream already frames. lws sends what the socket takes
+ * and keeps a copy of the rest (up to CF_WRITE_MAX: the cap is what bounds that copy), which
+ * cf_sess_push() counts against session.queue_bytes until lws has sent it. */
+static int
+write_raw(struct cf_sess *s, unsigned char *buf, size_t len)
+{
+	if (lws_write(s->wsi, buf, len, LWS_WRITE_RAW) < 0)
+		return -1;
+	cf_metrics.bytes_out_total += len;
+	s->unsent = lws_partial_buffered(s->wsi) ? (uint32_t)len : 0;
+	return 0;
+}
+
+/* Writes the next part of the oldest frame straight from its shared buffer: the whole frame if
+ * it fits in one write, else the next CF_WRITE_MAX bytes, the rest on later WRITEABLEs. */
+static int
+write_slice(struct cf_sess *s, uint64_t now)
+{
+	struct cf_frame *f = cf_ring_peek(&s->out, 0);
+	unsigned char hdr[10], *pl = cf_frame_payload(f);
+	size_t hl = ws_header(hdr, f->len), wire = hl + f->len, len = wire - s->out_off;
+
+	/* The header goes in the frame's LWS_PRE headroom, as lws itself puts it there: every
+	 * session writing this frame writes the same bytes. */
+	memcpy(pl - hl, hdr, hl);
+	if (len > CF_WRITE_MAX)
+		len = CF_WRITE_MAX;
+	if (write_raw(s, pl - hl + s->out_off, len) < 0)
+		return -1;
+	s->out_off += (uint32_t)len;
+	if (s->out_off < wire)
+		return 0;
+	s->out_off = 0;
+	account(s, 1, now);
+	cf_ring_drop(&s->out, 1);
+	return 0;
+}
+
+/* Writes as much of the queue as fits in one lws_write() of at most CF_WRITE_MAX bytes: either
+ * (part of) the oldest frame alone, straight from its shared buffer, or several complete
+ * WebSocket frames built in the server's scratch buffer (the DESIGN.md measurement: one send per
+ * callback is the cost). Dialects that allow it get several events packed into one frame,
+ * newline-separated. */
 static int
 write_queue(struct cf_sess *s)
 {
 	unsigned char *base = s->srv->scratch + LWS_PRE, *p = base;
 	uint64_t now = mono_ns();
 	uint32_t n = 0, count = s->out.count;
-	struct cf_frame *f = cf_ring_peek(&s->out, 0);
-	int w;
 
-	if (count == 1 || f->len > CF_PACK_MAX) {
-		w = lws_write(s->wsi, cf_frame_payload(f), f->len, LWS_WRITE_TEXT);
-		if (w < 0)
-			return -1;
-		cf_metrics.bytes_out_total += f->len;
-		account(s, 1, now);
-		cf_ring_drop(&s->out, 1);
-		return 0;
-	}
+	if (count == 1 || s->out_off)
+		return write_slice(s, now);
 	while (n < count) {
 		/* One WebSocket frame: a group of events (or one, if the dialect cannot pack). */
-		size_t plen = 0;
+		size_t plen = 0, room = CF_WRITE_MAX - (size_t)(p - base), lim;
 		uint32_t k = 0;
 
+		if (room <= 10)
+			break;
+		lim = room - 10 < CF_PACK_MAX ? room - 10 : CF_PACK_MAX;
 		while (n + k < count) {
 			struct cf_frame *g = cf_ring_peek(&s->out, n + k);
 			size_t add = g->len + (k ? 1 : 0);
 
-			if (g->len > CF_PACK_MAX || (k && !s->dialect->pack_newline) ||
-			    plen + add > CF_PACK_MAX)
+			if ((k && !s->dialect->pack_newline) || plen + add > lim)
 				break;
 			plen += add;
 			k++;
 		}
-		if (!k || (size_t)(p - base) + 10 + plen > CF_WRITE_MAX)
+		if (!k)
 			break;
 		p += ws_header(p, plen);
 		for (uint32_t i = 0; i < k; i++) {
@@ -251,11 +288,11 @@ write_queue(struct cf_sess *s)
 		}
 		n += k;
 	}
-	/* Partial sends are lws's: it keeps the rest and sends it before the next WRITEABLE. */
-	w = lws_write(s->wsi, base, (size_t)(p - base), LWS_WRITE_RAW);
-	if (w < 0)
+	/* The oldest frame alone is larger than one write: it goes in slices. */
+	if (!n)
+		return write_slice(s, now);
+	if (write_raw(s, base, (size_t)(p - base)) < 0)
 		return -1;
-	cf_metrics.bytes_out_total += (uint64_t)(p - base);
 	account(s, n, now);
 	cf_ring_drop(&s->out, n);
 	return 0;
@@ -306,11 +343,14 @@ cf_sess_keepalive(struct cf_server *srv)
 static int
 on_writeable(struct cf_sess *s)
 {
+	/* lws calls WRITEABLE only once it has sent all it held of our last write. */
+	s->unsent = 0;
 	/* After we asked lws to close, it sends the close frame and waits for the peer's; a
 	 * further WRITEABLE must not return -1 again, which would cut that wait short. */
 	if (s->close_started)
 		return 0;
-	if (s->ping_due) {
+	/* A ping may not land inside a frame written in slices: it waits for the frame's end. */
+	if (s->ping_due && !s->out_off) {
 		/* lws 4.1 does not report empty pongs: give the ping a payload to echo. */
 		unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'c', 'f', 'k', 'a'};
 
@@ -321,18 +361,19 @@ on_writeable(struct cf_sess *s)
 			lws_callback_on_writable(s->wsi);
 		return 0;
 	}
-	if (s->slow) {
-		s->close_started = 1;
-		set_close(s, 4008, "slow consumer");
-		return -1;
-	}
+	/* What is queued goes first: a slow session's queue holds only a frame halfway written. */
 	if (s->out.count) {
 		if (write_queue(s) < 0)
 			return -1;
 		/* The close frame is a write of its own: it goes on the next WRITEABLE. */
-		if (s->out.count || s->closing)
+		if (s->out.count || s->closing || s->slow || s->ping_due)
 			lws_callback_on_writable(s->wsi);
 		return 0;
+	}
+	if (s->slow) {
+		s->close_started = 1;
+		set_close(s, 4008, "slow consumer");
+		return -1;
 	}
 	if (s->closing) {
 		s->close_started = 1;

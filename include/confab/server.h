@@ -48,8 +48,10 @@ struct cf_server {
 	int stop;
 };
 
-/* Largest single coalesced write; lws's tx_packet_size is set to it. */
-#define CF_WRITE_MAX (256 * 1024)
+/* Largest single write to a session (coalesced frames, or a slice of one large frame). lws
+ * keeps the unsent rest of a write in a copy of its own, per session, until the socket takes it:
+ * this caps that copy (docs/benchmarks.md, "Write cap"). lws's tx_packet_size is set above it. */
+#define CF_WRITE_MAX (64 * 1024)
 /* Largest payload of one packed frame in dialects that pack events with '\n'. */
 #define CF_PACK_MAX (64 * 1024)
 

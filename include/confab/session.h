@@ -51,6 +51,14 @@ struct cf_sess {
 	/* An account operation is pending: the dialect holds later commands back (x->deferred)
 	 * and has stopped reading, so replies keep the commands' order. */
 	unsigned auth_busy : 1;
+	/* Bytes of the oldest queued frame already written: a frame larger than one write
+	 * (CF_WRITE_MAX) goes out in slices, and nothing else may be written in between. */
+	uint32_t out_off;
+	/* Bytes of our last write that lws may still hold: lws keeps the unsent rest of a write in
+	 * a copy of its own and says only that it does (lws_partial_buffered()), not how much, so
+	 * the whole write counts. 0 once lws calls WRITEABLE again, which it does only after
+	 * sending that copy. */
+	uint32_t unsent;
 	unsigned char *rx; /* owned; reassembly of a fragmented message */
 	size_t rx_len;
 	const char *close_reason; /* a string literal */
@@ -71,7 +79,9 @@ cf_sess_account(const struct cf_sess *s)
 /* The client address of s (X-Forwarded-For applied), or NULL when it is not known. */
 const char *cf_sess_addr(const struct cf_sess *s);
 
-/* Queues a reference to f. On overflow the session is marked slow and closed with 4008. */
+/* Queues a reference to f. When the queue and what lws still holds of the last write would
+ * exceed session.queue_bytes (or the queue session.queue_frames), the session is marked slow and
+ * closed with 4008. */
 void cf_sess_push(struct cf_sess *s, struct cf_frame *f);
 /* Queues f and drops the caller's reference to it; NULL (a render that failed) is ignored. */
 void cf_sess_push_owned(struct cf_sess *s, struct cf_frame *f);
