@@ -69,10 +69,12 @@ def rss_bound_kb(rss0_kb, members):
 
 def connect_members(port, room, n):
     """n raw sessions that complete the handshake and join room, then never read again. Small
-    receive buffers: their TCP windows shut after a few KiB."""
+    receive buffers: their TCP windows shut after a few KiB. Every join reply lists the room's
+    members, so n joins cost O(n^2) and the server reads them all before it writes a reply:
+    about 10 s under ASan, hence the long timeout."""
     members = []
     for _ in range(n):
-        m = RawWS(port, rcvbuf=4096)
+        m = RawWS(port, rcvbuf=4096, timeout=T(60))
         assert m.handshake().status == 101
         members.append(m)
     for i, m in enumerate(members):
