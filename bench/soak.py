@@ -68,11 +68,7 @@ def node_overrides(redis, name):
 
 
 def start_node(s):
-    """Starts a node and stops listening on its NOTIFY_SOCKET: nobody here reads it after READY,
-    and a full datagram queue would block confabd's sd_notify() (systemd always reads)."""
     s.start()
-    s.notify.close()
-    s.notify = None
 
 
 def proc_sample(pid):

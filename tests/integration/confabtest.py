@@ -22,6 +22,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -137,6 +138,12 @@ class Server:
         self.stopped = False
         self.terminated = False  # a test sent SIGTERM itself
         self.notifications = []  # every line received on NOTIFY_SOCKET, in order
+        # A thread reads NOTIFY_SOCKET all the time, as systemd does: the kernel queues only
+        # net.unix.max_dgram_qlen (10) datagrams, and past that confabd's sd_notify() blocks.
+        # Datagrams wait here, (monotonic time, [lines]), for wait_notify/collect_notify.
+        self._notify_q = []
+        self._notify_cv = threading.Condition()
+        self._notify_thread = None
 
     # -- config
     def config_values(self, overrides=None):
@@ -178,6 +185,12 @@ class Server:
         if os.path.exists(self.notify_path):
             os.unlink(self.notify_path)
         self.notify.bind(self.notify_path)
+        self.notify.settimeout(0.1)
+        with self._notify_cv:
+            self._notify_q = []
+        self._notify_thread = threading.Thread(target=self._read_notify, args=(self.notify,),
+                                               daemon=True)
+        self._notify_thread.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONFAB_")}
         env.update(self.extra_env)
         env["NOTIFY_SOCKET"] = self.notify_path
@@ -232,35 +245,49 @@ class Server:
             self._kill()
             raise
 
+    def _read_notify(self, sock):
+        while True:
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return  # closed by _close_notify()
+            lines = [x for x in data.decode(errors="replace").split("\n") if x]
+            with self._notify_cv:
+                self.notifications.extend(lines)
+                self._notify_q.append((time.monotonic(), lines))
+                self._notify_cv.notify_all()
+
+    def _next_notify(self, timeout):
+        """The next datagram received, (time, lines), or None after timeout seconds."""
+        with self._notify_cv:
+            if not self._notify_q:
+                self._notify_cv.wait(max(timeout, 0))
+            return self._notify_q.pop(0) if self._notify_q else None
+
     def wait_notify(self, wanted, timeout=None):
-        """Reads NOTIFY_SOCKET until a line equal to wanted (a str) or matching it (a compiled
-        regex) arrives. Returns all lines read."""
+        """Consumes what arrived on NOTIFY_SOCKET until a line equal to wanted (a str) or
+        matching it (a compiled regex). Returns all lines consumed."""
         deadline = time.monotonic() + (timeout or T(20))
         seen = []
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise ServerStartError(f"no {wanted} on NOTIFY_SOCKET within the timeout "
-                                       f"(got {seen!r}, exit code {self.proc.poll()})")
-            if self.proc.poll() is not None:
-                # Drain what it sent before dying.
-                self.notify.settimeout(0.05)
-                try:
-                    data = self.notify.recv(65536)
-                except OSError:
-                    raise ServerStartError(f"confabd exited with {self.proc.returncode} "
-                                           f"before {wanted} (got {seen!r})")
-            else:
-                self.notify.settimeout(min(left, 0.2))
-                try:
-                    data = self.notify.recv(65536)
-                except socket.timeout:
+            item = self._next_notify(min(left, 0.2))
+            if item is None:
+                if left <= 0:
+                    raise ServerStartError(f"no {wanted} on NOTIFY_SOCKET within the timeout "
+                                           f"(got {seen!r}, exit code {self.proc.poll()})")
+                if self.proc.poll() is not None:
+                    # What it sent before dying may still be on its way to the reader.
+                    item = self._next_notify(0.2)
+                    if item is None:
+                        raise ServerStartError(f"confabd exited with {self.proc.returncode} "
+                                               f"before {wanted} (got {seen!r})")
+                else:
                     continue
-            lines = data.decode(errors="replace").split("\n")
-            for line in lines:
-                if line:
-                    seen.append(line)
-                    self.notifications.append(line)
+            lines = item[1]
+            seen += lines
             if isinstance(wanted, str) and wanted in lines:
                 return seen
             if not isinstance(wanted, str) and any(wanted.search(x) for x in lines):
@@ -281,20 +308,13 @@ class Server:
         self.signal(signal.SIGTERM)
 
     def collect_notify(self, seconds):
-        """Every line received on NOTIFY_SOCKET for the next seconds, as (monotonic time,
-        line)."""
+        """Every line received on NOTIFY_SOCKET for the next seconds (and not consumed yet),
+        as (monotonic time, line)."""
         out, end = [], time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            self.notify.settimeout(min(left, 0.2))
-            try:
-                data = self.notify.recv(65536)
-            except socket.timeout:
-                continue
-            now = time.monotonic()
-            for line in data.decode(errors="replace").split("\n"):
-                if line:
-                    self.notifications.append(line)
-                    out.append((now, line))
+            item = self._next_notify(left)
+            if item is not None:
+                out += [(item[0], line) for line in item[1]]
         return out
 
     def reload(self, overrides=None, timeout=None):
@@ -383,6 +403,9 @@ class Server:
         if self.notify:
             self.notify.close()
             self.notify = None
+            if self._notify_thread:
+                self._notify_thread.join(5)
+                self._notify_thread = None
         if getattr(self, "logf", None):
             self.logf.close()
             self.logf = None
