@@ -565,10 +565,13 @@ ttu_done(void *ud, int status, const char *body)
 	chatty_done(ud, status, body);
 }
 
-/* Seed 004's CORS, as ASP.NET's "allow any origin with credentials" policy answered: the
- * request's Origin echoed. The seed's router answered its routes before the CORS middleware
- * ran, so their responses lacked the headers and browsers refused them [orig]; here every
- * response carries them. A preflight also echoes the requested method and headers. */
+/* Seed 004's CORS: the request's Origin echoed, as ASP.NET's "allow any origin" policy
+ * answered, but without the seed's Access-Control-Allow-Credentials: true. Nothing in ttu uses
+ * cookies or HTTP authentication, and with credentials allowed any page could make a visitor's
+ * browser send (and read the answers of) requests carrying what that browser holds for this
+ * host. The seed's router answered its routes before the CORS middleware ran, so their
+ * responses lacked the headers and browsers refused them [orig]; here every response carries
+ * them. A preflight also echoes the requested method and headers. */
 static int
 ttu_cors(struct lws *wsi, struct http_pss *p, int preflight)
 {
@@ -579,9 +582,7 @@ ttu_cors(struct lws *wsi, struct http_pss *p, int preflight)
 	    strpbrk(origin, "\r\n"))
 		return 0;
 	n = snprintf(buf, sizeof(buf),
-	             "Access-Control-Allow-Origin: %s\r\nAccess-Control-Allow-Credentials: "
-	             "true\r\nVary: Origin\r\n",
-	             origin);
+	             "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
 	if (preflight &&
 	    lws_hdr_custom_copy(wsi, rm, sizeof(rm), "access-control-request-method:", 30) > 0 &&
 	    !strpbrk(rm, "\r\n"))
