@@ -16,6 +16,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/ident.h"
 #include "confab/http.h"
 #include "confab/log.h"
 #include "confab/room.h"
@@ -552,7 +553,7 @@ checked(void *ud, const char *room, int err)
 static int
 on_open(struct cf_sess *s, struct lws *wsi)
 {
-	char name[ARG_MAX + 1], room[ARG_MAX + 1], id[KSUID_LEN + 1], *clean;
+	char name[ARG_MAX + 1], room[ARG_MAX + 1], id[KSUID_LEN + 1], uid[CF_IDENT_MAX], *clean;
 	int r;
 
 	/* Admitted by cf_chatty_admit(); read again because lws keeps no state for us. */
@@ -567,7 +568,9 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		return 0;
 	}
 	clean = cf_text_utf8_sanitize(name, strlen(name));
-	r = clean ? cf_sess_set_user(s, id, clean) : -ENOMEM;
+	/* The user "chatty:<ksuid>": one per connection, in a space of its own (ident.h). */
+	r = clean ? cf_ident_make(CF_ID_CHATTY, id, 0, uid, sizeof(uid)) : -ENOMEM;
+	r = r < 0 ? r : cf_sess_set_user(s, uid, clean);
 	free(clean);
 	if (r < 0) {
 		cf_sess_close(s, 1011, "out of memory");

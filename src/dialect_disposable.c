@@ -7,6 +7,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/ident.h"
 #include "confab/http.h"
 #include "confab/log.h"
 #include "confab/room.h"
@@ -164,10 +165,14 @@ cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
 
 /* ---- rendering ---------------------------------------------------------------------------- */
 
+/* A 000 client's id is its bare UUID; users of other spaces show theirs tagged (ident.h). */
 static json_t *
 client_json(const char *id, const char *name)
 {
-	return json_pack("{s:s,s:s}", "id", id, "name", name);
+	char buf[CF_IDENT_MAX];
+
+	return json_pack("{s:s,s:s}", "id", cf_ident_show(id, CF_ID_DISPOSABLE, buf, sizeof(buf)),
+	                 "name", name);
 }
 
 static struct cf_frame *
@@ -237,7 +242,7 @@ join_done(struct cf_sess *s, struct cf_member *mb, int err)
 static int
 on_open(struct cf_sess *s, struct lws *wsi)
 {
-	char name[ARG_MAX], room_name[ARG_MAX], id[40], *clean;
+	char name[ARG_MAX], room_name[ARG_MAX], id[40], uid[CF_IDENT_MAX], *clean;
 	struct cf_room *room;
 	struct cf_member *mb;
 	int r;
@@ -249,7 +254,9 @@ on_open(struct cf_sess *s, struct lws *wsi)
 	}
 	cf_text_uuid4(id, s->id);
 	clean = cf_text_utf8_sanitize(name, strlen(name));
-	r = clean ? cf_sess_set_user(s, id, clean) : -ENOMEM;
+	/* The user "disposable:<uuid>": one per connection, in a space of its own (ident.h). */
+	r = clean ? cf_ident_make(CF_ID_DISPOSABLE, id, 0, uid, sizeof(uid)) : -ENOMEM;
+	r = r < 0 ? r : cf_sess_set_user(s, uid, clean);
 	free(clean);
 	if (r < 0) {
 		cf_sess_close(s, 1011, "out of memory");

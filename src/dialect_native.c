@@ -7,6 +7,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -250,6 +251,17 @@ hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
 	return a;
 }
 
+/* A guest is the user "guest:<name>": never an account, whatever the name (ident.h). */
+static int
+set_guest(struct cf_sess *s, const char *name)
+{
+	char id[CF_IDENT_MAX];
+
+	if (cf_ident_make(CF_ID_GUEST, name, (size_t)s->srv->cfg->max_name, id, sizeof(id)) < 0)
+		return -1; /* checked by the caller, or made here */
+	return cf_sess_set_user(s, id, name);
+}
+
 static int
 ensure_user(struct cf_sess *s)
 {
@@ -262,7 +274,7 @@ ensure_user(struct cf_sess *s)
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
 		memset(rnd, 0, sizeof(rnd));
 	snprintf(name, sizeof(name), "guest-%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
-	return cf_sess_set_user(s, name, name);
+	return set_guest(s, name);
 }
 
 static void
@@ -482,9 +494,12 @@ cmd_register(struct cmd *c)
 
 	if (!need_auth(c) || !get_credentials(c, &name, &pw, &pwlen))
 		return 0;
-	/* The names guests get without hello: an account must not collide with one. */
+	/* The names guests get without hello: an account must not look like one. */
 	if (!strncmp(name, "guest-", 6))
 		return fail(c, "user_name_invalid", "names starting with 'guest-' are for guests");
+	/* ':' is what tags the other identity spaces' ids (ident.h). */
+	if (strchr(name, ':'))
+		return fail(c, "user_name_invalid", "account names may not contain ':'");
 	if (cf_auth_attempt(s->srv->auth, sess_ip(s), NULL) < 0)
 		return fail(c, "rate_limited",
 		            "too many attempts from this address: wait a minute");
@@ -520,6 +535,11 @@ hello_token_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 
 	if (r->err < 0) {
 		auth_error(s, tag, r->err, 1);
+	} else if (cf_ident_local_ok(CF_ID_ACCOUNT, r->acct->name, strlen(r->acct->name),
+	                             CF_IDENT_MAX) < 0) {
+		/* An account registered before names lost ':' would share a tagged space's id. */
+		err_reply(s, tag, "user_name_invalid",
+		          "account names may not contain ':' any more: register a new account");
 	} else if (!cf_sess_ext(s) || cf_sess_set_user(s, r->acct->name, r->acct->name) < 0) {
 		cf_sess_close(s, 1011, "internal error");
 	} else {
@@ -541,7 +561,7 @@ hello_name_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 		          "'%s' is a registered account: say hello with its token", r->acct->name);
 	} else if (r->err != -ENOENT) {
 		auth_error(s, tag, r->err, 0);
-	} else if (cf_sess_set_user(s, s->x->auth_arg, s->x->auth_arg) < 0) {
+	} else if (set_guest(s, s->x->auth_arg) < 0) {
 		cf_sess_close(s, 1011, "internal error");
 	} else {
 		s->hello = 1;
@@ -604,7 +624,7 @@ cmd_hello(struct cmd *c)
 			auth_begin(s);
 			return 0;
 		}
-		if (cf_sess_set_user(s, name, name) < 0)
+		if (set_guest(s, name) < 0)
 			return -1;
 	} else if (ensure_user(s) < 0) {
 		return -1;
@@ -868,6 +888,7 @@ cmd_dm(struct cmd *c)
 	struct cf_sess *s = c->s;
 	const struct cf_config *cfg = s->srv->cfg;
 	const char *to, *text;
+	char toid[CF_IDENT_MAX];
 	size_t tolen, tlen;
 	struct cf_msg *m;
 	int r;
@@ -877,10 +898,8 @@ cmd_dm(struct cmd *c)
 		return 0;
 	if (r == 0)
 		return fail(c, "bad_request", "missing field 'to'");
-	/* A user id is a user name, or the UUID of a seed dialect's session (seeds 000, 003). */
-	if ((cf_text_name_ok(to, tolen, 1, (size_t)cfg->max_name, 1) < 0 &&
-	     !cf_text_uuid_canonical(to, tolen)) ||
-	    strlen(to) != tolen)
+	/* A user id: an account's name, or "<space>:<id>" (guest:, ttu:, texto:, ...). */
+	if (cf_ident_parse(to, tolen, CF_ID_ACCOUNT, (size_t)cfg->max_name, toid, sizeof(toid)) < 0)
 		return fail(c, "user_name_invalid", "'to' is not a valid user id");
 	if (!get_text(c, &text, &tlen))
 		return 0;
@@ -891,14 +910,16 @@ cmd_dm(struct cmd *c)
 		return 0;
 	if (r < 0)
 		return fail(c, "rate_limited", "more than %d messages per second", cfg->rate);
-	m = cf_msg_new(to, s->user_id, s->user_name, text, NULL);
+	m = cf_msg_new(toid, s->user_id, s->user_name, text, NULL);
 	if (!m)
 		return -1;
 	m->dm = 1;
-	/* Kept while the user is offline when it is an account; never for guests (a guest name
-	 * can be taken by anyone, who would get the messages). Standalone auth.c knows now; in
-	 * cluster mode the bus asks Redis in the same script as the keep (keep_acct). */
-	r = cf_auth_is_account(s->srv->auth, m->room);
+	/* Kept while the user is offline when it is an account; never for the other spaces (a
+	 * guest's or a seed's name can be taken by anyone, who would get the messages).
+	 * Standalone auth.c knows now; in cluster mode the bus asks Redis in the same script as
+	 * the keep (keep_acct). */
+	r = cf_ident_space_of(toid, NULL) == CF_ID_ACCOUNT ? cf_auth_is_account(s->srv->auth, toid)
+	                                                   : 0;
 	m->keep = r != 0;
 	m->keep_acct = r < 0;
 	m->ts_ms = cf_wall_ms();

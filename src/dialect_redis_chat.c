@@ -11,6 +11,7 @@
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -745,10 +746,11 @@ do_credentials(struct cf_sess *s, json_t *obj)
 		           types[q->type].name, types[q->type].name);
 		goto done;
 	}
-	if (cf_text_name_ok(name, nl, 1, (size_t)cfg->max_name, 1) < 0 || strlen(name) != nl) {
+	/* 001's users are accounts: an account's name has no ':' (ident.h). */
+	if (cf_ident_local_ok(CF_ID_ACCOUNT, name, nl, (size_t)cfg->max_name) < 0) {
 		send_error(s, E_SIGNIN, q->o,
-		           "user names are 1 to %d bytes of UTF-8 without control characters or "
-		           "leading/trailing spaces",
+		           "user names are 1 to %d bytes of UTF-8 without control characters, "
+		           "':' or leading/trailing spaces",
 		           cfg->max_name);
 		goto done;
 	}

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* dialect_texto.c - seed 003, texto (docs/dialects.md): WebSocket /v1/texto[?nogreet=1], one
  * JSON envelope {client_id, id, kind, data} per frame, server frames ending in '\n' as Go's
- * json.Encoder writes them. Each connection is a core user whose id is its session UUID; texto's
- * send is the core's direct message to the user named by receiver_id, so it reaches that session
- * on any node (cluster mode: the user's Redis channel), and receive is the DM's rendering. */
+ * json.Encoder writes them. Each connection is a core user "texto:<session UUID>" (ident.h: the
+ * texto space, which no other dialect's name can reach into); the session's user name is the bare
+ * UUID, as texto clients see it. texto's send is the core's direct message to the texto user named
+ * by receiver_id, so it reaches that session on any node (cluster mode: the user's Redis
+ * channel), and receive is the DM's rendering. */
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/server.h"
 #include "confab/session.h"
@@ -73,11 +76,15 @@ envelope(const char *client_id, const char *id, const char *kind, json_t *data)
 static struct cf_frame *
 render_dm(const struct cf_msg *m)
 {
-	char id[37];
+	char id[37], rbuf[CF_IDENT_MAX], fbuf[CF_IDENT_MAX];
 
 	cf_text_uuid4(id, m->ts_ms);
-	return envelope(m->room, id, "receive",
-	                json_pack("{s:s,s:s}", "sender_id", m->from_id, "text", m->text));
+	/* A sender of another space shows as "<space>:<id>" (account:alice): not a UUID, so the
+	 * texto page can show it but not answer it. */
+	return envelope(cf_ident_show(m->room, CF_ID_TEXTO, rbuf, sizeof(rbuf)), id, "receive",
+	                json_pack("{s:s,s:s}", "sender_id",
+	                          cf_ident_show(m->from_id, CF_ID_TEXTO, fbuf, sizeof(fbuf)),
+	                          "text", m->text));
 }
 
 /* id NULL: the request did not parse, the error gets a fresh id. */
@@ -91,7 +98,7 @@ send_error(struct cf_sess *s, const char *id, const char *code, const char *desc
 		id = fresh;
 	}
 	cf_sess_push_owned(
-	        s, envelope(s->user_id, id, "error",
+	        s, envelope(s->user_name, id, "error",
 	                    json_pack("{s:s,s:s}", "code", code, "description", description)));
 }
 
@@ -191,10 +198,11 @@ nogreet(struct lws *wsi)
 static int
 on_open(struct cf_sess *s, struct lws *wsi)
 {
-	char id[37], msg_id[37];
+	char id[37], msg_id[37], uid[CF_IDENT_MAX];
 
 	cf_text_uuid4(id, s->id);
-	if (cf_sess_set_user(s, id, id) < 0) {
+	if (cf_ident_make(CF_ID_TEXTO, id, 0, uid, sizeof(uid)) < 0 ||
+	    cf_sess_set_user(s, uid, id) < 0) {
 		cf_sess_close(s, 1011, "out of memory");
 		return 0;
 	}
@@ -217,7 +225,7 @@ send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 		send_error(s, m->nonce, EBROKER);
 		return;
 	}
-	cf_sess_push_owned(s, envelope(s->user_id, m->nonce, "ack", NULL));
+	cf_sess_push_owned(s, envelope(s->user_name, m->nonce, "ack", NULL));
 }
 
 static int
@@ -225,10 +233,11 @@ do_send(struct cf_sess *s, const char *id, const char *client_id, const char *to
         size_t tlen)
 {
 	const struct cf_config *cfg = s->srv->cfg;
+	char toid[CF_IDENT_MAX];
 	struct cf_msg *m;
 	int r;
 
-	if (strcmp(client_id, s->user_id)) {
+	if (strcmp(client_id, s->user_name)) {
 		send_error(s, id, ECID);
 		return 0;
 	}
@@ -247,7 +256,12 @@ do_send(struct cf_sess *s, const char *id, const char *client_id, const char *to
 	}
 	/* The request id rides on the message as its nonce (direct messages have none) until the
 	 * bus completes the send: send_done() answers with it. */
-	m = cf_msg_new(to, s->user_id, s->user_name, text, id);
+	/* receiver_id is a UUID (check_payload): a texto session, nobody else (ident.h). */
+	if (cf_ident_make(CF_ID_TEXTO, to, 0, toid, sizeof(toid)) < 0) {
+		send_error(s, id, ESYNTAX);
+		return 0;
+	}
+	m = cf_msg_new(toid, s->user_id, s->user_name, text, id);
 	if (!m)
 		return -1;
 	m->dm = 1;
@@ -315,8 +329,8 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 		goto syntax; /* the decoder rejected unknown kinds */
 	}
 	if (!strcmp(kind, "registration"))
-		cf_sess_push_owned(s, envelope(s->user_id, id, "connection",
-		                               json_pack("{s:s}", "client_id", s->user_id)));
+		cf_sess_push_owned(s, envelope(s->user_name, id, "connection",
+		                               json_pack("{s:s}", "client_id", s->user_name)));
 	else if (!strcmp(kind, "send"))
 		r = do_send(s, id, client_id, to, text, tlen);
 	else if (!strcmp(kind, "connection") || !strcmp(kind, "receive"))

@@ -2,12 +2,16 @@
 /* dialect_ttu.c - seed 004, the ttu chat server (docs/dialects.md): a socket registers with the
  * text frame `username:<name>` and then only receives; messages are sent over HTTP
  * (POST /api/send with X-Username) as direct messages between users, kept in the recipient's
- * offline inbox while it has no socket anywhere. This file is the codec and the request
- * parsing; http.c calls it for the listener that mounts the dialect. */
+ * offline inbox while it has no socket anywhere. Nothing proves a ttu name, so a ttu user is
+ * the core user "ttu:<name>" (ident.h), never an account: registering or sending as `alice`
+ * reaches neither the account alice's messages nor its inbox. This file is the codec and the
+ * request parsing; http.c calls it for the listener that mounts the dialect. */
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
+#include "confab/ident.h"
+#include "confab/auth.h"
 #include "confab/log.h"
 #include "confab/server.h"
 #include "confab/session.h"
@@ -60,35 +64,41 @@ cf_ttu_parse_username(const char *buf, size_t len, char *out, size_t outlen)
 static int
 on_text(struct cf_sess *s, const char *buf, size_t len)
 {
-	char name[257]; /* limits.max_name is at most 256 */
+	char name[257], id[CF_IDENT_MAX]; /* limits.max_name is at most 256 */
 	int r;
 
 	if (!buf)
 		return 0; /* binary frames are ignored */
 	r = cf_ttu_parse_username(buf, len, name, sizeof(name));
-	if (r < 0 || cf_text_name_ok(name, (size_t)r, 1, (size_t)s->srv->cfg->max_name, 1) < 0) {
+	if (r < 0 ||
+	    cf_ident_make(CF_ID_TTU, name, (size_t)s->srv->cfg->max_name, id, sizeof(id)) < 0) {
 		log_debug("ttu: session %llu: frame ignored (not a valid username:<name>)",
 		          (unsigned long long)s->id);
 		return 0;
 	}
 	/* A socket belongs to one user: registering again moves it (the seed added it to every
 	 * name's list and delivered each name's messages to it). */
-	r = cf_sess_set_user(s, name, name);
+	r = cf_sess_set_user(s, id, name);
 	if (r < 0)
 		return -1;
 	log_debug("ttu: session %llu registered as '%s'", (unsigned long long)s->id, name);
 	return 0;
 }
 
-/* Newtonsoft's camelCase of {Receiver, Sender, Payload}. The sender is the X-Username of the
- * POST /api/send (the seed sent the body's `sender`, usually null [orig]), or the user name of
- * a confab.v1 user's dm. */
+/* Newtonsoft's camelCase of {Receiver, Sender, Payload}. The receiver is the socket's own
+ * name. The sender is the X-Username of the POST /api/send (the seed sent the body's `sender`,
+ * usually null [orig]), or another space's user as a ttu receiver names it
+ * (`account:alice`, `guest:bob`, `texto:<uuid>`), so that a reply reaches that user. */
 static struct cf_frame *
 render_dm(const struct cf_msg *m)
 {
+	char fbuf[CF_IDENT_MAX], rbuf[CF_IDENT_MAX];
+	const char *from =
+	        m->from_id[0] ? cf_ident_show(m->from_id, CF_ID_TTU, fbuf, sizeof(fbuf)) : NULL;
+
 	return cf_frame_from_json(json_pack(
-	        "{s:s,s:o,s:s}", "receiver", m->room, "sender",
-	        m->from_name[0] ? json_string(m->from_name) : json_null(), "payload", m->text));
+	        "{s:s,s:o,s:s}", "receiver", cf_ident_show(m->room, CF_ID_TTU, rbuf, sizeof(rbuf)),
+	        "sender", from ? json_string(from) : json_null(), "payload", m->text));
 }
 
 const struct cf_dialect cf_dialect_ttu = {
@@ -259,7 +269,7 @@ cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method
 	static const char status_prefix[] = "/api/status/";
 	struct ttu_req *q;
 	const char *name;
-	char dec[257];
+	char dec[257], id[CF_IDENT_MAX];
 	int r;
 
 	out[0] = '\0';
@@ -287,8 +297,9 @@ cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method
 		name = path + sizeof(status_prefix) - 1;
 		/* lws has decoded %XX in the path already. */
 		r = snprintf(dec, sizeof(dec), "%s", name);
+		/* Only ttu users: a ttu client asks about its own space (ident.h). */
 		if (r <= 0 || (size_t)r >= sizeof(dec) || strchr(dec, '/') ||
-		    cf_text_name_ok(dec, (size_t)r, 1, (size_t)srv->cfg->max_name, 1) < 0) {
+		    cf_ident_make(CF_ID_TTU, dec, (size_t)srv->cfg->max_name, id, sizeof(id)) < 0) {
 			snprintf(out, outlen, "%s is offline", dec);
 			return r <= 0 || (size_t)r >= sizeof(dec) ? 404 : 200;
 		}
@@ -296,7 +307,7 @@ cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method
 		if (!q)
 			return 500;
 		{
-			const char *uids[1] = {q->name};
+			const char *uids[1] = {id};
 
 			r = cf_bus_online(srv->bus, uids, 1, status_done, q);
 		}
@@ -328,19 +339,23 @@ int
 cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const char *body,
                  size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud)
 {
-	char user[257], *receiver, *sender, *payload;
+	const size_t max_name = (size_t)srv->cfg->max_name;
+	char user[257], from[CF_IDENT_MAX], to[CF_IDENT_MAX], *receiver, *sender, *payload;
 	const char *why;
 	struct ttu_req *q;
 	struct cf_msg *m;
-	int send = !strcmp(path, "/api/send"), n, r;
+	int send = !strcmp(path, "/api/send"), n, r, bad;
+	enum cf_ident_space sp;
 
 	out[0] = '\0';
 	n = x_username(wsi, user, sizeof(user));
-	if (send &&
-	    (n <= 0 || cf_text_name_ok(user, (size_t)n, 1, (size_t)srv->cfg->max_name, 1) < 0)) {
+	/* The sender is a ttu user, whatever it claims: X-Username (and /api/receive's sender)
+	 * name "ttu:<name>", never an account (ident.h). */
+	if (send && (n <= 0 || cf_ident_make(CF_ID_TTU, user, max_name, from, sizeof(from)) < 0)) {
 		/* The seed threw (500) on a missing header; the sender is who the message is from.
 		 */
-		snprintf(out, outlen, "X-Username must name the sender (1 to %d bytes)\n",
+		snprintf(out, outlen,
+		         "X-Username must name the sender (1 to %d bytes of text, no ':')\n",
 		         srv->cfg->max_name);
 		return 400;
 	}
@@ -348,33 +363,43 @@ cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const
 		snprintf(out, outlen, "%s", why);
 		return 400;
 	}
-	/* A receiver is a user name, or a seed session's UUID (texto's), as confab.v1's dm takes.
-	 */
-	if ((cf_text_name_ok(receiver, strlen(receiver), 1, (size_t)srv->cfg->max_name, 1) < 0 &&
-	     !cf_text_uuid_canonical(receiver, strlen(receiver))) ||
+	/* /api/receive was the broker's hook into the server holding the receiver: its sender is
+	 * the body's (absent: null), held to the rules of X-Username. /api/send's sender is the
+	 * X-Username (the seed passed the body's on, usually null [orig]). */
+	if (!send)
+		from[0] = '\0';
+	bad = !send && sender && cf_ident_make(CF_ID_TTU, sender, max_name, from, sizeof(from)) < 0;
+	/* A receiver is a ttu user's name, or another space's user as "<space>:<id>"
+	 * (account:alice, guest:bob, texto:<uuid>), as render_dm shows senders. */
+	if (bad ||
+	    cf_ident_parse(receiver, strlen(receiver), CF_ID_TTU, max_name, to, sizeof(to)) < 0 ||
 	    strlen(payload) > (size_t)srv->cfg->max_text) {
 		snprintf(out, outlen,
-		         "'receiver' must be a user name of 1 to %d bytes, 'payload' "
-		         "at most %d bytes\n",
+		         "'receiver' and 'sender' must be user names of 1 to %d bytes (or "
+		         "'<space>:<id>' for a receiver), 'payload' at most %d bytes\n",
 		         srv->cfg->max_name, srv->cfg->max_text);
 		free(receiver);
 		free(sender);
 		free(payload);
 		return 400;
 	}
-	/* /api/receive was the broker's hook into the server holding the receiver: its sender is
-	 * the body's, and nothing is kept for a user without a socket. /api/send's sender is the
-	 * X-Username (the seed passed the body's on, usually null [orig]). */
-	if (!send)
-		snprintf(user, sizeof(user), "%s", sender ? sender : "");
-	m = cf_msg_new(receiver, user, user, payload, NULL);
+	m = cf_msg_new(to, from, from[0] ? from + strlen("ttu:") : "", payload, NULL);
 	free(receiver);
 	free(sender);
 	free(payload);
 	if (!m)
 		return 500;
 	m->dm = 1;
-	m->keep = send;
+	/* /api/send keeps a message for a ttu user without a socket (the seed's promise) and
+	 * for an account (as a confab.v1 dm does); never for guests or seed sessions. */
+	sp = cf_ident_space_of(to, NULL);
+	if (send && sp == CF_ID_TTU) {
+		m->keep = 1;
+	} else if (send && sp == CF_ID_ACCOUNT) {
+		r = cf_auth_is_account(srv->auth, to);
+		m->keep = r != 0;
+		m->keep_acct = r < 0;
+	}
 	q = req_new(send ? 'S' : 'R', "", done, ud);
 	if (!q) {
 		cf_msg_unref(m);

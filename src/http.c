@@ -9,6 +9,7 @@
 #include "confab/config.h"
 #include "confab/inbox.h"
 #include "confab/dialect.h"
+#include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/room.h"
@@ -533,18 +534,23 @@ on_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
 {
 	const char *slash = strchr(rest, '/');
 	size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
-	char canon[37];
+	char id[CF_IDENT_MAX], *raw;
+	int r;
 
 	if (slash && strcmp(slash, "/messages"))
 		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+	/* A user id as confab.v1's dm takes it: an account's name or "<space>:<id>" (ident.h). */
+	raw = strndup(rest, len);
+	if (!raw)
+		return -1;
+	r = cf_ident_parse(raw, len, CF_ID_ACCOUNT, (size_t)p->srv->cfg->max_name, id, sizeof(id));
+	free(raw);
+	if (r < 0)
+		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid user id");
 	free(p->room);
-	p->room = strndup(rest, len);
+	p->room = strdup(id);
 	if (!p->room)
 		return -1;
-	if (strlen(p->room) != len ||
-	    (cf_text_name_ok(p->room, len, 1, (size_t)p->srv->cfg->max_name, 1) < 0 &&
-	     (len != 36 || cf_text_uuid_parse(p->room, len, canon) < 0)))
-		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid user id");
 	if (!slash) {
 		if (method != 'G')
 			return http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
@@ -581,8 +587,8 @@ ttu_cors(struct lws *wsi, struct http_pss *p, int preflight)
 	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
 	    strpbrk(origin, "\r\n"))
 		return 0;
-	n = snprintf(buf, sizeof(buf),
-	             "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
+	n = snprintf(buf, sizeof(buf), "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
+	             origin);
 	if (preflight &&
 	    lws_hdr_custom_copy(wsi, rm, sizeof(rm), "access-control-request-method:", 30) > 0 &&
 	    !strpbrk(rm, "\r\n"))

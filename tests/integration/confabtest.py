@@ -548,6 +548,7 @@ class Client:
         self.close_reason = None
         self.closed = False
         self.hello_reply = None
+        self.id = None
         self.reader = asyncio.ensure_future(self._read())
 
     @classmethod
@@ -570,6 +571,7 @@ class Client:
             fields = {"name": name} if name is not None else {}
             c.hello_reply = await c.ok("hello", **fields)
             c.name = c.hello_reply["user"]["name"]
+            c.id = c.hello_reply["user"]["id"]  # guest:<name> for a guest
         return c
 
     async def _read(self):
@@ -771,7 +773,8 @@ def assert_msg(ev, room, seq=None, text=None, sender=None):
     if text is not None:
         assert ev.get("text") == text, ev
     if sender is not None:
-        assert ev.get("from") == {"id": sender, "name": sender}, ev
+        # A guest's user id is guest:<name> (docs/protocol.md "Identities").
+        assert ev.get("from") == {"id": f"guest:{sender}", "name": sender}, ev
 
 
 def assert_consecutive(msgs, first=None):

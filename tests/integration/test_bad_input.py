@@ -100,7 +100,7 @@ class NativeD:
     async def talk(self, text):
         r = await self.x.send(self.room, text)
         m = await self.y.wait_msg(self.room, r["seq"])
-        assert m["text"] == text and m["from"]["id"] == self.x.name, m
+        assert m["text"] == text and m["from"]["id"] == self.x.id, m
 
     def raw(self, node):
         r = RawWS(node.port)
@@ -124,7 +124,7 @@ class NativeD:
         read_until(r, lambda o: o.get("id") == 9 and o.get("op") == "pong", "pong")
 
     def from_raw(self):
-        return [m["text"] for m in self.y.msgs(self.room) if m["from"]["id"] != self.x.name]
+        return [m["text"] for m in self.y.msgs(self.room) if m["from"]["id"] != self.x.id]
 
     async def malformed(self, a):
         c = self.x
@@ -153,7 +153,7 @@ class NativeD:
         return sorted(m["id"] for m in p["members"])
 
     def good(self):
-        return sorted([self.x.name, self.y.name])
+        return sorted([self.x.id, self.y.id])
 
     async def close(self):
         await close_all([self.x, self.y])
@@ -282,7 +282,7 @@ class D002:
         c = await Client.connect(node, uniq("probe"))
         j = await c.join(self.room)
         await c.close()
-        return sorted(m["name"] for m in j["members"] if m["id"] != c.name)
+        return sorted(m["name"] for m in j["members"] if m["id"] != c.id)
 
     def good(self):
         return ["xavier", "yvonne"]  # their ids (KSUIDs) are never shown to them
@@ -301,7 +301,7 @@ class D003:
         self.y = await T3.connect(b)
         if a is not b:
             await node_follows(a, self.y.id)
-            await self.y.wait_receive("probe", "probe")
+            await self.y.wait_receive("guest:probe", "probe")
 
     async def talk(self, text):
         await self.x.send(self.y.id, text)
@@ -327,7 +327,7 @@ class D003:
 
     def from_raw(self):
         return [f["data"]["text"] for f in self.y.receives() if f["data"]["sender_id"] not in
-                (self.x.id, "probe")]
+                (self.x.id, "guest:probe")]
 
     async def malformed(self, a):
         c, y = self.x, self.y

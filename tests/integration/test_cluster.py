@@ -101,7 +101,7 @@ async def test_cross_node_delivery_and_acks(start_server, redis):
     for c in (alice, bob):
         msgs = await c.wait_msgs(room, 2)
         assert texts(msgs) == [(1, "from a"), (2, "from b")]
-        assert [m["from"]["id"] for m in msgs] == ["alice", "bob"]
+        assert [m["from"]["id"] for m in msgs] == ["guest:alice", "guest:bob"]
     # A message posted over HTTP on one node reaches members on the other.
     loop = asyncio.get_running_loop()
     resp = await loop.run_in_executor(None, lambda: a.post_message(room, "via http", "ops"))
@@ -358,22 +358,22 @@ async def test_presence_is_the_same_on_every_node(start_server, redis):
     await alice.join(room)
     bob = await Client.connect(b, "bob")
     jb = await bob.join(room)
-    assert sorted(m["id"] for m in jb["members"]) == ["alice", "bob"]
-    ev = await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "bob")
+    assert sorted(m["id"] for m in jb["members"]) == ["guest:alice", "guest:bob"]
+    ev = await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:bob")
     assert ev["room"] == room
     # A second session of bob on node a: no second join event anywhere.
     bob2 = await Client.connect(a, "bob")
     await bob2.join(room)
     for c in (alice, bob, bob2):
         p = await c.ok("presence", room=room)
-        assert sorted(m["id"] for m in p["members"]) == ["alice", "bob"], (c.name, p)
+        assert sorted(m["id"] for m in p["members"]) == ["guest:alice", "guest:bob"], (c.name, p)
     await bob.send_cmd("leave", room=room)
     await asyncio.sleep(0.3)
     assert not alice.evs("leave", room), "bob is still in the room through node a"
     await bob2.send_cmd("leave", room=room)
-    ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "bob")
+    ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:bob")
     p = await alice.ok("presence", room=room)
-    assert [m["id"] for m in p["members"]] == ["alice"]
+    assert [m["id"] for m in p["members"]] == ["guest:alice"]
     await close_all([alice, bob, bob2])
 
 
@@ -385,15 +385,15 @@ async def test_crashed_node_leaves_no_ghosts(start_server, redis):
     await alice.join(room)
     ghost = await Client.connect(b, "ghost")
     await ghost.join(room)
-    await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "ghost")
+    await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:ghost")
     b.crash()
     t0 = time.monotonic()
-    ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "ghost",
+    ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:ghost",
                                 timeout=T(ttl * 4 + 5))
     waited = time.monotonic() - t0
     assert ev["room"] == room
     p = await alice.ok("presence", room=room)
-    assert [m["id"] for m in p["members"]] == ["alice"]
+    assert [m["id"] for m in p["members"]] == ["guest:alice"]
     # Within the TTL and one liveness round (a third of it), with slack for a loaded machine.
     assert waited < T(ttl * 4 + 5), waited
     assert "stopped without leaving" in a.log_text()
@@ -507,22 +507,22 @@ async def test_direct_messages_across_nodes(start_server, redis):
     alice = await Client.connect(a, "alice")
     bob_b = await Client.connect(b, "bob")
     bob_a = await Client.connect(a, "bob")
-    reply = await alice.ok("dm", to="bob", text="on every node")
-    assert reply["to"] == "bob"
+    reply = await alice.ok("dm", to="guest:bob", text="on every node")
+    assert reply["to"] == "guest:bob"
     for c in (bob_a, bob_b):
         ev = await c.wait_event(lambda e: e.get("ev") == "dm")
-        assert ev["text"] == "on every node" and ev["from"]["id"] == "alice"
+        assert ev["text"] == "on every node" and ev["from"]["id"] == "guest:alice"
     await asyncio.sleep(0.2)
     assert len(bob_a.evs("dm")) == 1 and len(bob_b.evs("dm")) == 1
     # Only on node b now.
     await bob_a.close()
     carol = await Client.connect(b, "carol")
-    await poll_until_async(lambda: alice.send_cmd("dm", to="carol", text="hi"),
+    await poll_until_async(lambda: alice.send_cmd("dm", to="guest:carol", text="hi"),
                            lambda r: "error" not in r)
     await carol.wait_event(lambda e: e.get("ev") == "dm" and e["text"] == "hi")
     await bob_b.close()
     await carol.close()
-    r = await poll_until_async(lambda: alice.send_cmd("dm", to="bob", text="gone?"),
+    r = await poll_until_async(lambda: alice.send_cmd("dm", to="guest:bob", text="gone?"),
                                lambda r: "error" in r)
     assert_error(r, "offline")
     await alice.close()

@@ -293,18 +293,22 @@ async def test_cross_dialect(shared_server):
     nat = await Client.connect(shared_server, "natalie")
     await nat.join(room)
     d = await D0.connect(shared_server, "dora", room)
-    # The 000 client sees the native user in its welcome, the native one sees dora join.
-    assert {"id": "natalie", "name": "natalie"} in d.frames[0]["data"]["room"]["activeClients"]
-    await nat.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == d.id)
+    # The 000 client sees the native user in its welcome, the native one sees dora join; each
+    # under its id (docs/protocol.md "Identities": guest:natalie, disposable:<uuid>).
+    assert {"id": "guest:natalie", "name": "natalie"} in \
+        d.frames[0]["data"]["room"]["activeClients"]
+    await nat.wait_event(lambda e: e.get("ev") == "join" and
+                         e["user"]["id"] == f"disposable:{d.id}")
     await nat.send(room, "from native")
     f = await d.wait_chat("from native")
     assert f["data"] == {"room": {"name": room},
-                         "client": {"id": "natalie", "name": "natalie"}, "text": "from native"}
+                         "client": {"id": "guest:natalie", "name": "natalie"},
+                         "text": "from native"}
     await d.send("from 000")
     m = await nat.wait_event(lambda e: e.get("ev") == "msg" and e["text"] == "from 000")
-    assert m["room"] == room and m["from"] == {"id": d.id, "name": "dora"}
+    assert m["room"] == room and m["from"] == {"id": f"disposable:{d.id}", "name": "dora"}
     await nat.ok("leave", room=room)
-    await d.wait_info("unregistered", "natalie")
+    await d.wait_info("unregistered", "guest:natalie")
     await d.close()
     await close_all([nat])
 

@@ -369,10 +369,12 @@ async def test_native_and_001_in_public(start_server, bundle):
     await a.join()
     nat = await Client.connect(s, "natalie")
     await nat.join("public")
-    await a.wait(lambda f: f["type"] == "sys" and f.get("userUUID") == "natalie", "sys natalie")
+    await a.wait(lambda f: f["type"] == "sys" and f.get("userUUID") == "guest:natalie",
+                 "sys natalie")
     await nat.send("public", "hello 001")
     m = await a.got("hello 001")
-    assert m["SenderUUID"] == "natalie" and m["Sender"]["Username"] == "natalie", m
+    # A guest has no account UUID: its user id stands in (docs/dialects.md).
+    assert m["SenderUUID"] == "guest:natalie" and m["Sender"]["Username"] == "natalie", m
     await a.say("hello native")
     await nat.wait_msgs("public", 2)
     got = [x for x in nat.msgs("public") if x["text"] == "hello native"]
@@ -396,7 +398,7 @@ async def test_direct_messages_reach_001_users(start_server, bundle):
     a = await C1.connect(port)
     await a.sign(u)
     m = await a.got("while away")
-    assert m["SenderUUID"] == "nadia" and m["Sender"]["Username"] == "nadia", m
+    assert m["SenderUUID"] == "guest:nadia" and m["Sender"]["Username"] == "nadia", m
     assert m["RecipientUUID"] == a.uuid and m["Recipient"]["Username"] == u, m
     assert UUID4.match(m["UUID"]) and CREATED.match(m["CreatedAt"]), m
     # Signed in: delivered at once, not kept.
@@ -595,7 +597,7 @@ async def test_two_nodes(start_server, bundle, redis):
     nat = await Client.connect(s2, "nadia")
     await nat.join("public")
     await nat.send("public", "from nadia")
-    assert (await a.got("from nadia"))["SenderUUID"] == "nadia"
+    assert (await a.got("from nadia"))["SenderUUID"] == "guest:nadia"
     # Private channel across nodes.
     await a.join(b.uuid)
     await b.join(a.uuid)

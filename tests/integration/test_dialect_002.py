@@ -203,7 +203,9 @@ async def test_cross_dialect(shared_server):
     await nat.join(room)
     d = await D2.connect(shared_server, "dora", room)
     ev = await nat.wait_event(lambda e: e.get("ev") == "join" and e["user"]["name"] == "dora")
-    assert KSUID.match(ev["user"]["id"]), ev
+    # A chatty connection is the user chatty:<KSUID> (docs/protocol.md "Identities").
+    uid = ev["user"]["id"]
+    assert uid.startswith("chatty:") and KSUID.match(uid[len("chatty:"):]), ev
     await nat.send(room, "from native")
     await d.wait_msg("from native", "natalie")
     await d.ws.send("from 002")

@@ -395,18 +395,20 @@ async def test_binary_frames(shared_server):
 async def test_native_dm_to_texto(shared_server):
     t = await T3.connect(shared_server)
     nat = await Client.connect(shared_server, "natalie")
-    # A texto session is the core user named by its UUID: a confab.v1 dm reaches it.
-    reply = await nat.ok("dm", to=t.id, text="from native")
-    assert reply["to"] == t.id
-    r = await t.wait_receive("natalie", "from native")
+    # A texto session is the core user texto:<UUID> (docs/protocol.md "Identities"): a
+    # confab.v1 dm reaches it so.
+    reply = await nat.ok("dm", to=f"texto:{t.id}", text="from native")
+    assert reply["to"] == f"texto:{t.id}"
+    r = await t.wait_receive("guest:natalie", "from native")
     assert r["client_id"] == t.id and UUID4.match(r["id"])
-    # A texto client answering "natalie" cannot: its receiver_id must be a UUID.
-    assert (await t.error(t.send_msg("natalie", "x")))[0] == "ESYNTAX"
-    # The uuid must be the canonical form the session has.
-    await nat.err("dm", "offline", to=new_id(), text="nobody")
-    await nat.err("dm", "user_name_invalid", to="{%s}" % t.id, text="x")
+    # A texto client answering "guest:natalie" cannot: its receiver_id must be a UUID.
+    assert (await t.error(t.send_msg("guest:natalie", "x")))[0] == "ESYNTAX"
+    # The uuid must be the canonical form the session has; a bare UUID is no texto session.
+    await nat.err("dm", "offline", to=f"texto:{new_id()}", text="nobody")
+    await nat.err("dm", "user_name_invalid", to="texto:{%s}" % t.id, text="x")
+    await nat.err("dm", "user_name_invalid", to=t.id, text="x")
     await t.close()
-    await nat.err("dm", "offline", to=t.id, text="gone")
+    await nat.err("dm", "offline", to=f"texto:{t.id}", text="gone")
     await close_all([nat])
 
 
@@ -429,7 +431,7 @@ async def node_follows(node, uid):
     c = await Client.connect(node, "probe")
     deadline = asyncio.get_running_loop().time() + T(10)
     while True:
-        reply = await c.send_cmd("dm", to=uid, text="probe")
+        reply = await c.send_cmd("dm", to=f"texto:{uid}", text="probe")
         if "error" not in reply:
             break
         assert reply["error"]["code"] == "offline", reply
@@ -444,7 +446,7 @@ async def test_two_nodes(start_server, redis):
     b = await T3.connect(n2)
     await node_follows(n1, b.id)
     await node_follows(n2, a.id)
-    await b.wait_receive("probe", "probe")
+    await b.wait_receive("guest:probe", "probe")
     await a.send(b.id, "a to b")
     r = await b.wait_receive(a.id, "a to b")
     assert r["client_id"] == b.id

@@ -278,12 +278,13 @@ async def test_native_dm_reaches_ttu_socket_and_back(ttu):
     s = await T4.connect(ttu.port, u)
     await ttu.until_online(u)
     n = await Client.connect(ttu.server, uniq("nat"))
-    await n.ok("dm", to=u, text="from native")
+    # Each names the other in its identity space (docs/protocol.md "Identities").
+    await n.ok("dm", to=f"ttu:{u}", text="from native")
     f = await s.wait_payload("from native")
-    assert f == {"receiver": u, "sender": n.name, "payload": "from native"}
-    assert ttu.send(u, n.name, "to native").status_code == 200
+    assert f == {"receiver": u, "sender": n.id, "payload": "from native"}
+    assert ttu.send(u, n.id, "to native").status_code == 200
     ev = await n.wait_event(lambda e: e.get("ev") == "dm" and e.get("text") == "to native")
-    assert ev["from"]["id"] == u
+    assert ev["from"] == {"id": f"ttu:{u}", "name": u}
     await close_all([s, n])
 
 

@@ -187,7 +187,7 @@ async def test_bad_user_name(shared_server, name):
     await a.join(room)
     r = await a.send(room, "named now")
     e = await b.wait_msg(room, r["seq"])
-    assert e["from"] == {"id": good, "name": good}
+    assert e["from"] == {"id": f"guest:{good}", "name": good}
     await close_all([a, b])
 
 
@@ -203,7 +203,7 @@ async def test_user_name_wrong_type(shared_server):
 async def test_user_name_limits_accepted(shared_server, name):
     a = await Client.connect(shared_server, hello=False)
     h = await a.ok("hello", name=name)
-    assert h["user"] == {"id": name, "name": name}
+    assert h["user"] == {"id": f"guest:{name}", "name": name}
     await close_all([a])
 
 
@@ -229,7 +229,7 @@ async def test_already_joined_keeps_membership(shared_server):
     await a.err("join", "already_joined", room=room)
     await still_chatting(a, b, room)
     p = await b.ok("presence", room=room)
-    assert a.name in [m["id"] for m in p["members"]]
+    assert a.id in [m["id"] for m in p["members"]]
     await close_all([a, b])
 
 
@@ -238,7 +238,7 @@ async def test_bad_state_hello_after_join(shared_server):
     await a.err("hello", "bad_state", name=uniq("again"))
     await still_chatting(a, b, room)
     e = a.msgs(room)[-1]
-    assert e["from"]["id"] == a.name  # the name did not change
+    assert e["from"]["id"] == a.id  # the name did not change
     await close_all([a, b])
 
 
@@ -282,7 +282,7 @@ async def test_frame_at_max_frame_is_accepted_one_more_closes_1009(shared_server
     assert r.get("op") == "pong", r
     await a.send_raw(frame(65537))
     assert await a.wait_closed() == 1009
-    await b.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == a.name)
+    await b.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == a.id)
     r = await b.send(room, "b is fine")
     await b.wait_msg(room, r["seq"])
     await close_all([a, b])
@@ -402,7 +402,7 @@ async def test_rate_limit_then_close_4029(server):
     # b is unaffected and saw exactly a's three accepted messages.
     r = await b.send(room, "b still talks")
     await b.wait_msg(room, r["seq"])
-    assert [m["text"] for m in b.msgs(room) if m["from"]["id"] == a.name] == \
+    assert [m["text"] for m in b.msgs(room) if m["from"]["id"] == a.id] == \
         ["spam 0", "spam 1", "spam 2"]
     assert_consecutive(b.msgs(room), first=1)
     await close_all([a, b])

@@ -64,12 +64,13 @@ async def settle(*servers):
 
 async def test_kept_until_the_user_connects_in_order_once(start_server):
     s = start_server()
-    uid = uniq("bob")
+    name = uniq("bob")
+    uid = "guest:" + name  # a guest (docs/protocol.md "Identities")
     assert online(s, uid) is False
     mids = [queued(s, uid, f"n{i}") for i in range(5)]
     assert len(set(mids)) == 5
     assert s.metric("confab_inbox_messages") == 5
-    bob = await Client.connect(s, uid)
+    bob = await Client.connect(s, name)
     assert await wait_dms(bob, 5) == [f"n{i}" for i in range(5)]
     ev = bob.evs("dm")[0]
     assert ev["queued"] is True and ev["from"] == {"id": "admin", "name": "admin"}
@@ -82,7 +83,7 @@ async def test_kept_until_the_user_connects_in_order_once(start_server):
     live = bob.evs("dm")[5]
     assert "queued" not in live and live["from"]["id"] == "ops"
     # A second session later gets nothing again.
-    bob2 = await Client.connect(s, uid)
+    bob2 = await Client.connect(s, name)
     await settle(s)
     await bob2.ok("ping")
     assert bob2.evs("dm") == [] and len(bob.evs("dm")) == 6
@@ -107,7 +108,8 @@ async def account(server, name):
 
 
 def assert_kept_dm(ev, sender, to, text):
-    assert ev["from"] == {"id": sender, "name": sender} and ev["to"] == to, ev
+    """sender: the confab.v1 Client that sent it."""
+    assert ev["from"] == {"id": sender.id, "name": sender.name} and ev["to"] == to, ev
     assert ev["text"] == text and ev["queued"] is True, ev
     assert isinstance(ev["mid"], str) and len(ev["mid"]) == 36, ev
     assert ev["queued_ts"] >= ev["ts"], ev
@@ -129,7 +131,7 @@ async def test_native_dm_to_an_offline_account_is_kept(start_server):
     assert h["user"]["id"] == bob, h
     assert await wait_dms(c, 3) == ["k0", "k1", "k2"]
     for i, ev in enumerate(c.evs("dm")):
-        assert_kept_dm(ev, alice.name, bob, f"k{i}")
+        assert_kept_dm(ev, alice, bob, f"k{i}")
     assert len({ev["mid"] for ev in c.evs("dm")}) == 3
     # Online now: delivered at once, not kept.
     r = await alice.ok("dm", to=bob, text="live")
@@ -164,7 +166,7 @@ async def test_native_dm_kept_for_an_account_across_a_restart(start_server):
     c, h = await hello_token(s2, token)
     assert h["user"]["id"] == bob, h
     assert await wait_dms(c, 1) == ["before"]
-    assert_kept_dm(c.evs("dm")[0], alice.name, bob, "before")
+    assert_kept_dm(c.evs("dm")[0], alice, bob, "before")
     await settle(s2)
     assert len(c.evs("dm")) == 1
     await c.close()
@@ -189,14 +191,15 @@ async def test_admin_api_auth_and_validation(start_server):
 
 async def test_restart_keeps_queued_messages(start_server):
     s = start_server()
-    uid = uniq("bob")
+    name = uniq("bob")
+    uid = "guest:" + name  # a guest (docs/protocol.md "Identities")
     for i in range(3):
         queued(s, uid, f"r{i}")
     state = os.path.join(s.dir, "state")
     assert s.stop() == 0
     assert [f for f in os.listdir(state) if f.startswith("inbox-")]
     s2 = start_server({("state", "dir"): state})
-    bob = await Client.connect(s2, uid)
+    bob = await Client.connect(s2, name)
     assert await wait_dms(bob, 3) == ["r0", "r1", "r2"]
     await bob.close()
     # Delivered is removed: a third life has nothing for bob.
@@ -218,11 +221,12 @@ async def test_corrupt_inbox_file_stops_the_start(start_server, tmp_path):
 
 @pytest.mark.conf({("inbox", "max_messages"): 3})
 async def test_bound_drops_the_oldest(server):
-    uid = uniq("bob")
+    name = uniq("bob")
+    uid = "guest:" + name  # a guest (docs/protocol.md "Identities")
     for i in range(5):
         queued(server, uid, f"b{i}")
     assert server.metric('confab_inbox_dropped_total{reason="max_messages"}') == 2
-    bob = await Client.connect(server, uid)
+    bob = await Client.connect(server, name)
     assert await wait_dms(bob, 3) == ["b2", "b3", "b4"]
     await settle(server)
     assert len(bob.evs("dm")) == 3
@@ -231,12 +235,13 @@ async def test_bound_drops_the_oldest(server):
 
 @pytest.mark.conf({("inbox", "ttl"): 1})
 async def test_ttl_drops_expired_messages(server):
-    uid = uniq("bob")
+    name = uniq("bob")
+    uid = "guest:" + name  # a guest (docs/protocol.md "Identities")
     queued(server, uid, "stale")
     # The TTL is wall-clock time: wait it out.
     await asyncio.sleep(1.2)
     queued(server, uid, "fresh")
-    bob = await Client.connect(server, uid)
+    bob = await Client.connect(server, name)
     assert await wait_dms(bob, 1) == ["fresh"]
     await settle(server)
     assert dm_texts(bob) == ["fresh"]
@@ -248,11 +253,12 @@ async def test_ttl_drops_expired_messages(server):
 
 async def test_cluster_queue_on_a_deliver_on_b(start_server, redis):
     a, b = await start_nodes(start_server, redis, 2)
-    uid = uniq("bob")
+    name = uniq("bob")
+    uid = "guest:" + name  # a guest (docs/protocol.md "Identities")
     assert online(a, uid) is False and online(b, uid) is False
     for i in range(4):
         queued(a, uid, f"c{i}")
-    bob = await Client.connect(b, uid)
+    bob = await Client.connect(b, name)
     assert await wait_dms(bob, 4) == [f"c{i}" for i in range(4)]
     assert bob.evs("dm")[0]["queued"] is True
     await poll_until(lambda: online(a, uid) and online(b, uid), T(5), what="online everywhere")
@@ -262,7 +268,7 @@ async def test_cluster_queue_on_a_deliver_on_b(start_server, redis):
     await wait_dms(bob, 5)
     assert "queued" not in bob.evs("dm")[4]
     # A second session on a gets nothing of the past.
-    bob_a = await Client.connect(a, uid)
+    bob_a = await Client.connect(a, name)
     await settle(a, b)
     assert bob_a.evs("dm") == [] and len(bob.evs("dm")) == 5
     assert redis_call(redis.port, "EXISTS", "confab:inbox:" + uid) == 0
@@ -288,8 +294,8 @@ async def test_cluster_native_dm_to_an_offline_account(start_server, redis):
     assert redis.call("EXISTS", "dmk:inbox:" + guest) == 0
     # A guest with a session (here on b) still gets a dm live.
     carol = await Client.connect(b, uniq("carol"))
-    await poll_until(lambda: online(a, carol.name), T(5), what="carol online")
-    r = await alice.ok("dm", to=carol.name, text="hey")
+    await poll_until(lambda: online(a, carol.id), T(5), what="carol online")
+    r = await alice.ok("dm", to=carol.id, text="hey")
     assert "queued" not in r, r
     assert await wait_dms(carol, 1) == ["hey"]
     # Bob logs in on b: the inbox is drained there, once.
@@ -297,7 +303,7 @@ async def test_cluster_native_dm_to_an_offline_account(start_server, redis):
     assert h["user"]["id"] == bob, h
     assert await wait_dms(c, 3) == ["c0", "c1", "c2"]
     for i, ev in enumerate(c.evs("dm")):
-        assert_kept_dm(ev, alice.name, bob, f"c{i}")
+        assert_kept_dm(ev, alice, bob, f"c{i}")
     await poll_until(lambda: online(a, bob), T(5), what="bob online everywhere")
     assert redis.call("EXISTS", "dmk:inbox:" + bob) == 0
     r = await alice.ok("dm", to=bob, text="live")
@@ -315,7 +321,8 @@ async def test_cluster_connect_while_sending_loses_nothing(start_server, redis):
     a, b = await start_nodes(start_server, redis, 2)
     loop = asyncio.get_running_loop()
     for round_ in range(3):
-        uid = uniq("racer")
+        name = uniq("racer")
+        uid = "guest:" + name  # a guest (docs/protocol.md "Identities")
         n = 60
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             def send(node, tag):
@@ -330,7 +337,7 @@ async def test_cluster_connect_while_sending_loses_nothing(start_server, redis):
             # Connect part-way through the sending.
             await poll_until(lambda: redis_call(redis.port, "LLEN", "confab:inbox:" + uid) >= 5, T(10),
                              what="some notices queued")
-            bob = await Client.connect(b if round_ % 2 else a, uid)
+            bob = await Client.connect(b if round_ % 2 else a, name)
             codes = await fa + await fb
         assert 202 in codes
         texts = await wait_dms(bob, 2 * n, timeout=T(20))
@@ -348,10 +355,11 @@ async def test_cluster_two_nodes_draining_at_once(start_server, redis):
     message reaches the user."""
     a, b = await start_nodes(start_server, redis, 2)
     for _ in range(3):
-        uid = uniq("twin")
+        name = uniq("twin")
+        uid = "guest:" + name  # a guest (docs/protocol.md "Identities")
         for i in range(10):
             queued(a, uid, f"t{i}")
-        ca, cb = await asyncio.gather(Client.connect(a, uid), Client.connect(b, uid))
+        ca, cb = await asyncio.gather(Client.connect(a, name), Client.connect(b, name))
         await poll_until(lambda: redis_call(redis.port, "EXISTS", "confab:inbox:" + uid) == 0, T(10),
                          what="the inbox drained")
         # Every message reaches the user, on either session or both.
@@ -366,8 +374,8 @@ async def test_cluster_two_nodes_draining_at_once(start_server, redis):
 
 async def test_cluster_presence_of_many(start_server, redis):
     a, b = await start_nodes(start_server, redis, 2)
-    u1, u2 = uniq("p"), uniq("p")
-    c = await Client.connect(b, u1)
+    u1, u2 = "guest:" + uniq("p"), "guest:" + uniq("p")
+    c = await Client.connect(b, u1[len("guest:"):])
     await poll_until(lambda: online(a, u1), T(5), what="online on a")
     assert online(a, u2) is False
     await c.close()

@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 
-from confabtest import Client, T, assert_consecutive, close_all, free_port, uniq
+from confabtest import Client, T, assert_consecutive, close_all, free_port, poll_until, uniq
 from test_cluster import node_conf, wait_healthy
 from test_dialect_000 import D0, ORIGIN
 from test_dialect_002 import KSUID, D2, create, joined, left
@@ -30,21 +30,31 @@ ROUNDS = 4
 
 # ---- one room, three dialects and REST ---------------------------------------------------------
 
+def shown_in_000(uid):
+    """A user id as seed 000 shows it: its own connections bare, accounts as account:<name>,
+    other spaces' ids as they are."""
+    if uid.startswith("disposable:"):
+        return uid[len("disposable:"):]
+    return uid if ":" in uid else f"account:{uid}"
+
+
 class Room:
     """The members of one core room, by dialect, and what each must have received."""
 
     def __init__(self, room):
         self.room = room
         self.native, self.d0, self.d2 = [], [], []
-        self.ids = {REST: REST}  # sender name -> user id (rendered in 000 and confab.v1)
+        # sender name -> user id, as confab.v1 shows it (docs/protocol.md "Identities"); the
+        # operator's free 'from' is an account-space name.
+        self.ids = {REST: REST}
 
     def add_native(self, c):
         self.native.append(c)
-        self.ids[c.name] = c.name
+        self.ids[c.name] = c.id
 
     def add_d0(self, c):
         self.d0.append(c)
-        self.ids[c.name] = c.id
+        self.ids[c.name] = f"disposable:{c.id}"
 
     def members(self):
         return self.native + self.d0 + self.d2
@@ -66,7 +76,7 @@ class Room:
                 name = f["data"]["client"]["name"]
                 assert f == {"type": "chat", "data": {
                     "room": {"name": self.room},
-                    "client": {"id": self.ids[name], "name": name},
+                    "client": {"id": shown_in_000(self.ids[name]), "name": name},
                     "text": f["data"]["text"]}}, f
                 out.append((name, f["data"]["text"]))
             return out
@@ -146,17 +156,18 @@ async def test_one_room_three_dialects(start_server):
     r.add_d0(dora)
     # The 000 welcome lists the confab.v1 user; the confab.v1 user sees dora join.
     assert sorted(dora.frames[0]["data"]["room"]["activeClients"], key=lambda x: x["id"]) == \
-        sorted([{"id": nat.name, "name": nat.name}, {"id": dora.id, "name": "dora"}],
+        sorted([{"id": nat.id, "name": nat.name}, {"id": dora.id, "name": "dora"}],
                key=lambda x: x["id"])
     ev = await nat.wait_event(lambda e: e.get("ev") == "join" and e["user"]["name"] == "dora")
-    assert ev == {"ev": "join", "room": room, "user": {"id": dora.id, "name": "dora"}}
+    assert ev == {"ev": "join", "room": room, "user": {"id": f"disposable:{dora.id}",
+                                                        "name": "dora"}}
 
     chaz = await D2.connect(s, "chaz", room)
     r.d2.append(chaz)
-    # A chatty participant is a KSUID user: confab.v1 and 000 see the same id.
+    # A chatty participant is the user chatty:<KSUID>: confab.v1 and 000 see the same id.
     ev = await nat.wait_event(lambda e: e.get("ev") == "join" and e["user"]["name"] == "chaz")
     chaz_id = ev["user"]["id"]
-    assert KSUID.match(chaz_id) and chaz_id != room, ev
+    assert chaz_id.startswith("chatty:") and KSUID.match(chaz_id[7:]) and chaz_id[7:] != room, ev
     r.ids["chaz"] = chaz_id
     info = await dora.wait_info("registered", chaz_id)
     assert info["data"] == {"room": {"name": room}, "client": {"id": chaz_id, "name": "chaz"},
@@ -171,17 +182,18 @@ async def test_one_room_three_dialects(start_server):
     dina = await D0.connect(s, "dina", room)
     r.add_d0(dina)
     await chaz.wait(lambda f: f == joined("dina"), "000 join as participant_joined")
-    await dora.wait_info("registered", nat2.name)
+    await dora.wait_info("registered", nat2.id)
     await dora.wait_info("registered", dina.id)
     assert {x["id"] for x in dina.frames[0]["data"]["room"]["activeClients"]} == {
-        nat.name, nat2.name, dora.id, chaz_id, dina.id}
+        nat.id, nat2.id, dora.id, chaz_id, dina.id}
 
     sent = await send_rounds(room, [nat, dora, chaz, nat2, dina], [s], "one")
     await check_one_order(r, sent, chaz)
 
     # Leaves cross dialects too.
     await dora.close()
-    await nat.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == dora.id)
+    await nat.wait_event(lambda e: e.get("ev") == "leave" and
+                         e["user"]["id"] == f"disposable:{dora.id}")
     await chaz.wait(lambda f: f == left("dora"), "000 leave as participant_left")
     await dina.wait_info("unregistered", dora.id)
     await chaz.close()
@@ -189,16 +201,16 @@ async def test_one_room_three_dialects(start_server):
     assert ev["user"] == {"id": chaz_id, "name": "chaz"}
     await dina.wait_info("unregistered", chaz_id)
     await nat2.ok("leave", room=room)
-    await dina.wait_info("unregistered", nat2.name)
+    await dina.wait_info("unregistered", nat2.id)
     await close_all([nat, nat2, dina])
 
 
 # ---- direct messages: confab.v1, texto, ttu ----------------------------------------------------
 
 def dm_conf(main, ttu_port, extra=None):
-    # limits.max_name 40: user names may be UUIDs (36 bytes), so that texto sessions can
-    # address confab.v1 and ttu users (docs/dialects.md, seed 003 "texto send to a confab.v1
-    # user": only to a user whose id is a UUID).
+    # limits.max_name 40: user names may be UUIDs (36 bytes), so that confab.v1 and ttu users
+    # named like a texto session exist, whom texto sends must not reach (docs/protocol.md
+    # "Identities").
     conf = {("server", "listen"): [f"127.0.0.1:{main}", ttu_conf(ttu_port)],
             ("dialects", "disposable_origin"): ORIGIN, ("limits", "max_name"): 40}
     conf.update(extra or {})
@@ -212,11 +224,15 @@ def is_dm(text):
 
 
 async def test_direct_messages_across_dialects(start_server):
+    """Direct messages between confab.v1, texto and ttu users, each addressed in its identity
+    space (docs/protocol.md "Identities"): `texto:<uuid>`, `ttu:<name>`, `guest:<name>`. A
+    UUID that names a texto session in texto names no ttu or confab.v1 user (issue 12: the
+    spaces never resolve to each other)."""
     main, tport = free_port(), free_port()
     s = start_server(dm_conf(main, tport), port=main)
     ttu = Ttu(s, tport)
     nat = await Client.connect(s, uniq("nat"))
-    nat_u = await Client.connect(s, str(uuid.uuid4()))  # a confab.v1 user named by a UUID
+    nat_u = await Client.connect(s, str(uuid.uuid4()))  # a confab.v1 guest named by a UUID
     tx = await T3.connect(s)
     tu_name, tu_uuid = uniq("tu"), str(uuid.uuid4())
     tu = await T4.connect(tport, tu_name)
@@ -224,37 +240,38 @@ async def test_direct_messages_across_dialects(start_server):
     await ttu.until_online(tu_name)
     await ttu.until_online(tu_uuid)
 
-    # texto -> ttu: acked, rendered as ttu's {receiver, sender, payload}.
+    # texto -> a UUID: a texto session only, never the ttu or confab.v1 user of that name
+    # (acked, as every texto send: fire and forget).
     await tx.send(tu_uuid, "texto to ttu")
-    f = await tuu.wait_payload("texto to ttu")
-    assert f == {"receiver": tu_uuid, "sender": tx.id, "payload": "texto to ttu"}
-    # ttu -> texto: the X-Username is the sender_id (not a UUID, as for confab.v1 senders).
-    r = ttu.send(tu_name, tx.id, "ttu to texto")
-    assert (r.status_code, r.text) == (200, "Send")
-    f = await tx.wait_receive(tu_name, "ttu to texto")
-    assert f["client_id"] == tx.id and f["kind"] == "receive"
-    # texto -> confab.v1 (a user whose id is a UUID): a dm event from the texto session.
     await tx.send(nat_u.name, "texto to native")
-    ev = await nat_u.wait_event(is_dm("texto to native"))
-    assert ev["from"] == {"id": tx.id, "name": tx.id} and ev["to"] == nat_u.name, ev
+    # ttu -> texto: the receiver names texto's space; the sender is the ttu user.
+    r = ttu.send(tu_name, f"texto:{tx.id}", "ttu to texto")
+    assert (r.status_code, r.text) == (200, "Send")
+    f = await tx.wait_receive(f"ttu:{tu_name}", "ttu to texto")
+    assert f["client_id"] == tx.id and f["kind"] == "receive"
     # confab.v1 -> texto and ttu, ttu -> confab.v1 in one go, and texto -> texto.
-    await nat.ok("dm", to=tx.id, text="native to texto")
-    await nat.ok("dm", to=tu_name, text="native to ttu")
-    assert ttu.send(tu_uuid, nat.name, "ttu to native").status_code == 200
+    await nat.ok("dm", to=f"texto:{tx.id}", text="native to texto")
+    await nat.ok("dm", to=f"ttu:{tu_name}", text="native to ttu")
+    assert ttu.send(tu_uuid, nat.id, "ttu to native").status_code == 200
     tx2 = await T3.connect(s)
     await tx2.send(tx.id, "texto to texto")
-    await tx.wait_receive(nat.name, "native to texto")
+    await tx.wait_receive(nat.id, "native to texto")
     await tx.wait_receive(tx2.id, "texto to texto")
     f = await tu.wait_payload("native to ttu")
-    assert f == {"receiver": tu_name, "sender": nat.name, "payload": "native to ttu"}
+    assert f == {"receiver": tu_name, "sender": nat.id, "payload": "native to ttu"}
     ev = await nat.wait_event(is_dm("ttu to native"))
-    assert ev["from"] == {"id": tu_uuid, "name": tu_uuid} and ev["to"] == nat.name, ev
-    # Each exactly once, nothing to the others.
+    assert ev["from"] == {"id": f"ttu:{tu_uuid}", "name": tu_uuid} and ev["to"] == nat.id, ev
+    # Each exactly once, nothing to the others: a marker to each of tuu and nat_u shows that
+    # the texto sends to their names did not reach them.
+    assert ttu.send("mark", tu_uuid, "marker").status_code == 200
+    await tuu.wait_payload("marker")
+    await nat.ok("dm", to=nat_u.id, text="marker")
+    await nat_u.wait_event(is_dm("marker"))
     assert [x["data"]["text"] for x in tx.receives()] == [
         "ttu to texto", "native to texto", "texto to texto"]
-    assert tu.payloads() == ["native to ttu"] and tuu.payloads() == ["texto to ttu"]
+    assert tu.payloads() == ["native to ttu"] and tuu.payloads() == ["marker"]
     assert [e["text"] for e in nat.evs("dm")] == ["ttu to native"]
-    assert [e["text"] for e in nat_u.evs("dm")] == ["texto to native"]
+    assert [e["text"] for e in nat_u.evs("dm")] == ["marker"]
 
     # A seed 000 session renders no direct messages: a texto send to its UUID is acked and not
     # delivered, a confab.v1 dm finds no session that renders it; the 000 client gets nothing
@@ -263,7 +280,7 @@ async def test_direct_messages_across_dialects(start_server):
     d = await D0.connect(s, "dora", room)
     n = len(d.frames)
     await tx.send(d.id, "texto to 000")
-    reply = await nat.send_cmd("dm", to=d.id, text="native to 000")
+    reply = await nat.send_cmd("dm", to=f"disposable:{d.id}", text="native to 000")
     assert "error" not in reply or reply["error"]["code"] == "offline", reply
     await d.send("after")
     await d.wait_chat("after")
@@ -272,19 +289,20 @@ async def test_direct_messages_across_dialects(start_server):
 
 
 async def test_direct_messages_with_the_default_name_limit(start_server):
-    """With limits.max_name 32 a UUID is no user name, but confab.v1's dm and a ttu send may
-    still address a texto session by its UUID (docs/protocol.md `dm`, docs/dialects.md seed
-    004: `receiver` is a user name or a seed session's UUID)."""
+    """With limits.max_name 32 a UUID is no user name, but confab.v1's dm and a ttu send still
+    address a texto session as `texto:<uuid>` (docs/protocol.md "Identities")."""
     main, tport = free_port(), free_port()
     s = start_server(dm_conf(main, tport, {("limits", "max_name"): None}), port=main)
     ttu = Ttu(s, tport)
     tx = await T3.connect(s)
     nat = await Client.connect(s, uniq("nat"))
-    r = ttu.send("tim", tx.id, "from ttu")
+    r = ttu.send("tim", f"texto:{tx.id}", "from ttu")
     assert (r.status_code, r.text) == (200, "Send")
-    await tx.wait_receive("tim", "from ttu")
-    # Not a canonical UUID (upper case) and too long for a name: refused.
-    r = ttu.send("tim", tx.id.upper(), "refused")
+    await tx.wait_receive("ttu:tim", "from ttu")
+    # Not a canonical UUID (upper case), and a bare UUID is too long for a ttu name: refused.
+    r = ttu.send("tim", f"texto:{tx.id.upper()}", "refused")
+    assert r.status_code == 400 and r.text, (r.status_code, r.text)
+    r = ttu.send("tim", tx.id, "refused")
     assert r.status_code == 400 and r.text, (r.status_code, r.text)
     # A ttu socket cannot register a UUID either: the frame is ignored.
     u = str(uuid.uuid4())
@@ -292,8 +310,8 @@ async def test_direct_messages_with_the_default_name_limit(start_server):
     await tu.register("tim")
     await ttu.until_online("tim")
     assert ttu.status(u).text == f"{u} is offline"
-    await nat.ok("dm", to=tx.id, text="allowed")
-    await tx.wait_receive(nat.name, "allowed")
+    await nat.ok("dm", to=f"texto:{tx.id}", text="allowed")
+    await tx.wait_receive(nat.id, "allowed")
     assert [x["data"]["text"] for x in tx.receives()] == ["from ttu", "allowed"]
     await close_all([tx, nat, tu])
 
@@ -345,8 +363,9 @@ async def test_one_room_three_dialects_two_nodes(start_server, redis):
     r.add_native(na)
     db = await D0.connect(b, "dbee", room)
     r.add_d0(db)
-    assert {"id": na.name, "name": na.name} in db.frames[0]["data"]["room"]["activeClients"]
-    await na.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == db.id)
+    assert {"id": na.id, "name": na.name} in db.frames[0]["data"]["room"]["activeClients"]
+    await na.wait_event(lambda e: e.get("ev") == "join" and
+                        e["user"]["id"] == f"disposable:{db.id}")
     cb = await D2.connect(b, "cbee", room)
     r.d2.append(cb)
     ev = await na.wait_event(lambda e: e.get("ev") == "join" and e["user"]["name"] == "cbee")
@@ -355,7 +374,7 @@ async def test_one_room_three_dialects_two_nodes(start_server, redis):
     da = await D0.connect(a, "dace", room)
     r.add_d0(da)
     assert {x["id"] for x in da.frames[0]["data"]["room"]["activeClients"]} == {
-        na.name, db.id, r.ids["cbee"], da.id}
+        na.id, db.id, r.ids["cbee"], da.id}
     await cb.wait(lambda f: f == joined("dace"), "dace (node a) joined")
     ca = await D2.connect(a, "cace", room)
     r.d2.append(ca)
@@ -368,7 +387,7 @@ async def test_one_room_three_dialects_two_nodes(start_server, redis):
         await c.wait(lambda f: f == joined(nb.name), "nb (node b) joined")
     for c in (da, db):
         await c.wait_info("registered", r.ids["cace"])
-        await c.wait_info("registered", nb.name)
+        await c.wait_info("registered", nb.id)
 
     sent = await send_rounds(room, [na, da, ca, nb, db, cb], [a, b], "two")
     await check_one_order(r, sent, nb)
@@ -379,7 +398,8 @@ async def test_one_room_three_dialects_two_nodes(start_server, redis):
     await da.wait_info("unregistered", r.ids["cbee"])
     await ca.wait(lambda f: f == left("cbee"), "cbee (node b) left")
     await da.close()
-    await nb.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == da.id)
+    await nb.wait_event(lambda e: e.get("ev") == "leave" and
+                        e["user"]["id"] == f"disposable:{da.id}")
     await db.wait_info("unregistered", da.id)
     await ca.wait(lambda f: f == left("dace"), "dace (node a) left")
     await close_all([na, nb, db, ca])
@@ -397,39 +417,41 @@ async def test_direct_messages_across_dialects_two_nodes(start_server, redis):
     # other node).
     await b.ttu.until_online(tu_name)
     await b.ttu.until_online(tu_uuid)
-    await a.ttu.until_online(tb.id)
-    await a.ttu.until_online(nb_u.name)
+    for uid in (f"texto:{tb.id}", nb_u.id):
+        await poll_until(lambda: a.get(f"/api/v1/users/{uid}").json()["online"], T(10),
+                         what=f"{uid} online")
 
     # confab.v1 on a -> texto on b.
-    await na.ok("dm", to=tb.id, text="native a to texto b")
-    await tb.wait_receive(na.name, "native a to texto b")
-    # texto on b -> ttu on a, and -> confab.v1 (UUID-named) on b through its own node.
+    await na.ok("dm", to=f"texto:{tb.id}", text="native a to texto b")
+    await tb.wait_receive(na.id, "native a to texto b")
+    # texto on b -> the UUIDs of a ttu user on a and a confab.v1 guest on b: neither (texto
+    # reaches texto sessions only).
     await tb.send(tu_uuid, "texto b to ttu a")
-    f = await tuu.wait_payload("texto b to ttu a")
-    assert f == {"receiver": tu_uuid, "sender": tb.id, "payload": "texto b to ttu a"}
     await tb.send(nb_u.name, "texto b to native b")
-    ev = await nb_u.wait_event(is_dm("texto b to native b"))
-    assert ev["from"] == {"id": tb.id, "name": tb.id}
     # ttu POSTed on a -> texto on b; ttu POSTed on b -> confab.v1 on a.
-    assert a.ttu.send(tu_name, tb.id, "ttu a to texto b").status_code == 200
-    await tb.wait_receive(tu_name, "ttu a to texto b")
-    await a.ttu.until_online(na.name)
-    r = b.ttu.send(tu_name, na.name, "ttu b to native a")
+    assert a.ttu.send(tu_name, f"texto:{tb.id}", "ttu a to texto b").status_code == 200
+    await tb.wait_receive(f"ttu:{tu_name}", "ttu a to texto b")
+    r = b.ttu.send(tu_name, na.id, "ttu b to native a")
     assert (r.status_code, r.text) == (200, "Send")
     ev = await na.wait_event(is_dm("ttu b to native a"))
-    assert ev["from"] == {"id": tu_name, "name": tu_name}
+    assert ev["from"] == {"id": f"ttu:{tu_name}", "name": tu_name}
     # confab.v1 on b -> ttu on a, and the ttu socket's second session on b gets it too.
     tub = await T4.connect(b.ttu.port)
     await registered_again(tub, tu_name, b.ttu)
-    await until_delivered(lambda: nb_u.send_cmd("dm", to=tu_name, text="native b to ttu"),
+    await until_delivered(lambda: nb_u.send_cmd("dm", to=f"ttu:{tu_name}",
+                                                text="native b to ttu"),
                           lambda r: "error" not in r, "dm to ttu")
     for c in (tua, tub):
         f = await c.wait_payload("native b to ttu")
-        assert f == {"receiver": tu_name, "sender": nb_u.name, "payload": "native b to ttu"}
-    # Each exactly once.
+        assert f == {"receiver": tu_name, "sender": nb_u.id, "payload": "native b to ttu"}
+    # Each exactly once; markers show the texto sends to the UUIDs reached nobody.
+    assert a.ttu.send("mark", tu_uuid, "marker").status_code == 200
+    await tuu.wait_payload("marker")
+    await na.ok("dm", to=nb_u.id, text="marker")
+    await nb_u.wait_event(is_dm("marker"))
     assert [x["data"]["text"] for x in tb.receives()] == [
         "native a to texto b", "ttu a to texto b"]
-    assert tua.payloads() == ["native b to ttu"] and tuu.payloads() == ["texto b to ttu a"]
+    assert tua.payloads() == ["native b to ttu"] and tuu.payloads() == ["marker"]
     assert [e["text"] for e in na.evs("dm")] == ["ttu b to native a"]
-    assert [e["text"] for e in nb_u.evs("dm")] == ["texto b to native b"]
+    assert [e["text"] for e in nb_u.evs("dm")] == ["marker"]
     await close_all([na, nb_u, tb, tua, tuu, tub])

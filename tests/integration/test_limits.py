@@ -372,7 +372,7 @@ async def test_2000_connections_one_room(server):
         assert [(e["seq"], e["text"]) for e in c.msgs(room)] == want
     p = await announcer.ok("presence", room=room)
     assert sorted(x["id"] for x in p["members"]) == sorted(
-        [f"fan{i:02d}" for i in range(users)] + ["announcer"])
+        [f"guest:fan{i:02d}" for i in range(users)] + ["guest:announcer"])
     await close_all(clients + [announcer])
 
 

@@ -32,7 +32,7 @@ async def test_two_clients_chat(server):
     a = await Client.connect(server, "alice")
     b = await Client.connect(server, "bob")
     h = a.hello_reply
-    assert h["user"] == {"id": "alice", "name": "alice"}
+    assert h["user"] == {"id": "guest:alice", "name": "alice"}
     assert isinstance(h["session"], str) and h["session"]
     assert h["session"] != b.hello_reply["session"]
     assert h["node"] == "itest-node"
@@ -47,12 +47,12 @@ async def test_two_clients_chat(server):
     assert ja["history"] == []
     assert ja["gap"] is False
     assert isinstance(ja["epoch"], int)
-    assert ja["members"] == [{"id": "alice", "name": "alice"}]
+    assert ja["members"] == [{"id": "guest:alice", "name": "alice"}]
     jb = await b.join("lobby")
     assert jb["epoch"] == ja["epoch"]
-    assert ids(jb["members"]) == ["alice", "bob"]
+    assert ids(jb["members"]) == ["guest:alice", "guest:bob"]
     ev = await a.wait_event(lambda e: e.get("ev") == "join")
-    assert ev == {"ev": "join", "room": "lobby", "user": {"id": "bob", "name": "bob"}}
+    assert ev == {"ev": "join", "room": "lobby", "user": {"id": "guest:bob", "name": "bob"}}
 
     r = await a.send("lobby", "hi bob")
     assert r["room"] == "lobby" and r["seq"] == 1
@@ -71,7 +71,7 @@ async def test_two_clients_chat(server):
         e = await c.wait_msg("lobby", 2)
         assert_msg(e, "lobby", 2, text, "bob")
     # The joiner does not get its own join event.
-    assert not [e for e in b.evs("join") if e["user"]["id"] == "bob"]
+    assert not [e for e in b.evs("join") if e["user"]["id"] == "guest:bob"]
     await close_all([a, b])
 
 
@@ -79,7 +79,7 @@ async def test_hello_without_name_gets_guest(server):
     c = await Client.connect(server, hello=False)
     h = await c.ok("hello")
     assert re.fullmatch(r"guest-[A-Za-z0-9]{6}", h["user"]["name"]), h
-    assert h["user"]["id"] == h["user"]["name"]
+    assert h["user"]["id"] == "guest:" + h["user"]["name"]
     await close_all([c])
 
 
@@ -88,7 +88,7 @@ async def test_no_hello_at_all_gets_guest_at_first_command(server):
     await a.join("g")
     c = await Client.connect(server, hello=False)
     j = await c.join("g")
-    guest = [m for m in j["members"] if m["id"] != "alice"]
+    guest = [m for m in j["members"] if m["id"] != "guest:alice"]
     assert len(guest) == 1 and re.fullmatch(r"guest-[A-Za-z0-9]{6}", guest[0]["name"]), j
     ev = await a.wait_event(lambda e: e.get("ev") == "join")
     assert ev["user"] == guest[0]
@@ -106,7 +106,7 @@ async def test_hello_twice_is_bad_state(server):
     c = await Client.connect(server, "first")
     await c.err("hello", "bad_state", name="second")
     j = await c.join("r")
-    assert j["members"] == [{"id": "first", "name": "first"}]
+    assert j["members"] == [{"id": "guest:first", "name": "first"}]
     await close_all([c])
 
 
@@ -177,7 +177,7 @@ async def test_many_clients_identical_order(server):
         assert got == reference, f"{c.name} saw a different order"
     for seq, sender, text in reference:
         assert reply_seq[text] == seq
-        assert sender == f"user{int(text[1:text.index('-')]):02d}"
+        assert sender == f"guest:user{int(text[1:text.index('-')]):02d}"
     await close_all(clients)
 
 
@@ -191,29 +191,29 @@ async def test_presence_join_leave_events(server):
     c = await Client.connect(server, "carol")
     await a.join(room)
     await b.join(room)
-    ev = await a.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "bob")
-    assert ev == {"ev": "join", "room": room, "user": {"id": "bob", "name": "bob"}}
+    ev = await a.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:bob")
+    assert ev == {"ev": "join", "room": room, "user": {"id": "guest:bob", "name": "bob"}}
     for x in (a, b):
         p = await x.ok("presence", room=room)
         assert p["room"] == room
-        assert ids(p["members"]) == ["alice", "bob"]
-        assert {"id": "bob", "name": "bob"} in p["members"]
+        assert ids(p["members"]) == ["guest:alice", "guest:bob"]
+        assert {"id": "guest:bob", "name": "bob"} in p["members"]
 
     await c.join(room)
-    await a.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "carol")
-    await b.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "carol")
+    await a.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:carol")
+    await b.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:carol")
 
     lv = await b.ok("leave", room=room)
     assert lv["op"] == "leave" and lv["room"] == room, lv
-    ev = await a.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "bob")
-    assert ev == {"ev": "leave", "room": room, "user": {"id": "bob", "name": "bob"}}
-    assert ids((await a.ok("presence", room=room))["members"]) == ["alice", "carol"]
+    ev = await a.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:bob")
+    assert ev == {"ev": "leave", "room": room, "user": {"id": "guest:bob", "name": "bob"}}
+    assert ids((await a.ok("presence", room=room))["members"]) == ["guest:alice", "guest:carol"]
     await b.err("presence", "not_joined", room=room)
 
     # Closing the connection without a leave is a leave too.
     await c.close()
-    await a.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "carol")
-    assert ids((await a.ok("presence", room=room))["members"]) == ["alice"]
+    await a.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:carol")
+    assert ids((await a.ok("presence", room=room))["members"]) == ["guest:alice"]
     await close_all([a, b])
 
 
@@ -224,12 +224,12 @@ async def test_presence_counts_users_not_sessions(server):
     b2 = await Client.connect(server, "bob")
     await a.join(room)
     await b1.join(room)
-    await a.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "bob")
+    await a.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:bob")
     j2 = await b2.join(room)
-    assert ids(j2["members"]) == ["alice", "bob"]
+    assert ids(j2["members"]) == ["guest:alice", "guest:bob"]
     await barrier(a, [a, b1, b2], room)
-    assert len([e for e in a.evs("join") if e["user"]["id"] == "bob"]) == 1, a.evs("join")
-    assert ids((await a.ok("presence", room=room))["members"]) == ["alice", "bob"]
+    assert len([e for e in a.evs("join") if e["user"]["id"] == "guest:bob"]) == 1, a.evs("join")
+    assert ids((await a.ok("presence", room=room))["members"]) == ["guest:alice", "guest:bob"]
     # Both bob sessions receive messages.
     r = await a.send(room, "to both bobs")
     await b1.wait_msg(room, r["seq"])
@@ -238,9 +238,9 @@ async def test_presence_counts_users_not_sessions(server):
     await b1.ok("leave", room=room)
     await barrier(a, [a, b2], room)
     assert not a.evs("leave"), "leave event while another session of bob is still in the room"
-    assert ids((await a.ok("presence", room=room))["members"]) == ["alice", "bob"]
+    assert ids((await a.ok("presence", room=room))["members"]) == ["guest:alice", "guest:bob"]
     await b2.ok("leave", room=room)
-    await a.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "bob")
+    await a.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:bob")
     await close_all([a, b1, b2])
 
 
@@ -479,25 +479,27 @@ async def test_direct_messages(server):
     alice = await Client.connect(server, "alice")
     bob1 = await Client.connect(server, "bob")
     bob2 = await Client.connect(server, "bob")
-    reply = await alice.ok("dm", to="bob", text="psst")
-    assert reply["to"] == "bob"
+    reply = await alice.ok("dm", to="guest:bob", text="psst")
+    assert reply["to"] == "guest:bob"
     for b in (bob1, bob2):
         ev = await b.wait_event(lambda e: e.get("ev") == "dm")
-        assert ev["from"] == {"id": "alice", "name": "alice"}
-        assert ev["to"] == "bob" and ev["text"] == "psst" and isinstance(ev["ts"], int)
+        assert ev["from"] == {"id": "guest:alice", "name": "alice"}
+        assert ev["to"] == "guest:bob" and ev["text"] == "psst" and isinstance(ev["ts"], int)
     assert not alice.evs("dm")
-    assert_error(await alice.send_cmd("dm", to="nobody", text="hello?"), "offline")
-    assert_error(await alice.send_cmd("dm", to=" bob", text="x"), "user_name_invalid")
-    assert_error(await alice.send_cmd("dm", to="bob"), "bad_request")
-    assert_error(await alice.send_cmd("dm", to="bob", text=""), "text_too_long")
+    assert_error(await alice.send_cmd("dm", to="guest:nobody", text="hello?"), "offline")
+    # A bare name is an account's: bob the guest is not the account bob (none here).
+    assert_error(await alice.send_cmd("dm", to="bob", text="hello?"), "offline")
+    assert_error(await alice.send_cmd("dm", to="guest: bob", text="x"), "user_name_invalid")
+    assert_error(await alice.send_cmd("dm", to="guest:bob"), "bad_request")
+    assert_error(await alice.send_cmd("dm", to="guest:bob", text=""), "text_too_long")
     # Once bob's sessions are gone, so is he.
     await close_all([bob1, bob2])
     # The server notices the closes in its own time: ask until it has.
-    reply = await alice.send_cmd("dm", to="bob", text="still there?")
+    reply = await alice.send_cmd("dm", to="guest:bob", text="still there?")
     for _ in range(100):
         if "error" in reply:
             break
         await asyncio.sleep(0.05)
-        reply = await alice.send_cmd("dm", to="bob", text="still there?")
+        reply = await alice.send_cmd("dm", to="guest:bob", text="still there?")
     assert_error(reply, "offline")
     await alice.close()
