@@ -425,6 +425,7 @@ struct req {
 	size_t n, done;
 	json_t *list; /* users: the answer's array */
 	char room[CF_ROOM_NAME_MAX + 1];
+	unsigned names_read : 1; /* channelJoin: the account list was read for members' UUIDs */
 };
 
 struct rc {
@@ -925,13 +926,54 @@ join_online(void *ud, int err, const uint8_t *online, size_t n)
 	finish(s);
 }
 
-/* The session is a member of the channel's room: answer, after asking whether the recipient
- * of a private channel is online when it is not in the room. */
+/* Whether a member of room is an account whose UUID this node does not know yet: one that
+ * signed in on another node only (cluster mode). */
+static int
+unknown_members(const struct cf_room *room)
+{
+	for (const struct cf_presence *p = room->users; p; p = p->hh.next)
+		if (cf_ident_space_of(p->id, NULL) == CF_ID_ACCOUNT && uuid_of(p->id) == p->id)
+			return 1;
+	return 0;
+}
+
+static void join_complete(struct cf_sess *s, struct cf_room *room);
+
+static void
+join_names_listed(void *ud, int64_t tag, int err, const struct cf_account *accts, size_t n)
+{
+	struct cf_sess *s = ud;
+	struct cf_room *room = cf_room_find(s->srv->reg, rc_of(s)->room);
+
+	(void)tag;
+	/* Without the list the reply still goes out, with the names the node knows. */
+	for (size_t i = 0; !err && i < n; i++)
+		name_put(accts[i].id, accts[i].name);
+	if (room) {
+		join_complete(s, room);
+		return;
+	}
+	send_error(s, E_JOIN, rc_of(s)->cur->o, "the channel could not be loaded, try again later");
+	finish(s);
+}
+
+/* The session is a member of the channel's room: answer, after reading the UUIDs of members
+ * that signed in elsewhere (users lists each member's account UUID, never its name), and after
+ * asking whether the recipient of a private channel is online when it is not in the room. */
 static void
 join_complete(struct cf_sess *s, struct cf_room *room)
 {
 	struct req *q = rc_of(s)->cur;
 	const char *ids[1] = {q->rname};
+
+	/* Once per request: the list names every account, so one read is enough. */
+	if (!q->names_read && s->srv->auth && unknown_members(room)) {
+		q->names_read = 1;
+		if (cf_auth_list(s->srv->auth, join_names_listed, s, 0) == 0) {
+			wait_async(s);
+			return;
+		}
+	}
 
 	if (*q->recip && q->rname) {
 		struct cf_presence *p;

@@ -13,6 +13,7 @@ import requests
 from confabtest import T, Client, assert_error, close_all, free_port, uniq
 from test_accounts import PW, hello_token, register
 from test_cluster import node_conf, wait_healthy
+from test_dialect_001 import C1, bundle, name  # noqa: F401 (bundle is a fixture)
 from test_dialect_003 import T3
 from test_dialect_004 import T4, Ttu, ttu_conf
 
@@ -264,3 +265,32 @@ async def test_ttu_username_is_not_the_account_two_nodes(start_server, redis):
     for n in nodes:
         await bystanders_chat(n)
     await close_all([c, bob, thief])
+
+
+async def test_001_channel_join_lists_other_nodes_by_uuid(start_server, bundle, redis):  # noqa: F811
+    """Seed 001 on two nodes, the real client's flow (signIn, then channelJoin at once): a
+    member signed in through the other node is listed with its account UUID and name."""
+    nodes = []
+    for i in range(2):
+        p1, p2 = free_port(), free_port()
+        n = start_server(node_conf(redis, f"n{i}", {("server", "listen"): [
+            f"127.0.0.1:{p1}", f"127.0.0.1:{p2} dialects=redis_chat www={bundle}"]}), port=p1)
+        n.p001 = p2
+        nodes.append(n)
+    for n in nodes:
+        await wait_healthy(n)
+    a = await C1.connect(nodes[0].p001, "a")
+    await a.sign(name("a"))
+    await a.join()
+    b = await C1.connect(nodes[1].p001, "b")
+    await b.sign(name("b"))
+    jb = await b.join()
+    users = {u["UUID"]: u["Username"] for u in jb["users"]}
+    assert users.get(a.uuid) == a.user and users.get(b.uuid) == b.user, jb["users"]
+    assert a.user not in users, jb["users"]
+    # A name no account may have (':' tags the other identity spaces) gets signIn's error.
+    x = await C1.connect(nodes[1].p001)
+    await x.error({"type": "signIn", "signIn": {"username": "ttu:x", "password": PW}}, 4)
+    for n in nodes:
+        await bystanders_chat(n)
+    await close_all([a, b, x])
