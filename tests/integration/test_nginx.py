@@ -323,7 +323,8 @@ async def test_wss_chat_across_two_upstream_nodes(start_server, redis, start_ngi
     for c in (a, b):
         msgs = await c.wait_msgs(room, 6)
         assert [(m["seq"], m["text"]) for m in msgs] == want, c.name
-        assert [m["from"]["id"] for m in msgs] == [a.name, b.name] * 3
+        ids = [x.hello_reply["user"]["id"] for x in (a, b)]  # guest:<name>
+        assert [m["from"]["id"] for m in msgs] == ids * 3
     await close_all(clients)
 
 
