@@ -251,14 +251,16 @@ hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
 	return a;
 }
 
-/* A guest is the user "guest:<name>": never an account, whatever the name (ident.h). */
+/* A guest is the user "guest:<name>": never an account, whatever the name (ident.h). The
+ * caller checked a chosen name against limits.max_name; a made one (guest-XXXXXX) may be
+ * longer than a small limit, as before. */
 static int
 set_guest(struct cf_sess *s, const char *name)
 {
 	char id[CF_IDENT_MAX];
 
-	if (cf_ident_make(CF_ID_GUEST, name, (size_t)s->srv->cfg->max_name, id, sizeof(id)) < 0)
-		return -1; /* checked by the caller, or made here */
+	if (cf_ident_make(CF_ID_GUEST, name, 256, id, sizeof(id)) < 0)
+		return -1;
 	return cf_sess_set_user(s, id, name);
 }
 

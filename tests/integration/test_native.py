@@ -83,6 +83,15 @@ async def test_hello_without_name_gets_guest(server):
     await close_all([c])
 
 
+@pytest.mark.conf({("limits", "max_name"): 8})
+async def test_made_guest_name_under_a_small_max_name(server):
+    """The made name guest-XXXXXX (12 bytes) is given even when limits.max_name is smaller."""
+    c = await Client.connect(server, hello=False)
+    h = await c.ok("hello")
+    assert h["user"]["id"] == "guest:" + h["user"]["name"] and len(h["user"]["name"]) == 12, h
+    await close_all([c])
+
+
 async def test_no_hello_at_all_gets_guest_at_first_command(server):
     a = await Client.connect(server, "alice")
     await a.join("g")
