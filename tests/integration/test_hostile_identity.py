@@ -267,6 +267,38 @@ async def test_ttu_username_is_not_the_account_two_nodes(start_server, redis):
     await close_all([c, bob, thief])
 
 
+async def test_guest_name_squatting_two_nodes(start_server, redis):
+    """The guest carol on node B, the account carol registered and signed in on node A: the
+    account's direct messages and inbox reach only the account, through Redis."""
+    nodes = [start_server(node_conf(redis, f"n{i}")) for i in range(2)]
+    for n in nodes:
+        await wait_healthy(n)
+    a, b = nodes
+    carol = uniq("carol")
+    guest = await Client.connect(b, carol)
+    assert guest.id == f"guest:{carol}"
+    sender = await Client.connect(b, uniq("sender"))
+    c, token = await account(a, carol)
+    await sender.ok("dm", to=carol, text="live")
+    await c.wait_event(is_dm("live"))
+    await c.close()
+    # Offline everywhere but for the guest: kept for the account (Redis inbox:<carol>).
+    for _ in range(200):
+        r = await sender.ok("dm", to=carol, text="kept")
+        if r.get("queued"):
+            break  # until node A has noticed the close (a live dm is delivered, not lost)
+    assert r.get("queued") is True, r
+    await sender.ok("dm", to=f"guest:{carol}", text="marker")
+    await guest.wait_event(is_dm("marker"))
+    assert [e["text"] for e in guest.evs("dm")] == ["marker"], guest.evs("dm")
+    c, _ = await hello_token(b, token)
+    ev = await c.wait_event(is_dm("kept"))
+    assert ev["queued"] is True
+    for n in nodes:
+        await bystanders_chat(n)
+    await close_all([guest, sender, c])
+
+
 async def test_001_channel_join_lists_other_nodes_by_uuid(start_server, bundle, redis):  # noqa: F811
     """Seed 001 on two nodes, the real client's flow (signIn, then channelJoin at once): a
     member signed in through the other node is listed with its account UUID and name."""
