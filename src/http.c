@@ -44,8 +44,12 @@ struct http_pss {
 	size_t post_len;
 	int auth_ok;          /* -1: admin API off, 0: bad token, 1: good */
 	char *extra;          /* owned: headers every response to this request carries (CORS) */
+	size_t body_seen;     /* bytes of the body received, kept or not */
 	unsigned waiting : 1; /* a publish, a history read or a chatty POST is in flight */
 	unsigned too_big : 1;
+	unsigned body : 1;     /* a POST, PUT or PATCH whose body is not all in yet */
+	unsigned answered : 1; /* the response is written: close once the body is in */
+	unsigned held : 1;     /* flow-controlled while the answer is prepared (request_in()) */
 };
 
 size_t
@@ -78,6 +82,8 @@ status_text(int status)
 		return "Method Not Allowed";
 	case 413:
 		return "Payload Too Large";
+	case 426:
+		return "Upgrade Required";
 	case 429:
 		return "Too Many Requests";
 	case 500:
@@ -96,9 +102,10 @@ build(int status, const char *ctype, const char *extra, const char *body, size_t
       size_t *ret_len)
 {
 	char head[2048];
+	/* One request per connection (see cf_http_callback()): every answer says so. */
 	int hl = snprintf(head, sizeof(head),
 	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	                  "Cache-Control: no-store\r\n%s\r\n",
+	                  "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
 	                  status, status_text(status), ctype, blen, extra ? extra : "");
 	unsigned char *buf;
 
@@ -127,6 +134,10 @@ respond(struct lws *wsi, struct http_pss *p, int status, const char *ctype, cons
 	p->resp = build(status, ctype, extra, body, blen, &p->resp_len);
 	if (!p->resp)
 		return -1;
+	if (p->held) {
+		p->held = 0;
+		lws_rx_flow_control(wsi, 1);
+	}
 	lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -720,6 +731,7 @@ static_name_ok(const char *name)
 static int
 get_static(struct lws *wsi, struct http_pss *p, const char *path)
 {
+	static const char static_headers[] = "Cache-Control: no-cache\r\nConnection: close\r\n";
 	const char *dir = www_of(wsi), *name = path + 1, *mime;
 	char full[1024];
 	int n;
@@ -733,12 +745,10 @@ get_static(struct lws *wsi, struct http_pss *p, const char *path)
 	if (!*dir || !mime || !static_name_ok(name))
 		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	n = lws_serve_http_file(wsi, full, mime, "Cache-Control: no-cache\r\n", 0);
-	if (n < 0)
-		return -1;
-	if (n > 0) /* lws answered 404 itself: the file is not there */
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	return 0;
+	n = lws_serve_http_file(wsi, full, mime, static_headers, (int)sizeof(static_headers) - 1);
+	/* n > 0: lws answered 404 itself (the file is not there); either way the connection
+	 * ends here, as after every answer. */
+	return n ? -1 : 0;
 }
 
 static int
@@ -875,66 +885,115 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	return get_static(wsi, p, path);
 }
 
+/* Writes a refusal of an upgrade and ends the connection. Returning 1 would let lws keep it for
+ * another request (see cf_http_callback() on why it may not); -1 makes lws send what the socket
+ * did not take and close. */
+static int
+refuse_upgrade(struct lws *wsi, int status, const char *ctype, const char *extra, const char *text)
+{
+	size_t len;
+	unsigned char *buf = build(status, ctype, extra, text, strlen(text), &len);
+
+	cf_metrics.rejected_connections_total++;
+	if (buf)
+		lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS);
+	free(buf);
+	return -1;
+}
+
 /* A refused upgrade in plain text (seed 000's refusals), as Go's net/http sends them. */
 static int
 write_plain(struct lws *wsi, int status, const char *text)
 {
-	size_t len;
-	unsigned char *buf = build(status, "text/plain; charset=utf-8",
-	                           "X-Content-Type-Options: nosniff\r\nConnection: close\r\n", text,
-	                           strlen(text), &len);
-
-	if (!buf)
-		return -1;
-	lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS);
-	free(buf);
-	return 1;
+	return refuse_upgrade(wsi, status, "text/plain; charset=utf-8",
+	                      "X-Content-Type-Options: nosniff\r\n", text);
 }
 
-/* The WebSocket upgrade gate: answered here, before the handshake, with a JSON error. */
-static int
-confirm_upgrade(struct lws *wsi, struct cf_server *srv)
+/* The request's path, whichever method lws parsed ("" for none). */
+static void
+request_path(struct lws *wsi, char *path, size_t len)
 {
-	char path[256];
-	const char *code, *msg;
-	unsigned char *buf;
-	size_t len;
-	char body[256];
-	int status;
+	static const enum lws_token_indexes uri[] = {
+	        WSI_TOKEN_GET_URI,   WSI_TOKEN_POST_URI,   WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_PUT_URI,
+	        WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI, WSI_TOKEN_HEAD_URI,
+	};
 
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
-		path[0] = '\0';
-	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(srv->cfg, path)) {
+	path[0] = '\0';
+	for (size_t i = 0; i < sizeof(uri) / sizeof(uri[0]); i++)
+		if (lws_hdr_total_length(wsi, uri[i])) {
+			if (lws_hdr_copy(wsi, path, (int)len, uri[i]) < 0)
+				path[0] = '\0';
+			return;
+		}
+}
+
+/* The WebSocket upgrade gate: answered here, before the handshake, with a JSON error (or the
+ * seeds' plain text on their paths). */
+static int
+confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
+{
+	char path[256], body[256];
+	const char *code, *msg;
+	int status, id;
+
+	/* lws answered another Upgrade (403) already and only asks for h2c. */
+	if (strcasecmp(upgrade, "websocket") && strcasecmp(upgrade, "h2c"))
+		return -1;
+	request_path(wsi, path, sizeof(path));
+	id = cf_server_ws_endpoint(srv, wsi, path);
+	if (id == CF_DIALECT_DISPOSABLE) {
 		/* Seed 000 answers its own refusals, in plain text, before the common
 		 * checks. */
 		const char *text;
 
 		status = cf_disposable_admit(srv->cfg, wsi, 1, &text);
-		if (status) {
-			cf_metrics.rejected_connections_total++;
+		if (status)
 			return write_plain(wsi, status, text);
-		}
 	}
-	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(srv->cfg, path)) {
+	if (id == CF_DIALECT_CHATTY) {
 		const char *text;
 
 		status = cf_chatty_admit(srv, wsi, &text);
-		if (status) {
-			cf_metrics.rejected_connections_total++;
+		if (status)
 			return write_plain(wsi, status, text);
-		}
 	}
 	status = cf_server_admit(srv, wsi, path, &code, &msg);
 	if (!status)
 		return 0;
-	cf_metrics.rejected_connections_total++;
 	snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
-	buf = build(status, "application/json", "Connection: close\r\n", body, strlen(body), &len);
-	if (!buf)
-		return -1;
-	lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_HEADERS);
-	free(buf);
-	return 1;
+	return refuse_upgrade(wsi, status, "application/json", NULL, body);
+}
+
+/*
+ * One request per connection. lws 4.1.6 cannot serve a request that was pipelined behind another
+ * and carries a body (lib/roles/http/server/server.c, lws_http_action(), the loop at its end
+ * that feeds "the stream wsi's own buflist" to lws_read_h1()): when the next request's bytes
+ * already sit in the connection's buflist, that loop hands the buflist's head, which still holds
+ * the request's own headers, to the body parser; once Content-Length bytes are counted,
+ * lws_read_h1() (lib/roles/h1/ops-h1.c) in LRS_BODY with rx_content_remain 0 consumes nothing and
+ * calls HTTP_BODY_COMPLETION again, and the loop ends only when the buflist is empty: it never
+ * returns, so the loop serves nothing and never sees SIGTERM. With a longer Content-Length the
+ * loop frees the buflist segment the outer lws_read_h1() is still parsing. Even behind a
+ * request that lws handles, pipelined bytes make lws_service_do_ripe_rxflow() enter
+ * lws_read_h1() on every turn of the loop (poll() with no timeout), repeating
+ * HTTP_BODY_COMPLETION for a request already complete until its answer is written.
+ *
+ * So confab never lets lws parse a second request on a connection: every answer says
+ * "Connection: close" and the connection ends once it is written (what was pipelined behind is
+ * dropped unread). Upgrades are one request too: a refusal closes (refuse_upgrade()), an
+ * accepted one is a WebSocket. A request that waits for the bus holds its connection
+ * flow-controlled meanwhile, so that lws stops offering it the pipelined bytes; the answer lifts
+ * that first (respond()), as lws 4.1 gives a flow-controlled HTTP connection no WRITEABLE
+ * either (rops_handle_POLLIN_h1()).
+ */
+static void
+request_in(struct lws *wsi, struct http_pss *p)
+{
+	/* Only an answer in flight: lws serves files in LRS_ISSUING_FILE, which also stops. */
+	if (!p->waiting || p->resp || p->held)
+		return;
+	p->held = 1;
+	lws_rx_flow_control(wsi, 0);
 }
 
 int
@@ -946,14 +1005,12 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return confirm_upgrade(wsi, srv);
+		return confirm_upgrade(wsi, srv, in ? in : "");
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		return cf_tls_adopt_ctx(user) < 0 ? -1 : 0;
 	case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
 		return cf_tls_verify_client((int)len);
 	case LWS_CALLBACK_HTTP:
-		/* A keep-alive connection's next request reuses p: drop what the last one
-		 * kept (lws zeroes p when the connection is new). */
 		free(p->resp);
 		free(p->room);
 		free(p->post);
@@ -961,10 +1018,20 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		memset(p, 0, sizeof(*p));
 		p->srv = srv;
 		p->wsi = wsi;
-		return on_http(wsi, p, in) < 0 ? -1 : 0;
+		p->body = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ||
+		          lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) ||
+		          lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI);
+		if (on_http(wsi, p, in) < 0)
+			return -1;
+		if (!p->body)
+			request_in(wsi, p);
+		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
-		if (p->route == R_NONE)
-			return 0;
+		p->body_seen += len;
+		if (!len || p->route == R_NONE) {
+			/* Nobody reads it: a body larger than any we take ends the connection. */
+			return p->body_seen > BODY_MAX && p->route == R_NONE ? -1 : 0;
+		}
 		if (p->post_len + len > BODY_MAX) {
 			p->too_big = 1;
 			return 0;
@@ -979,6 +1046,14 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* lws 4.1 calls this again, with nothing new, for as long as pipelined bytes
+		 * wait (see the comment above): only the first one is the request's. */
+		if (!p->body)
+			return 0;
+		p->body = 0;
+		request_in(wsi, p);
+		if (p->answered)
+			return -1; /* answered before its body was in: now the connection ends */
 		if (p->route == R_POST_DM)
 			return post_dm(wsi, p) < 0 ? -1 : 0;
 		if (p->route == R_TTU)
@@ -993,9 +1068,13 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 			return -1;
 		free(p->resp);
 		p->resp = NULL;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		p->answered = 1;
+		/* Connection: close. lws sends what the socket did not take before it closes;
+		 * a body still coming is read (and dropped) first, so that the client sees the
+		 * answer rather than a reset. */
+		return p->body ? 0 : -1;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		return -1;
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (!p || !p->srv)

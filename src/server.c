@@ -141,24 +141,37 @@ cf_server_mounted(struct lws *wsi, int id)
 }
 
 int
+cf_server_ws_endpoint(struct cf_server *srv, struct lws *wsi, const char *path)
+{
+	const struct cf_config *cfg = srv->cfg;
+
+	if (cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws"))
+		return CF_DIALECT_NATIVE;
+	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(cfg, path))
+		return CF_DIALECT_DISPOSABLE;
+	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(cfg, path))
+		return CF_DIALECT_CHATTY;
+	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(cfg, path))
+		return CF_DIALECT_TEXTO;
+	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path))
+		return CF_DIALECT_REDIS_CHAT;
+	/* Seed 004 took an upgrade on any path its router did not answer, from any Origin. */
+	if (cf_server_mounted(wsi, CF_DIALECT_TTU) && cf_ttu_ws_path(path))
+		return CF_DIALECT_TTU;
+	return -ENOENT;
+}
+
+int
 cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
                 const char **ret_msg)
 {
 	const struct cf_config *cfg = srv->cfg;
 	char ip[48], origin[256];
 	uint32_t n;
+	int id = cf_server_ws_endpoint(srv, wsi, path);
 	/* Seeds 000 and 002 checked their own Origin rules (cf_disposable_admit(),
-	 * cf_chatty_admit()); seeds 001 and 003 take any. Only what the listener mounts. */
-	int seed =
-	        (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(cfg, path)) ||
-	        (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(cfg, path)) ||
-	        (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(cfg, path)) ||
-	        (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path));
-	int native = cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws");
-
-	/* Seed 004 took an upgrade on any path its router did not answer, from any Origin. */
-	if (!native && !seed && cf_server_mounted(wsi, CF_DIALECT_TTU))
-		seed = cf_ttu_ws_path(path);
+	 * cf_chatty_admit()); the other seeds take any. */
+	int native = id == CF_DIALECT_NATIVE, seed = id >= 0 && !native;
 
 	if (!native && !seed) {
 		*ret_code = "not_found";

@@ -74,6 +74,8 @@ int cf_server_ip_count(struct cf_server *srv, const char *ip);
 /* Counts one more session from ip; NULL on OOM. */
 struct cf_ipcount *cf_server_ip_ref(struct cf_server *srv, const char *ip);
 void cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c);
+/* The dialect (CF_DIALECT_*) whose WebSocket endpoint path is on wsi's listener, or -ENOENT. */
+int cf_server_ws_endpoint(struct cf_server *srv, struct lws *wsi, const char *path);
 /* Decides whether a WebSocket handshake may proceed: 0, or an HTTP status (403, 404, 429, 503)
  * with *ret_code set to an error code string. */
 int cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
