@@ -901,12 +901,61 @@ refuse_upgrade(struct lws *wsi, int status, const char *ctype, const char *extra
 	return -1;
 }
 
-/* A refused upgrade in plain text (seed 000's refusals), as Go's net/http sends them. */
+/* A refused upgrade in plain text (the seeds' refusals), as Go's net/http sends them; extra
+ * (or NULL) adds headers. */
 static int
-write_plain(struct lws *wsi, int status, const char *text)
+write_plain(struct lws *wsi, int status, const char *extra, const char *text)
 {
-	return refuse_upgrade(wsi, status, "text/plain; charset=utf-8",
-	                      "X-Content-Type-Options: nosniff\r\n", text);
+	char hdrs[256];
+
+	snprintf(hdrs, sizeof(hdrs), "X-Content-Type-Options: nosniff\r\n%s", extra ? extra : "");
+	return refuse_upgrade(wsi, status, "text/plain; charset=utf-8", hdrs, text);
+}
+
+/* Whether key is the base64 of 16 bytes (RFC 6455 4.2.1): 22 characters of the alphabet, then
+ * "==". The bits the last character carries beyond the 128 are not checked, as Go's decoder
+ * (the seeds' servers) did not. */
+static int
+ws_key_ok(const char *key, int n)
+{
+	static const char b64[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	if (n != 24 || strcmp(key + 22, "=="))
+		return 0;
+	for (int i = 0; i < 22; i++)
+		if (!key[i] || !strchr(b64, key[i]))
+			return 0;
+	return 1;
+}
+
+/* The RFC 6455 checks lws 4.1 does not make before it accepts an upgrade (it upgrades version
+ * 8, takes any Sec-WebSocket-Key, and routes a POST by its empty GET path): 0 when the request
+ * passes, else the status, *ret_extra the headers it needs and *ret_code its error code. */
+static int
+ws_handshake_check(struct lws *wsi, const char **ret_extra, const char **ret_code)
+{
+	char v[16], key[64];
+	int n;
+
+	*ret_extra = NULL;
+	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
+		*ret_extra = "Allow: GET\r\n";
+		*ret_code = "method_not_allowed";
+		return 405;
+	}
+	n = lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_VERSION);
+	if (n <= 0 || strcmp(v, "13")) {
+		*ret_extra = "Sec-WebSocket-Version: 13\r\n";
+		*ret_code = n == 0 ? "bad_handshake" : "unsupported_version";
+		return n == 0 ? 400 : 426;
+	}
+	n = lws_hdr_copy(wsi, key, sizeof(key), WSI_TOKEN_KEY);
+	if (!ws_key_ok(key, n)) {
+		*ret_code = "bad_handshake";
+		return 400;
+	}
+	return 0;
 }
 
 /* The request's path, whichever method lws parsed ("" for none). */
@@ -933,7 +982,7 @@ static int
 confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
 {
 	char path[256], body[256];
-	const char *code, *msg;
+	const char *code, *msg, *extra;
 	int status, id;
 
 	/* lws answered another Upgrade (403) already and only asks for h2c. */
@@ -941,6 +990,20 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
 		return -1;
 	request_path(wsi, path, sizeof(path));
 	id = cf_server_ws_endpoint(srv, wsi, path);
+	if (id >= 0 && (status = ws_handshake_check(wsi, &extra, &code))) {
+		if (id == CF_DIALECT_NATIVE) {
+			snprintf(body, sizeof(body),
+			         "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+			         status == 405   ? "a WebSocket handshake is a GET"
+			         : status == 426 ? "Sec-WebSocket-Version must be 13"
+			                         : "missing or malformed Sec-WebSocket-Key or "
+			                           "Sec-WebSocket-Version");
+			return refuse_upgrade(wsi, status, "application/json", extra, body);
+		}
+		/* The seeds answered in plain text, their status's text (gorilla's words). */
+		snprintf(body, sizeof(body), "%s\n", status_text(status));
+		return write_plain(wsi, status, extra, body);
+	}
 	if (id == CF_DIALECT_DISPOSABLE) {
 		/* Seed 000 answers its own refusals, in plain text, before the common
 		 * checks. */
@@ -948,14 +1011,14 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
 
 		status = cf_disposable_admit(srv->cfg, wsi, 1, &text);
 		if (status)
-			return write_plain(wsi, status, text);
+			return write_plain(wsi, status, NULL, text);
 	}
 	if (id == CF_DIALECT_CHATTY) {
 		const char *text;
 
 		status = cf_chatty_admit(srv, wsi, &text);
 		if (status)
-			return write_plain(wsi, status, text);
+			return write_plain(wsi, status, NULL, text);
 	}
 	status = cf_server_admit(srv, wsi, path, &code, &msg);
 	if (!status)

@@ -242,8 +242,13 @@ async def test_pipelined_get_then_upgrade(srv):
 
 
 @pytest.mark.parametrize("listener,refused,want", [
+    ("main", upgrade(version="8"), 426),
+    ("main", upgrade(key="short"), 400),
     ("main", upgrade(path="/nowhere"), 404),
-], ids=["no_endpoint"])
+    ("main", upgrade(method="POST"), 405),
+    ("001", upgrade(version="7", path="/ws"), 426),
+    ("004", upgrade(key="", path="/ws"), 400),
+], ids=["version8", "short_key", "no_endpoint", "post", "001_version7", "004_empty_key"])
 async def test_refused_upgrade_then_post(srv, listener, refused, want):
     """A refused upgrade ends its connection: the POST behind it is not parsed."""
     post = ttu_send() if listener == "004" else req("POST", "/nowhere", b"x")
