@@ -1049,6 +1049,22 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
  * that first (respond()), as lws 4.1 gives a flow-controlled HTTP connection no WRITEABLE
  * either (rops_handle_POLLIN_h1()).
  */
+/* A trusted proxy sent an X-Forwarded-For that names no client: the request is refused, not
+ * counted as the proxy's (cf_server_client_ip()). */
+static int
+bad_forwarded_for(struct lws *wsi, struct http_pss *p)
+{
+	char ip[64];
+
+	if (!p->srv->cfg->trusted_proxies.n ||
+	    cf_server_client_ip(p->srv, wsi, ip, sizeof(ip)) >= 0)
+		return 0;
+	cf_log_client(CF_LOG_INFO, "bad_forwarded_for", ip, 0, NULL,
+	              "request refused: X-Forwarded-For from a trusted proxy is not a list of "
+	              "addresses");
+	return 1;
+}
+
 static void
 request_in(struct lws *wsi, struct http_pss *p)
 {
@@ -1084,8 +1100,14 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		p->body = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ||
 		          lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) ||
 		          lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI);
-		if (on_http(wsi, p, in) < 0)
+		if (bad_forwarded_for(wsi, p)) {
+			if (http_error(wsi, p, 400, NULL, "bad_forwarded_for",
+			               "X-Forwarded-For from a trusted proxy is not a list of "
+			               "addresses") < 0)
+				return -1;
+		} else if (on_http(wsi, p, in) < 0) {
 			return -1;
+		}
 		if (!p->body)
 			request_in(wsi, p);
 		return 0;

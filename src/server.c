@@ -17,6 +17,7 @@
 #include "confab/sd.h"
 #include "confab/session.h"
 #include "confab/tls.h"
+#include "confab/xff.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -81,47 +82,71 @@ cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c)
 	}
 }
 
+/* ip as an address of either family (16 bytes, IPv4 in the first 4), 0 when it is none. */
 static int
-trusted(const struct cf_config *cfg, const char *ip)
+addr_of(const char *ip, unsigned char a[16], int *family)
 {
-	for (size_t i = 0; i < cfg->trusted_proxies.n; i++)
-		if (!strcmp(ip, cfg->trusted_proxies.v[i]))
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET, ip, a) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		*family = AF_INET6;
+	else
+		return 0;
+	return 1;
+}
+
+/* Whether ip is one of server.trusted_proxies: the same address, however either is written. */
+static int
+trusted(void *ud, const char *ip)
+{
+	const struct cf_config *cfg = ud;
+	unsigned char a[16], b[16];
+	int fa, fb, parsed = addr_of(ip, a, &fa);
+
+	for (size_t i = 0; i < cfg->trusted_proxies.n; i++) {
+		const char *t = cfg->trusted_proxies.v[i];
+
+		if (!strcmp(ip, t) ||
+		    (parsed && addr_of(t, b, &fb) && fa == fb && !memcmp(a, b, sizeof(a))))
 			return 1;
+	}
 	return 0;
 }
 
-void
+int
 cf_server_client_ip(struct cf_server *srv, struct lws *wsi, char *ip, size_t len)
 {
-	char xff[512], *p;
 	unsigned char addr[sizeof(struct in6_addr)];
+	char client[CF_XFF_ADDR_MAX], *xff;
+	int n, r;
 
 	lws_get_peer_simple(wsi, ip, len);
 	/* A dual-stack socket (systemd's ListenStream=PORT, "*:PORT") sees IPv4 peers as
 	 * ::ffff:a.b.c.d: one client, one address, whichever socket it came through. */
 	if (!strncasecmp(ip, "::ffff:", 7) && inet_pton(AF_INET, ip + 7, addr) == 1)
 		memmove(ip, ip + 7, strlen(ip + 7) + 1);
-	if (!srv->cfg->trusted_proxies.n || !trusted(srv->cfg, ip) ||
-	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) <= 0)
-		return;
-	/* Right to left: each trusted proxy appended the address it got the request from; the
-	 * first address that is not one of ours is the client. Anything left of it was written
-	 * by the client and proves nothing. */
-	for (;;) {
-		char *comma = strrchr(xff, ',');
-		char *entry = comma ? comma + 1 : xff;
-
-		while (*entry == ' ' || *entry == '\t')
-			entry++;
-		for (p = entry + strlen(entry); p > entry && (p[-1] == ' ' || p[-1] == '\t');)
-			*--p = '\0';
-		if (inet_pton(AF_INET, entry, addr) != 1 && inet_pton(AF_INET6, entry, addr) != 1)
-			return; /* garbage: keep the last trustworthy address */
-		snprintf(ip, len, "%s", entry);
-		if (!trusted(srv->cfg, entry) || !comma)
-			return;
-		*comma = '\0';
+	if (!srv->cfg->trusted_proxies.n || !trusted(srv->cfg, ip))
+		return 0;
+	/* As long as lws's header limits let it be: its length is lws's to bound. */
+	n = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	if (n <= 0)
+		return 0; /* the proxy itself is the client */
+	xff = malloc((size_t)n + 1);
+	if (!xff)
+		return -ENOMEM;
+	if (lws_hdr_copy(wsi, xff, n + 1, WSI_TOKEN_X_FORWARDED_FOR) != n) {
+		free(xff);
+		return -EINVAL;
 	}
+	r = cf_xff_client(xff, (size_t)n, trusted, srv->cfg, client, sizeof(client));
+	free(xff);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	snprintf(ip, len, "%s", client);
+	return 0;
 }
 
 const struct cf_listener *
@@ -187,7 +212,8 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 			if (!strcmp(origin, cfg->origins.v[i]))
 				break;
 		if (i == cfg->origins.n) {
-			cf_server_client_ip(srv, wsi, ip, sizeof(ip));
+			if (cf_server_client_ip(srv, wsi, ip, sizeof(ip)) < 0)
+				lws_get_peer_simple(wsi, ip, sizeof(ip));
 			cf_log_client(CF_LOG_INFO, "origin_refused", ip, 0, NULL,
 			              "handshake refused: origin '%s' not allowed", origin);
 			*ret_code = "origin_not_allowed";
@@ -195,12 +221,16 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 			return 403;
 		}
 	}
+	if (cf_server_client_ip(srv, wsi, ip, sizeof(ip)) < 0) {
+		*ret_code = "bad_forwarded_for";
+		*ret_msg = "X-Forwarded-For from a trusted proxy is not a list of addresses";
+		return 400;
+	}
 	if (srv->draining) {
 		*ret_code = "shutting_down";
 		*ret_msg = "the server is shutting down";
 		return 503;
 	}
-	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
 	if (srv->sessions.count >= (uint32_t)cfg->max_connections) {
 		cf_log_client(CF_LOG_WARNING, "connection_limit", ip, 0, NULL,
 		              "handshake refused: server.max_connections (%d) reached",
