@@ -88,9 +88,9 @@ async def test_forwarded_for_counts_clients_behind_a_trusted_proxy(server):
         w, status = via_proxy(xff)
         assert status == 429, xff
         held.append(w)
-    # Not an address: the proxy's own address counts (one more from 127.0.0.1 is fine).
+    # Not an address: refused, never counted as the proxy's own address (issue 12, item 8).
     w, status = via_proxy("unknown")
-    assert status == 101
+    assert status == 400
     held.append(w)
     for w in held:
         w.close()
