@@ -222,6 +222,10 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 		}
 	}
 	if (cf_server_client_ip(srv, wsi, ip, sizeof(ip)) < 0) {
+		cf_log_client(
+		        CF_LOG_INFO, "bad_forwarded_for", ip, 0, NULL,
+		        "handshake refused: X-Forwarded-For from a trusted proxy is not a list "
+		        "of addresses");
 		*ret_code = "bad_forwarded_for";
 		*ret_msg = "X-Forwarded-For from a trusted proxy is not a list of addresses";
 		return 400;
