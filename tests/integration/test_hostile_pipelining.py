@@ -327,3 +327,26 @@ async def test_sigterm_after_pipelined_posts(start_server):
     assert code == 0, f"exit {code} after SIGTERM\n{s.log_text()[-2000:]}"
     for _r, w in conns:
         w.close()
+
+
+# ---- cluster mode: answers that wait for Redis hold their connection meanwhile
+
+@pytest.mark.parametrize("kind", ["post_get", "post_post"])
+@pytest.mark.parametrize("endpoint", ["room_message", "chatty_create"])
+async def test_pipelined_while_waiting_for_redis(redis_factory, start_server, endpoint, kind):
+    """In cluster mode the admin POST and POST /chat are answered once Redis replies; the
+    connection is flow-controlled meanwhile (no spinning on the pipelined bytes, no second
+    publish), then answered once with Connection: close."""
+    from test_cluster import node_conf, wait_healthy
+    redis = redis_factory()
+    s = start_server(node_conf(redis, "pipe-node"))
+    await wait_healthy(s)
+    s.ports = {"main": s.port}
+    room = uniq("pipe")
+    post = (req("POST", f"/api/v1/rooms/{room}/messages", b'{"text":"once"}', AUTH)
+            if endpoint == "room_message" else req("POST", f"/chat?name={room}", b"x"))
+    second = post if kind == "post_post" else GET_HEALTHZ
+    status, body = await attack(s, "main", [post + second], post)
+    assert status == (200 if endpoint == "room_message" else 201), body
+    if endpoint == "room_message":
+        assert history_count(s, room) == 1
