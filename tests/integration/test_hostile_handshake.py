@@ -12,8 +12,6 @@ listener. Native answers in JSON, the seeds in plain text as their servers did.
 Each refusal ends its connection, and another client's chat and /healthz are unaffected
 meanwhile; a correct handshake on the same path still gets 101."""
 import asyncio
-import socket
-import threading
 import base64
 import json
 import os
@@ -24,27 +22,6 @@ import requests
 from confabtest import (Client, RawWS, Server, ServerStartError, T, close_all, free_port, uniq)
 
 ORIGIN = "http://test.local"
-
-
-def drain_notify(s):
-    """Reads NOTIFY_SOCKET for the module's long-lived server. confabd sends STATUS= every
-    second, and with the kernel's unix datagram queue of 10 (net.unix.max_dgram_qlen) an
-    unread socket makes sd_notify() block the event loop after about 10 s: slow runs
-    (valgrind, sanitizers) would hang on it."""
-    sock = s.notify
-
-    def run():
-        # Until stop() closes the socket (a recv blocked on it would not notice).
-        while sock.fileno() != -1:
-            try:
-                sock.settimeout(0.5)
-                sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-
-    threading.Thread(target=run, daemon=True).start()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +37,6 @@ def srv(request):
     except ServerStartError as e:
         pytest.fail(f"confabd did not start: {e}\n{s.log_text()}")
     s.ports = {"main": main, "001": p001, "004": p004}
-    drain_notify(s)
     room = s.post("/chat?name=hs")
     assert room.status_code == 201, room.text
     s.chatty_room = room.json()["id"]

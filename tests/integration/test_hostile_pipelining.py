@@ -12,7 +12,6 @@ another client chats and /healthz answers; then the attacker reads exactly the a
 request gets on its own, with `Connection: close`, and then EOF. The server exits 0 on SIGTERM
 afterwards (the fixtures check it). Before the fix the first such case froze the loop."""
 import asyncio
-import threading
 import base64
 import json
 import os
@@ -28,27 +27,6 @@ AUTH = f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
 
 # ---- the server: the default set (native, 000, 002, 003), 001 and 004 on listeners of their own
 
-def drain_notify(s):
-    """Reads NOTIFY_SOCKET for the module's long-lived server. confabd sends STATUS= every
-    second, and with the kernel's unix datagram queue of 10 (net.unix.max_dgram_qlen) an
-    unread socket makes sd_notify() block the event loop after about 10 s: slow runs
-    (valgrind, sanitizers) would hang on it."""
-    sock = s.notify
-
-    def run():
-        # Until stop() closes the socket (a recv blocked on it would not notice).
-        while sock.fileno() != -1:
-            try:
-                sock.settimeout(0.5)
-                sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-
-    threading.Thread(target=run, daemon=True).start()
-
-
 @pytest.fixture(scope="module")
 def srv(request):
     main, p001, p004 = free_port(), free_port(), free_port()
@@ -61,7 +39,6 @@ def srv(request):
     except ServerStartError as e:
         pytest.fail(f"confabd did not start: {e}\n{s.log_text()}")
     s.ports = {"main": main, "001": p001, "004": p004}
-    drain_notify(s)
     yield s
     code = s.stop()
     assert code == 0, f"confabd did not exit cleanly on SIGTERM (exit {code})\n{s.log_text()}"
