@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Measures what one hostile client gets out of room churn (issue 12, items 4 to 6), with the
 default limits, against CONFABD (default build/confabd). Not a test: it prints numbers for
-docs/security-notes/churn.md. Loopback only; every loop is bounded.
+docs/security.md ("Rooms, joins and presence"). Loopback only; every loop is bounded.
 
   /usr/bin/python3 bench/churn.py
 """
