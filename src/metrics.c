@@ -80,6 +80,10 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	counter(f, "confab_rejected_connections_total",
 	        "WebSocket handshakes refused (limits, origin).", "counter",
 	        m->rejected_connections_total);
+	counter(f, "confab_sd_notify_dropped_total",
+	        "STATUS= and WATCHDOG=1 lines not sent because the service manager's notify socket "
+	        "was full.",
+	        "counter", m->sd_notify_dropped_total);
 	counter(f, "confab_http_requests_total", "Plain HTTP requests served.", "counter",
 	        m->http_requests_total);
 	counter(f, "confab_messages_in_total", "Messages ordered by the bus.", "counter",

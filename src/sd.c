@@ -3,11 +3,18 @@
  * rather than a thread or a signal, so it proves the loop itself still turns. */
 #include "confab/sd.h"
 #include "confab/log.h"
+#include "confab/metrics.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 static struct {
@@ -18,10 +25,45 @@ static struct {
 	char reload[160];
 } sd;
 
+/* The periodic lines (STATUS=, WATCHDOG=1) go without blocking. libsystemd's sd_notify() blocks
+ * in sendmsg() while the notify socket's queue is full (net.unix.max_dgram_qlen: 10 datagrams),
+ * which would stop the event loop until the manager reads: no /healthz, no SIGTERM. Such a line
+ * is dropped and counted instead; the next one replaces it. The rare lines systemd must see
+ * (READY=1, RELOADING=1, STOPPING=1, ERRNO=) keep sd_notify(). */
+static int
+notify_nowait(const char *msg)
+{
+	const char *e = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = e ? strlen(e) : 0;
+	int fd;
+
+	/* A path or an abstract name (@...); anything else (vsock:, 253+) is libsystemd's. */
+	if (!n || n >= sizeof(sa.sun_path) || (e[0] != '/' && e[0] != '@'))
+		return n ? sd_notify(0, msg) : 0;
+	memcpy(sa.sun_path, e, n);
+	if (e[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+	           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		if (r == -EAGAIN)
+			cf_metrics.sd_notify_dropped_total++;
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
 static void
 watchdog_cb(lws_sorted_usec_list_t *sul)
 {
-	sd_notify(0, "WATCHDOG=1");
+	(void)notify_nowait("WATCHDOG=1");
 	lws_sul_schedule(sd.ctx, 0, sul, watchdog_cb, (lws_usec_t)sd.half_usec);
 }
 
@@ -66,7 +108,9 @@ cf_sd_status(const char *fmt, ...)
 		return;
 	memcpy(sd.status, buf, sizeof(buf));
 	snprintf(msg, sizeof(msg), "STATUS=%s", buf);
-	sd_notify(0, msg);
+	/* Not sent: forget it, so the next tick tries again. */
+	if (notify_nowait(msg) < 0)
+		sd.status[0] = 0;
 }
 
 void

@@ -39,6 +39,7 @@ struct cf_metrics {
 	uint64_t create_limited_total; /* seed 002 POST /chat refused by create_rate_per_ip */
 	uint64_t frame_too_big_total;
 	uint64_t rejected_connections_total;
+	uint64_t sd_notify_dropped_total; /* STATUS=/WATCHDOG=1 not sent: the queue was full */
 	/* Cluster mode; redis_mode is 0 when standalone (the link metrics are then omitted). */
 	int redis_mode;
 	int redis_up;

@@ -144,6 +144,8 @@ class Server:
         self._notify_q = []
         self._notify_cv = threading.Condition()
         self._notify_thread = None
+        self._notify_reading = threading.Event()  # cleared: the reader stops, as a stuck manager
+        self._notify_reading.set()
 
     # -- config
     def config_values(self, overrides=None):
@@ -247,6 +249,10 @@ class Server:
 
     def _read_notify(self, sock):
         while True:
+            if not self._notify_reading.wait(0.1):
+                if sock.fileno() == -1:
+                    return
+                continue
             try:
                 data = sock.recv(65536)
             except socket.timeout:
@@ -258,6 +264,14 @@ class Server:
                 self.notifications.extend(lines)
                 self._notify_q.append((time.monotonic(), lines))
                 self._notify_cv.notify_all()
+
+    def pause_notify(self):
+        """Stops reading NOTIFY_SOCKET (a service manager that does not keep up) until
+        resume_notify()."""
+        self._notify_reading.clear()
+
+    def resume_notify(self):
+        self._notify_reading.set()
 
     def _next_notify(self, timeout):
         """The next datagram received, (time, lines), or None after timeout seconds."""

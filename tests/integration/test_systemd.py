@@ -108,6 +108,42 @@ async def test_notify_protocol_and_watchdog(start_server):
     await c.wait_closed()
 
 
+async def test_a_service_manager_that_stops_reading_does_not_stop_the_loop(start_server):
+    """The kernel queues 10 datagrams on a notify socket (net.unix.max_dgram_qlen); a manager
+    that stops reading must not stop confabd: its STATUS= and WATCHDOG=1 lines are dropped and
+    counted, /healthz and chat go on, and once the manager reads again it gets the status."""
+    s = start_server(env={"WATCHDOG_USEC": "400000"})
+    loop = asyncio.get_running_loop()
+    s.pause_notify()
+    # Fill the queue as a manager that fell behind would leave it.
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.setblocking(False)
+    queued = 0
+    try:
+        while queued < 1000:
+            filler.sendto(b"X_FILLER=1", s.notify_path)
+            queued += 1
+    except BlockingIOError:
+        pass
+    filler.close()
+    assert queued < 1000, "the notify socket's queue never filled"
+    # Watchdog pings every 200 ms now find it full: counted, not waited for.
+    await poll_until(lambda: s.metric("confab_sd_notify_dropped_total", 0) >= 3, T(10),
+                     what="dropped notify lines")
+    a = await Client.connect(s, "still")
+    b = await Client.connect(s, "serving")
+    for c in (a, b):
+        await c.join("manager-stuck")
+    r = await a.send("manager-stuck", "the loop turns")
+    assert (await b.wait_msg("manager-stuck", r["seq"]))["text"] == "the loop turns"
+    assert (await loop.run_in_executor(None, s.get, "/healthz")).status_code == 200
+    # The manager reads again: the status that was dropped arrives.
+    s.resume_notify()
+    await loop.run_in_executor(
+        None, s.wait_notify, re.compile(r"^STATUS=Serving 2 connections in 1 rooms"))
+    await close_all([a, b])
+
+
 @pytest.mark.deadline(120)
 async def test_restart_behind_held_socket_refuses_no_connection(start_server):
     """What a .socket unit gives across `systemctl restart confab`: the listening socket stays
