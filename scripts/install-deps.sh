@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD="build-essential cmake pkg-config libwebsockets-dev libhiredis-dev libjansson-dev
 libsystemd-dev libinih-dev libssl-dev libcrypt-dev uthash-dev"
 TEST="libcmocka-dev redis-server redis-sentinel python3 python3-pytest python3-websockets python3-requests
-valgrind procps unicode-data chromium chromium-driver python3-selenium systemd nginx openssl
+valgrind procps unicode-data clang libclang-rt-14-dev chromium chromium-driver python3-selenium systemd nginx openssl
 debhelper dpkg-dev fakeroot lintian util-linux"
 
 # nginx: tests/integration/test_nginx.py runs its own; on a host with systemd running, the
