@@ -73,14 +73,19 @@ class Server:
         return self.proc.poll() is None
 
     def stop(self):
+        """Stops it with SIGTERM; its exit status (0, or what the sanitizers or valgrind
+        report at exit), or None when it had to be killed."""
         if self.alive():
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                self.log.close()
+                return None
         self.log.close()
+        return self.proc.returncode
 
     def log_tail(self, n=4000):
         with open(os.path.join(self.dir, "confabd.log"), "rb") as f:
@@ -465,8 +470,11 @@ def main():
             if why:
                 failed = (why, batch)
     finally:
-        srv.stop()
-    if failed:
+        status = srv.stop()
+    if not failed and status != 0:
+        failed = (f"confabd exited with status {status} after SIGTERM (a sanitizer report at "
+                  "exit, or no exit)" if status is not None else
+                  "confabd ignored SIGTERM for 30 s", [])
         why, batch = failed
         print(f"protofuzz: FAILED after {cases} cases (seed {seed}, batch {batches}): {why}",
               file=sys.stderr)
