@@ -359,7 +359,7 @@ def run_case(srv, li, chunks, how, rng):
         s = socket.create_connection(("127.0.0.1", srv.ports[li]), timeout=2)
     except OSError:
         return
-    s.settimeout(0.5)
+    s.settimeout(0.1)
     try:
         for c in chunks:
             if how == "slow":
@@ -374,7 +374,7 @@ def run_case(srv, li, chunks, how, rng):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
         if how != "noread":
-            end = time.monotonic() + 0.3
+            end = time.monotonic() + 0.2
             while time.monotonic() < end:
                 if not s.recv(65536):
                     break
@@ -435,6 +435,7 @@ def main():
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--parallel", type=int, default=16, help="connections at once")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--keep", help="directory where a failing batch is written")
     ap.add_argument("--replay", help="a failing batch's directory: send its cases one by one, "
                     "checking the server after each, and name the first that fails")
@@ -466,7 +467,11 @@ def main():
                               [(rng.getrandbits(32), c) for c in batch]))
             cases += len(batch)
             batches += 1
+            t = time.monotonic()
             why = check(srv, batches)
+            if args.verbose:
+                print(f"protofuzz: batch {batches}: {len(batch)} cases, checked in "
+                      f"{time.monotonic() - t:.1f} s", flush=True)
             if why:
                 failed = (why, batch)
     finally:
@@ -475,6 +480,7 @@ def main():
         failed = (f"confabd exited with status {status} after SIGTERM (a sanitizer report at "
                   "exit, or no exit)" if status is not None else
                   "confabd ignored SIGTERM for 30 s", [])
+    if failed:
         why, batch = failed
         print(f"protofuzz: FAILED after {cases} cases (seed {seed}, batch {batches}): {why}",
               file=sys.stderr)
