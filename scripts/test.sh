@@ -27,6 +27,11 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh all
 sh scripts/lint.sh
 jobs=$(nproc)
+t0=$(date +%s)
+# Each pass says when it starts, so a CI log shows where the 25 minutes go.
+step() {
+	echo "test.sh: $(($(date +%s) - t0)) s: $*"
+}
 
 run_suite() { # build-dir
 	# --no-tests=error: a build without the unit tests fails here instead of passing.
@@ -34,11 +39,14 @@ run_suite() { # build-dir
 	CONFABD="$PWD/$1/confabd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 }
 
+step build
 # Every option this build depends on is given, not taken from a cache another command left.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON -DCONFAB_TESTS=ON \
 	-DCONFAB_SANITIZE= >/dev/null
 cmake --build build -j"$jobs"
+step "unit and integration tests"
 run_suite build
+step "browser tests"
 # The web client in two headless Chromium sessions against this build.
 CONFABD="$PWD/build/confabd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/browser
 
@@ -46,12 +54,14 @@ VALGRIND_TESTS="test_native.py test_dialect_000.py test_dialect_001.py test_dial
 test_dialect_003.py test_dialect_004.py test_http.py test_accounts.py test_inbox.py
 test_lifecycle.py test_bad_input.py test_cluster.py"
 if [ "${CONFAB_SKIP_VALGRIND:-0}" != 1 ]; then
+	step "integration tests under valgrind (a selection)"
 	# shellcheck disable=SC2086
 	(cd tests/integration && CONFAB_VALGRIND=1 CONFABD="$PWD/../../build/confabd" \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider $VALGRIND_TESTS)
 fi
 
 if [ "${CONFAB_SKIP_ASAN:-0}" != 1 ]; then
+	step "ASan+UBSan build and tests"
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCONFAB_WERROR=ON -DCONFAB_TESTS=ON \
 		-DCONFAB_SANITIZE=address,undefined >/dev/null
 	cmake --build build-asan -j"$jobs"
@@ -59,9 +69,11 @@ if [ "${CONFAB_SKIP_ASAN:-0}" != 1 ]; then
 		UBSAN_OPTIONS=print_stacktrace=1 run_suite build-asan
 fi
 if [ "${CONFAB_SKIP_FUZZ:-0}" != 1 ]; then
+	step "fuzzers"
 	FUZZ_JOBS="$jobs" FUZZ_PROTO_SECONDS=60 sh scripts/fuzz.sh 20
 fi
 if [ "${CONFAB_SKIP_DEB:-0}" != 1 ]; then
+	step "Debian package"
 	sh tests/package/test-deb.sh
 fi
-echo "test.sh: all suites passed"
+step "all suites passed"
