@@ -12,8 +12,8 @@
 # those passes (not in CI).
 #
 # CI time (.ci/run, 2 cores): about 15.5 minutes, under the 25 the project allows; each pass's
-# time is in docs/fuzzing.md ("CI time"). Valgrind makes confabd 10-50 times slower and the whole suite under it took 7.5
-# minutes, so it runs a selection instead. The ASan+UBSan pass runs the whole suite and finds
+# time is in docs/fuzzing.md ("CI time"). Valgrind makes confabd 10-50 times slower and the
+# whole suite under it took 7.5 minutes, so it runs a selection instead (2.7 minutes). The ASan+UBSan pass runs the whole suite and finds
 # the same invalid accesses and leaks; what only valgrind finds is reads of uninitialised
 # memory and descriptors left open (--track-fds), in the build that ships (no sanitizer). The
 # selection therefore covers every module's code once, with the hostile inputs: the native
