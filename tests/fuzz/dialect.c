@@ -226,6 +226,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	srv.bus = cf_bus_local_new(NULL, &host);
 	if (!srv.reg || !srv.bus)
 		abort();
+	srv.reg->bus = srv.bus; /* as server.c does for the local bus */
 	for (int i = 0; i < NSESS; i++) {
 		s[i] = calloc(1, sizeof(*s[i]));
 		if (!s[i])
