@@ -11,20 +11,21 @@
 # CONFAB_SKIP_VALGRIND=1 / CONFAB_SKIP_ASAN=1 / CONFAB_SKIP_FUZZ=1 / CONFAB_SKIP_DEB=1 skip
 # those passes (not in CI).
 #
-# CI time (.ci/run, 2 cores): about 15.5 minutes, under the 25 the project allows; each pass's
+# CI time (.ci/run, 2 cores): about 20 minutes, under the 25 the project allows; each pass's
 # time is in docs/fuzzing.md ("CI time"). Valgrind makes confabd 10-50 times slower and the
-# whole suite under it took 7.5 minutes, so it runs a selection instead (2.7 minutes). The ASan+UBSan pass runs the whole suite and finds
-# the same invalid accesses and leaks; what only valgrind finds is reads of uninitialised
-# memory and descriptors left open (--track-fds), in the build that ships (no sanitizer). The
-# selection therefore covers every module's code once, with the hostile inputs: the native
-# protocol, each seed dialect, the REST API, accounts, inboxes and their state files, reload,
-# hostile bytes for every parser, and one cluster test (the bus and the Redis links, through a
-# Redis restart). Left out: what exercises no C code of its own (nginx, systemd units and socket
-# activation, TLS, which is OpenSSL's, the interop and packaging checks), what repeats the
-# others under load (limits, rates, listeners, error codes), and the tests that start two
-# nodes or wait for a drain (VALGRIND_SKIP, pytest -k): they are most of the time under
-# valgrind and run whole under ASan. The whole suite under valgrind: CONFAB_VALGRIND=1
-# CONFABD=build/confabd python3 -m pytest tests/integration (about 8 minutes).
+# whole suite under it takes more than 10 minutes, so it runs a selection instead (about 6).
+# The ASan+UBSan pass runs the whole suite and finds the same invalid accesses and leaks; what
+# only valgrind finds is reads of uninitialised memory and descriptors left open (--track-fds),
+# in the build that ships (no sanitizer). The selection therefore covers every module's code
+# once, with the hostile inputs: the native protocol, each seed dialect, the REST API,
+# accounts, inboxes and their state files, reload, hostile bytes for every parser, the
+# hostile-client suite (test_hostile_*.py), and one cluster test (the bus and the Redis links,
+# through a Redis restart). Left out: what exercises no C code of its own (nginx, systemd units
+# and socket activation, TLS, which is OpenSSL's, the interop and packaging checks), what
+# repeats the others under load (limits, rates, listeners, error codes), and the tests that
+# start two nodes or wait for a drain (VALGRIND_SKIP, pytest -k): they are most of the time
+# under valgrind and run whole under ASan. The whole suite under valgrind: CONFAB_VALGRIND=1
+# CONFABD=build/confabd python3 -m pytest tests/integration.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh all
@@ -55,7 +56,10 @@ CONFABD="$PWD/build/confabd" /usr/bin/python3 -m pytest -q -p no:cacheprovider t
 
 VALGRIND_TESTS="test_native.py test_dialect_000.py test_dialect_001.py test_dialect_002.py
 test_dialect_003.py test_dialect_004.py test_http.py test_accounts.py test_inbox.py
-test_bad_input.py test_lifecycle.py test_cluster.py::test_redis_killed_and_restarted_loses_nothing"
+test_bad_input.py test_lifecycle.py test_cluster.py::test_redis_killed_and_restarted_loses_nothing
+test_hostile_churn.py test_hostile_floods.py test_hostile_handshake.py test_hostile_identity.py
+test_hostile_limits.py test_hostile_login.py test_hostile_logs.py test_hostile_names.py
+test_hostile_pipelining.py test_hostile_slow.py"
 VALGRIND_SKIP="cluster_ or two_nodes or draining"
 if [ "${CONFAB_SKIP_VALGRIND:-0}" != 1 ]; then
 	step "integration tests under valgrind (a selection)"
