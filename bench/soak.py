@@ -94,6 +94,7 @@ class Soak:
         self.dm_sent = {}  # account -> [text]
         self.dm_got = {}   # account -> [text]
         self.tokens = {}
+        self.dm_ack_t = {}  # DM text -> when it was acknowledged (s into the run)
 
     def running(self):
         return time.monotonic() < self.end
@@ -251,6 +252,7 @@ class Soak:
                 self.stats.dms_refused += 1
             else:
                 self.dm_sent.setdefault(to, []).append(text)
+                self.dm_ack_t[text] = round(time.monotonic() - self.t0, 1)
                 self.stats.dms_acked += 1
             await asyncio.sleep(self.args.dm_interval)  # pacing
         if c is not None:
@@ -298,11 +300,22 @@ class Soak:
                 await loop.run_in_executor(None, start_node, self.nodes[1])
                 self.node_up[1] = True
 
+    def health(self, i):
+        """(connections, rooms) of node i from /healthz, or (None, None) while it is down."""
+        try:
+            h = self.nodes[i].get("/healthz", timeout=5).json()
+            return h.get("connections"), h.get("rooms")
+        except (OSError, ValueError):
+            return None, None
+
     async def sampler(self, writer):
+        loop = asyncio.get_running_loop()
         while self.running():
             row = [round(time.monotonic() - self.t0)]
             for p in (self.nodes[0].pid, self.nodes[1].pid, self.redis.proc.pid):
                 row += list(proc_sample(p))
+            for i in (0, 1):
+                row += list(await loop.run_in_executor(None, self.health, i))
             writer.writerow(row)
             self.samples.append(row)
             await asyncio.sleep(self.args.sample)  # pacing: the sample interval
@@ -330,7 +343,7 @@ class Soak:
         with open(os.path.join(a.out, "samples.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["t", "a_rss_kb", "a_fds", "b_rss_kb", "b_fds", "redis_rss_kb",
-                        "redis_fds"])
+                        "redis_fds", "a_connections", "a_rooms", "b_connections", "b_rooms"])
             rooms = [f"soak-{i}" for i in range(a.rooms)]
             tasks = [self.reader(r, n) for r in rooms for n in (0, 1)]
             tasks += [self.sender(r, i) for i, r in enumerate(rooms)]
@@ -383,9 +396,12 @@ class Soak:
             lost += len(want - set(st["seen"]))
             dups += st["dups"]
         dm_lost = dm_dups = 0
+        self.dm_lost_detail = []
         for name, sent in self.dm_sent.items():
             got = self.dm_got.get(name, [])
-            dm_lost += len(set(sent) - set(got))
+            missing = set(sent) - set(got)
+            dm_lost += len(missing)
+            self.dm_lost_detail += [(name, t, self.dm_ack_t.get(t)) for t in sorted(missing)]
             dm_dups += len(got) - len(set(got))
         s = self.stats
 
@@ -408,6 +424,8 @@ class Soak:
             "node_a_rss_kb": series(1), "node_a_fds": series(2),
             "node_b_rss_kb": series(3), "node_b_fds": series(4),
             "redis_rss_kb": series(5),
+            "node_a_connections": series(7), "node_b_connections": series(9),
+            "dms_lost_detail": self.dm_lost_detail[:20],
         }
         print(json.dumps(out, indent=1))
         with open(os.path.join(self.args.out, "summary.json"), "w") as f:
