@@ -763,6 +763,23 @@ class Client:
             pass
 
 
+async def assert_bystander_unaffected(server, ports=None):
+    """What every hostile-client test checks while its attacker is at work: two fresh clients
+    of server chat, and /healthz answers 200 on each of ports (default: the server's own)."""
+    room = uniq("by")
+    a = await Client.connect(server, uniq("a"))
+    b = await Client.connect(server, uniq("b"))
+    await a.join(room)
+    await b.join(room)
+    r = await a.send(room, "still here")
+    await b.wait_msg(room, r["seq"])
+    await close_all([a, b])
+    for port in ports or [server.port]:
+        h = await asyncio.to_thread(requests.get, f"http://127.0.0.1:{port}/healthz",
+                                    timeout=T(5))
+        assert h.status_code == 200, h.text
+
+
 def assert_error(reply, code, cid=None):
     assert "error" in reply, f"expected error {code}, got {reply!r}"
     err = reply["error"]

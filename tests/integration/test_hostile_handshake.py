@@ -17,9 +17,8 @@ import json
 import os
 
 import pytest
-import requests
 
-from confabtest import (Client, RawWS, Server, ServerStartError, T, close_all, free_port, uniq)
+from confabtest import (RawWS, Server, ServerStartError, assert_bystander_unaffected, free_port)
 
 ORIGIN = "http://test.local"
 
@@ -122,21 +121,6 @@ def exchange(port, data):
         r.close()
 
 
-async def bystander(srv):
-    room = uniq("by")
-    a = await Client.connect(srv, uniq("a"))
-    b = await Client.connect(srv, uniq("b"))
-    await a.join(room)
-    await b.join(room)
-    r = await a.send(room, "still here")
-    await b.wait_msg(room, r["seq"])
-    await close_all([a, b])
-    for port in srv.ports.values():
-        h = await asyncio.to_thread(requests.get, f"http://127.0.0.1:{port}/healthz",
-                                    timeout=T(5))
-        assert h.status_code == 200, h.text
-
-
 @pytest.mark.parametrize("case,method,version,key,status", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("dialect,listener,path,subprotocol,is_json", PATHS,
                          ids=[p[0] for p in PATHS])
@@ -144,7 +128,7 @@ async def test_refused(srv, dialect, listener, path, subprotocol, is_json, case,
                        version, key, status):
     data = handshake_bytes(method, path(srv), version, key, subprotocol, origin_of(dialect))
     resp, rest = await asyncio.to_thread(exchange, srv.ports[listener], data)
-    await bystander(srv)
+    await assert_bystander_unaffected(srv, srv.ports.values())
     assert resp.status == status, (resp.status, resp.body)
     assert resp.headers.get("connection", "").lower() == "close", resp.headers
     assert rest == b"", rest[:200]
@@ -171,7 +155,7 @@ async def test_valid_handshake_still_upgrades(srv, dialect, listener, path, subp
                                       handshake_bytes("GET", path(srv), "13", key, subprotocol,
                                                       origin_of(dialect)))
     assert resp.status == 101, (resp.status, resp.body)
-    await bystander(srv)
+    await assert_bystander_unaffected(srv, srv.ports.values())
 
 
 async def test_not_a_websocket_path_is_404(srv):
@@ -179,4 +163,4 @@ async def test_not_a_websocket_path_is_404(srv):
     resp, _ = await asyncio.to_thread(exchange, srv.port,
                                       handshake_bytes("POST", "/nowhere", "8", "x"))
     assert resp.status == 404, (resp.status, resp.body)
-    await bystander(srv)
+    await assert_bystander_unaffected(srv, srv.ports.values())

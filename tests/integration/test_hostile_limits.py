@@ -8,26 +8,10 @@ import asyncio
 import json
 
 import pytest
-import requests
 
-from confabtest import (ADMIN_TOKEN, Client, RawWS, T, close_all, free_port, raw_http, uniq)
+from confabtest import (ADMIN_TOKEN, RawWS, assert_bystander_unaffected, free_port, raw_http)
 
 AUTH = f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
-
-
-async def bystander(server, port=None):
-    """Another client's chat works and /healthz answers."""
-    room = uniq("by")
-    a = await Client.connect(server, uniq("a"))
-    b = await Client.connect(server, uniq("b"))
-    await a.join(room)
-    await b.join(room)
-    r = await a.send(room, "still here")
-    await b.wait_msg(room, r["seq"])
-    await close_all([a, b])
-    r = await asyncio.to_thread(requests.get, f"http://127.0.0.1:{port or server.port}/healthz",
-                                timeout=T(5))
-    assert r.status_code == 200, r.text
 
 
 # ---- item 10: an empty POST body
@@ -60,7 +44,7 @@ async def test_empty_post_body(start_server, path, headers, status):
     assert resp.status == status, (resp.status, resp.body)
     if port == main and path.startswith("/api/"):
         assert json.loads(resp.body)["error"]["code"] in ("unauthorized", "bad_request")
-    await bystander(s)
+    await assert_bystander_unaffected(s)
     assert s.alive()
 
 
@@ -103,7 +87,7 @@ async def test_long_forwarded_for_counts_against_its_address(server):
     assert resp.status == 429, (resp.status, resp.body)
     assert json.loads(resp.body)["error"]["code"] == "too_many_connections"
     # Another client (counted as the proxy, 127.0.0.1) chats meanwhile.
-    await bystander(server)
+    await assert_bystander_unaffected(server)
     for r in held:
         r.close()
 
@@ -121,7 +105,7 @@ async def test_long_forwarded_for_names_its_client(server):
                                       long_xff(client="2001:db8::7", size=3500))
     held.append(r)
     assert resp.status == 101, (resp.status, resp.body)
-    await bystander(server)
+    await assert_bystander_unaffected(server)
     for r in held:
         r.close()
 
@@ -144,4 +128,4 @@ async def test_unparsable_forwarded_for_is_refused(server, xff):
     plain = await asyncio.to_thread(raw_http, server.port, req)
     assert plain.status == 400, (plain.status, plain.body)
     assert json.loads(plain.body)["error"]["code"] == "bad_forwarded_for"
-    await bystander(server)
+    await assert_bystander_unaffected(server)

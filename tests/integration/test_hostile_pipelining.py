@@ -20,7 +20,8 @@ import socket
 import pytest
 import requests
 
-from confabtest import ADMIN_TOKEN, Client, Server, ServerStartError, T, close_all, free_port, uniq
+from confabtest import (ADMIN_TOKEN, Server, ServerStartError, T, assert_bystander_unaffected,
+                        free_port, uniq)
 
 AUTH = f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
 
@@ -156,27 +157,13 @@ async def healthz(port):
     assert r.status_code == 200, r.text
 
 
-async def bystander(srv):
-    """Another client's chat works and /healthz answers on every listener."""
-    room = uniq("by")
-    a = await Client.connect(srv, uniq("a"))
-    b = await Client.connect(srv, uniq("b"))
-    await a.join(room)
-    await b.join(room)
-    r = await a.send(room, "still here")
-    await b.wait_msg(room, r["seq"])
-    await close_all([a, b])
-    for port in srv.ports.values():
-        await healthz(port)
-
-
 async def attack(srv, listener, chunks, first):
     """Writes chunks on one connection; while it is open, checks the bystander; then reads.
     Asserts exactly one answer (first's own status), Connection: close, then EOF."""
     port = srv.ports[listener]
     reader, writer = await open_conn(port)
     await write(writer, *chunks)
-    await bystander(srv)
+    await assert_bystander_unaffected(srv, srv.ports.values())
     status, headers, body = await read_response(reader)
     rest = await read_rest(reader)
     writer.close()
@@ -261,7 +248,7 @@ async def test_unknown_upgrade_then_post(srv):
     foo = b"GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\nConnection: Upgrade\r\n\r\n"
     reader, writer = await open_conn(srv.port)
     await write(writer, foo + req("POST", "/nowhere", b"x"))
-    await bystander(srv)
+    await assert_bystander_unaffected(srv, srv.ports.values())
     status, _h, _b = await read_response(reader)
     rest = await read_rest(reader)
     writer.close()
@@ -274,7 +261,7 @@ async def test_accepted_upgrade_then_http_bytes(srv):
     (1002, unmasked frame), nothing else is disturbed."""
     reader, writer = await open_conn(srv.port)
     await write(writer, upgrade() + req("POST", "/nowhere", b"x") + GET_HEALTHZ)
-    await bystander(srv)
+    await assert_bystander_unaffected(srv, srv.ports.values())
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T(10))
     assert head.startswith(b"HTTP/1.1 101"), head
     rest = await read_rest(reader)
