@@ -13,6 +13,7 @@
 #include "fuzz.h"
 
 #include <errno.h>
+#include "confab/auth.h"
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
