@@ -35,21 +35,6 @@ static int ports[NLISTEN];
 static char dir[64];
 static int verbose; /* FUZZ_VERBOSE=1: the server's answers on stderr */
 
-static int
-free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &al) < 0)
-		abort();
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 static void
 set(const char *section, const char *key, const char *value, int reset_list)
 {
@@ -93,7 +78,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(dir) || cf_config_init(&cfg) < 0)
 		abort();
 	for (int i = 0; i < NLISTEN; i++) {
-		ports[i] = free_port();
+		ports[i] = fuzz_free_port();
 		snprintf(entry, sizeof(entry), "127.0.0.1:%d %s", ports[i], mounts[i]);
 		set("server", "listen", entry, i == 0);
 	}

@@ -55,21 +55,6 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int
-free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &al) < 0)
-		abort();
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 static void
 set(const char *section, const char *key, const char *value)
 {
@@ -182,7 +167,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
 	atexit(cleanup);
 	start_redis();
-	snprintf(entry, sizeof(entry), "127.0.0.1:%d dialects=native", free_port());
+	snprintf(entry, sizeof(entry), "127.0.0.1:%d dialects=native", fuzz_free_port());
 	set("server", "listen", entry);
 	snprintf(entry, sizeof(entry), "unix://%s", sock);
 	set("redis", "url", entry);
