@@ -61,6 +61,9 @@ cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
 		m->frames[d->id] = render(m);
 		if (m->frames[d->id])
 			m->frames[d->id]->ordered_ns = m->ordered_ns;
+		/* Without its ack (OOM) the message stays kept and comes again: never lost. */
+		if (m->frames[d->id] && m->held && m->mid[0])
+			(void)cf_frame_set_ack(m->frames[d->id], m->room, m->mid);
 	}
 	return m->frames[d->id];
 }
@@ -140,6 +143,13 @@ cf_bus_user(struct cf_bus *b, const char *uid, int present)
 {
 	if (b && b->ops->user)
 		b->ops->user(b, uid, present);
+}
+
+void
+cf_bus_dm_written(struct cf_bus *b, const char *uid, const char *mid)
+{
+	if (b && b->ops->dm_written)
+		b->ops->dm_written(b, uid, mid);
 }
 
 void

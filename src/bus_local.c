@@ -33,12 +33,13 @@ struct bus_local {
 	struct cf_inbox *inbox; /* NULL: kept direct messages fail like the others */
 };
 
-/* Delivers uid's inbox to its sessions here, oldest first. */
+/* Delivers uid's inbox to its sessions here, oldest first; each message stays kept until a
+ * session has written it (local_dm_written()). */
 static void
 drain(struct bus_local *bl, const char *uid)
 {
 	struct cf_msg **v;
-	size_t n = cf_inbox_take(bl->inbox, uid, cf_wall_ms(), &v);
+	size_t n = cf_inbox_drain(bl->inbox, uid, cf_wall_ms(), &v);
 
 	for (size_t i = 0; i < n; i++) {
 		if (bl->bus.host.deliver_dm(bl->bus.host.ud, v[i]))
@@ -48,26 +49,44 @@ drain(struct bus_local *bl, const char *uid)
 	free(v);
 }
 
-/* A direct message to keep if its user is offline: 0 (delivered, or kept: m->queued) or a
+/* A direct message to keep: delivered and held until a session has written it (or delivered
+ * unheld when it cannot be kept), or kept waiting if its user is offline (m->queued). 0 or a
  * negative errno. Everything here runs in one loop turn, so the user cannot appear halfway;
- * a message finds older ones still kept only between the user's first session and the drain
- * queued for it: it queues behind them, and the drain (now) keeps the order. */
+ * messages wait while the user has a session only between its first session and the drain
+ * queued for it: a new one queues behind them, and the drain (now) keeps the order. */
 static int
 keep_dm(struct bus_local *bl, struct cf_msg *m)
 {
 	const struct cf_bus_host *h = &bl->bus.host;
 	int r;
 
-	if (!cf_inbox_count(bl->inbox, m->room) && h->deliver_dm(h->ud, m))
+	if (!cf_inbox_waiting(bl->inbox, m->room) && h->user_sessions(h->ud, m->room)) {
+		/* Too large or too many to keep: delivered all the same, as it always was. */
+		m->held = 1;
+		if (cf_inbox_put(bl->inbox, m, cf_wall_ms()) < 0)
+			m->held = 0;
+		/* Should no session take it (dialects without direct messages), it stays held for
+		 * the user's next first session. */
+		(void)h->deliver_dm(h->ud, m);
 		return 0;
+	}
 	r = cf_inbox_put(bl->inbox, m, cf_wall_ms());
 	if (r < 0)
 		return r;
-	if (h->user_sessions && h->user_sessions(h->ud, m->room))
+	if (h->user_sessions(h->ud, m->room))
 		drain(bl, m->room);
 	else
 		m->queued = 1;
 	return 0;
+}
+
+static void
+local_dm_written(struct cf_bus *b, const char *uid, const char *mid)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	if (bl->inbox && !cf_inbox_done(bl->inbox, uid, mid))
+		log_debug("inbox: %s's message %s is written", uid, mid);
 }
 
 static void
@@ -269,6 +288,7 @@ static const struct cf_bus_ops local_ops = {
         .cancel = local_cancel,
         .healthy = local_healthy,
         .user = local_user,
+        .dm_written = local_dm_written,
         .online = local_online,
         .stop = local_stop,
         .free = local_free,

@@ -171,37 +171,57 @@ static const char created_lua[] =
         "if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end\n"
         "return 1\n";
 
-/* KEYS: the user's inbox list, and for a message kept only for accounts (cf_msg.keep_acct) the
+/* The inbox list of a user whose direct messages are kept (cf_msg.keep) holds two kinds of
+ * entry, each its message's JSON with "i" (its id) and "q" (when it was kept, Redis's clock):
+ * waiting ones ("w": 1), kept while no node followed the user, and held ones, PUBLISHed with
+ * "h": 1 and kept until a node says a session has written them (dmdone_lua). Waiting entries are
+ * always the newest (a drain publishes them all and makes them held), so the tail tells whether
+ * any wait. A held entry whose write never happened (the session closed, the node died) is
+ * published again by the user's next drain: delivery is at least once, and the id lets a
+ * client drop a message it has shown.
+ *
+ * KEYS: the user's inbox list, and for a message kept only for accounts (cf_msg.keep_acct) the
  * user's account hash. ARGV: the user's channel, the message (JSON), max messages, max bytes,
- * ttl s. A direct message to keep if its user is offline: PUBLISHed when a node follows the
- * user and the inbox is empty, else appended to the inbox with the time it was kept ("q",
- * Redis's clock), the expired head and whatever exceeds the bounds dropped (oldest first). A
- * non-empty inbox while a node follows the user means that node's drain has not run yet:
- * publishing now would overtake the older messages, so the new one queues behind them and the
- * drain delivers all in order. With the account hash given and missing (a guest), the message
- * is a plain one: PUBLISHed, never kept, receivers -1 when nobody follows the user. Whether
- * the user is an account is decided here, in the same step as the keep, so no node needs to
- * ask before sending. Returns {receivers (-1: not kept, nobody follows the user), dropped for
- * max messages (-1: the message alone is over max bytes), for max bytes, expired}. */
+ * ttl s. With the account hash given and missing (a guest), the message is a plain one:
+ * PUBLISHed, never kept, receivers -1 when nobody follows the user. Else, with entries waiting,
+ * the message waits behind them (publishing it would overtake them; the pending drain delivers
+ * all in order); with none, it is PUBLISHed and held, or kept waiting when no node follows the
+ * user. A message too large to keep is PUBLISHed, not held. The expired head and whatever
+ * exceeds the bounds are dropped, oldest first. Whether the user is an account is decided here,
+ * in the same step as the keep, so no node needs to ask before sending. Returns {receivers (0:
+ * kept waiting; -1: not kept, nobody follows the user), dropped for max messages (-1: the
+ * message alone is over max bytes and nobody follows the user), for max bytes, expired}. */
 static const char dmkeep_lua[] =
-        "local acct = #KEYS < 2 or redis.call('EXISTS', KEYS[2]) == 1\n"
-        "if not acct or redis.call('LLEN', KEYS[1]) == 0 then\n"
+        "if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then\n"
         "  local n = redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
         "  if n > 0 then return {n, 0, 0, 0} end\n"
-        "  if not acct then return {-1, 0, 0, 0} end\n"
+        "  return {-1, 0, 0, 0}\n"
         "end\n"
+        "local tail = redis.call('LINDEX', KEYS[1], -1)\n"
+        "local waiting = tail and cjson.decode(tail).w ~= nil\n"
         "local t = redis.call('TIME')\n"
         "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
         "local o = cjson.decode(ARGV[2])\n"
         "o.q = string.format('%d', now)\n"
-        "local m = cjson.encode(o)\n"
         "local maxb = tonumber(ARGV[4])\n"
-        "if #m > maxb then return {0, -1, 0, 0} end\n"
+        "local n = 0\n"
+        "if #cjson.encode(o) > maxb then\n"
+        "  if not waiting then n = redis.call('PUBLISH', ARGV[1], ARGV[2]) end\n"
+        "  if n > 0 then return {n, 0, 0, 0} end\n"
+        "  return {0, -1, 0, 0}\n"
+        "end\n"
+        "if not waiting then\n"
+        "  local h = cjson.decode(ARGV[2])\n"
+        "  h.h = 1\n"
+        "  n = redis.call('PUBLISH', ARGV[1], cjson.encode(h))\n"
+        "end\n"
+        "if n == 0 then o.w = 1 else o.p = o.q end\n"
+        "local m = cjson.encode(o)\n"
         "local ttl = tonumber(ARGV[5]) * 1000\n"
         "local exp = 0\n"
         "while true do\n"
-        "  local h = redis.call('LINDEX', KEYS[1], 0)\n"
-        "  if not h or now - tonumber(cjson.decode(h).q) < ttl then break end\n"
+        "  local e = redis.call('LINDEX', KEYS[1], 0)\n"
+        "  if not e or now - tonumber(cjson.decode(e).q) < ttl then break end\n"
         "  redis.call('LPOP', KEYS[1])\n"
         "  exp = exp + 1\n"
         "end\n"
@@ -222,14 +242,17 @@ static const char dmkeep_lua[] =
         "  redis.call('LPOP', KEYS[1])\n"
         "end\n"
         "redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
-        "return {0, dc, db, exp}\n";
+        "return {n, dc, db, exp}\n";
 
-/* KEYS: the user's inbox list. ARGV: the user's channel, ttl s. Runs once a node's
- * subscription to the user's channel is confirmed: takes the whole inbox and PUBLISHes it,
- * oldest first, on the user's channel, so every node that follows the user delivers it to its
- * sessions (each once: one PUBLISH per message). Expired messages are dropped; should nobody
- * follow the channel any more (the session left meanwhile), the rest goes back. Returns {sent,
- * expired}. */
+/* KEYS: the user's inbox list. ARGV: the user's channel, ttl s, grace ms. Runs once a node's
+ * subscription to the user's channel is confirmed: PUBLISHes every entry, oldest first, with
+ * "h": 1, on the user's channel, so every node that follows the user delivers it to its
+ * sessions, and keeps it, held ("p": when published), until a node says it was written. A held
+ * entry published less than grace ago is on its way to sessions that follow the user already
+ * (another node drained it a moment ago) and is left alone: this node's sessions get all of a
+ * drain or none of it, and an entry whose sessions died comes with a later drain. Expired
+ * entries are dropped; should nobody follow the channel any more (the session left
+ * meanwhile), the rest waits again. Returns {sent, expired}. */
 static const char drain_lua[] =
         "local l = redis.call('LRANGE', KEYS[1], 0, -1)\n"
         "if #l == 0 then return {0, 0} end\n"
@@ -237,24 +260,50 @@ static const char drain_lua[] =
         "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
         "local ttl = tonumber(ARGV[2]) * 1000\n"
         "redis.call('DEL', KEYS[1])\n"
-        "local sent, exp, back = 0, 0, {}\n"
+        "local sent, exp, gone, keep = 0, 0, false, {}\n"
         "for _, m in ipairs(l) do\n"
-        "  if now - tonumber(cjson.decode(m).q) >= ttl then\n"
+        "  local o = cjson.decode(m)\n"
+        "  if now - tonumber(o.q) >= ttl then\n"
         "    exp = exp + 1\n"
-        "  elseif #back == 0 and redis.call('PUBLISH', ARGV[1], m) > 0 then\n"
-        "    sent = sent + 1\n"
         "  else\n"
-        "    back[#back + 1] = m\n"
+        "    local fresh = o.w == nil and o.p and now - tonumber(o.p) < tonumber(ARGV[3])\n"
+        "    if not gone and not fresh then\n"
+        "      o.w = nil\n"
+        "      o.h = 1\n"
+        "      if redis.call('PUBLISH', ARGV[1], cjson.encode(o)) > 0 then\n"
+        "        sent = sent + 1\n"
+        "        o.p = string.format('%d', now)\n"
+        "      else\n"
+        "        gone = true\n"
+        "      end\n"
+        "      o.h = nil\n"
+        "    end\n"
+        "    if gone then o.w = 1 end\n"
+        "    keep[#keep + 1] = cjson.encode(o)\n"
         "  end\n"
         "end\n"
-        "if #back > 0 then\n"
-        "  redis.call('RPUSH', KEYS[1], unpack(back))\n"
+        "if #keep > 0 then\n"
+        "  redis.call('RPUSH', KEYS[1], unpack(keep))\n"
         "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
         "end\n"
         "return {sent, exp}\n";
 
+/* KEYS: the user's inbox list. ARGV: a message id. A session has written the held message with
+ * that id: it is delivered, drop it. Returns 1, or 0 when it is not held there (another node
+ * wrote it first, it expired, or it waits: it was never published). */
+static const char dmdone_lua[] = "for _, m in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
+                                 "  local o = cjson.decode(m)\n"
+                                 "  if o.i == ARGV[1] and o.w == nil then\n"
+                                 "    redis.call('LREM', KEYS[1], 1, m)\n"
+                                 "    return 1\n"
+                                 "  end\n"
+                                 "end\n"
+                                 "return 0\n";
+
 #define FETCH_BATCH 1000
-#define KEY_TTL_MIN 10
+/* drain_lua's grace: far above the time from a publish to the write on a node that is alive. */
+#define DRAIN_GRACE_MS "2000"
+#define KEY_TTL_MIN    10
 
 struct script {
 	const char *name;
@@ -268,7 +317,8 @@ struct bus_redis {
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner pubs;  /* struct pub in flight */
-	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain;
+	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain,
+	        dmdone;
 	struct lws_dll2_owner reads;   /* struct read in flight */
 	struct lws_dll2_owner idreqs;  /* struct idreq in flight */
 	struct lws_dll2_owner onlines; /* struct online in flight */
@@ -535,7 +585,8 @@ on_live(struct bus_redis *b, const char *payload, size_t len)
 }
 
 /* A direct message on a user's channel: {"to","u","n","x","t"}, and for a kept one "i" (its
- * id) and, when it comes from the inbox, "q" (when it was kept). */
+ * id), "h" when the inbox holds it until written, and, when it comes from the inbox, "q" (when
+ * it was kept). */
 static void
 on_dm(struct bus_redis *b, const char *payload, size_t len)
 {
@@ -548,6 +599,8 @@ on_dm(struct bus_redis *b, const char *payload, size_t len)
 		m = cf_msg_new(to, u, n, x, NULL);
 	if (m) {
 		m->dm = 1;
+		/* Kept until a session writes it: dmkeep_lua and drain_lua say so with "h". */
+		m->held = i && json_is_integer(json_object_get(o, "h"));
 		m->ts_ms = strtoll(t, NULL, 10);
 		if (i)
 			snprintf(m->mid, sizeof(m->mid), "%s", i);
@@ -587,7 +640,7 @@ static void
 drain_inbox(struct bus_redis *b, const char *uid, size_t len)
 {
 	char name[256], ik[512], ch[512], ttl[16];
-	const char *argv[] = {"EVALSHA", b->drain.sha, "1", ik, ch, ttl};
+	const char *argv[] = {"EVALSHA", b->drain.sha, "1", ik, ch, ttl, DRAIN_GRACE_MS};
 	struct cf_user *u;
 
 	if (len >= sizeof(name))
@@ -599,7 +652,7 @@ drain_inbox(struct bus_redis *b, const char *uid, size_t len)
 	    key(ch, sizeof(ch), b, "user", name) < 0)
 		return; /* gone again: its next session drains */
 	snprintf(ttl, sizeof(ttl), "%d", b->cfg->inbox_ttl);
-	(void)cf_redis_cmd(b->redis, on_drain_reply, b, 6, argv, NULL);
+	(void)cf_redis_cmd(b->redis, on_drain_reply, b, 7, argv, NULL);
 }
 
 static void
@@ -1082,6 +1135,27 @@ on_dmkeep_reply(void *privdata, redisReply *rep)
 }
 
 static void
+on_dmdone_reply(void *privdata, redisReply *rep)
+{
+	struct bus_redis *b = privdata;
+
+	/* Lost, the message stays held: the user's next drain delivers it again. */
+	if (!check_link_error(b, rep))
+		on_script_reply(&b->dmdone, rep);
+}
+
+static void
+redis_dm_written(struct cf_bus *bus, const char *uid, const char *mid)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	char ik[512];
+	const char *argv[] = {"EVALSHA", b->dmdone.sha, "1", ik, mid};
+
+	if (cf_redis_is_up(b->redis) && key(ik, sizeof(ik), b, "inbox", uid) == 0)
+		(void)cf_redis_cmd(b->redis, on_dmdone_reply, b, 5, argv, NULL);
+}
+
+static void
 on_dm_reply(void *privdata, redisReply *rep)
 {
 	struct pub *p = privdata;
@@ -1357,6 +1431,7 @@ on_up(void *ud)
 	load_script(b, &b->created);
 	load_script(b, &b->dmkeep);
 	load_script(b, &b->drain);
+	load_script(b, &b->dmdone);
 	alive_cb(&b->sul_alive);
 	for (struct cf_user *u = b->reg->users; u; u = u->hh.next)
 		redis_user(&b->bus, u->id, 1);
@@ -1795,6 +1870,7 @@ static const struct cf_bus_ops redis_ops = {
         .room_create = redis_room_create,
         .room_check = redis_room_check,
         .user = redis_user,
+        .dm_written = redis_dm_written,
         .online = redis_online,
         .stop = redis_stop,
         .free = redis_free,
@@ -1841,6 +1917,9 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	b->drain.name = "drain";
 	b->drain.body = drain_lua;
 	sha1_hex(drain_lua, b->drain.sha);
+	b->dmdone.name = "dmdone";
+	b->dmdone.body = dmdone_lua;
+	sha1_hex(dmdone_lua, b->dmdone.sha);
 	b->newepoch.name = "new epoch";
 	b->newepoch.body = newepoch_lua;
 	sha1_hex(newepoch_lua, b->newepoch.sha);

@@ -125,8 +125,13 @@ render_dm(const struct cf_msg *m)
 	/* Kept in the inbox while the user was offline: say so, and since when. */
 	if (o && m->queued &&
 	    (json_object_set_new(o, "queued", json_true()) < 0 ||
-	     json_object_set_new(o, "queued_ts", json_integer((json_int_t)m->queued_ms)) < 0 ||
-	     json_object_set_new(o, "mid", json_string(m->mid)) < 0)) {
+	     json_object_set_new(o, "queued_ts", json_integer((json_int_t)m->queued_ms)) < 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	/* A kept message may come twice (delivery is at least once): its id tells. */
+	if (o && (m->queued || m->held) && m->mid[0] &&
+	    json_object_set_new(o, "mid", json_string(m->mid)) < 0) {
 		json_decref(o);
 		o = NULL;
 	}

@@ -2,6 +2,7 @@
 /* frame.c - refcounted encoded frames (see frame.h). */
 #include "confab/frame.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -20,6 +21,7 @@ cf_frame_new(const void *payload, size_t len)
 	f->refs = 1;
 	f->len = (uint32_t)len;
 	f->ordered_ns = 0;
+	f->ack = NULL;
 	memcpy(f->buf + LWS_PRE, payload, len);
 	return f;
 }
@@ -51,8 +53,10 @@ cf_frame_ref(struct cf_frame *f)
 struct cf_frame *
 cf_frame_unref(struct cf_frame *f)
 {
-	if (f && --f->refs == 0)
+	if (f && --f->refs == 0) {
+		free(f->ack);
 		free(f);
+	}
 	return NULL;
 }
 
@@ -60,4 +64,31 @@ unsigned char *
 cf_frame_payload(struct cf_frame *f)
 {
 	return f->buf + LWS_PRE;
+}
+
+int
+cf_frame_set_ack(struct cf_frame *f, const char *uid, const char *mid)
+{
+	size_t u = strlen(uid) + 1, n = strlen(mid) + 1;
+
+	if (f->ack)
+		return 0;
+	f->ack = malloc(u + n);
+	if (!f->ack)
+		return -ENOMEM;
+	memcpy(f->ack, uid, u);
+	memcpy(f->ack + u, mid, n);
+	return 0;
+}
+
+const char *
+cf_frame_ack_uid(const struct cf_frame *f)
+{
+	return f->ack;
+}
+
+const char *
+cf_frame_ack_mid(const struct cf_frame *f)
+{
+	return f->ack ? f->ack + strlen(f->ack) + 1 : NULL;
 }

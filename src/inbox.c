@@ -29,6 +29,9 @@ struct box {
 	uint32_t n, cap;
 	size_t bytes;
 	struct lws_dll2 in_dirty; /* on ib->dirty while its file is behind */
+	/* Its file holds messages: removing one must rewrite it. Held messages (cf_msg.held) that
+	 * never were in the file come and go without a write. */
+	unsigned disk : 1;
 	char file[sizeof(FILE_PREFIX) + 2 * SHA256_DIGEST_LENGTH + 5];
 	char id[];
 };
@@ -171,6 +174,7 @@ copy_of(const struct cf_msg *m, int64_t queued_ms)
 	c->queued = 1;
 	c->ts_ms = m->ts_ms;
 	c->queued_ms = queued_ms;
+	c->held = m->held;
 	memcpy(c->mid, m->mid, sizeof(c->mid));
 	return c;
 }
@@ -181,16 +185,17 @@ cf_inbox_put(struct cf_inbox *ib, const struct cf_msg *m, int64_t now_ms)
 	const struct cf_config *cfg = ib->cfg;
 	struct box *b = box_get(ib, m->room, 0);
 	struct cf_msg *c;
-	uint32_t k;
+	uint32_t k, dropped;
 
+	/* A held message that cannot be kept is delivered all the same: nothing is dropped. */
 	if (msg_bytes(m) > (size_t)cfg->inbox_max_bytes) {
-		cf_metrics.inbox_dropped_bytes++;
+		cf_metrics.inbox_dropped_bytes += !m->held;
 		return -EMSGSIZE;
 	}
 	if (b)
 		expire_box(ib, b, now_ms);
 	if ((!b || !b->n) && ib->nboxes >= (uint32_t)cfg->inbox_max_users) {
-		cf_metrics.inbox_dropped_users++;
+		cf_metrics.inbox_dropped_users += !m->held;
 		return -ENOSPC;
 	}
 	if (!b && !(b = box_get(ib, m->room, 1)))
@@ -202,14 +207,20 @@ cf_inbox_put(struct cf_inbox *ib, const struct cf_msg *m, int64_t now_ms)
 			box_free(ib, b);
 		return -ENOMEM;
 	}
-	cf_metrics.inbox_queued_total++;
+	if (!m->held)
+		cf_metrics.inbox_queued_total++;
 	/* The bounds may have shrunk on reload: drop as many as needed. */
 	k = b->n > (uint32_t)cfg->inbox_max_messages ? b->n - (uint32_t)cfg->inbox_max_messages : 0;
 	drop_head(ib, b, k);
 	cf_metrics.inbox_dropped_count += k;
+	dropped = k;
 	for (k = 0; b->bytes > (size_t)cfg->inbox_max_bytes; k++)
 		drop_head(ib, b, 1);
 	cf_metrics.inbox_dropped_bytes += k;
+	/* A held message is written only if it is still there when the file is written anyway:
+	 * most are gone within a loop turn, and a crash before the write finds it delivered. */
+	if (m->held && !dropped && !k)
+		return 0;
 	mark_dirty(ib, b);
 	if (!cfg->inbox_flush_delay)
 		cf_inbox_flush(ib);
@@ -225,30 +236,60 @@ cf_inbox_count(const struct cf_inbox *ib, const char *uid)
 	return b ? b->n : 0;
 }
 
+int
+cf_inbox_waiting(const struct cf_inbox *ib, const char *uid)
+{
+	struct box *b;
+
+	HASH_FIND_STR(ib->boxes, uid, b);
+	return b && b->n && !b->v[b->n - 1]->held;
+}
+
 size_t
-cf_inbox_take(struct cf_inbox *ib, const char *uid, int64_t now_ms, struct cf_msg ***ret)
+cf_inbox_drain(struct cf_inbox *ib, const char *uid, int64_t now_ms, struct cf_msg ***ret)
 {
 	struct box *b = box_get(ib, uid, 0);
-	size_t n;
+	struct cf_msg **v;
 
 	*ret = NULL;
 	if (!b)
 		return 0;
 	expire_box(ib, b, now_ms);
-	n = b->n;
-	if (n) {
-		*ret = b->v;
-		b->v = NULL;
-		b->n = b->cap = 0;
-		b->bytes = 0;
-		ib->nboxes--, cf_metrics.inbox_users--;
-		cf_metrics.inbox_messages -= (int64_t)n;
-		mark_dirty(ib, b);
+	if (!b->n || !(v = malloc(b->n * sizeof(*v))))
+		return 0; /* OOM: they wait for the user's next session */
+	for (uint32_t i = 0; i < b->n; i++) {
+		b->v[i]->held = 1;
+		v[i] = cf_msg_ref(b->v[i]);
 	}
-	/* Written now: a crash after the delivery must not deliver them again. */
-	if (b->in_dirty.owner)
-		cf_inbox_flush(ib);
-	return n;
+	*ret = v;
+	return b->n;
+}
+
+int
+cf_inbox_done(struct cf_inbox *ib, const char *uid, const char *mid)
+{
+	struct box *b = box_get(ib, uid, 0);
+	uint32_t i = 0;
+
+	while (b && i < b->n && !(b->v[i]->held && !strcmp(b->v[i]->mid, mid)))
+		i++;
+	if (!b || i == b->n)
+		return -ENOENT;
+	b->bytes -= msg_bytes(b->v[i]);
+	cf_msg_unref(b->v[i]);
+	memmove(b->v + i, b->v + i + 1, (b->n - i - 1) * sizeof(*b->v));
+	b->n--;
+	cf_metrics.inbox_messages--;
+	if (!b->n)
+		ib->nboxes--, cf_metrics.inbox_users--;
+	if (b->disk) {
+		mark_dirty(ib, b);
+		if (!ib->cfg->inbox_flush_delay)
+			cf_inbox_flush(ib);
+	} else if (!b->n && !b->in_dirty.owner) {
+		box_free(ib, b);
+	}
+	return 0;
 }
 
 uint32_t
@@ -333,6 +374,7 @@ cf_inbox_flush(struct cf_inbox *ib)
 				first = r;
 		} else {
 			lws_dll2_remove(&b->in_dirty);
+			b->disk = b->n > 0;
 			if (!b->n)
 				box_free(ib, b);
 		}
@@ -436,6 +478,7 @@ load_file(const char *name, void *ud)
 		snprintf(m->mid, sizeof(m->mid), "%s", mid);
 	}
 	json_decref(o);
+	b->disk = 1;
 	expire_box(ib, b, ld->now_ms);
 	if (!b->n && !b->in_dirty.owner)
 		mark_dirty(ib, b); /* an empty file: remove it */

@@ -112,6 +112,7 @@ cf_registry_free(struct cf_registry *reg)
 			while (u->sessions.head)
 				lws_dll2_remove(u->sessions.head);
 			HASH_DEL(reg->users, u);
+			free(u->held);
 			free(u);
 		}
 	}
@@ -733,6 +734,7 @@ cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
 		return;
 	cf_bus_user(reg->bus, u->id, 0);
 	HASH_DEL(reg->users, u);
+	free(u->held);
 	free(u);
 }
 
@@ -745,6 +747,26 @@ cf_registry_user_sessions(struct cf_registry *reg, const char *uid)
 	return u ? u->sessions.count : 0;
 }
 
+#define HELD_SEEN 16
+
+/* Whether u's sessions here were given the held message mid already; remembers it if not. */
+static int
+held_seen(struct cf_user *u, const char *mid)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (const char *p = mid; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	if (!u->held && !(u->held = calloc(HELD_SEEN, sizeof(*u->held))))
+		return 0; /* OOM: a second copy is the lesser harm */
+	for (int i = 0; i < HELD_SEEN; i++)
+		if (u->held[i] == h)
+			return 1;
+	u->held[u->held_next] = h;
+	u->held_next = (uint8_t)((u->held_next + 1) % HELD_SEEN);
+	return 0;
+}
+
 uint32_t
 cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
 {
@@ -753,6 +775,9 @@ cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
 
 	HASH_FIND_STR(reg->users, m->room, u);
 	if (!u)
+		return 0;
+	/* Nothing new: they have it, queued or written. */
+	if (m->held && m->mid[0] && held_seen(u, m->mid))
 		return 0;
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, u->sessions.head) {
 		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_user);

@@ -15,6 +15,7 @@
 #include "confab/server.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -193,10 +194,44 @@ ws_header(unsigned char *p, size_t len)
 }
 
 static void
+ack_frame(struct cf_sess *s, struct cf_frame *f)
+{
+	cf_bus_dm_written(s->srv->bus, cf_frame_ack_uid(f), cf_frame_ack_mid(f));
+}
+
+/* Tells the bus about the held direct messages written once lws has handed the whole write to
+ * the kernel: what lws still holds dies with the process, so only then is it delivered. */
+static void
+ack_written(struct cf_sess *s)
+{
+	struct cf_frame *f;
+
+	if (!s->x)
+		return;
+	while ((f = cf_ring_peek(&s->x->acks, 0))) {
+		ack_frame(s, f);
+		cf_ring_drop(&s->x->acks, 1);
+	}
+	cf_ring_clear(&s->x->acks); /* frees the storage */
+}
+
+/* The n oldest queued frames are written (this write, or its last slice). */
+static void
 account(struct cf_sess *s, uint32_t n, uint64_t now_ns)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct cf_frame *f = cf_ring_peek(&s->out, i);
+
+		if (f->ack) {
+			struct cf_sess_ext *x = s->unsent ? cf_sess_ext(s) : NULL;
+
+			/* Without room to wait (OOM), no ack: the message comes again, never lost.
+			 */
+			if (!s->unsent)
+				ack_frame(s, f);
+			else if (x && cf_ring_push(&x->acks, f, UINT32_MAX, SIZE_MAX) == 0)
+				lws_callback_on_writable(s->wsi);
+		}
 
 		if (f->ordered_ns) {
 			cf_metrics.deliveries_total++;
@@ -345,6 +380,7 @@ on_writeable(struct cf_sess *s)
 {
 	/* lws calls WRITEABLE only once it has sent all it held of our last write. */
 	s->unsent = 0;
+	ack_written(s);
 	/* After we asked lws to close, it sends the close frame and waits for the peer's; a
 	 * further WRITEABLE must not return -1 again, which would cut that wait short. */
 	if (s->close_started)
@@ -508,6 +544,9 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	cf_auth_cancel(srv->auth, s);
 	if (s->dialect->on_close)
 		s->dialect->on_close(s);
+	/* Held messages lws never sent stay kept: the bus delivers them again. */
+	if (s->x)
+		cf_ring_clear(&s->x->acks);
 	free(s->x); /* the dialect's on_close emptied what it owned in it */
 	s->x = NULL;
 	cf_room_leave_all(srv->reg, s);

@@ -50,6 +50,9 @@ struct cf_msg {
 	 * On a delivered message: it comes from the inbox (queued_ms says when it was kept). */
 	uint8_t queued;
 	int64_t queued_ms;
+	/* Set by the bus on a delivered direct message that stays kept until a session has written
+	 * it (cf_bus_dm_written(), with mid): its frames carry the ack (frame.h). */
+	uint8_t held;
 	/* A kept direct message's id (a UUID the bus gives it), "" otherwise. */
 	char mid[CF_MSG_ID_LEN];
 	/* Frames rendered lazily, once per dialect; owned (one reference each). */
@@ -71,7 +74,8 @@ typedef void cf_bus_done_cb(void *ud, int64_t tag, struct cf_msg *m, int err);
 struct cf_bus_host {
 	/* Delivers an ordered message to local members and history. Borrows m. */
 	void (*deliver)(void *ud, struct cf_msg *m);
-	/* Delivers a direct message to the recipient's local sessions; returns how many. */
+	/* Delivers a direct message to the recipient's local sessions; returns how many (0 for a
+	 * held message they have already). */
 	uint32_t (*deliver_dm)(void *ud, struct cf_msg *m);
 	/* How many sessions user uid has on this node (the registry's user index). */
 	uint32_t (*user_sessions)(void *ud, const char *uid);
@@ -124,6 +128,9 @@ struct cf_bus_ops {
 	 * delivers the inbox, oldest first, when the user's first session appears; with
 	 * m->keep_acct too, only a user that is an account does. */
 	int (*dm)(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
+	/* A session of user uid has written the held direct message mid (cf_msg.held) to its
+	 * connection: it is delivered and need not be kept any longer. May be NULL. */
+	void (*dm_written)(struct cf_bus *b, const char *uid, const char *mid);
 	/* A user got its first local session (1), or lost its last (0): direct messages to it
 	 * must reach this node while it has one. May be NULL. */
 	void (*user)(struct cf_bus *b, const char *uid, int present);
@@ -174,6 +181,7 @@ int cf_bus_history(struct cf_bus *b, const char *room, uint64_t before, uint32_t
                    cf_bus_history_cb *cb, void *ud);
 int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
 void cf_bus_user(struct cf_bus *b, const char *uid, int present);
+void cf_bus_dm_written(struct cf_bus *b, const char *uid, const char *mid);
 /* Asks whether each of uids[0..n) (1 <= n <= CF_BUS_ONLINE_MAX) has a session on any node.
  * cb(ud, ...) runs exactly once, unless cf_bus_cancel(b, ud) runs first; it may run before
  * this returns (the local bus answers at once). Returns 0 or a negative errno (cb will not

@@ -11,6 +11,9 @@ struct cf_frame {
 	uint32_t refs;
 	uint32_t len;        /* payload bytes */
 	uint64_t ordered_ns; /* CLOCK_MONOTONIC when the bus ordered the event; 0: not a message */
+	/* A held direct message (bus.h cf_msg.held): its user id, a NUL, its id; owned. The
+	 * session that writes the frame tells the bus (cf_bus_dm_written()). NULL: none. */
+	char *ack;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the payload */
 };
 
@@ -24,3 +27,9 @@ struct cf_frame *cf_frame_ref(struct cf_frame *f);
 /* Drops one reference; frees on the last. Accepts NULL. Returns NULL. */
 struct cf_frame *cf_frame_unref(struct cf_frame *f);
 unsigned char *cf_frame_payload(struct cf_frame *f);
+/* Gives f the ack of the held direct message mid to user uid (once; later calls keep the
+ * first). Returns 0 or -ENOMEM. */
+int cf_frame_set_ack(struct cf_frame *f, const char *uid, const char *mid);
+/* The ack's parts, or NULL when f has none. */
+const char *cf_frame_ack_uid(const struct cf_frame *f);
+const char *cf_frame_ack_mid(const struct cf_frame *f);

@@ -90,6 +90,11 @@ struct cf_bus;
 struct cf_user {
 	UT_hash_handle hh;
 	struct lws_dll2_owner sessions; /* struct cf_sess via in_user */
+	/* Hashes of the last held direct messages given to the sessions here (cf_msg.held): the
+	 * inbox publishes a held message again when another node drains it, and sessions that
+	 * have it already must not get it twice. Allocated on the first; owned. */
+	uint64_t *held;
+	uint8_t held_next;
 	char id[];
 };
 
@@ -181,7 +186,8 @@ int cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s);
 void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
 /* How many sessions user uid has on this node. */
 uint32_t cf_registry_user_sessions(struct cf_registry *reg, const char *uid);
-/* Queues a direct message to every local session of user m->room; returns how many. */
+/* Queues a direct message to every local session of user m->room; returns how many. A held
+ * message (cf_msg.held) the user's sessions here were given already is not given again (0). */
 uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
 
 /* Takes one of ip's room-creation tokens (rooms.create_rate_per_ip per minute, seed 002's

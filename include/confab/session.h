@@ -23,6 +23,9 @@ struct cf_sess_ext {
 	struct lws_dll2_owner deferred; /* owned by the dialect; emptied in its on_close */
 	char *auth_arg;                 /* owned by the dialect (e.g. a pending hello's name) */
 	void *dstate;                   /* owned by the dialect: its per-session state */
+	/* Held direct messages' frames (frame.h ack) written while lws still holds part of the
+	 * write: acknowledged once lws has sent it all (the next WRITEABLE). Owned (session.c). */
+	struct cf_ring acks;
 };
 
 struct cf_sess {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_inbox.c - the standalone offline inboxes: order, the bounds (messages, bytes, users),
- * the TTL, and persistence through the state directory (round trip, removal, corrupt files). */
+ * the TTL, held messages (kept until written, at least once), and persistence through the state
+ * directory (round trip, removal, corrupt files). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -71,18 +72,21 @@ put(struct cf_inbox *ib, const char *to, const char *text, int64_t now)
 	return r;
 }
 
-/* Takes uid's messages and checks their texts, in order ("a,b,c"). */
+/* Drains uid's messages and checks their texts, in order ("a,b,c"); with written, each is then
+ * written (cf_inbox_done()), as a session does. */
 static void
-expect_take(struct cf_inbox *ib, const char *uid, int64_t now, const char *want)
+expect_drain(struct cf_inbox *ib, const char *uid, int64_t now, const char *want, int written)
 {
 	struct cf_msg **v;
-	size_t n = cf_inbox_take(ib, uid, now, &v);
+	size_t n = cf_inbox_drain(ib, uid, now, &v);
 	char got[1024] = "";
 
 	for (size_t i = 0; i < n; i++) {
 		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "",
 		         v[i]->text);
-		assert_true(v[i]->queued && v[i]->dm);
+		assert_true(v[i]->queued && v[i]->dm && v[i]->held);
+		if (written)
+			assert_int_equal(cf_inbox_done(ib, uid, v[i]->mid), 0);
 		assert_string_equal(v[i]->room, uid);
 		assert_string_equal(v[i]->from_id, "alice");
 		assert_string_equal(v[i]->from_name, "Alice");
@@ -90,6 +94,12 @@ expect_take(struct cf_inbox *ib, const char *uid, int64_t now, const char *want)
 	}
 	free(v);
 	assert_string_equal(got, want);
+}
+
+static void
+expect_take(struct cf_inbox *ib, const char *uid, int64_t now, const char *want)
+{
+	expect_drain(ib, uid, now, want, 1);
 }
 
 static size_t
@@ -216,17 +226,23 @@ test_persistence_round_trip(void **state)
 	/* Expired while stopped: dropped at load, its file removed. */
 	assert_int_equal(cf_inbox_count(ib, "gone"), 0);
 	assert_int_equal(files(), 2);
-	n = cf_inbox_take(ib, "bob", T0 + 10, &v);
+	n = cf_inbox_drain(ib, "bob", T0 + 10, &v);
 	assert_int_equal(n, 2);
 	assert_string_equal(v[0]->text, "a");
 	assert_string_equal(v[0]->mid, "id-a");
 	assert_int_equal(v[0]->ts_ms, T0 - 5);
 	assert_int_equal(v[0]->queued_ms, T0);
 	assert_string_equal(v[1]->text, "b \"quoted\" é");
-	for (size_t i = 0; i < n; i++)
+	/* Delivered but not written yet: still in the file, so a crash delivers them again. */
+	assert_int_equal(cf_inbox_flush(ib), 0);
+	assert_int_equal(files(), 2);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(cf_inbox_done(ib, "bob", v[i]->mid), 0);
 		cf_msg_unref(v[i]);
+	}
 	free(v);
-	/* Taking writes at once: bob's file is gone. */
+	/* Written: bob's file goes with the next batch. */
+	assert_int_equal(cf_inbox_flush(ib), 0);
 	assert_int_equal(files(), 1);
 	cf_inbox_free(ib);
 
@@ -234,6 +250,48 @@ test_persistence_round_trip(void **state)
 	assert_int_equal(cf_inbox_load(ib, T0 + 10, err, sizeof(err)), 0);
 	assert_int_equal(cf_inbox_count(ib, "bob"), 0);
 	expect_take(ib, "carol", T0 + 10, "c");
+	cf_inbox_free(ib);
+	assert_int_equal(files(), 0);
+}
+
+/* A message delivered live to a user who has sessions is held: kept, in memory only, until a
+ * session has written it; one that no session wrote comes again with the user's next drain. */
+static void
+test_held_until_written(void **state)
+{
+	struct cf_inbox *ib = cf_inbox_new(NULL, &cfg);
+	struct cf_msg *m = cf_msg_new("bob", "alice", "Alice", "live", NULL);
+
+	(void)state;
+	assert_non_null(m);
+	m->dm = m->keep = m->held = 1;
+	snprintf(m->mid, sizeof(m->mid), "id-live");
+	assert_int_equal(cf_inbox_put(ib, m, T0), 0);
+	cf_msg_unref(m);
+	/* Held, not waiting: a newer live message need not queue behind it. */
+	assert_int_equal(cf_inbox_count(ib, "bob"), 1);
+	assert_false(cf_inbox_waiting(ib, "bob"));
+	assert_int_equal(cf_metrics.inbox_queued_total, 0);
+	/* Never written to the state directory. */
+	assert_int_equal(cf_inbox_flush(ib), 0);
+	assert_int_equal(files(), 0);
+	/* The session that had it closed before writing it: the next drain brings it again,
+	 * marked as kept, with the same id. */
+	expect_drain(ib, "bob", T0 + 10, "live", 0);
+	expect_drain(ib, "bob", T0 + 10, "live", 1);
+	assert_int_equal(cf_inbox_count(ib, "bob"), 0);
+	assert_int_equal(cf_inbox_done(ib, "bob", "id-live"), -ENOENT);
+
+	/* A waiting message (the user was offline) keeps later ones behind it until drained. */
+	assert_int_equal(put(ib, "bob", "w", T0), 0);
+	assert_true(cf_inbox_waiting(ib, "bob"));
+	/* Only a held message is done by a write: a waiting one was never delivered. */
+	assert_int_equal(cf_inbox_done(ib, "bob", "id-w"), -ENOENT);
+	expect_drain(ib, "bob", T0 + 10, "w", 0);
+	assert_false(cf_inbox_waiting(ib, "bob"));
+	assert_int_equal(cf_inbox_done(ib, "bob", "id-w"), 0);
+	assert_int_equal(cf_metrics.inbox_users, 0);
+	assert_int_equal(cf_metrics.inbox_messages, 0);
 	cf_inbox_free(ib);
 	assert_int_equal(files(), 0);
 }
@@ -278,6 +336,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_bounds_drop_the_oldest, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_ttl_drops_expired, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_persistence_round_trip, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_held_until_written, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_file_is_an_error_naming_it, setup,
 	                                        teardown),
 	};
