@@ -5,7 +5,7 @@
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/mount.h"
-#include "confab/redis.h"
+#include "confab/redis_url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -180,63 +180,6 @@ cf_config_defs(size_t *ret_n)
 {
 	*ret_n = NDEFS;
 	return defs;
-}
-
-/* Appends n bytes of s at *o in out (outlen bytes), always leaving room for the NUL. */
-static void
-put(char *out, size_t outlen, size_t *o, const char *s, size_t n)
-{
-	if (*o + 1 >= outlen)
-		return;
-	if (n > outlen - 1 - *o)
-		n = outlen - 1 - *o;
-	memcpy(out + *o, s, n);
-	*o += n;
-}
-
-#define HIDDEN "(hidden)"
-
-void
-cf_config_mask_url(const char *url, char *out, size_t outlen)
-{
-	const char *scheme = strstr(url, "://"), *start = scheme ? scheme + 3 : url, *at = NULL;
-	const char *q, *p, *end = url + strlen(url);
-	int unix_url = !strncmp(url, "unix:", 5);
-	size_t o = 0;
-
-	if (!outlen)
-		return;
-	/* The last '@': a password may hold '@' and '/' unescaped (then the parser refuses the
-	 * URL, and its error must not repeat the password either). */
-	for (p = start; *p; p++)
-		if (*p == '@' && !(unix_url && memchr(start, '/', (size_t)(p - start))))
-			at = p;
-	q = strchr(at ? at : start, '?');
-	put(out, outlen, &o, url, (size_t)(start - url));
-	if (at) {
-		const char *colon = memchr(start, ':', (size_t)(at - start));
-
-		if (colon)
-			put(out, outlen, &o, start, (size_t)(colon + 1 - start));
-		put(out, outlen, &o, HIDDEN, strlen(HIDDEN));
-		start = at;
-	}
-	put(out, outlen, &o, start, (size_t)((q ? q : end) - start));
-	/* Query parameters: their names, and the value of db; any other value may be a
-	 * password (?password= is how some clients take it). */
-	for (p = q; p && p < end;) {
-		const char *amp = strchr(p + 1, '&'), *e = amp ? amp : end;
-		const char *eq = memchr(p + 1, '=', (size_t)(e - p - 1));
-
-		if (!eq || (eq - p - 1 == 2 && !strncmp(p + 1, "db", 2))) {
-			put(out, outlen, &o, p, (size_t)(e - p));
-		} else {
-			put(out, outlen, &o, p, (size_t)(eq + 1 - p));
-			put(out, outlen, &o, HIDDEN, strlen(HIDDEN));
-		}
-		p = e;
-	}
-	out[o] = '\0';
 }
 
 static void *
@@ -953,7 +896,7 @@ dump_value(const struct cf_config *c, const struct cf_config_def *d, FILE *f)
 		if ((d->flags & CF_CFG_SECRET) && s && *s) {
 			s = "(set)";
 		} else if ((d->flags & CF_CFG_SECRET_URL) && s && *s) {
-			cf_config_mask_url(s, masked, sizeof(masked));
+			cf_redis_url_mask(s, masked, sizeof(masked));
 			s = masked;
 		}
 		fprintf(f, "%s = %s\n", d->key, s ? s : "");

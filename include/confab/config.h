@@ -120,7 +120,7 @@ enum cf_config_type {
 /* The value is a secret: never printed (--check-config shows "(set)"). */
 #define CF_CFG_SECRET (1 << 1)
 /* A URL whose userinfo password (and query values) are secret: printed masked
- * (cf_config_mask_url()). */
+ * (cf_redis_url_mask(), redis_url.h). */
 #define CF_CFG_SECRET_URL (1 << 2)
 
 struct cf_config_def {
@@ -135,13 +135,6 @@ struct cf_config_def {
 };
 
 const struct cf_config_def *cf_config_defs(size_t *ret_n);
-
-/* Writes url into out (outlen bytes, NUL-terminated, truncated if need be) with its secrets
- * replaced by "(hidden)": the userinfo's password (everything after the first ':' up to the
- * last '@'; all of a userinfo without ':') and the value of every query parameter but db.
- * Works on malformed URLs too, for error messages that repeat what was given. unix: URLs
- * carry no userinfo: an '@' after the path's first '/' is the path's. */
-void cf_config_mask_url(const char *url, char *out, size_t outlen);
 
 /* Fills c with the defaults. c must be zeroed or finished. Returns 0 or -ENOMEM. */
 int cf_config_init(struct cf_config *c);

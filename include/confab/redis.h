@@ -11,33 +11,9 @@
 #include <hiredis/hiredis.h>
 #include <libwebsockets.h>
 
+#include "confab/redis_url.h"
+
 struct cf_config;
-
-#define CF_REDIS_SENTINELS_MAX 8
-
-enum cf_redis_kind { CF_REDIS_TCP, CF_REDIS_UNIX, CF_REDIS_SENTINEL };
-
-/* Where Redis is, parsed from a URL. */
-struct cf_redis_target {
-	enum cf_redis_kind kind;
-	char host[256]; /* TCP: name or address; Sentinel: filled in by discovery */
-	int port;
-	char path[108]; /* unix socket */
-	int db;
-	char user[128];     /* ACL user; empty: AUTH with the password only */
-	char password[512]; /* empty: no AUTH */
-	char master[128];   /* Sentinel: the master's name */
-	struct {
-		char host[256];
-		int port;
-	} sentinels[CF_REDIS_SENTINELS_MAX];
-	int nsentinels;
-};
-
-/* Parses redis://[user:password@]host[:port][/db], unix:///path[?db=N], a bare host:port, or
- * sentinel://[user:password@]host:port[,host:port...]/master[/db] into t (zeroed first).
- * Returns 0 or -EINVAL with the reason in err. */
-int cf_redis_parse_url(const char *url, struct cf_redis_target *t, char *err, size_t errlen);
 
 /* Fills t from the configuration: redis.url, then the password from the URL, redis.password,
  * redis.password_file or the systemd credential "redis-password", in that order. */

@@ -16,6 +16,7 @@
 
 #include "confab/config.h"
 #include "confab/log.h"
+#include "confab/redis_url.h"
 
 /* A temporary file holding text; its path is written into path (PATH_MAX-ish buffer). */
 static void
@@ -622,7 +623,7 @@ masked(const char *url, size_t outlen)
 	static char out[256];
 
 	assert_true(outlen <= sizeof(out));
-	cf_config_mask_url(url, out, outlen);
+	cf_redis_url_mask(url, out, outlen);
 	return out;
 }
 
