@@ -5,6 +5,7 @@ import asyncio
 import re
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -376,12 +377,18 @@ async def test_2000_connections_one_room(server):
     await close_all(clients + [announcer])
 
 
+def queued_deeper_than(m, depth):
+    """How many enqueues found a session's queue deeper than depth (a confab_queue_depth bound)."""
+    return m["confab_queue_depth_count"] - m[f'confab_queue_depth_bucket{{le="{depth}"}}']
+
+
 @pytest.mark.conf({("session", "queue_frames"): 100000, ("session", "queue_bytes"): 64 << 20,
-                   ("limits", "rate"): 100000, ("limits", "burst"): 100000})
+                   ("limits", "rate"): 100000, ("limits", "burst"): 100000,
+                   ("limits", "max_text"): 16000})
 @pytest.mark.deadline(90)
 async def test_slow_steady_reader_gets_everything_intact(server):
-    """A reader with a tiny receive buffer that keeps reading, slowly, gets every message whole
-    and in order while the server's writes back up behind it."""
+    """A reader with a tiny receive buffer that falls behind, then keeps reading, slowly, gets
+    every message whole and in order while the server's writes back up behind it."""
     loop = asyncio.get_running_loop()
     room = uniq("steady")
     flooder = await Client.connect(server, "steadyflood")
@@ -390,10 +397,23 @@ async def test_slow_steady_reader_gets_everything_intact(server):
     assert slow.handshake().status == 101
     reply, _ = slow.request({"op": "join", "id": 1, "room": room})
     base = reply["seq"]
-    n, pad = 500, "s" * 2000  # 1 MB, 5 ms per message read: the writes back up
+    # The kernel holds up to tcp_wmem's maximum of the server's writes before any stay queued in
+    # the server: send that much and 3 MB more.
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        wmem_max = int(f.read().split()[2])
+    pad = "s" * 8000
+    n = (wmem_max + (3 << 20)) // len(pad) // 50 * 50 + 50
+    # The flooder has at most 50 sends in flight, so at most about 100 events queued (their acks
+    # and its own copies): a queue deeper than 256 is the slow reader's.
+    deep = 256
+    depth_before = queued_deeper_than(await loop.run_in_executor(None, server.metrics), deep)
+    backed_up = threading.Event()
 
     def read_all():
         got = []
+        # It reads nothing until the server holds a deep queue for it.
+        if not backed_up.wait(T(60)):
+            return got
         while len(got) < n:
             fin, op, payload = slow.recv_frame()
             assert fin and op == 1, (fin, op)
@@ -401,17 +421,26 @@ async def test_slow_steady_reader_gets_everything_intact(server):
                 o = json.loads(line)
                 if o.get("ev") == "msg":
                     got.append(o)
-                    time.sleep(0.0005)  # slower than the flood: the server's writes back up
+                    time.sleep(0.0005)  # slower than the flood: the server's writes stay queued
         return got
 
     reader = loop.run_in_executor(None, read_all)
-    for i in range(0, n, 50):  # the flooder is paced only by its acks
-        futs = [await flooder.start_cmd("send", room=room, text=f"{i + k:04d} {pad}")
-                for k in range(50)]
-        for r in await asyncio.gather(*futs):
-            assert "error" not in r, r
+    try:
+        for i in range(0, n, 50):  # the flooder is paced only by its acks
+            futs = [await flooder.start_cmd("send", room=room, text=f"{i + k:05d} {pad}")
+                    for k in range(50)]
+            for r in await asyncio.gather(*futs):
+                assert "error" not in r, r
+            if not backed_up.is_set():
+                m = await loop.run_in_executor(None, server.metrics)
+                if queued_deeper_than(m, deep) > depth_before:
+                    backed_up.set()
+        assert backed_up.is_set(), (f"{n} messages sent, and the server never queued more than "
+                                    f"{deep} events for a client that read none of them")
+    finally:
+        backed_up.set()
     got = await reader
     assert [m["seq"] for m in got] == list(range(base + 1, base + n + 1))
-    assert [m["text"] for m in got] == [f"{i:04d} {pad}" for i in range(n)]
+    assert [m["text"] for m in got] == [f"{i:05d} {pad}" for i in range(n)]
     slow.close()
     await close_all([flooder])
