@@ -1210,6 +1210,45 @@ def redis_call(port, *args, password=None, timeout=5.0, host="127.0.0.1"):
         return r.read()
 
 
+class RedisSleep:
+    """DEBUG SLEEP on a Redis, begun so that the caller knows it has begun. A transaction
+    first closes a watcher connection (CLIENT KILL closes another client's socket at once),
+    then sleeps: the watcher seeing its connection closed means that Redis serves nothing else
+    until the sleep ends. Blocking calls (run them in an executor from asyncio code)."""
+
+    def __init__(self, port, seconds):
+        self.port, self.seconds = port, seconds
+        self.sock = None
+
+    def start(self):
+        """Returns once Redis sleeps; fails if the watcher is not closed."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=T(10)) as w:
+            w.sendall(_resp_encode(["CLIENT", "ID"]))
+            wid = _RespReader(w).read()
+            assert isinstance(wid, int), wid
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=T(10))
+            self.sock.sendall(b"".join(_resp_encode(c) for c in (
+                ["MULTI"], ["CLIENT", "KILL", "ID", wid], ["DEBUG", "SLEEP", self.seconds],
+                ["EXEC"])))
+            try:
+                assert w.recv(1) == b"", "Redis answered the watcher instead of closing it"
+            except socket.timeout:
+                self.sock.close()
+                raise AssertionError("Redis did not begin the sleep") from None
+
+    def wait(self):
+        """Returns DEBUG SLEEP's reply ("OK") once Redis has slept."""
+        self.sock.settimeout(T(10) + self.seconds)
+        try:
+            r = _RespReader(self.sock)
+            replies = [r.read() for _ in range(4)]
+        finally:
+            self.sock.close()
+        assert replies[:3] == ["OK", "QUEUED", "QUEUED"], replies
+        assert isinstance(replies[3], list) and replies[3][0] == 1, replies
+        return replies[3][1]
+
+
 class RedisServer:
     """A redis-server (or redis-sentinel with sentinel=True) on a free loopback port, in a temp
     dir, killed by PID at the end."""

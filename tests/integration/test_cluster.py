@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from confabtest import (CONFABD, T, Client, RedisSentinel, Server, redis_call, _RespReader, _resp_encode, assert_consecutive,
-                        assert_error, close_all, poll_until, uniq)
+from confabtest import (CONFABD, T, Client, RedisSentinel, RedisSleep, Server, redis_call,
+                        _RespReader, _resp_encode, assert_consecutive, assert_error, close_all,
+                        poll_until, uniq)
 
 
 def node_conf(redis, name, extra=None):
@@ -233,16 +234,15 @@ async def test_loop_stays_responsive_while_redis_sleeps(start_server, redis):
     c = await Client.connect(node, "pinger")
     loop = asyncio.get_running_loop()
     order = []
+    sleep = RedisSleep(redis.port, 3)
 
     def debug_sleep():
-        with socket.create_connection(("127.0.0.1", redis.port), timeout=30) as s:
-            s.sendall(_resp_encode(["DEBUG", "SLEEP", "3"]))
-            reply = _RespReader(s).read()
+        reply = sleep.wait()
         order.append("redis")
         return reply
 
+    await loop.run_in_executor(None, sleep.start)  # from here Redis answers nothing for 3 s
     sleeper = loop.run_in_executor(None, debug_sleep)
-    await asyncio.sleep(0.3)  # let DEBUG SLEEP reach Redis first
     await c.ok("ping")
     order.append("ping")
     resp = await loop.run_in_executor(None, lambda: node.get("/healthz"))

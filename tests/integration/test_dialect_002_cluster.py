@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from confabtest import T, Client, RawWS, close_all, poll_until, redis_call, uniq
+from confabtest import T, Client, RawWS, RedisSleep, close_all, poll_until, uniq
 from test_cluster import node_conf, start_nodes, wait_healthy
 from test_dialect_002 import KSUID, D2, create, join_path, joined, left
 
@@ -180,10 +180,11 @@ async def test_clients_that_leave_while_redis_answers(start_server, redis):
     room = create(a)["id"]
     loop = asyncio.get_running_loop()
     slept = threading.Event()
+    sleep = RedisSleep(redis.port, 3)
 
     def debug_sleep():
         try:
-            return redis_call(redis.port, "DEBUG", "SLEEP", "3", timeout=T(10))
+            return sleep.wait()
         finally:
             slept.set()
 
@@ -192,8 +193,8 @@ async def test_clients_that_leave_while_redis_answers(start_server, redis):
         while raw.sock.recv(4096):
             pass
 
+    await loop.run_in_executor(None, sleep.start)  # from here Redis answers nothing for 3 s
     sleeper = loop.run_in_executor(None, debug_sleep)
-    await asyncio.sleep(0.2)  # DEBUG SLEEP reaches Redis first
     name = uniq("gone")
     post = RawWS(a.port)
     post.sock.sendall((f"POST /chat?{urllib.parse.urlencode({'name': name})} HTTP/1.1\r\n"
