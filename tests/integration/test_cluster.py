@@ -386,18 +386,32 @@ async def test_crashed_node_leaves_no_ghosts(start_server, redis):
     ghost = await Client.connect(b, "ghost")
     await ghost.join(room)
     await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:ghost")
+    presence = f"confab:presence:{room}"
+    assert "node1\x1fguest:ghost" in redis.call("HKEYS", presence)
+    assert redis.call("SISMEMBER", "confab:nodes", "node1") == 1
+    assert redis.call("SMEMBERS", "confab:noderooms:node1") == [room]
     b.crash()
-    t0 = time.monotonic()
+    # Within the TTL and one liveness round (a third of it), with slack for a loaded machine.
     ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:ghost",
                                 timeout=T(ttl * 4 + 5))
-    waited = time.monotonic() - t0
     assert ev["room"] == room
     p = await alice.ok("presence", room=room)
     assert [m["id"] for m in p["members"]] == ["guest:alice"]
-    # Within the TTL and one liveness round (a third of it), with slack for a loaded machine.
-    assert waited < T(ttl * 4 + 5), waited
-    assert "stopped without leaving" in a.log_text()
-    await alice.close()
+    # The leave is node a's sweep of a node whose liveness key expired: it left nothing of
+    # node b in Redis.
+    assert redis.call("EXISTS", "confab:node:node1") == 0
+    assert redis.call("HKEYS", presence) == ["node0\x1fguest:alice"]
+    assert redis.call("SISMEMBER", "confab:nodes", "node1") == 0
+    assert redis.call("EXISTS", "confab:noderooms:node1") == 0
+    await poll_until(lambda: "removed 1 node(s) that stopped without leaving" in a.log_text(),
+                     T(5), what="node a's sweep in its log")
+    # A node that follows the room only now finds no ghost either.
+    c = start_server(node_conf(redis, "node2", {("redis", "node_ttl"): ttl}))
+    await wait_healthy(c)
+    late = await Client.connect(c, "late")
+    j = await late.join(room)
+    assert sorted(m["id"] for m in j["members"]) == ["guest:alice", "guest:late"]
+    await close_all([alice, late])
 
 
 def lose_tail(redis, room, keep):
