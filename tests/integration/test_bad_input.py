@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Bad input in every dialect (confab.v1, seeds 000, 002, 003, 004), standalone and with the
+"""Bad input in every dialect (confab.v1, seeds 000 to 004), standalone and with the
 two sessions that keep talking on two nodes of one Redis: malformed JSON, missing inner
 objects, wrong types, messages at and above the dialect's size limit (also in fragments),
 invalid UTF-8 of every kind in text frames, binary frames. Each is answered as docs/dialects.md
@@ -21,6 +21,7 @@ from confabtest import (OP_BIN, OP_CONT, OP_TEXT, Client, RawWS, T, assert_error
                         free_port, uniq)
 from test_cluster import node_conf, wait_healthy
 from test_dialect_000 import D0, ORIGIN, ws_path
+from test_dialect_001 import BAD, C1, check_msg, name
 from test_dialect_002 import D2, create, join_path, joined
 from test_dialect_003 import T3, UUID4, check_frame, node_follows
 from test_dialect_004 import T4, Ttu, ttu_conf
@@ -224,6 +225,99 @@ class D000:
 
     def good(self):
         return sorted([self.x.id, self.y.id])
+
+    async def close(self):
+        await close_all([self.x, self.y])
+
+
+class D001:
+    name = "001"
+    raw_texts = ["\ufffd"]  # the binary frame below
+    limit = 65536  # limits.max_frame
+
+    async def setup(self, a, b):
+        # The raw sessions act as one account through its access key: no password hash each.
+        r = await C1.connect(a.rc)
+        self.raw_uuid = (await r.sign(name("raw")))["userUUID"]
+        self.raw_key = r.key
+        await r.close()
+        self.x = await C1.connect(a.rc, "x")
+        self.y = await C1.connect(b.rc, "y")
+        await self.x.sign(name("x"))
+        await self.y.sign(name("y"))
+        await self.x.join()
+        await self.y.join()
+        # Before malformed() reads x's next frames as the answers to its requests.
+        await self.x.wait(lambda f: f["type"] == "sys" and f.get("user", {}).get("Username") ==
+                          self.y.user, "y's sys channelJoin")
+
+    async def talk(self, text):
+        await self.x.say(text)
+        check_msg(await self.y.got(text), text, self.x)
+        await self.x.got(text)  # the sender's own copy: no frame arrives after it unasked
+
+    def raw(self, node):
+        r = RawWS(node.rc)
+        assert r.handshake(path="/ws", subprotocol=None).status == 101
+        read_until(r, lambda o: o["type"] == "ready", "ready")
+        r.send_frame(OP_TEXT, json.dumps({"type": "channelJoin", "userUUID": self.raw_uuid,
+                                          "accessKey": self.raw_key,
+                                          "channelJoin": {"recipientUUID": ""}}).encode())
+        read_until(r, lambda o: o["type"] == "sys" and o.get("userUUID") == self.raw_uuid and
+                   "SUUID" in o, "own sys channelJoin")
+        return r
+
+    suffix = b'"}}'
+
+    def prefix(self):
+        return b'{"type":"channelMessage","channelMessage":{"recipientUUID":"","message":"'
+
+    def sized(self, n):
+        base = b'{"type":"users","pad":""}'
+        return base[:-2] + b"p" * (n - len(base)) + b'"}'
+
+    async def at_limit(self, r):
+        read_until(r, lambda o: o["type"] == "users", "users")
+
+    def from_raw(self):
+        return [m["Message"] for m in self.y.msgs() if m["SenderUUID"] == self.raw_uuid]
+
+    async def malformed(self, a):
+        c = self.x
+        cases = BAD + [
+            # Over limits.max_text (4096 bytes): 104, nothing sent.
+            ((self.prefix() + b"x" * 4097 + self.suffix).decode(), 104),
+            # A password never comes back in the payload.
+            ('{"type": "signIn", "signIn": {"username": "", "password": "s3cret-pw"}}', 4),
+            ('{"type": "signUp", "signUp": {"username": 5, "password": "s3cret-pw"}}', 1),
+        ]
+        for req, code in cases:
+            e = await c.error(req, code)
+            assert isinstance(e["error"], str) and e["error"], (req, e)
+            # The payload is the request as parsed, without passwords; null for no object.
+            try:
+                want = json.loads(req)
+            except ValueError:
+                want = None
+            if not isinstance(want, dict):
+                want = None
+            for k in ("signIn", "signUp"):
+                if want and isinstance(want.get(k), dict):
+                    want[k].pop("password", None)
+            assert e["payload"] == want, (req, e)
+        # A binary request is read as text, invalid UTF-8 in it as U+FFFD (no 1007).
+        await c.send(self.prefix() + b"bin \xff\xfe" + self.suffix)
+        check_msg(await self.y.got("bin \ufffd\ufffd"), "bin \ufffd\ufffd", c)
+        assert [m["Message"] for m in self.y.msgs()] == ["before", "bin \ufffd\ufffd"]
+
+    async def members(self, node):
+        c = await Client.connect(node, uniq("probe"))
+        j = await c.join("public")
+        await c.close()
+        return sorted(m["id"] for m in j["members"] if m["id"] != c.id)
+
+    def good(self):
+        return sorted([self.x.user, self.y.user])  # an account's user id is its name
 
     async def close(self):
         await close_all([self.x, self.y])
@@ -437,26 +531,29 @@ class D004:
         await close_all([self.y])
 
 
-DIALECTS = [NativeD, D000, D002, D003, D004]
+DIALECTS = [NativeD, D000, D001, D002, D003, D004]
 
 
-def conf(main, tport):
-    return {("server", "listen"): [f"127.0.0.1:{main}", ttu_conf(tport)],
+def conf(main, tport, rcport):
+    return {("server", "listen"): [f"127.0.0.1:{main}", ttu_conf(tport),
+                                   f"127.0.0.1:{rcport} dialects=redis_chat"],
             ("dialects", "disposable_origin"): ORIGIN}
 
 
 async def start(start_server, redis_factory, mode):
     if mode == "standalone":
-        main, tport = free_port(), free_port()
-        s = start_server(conf(main, tport), port=main)
+        main, tport, rcport = free_port(), free_port(), free_port()
+        s = start_server(conf(main, tport, rcport), port=main)
         s.ttu = Ttu(s, tport)
+        s.rc = rcport
         return s, s
     redis = redis_factory()
     nodes = []
     for i in range(2):
-        main, tport = free_port(), free_port()
-        s = start_server(node_conf(redis, f"node{i}", conf(main, tport)), port=main)
+        main, tport, rcport = free_port(), free_port(), free_port()
+        s = start_server(node_conf(redis, f"node{i}", conf(main, tport, rcport)), port=main)
         s.ttu = Ttu(s, tport)
+        s.rc = rcport
         nodes.append(s)
     for s in nodes:
         await wait_healthy(s)
@@ -512,7 +609,7 @@ async def test_bad_input(start_server, redis_factory, dialect, mode):
             pass
         objs = closed_with(r, 1007)
         assert not [o for o in objs if "error" in o or o.get("kind") in ("error", "connection")
-                    or o.get("type") in ("error", "chat") or "text" in o or
+                    or o.get("type") in ("error", "chat", "channelMessage") or "text" in o or
                     o.get("id") == 5], (why, objs)
     # The same bytes in a binary frame are no 1007 (ignored, or read as text with U+FFFD).
     r = d.raw(a)
