@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""layers.py - checks that confab's includes point down (DESIGN.md principle 8).
+
+Reads every `#include "confab/<name>.h"` of src/*.c and include/confab/*.h, maps each file to
+its layer with LAYERS below (the one place where the layers are written; docs/architecture.md
+draws the same picture), and reports:
+- an include of a higher layer's header from a lower layer;
+- a cycle between files (strongly connected components of the include graph, a .c and its .h
+  counting as one module);
+- a file that no layer names.
+Exit 0 when there is none of them, 1 otherwise. Usage: scripts/layers.py [--quiet]
+
+Not yet run by .ci/run: today's tree has the violations issue 13 removes (the transport's
+session and server headers included from below, the registry calling the bus and the sessions
+by name). .ci/run runs it once it passes.
+"""
+import os
+import re
+import sys
+
+# From the bottom. A module may include its own layer's headers and any lower layer's.
+LAYERS = [
+    ("helpers", "text clock ratelimit log metrics ident xff state redis_url"),
+    ("config", "config"),
+    ("core", "frame ring msg dialect room inbox"),
+    ("bus", "bus"),
+    ("bus-impl", "bus_local bus_redis redis store store_file store_redis"),
+    ("auth", "auth"),
+    ("dialects", "dialect_native dialect_redis_chat dialect_chatty dialect_texto dialect_ttu "
+                 "dialect_disposable"),
+    ("transport", "server http session listen mount tls sd"),
+    ("main", "main"),
+]
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+INCLUDE = re.compile(r'^\s*#\s*include\s+"confab/([a-z0-9_]+)\.h"', re.M)
+
+
+def layer_of():
+    out = {}
+    for rank, (name, mods) in enumerate(LAYERS):
+        for m in mods.split():
+            out[m] = (rank, name)
+    return out
+
+
+def modules():
+    """{module: set of modules its .c and .h include}."""
+    deps = {}
+    for d, ext in (("src", ".c"), (os.path.join("include", "confab"), ".h")):
+        path = os.path.join(ROOT, d)
+        for f in sorted(os.listdir(path)):
+            if not f.endswith(ext):
+                continue
+            mod = f[:-len(ext)]
+            with open(os.path.join(path, f), encoding="utf-8") as fh:
+                inc = set(INCLUDE.findall(fh.read()))
+            deps.setdefault(mod, set()).update(inc - {mod})
+    return deps
+
+
+def cycles(deps):
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out, n = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = n[0]
+        n[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(deps.get(v, ())):
+            if w not in deps:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(deps):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def main():
+    quiet = "--quiet" in sys.argv
+    layers, deps = layer_of(), modules()
+    problems = []
+    for m in sorted(deps):
+        if m not in layers:
+            problems.append(f"{m}: in no layer (add it to LAYERS in scripts/layers.py)")
+            continue
+        for d in sorted(deps[m]):
+            if d in layers and layers[d][0] > layers[m][0]:
+                problems.append(f"{m} ({layers[m][1]}) includes {d}.h ({layers[d][1]}): "
+                                "a lower layer may not include a higher one")
+    for comp in cycles(deps):
+        problems.append(f"cycle of {len(comp)} modules: {' '.join(comp)}")
+    if not quiet or problems:
+        for p in problems:
+            print(f"layers: {p}")
+        print(f"layers: {len(deps)} modules, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
