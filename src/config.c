@@ -4,7 +4,6 @@
 #define _GNU_SOURCE /* explicit_bzero */
 #include "confab/config.h"
 #include "confab/log.h"
-#include "confab/mount.h"
 #include "confab/redis_url.h"
 
 #include <ctype.h>
@@ -793,16 +792,6 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 	if (!c->listen.n) {
 		snprintf(err, errlen, "server.listen: no listener configured");
 		return -EINVAL;
-	}
-	for (size_t i = 0; i < c->listen.n; i++) {
-		struct cf_listen_spec spec;
-		char why[300];
-
-		if (cf_mount_parse(c->listen.v[i], &spec, why, sizeof(why)) < 0 ||
-		    cf_mount_check(&spec, c->www_dir, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "server.listen '%s': %s", c->listen.v[i], why);
-			return -EINVAL;
-		}
 	}
 	if (c->auth_password_min > c->auth_password_max) {
 		snprintf(err, errlen, "auth.password_min (%d) exceeds auth.password_max (%d)",

@@ -5,6 +5,7 @@
 #include "confab/log.h"
 #include "confab/bus.h"
 #include "confab/metrics.h"
+#include "confab/mount.h"
 #include "confab/sd.h"
 #include "confab/state.h"
 #include "confab/server.h"
@@ -131,6 +132,8 @@ load_config(struct cf_config *c, const struct opts *o, struct notes *notes, char
 	if (r < 0)
 		return r;
 	r = cf_config_validate(c, err, errlen);
+	if (r == 0)
+		r = cf_mount_validate(c, err, errlen);
 	if (r < 0 || !c->tls_cert[0])
 		return r;
 	return cf_tls_check(c->tls_cert, c->tls_key, c->tls_client_ca, err, errlen);

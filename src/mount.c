@@ -281,3 +281,19 @@ cf_mount_check(const struct cf_listen_spec *spec, const char *www_dir, char *err
 		}
 	return 0;
 }
+
+int
+cf_mount_validate(const struct cf_config *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->listen.n; i++) {
+		struct cf_listen_spec spec;
+		char why[300];
+
+		if (cf_mount_parse(c->listen.v[i], &spec, why, sizeof(why)) < 0 ||
+		    cf_mount_check(&spec, c->www_dir, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "server.listen '%s': %s", c->listen.v[i], why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

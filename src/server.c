@@ -526,7 +526,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		struct lws_vhost *vh;
 		int shared, port, r, activated, fd = -1;
 
-		/* cf_config_validate() checked the entry already. */
+		/* cf_mount_validate() checked the entry already. */
 		if (cf_mount_parse(cfg->listen.v[i], &spec, err, sizeof(err)) < 0) {
 			passed_done(&ps);
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "server.listen '%s': %s",

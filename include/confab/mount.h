@@ -41,3 +41,8 @@ const char *cf_mount_name(int id);
 int cf_mount_id(const char *name);
 /* Whether the [dialects] switch of dialect id is on (native has none: always). */
 int cf_mount_enabled(const struct cf_config *cfg, int id);
+
+/* Whether every server.listen entry of c can be served (cf_mount_parse(), cf_mount_check()):
+ * the part of the configuration's validation that knows the dialects, after
+ * cf_config_validate(). 0, or -EINVAL with the entry and the reason in err. */
+int cf_mount_validate(const struct cf_config *c, char *err, size_t errlen);

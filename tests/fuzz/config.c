@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <unistd.h>
 #include "confab/config.h"
+#include "confab/mount.h"
 #include "confab/log.h"
 
 static char path[64];
@@ -50,7 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	err[0] = '\0';
 	if (cf_config_load(&c, path, err, sizeof(err)) == 0 &&
-	    cf_config_validate(&c, err, sizeof(err)) == 0) {
+	    cf_config_validate(&c, err, sizeof(err)) == 0 &&
+	    cf_mount_validate(&c, err, sizeof(err)) == 0) {
 		cf_config_dump(&c, devnull);
 		(void)cf_config_reload(&def, &c, NULL, NULL);
 	} else if (!err[0]) {

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include "confab/config.h"
+#include "confab/mount.h"
 #include "confab/log.h"
 
 static const char *const aliases[] = {
@@ -83,7 +84,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	if (cf_config_apply_aliases(&c, note, NULL, err, sizeof(err)) == 0 &&
 	    cf_config_apply_env(&c, err, sizeof(err)) == 0 &&
-	    cf_config_validate(&c, err, sizeof(err)) == 0)
+	    cf_config_validate(&c, err, sizeof(err)) == 0 &&
+	    cf_mount_validate(&c, err, sizeof(err)) == 0)
 		cf_config_dump(&c, devnull);
 	else if (!err[0])
 		abort();

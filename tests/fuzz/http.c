@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "confab/config.h"
+#include "confab/mount.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/server.h"
@@ -95,7 +96,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		snprintf(entry, sizeof(entry), "%s/www", src);
 		set("server", "www_dir", entry, 1);
 	}
-	if (cf_config_validate(&cfg, err, sizeof(err)) < 0) {
+	if (cf_config_validate(&cfg, err, sizeof(err)) < 0 ||
+	    cf_mount_validate(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "http fuzz: %s\n", err);
 		abort();
 	}
