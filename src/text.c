@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* text.c - name validation, UTF-8 repair and UUIDs (see text.h). */
+/* text.c - name validation, UTF-8 repair, UUIDs and hex (see text.h). */
 #include "confab/text.h"
 
 #include <errno.h>
@@ -167,6 +167,39 @@ cf_text_uuid4(char *out, unsigned long long salt)
 		*out++ = hex[b[i] & 15];
 	}
 	*out = '\0';
+}
+
+void
+cf_text_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		*out++ = hex[in[i] >> 4];
+		*out++ = hex[in[i] & 15];
+	}
+	*out = '\0';
+}
+
+static int
+hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int
+cf_text_unhex(const char *s, unsigned char *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
 }
 
 int

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* text.h - rules for names that users choose (rooms, user names): length in bytes, valid UTF-8,
- * no control characters; UTF-8 repair; UUIDs as the seeds write and read them. */
+ * no control characters; UTF-8 repair; UUIDs as the seeds write and read them; hex. */
 #pragma once
 
 #include <stddef.h>
@@ -42,6 +42,12 @@ int cf_text_uuid_parse(const char *s, size_t len, char *out);
 /* Whether s (len bytes) is a UUID in that canonical form already, as confab writes the ids it
  * makes (seed sessions, accounts). */
 int cf_text_uuid_canonical(const char *s, size_t len);
+
+/* n bytes as 2n lowercase hex digits into out (2n + 1 bytes, NUL-terminated). */
+void cf_text_hex(const unsigned char *in, size_t n, char *out);
+/* Exactly 2n lowercase hex digits (all of s) into n bytes: 0, or -EINVAL (anything else, so
+ * that one key has one spelling). */
+int cf_text_unhex(const char *s, unsigned char *out, size_t n);
 
 /* Whether a JSON object key matches a field name (lowercase ASCII) as Go's encoding/json
  * matches them: ASCII case folded, and also the Kelvin sign for k and the long s for s. */

@@ -410,6 +410,26 @@ test_utf8_sanitize(void **state)
 	free(s);
 }
 
+static void
+test_hex(void **state)
+{
+	static const unsigned char b[] = {0x00, 0x7f, 0xa5, 0xff};
+	unsigned char out[4];
+	char hex[9];
+
+	(void)state;
+	cf_text_hex(b, sizeof(b), hex);
+	assert_string_equal(hex, "007fa5ff");
+	assert_int_equal(cf_text_unhex(hex, out, sizeof(out)), 0);
+	assert_memory_equal(out, b, sizeof(b));
+	/* One spelling: uppercase, other lengths and non-digits are refused. */
+	assert_int_equal(cf_text_unhex("007FA5FF", out, sizeof(out)), -EINVAL);
+	assert_int_equal(cf_text_unhex("007fa5f", out, sizeof(out)), -EINVAL);
+	assert_int_equal(cf_text_unhex("007fa5ff00", out, sizeof(out)), -EINVAL);
+	assert_int_equal(cf_text_unhex("007fa5fg", out, sizeof(out)), -EINVAL);
+	assert_int_equal(cf_text_unhex(" 07fa5ff", out, sizeof(out)), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -419,7 +439,7 @@ main(void)
 	        cmocka_unit_test(test_format_table),  cmocka_unit_test(test_format_characters),
 	        cmocka_unit_test(test_escape),        cmocka_unit_test(test_edge_spaces),
 	        cmocka_unit_test(test_uuid_parse),    cmocka_unit_test(test_uuid4),
-	        cmocka_unit_test(test_utf8_sanitize),
+	        cmocka_unit_test(test_utf8_sanitize), cmocka_unit_test(test_hex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
