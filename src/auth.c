@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* auth.c - accounts and access tokens (see auth.h).
  *
- * Every operation is a `struct op` that walks through a few steps: a lookup (memory or Redis),
- * maybe a password job on the hashing thread, maybe a store (file or Redis script), maybe a
- * token. It ends in finish(), which puts it on the done list; a zero-delay timer runs the
- * callbacks in order, so no callback ever runs inside the call that queued it.
+ * Every operation is a `struct op` that walks through a few steps: a lookup in the account
+ * store (store.h: the file store standalone, the Redis store beside the cluster bus), maybe a
+ * password job on the hashing thread, maybe a write to the store, maybe a token. A store may
+ * answer before its call returns (the file store) or later (Redis); either way the op ends in
+ * finish(), which puts it on the done list, and a zero-delay timer runs the callbacks in order,
+ * so no callback ever runs inside the call that queued it.
  *
  * The hashing thread is the one exception to "one loop, no threads" (docs/architecture.md):
  * yescrypt at libcrypt's default cost takes about 60 ms here, so one login on the loop would
@@ -17,9 +19,8 @@
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/ratelimit.h"
-#include "confab/redis.h"
 #include "confab/server.h"
-#include "confab/state.h"
+#include "confab/store.h"
 #include "confab/text.h"
 
 #include <crypt.h>
@@ -33,26 +34,15 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <jansson.h>
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <uthash.h>
 
-#define ACCOUNTS_FILE "accounts.json"
-#define KEY_FILE      "auth.key"
-#define KEY_LEN       32
 #define SECRET_MIN    32    /* bytes of a configured secret */
 #define LIMITS_MAX    65536 /* rate-limit entries (names and addresses) held at once */
 #define TOKEN_VERSION "1"
-
-/* ---- standalone accounts ------------------------------------------------------------------ */
-
-struct acct {
-	UT_hash_handle hh_name, hh_id;
-	struct cf_auth_rec rec;
-};
 
 /* A rate-limit bucket: attempts from one client address ("i:<ip>"), attempts at one account
  * name from one address ("p:<ip> <name>"; addresses hold no space), or failed logins for one
@@ -103,16 +93,13 @@ struct op {
 struct cf_auth {
 	struct lws_context *ctx;
 	const struct cf_config *cfg;
-	struct cf_redis *redis; /* NULL: standalone */
+	struct cf_store *store;
+	struct cf_store *own; /* the file store, opened here when no store was given */
 	unsigned char key[CF_AUTH_KEY_MAX];
-	size_t keylen; /* 0: not known yet (cluster mode fetches it) */
+	size_t keylen; /* 0: not known yet (the first operation that needs it asks the store) */
 	/* A yescrypt setting (a salt at libcrypt's default cost, no hash): a login for a name
 	 * without an account is checked against it, so it costs what a real login costs. */
 	char dummy[CRYPT_GENSALT_OUTPUT_SIZE];
-	/* standalone */
-	struct acct *by_name, *by_id;
-	struct acct **order;
-	size_t n, cap;
 	/* rate limits */
 	struct limit *limits;
 	uint32_t nlimits;
@@ -356,308 +343,6 @@ cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, 
 	return 0;
 }
 
-char *
-cf_auth_file_encode(const struct cf_auth_rec *recs, size_t n)
-{
-	json_t *arr = json_array(), *doc;
-	char *out;
-
-	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr,
-		                          json_pack("{s:s,s:s,s:s,s:I,s:I}", "id", recs[i].pub.id,
-		                                    "name", recs[i].pub.name, "hash", recs[i].hash,
-		                                    "created", (json_int_t)recs[i].pub.created,
-		                                    "gen", (json_int_t)recs[i].pub.gen)) < 0) {
-			json_decref(arr);
-			return NULL;
-		}
-	doc = json_pack("{s:i,s:o}", "version", 1, "accounts", arr);
-	if (!doc)
-		return NULL;
-	out = json_dumps(doc, JSON_INDENT(1));
-	json_decref(doc);
-	return out;
-}
-
-static void
-recs_free(struct cf_auth_rec *recs, size_t n)
-{
-	for (size_t i = 0; recs && i < n; i++) {
-		free(recs[i].pub.name);
-		free(recs[i].hash);
-	}
-	free(recs);
-}
-
-int
-cf_auth_file_decode(const char *buf, size_t len, struct cf_auth_rec **ret, size_t *ret_n, char *err,
-                    size_t errlen)
-{
-	json_error_t jerr;
-	json_t *doc = json_loadb(buf, len, 0, &jerr), *arr, *v;
-	struct cf_auth_rec *recs = NULL;
-	size_t i, n = 0;
-
-	if (!doc) {
-		snprintf(err, errlen, "invalid JSON at line %d: %s", jerr.line, jerr.text);
-		return -EINVAL;
-	}
-	arr = json_object_get(doc, "accounts");
-	if (json_integer_value(json_object_get(doc, "version")) != 1 || !json_is_array(arr)) {
-		snprintf(err, errlen, "not an accounts file of version 1");
-		json_decref(doc);
-		return -EINVAL;
-	}
-	recs = calloc(json_array_size(arr) + 1, sizeof(*recs));
-	if (!recs) {
-		json_decref(doc);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	json_array_foreach (arr, i, v) {
-		const char *id = NULL, *name = NULL, *hash = NULL;
-		json_int_t created = -1, gen = -1;
-
-		if (json_unpack(v, "{s:s,s:s,s:s,s:I,s:I}", "id", &id, "name", &name, "hash", &hash,
-		                "created", &created, "gen", &gen) < 0 ||
-		    !cf_text_uuid_canonical(id, strlen(id)) || !name[0] || hash[0] != '$' ||
-		    created < 0 || gen < 0) {
-			snprintf(err, errlen, "account #%zu is malformed", i + 1);
-			recs_free(recs, n);
-			json_decref(doc);
-			return -EINVAL;
-		}
-		memcpy(recs[n].pub.id, id, CF_AUTH_ID_LEN + 1);
-		recs[n].pub.name = strdup(name);
-		recs[n].hash = strdup(hash);
-		recs[n].pub.created = created;
-		recs[n].pub.gen = (uint64_t)gen;
-		n++;
-		if (!recs[n - 1].pub.name || !recs[n - 1].hash) {
-			recs_free(recs, n);
-			json_decref(doc);
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	json_decref(doc);
-	*ret = recs;
-	*ret_n = n;
-	return 0;
-}
-
-/* ---- the standalone registry -------------------------------------------------------------- */
-
-static struct acct *
-find_name(struct cf_auth *a, const char *name)
-{
-	struct acct *e;
-
-	HASH_FIND(hh_name, a->by_name, name, strlen(name), e);
-	return e;
-}
-
-static struct acct *
-find_id(struct cf_auth *a, const char *id)
-{
-	struct acct *e;
-
-	HASH_FIND(hh_id, a->by_id, id, strlen(id), e);
-	return e;
-}
-
-/* Takes rec's strings. -EEXIST (name or id), -ENOMEM. */
-static int
-mem_add(struct cf_auth *a, struct cf_auth_rec *rec)
-{
-	struct acct *e;
-
-	if (find_name(a, rec->pub.name) || find_id(a, rec->pub.id))
-		return -EEXIST;
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		struct acct **o = realloc(a->order, cap * sizeof(*o));
-
-		if (!o)
-			return -ENOMEM;
-		a->order = o;
-		a->cap = cap;
-	}
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->rec = *rec;
-	HASH_ADD_KEYPTR(hh_name, a->by_name, e->rec.pub.name, strlen(e->rec.pub.name), e);
-	HASH_ADD_KEYPTR(hh_id, a->by_id, e->rec.pub.id, CF_AUTH_ID_LEN, e);
-	a->order[a->n++] = e;
-	return 0;
-}
-
-/* Undoes the last mem_add() (a store that could not be written). */
-static void
-mem_pop(struct cf_auth *a)
-{
-	struct acct *e = a->order[--a->n];
-
-	HASH_DELETE(hh_name, a->by_name, e);
-	HASH_DELETE(hh_id, a->by_id, e);
-	free(e->rec.pub.name);
-	free(e->rec.hash);
-	free(e);
-}
-
-/* Writes every account to the state dir. Blocks for the fsyncs: accounts are created and
- * generations bumped rarely (each creation costs a password hash and an attempt token), so a
- * few ms of fsync per write is accepted rather than batching, which would let a crash lose an
- * account whose token the client already holds. */
-static int
-mem_persist(struct cf_auth *a)
-{
-	struct cf_auth_rec *recs = calloc(a->n + 1, sizeof(*recs));
-	char *buf;
-	int r;
-
-	if (!recs)
-		return -ENOMEM;
-	for (size_t i = 0; i < a->n; i++)
-		recs[i] = a->order[i]->rec;
-	buf = cf_auth_file_encode(recs, a->n);
-	free(recs);
-	if (!buf)
-		return -ENOMEM;
-	r = cf_state_write_private(ACCOUNTS_FILE, buf, strlen(buf));
-	free(buf);
-	return r;
-}
-
-static int
-mem_load(struct cf_auth *a, char *err, size_t errlen)
-{
-	struct cf_auth_rec *recs;
-	char *buf, why[256];
-	size_t len, n, i;
-	int r = cf_state_read(ACCOUNTS_FILE, &buf, &len);
-
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0) {
-		snprintf(err, errlen, "%s/%s: %s", a->cfg->state_dir, ACCOUNTS_FILE, strerror(-r));
-		return r;
-	}
-	r = cf_auth_file_decode(buf, len, &recs, &n, why, sizeof(why));
-	free(buf);
-	if (r < 0) {
-		snprintf(err, errlen,
-		         "%s/%s: %s (fix or move it away; accounts are never dropped "
-		         "silently)",
-		         a->cfg->state_dir, ACCOUNTS_FILE, why);
-		return r;
-	}
-	for (i = 0; i < n; i++) {
-		r = mem_add(a, &recs[i]);
-		if (r < 0)
-			break;
-		recs[i].pub.name = recs[i].hash = NULL; /* taken */
-	}
-	if (r < 0)
-		snprintf(err, errlen, "%s/%s: account #%zu: %s", a->cfg->state_dir, ACCOUNTS_FILE,
-		         i + 1, r == -EEXIST ? "duplicate name or id" : strerror(-r));
-	recs_free(recs, n);
-	return r;
-}
-
-/* ---- the key ------------------------------------------------------------------------------ */
-
-static int
-hex_decode(const char *s, unsigned char *out, size_t n)
-{
-	if (strlen(s) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", s[2 * i]) ||
-		    !strchr("0123456789abcdef", s[2 * i + 1]))
-			return -1;
-		out[i] = (unsigned char)v;
-	}
-	return 0;
-}
-
-static void
-hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", in[i]);
-}
-
-static int
-random_bytes(unsigned char *buf, size_t n)
-{
-	/* Blocks only before the kernel's pool is initialised (early boot). */
-	return getrandom(buf, n, 0) == (ssize_t)n ? 0 : -EIO;
-}
-
-static int
-load_key(struct cf_auth *a, char *err, size_t errlen)
-{
-	char secret[CF_AUTH_KEY_MAX + 2], why[512], hex[2 * KEY_LEN + 2], *buf;
-	size_t len;
-	int r;
-
-	if (a->cfg->auth_secret_file[0]) {
-		r = cf_config_read_secret(a->cfg->auth_secret_file, secret, sizeof(secret), why,
-		                          sizeof(why));
-		if (r < 0 || strlen(secret) < SECRET_MIN || strlen(secret) > CF_AUTH_KEY_MAX) {
-			snprintf(err, errlen, "auth.secret_file: %s",
-			         r < 0 ? why : "the secret must be 32 to 128 bytes");
-			explicit_bzero(secret, sizeof(secret));
-			return r < 0 ? r : -EINVAL;
-		}
-		a->keylen = strlen(secret);
-		memcpy(a->key, secret, a->keylen);
-		explicit_bzero(secret, sizeof(secret));
-		return 0;
-	}
-	if (a->redis)
-		return 0; /* fetched from Redis when first needed */
-	r = cf_state_read(KEY_FILE, &buf, &len);
-	if (r == 0) {
-		if (len && buf[len - 1] == '\n')
-			buf[len - 1] = '\0';
-		r = hex_decode(buf, a->key, KEY_LEN) < 0 ? -EINVAL : 0;
-		explicit_bzero(buf, len);
-		free(buf);
-		if (r < 0) {
-			snprintf(err, errlen, "%s/%s: not a key of %d hex-encoded bytes",
-			         a->cfg->state_dir, KEY_FILE, KEY_LEN);
-			return r;
-		}
-		a->keylen = KEY_LEN;
-		return 0;
-	}
-	if (r != -ENOENT) {
-		snprintf(err, errlen, "%s/%s: %s", a->cfg->state_dir, KEY_FILE, strerror(-r));
-		return r;
-	}
-	if (random_bytes(a->key, KEY_LEN) < 0) {
-		snprintf(err, errlen, "getrandom failed");
-		return -EIO;
-	}
-	hex_encode(a->key, KEY_LEN, hex);
-	hex[2 * KEY_LEN] = '\n';
-	r = cf_state_write_private(KEY_FILE, hex, 2 * KEY_LEN + 1);
-	explicit_bzero(hex, sizeof(hex));
-	if (r < 0) {
-		snprintf(err, errlen, "%s/%s: cannot write it: %s", a->cfg->state_dir, KEY_FILE,
-		         strerror(-r));
-		return r;
-	}
-	a->keylen = KEY_LEN;
-	log_info("auth: generated the token signing key %s/%s", a->cfg->state_dir, KEY_FILE);
-	return 0;
-}
-
 /* ---- operations --------------------------------------------------------------------------- */
 
 static void op_free(struct op *o);
@@ -868,150 +553,36 @@ cf_auth_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 	}
 }
 
-/* -- Redis -- */
-
-/* KEYS: acct:<name>, acctid:<id>, accts. ARGV: name, id, hash, created, max accounts.
- * HSETNX semantics for the whole account: two nodes racing for a name cannot both win. */
-static const char create_lua[] =
-        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-        "if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[5]) then return -1 end\n"
-        "redis.call('HSET', KEYS[1], 'id', ARGV[2], 'hash', ARGV[3], 'gen', '0', 'created', "
-        "ARGV[4])\n"
-        "redis.call('SET', KEYS[2], ARGV[1])\n"
-        "redis.call('RPUSH', KEYS[3], ARGV[1])\n"
-        "return 1\n";
-/* ARGV: prefix, 'name' or 'id', the name or id. {name, id, hash, gen, created} or nil. */
-static const char get_lua[] =
-        "local name = ARGV[3]\n"
-        "if ARGV[2] == 'id' then\n"
-        "  name = redis.call('GET', ARGV[1] .. 'acctid:' .. ARGV[3])\n"
-        "  if not name then return nil end\n"
-        "end\n"
-        "local v = redis.call('HMGET', ARGV[1] .. 'acct:' .. name, 'id', 'hash', 'gen', "
-        "'created')\n"
-        "if not v[1] then return nil end\n"
-        "return {name, v[1], v[2], v[3], v[4]}\n";
-/* KEYS: acct:<name>. {id, gen, created} or nil. */
-static const char bump_lua[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return nil end\n"
-                               "local g = redis.call('HINCRBY', KEYS[1], 'gen', 1)\n"
-                               "local v = redis.call('HMGET', KEYS[1], 'id', 'created')\n"
-                               "return {v[1], tostring(g), v[2]}\n";
-/* KEYS: accts. ARGV: prefix, most. {name, id, gen, created, ...} in creation order. */
-static const char list_lua[] =
-        "local out = {}\n"
-        "for _, n in ipairs(redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do\n"
-        "  local v = redis.call('HMGET', ARGV[1] .. 'acct:' .. n, 'id', 'gen', 'created')\n"
-        "  if v[1] then\n"
-        "    out[#out + 1] = n; out[#out + 1] = v[1]; out[#out + 1] = v[2]; out[#out + 1] = v[3]\n"
-        "  end\n"
-        "end\n"
-        "return out\n";
-/* KEYS: authkey. ARGV: a fresh random key. The key every node uses. */
-static const char key_lua[] = "redis.call('SET', KEYS[1], ARGV[1], 'NX')\n"
-                              "return redis.call('GET', KEYS[1])\n";
-
-static int
-rkey(char *buf, size_t len, const struct cf_auth *a, const char *kind, const char *rest)
-{
-	int n = snprintf(buf, len, "%s%s%s", a->cfg->redis_prefix, kind, rest);
-
-	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
-}
-
-/* Sends EVAL; on failure the op finishes with -EAGAIN. */
-static void
-eval(struct op *o, cf_redis_reply_cb *cb, const char *script, int nkeys, int nargs,
-     const char **args)
-{
-	const char *argv[16];
-	char nk[8];
-	int r;
-
-	snprintf(nk, sizeof(nk), "%d", nkeys);
-	argv[0] = "EVAL";
-	argv[1] = script;
-	argv[2] = nk;
-	for (int i = 0; i < nargs; i++)
-		argv[3 + i] = args[i];
-	r = cf_redis_cmd(o->a->redis, cb, o, 3 + nargs, argv, NULL);
-	if (r < 0)
-		finish(o, -EAGAIN);
-}
-
-/* A usable reply, or NULL after logging an error reply. */
-static const redisReply *
-reply_ok(const redisReply *rep)
-{
-	if (rep && rep->type == REDIS_REPLY_ERROR) {
-		log_warn("auth: Redis: %.*s", (int)rep->len, rep->str);
-		return NULL;
-	}
-	return rep;
-}
-
-static int
-rep_str(const redisReply *r, size_t i, const char **ret)
-{
-	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
-	    r->element[i]->type != REDIS_REPLY_STRING)
-		return -1;
-	*ret = r->element[i]->str;
-	return 0;
-}
-
-static uint64_t
-rep_u64(const redisReply *r, size_t i)
-{
-	const char *s;
-
-	return rep_str(r, i, &s) < 0 ? 0 : strtoull(s, NULL, 10);
-}
-
-/* -- the key, when cluster mode has to fetch it -- */
+/* -- the key, when the store has to fetch it -- */
 
 static void
-on_key(void *privdata, redisReply *rep)
+on_key(void *ud, int err, const unsigned char *key, size_t len)
 {
-	struct op *o = privdata;
+	struct op *o = ud;
 	struct cf_auth *a = o->a;
-	const redisReply *r = reply_ok(rep);
 
-	if (!r) {
-		finish(o, -EAGAIN);
+	if (err < 0 || len > sizeof(a->key)) {
+		finish(o, err < 0 ? err : -EIO);
 		return;
 	}
-	if (r->type != REDIS_REPLY_STRING || hex_decode(r->str, a->key, KEY_LEN) < 0) {
-		log_error("auth: %sauthkey in Redis is not a key of %d hex-encoded bytes",
-		          a->cfg->redis_prefix, KEY_LEN);
-		finish(o, -EAGAIN);
-		return;
-	}
-	a->keylen = KEY_LEN;
+	memcpy(a->key, key, len);
+	a->keylen = len;
 	o->next(o);
 }
 
 static void
 with_key(struct op *o, step_fn *next)
 {
-	struct cf_auth *a = o->a;
-	unsigned char rnd[KEY_LEN];
-	char hex[2 * KEY_LEN + 1], k[256];
-	const char *args[2] = {k, hex};
+	int r;
 
-	if (a->keylen) {
+	if (o->a->keylen) {
 		next(o);
 		return;
 	}
-	if (!a->redis || random_bytes(rnd, sizeof(rnd)) < 0 ||
-	    rkey(k, sizeof(k), a, "authkey", "") < 0) {
-		finish(o, -EIO);
-		return;
-	}
-	hex_encode(rnd, sizeof(rnd), hex);
 	o->next = next;
-	eval(o, on_key, key_lua, 1, 2, args);
-	explicit_bzero(rnd, sizeof(rnd));
-	explicit_bzero(hex, sizeof(hex));
+	r = cf_store_key(o->a->store, on_key, o);
+	if (r < 0)
+		finish(o, r);
 }
 
 static void
@@ -1027,9 +598,6 @@ issue_token(struct op *o)
 
 /* -- lookups -- */
 
-/* The account named (by_id 0) or with the id (1) o->arg into o->acct (and its hash into
- * o->hash); then next(o), or finish with -ENOENT / -EAGAIN. */
-static void on_get(void *privdata, redisReply *rep);
 static void submit(struct op *o, enum job_kind job);
 
 /* No such account. A login still runs a password check, against the stand-in setting, so an
@@ -1048,59 +616,43 @@ not_found(struct op *o)
 }
 
 static void
-lookup(struct op *o, int by_id, step_fn *next)
+on_get(void *ud, int err, const struct cf_account *acct, const char *hash)
 {
-	struct cf_auth *a = o->a;
+	struct op *o = ud;
 
-	o->next = next;
-	if (!a->redis) {
-		struct acct *e = by_id ? find_id(a, o->arg) : find_name(a, o->arg);
-
-		if (!e) {
-			not_found(o);
-			return;
-		}
-		if (set_acct(o, e->rec.pub.id, e->rec.pub.name, e->rec.pub.created,
-		             e->rec.pub.gen) < 0 ||
-		    strlen(e->rec.hash) >= sizeof(o->hash)) {
-			finish(o, -ENOMEM);
-			return;
-		}
-		memcpy(o->hash, e->rec.hash, strlen(e->rec.hash) + 1);
-		next(o);
-		return;
-	}
-	{
-		const char *args[3] = {a->cfg->redis_prefix, by_id ? "id" : "name", o->arg};
-
-		eval(o, on_get, get_lua, 0, 3, args);
-	}
-}
-
-static void
-on_get(void *privdata, redisReply *rep)
-{
-	struct op *o = privdata;
-	const redisReply *r = reply_ok(rep);
-	const char *name, *id, *hash;
-
-	if (!r) {
-		finish(o, -EAGAIN);
-		return;
-	}
-	if (r->type == REDIS_REPLY_NIL) {
+	if (err == -ENOENT) {
 		not_found(o);
 		return;
 	}
-	if (rep_str(r, 0, &name) < 0 || rep_str(r, 1, &id) < 0 || rep_str(r, 2, &hash) < 0 ||
-	    strlen(hash) >= sizeof(o->hash) ||
-	    set_acct(o, id, name, (int64_t)rep_u64(r, 4), rep_u64(r, 3)) < 0) {
-		log_warn("auth: a malformed account in Redis");
+	if (err < 0) {
+		finish(o, err);
+		return;
+	}
+	/* Longer than any hash libcrypt makes: nothing a password could match. */
+	if (strlen(hash) >= sizeof(o->hash)) {
+		log_warn("auth: account '%s': the stored hash is not one", acct->name);
 		finish(o, -EAGAIN);
+		return;
+	}
+	if (set_acct(o, acct->id, acct->name, acct->created, acct->gen) < 0) {
+		finish(o, -ENOMEM);
 		return;
 	}
 	memcpy(o->hash, hash, strlen(hash) + 1);
 	o->next(o);
+}
+
+/* The account named (by_id 0) or with the id (1) o->arg into o->acct (and its hash into
+ * o->hash); then next(o), or finish with -ENOENT / -EAGAIN. */
+static void
+lookup(struct op *o, int by_id, step_fn *next)
+{
+	int r;
+
+	o->next = next;
+	r = cf_store_get(o->a->store, by_id, o->arg, on_get, o);
+	if (r < 0)
+		finish(o, r);
 }
 
 static void
@@ -1113,83 +665,30 @@ step_found(struct op *o)
 /* -- create -- */
 
 static void
-on_create(void *privdata, redisReply *rep)
+on_create(void *ud, int err)
 {
-	struct op *o = privdata;
-	const redisReply *r = reply_ok(rep);
+	struct op *o = ud;
 
-	if (!r || r->type != REDIS_REPLY_INTEGER) {
-		finish(o, -EAGAIN);
+	if (err < 0) {
+		finish(o, err);
 		return;
 	}
-	if (r->integer == 0) {
-		finish(o, -EEXIST);
-		return;
-	}
-	if (r->integer < 0) {
-		finish(o, -ENOSPC);
-		return;
-	}
+	log_info("auth: account '%s' created", o->arg);
 	with_key(o, issue_token);
 }
 
 static void
 create_store(struct op *o)
 {
-	struct cf_auth *a = o->a;
-	char id[CF_AUTH_ID_LEN + 1], created[24], max[24];
-	int64_t now = wall_s();
+	char id[CF_AUTH_ID_LEN + 1];
 	int r;
 
 	cf_text_uuid4(id, (unsigned long long)cf_now_us());
-	r = set_acct(o, id, o->arg, now, 0);
-	if (r < 0) {
+	r = set_acct(o, id, o->arg, wall_s(), 0);
+	if (r == 0)
+		r = cf_store_create(o->a->store, &o->acct, o->hash, on_create, o);
+	if (r < 0)
 		finish(o, r);
-		return;
-	}
-	if (!a->redis) {
-		struct cf_auth_rec rec = {.pub = o->acct};
-
-		if (find_name(a, o->arg)) { /* created while this one was hashing */
-			finish(o, -EEXIST);
-			return;
-		}
-		if (a->n >= (size_t)a->cfg->auth_max_accounts) {
-			finish(o, -ENOSPC);
-			return;
-		}
-		rec.pub.name = strdup(o->arg);
-		rec.hash = strdup(o->hash);
-		if (!rec.pub.name || !rec.hash || (r = mem_add(a, &rec)) < 0) {
-			free(rec.pub.name);
-			free(rec.hash);
-			finish(o, r < 0 ? r : -ENOMEM);
-			return;
-		}
-		r = mem_persist(a);
-		if (r < 0) {
-			mem_pop(a);
-			finish(o, -EIO);
-			return;
-		}
-		log_info("auth: account '%s' created", o->arg);
-		issue_token(o);
-		return;
-	}
-	{
-		char k1[512], k2[256], k3[256];
-		const char *args[8] = {k1, k2, k3, o->arg, id, o->hash, created, max};
-
-		if (rkey(k1, sizeof(k1), a, "acct:", o->arg) < 0 ||
-		    rkey(k2, sizeof(k2), a, "acctid:", id) < 0 ||
-		    rkey(k3, sizeof(k3), a, "accts", "") < 0) {
-			finish(o, -EINVAL);
-			return;
-		}
-		snprintf(created, sizeof(created), "%" PRId64, now);
-		snprintf(max, sizeof(max), "%d", a->cfg->auth_max_accounts);
-		eval(o, on_create, create_lua, 3, 8, args);
-	}
 }
 
 static void name_failed(struct cf_auth *a, const char *name);
@@ -1245,13 +744,15 @@ cf_auth_create(struct cf_auth *a, const char *name, const char *pw, size_t pwlen
                void *ud, int64_t tag)
 {
 	struct op *o = pw_op(a, OP_CREATE, name, pw, pwlen, cb, ud, tag);
+	int r;
 
 	if (!o)
 		return -ENOMEM;
-	if (!a->redis && find_name(a, name))
-		finish(o, -EEXIST);
-	else if (!a->redis && a->n >= (size_t)a->cfg->auth_max_accounts)
-		finish(o, -ENOSPC);
+	/* Where the store can tell now, a taken name or a full store costs no hash; it is
+	 * checked again when the account is stored. */
+	r = cf_store_can_create(a->store, name);
+	if (r < 0)
+		finish(o, r);
 	else
 		submit(o, JOB_HASH);
 	return 0;
@@ -1298,14 +799,7 @@ cf_auth_verify(struct cf_auth *a, const char *name, const char *pw, size_t pwlen
 int
 cf_auth_is_account(const struct cf_auth *a, const char *name)
 {
-	const struct acct *e;
-
-	if (!a)
-		return 0;
-	if (a->redis)
-		return -EOPNOTSUPP;
-	HASH_FIND(hh_name, a->by_name, name, strlen(name), e);
-	return e != NULL;
+	return a ? cf_store_has(a->store, name) : 0;
 }
 
 int
@@ -1376,93 +870,53 @@ cf_auth_token_check(struct cf_auth *a, const char *token, cf_auth_cb *cb, void *
 /* -- bump -- */
 
 static void
-on_bump(void *privdata, redisReply *rep)
+on_bump(void *ud, int err, const struct cf_account *acct, const char *hash)
 {
-	struct op *o = privdata;
-	const redisReply *r = reply_ok(rep);
-	const char *id;
+	struct op *o = ud;
 
-	if (!r) {
-		finish(o, -EAGAIN);
-		return;
-	}
-	if (r->type == REDIS_REPLY_NIL) {
-		finish(o, -ENOENT);
-		return;
-	}
-	if (rep_str(r, 0, &id) < 0 ||
-	    set_acct(o, id, o->arg, (int64_t)rep_u64(r, 2), rep_u64(r, 1)) < 0) {
-		finish(o, -EAGAIN);
-		return;
-	}
-	finish(o, 0);
+	(void)hash;
+	if (err == 0 && set_acct(o, acct->id, acct->name, acct->created, acct->gen) < 0)
+		err = -ENOMEM;
+	finish(o, err);
 }
 
 int
 cf_auth_bump_gen(struct cf_auth *a, const char *name, cf_auth_cb *cb, void *ud, int64_t tag)
 {
 	struct op *o = op_new(a, OP_BUMP, name, cb, ud, tag);
-	struct acct *e;
-	char k[512];
-	const char *args[1] = {k};
+	int r;
 
 	if (!o)
 		return -ENOMEM;
-	if (a->redis) {
-		if (rkey(k, sizeof(k), a, "acct:", name) < 0)
-			finish(o, -ENOENT);
-		else
-			eval(o, on_bump, bump_lua, 1, 1, args);
-		return 0;
-	}
-	e = find_name(a, name);
-	if (!e) {
-		finish(o, -ENOENT);
-		return 0;
-	}
-	e->rec.pub.gen++;
-	if (mem_persist(a) < 0) {
-		e->rec.pub.gen--;
-		finish(o, -EIO);
-		return 0;
-	}
-	if (set_acct(o, e->rec.pub.id, e->rec.pub.name, e->rec.pub.created, e->rec.pub.gen) < 0)
-		finish(o, -ENOMEM);
-	else
-		finish(o, 0);
+	r = cf_store_bump(a->store, name, on_bump, o);
+	if (r < 0)
+		finish(o, r);
 	return 0;
 }
 
 /* -- list -- */
 
 static void
-on_list(void *privdata, redisReply *rep)
+on_list(void *ud, int err, const struct cf_account *accts, size_t n)
 {
-	struct op *o = privdata;
-	const redisReply *r = reply_ok(rep);
-	size_t n;
+	struct op *o = ud;
 
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 4) {
-		finish(o, -EAGAIN);
+	if (err < 0) {
+		finish(o, err);
 		return;
 	}
-	n = r->elements / 4;
 	o->accts = calloc(n + 1, sizeof(*o->accts));
 	if (!o->accts) {
 		finish(o, -ENOMEM);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *name, *id;
-
-		if (rep_str(r, 4 * i, &name) < 0 || rep_str(r, 4 * i + 1, &id) < 0 ||
-		    strlen(id) != CF_AUTH_ID_LEN || !(o->accts[o->nlist].name = strdup(name))) {
-			finish(o, -EAGAIN);
+		o->accts[i] = accts[i];
+		o->accts[i].name = strdup(accts[i].name);
+		if (!o->accts[i].name) {
+			finish(o, -ENOMEM);
 			return;
 		}
-		memcpy(o->accts[o->nlist].id, id, CF_AUTH_ID_LEN + 1);
-		o->accts[o->nlist].gen = rep_u64(r, 4 * i + 2);
-		o->accts[o->nlist].created = (int64_t)rep_u64(r, 4 * i + 3);
 		o->nlist++;
 	}
 	finish(o, 0);
@@ -1472,34 +926,14 @@ int
 cf_auth_list(struct cf_auth *a, cf_auth_list_cb *cb, void *ud, int64_t tag)
 {
 	struct op *o = op_new(a, OP_LIST, NULL, NULL, ud, tag);
+	int r;
 
 	if (!o)
 		return -ENOMEM;
 	o->lcb = cb;
-	if (a->redis) {
-		char k[256], max[24];
-		const char *args[3] = {k, a->cfg->redis_prefix, max};
-
-		rkey(k, sizeof(k), a, "accts", "");
-		snprintf(max, sizeof(max), "%d", a->cfg->auth_max_accounts);
-		eval(o, on_list, list_lua, 1, 3, args);
-		return 0;
-	}
-	o->accts = calloc(a->n + 1, sizeof(*o->accts));
-	if (!o->accts) {
-		finish(o, -ENOMEM);
-		return 0;
-	}
-	for (size_t i = 0; i < a->n; i++) {
-		o->accts[i] = a->order[i]->rec.pub;
-		o->accts[i].name = strdup(a->order[i]->rec.pub.name);
-		if (!o->accts[i].name) {
-			finish(o, -ENOMEM);
-			return 0;
-		}
-		o->nlist++;
-	}
-	finish(o, 0);
+	r = cf_store_list(a->store, on_list, o);
+	if (r < 0)
+		finish(o, r);
 	return 0;
 }
 
@@ -1668,9 +1102,30 @@ cf_auth_password_ok(const struct cf_auth *a, size_t len)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
+/* The signing key from auth.secret_file (or the credential), which every node configured with
+ * it shares. */
+static int
+load_secret(struct cf_auth *a, char *err, size_t errlen)
+{
+	char secret[CF_AUTH_KEY_MAX + 2], why[512];
+	int r = cf_config_read_secret(a->cfg->auth_secret_file, secret, sizeof(secret), why,
+	                              sizeof(why));
+
+	if (r < 0 || strlen(secret) < SECRET_MIN || strlen(secret) > CF_AUTH_KEY_MAX) {
+		snprintf(err, errlen, "auth.secret_file: %s",
+		         r < 0 ? why : "the secret must be 32 to 128 bytes");
+		explicit_bzero(secret, sizeof(secret));
+		return r < 0 ? r : -EINVAL;
+	}
+	a->keylen = strlen(secret);
+	memcpy(a->key, secret, a->keylen);
+	explicit_bzero(secret, sizeof(secret));
+	return 0;
+}
+
 struct cf_auth *
 cf_auth_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_config *cfg,
-            struct cf_redis *redis, char *err, size_t errlen)
+            struct cf_store *store, char *err, size_t errlen)
 {
 	struct cf_auth *a = calloc(1, sizeof(*a));
 	lws_sock_file_fd_type u;
@@ -1682,22 +1137,23 @@ cf_auth_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_confi
 	}
 	a->ctx = ctx;
 	a->cfg = cfg;
-	a->redis = redis;
 	a->efd = -1;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
-	if (!redis && !cf_state_ready()) {
-		snprintf(err, errlen, "auth: the state directory is not open");
+	if (cfg->auth_secret_file[0] && load_secret(a, err, errlen) < 0)
 		goto fail;
+	if (!store) {
+		/* Standalone: the file store, which also holds the key unless the secret signs. */
+		a->own = cf_auth_file_open(cfg, a->keylen ? NULL : a->key, &a->keylen, err, errlen);
+		if (!a->own)
+			goto fail;
+		store = a->own;
 	}
-	if (load_key(a, err, errlen) < 0)
-		goto fail;
+	a->store = store;
 	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, a->dummy, sizeof(a->dummy))) {
 		snprintf(err, errlen, "auth: libcrypt cannot make a yescrypt setting");
 		goto fail;
 	}
-	if (!redis && mem_load(a, err, errlen) < 0)
-		goto fail;
 	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->efd < 0) {
 		snprintf(err, errlen, "auth: eventfd: %s", strerror(errno));
@@ -1717,9 +1173,6 @@ cf_auth_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_confi
 		goto fail;
 	}
 	a->thread_started = 1;
-	if (!redis)
-		log_info("auth: %zu accounts loaded from %s/%s", a->n, cfg->state_dir,
-		         ACCOUNTS_FILE);
 	return a;
 fail:
 	if (a->ewsi) {
@@ -1761,7 +1214,6 @@ cf_auth_stop(struct cf_auth *a)
 void
 cf_auth_free(struct cf_auth *a)
 {
-	struct acct *e, *tmp;
 	struct limit *l, *ltmp;
 
 	if (!a)
@@ -1770,22 +1222,12 @@ cf_auth_free(struct cf_auth *a)
 	/* Queued, running or done jobs: their owners are gone with the context. */
 	while (a->ops.head)
 		op_free(lws_container_of(a->ops.head, struct op, list));
-	HASH_ITER(hh_name, a->by_name, e, tmp)
-	{
-		HASH_DELETE(hh_name, a->by_name, e);
-		HASH_DELETE(hh_id, a->by_id, e);
-		free(e->rec.pub.name);
-		if (e->rec.hash)
-			explicit_bzero(e->rec.hash, strlen(e->rec.hash));
-		free(e->rec.hash);
-		free(e);
-	}
+	cf_store_free(a->own);
 	HASH_ITER(hh, a->limits, l, ltmp)
 	{
 		HASH_DEL(a->limits, l);
 		free(l);
 	}
-	free(a->order);
 	if (a->efd >= 0 && !a->ewsi)
 		close(a->efd);
 	pthread_mutex_destroy(&a->mu);

@@ -182,6 +182,12 @@ cf_bus_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *
 	return b->ops->room_check(b, room, cb, ud);
 }
 
+struct cf_store *
+cf_bus_store(struct cf_bus *b)
+{
+	return b && b->ops->store ? b->ops->store(b) : NULL;
+}
+
 void
 cf_bus_stop(struct cf_bus *b)
 {

@@ -20,6 +20,7 @@
 #include "confab/metrics.h"
 #include "confab/redis.h"
 #include "confab/room.h"
+#include "confab/store.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -314,6 +315,7 @@ struct script {
 struct bus_redis {
 	struct cf_bus bus; /* first: cf_bus* <-> bus_redis* */
 	struct cf_redis *redis;
+	struct cf_store *store;      /* the accounts (bus_redis_store.c), over redis */
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner pubs;  /* struct pub in flight */
@@ -1842,12 +1844,20 @@ redis_stop(struct cf_bus *bus)
 	cf_redis_close(b->redis);
 }
 
+static struct cf_store *
+redis_store(struct cf_bus *bus)
+{
+	return ((struct bus_redis *)bus)->store;
+}
+
 static void
 redis_free(struct cf_bus *bus)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
 
+	/* First the link: the store's pending replies run with NULL, its callers hear -EAGAIN. */
 	cf_redis_free(b->redis);
+	cf_store_free(b->store);
 	while (b->pubs.head)
 		pub_finish(lws_container_of(b->pubs.head, struct pub, list), -ECANCELED);
 	while (b->idreqs.head)
@@ -1872,6 +1882,7 @@ static const struct cf_bus_ops redis_ops = {
         .user = redis_user,
         .dm_written = redis_dm_written,
         .online = redis_online,
+        .store = redis_store,
         .stop = redis_stop,
         .free = redis_free,
 };
@@ -1934,16 +1945,12 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	cf_metrics.redis_mode = 1;
 	ev.ud = b;
 	b->redis = cf_redis_new(ctx, vh, cfg, &t, node_id, &ev);
-	if (!b->redis) {
+	b->store = b->redis ? cf_bus_redis_store_new(b->redis, cfg) : NULL;
+	if (!b->store) {
+		cf_redis_free(b->redis);
 		free(b);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	return &b->bus;
-}
-
-struct cf_redis *
-cf_bus_redis_link(struct cf_bus *bus)
-{
-	return bus && bus->ops == &redis_ops ? ((struct bus_redis *)bus)->redis : NULL;
 }

@@ -923,8 +923,8 @@ cmd_dm(struct cmd *c)
 	m->dm = 1;
 	/* Kept while the user is offline when it is an account; never for the other spaces (a
 	 * guest's or a seed's name can be taken by anyone, who would get the messages).
-	 * Standalone auth.c knows now; in cluster mode the bus asks Redis in the same script as
-	 * the keep (keep_acct). */
+	 * Standalone the file store knows now; in cluster mode the bus asks Redis in the same
+	 * script as the keep (keep_acct). */
 	r = cf_ident_space_of(toid, NULL) == CF_ID_ACCOUNT ? cf_auth_is_account(s->srv->auth, toid)
 	                                                   : 0;
 	m->keep = r != 0;

@@ -632,8 +632,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 			return cf_log_errno(CF_LOG_ERR, r0, "%s", err);
 	}
 	if (cfg->auth_enabled) {
-		srv->auth = cf_auth_new(srv->ctx, vh0, cfg, cf_bus_redis_link(srv->bus), err,
-		                        sizeof(err));
+		srv->auth =
+		        cf_auth_new(srv->ctx, vh0, cfg, cf_bus_store(srv->bus), err, sizeof(err));
 		if (!srv->auth)
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "%s", err);
 	}

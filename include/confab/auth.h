@@ -4,10 +4,11 @@
  * hash of its password (never the password), its creation time and a token generation `gen`:
  * bumping it revokes every token issued before ("sign out everywhere").
  *
- * Standalone, accounts live in memory and in state.dir/accounts.json; in cluster mode in Redis
- * (no TTL). Every operation is asynchronous: its callback runs later from the event loop,
- * exactly once, unless cf_auth_cancel() ran first for its ud. Password hashing runs on one
- * worker thread (yescrypt costs tens of ms), its queue bounded by auth.max_pending.
+ * They are kept in an account store (store.h): standalone, the file store (auth_file.c: memory
+ * and state.dir/accounts.json); in cluster mode, the cluster bus's Redis store. Every operation is
+ * asynchronous: its callback runs later from the event loop, exactly once, unless cf_auth_cancel()
+ * ran first for its ud. Password hashing runs on one worker thread (yescrypt costs tens of ms), its
+ * queue bounded by auth.max_pending.
  *
  * Tokens: base64url(payload) "." base64url(HMAC-SHA256(key, payload)), payload
  * "1:<account id>:<gen>:<expiry, unix seconds>:<random nonce, 16 hex digits>". */
@@ -17,20 +18,13 @@
 #include <stdint.h>
 #include <libwebsockets.h>
 
+#include "confab/store.h" /* struct cf_account */
+
 struct cf_config;
-struct cf_redis;
 
-#define CF_AUTH_ID_LEN    36  /* a UUID's text */
-#define CF_AUTH_KEY_MAX   128 /* longest HMAC key in bytes */
-#define CF_AUTH_TOKEN_MAX 224 /* longest token text, NUL included */
-
-/* The public part of an account (never the hash). */
-struct cf_account {
-	char id[CF_AUTH_ID_LEN + 1];
-	char *name;      /* owned by whoever holds the struct */
-	int64_t created; /* unix seconds */
-	uint64_t gen;
-};
+#define CF_AUTH_ID_LEN    CF_STORE_ID_LEN /* a UUID's text */
+#define CF_AUTH_KEY_MAX   128             /* longest HMAC key in bytes */
+#define CF_AUTH_TOKEN_MAX 224             /* longest token text, NUL included */
 
 /* What an operation produced. err: 0, or -EEXIST (name taken), -ENOENT (no such account),
  * -EACCES (wrong password), -ENOSPC (auth.max_accounts reached), -EBUSY (auth.max_pending
@@ -50,12 +44,13 @@ typedef void cf_auth_list_cb(void *ud, int64_t tag, int err, const struct cf_acc
 
 struct cf_auth;
 
-/* Standalone (redis NULL): loads state.dir/accounts.json, which must be open (cf_state_open);
- * a corrupt file is an error naming it. Cluster mode: accounts live behind redis (borrowed;
- * it must outlive cf_auth_stop()). The hashing thread's completions reach the loop through an
- * eventfd adopted into vh. NULL with the reason in err. */
+/* Accounts live in store (borrowed; it must outlive cf_auth_stop()): the one the bus shares
+ * between nodes (cf_bus_store()). NULL: standalone, the file store (cf_auth_file_open()) over
+ * the state directory, which must be open (cf_state_open); a corrupt file is an error naming
+ * it. The hashing thread's completions reach the loop through an eventfd adopted into vh. NULL
+ * with the reason in err. */
 struct cf_auth *cf_auth_new(struct lws_context *ctx, struct lws_vhost *vh,
-                            const struct cf_config *cfg, struct cf_redis *redis, char *err,
+                            const struct cf_config *cfg, struct cf_store *store, char *err,
                             size_t errlen);
 /* Before the lws context is destroyed: joins the hashing thread, stops timers. Operations
  * still in flight are dropped (their owners are closing with the context). NULL-safe. */
@@ -85,8 +80,9 @@ int cf_auth_list(struct cf_auth *a, cf_auth_list_cb *cb, void *ud, int64_t tag);
 /* Forgets every pending callback for ud (its owner is going away). */
 void cf_auth_cancel(struct cf_auth *a, void *ud);
 
-/* Whether name is an account, answered now (no callback): 1 or 0 standalone (the accounts are
- * in memory); -EOPNOTSUPP in cluster mode, where only Redis knows: a caller that must act on
+/* Whether name is an account, answered now (no callback): 1 or 0 where the store can tell at
+ * once (the file store: the accounts are in memory); -EOPNOTSUPP in cluster mode, where only
+ * Redis knows: a caller that must act on
  * the answer asks Redis in the same script as the action (a direct message: cf_msg.keep_acct).
  * NULL a (accounts disabled): 0. */
 int cf_auth_is_account(const struct cf_auth *a, const char *name);
@@ -126,7 +122,9 @@ int cf_auth_token_sign(const unsigned char *key, size_t keylen, const char *id, 
 int cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, int64_t now,
                         char ret_id[CF_AUTH_ID_LEN + 1], uint64_t *ret_gen);
 
-/* The accounts file: a JSON document of every account (with its hash) in creation order. */
+/* The file store (auth_file.c): accounts in memory and in state.dir/accounts.json, a JSON
+ * document of every account (with its hash) in creation order. Its operations complete before
+ * they return. */
 struct cf_auth_rec {
 	struct cf_account pub;
 	char *hash; /* owned */
@@ -137,3 +135,8 @@ char *cf_auth_file_encode(const struct cf_auth_rec *recs, size_t n);
  * with why in err. */
 int cf_auth_file_decode(const char *buf, size_t len, struct cf_auth_rec **ret, size_t *ret_n,
                         char *err, size_t errlen);
+/* Opens the file store over the state directory (which must be open): loads accounts.json and,
+ * with key (CF_AUTH_KEY_MAX bytes), the token signing key of auth.key into key and keylen,
+ * made and written there first when missing. NULL with the reason in err. */
+struct cf_store *cf_auth_file_open(const struct cf_config *cfg, unsigned char *key, size_t *keylen,
+                                   char *err, size_t errlen);

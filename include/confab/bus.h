@@ -16,6 +16,7 @@ struct cf_frame;
 struct cf_room;
 struct cf_registry;
 struct cf_config;
+struct cf_store;
 
 #define CF_MSG_ID_LEN 37
 
@@ -155,6 +156,9 @@ struct cf_bus_ops {
 	/* Whether each user has a session on any node; see cf_bus_online(). May be NULL. */
 	int (*online)(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb,
 	              void *ud);
+	/* Where the bus keeps accounts for every node (store.h), owned by the bus. May be NULL:
+	 * the bus shares none, and each node keeps its own. */
+	struct cf_store *(*store)(struct cf_bus *b);
 	/* Before the lws context is destroyed: drop connections, stop timers. May be NULL. */
 	void (*stop)(struct cf_bus *b);
 	void (*free)(struct cf_bus *b);
@@ -196,6 +200,9 @@ int cf_bus_rooms_shared(const struct cf_bus *b);
 int cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb,
                        void *ud);
 int cf_bus_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud);
+/* The account store the bus shares between nodes (borrowed: it lives as long as the bus), or
+ * NULL when accounts stay on each node (the local bus). */
+struct cf_store *cf_bus_store(struct cf_bus *b);
 void cf_bus_stop(struct cf_bus *b);
 void cf_bus_free(struct cf_bus *b);
 
@@ -213,6 +220,3 @@ struct cf_bus *cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh,
                                 const struct cf_config *cfg, struct cf_registry *reg,
                                 const char *node_id, const struct cf_bus_host *host, char *err,
                                 size_t errlen);
-/* The Redis connection of a cluster bus (accounts share it), NULL for any other bus. */
-struct cf_redis;
-struct cf_redis *cf_bus_redis_link(struct cf_bus *b);

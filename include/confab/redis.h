@@ -2,8 +2,8 @@
 /* redis.h - the connection to Redis in cluster mode: two hiredis async links (commands and
  * subscriptions) whose sockets are adopted into the lws loop, with connect and command
  * timeouts, a heartbeat that proves the subscriber link alive, reconnects with jittered
- * backoff, name resolution off the loop and Sentinel discovery. The bus (bus_redis.c) is its
- * only user. */
+ * backoff, name resolution off the loop and Sentinel discovery. The cluster bus is its only user
+ * (bus_redis.c, and bus_redis_store.c for the accounts). */
 #pragma once
 
 #include <stddef.h>
