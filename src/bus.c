@@ -161,15 +161,9 @@ cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const c
 }
 
 int
-cf_bus_rooms_shared(const struct cf_bus *b)
-{
-	return b && b->ops->room_create && b->ops->room_check;
-}
-
-int
 cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
 {
-	if (!cf_bus_rooms_shared(b))
+	if (!b->ops->room_create)
 		return -EOPNOTSUPP;
 	return b->ops->room_create(b, room, max, cb, ud);
 }
@@ -177,9 +171,15 @@ cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room
 int
 cf_bus_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud)
 {
-	if (!cf_bus_rooms_shared(b))
+	if (!b->ops->room_check)
 		return -EOPNOTSUPP;
 	return b->ops->room_check(b, room, cb, ud);
+}
+
+int
+cf_bus_room_known(struct cf_bus *b, const char *room)
+{
+	return b->ops->room_known ? b->ops->room_known(b, room) : -EAGAIN;
 }
 
 struct cf_store *

@@ -2,8 +2,11 @@
 /* bus_local.c - the standalone bus: orders messages in-process. A publish is queued and
  * completed on the next loop turn (a zero-delay lws_sul), so callers see the same asynchronous
  * contract as with Redis: ordering, delivery and the sender's ack all happen later, in FIFO
- * order, and a publisher that goes away in between simply loses its ack. */
+ * order, and a publisher that goes away in between simply loses its ack. It also keeps what the
+ * cluster bus keeps in Redis for every node: the offline inboxes (inbox.c) and seed 002's
+ * created rooms, so that no dialect has to ask which bus runs. */
 #include "confab/bus.h"
+#include "confab/config.h"
 #include "confab/inbox.h"
 #include "confab/log.h"
 #include "confab/server.h"
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <libwebsockets.h>
+#include <uthash.h>
 
 struct pending {
 	struct lws_dll2 list;
@@ -31,6 +35,12 @@ struct bus_local {
 	lws_sorted_usec_list_t sul;
 	struct lws_dll2_owner queue;
 	struct cf_inbox *inbox; /* NULL: kept direct messages fail like the others */
+
+	/* Seed 002's created rooms, by name and by deadline; none while cfg is NULL (see
+	 * cf_bus_local_rooms()). */
+	struct created *created;
+	struct lws_dll2_owner by_end;
+	const struct cf_config *cfg;
 };
 
 /* Delivers uid's inbox to its sessions here, oldest first; each message stays kept until a
@@ -217,6 +227,131 @@ local_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_
 	return 0;
 }
 
+/* ---- seed 002's created rooms ------------------------------------------------------------- */
+
+/* Joinable at least this long, as in Redis (bus_redis.c's KEY_TTL_MIN). */
+#define CREATED_TTL_MIN 10
+
+/* A room created by room_create: forgotten at its deadline unless the registry holds it. */
+struct created {
+	UT_hash_handle hh;
+	struct lws_dll2 in_end; /* on by_end */
+	uint64_t deadline_s;    /* cf_now_us() seconds */
+	char room[];
+};
+
+static uint64_t
+now_s(void)
+{
+	return cf_now_us() / 1000000;
+}
+
+/* The id is joinable for another TTL from now. by_end stays in deadline order. */
+static void
+created_touch(struct bus_local *bl, struct created *c, uint64_t now)
+{
+	int ttl = bl->cfg->history_ttl;
+
+	c->deadline_s = now + (uint64_t)(ttl > CREATED_TTL_MIN ? ttl : CREATED_TTL_MIN);
+	lws_dll2_remove(&c->in_end);
+	lws_dll2_add_tail(&c->in_end, &bl->by_end);
+}
+
+static void
+created_free(struct bus_local *bl, struct created *c)
+{
+	HASH_DEL(bl->created, c);
+	lws_dll2_remove(&c->in_end);
+	free(c);
+}
+
+/* Forgets the ids past their deadline whose room is not held (one whose room is held, with
+ * members or history, gets another TTL). Each id is looked at once per TTL at most, so this is
+ * cheap enough to run on every create and check. */
+static void
+created_sweep(struct bus_local *bl)
+{
+	const struct cf_bus_host *h = &bl->bus.host;
+	uint64_t now = now_s();
+
+	while (bl->by_end.head) {
+		struct created *c = lws_container_of(bl->by_end.head, struct created, in_end);
+
+		if (c->deadline_s > now)
+			break;
+		if (h->room_held && h->room_held(h->ud, c->room))
+			created_touch(bl, c, now);
+		else
+			created_free(bl, c);
+	}
+}
+
+static struct created *
+created_find(struct bus_local *bl, const char *room)
+{
+	struct created *c;
+
+	created_sweep(bl);
+	HASH_FIND_STR(bl->created, room, c);
+	return c;
+}
+
+static int
+local_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	size_t n = strlen(room);
+	struct created *c;
+
+	if (!bl->cfg)
+		return -EOPNOTSUPP;
+	if (created_find(bl, room)) {
+		cb(ud, room, -EEXIST);
+		return 0;
+	}
+	if (HASH_COUNT(bl->created) >= max) {
+		cb(ud, room, -ENOSPC);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c) + n + 1);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c->room, room, n + 1);
+	HASH_ADD_STR(bl->created, room, c);
+	created_touch(bl, c, now_s());
+	cb(ud, room, 0);
+	return 0;
+}
+
+static int
+local_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct created *c;
+
+	if (!bl->cfg)
+		return -EOPNOTSUPP;
+	c = created_find(bl, room);
+	if (c)
+		created_touch(bl, c, now_s());
+	cb(ud, room, c ? 0 : -ENOENT);
+	return 0;
+}
+
+static int
+local_room_known(struct cf_bus *b, const char *room)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	return bl->cfg && created_find(bl, room);
+}
+
+void
+cf_bus_local_rooms(struct cf_bus *b, const struct cf_config *cfg)
+{
+	((struct bus_local *)b)->cfg = cfg;
+}
+
 static void
 local_stop(struct cf_bus *b)
 {
@@ -278,6 +413,8 @@ local_free(struct cf_bus *b)
 		free(p);
 	}
 	cf_inbox_free(bl->inbox);
+	while (bl->created)
+		created_free(bl, bl->created);
 	free(bl);
 }
 
@@ -290,6 +427,9 @@ static const struct cf_bus_ops local_ops = {
         .user = local_user,
         .dm_written = local_dm_written,
         .online = local_online,
+        .room_create = local_room_create,
+        .room_check = local_room_check,
+        .room_known = local_room_known,
         .stop = local_stop,
         .free = local_free,
 };

@@ -5,13 +5,12 @@
  * message text verbatim; participant_joined/left and message events are rendered from the
  * core's presence events and messages; server_shutting_down is the bye of a drain.
  *
- * Standalone, the created ids are kept here, in memory, until history_ttl (at least 10 s)
- * after their creation or, for ids that were joined, after their room was last held: as the
- * cluster's Redis set keeps them. In cluster mode the bus keeps them in
- * Redis (cf_bus_room_create/check) so that every node can admit a join: POST /chat answers once
- * Redis has the id, and a join of a well-formed id is admitted before the upgrade (the gate
- * cannot wait for Redis) and checked right after it, closing with 4404 when Redis does not
- * know the id. */
+ * The bus keeps the created ids (cf_bus_room_create/check): the local bus in memory, the
+ * cluster bus in Redis so that every node can admit a join. POST /chat answers once the bus has
+ * the id. A join is refused before the upgrade when the bus can tell at once that the id is
+ * unknown (cf_bus_room_known); otherwise a well-formed id is admitted (the gate cannot wait for
+ * Redis) and checked right after the upgrade, closing with 4404 when the bus does not know it.
+ * Either way the check after the upgrade keeps the id alive. */
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -32,7 +31,6 @@
 #include <time.h>
 #include <sys/random.h>
 #include <jansson.h>
-#include <uthash.h>
 
 #define KSUID_LEN   27
 #define KSUID_EPOCH 1400000000LL
@@ -47,32 +45,20 @@ static const char body_redis_down[] =
 static const char body_redis_error[] =
         "Service Unavailable: Redis did not store the room, it was not created\n";
 
-/* Created ids are joinable at least this long, as in Redis (bus_redis.c's KEY_TTL_MIN). */
-#define CREATED_TTL_MIN 10
-
 static const char body_too_many[] = "Too Many Requests\n";
 
-/* A room created by POST /chat: its id (the core's room name) and its display name. */
-struct chatty_room {
-	UT_hash_handle hh;
-	struct lws_dll2 in_order; /* on `order`, by deadline */
-	uint64_t deadline_s; /* CLOCK_MONOTONIC s when it is forgotten unless its room is held */
-	char id[KSUID_LEN + 1];
-	char name[];
-};
-
-/* Standalone: the rooms created on this node, and the same in order of their deadlines. */
-static struct chatty_room *rooms;
-static uint32_t nrooms;
-static struct lws_dll2_owner order;
-
-/* Cluster mode: a POST /chat waiting for Redis. The HTTP side cancels it (cf_chatty_cancel)
- * when its connection goes away first; the bus's completion frees it. */
+/* A POST /chat the bus is recording. The HTTP side cancels it (cf_chatty_cancel) when its
+ * connection goes away first; the bus's completion frees it, unless it came before
+ * cf_bus_room_create() returned (the local bus): then the POST answers at once. */
 struct chatty_post {
 	struct lws_dll2 list;
 	cf_chatty_done_cb *done; /* NULL once cancelled */
 	void *ud;
-	char body[]; /* of the 201 */
+	uint32_t max;
+	uint8_t inside;     /* in cf_bus_room_create() */
+	int status;         /* an answer that came inside; 0 until then */
+	const char *answer; /* its body (borrowed: static, or body) */
+	char body[];        /* of the 201 */
 };
 
 static struct lws_dll2_owner posts;
@@ -86,15 +72,6 @@ cf_chatty_path(const struct cf_config *cfg, const char *path)
 void
 cf_chatty_free(void)
 {
-	struct chatty_room *r, *tmp;
-
-	HASH_ITER(hh, rooms, r, tmp)
-	{
-		HASH_DEL(rooms, r);
-		lws_dll2_remove(&r->in_order);
-		free(r);
-	}
-	nrooms = 0;
 	/* The bus completed every request before it was freed; nothing should be left. */
 	while (posts.head) {
 		struct lws_dll2 *d = posts.head;
@@ -168,56 +145,6 @@ ksuid_ok(const char *s, size_t len)
 	return 1;
 }
 
-/* ---- standalone: the created ids ---------------------------------------------------------- */
-
-static uint64_t
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
-static uint64_t
-created_ttl(const struct cf_config *cfg)
-{
-	return cfg->history_ttl > CREATED_TTL_MIN ? (uint64_t)cfg->history_ttl : CREATED_TTL_MIN;
-}
-
-/* The id is joinable for another TTL from now. The list stays in deadline order. */
-static void
-created_touch(const struct cf_config *cfg, struct chatty_room *r, uint64_t now)
-{
-	r->deadline_s = now + created_ttl(cfg);
-	lws_dll2_remove(&r->in_order);
-	lws_dll2_add_tail(&r->in_order, &order);
-}
-
-/* Forgets the ids past their deadline whose room is not held (an id whose room is held, with
- * members or history, gets another TTL). Each id is looked at once per TTL at most, so this is
- * cheap enough to run on every POST /chat and join. */
-static void
-created_sweep(struct cf_server *srv)
-{
-	uint64_t now = mono_s();
-
-	while (order.head) {
-		struct chatty_room *r = lws_container_of(order.head, struct chatty_room, in_order);
-
-		if (r->deadline_s > now)
-			break;
-		if (cf_room_find(srv->reg, r->id)) {
-			created_touch(srv->cfg, r, now);
-			continue;
-		}
-		HASH_DEL(rooms, r);
-		lws_dll2_remove(&r->in_order);
-		free(r);
-		nrooms--;
-	}
-}
-
 /* ---- the HTTP side ------------------------------------------------------------------------ */
 
 /* A query argument into a buffer of ARG_MAX + 1 bytes (cf_http_query_arg()). */
@@ -227,7 +154,7 @@ query_arg(struct lws *wsi, const char *name, char *out)
 	return cf_http_query_arg(wsi, name, out, ARG_MAX + 1);
 }
 
-/* Cluster mode: Redis has answered a POST /chat. */
+/* The bus has answered a POST /chat. */
 static void
 created(void *ud, const char *room, int err)
 {
@@ -236,8 +163,8 @@ created(void *ud, const char *room, int err)
 	int status = 201;
 
 	if (err == -ENOSPC) {
-		log_warn("chatty: POST /chat refused: rooms.max_rooms rooms are alive in the "
-		         "cluster");
+		log_warn("chatty: POST /chat refused: rooms.max_rooms (%u) rooms are alive",
+		         p->max);
 		status = 503;
 	} else if (err == -ENOTCONN || err == -ECANCELED) {
 		body = body_redis_down;
@@ -249,52 +176,57 @@ created(void *ud, const char *room, int err)
 	} else {
 		body = p->body;
 	}
+	if (p->inside) {
+		p->status = status;
+		p->answer = body;
+		return; /* create() answers */
+	}
 	if (p->done)
 		p->done(p->ud, status, body);
 	lws_dll2_remove(&p->list);
 	free(p);
 }
 
-/* Cluster mode: the new id goes to Redis; the answer waits for it. */
+/* The new id goes to the bus; the answer (the 201's body) waits for it. The status with its
+ * body in out, or -EINPROGRESS when the bus answers later (done() then). */
 static int
-create_shared(struct cf_server *srv, const char *id, const char *body, cf_chatty_done_cb *done,
-              void *ud, char *out, size_t outlen)
+create(struct cf_server *srv, const char *id, const char *body, cf_chatty_done_cb *done, void *ud,
+       char *out, size_t outlen)
 {
 	size_t bl = strlen(body);
-	struct chatty_post *p = malloc(sizeof(*p) + bl + 1);
-	int r;
+	struct chatty_post *p = calloc(1, sizeof(*p) + bl + 1);
+	int r, status;
 
 	if (!p)
 		return 500;
 	p->done = done;
 	p->ud = ud;
+	p->max = (uint32_t)srv->cfg->max_rooms;
 	memcpy(p->body, body, bl + 1);
-	lws_dll2_clear(&p->list);
 	lws_dll2_add_tail(&p->list, &posts);
-	r = cf_bus_room_create(srv->bus, id, (uint32_t)srv->cfg->max_rooms, created, p);
-	if (r == 0)
+	p->inside = 1;
+	r = cf_bus_room_create(srv->bus, id, p->max, created, p);
+	p->inside = 0;
+	if (r == 0 && !p->status)
 		return -EINPROGRESS;
+	status = r == 0 ? p->status : r == -ENOTCONN ? 503 : 500;
+	snprintf(out, outlen, "%s", r == 0 ? p->answer : r == -ENOTCONN ? body_redis_down : "");
 	lws_dll2_remove(&p->list);
 	free(p);
-	if (r == -ENOTCONN) {
-		snprintf(out, outlen, "%s", body_redis_down);
-		return 503;
-	}
-	return 500;
+	return status;
 }
 
 /* POST /chat?name=: a new room. 201 with {"id","name"} in out, 400 (no name, or not a valid
  * room name once repaired), 429 (rooms.create_rate_per_ip), 503 at rooms.max_rooms, 500 (no
- * memory or entropy); out is empty then, but for 429. Cluster mode: -EINPROGRESS, done()
- * answers later; or 503 when Redis is unreachable, with a body. */
+ * memory or entropy); out is empty then, but for 429. When the bus answers later (Redis):
+ * -EINPROGRESS, done() answers; or 503 when Redis is unreachable, with a body. */
 static int
 create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
             cf_chatty_done_cb *done, void *ud)
 {
-	char name[ARG_MAX + 1], ip[48], *clean, *txt;
-	struct chatty_room *r, *dup;
+	char name[ARG_MAX + 1], ip[48], id[KSUID_LEN + 1], *clean, *txt;
 	json_t *o;
-	int nl = query_arg(wsi, "name", name);
+	int nl = query_arg(wsi, "name", name), status;
 	size_t cl;
 
 	out[0] = '\0';
@@ -317,53 +249,21 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
 		snprintf(out, outlen, "%s", body_too_many);
 		return 429;
 	}
-	if (!cf_bus_rooms_shared(srv->bus)) {
-		created_sweep(srv);
-		if (nrooms >= (uint32_t)srv->cfg->max_rooms) {
-			log_warn("chatty: POST /chat refused: rooms.max_rooms (%d) rooms created",
-			         srv->cfg->max_rooms);
-			free(clean);
-			return 503;
-		}
-	}
-	r = malloc(sizeof(*r) + cl + 1);
-	if (!r) {
+	if (ksuid_new(id) < 0) {
 		free(clean);
 		return 500;
 	}
-	memcpy(r->name, clean, cl + 1);
+	o = json_pack("{s:s,s:s}", "id", id, "name", clean);
 	free(clean);
-	do {
-		if (ksuid_new(r->id) < 0) {
-			free(r);
-			return 500;
-		}
-		dup = NULL;
-		if (!cf_bus_rooms_shared(srv->bus))
-			HASH_FIND_STR(rooms, r->id, dup);
-	} while (dup);
-	o = json_pack("{s:s,s:s}", "id", r->id, "name", r->name);
 	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!txt || strlen(txt) >= outlen) {
 		free(txt);
-		free(r);
 		return 500;
 	}
-	if (cf_bus_rooms_shared(srv->bus)) {
-		int status = create_shared(srv, r->id, txt, done, ud, out, outlen);
-
-		free(txt);
-		free(r);
-		return status;
-	}
-	HASH_ADD_STR(rooms, id, r);
-	lws_dll2_clear(&r->in_order);
-	created_touch(srv->cfg, r, mono_s());
-	nrooms++;
-	strcpy(out, txt);
+	status = create(srv, id, txt, done, ud, out, outlen);
 	free(txt);
-	return 201;
+	return status;
 }
 
 int
@@ -419,7 +319,6 @@ int
 cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
 {
 	char room[ARG_MAX + 1];
-	struct chatty_room *r = NULL;
 	int rl, known = 0;
 
 	if (!same_origin(wsi)) {
@@ -427,16 +326,9 @@ cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
 		return 403;
 	}
 	rl = query_arg(wsi, "room", room);
-	if (rl > 0 && ksuid_ok(room, (size_t)rl)) {
-		/* Cluster mode: only Redis knows; on_open() asks it after the upgrade. */
-		if (cf_bus_rooms_shared(srv->bus)) {
-			known = 1;
-		} else {
-			created_sweep(srv);
-			HASH_FIND_STR(rooms, room, r);
-			known = r != NULL;
-		}
-	}
+	/* -EAGAIN (only Redis knows): admitted; on_open() asks the bus after the upgrade. */
+	if (rl > 0 && ksuid_ok(room, (size_t)rl))
+		known = cf_bus_room_known(srv->bus, room) != 0;
 	if (!known || (rl = query_arg(wsi, "name", room)) == -E2BIG) {
 		*ret_body = body_not_found;
 		return 404;
@@ -530,8 +422,9 @@ join_room(struct cf_sess *s, const char *room)
 	}
 }
 
-/* Cluster mode: Redis said whether the room of an admitted join was created (and is alive).
- * Cancelled when the session closes first (session.c cancels the bus's requests for it). */
+/* The bus said whether the room of an admitted join was created (and is alive): at once
+ * (standalone) or later (Redis). Cancelled when the session closes first (session.c cancels
+ * the bus's requests for it). */
 static void
 checked(void *ud, const char *room, int err)
 {
@@ -576,19 +469,7 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		cf_sess_close(s, 1011, "out of memory");
 		return 0;
 	}
-	if (!cf_bus_rooms_shared(s->srv->bus)) {
-		struct chatty_room *cr;
-
-		/* Admitted before the upgrade; it may have expired since (then no room). */
-		HASH_FIND_STR(rooms, room, cr);
-		if (!cr) {
-			cf_sess_close(s, 4404, "unknown room");
-			return 0;
-		}
-		created_touch(s->srv->cfg, cr, mono_s());
-		join_room(s, room);
-		return 0;
-	}
+	/* Also where the gate knew the id: this keeps it alive, and it may have expired since. */
 	r = cf_bus_room_check(s->srv->bus, room, checked, s);
 	if (r < 0)
 		cf_sess_close(s, r == -ENOTCONN ? 1013 : 1011,

@@ -294,6 +294,14 @@ host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch
 	return 0;
 }
 
+static int
+host_room_held(void *ud, const char *name)
+{
+	struct cf_server *srv = ud;
+
+	return cf_room_find(srv->reg, name) != NULL;
+}
+
 /* STATUS= for systemctl status: what this process is doing, in one line. */
 static void
 update_status(struct cf_server *srv)
@@ -476,6 +484,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	                           .deliver_dm = host_deliver_dm,
 	                           .user_sessions = host_user_sessions,
 	                           .room_seq = host_room_seq,
+	                           .room_held = host_room_held,
 	                           .ud = srv};
 	struct lws_vhost *vh0 = NULL;
 	struct passed ps = {0};
@@ -627,6 +636,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		if (!srv->bus)
 			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 		srv->reg->bus = srv->bus;
+		cf_bus_local_rooms(srv->bus, cfg);
 		r0 = cf_bus_local_inbox(srv->bus, cfg, err, sizeof(err));
 		if (r0 < 0)
 			return cf_log_errno(CF_LOG_ERR, r0, "%s", err);

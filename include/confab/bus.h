@@ -83,6 +83,9 @@ struct cf_bus_host {
 	/* The room's last seq and its epoch (creating the room's state if needed), for a bus that
 	 * orders in-process. Returns 0 or a negative errno. */
 	int (*room_seq)(void *ud, const char *room, uint64_t *ret_seq, uint64_t *ret_epoch);
+	/* Whether the registry holds the room (members or history): it keeps a created room
+	 * alive (room_create) for a bus that keeps those in-process. May be NULL: none is held. */
+	int (*room_held)(void *ud, const char *room);
 	void *ud;
 };
 
@@ -93,7 +96,7 @@ typedef void cf_bus_history_cb(void *ud, int err, uint64_t epoch, uint64_t seq,
 
 /* Completion of a room_create or room_check: err 0, or -ENOENT (check: no such room, or it
  * expired), -ENOSPC (create: max rooms reached), -EEXIST (create: the id is taken), -ENOTCONN
- * (the store is unreachable), another negative errno. room is borrowed. */
+ * (Redis is unreachable), another negative errno. room is borrowed. */
 typedef void cf_bus_room_cb(void *ud, const char *room, int err);
 
 /* Completion of cf_bus_online(): err 0 and online[i] (1 or 0) for each of the n user ids
@@ -144,15 +147,18 @@ struct cf_bus_ops {
 	int (*history)(struct cf_bus *b, const char *room, uint64_t before, uint32_t limit,
 	               cf_bus_history_cb *cb, void *ud);
 	/* Rooms that must be created before they can be joined (seed 002's ids), kept where every
-	 * node sees them. Create records room unless max such rooms are alive; check tells
-	 * whether room was created and has not expired, and keeps it alive for the expiry time
-	 * again. An id expires rooms.history_ttl after its creation, its last check, or the last
-	 * refresh while a node had members in the room. cb runs later, exactly once, unless
-	 * cancel(ud) runs first. Both NULL: the bus keeps no such set (the dialect keeps its own,
-	 * in memory). */
+	 * node of the bus sees them. Create records room unless max such rooms are alive; check
+	 * tells whether room was created and has not expired, and keeps it alive for the expiry
+	 * time again. An id expires rooms.history_ttl (at least 10 s) after its creation, its
+	 * last check, or the last time a node held the room (members; standalone, history too).
+	 * cb runs exactly once, unless cancel(ud) runs first; it may run before the call returns
+	 * (the local bus answers at once). */
 	int (*room_create)(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb,
 	                   void *ud);
 	int (*room_check)(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud);
+	/* What room_check would say, answered now without waiting or keeping the room alive: 1
+	 * (created, alive) or 0. NULL: the bus cannot tell without asking (Redis). */
+	int (*room_known)(struct cf_bus *b, const char *room);
 	/* Whether each user has a session on any node; see cf_bus_online(). May be NULL. */
 	int (*online)(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb,
 	              void *ud);
@@ -194,12 +200,16 @@ int cf_bus_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_on
                   void *ud);
 void cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
                      int joined);
-/* Whether the bus keeps the created rooms (room_create, room_check); the others return
- * -EOPNOTSUPP when it does not. */
-int cf_bus_rooms_shared(const struct cf_bus *b);
+/* Seed 002's created rooms (see room_create and room_check in struct cf_bus_ops). Return 0
+ * (cb runs exactly once, unless cf_bus_cancel(b, ud) runs first; it may run before the call
+ * returns) or a negative errno (cb will not run): -ENOTCONN (Redis unreachable),
+ * -EOPNOTSUPP (the bus keeps no created rooms), -ENOMEM. */
 int cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb,
                        void *ud);
 int cf_bus_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud);
+/* Whether room was created and is alive, when the bus can tell at once: 1 or 0; -EAGAIN when
+ * only cf_bus_room_check() can tell. For a gate that cannot wait (an upgrade). */
+int cf_bus_room_known(struct cf_bus *b, const char *room);
 /* The account store the bus shares between nodes (borrowed: it lives as long as the bus), or
  * NULL when accounts stay on each node (the local bus). */
 struct cf_store *cf_bus_store(struct cf_bus *b);
@@ -213,6 +223,9 @@ void cf_bus_local_run(struct cf_bus *b);
  * when it is open. 0, or a negative errno with err naming the file that could not be read.
  * Without inboxes, kept direct messages to users without a session fail with -ENOENT. */
 int cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen);
+/* Gives the standalone bus seed 002's created rooms (room_create, room_check), kept in memory
+ * for the times cfg's rooms.history_ttl sets. Without them both answer -EOPNOTSUPP. */
+void cf_bus_local_rooms(struct cf_bus *b, const struct cf_config *cfg);
 
 /* The cluster bus over Redis (bus_redis.c): reg's rooms become mirrors of the room logs.
  * Returns NULL with the reason in err. */

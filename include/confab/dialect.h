@@ -87,23 +87,23 @@ int cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrad
 /* Seed 002 (dialect_chatty.c), with dialects.chatty on. Whether path is its WebSocket
  * endpoint (/chat/join). */
 int cf_chatty_path(const struct cf_config *cfg, const char *path);
-/* The answer to a POST /chat that waited for Redis (cluster mode): status and plain-text body
- * (borrowed). */
+/* The answer to a POST /chat that waited for the bus (Redis, in cluster mode): status and
+ * plain-text body (borrowed). */
 typedef void cf_chatty_done_cb(void *ud, int status, const char *body);
 /* /ping, /chat (POST creates a room) and /chat/join without an upgrade: 0 when path is none of
  * them, else the status with the plain-text body in out (NUL-terminated). method: 'G', 'P',
- * '?'. In cluster mode a POST /chat gives -EINPROGRESS: done(ud, ...) answers later, once,
- * unless cf_chatty_cancel(ud) runs first. */
+ * '?'. When the bus records the room later (cluster mode), a POST /chat gives -EINPROGRESS:
+ * done(ud, ...) answers later, once, unless cf_chatty_cancel(ud) runs first. */
 struct cf_server;
 int cf_chatty_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
                    size_t outlen, cf_chatty_done_cb *done, void *ud);
 /* The request ud is going away: its pending answer is dropped. */
 void cf_chatty_cancel(void *ud);
-/* Checks an upgrade to /chat/join: same origin (403), a room created by POST /chat (404; in
- * cluster mode only a well-formed id, Redis is asked once the session is open). 0: admitted;
- * else the status with the exact plain-text body. */
+/* Checks an upgrade to /chat/join: same origin (403), a room created by POST /chat (404; where
+ * the bus cannot tell at once, as in cluster mode, only a well-formed id: the bus is asked once
+ * the session is open). 0: admitted; else the status with the exact plain-text body. */
 int cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body);
-/* Forgets the created rooms (at exit). */
+/* Forgets the POSTs still waiting for the bus (at exit, after the bus is freed). */
 void cf_chatty_free(void);
 /* Seed 003 (dialect_texto.c). Whether path is its WebSocket endpoint (/v1/texto), with
  * dialects.texto on. */
