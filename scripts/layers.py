@@ -24,9 +24,9 @@ LAYERS = [
     ("helpers", "text clock ratelimit log metrics ident xff state redis_url"),
     ("config", "config"),
     ("core", "frame ring msg dialect room inbox"),
-    ("bus", "bus"),
-    ("bus-impl", "bus_local bus_redis redis store store_file store_redis"),
-    ("auth", "auth"),
+    ("bus", "bus store"),
+    ("bus-impl", "bus_local bus_redis bus_redis_store redis"),
+    ("auth", "auth auth_file"),
     ("dialects", "dialect_native dialect_redis_chat dialect_chatty dialect_texto dialect_ttu "
                  "dialect_disposable"),
     ("transport", "server http session listen mount tls sd"),
