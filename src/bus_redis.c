@@ -1214,7 +1214,8 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 		                    txt,       maxn,          maxb, ttl, NULL};
 		int nk = 9;
 
-		/* keep_acct: the script keeps it only if acct:<user> (auth.c's key) exists. */
+		/* keep_acct: the script keeps it only if acct:<user> (the account store's key,
+		 * bus_redis_store.c) exists. */
 		if (m->keep_acct) {
 			memmove(kv + 5, kv + 4, 5 * sizeof(*kv));
 			kv[2] = "2";
