@@ -11,6 +11,7 @@
 #include "confab/http.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
+#include "confab/pack.h"
 #include "confab/room.h"
 #include "confab/server.h"
 
@@ -172,27 +173,6 @@ cf_sess_ext(struct cf_sess *s)
 	return s->x;
 }
 
-/* Writes the header of a text frame of len payload bytes into p (10 bytes at most). */
-static size_t
-ws_header(unsigned char *p, size_t len)
-{
-	p[0] = 0x81; /* FIN + text */
-	if (len < 126) {
-		p[1] = (unsigned char)len;
-		return 2;
-	}
-	if (len <= 0xffff) {
-		p[1] = 126;
-		p[2] = (unsigned char)(len >> 8);
-		p[3] = (unsigned char)len;
-		return 4;
-	}
-	p[1] = 127;
-	for (int i = 0; i < 8; i++)
-		p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	return 10;
-}
-
 static void
 ack_frame(struct cf_sess *s, struct cf_frame *f)
 {
@@ -254,82 +234,31 @@ write_raw(struct cf_sess *s, unsigned char *buf, size_t len)
 	return 0;
 }
 
-/* Writes the next part of the oldest frame straight from its shared buffer: the whole frame if
- * it fits in one write, else the next CF_WRITE_MAX bytes, the rest on later WRITEABLEs. */
-static int
-write_slice(struct cf_sess *s, uint64_t now)
-{
-	struct cf_frame *f = cf_ring_peek(&s->out, 0);
-	unsigned char hdr[10], *pl = cf_frame_payload(f);
-	size_t hl = ws_header(hdr, f->len), wire = hl + f->len, len = wire - s->out_off;
-
-	/* The header goes in the frame's LWS_PRE headroom, as lws itself puts it there: every
-	 * session writing this frame writes the same bytes. */
-	memcpy(pl - hl, hdr, hl);
-	if (len > CF_WRITE_MAX)
-		len = CF_WRITE_MAX;
-	if (write_raw(s, pl - hl + s->out_off, len) < 0)
-		return -1;
-	s->out_off += (uint32_t)len;
-	if (s->out_off < wire)
-		return 0;
-	s->out_off = 0;
-	account(s, 1, now);
-	cf_ring_drop(&s->out, 1);
-	return 0;
-}
-
-/* Writes as much of the queue as fits in one lws_write() of at most CF_WRITE_MAX bytes: either
- * (part of) the oldest frame alone, straight from its shared buffer, or several complete
- * WebSocket frames built in the server's scratch buffer (the DESIGN.md measurement: one send per
- * callback is the cost). Dialects that allow it get several events packed into one frame,
- * newline-separated. */
+/* Writes as much of the queue as fits in one lws_write() of at most CF_WRITE_MAX bytes, as
+ * cf_pack_next() plans it: (part of) the oldest frame alone, straight from its shared buffer, or
+ * several complete WebSocket frames built in the server's scratch buffer (the DESIGN.md
+ * measurement: one send per callback is the cost). Dialects that allow it get several events
+ * packed into one frame, newline-separated, up to CF_PACK_MAX. */
 static int
 write_queue(struct cf_sess *s)
 {
-	unsigned char *base = s->srv->scratch + LWS_PRE, *p = base;
+	const struct cf_pack_limits lim = {
+	        .write_max = CF_WRITE_MAX,
+	        .pack_max = CF_PACK_MAX,
+	        .newline = s->dialect->pack_newline,
+	};
 	uint64_t now = mono_ns();
-	uint32_t n = 0, count = s->out.count;
+	struct cf_pack w;
 
-	if (count == 1 || s->out_off)
-		return write_slice(s, now);
-	while (n < count) {
-		/* One WebSocket frame: a group of events (or one, if the dialect cannot pack). */
-		size_t plen = 0, room = CF_WRITE_MAX - (size_t)(p - base), lim;
-		uint32_t k = 0;
-
-		if (room <= 10)
-			break;
-		lim = room - 10 < CF_PACK_MAX ? room - 10 : CF_PACK_MAX;
-		while (n + k < count) {
-			struct cf_frame *g = cf_ring_peek(&s->out, n + k);
-			size_t add = g->len + (k ? 1 : 0);
-
-			if ((k && !s->dialect->pack_newline) || plen + add > lim)
-				break;
-			plen += add;
-			k++;
-		}
-		if (!k)
-			break;
-		p += ws_header(p, plen);
-		for (uint32_t i = 0; i < k; i++) {
-			struct cf_frame *g = cf_ring_peek(&s->out, n + i);
-
-			if (i)
-				*p++ = '\n';
-			memcpy(p, cf_frame_payload(g), g->len);
-			p += g->len;
-		}
-		n += k;
-	}
-	/* The oldest frame alone is larger than one write: it goes in slices. */
-	if (!n)
-		return write_slice(s, now);
-	if (write_raw(s, base, (size_t)(p - base)) < 0)
+	if (cf_pack_next(&s->out, s->out_off, &lim, s->srv->scratch + LWS_PRE, &w) < 0)
 		return -1;
-	account(s, n, now);
-	cf_ring_drop(&s->out, n);
+	if (write_raw(s, w.buf, w.len) < 0)
+		return -1;
+	s->out_off = w.off;
+	if (w.frames) {
+		account(s, w.frames, now);
+		cf_ring_drop(&s->out, w.frames);
+	}
 	return 0;
 }
 
