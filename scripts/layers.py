@@ -6,8 +6,9 @@ Reads every `#include "confab/<name>.h"` of src/*.c and include/confab/*.h, maps
 its layer with LAYERS below (the one place where the layers are written; docs/architecture.md
 draws the same picture), and reports:
 - an include of a higher layer's header from a lower layer;
-- a cycle between files (strongly connected components of the include graph, a .c and its .h
-  counting as one module);
+- a cycle between layers (a strongly connected component of the include graph, a .c and its
+  .h counting as one module, that spans two layers or more; modules of one layer may include
+  each other);
 - a file that no layer names.
 Exit 0 when there is none of them, 1 otherwise. Usage: scripts/layers.py [--quiet]
 
@@ -108,7 +109,10 @@ def main():
                 problems.append(f"{m} ({layers[m][1]}) includes {d}.h ({layers[d][1]}): "
                                 "a lower layer may not include a higher one")
     for comp in cycles(deps):
-        problems.append(f"cycle of {len(comp)} modules: {' '.join(comp)}")
+        spans = sorted({layers[m][1] for m in comp if m in layers})
+        if len(spans) > 1:
+            problems.append(f"cycle of {len(comp)} modules across {', '.join(spans)}: "
+                            f"{' '.join(comp)}")
     if not quiet or problems:
         for p in problems:
             print(f"layers: {p}")
