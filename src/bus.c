@@ -1,72 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* bus.c - ordered chat messages (struct cf_msg) and the bus interface dispatch. */
+/* bus.c - the bus interface dispatch (see bus.h). */
 #include "confab/bus.h"
-#include "confab/frame.h"
+#include "confab/room.h"
 #include "confab/text.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct cf_msg *
-cf_msg_new(const char *room, const char *from_id, const char *from_name, const char *text,
-           const char *nonce)
-{
-	struct cf_msg *m = calloc(1, sizeof(*m));
-
-	if (!m)
-		return NULL;
-	m->refs = 1;
-	m->room = strdup(room);
-	m->from_id = strdup(from_id);
-	m->from_name = strdup(from_name);
-	m->text = strdup(text);
-	m->nonce = nonce ? strdup(nonce) : NULL;
-	if (!m->room || !m->from_id || !m->from_name || !m->text || (nonce && !m->nonce)) {
-		m->refs = 1;
-		return cf_msg_unref(m);
-	}
-	return m;
-}
-
-struct cf_msg *
-cf_msg_ref(struct cf_msg *m)
-{
-	m->refs++;
-	return m;
-}
-
-struct cf_msg *
-cf_msg_unref(struct cf_msg *m)
-{
-	if (!m || --m->refs)
-		return NULL;
-	for (int i = 0; i < CF_DIALECT_MAX; i++)
-		cf_frame_unref(m->frames[i]);
-	free(m->room);
-	free(m->from_id);
-	free(m->from_name);
-	free(m->text);
-	free(m->nonce);
-	free(m);
-	return NULL;
-}
-
-struct cf_frame *
-cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
-{
-	cf_frame_render_fn *render = m->dm ? d->render_dm : d->render_msg;
-
-	if (!m->frames[d->id] && render) {
-		m->frames[d->id] = render(m);
-		if (m->frames[d->id])
-			m->frames[d->id]->ordered_ns = m->ordered_ns;
-		/* Without its ack (OOM) the message stays kept and comes again: never lost. */
-		if (m->frames[d->id] && m->held && m->mid[0])
-			(void)cf_frame_set_ack(m->frames[d->id], m->room, m->mid);
-	}
-	return m->frames[d->id];
-}
 
 int
 cf_bus_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
@@ -200,4 +140,45 @@ cf_bus_free(struct cf_bus *b)
 {
 	if (b)
 		b->ops->free(b);
+}
+
+static int
+reg_publish(void *b, struct cf_msg *m, cf_msg_done_cb *cb, void *ud, int64_t tag)
+{
+	return cf_bus_publish(b, m, cb, ud, tag);
+}
+
+static int
+reg_watch(void *b, struct cf_room *room)
+{
+	return cf_bus_watch(b, room);
+}
+
+static void
+reg_unwatch(void *b, struct cf_room *room)
+{
+	cf_bus_unwatch(b, room);
+}
+
+static void
+reg_presence(void *b, struct cf_room *room, const char *uid, const char *name, int joined)
+{
+	cf_bus_presence(b, room, uid, name, joined);
+}
+
+static void
+reg_user(void *b, const char *uid, int present)
+{
+	cf_bus_user(b, uid, present);
+}
+
+void
+cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h)
+{
+	h->bus = b;
+	h->publish = reg_publish;
+	h->watch = reg_watch;
+	h->unwatch = reg_unwatch;
+	h->presence = reg_presence;
+	h->user = reg_user;
 }

@@ -1941,7 +1941,6 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	snprintf(b->node, sizeof(b->node), "%s", node_id);
 	sha1_hex(pub_lua, b->pub.sha);
 	sha1_hex(fetch_lua, b->fetch.sha);
-	reg->bus = &b->bus;
 	reg->mirror = 1;
 	cf_metrics.redis_mode = 1;
 	ev.ud = b;

@@ -3,7 +3,7 @@
  * message references, oldest first; a changed inbox goes on the dirty list and the flush timer
  * writes it (or removes its file when it is empty). */
 #include "confab/inbox.h"
-#include "confab/bus.h"
+#include "confab/msg.h"
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/server.h"

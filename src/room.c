@@ -2,12 +2,11 @@
 /* room.c - the room registry (see room.h). Fan-out lives here: a message or presence event is
  * rendered once per dialect and a reference is pushed to each member's queue. */
 #include "confab/room.h"
-#include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
 #include "confab/metrics.h"
-#include "confab/session.h"
+#include "confab/sess.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -241,8 +240,49 @@ free_if_unused(struct cf_registry *reg, struct cf_room *room)
 		expire_rooms(reg, now_s());
 }
 
+void
+cf_registry_set_host(struct cf_registry *reg, const struct cf_registry_host *h)
+{
+	reg->host = *h;
+}
+
+static int
+bus_watch(struct cf_registry *reg, struct cf_room *room)
+{
+	return reg->host.watch ? reg->host.watch(reg->host.bus, room) : 0;
+}
+
+static void
+bus_unwatch(struct cf_registry *reg, struct cf_room *room)
+{
+	if (reg->host.unwatch)
+		reg->host.unwatch(reg->host.bus, room);
+}
+
+static void
+bus_presence(struct cf_registry *reg, struct cf_room *room, const char *uid, const char *name,
+             int joined)
+{
+	if (reg->host.presence)
+		reg->host.presence(reg->host.bus, room, uid, name, joined);
+}
+
+static void
+bus_user(struct cf_registry *reg, const char *uid, int present)
+{
+	if (reg->host.user)
+		reg->host.user(reg->host.bus, uid, present);
+}
+
+static void
+push(struct cf_registry *reg, struct cf_sess *s, struct cf_frame *f)
+{
+	if (reg->host.push)
+		reg->host.push(s, f);
+}
+
 int
-cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
+cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, void *ud,
                 int64_t tag)
 {
 	struct cf_room *room = cf_room_find(reg, m->room);
@@ -251,7 +291,9 @@ cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_bus_done_cb *cb, v
 	 * ordered message would create it again, counted against no address). */
 	if (room)
 		room->spoken = 1;
-	return cf_bus_publish(reg->bus, m, cb, ud, tag);
+	if (!reg->host.publish)
+		return -ENOTCONN;
+	return reg->host.publish(reg->host.bus, m, cb, ud, tag);
 }
 
 struct cf_member *
@@ -286,7 +328,7 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 			if (!frames[dl->id] && dl->render_presence)
 				frames[dl->id] = dl->render_presence(ev, room->name, uid, uname);
 			if (frames[dl->id])
-				cf_sess_push(mb->sess, frames[dl->id]);
+				push(reg, mb->sess, frames[dl->id]);
 		}
 	}
 	lws_end_foreach_dll_safe(d, d1);
@@ -347,7 +389,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
              struct cf_member **ret_mb)
 {
 	const struct cf_config *cfg = reg->cfg;
-	const char *ip = cf_sess_addr(s);
+	const char *ip = reg->host.addr ? reg->host.addr(s) : NULL;
 	struct cf_addr *addr = NULL;
 	struct cf_room *room;
 	struct cf_member *mb;
@@ -384,7 +426,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	}
 	if (!room->members.count && room->sync == CF_ROOM_STALE) {
 		/* The first member here: the bus starts following the room. */
-		r = cf_bus_watch(reg->bus, room);
+		r = bus_watch(reg, room);
 		if (r < 0) {
 			free_if_unused(reg, room);
 			return r;
@@ -405,7 +447,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	lws_dll2_add_tail(&mb->in_sess, &s->rooms);
 	lws_dll2_remove(&room->in_empty);
 	if (++p->sessions == 1)
-		cf_bus_presence(reg->bus, room, p->id, p->name, 1);
+		bus_presence(reg, room, p->id, p->name, 1);
 	*ret = room;
 	if (ret_mb)
 		*ret_mb = mb;
@@ -428,12 +470,12 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 	free(mb);
 	HASH_FIND_STR(room->users, s->user_id, p);
 	if (p && --p->sessions == 0) {
-		cf_bus_presence(reg->bus, room, p->id, p->name, 0);
+		bus_presence(reg, room, p->id, p->name, 0);
 		user_check(reg, room, p);
 	}
 	if (!room->members.count) {
 		if (reg->mirror && room->sync != CF_ROOM_STALE) {
-			cf_bus_unwatch(reg->bus, room);
+			bus_unwatch(reg, room);
 			room->sync = CF_ROOM_STALE;
 			/* Not followed any more: what we knew of other nodes goes stale. */
 			cf_room_remote_mark(room);
@@ -542,7 +584,7 @@ cf_room_deliver(struct cf_registry *reg, struct cf_msg *m)
 		struct cf_frame *f = mb->pending ? NULL : cf_msg_frame(m, mb->sess->dialect);
 
 		if (f)
-			cf_sess_push(mb->sess, f);
+			push(reg, mb->sess, f);
 	}
 	lws_end_foreach_dll_safe(d, d1);
 }
@@ -651,7 +693,7 @@ cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room)
 }
 
 static void
-tell_gap(struct cf_room *room)
+tell_gap(struct cf_registry *reg, struct cf_room *room)
 {
 	struct cf_frame *frames[CF_DIALECT_MAX] = {0};
 
@@ -663,7 +705,7 @@ tell_gap(struct cf_room *room)
 			if (!frames[dl->id])
 				frames[dl->id] = dl->render_gap(room->name, room->epoch, room->seq);
 			if (frames[dl->id])
-				cf_sess_push(mb->sess, frames[dl->id]);
+				push(reg, mb->sess, frames[dl->id]);
 		}
 	}
 	lws_end_foreach_dll_safe(d, d1);
@@ -682,7 +724,7 @@ cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch)
 		room->epoch = epoch;
 		room->seq = 0;
 	}
-	tell_gap(room);
+	tell_gap(reg, room);
 }
 
 void
@@ -697,7 +739,7 @@ cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoch, ui
 	room->epoch = epoch;
 	if (room->seq > seq)
 		room->seq = seq;
-	tell_gap(room);
+	tell_gap(reg, room);
 }
 
 int
@@ -715,7 +757,7 @@ cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s)
 			return -ENOMEM;
 		memcpy(u->id, s->user_id, n + 1);
 		HASH_ADD(hh, reg->users, id[0], n, u);
-		cf_bus_user(reg->bus, u->id, 1);
+		bus_user(reg, u->id, 1);
 	}
 	lws_dll2_add_tail(&s->in_user, &u->sessions);
 	return 0;
@@ -732,7 +774,7 @@ cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
 	lws_dll2_remove(&s->in_user);
 	if (u->sessions.count)
 		return;
-	cf_bus_user(reg->bus, u->id, 0);
+	bus_user(reg, u->id, 0);
 	HASH_DEL(reg->users, u);
 	free(u->held);
 	free(u);
@@ -784,7 +826,7 @@ cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
 		struct cf_frame *f = cf_msg_frame(m, s->dialect);
 
 		if (f) {
-			cf_sess_push(s, f);
+			push(reg, s, f);
 			n++;
 		}
 	}

@@ -635,11 +635,16 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		srv->bus = cf_bus_local_new(srv->ctx, &host);
 		if (!srv->bus)
 			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
-		srv->reg->bus = srv->bus;
 		cf_bus_local_rooms(srv->bus, cfg);
 		r0 = cf_bus_local_inbox(srv->bus, cfg, err, sizeof(err));
 		if (r0 < 0)
 			return cf_log_errno(CF_LOG_ERR, r0, "%s", err);
+	}
+	{
+		struct cf_registry_host rh = {.push = cf_sess_push, .addr = cf_sess_addr};
+
+		cf_bus_registry_host(srv->bus, &rh);
+		cf_registry_set_host(srv->reg, &rh);
 	}
 	if (cfg->auth_enabled) {
 		srv->auth =

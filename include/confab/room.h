@@ -9,7 +9,7 @@
 #include <libwebsockets.h>
 #include <uthash.h>
 
-#include "confab/bus.h"
+#include "confab/msg.h"
 #include "confab/ratelimit.h"
 
 struct cf_config;
@@ -84,8 +84,6 @@ struct cf_member {
 	int64_t req_id, req_since, req_epoch;
 };
 
-struct cf_bus;
-
 /* A user with sessions on this node (direct messages find them here). */
 struct cf_user {
 	UT_hash_handle hh;
@@ -109,19 +107,42 @@ struct cf_addr {
 	char ip[48];
 };
 
+/* What the registry tells and asks the layers above it, which the core does not name: the bus
+ * (bus.h, cf_bus_registry_host() fills these) and the transport (push). Any may be NULL (unit
+ * tests): nothing is told, a publish fails with -ENOTCONN. */
+struct cf_registry_host {
+	void *bus;
+	/* Orders m; as cf_bus_publish(). */
+	int (*publish)(void *bus, struct cf_msg *m, cf_msg_done_cb *cb, void *ud, int64_t tag);
+	/* The room got its first member here, or lost its last; as cf_bus_watch(), unwatch(). */
+	int (*watch)(void *bus, struct cf_room *room);
+	void (*unwatch)(void *bus, struct cf_room *room);
+	/* A user's first session here joined the room (joined 1), or its last left (0). */
+	void (*presence)(void *bus, struct cf_room *room, const char *uid, const char *name,
+	                 int joined);
+	/* A user got its first session here (1), or lost its last (0). */
+	void (*user)(void *bus, const char *uid, int present);
+	/* Queues a reference to f on session s (the transport's cf_sess_push()). */
+	void (*push)(struct cf_sess *s, struct cf_frame *f);
+	/* The client address of s, or NULL (the transport's cf_sess_addr()). */
+	const char *(*addr)(const struct cf_sess *s);
+};
+
 struct cf_registry {
 	struct cf_room *rooms; /* uthash by name */
 	uint32_t nrooms;
 	struct lws_dll2_owner empty; /* rooms without members, oldest first */
 	const struct cf_config *cfg; /* borrowed */
-	struct cf_bus *bus;          /* borrowed; told when rooms gain or lose their members */
-	struct cf_user *users;       /* uthash by id */
-	int mirror;                  /* the bus owns seq/epoch/history: rooms start STALE */
-	struct cf_addr *addrs;       /* uthash by ip */
+	struct cf_registry_host host;
+	struct cf_user *users; /* uthash by id */
+	int mirror;            /* the bus owns seq/epoch/history: rooms start STALE */
+	struct cf_addr *addrs; /* uthash by ip */
 	uint32_t naddrs;
 };
 
 struct cf_registry *cf_registry_new(const struct cf_config *cfg);
+/* Connects the registry to the bus and the transport (copies h). */
+void cf_registry_set_host(struct cf_registry *reg, const struct cf_registry_host *h);
 /* A random epoch for a new life of a room's sequence: 1 .. 2^53-1 (JavaScript holds it). */
 uint64_t cf_room_new_epoch(void);
 void cf_registry_free(struct cf_registry *reg);
@@ -166,7 +187,7 @@ void cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s);
 
 /* Marks m's room, if held here, as spoken in (kept for history_ttl once empty) and hands m to
  * the bus: cf_bus_publish()'s contract. Every room message from a client goes through here. */
-int cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
+int cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, void *ud,
                     int64_t tag);
 
 /* Records an ordered message in the room's history and queues it to every member. */

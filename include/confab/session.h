@@ -1,84 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* session.h - one WebSocket connection: identity, dialect, joined rooms, the outbound queue of
- * frame references, the send rate limit, fragment reassembly and how it closes. The struct is
- * lws's per-session data: lws allocates and frees it; we own what it points to. */
+/* session.h - one WebSocket connection (the transport): its lws callback, the write path, the
+ * queue's bounds, how it closes. The session's state, struct cf_sess, is in sess.h, where the
+ * core reads it; lws allocates and frees it as per-session data; we own what it points to. */
 #pragma once
 
 #include <stdint.h>
 #include <libwebsockets.h>
 
-#include "confab/ratelimit.h"
-#include "confab/ring.h"
-
-struct cf_server;
-struct cf_frame;
-struct cf_dialect;
-struct cf_ipcount;
-
-/* What only some sessions need, allocated on first use (cf_sess_ext()) and freed when the
- * session closes, so that an idle guest's session stays small (docs/benchmarks.md, idle
- * memory): accounts, commands waiting behind an account operation, a dialect's own state. */
-struct cf_sess_ext {
-	char account_id[37];            /* auth.c: the account's id once signed in, else "" */
-	struct lws_dll2_owner deferred; /* owned by the dialect; emptied in its on_close */
-	char *auth_arg;                 /* owned by the dialect (e.g. a pending hello's name) */
-	void *dstate;                   /* owned by the dialect: its per-session state */
-	/* Held direct messages' frames (frame.h ack) written while lws still holds part of the
-	 * write: acknowledged once lws has sent it all (the next WRITEABLE). Owned (session.c). */
-	struct cf_ring acks;
-};
-
-struct cf_sess {
-	struct lws_dll2 in_server; /* on cf_server.sessions */
-	struct lws *wsi;
-	struct cf_server *srv;
-	const struct cf_dialect *dialect;
-	uint64_t id;
-	char *user_id;               /* owned; NULL until hello or the first command */
-	const char *user_name;       /* in user_id's allocation (== user_id if equal) */
-	struct lws_dll2_owner rooms; /* struct cf_member via in_sess, owned by the registry */
-	struct cf_ring out;
-	struct cf_bucket bucket;
-	/* rooms.join_rate, apart from the send bucket; zeroed (as lws allocates it) is full */
-	struct cf_bucket join_bucket;
-	uint32_t strikes;    /* refused sends in a row */
-	uint32_t seen_ms;    /* CLOCK_MONOTONIC ms (mod 2^32) of the peer's last frame or pong */
-	uint32_t ping_ms;    /* ... of our last ping */
-	uint16_t close_code; /* 1000..4999; the flags below share its 4 bytes */
-	unsigned hello : 1;
-	unsigned closing : 1;       /* close after the queue is written */
-	unsigned slow : 1;          /* queue overflowed: close 4008 at once */
-	unsigned rx_binary : 1;     /* the message being reassembled is binary */
-	unsigned close_started : 1; /* lws is sending our close frame */
-	unsigned ping_due : 1;      /* the next WRITEABLE sends a ping */
-	/* An account operation is pending: the dialect holds later commands back (x->deferred)
-	 * and has stopped reading, so replies keep the commands' order. */
-	unsigned auth_busy : 1;
-	/* Bytes of the oldest queued frame already written: a frame larger than one write
-	 * (CF_WRITE_MAX) goes out in slices, and nothing else may be written in between. */
-	uint32_t out_off;
-	/* Bytes of our last write that lws may still hold: lws keeps the unsent rest of a write in
-	 * a copy of its own and says only that it does (lws_partial_buffered()), not how much, so
-	 * the whole write counts. 0 once lws calls WRITEABLE again, which it does only after
-	 * sending that copy. */
-	uint32_t unsent;
-	unsigned char *rx; /* owned; reassembly of a fragmented message */
-	size_t rx_len;
-	const char *close_reason; /* a string literal */
-	struct cf_ipcount *ipc;   /* the peer address's entry; NULL on OOM */
-	struct lws_dll2 in_user;  /* on the registry's cf_user.sessions once it has a user */
-	struct cf_sess_ext *x;    /* owned; NULL until cf_sess_ext() */
-};
+#include "confab/sess.h"
 
 /* s->x, allocated (zeroed) if it was not: NULL when out of memory. */
 struct cf_sess_ext *cf_sess_ext(struct cf_sess *s);
-/* The id of the account s is signed in as, or "" (guests, and sessions without s->x). */
-static inline const char *
-cf_sess_account(const struct cf_sess *s)
-{
-	return s->x ? s->x->account_id : "";
-}
-
 /* The client address of s (X-Forwarded-For applied), or NULL when it is not known. */
 const char *cf_sess_addr(const struct cf_sess *s);
 

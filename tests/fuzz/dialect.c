@@ -227,7 +227,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	srv.bus = cf_bus_local_new(NULL, &host);
 	if (!srv.reg || !srv.bus)
 		abort();
-	srv.reg->bus = srv.bus; /* as server.c does for the local bus */
+	{
+		/* As server.c does. */
+		struct cf_registry_host rh = {.push = cf_sess_push, .addr = cf_sess_addr};
+
+		cf_bus_registry_host(srv.bus, &rh);
+		cf_registry_set_host(srv.reg, &rh);
+	}
 	for (int i = 0; i < NSESS; i++) {
 		s[i] = calloc(1, sizeof(*s[i]));
 		if (!s[i])

@@ -79,7 +79,13 @@ setup(void **state)
 	if (!fx->bus)
 		return -1;
 	fx->srv.bus = fx->bus;
-	fx->srv.reg->bus = fx->bus; /* as server.c does */
+	{
+		/* As server.c does. */
+		struct cf_registry_host rh = {.push = cf_sess_push, .addr = cf_sess_addr};
+
+		cf_bus_registry_host(fx->bus, &rh);
+		cf_registry_set_host(fx->srv.reg, &rh);
+	}
 	for (int i = 0; i < NSESS; i++) {
 		struct cf_sess *s = &fx->s[i];
 
