@@ -15,11 +15,11 @@
  * mutex; completions wake the loop through an eventfd adopted into lws as a raw file. */
 #define _GNU_SOURCE /* explicit_bzero */
 #include "confab/auth.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/ratelimit.h"
-#include "confab/server.h"
 #include "confab/store.h"
 #include "confab/text.h"
 

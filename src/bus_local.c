@@ -6,17 +6,16 @@
  * cluster bus keeps in Redis for every node: the offline inboxes (inbox.c) and seed 002's
  * created rooms, so that no dialect has to ask which bus runs. */
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/inbox.h"
 #include "confab/log.h"
-#include "confab/server.h"
 #include "confab/metrics.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <libwebsockets.h>
 #include <uthash.h>
 
@@ -103,7 +102,6 @@ static void
 order_one(struct bus_local *bl, struct pending *p)
 {
 	struct cf_msg *m = p->m;
-	struct timespec ts;
 	uint64_t seq = 0, epoch = 0;
 	int r;
 
@@ -115,10 +113,8 @@ order_one(struct bus_local *bl, struct pending *p)
 	}
 	m->seq = seq + 1;
 	m->epoch = epoch;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	m->ts_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	m->ordered_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	m->ts_ms = cf_wall_ms();
+	m->ordered_ns = cf_now_ns();
 	/* Ack before delivery: the sender's reply precedes its own msg event. */
 	if (p->cb)
 		p->cb(p->ud, p->tag, m, 0);
@@ -236,15 +232,9 @@ local_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_
 struct created {
 	UT_hash_handle hh;
 	struct lws_dll2 in_end; /* on by_end */
-	uint64_t deadline_s;    /* cf_now_us() seconds */
+	uint64_t deadline_s;    /* cf_now_s() */
 	char room[];
 };
-
-static uint64_t
-now_s(void)
-{
-	return cf_now_us() / 1000000;
-}
 
 /* The id is joinable for another TTL from now. by_end stays in deadline order. */
 static void
@@ -272,7 +262,7 @@ static void
 created_sweep(struct bus_local *bl)
 {
 	const struct cf_bus_host *h = &bl->bus.host;
-	uint64_t now = now_s();
+	uint64_t now = cf_now_s();
 
 	while (bl->by_end.head) {
 		struct created *c = lws_container_of(bl->by_end.head, struct created, in_end);
@@ -318,7 +308,7 @@ local_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_
 		return -ENOMEM;
 	memcpy(c->room, room, n + 1);
 	HASH_ADD_STR(bl->created, room, c);
-	created_touch(bl, c, now_s());
+	created_touch(bl, c, cf_now_s());
 	cb(ud, room, 0);
 	return 0;
 }
@@ -333,7 +323,7 @@ local_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *u
 		return -EOPNOTSUPP;
 	c = created_find(bl, room);
 	if (c)
-		created_touch(bl, c, now_s());
+		created_touch(bl, c, cf_now_s());
 	cb(ud, room, c ? 0 : -ENOENT);
 	return 0;
 }

@@ -15,6 +15,7 @@
  * new epoch) starts the same catch-up, so members see every message once, in order, or a gap
  * event where the log no longer reaches. After a reconnect every followed room catches up. */
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
@@ -26,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <jansson.h>
 #include <openssl/sha.h>
 
@@ -426,15 +426,6 @@ reply_u64(const redisReply *r)
 	return 0;
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- messages from Redis --------------------------------------------------------------- */
 
 /* A message as the scripts encode it; NULL if o is not one. New reference. */
@@ -452,7 +443,7 @@ msg_of(json_t *o)
 		m->seq = strtoull(s, NULL, 10);
 		m->epoch = strtoull(e, NULL, 10);
 		m->ts_ms = strtoll(t, NULL, 10);
-		m->ordered_ns = now_ns();
+		m->ordered_ns = cf_now_ns();
 	}
 	return m;
 }

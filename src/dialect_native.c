@@ -4,6 +4,7 @@
  * closes the connection except the rate-limit abuse close (4029). */
 #include "confab/auth.h"
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"

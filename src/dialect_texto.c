@@ -7,6 +7,7 @@
  * by receiver_id, so it reaches that session on any node (cluster mode: the user's Redis
  * channel), and receive is the DM's rendering. */
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"

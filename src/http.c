@@ -6,6 +6,7 @@
  * seed 003's (/v1/texto), which answer as the seeds did, in plain text. */
 #include "confab/http.h"
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/inbox.h"
 #include "confab/dialect.h"

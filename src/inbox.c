@@ -3,10 +3,10 @@
  * message references, oldest first; a changed inbox goes on the dirty list and the flush timer
  * writes it (or removes its file when it is empty). */
 #include "confab/inbox.h"
+#include "confab/clock.h"
 #include "confab/msg.h"
 #include "confab/config.h"
 #include "confab/log.h"
-#include "confab/server.h"
 #include "confab/metrics.h"
 #include "confab/state.h"
 
@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <openssl/sha.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c - confabd: command line, configuration, startup order, signals, the loop and the
  * shutdown order. */
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/bus.h"

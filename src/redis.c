@@ -13,6 +13,7 @@
  * same timer. Any failure drops both links and retries after a jittered, growing delay. */
 #define _GNU_SOURCE
 #include "confab/redis.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
@@ -98,15 +99,6 @@ role_name(enum role role)
 	return role == ROLE_CMD ? "command" : role == ROLE_SUB ? "subscriber" : "sentinel";
 }
 static void attempt(struct cf_redis *r);
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
 
 int
 cf_redis_target_from_config(const struct cf_config *cfg, struct cf_redis_target *t, char *err,
@@ -315,7 +307,7 @@ static void
 set_phase(struct cf_redis *r, enum phase ph)
 {
 	r->phase = ph;
-	r->phase_us = now_us();
+	r->phase_us = cf_now_us();
 	cf_metrics.redis_up = ph == PH_UP;
 }
 
@@ -411,7 +403,7 @@ send_heartbeat(struct cf_redis *r)
 	const char *argv[] = {"PUBLISH", r->hb_channel, n};
 
 	snprintf(n, sizeof(n), "%llu", (unsigned long long)++r->hb_sent);
-	r->hb_sent_us = now_us();
+	r->hb_sent_us = cf_now_us();
 	(void)cf_redis_cmd(r, NULL, NULL, 3, argv, NULL);
 }
 
@@ -478,7 +470,7 @@ on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (ch->len == strlen(r->hb_channel) && !memcmp(ch->str, r->hb_channel, ch->len)) {
 		if (!strcmp(kind->str, "message")) {
 			r->hb_seen = strtoull(rep->element[2]->str, NULL, 10);
-			r->hb_seen_us = now_us();
+			r->hb_seen_us = cf_now_us();
 			r->hb_ok = 1;
 			maybe_up(r);
 		} else if (!strcmp(kind->str, "subscribe") && r->phase == PH_CONNECT) {
@@ -693,7 +685,7 @@ watch_cb(lws_sorted_usec_list_t *sul)
 	if (r->gai_busy)
 		poll_resolve(r);
 	/* After the resolution: it may have started a phase just now. */
-	now = now_us();
+	now = cf_now_us();
 	switch (r->phase) {
 	case PH_RESOLVE:
 	case PH_SENTINEL:
@@ -857,7 +849,7 @@ cf_redis_cmd(struct cf_redis *r, cf_redis_reply_cb *cb, void *privdata, int argc
 		return -ENOMEM;
 	p->cb = cb;
 	p->privdata = privdata;
-	p->sent_us = now_us();
+	p->sent_us = cf_now_us();
 	if (send_raw(&r->cmd, on_cmd_reply, p, argc, argv, argvlen) < 0) {
 		free(p);
 		return -ENOTCONN;

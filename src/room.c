@@ -2,6 +2,7 @@
 /* room.c - the room registry (see room.h). Fan-out lives here: a message or presence event is
  * rendered once per dialect and a reference is pushed to each member's queue. */
 #include "confab/room.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
@@ -13,24 +14,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-
-static uint64_t
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
 
 uint64_t
 cf_room_new_epoch(void)
@@ -149,8 +132,8 @@ addr_get(struct cf_registry *reg, const char *ip)
 	if (!a)
 		return NULL;
 	snprintf(a->ip, sizeof(a->ip), "%s", ip);
-	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, now_us());
-	cf_bucket_init(&a->creates, reg->cfg->create_rate_per_ip, now_us() / 60);
+	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, cf_now_us());
+	cf_bucket_init(&a->creates, reg->cfg->create_rate_per_ip, cf_now_us() / 60);
 	HASH_ADD_STR(reg->addrs, ip, a);
 	reg->naddrs++;
 	return a;
@@ -204,7 +187,7 @@ room_new(struct cf_registry *reg, const char *name, struct cf_addr *creator, str
 	reg->nrooms++;
 	cf_metrics.rooms = reg->nrooms;
 	/* Empty until someone joins: expires like any other empty room. */
-	room->empty_since_s = now_s();
+	room->empty_since_s = cf_now_s();
 	lws_dll2_add_tail(&room->in_empty, &reg->empty);
 	room->creator = creator;
 	if (creator)
@@ -237,7 +220,7 @@ free_if_unused(struct cf_registry *reg, struct cf_room *room)
 	if (!room->spoken && !room->seq && !room->hist_count)
 		room_free(reg, room);
 	else if (reg->cfg->history_ttl == 0)
-		expire_rooms(reg, now_s());
+		expire_rooms(reg, cf_now_s());
 }
 
 void
@@ -394,7 +377,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	struct cf_room *room;
 	struct cf_member *mb;
 	struct cf_presence *p;
-	uint64_t now = now_us();
+	uint64_t now = cf_now_us();
 	int r;
 
 	room = cf_room_find(reg, name);
@@ -481,7 +464,7 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 			cf_room_remote_mark(room);
 			cf_room_remote_sweep(reg, room);
 		}
-		room->empty_since_s = now_s();
+		room->empty_since_s = cf_now_s();
 		lws_dll2_add_tail(&room->in_empty, &reg->empty);
 		free_if_unused(reg, room);
 	}
@@ -855,7 +838,7 @@ cf_registry_expire(struct cf_registry *reg, uint64_t now)
 {
 	uint32_t n = expire_rooms(reg, now);
 
-	addr_sweep(reg, now_us());
+	addr_sweep(reg, cf_now_us());
 	return n;
 }
 
@@ -867,7 +850,7 @@ cf_registry_create_take(struct cf_registry *reg, const char *ip)
 
 	if (!a)
 		return -ENOMEM;
-	if (!cf_bucket_take(&a->creates, rate, rate, now_us() / 60)) {
+	if (!cf_bucket_take(&a->creates, rate, rate, cf_now_us() / 60)) {
 		cf_metrics.create_limited_total++;
 		return -EBUSY;
 	}

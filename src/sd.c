@@ -2,6 +2,7 @@
 /* sd.c - sd_notify() for confabd (see sd.h). The watchdog ping is a timer of the event loop
  * rather than a thread or a signal, so it proves the loop itself still turns. */
 #include "confab/sd.h"
+#include "confab/clock.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 
@@ -116,14 +117,11 @@ cf_sd_status(const char *fmt, ...)
 void
 cf_sd_reloading(void)
 {
-	struct timespec ts;
 	char msg[64];
 
 	/* systemd 253+ wants MONOTONIC_USEC with RELOADING=1; 252 ignores it. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-	         (unsigned long long)ts.tv_sec * 1000000ULL +
-	                 (unsigned long long)ts.tv_nsec / 1000);
+	         (unsigned long long)cf_now_us());
 	sd_notify(0, msg);
 }
 

@@ -5,6 +5,7 @@
 #include "confab/server.h"
 #include "confab/auth.h"
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/http.h"
@@ -25,28 +26,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <uthash.h>
 #include <systemd/sd-daemon.h>
-
-uint64_t
-cf_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
-int64_t
-cf_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 cf_server_ip_count(struct cf_server *srv, const char *ip)
@@ -322,11 +304,9 @@ static void
 tick(lws_sorted_usec_list_t *sul)
 {
 	struct cf_server *srv = lws_container_of(sul, struct cf_server, sul_tick);
-	struct timespec ts;
 	uint32_t n;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	n = cf_registry_expire(srv->reg, (uint64_t)ts.tv_sec);
+	n = cf_registry_expire(srv->reg, cf_now_s());
 	if (n)
 		log_debug("forgot %u expired rooms", n);
 	cf_sess_keepalive(srv);
