@@ -15,6 +15,7 @@
 #include <errno.h>
 #include "confab/auth.h"
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/log.h"

@@ -19,8 +19,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/mount.h"
 #include "confab/log.h"
@@ -111,15 +111,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -140,8 +131,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The server answers within the bound, and closes once the client has half-closed and
 	 * read everything: a connection still open after it is a hang. The half-close waits
 	 * for the loop to go idle a few times, so answers that come later (the bus) are sent. */
-	until = now_ms() + 2000;
-	while (!closed && now_ms() < until) {
+	until = cf_now_ms() + 2000;
+	while (!closed && cf_now_ms() < until) {
 		ssize_t n;
 
 		if (off < size) {

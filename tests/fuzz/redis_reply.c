@@ -25,10 +25,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <hiredis/hiredis.h>
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/log.h"
@@ -45,15 +45,6 @@ static struct cf_server srv;
 static char dir[64], sock[128];
 static pid_t redis_pid = -1;
 static redisContext *rc;
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 set(const char *section, const char *key, const char *value)
@@ -104,8 +95,8 @@ start_redis(void)
 		       "--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
 		_exit(127);
 	}
-	until = now_ms() + 10000;
-	while (now_ms() < until) {
+	until = cf_now_ms() + 10000;
+	while (cf_now_ms() < until) {
 		rc = redisConnectUnix(sock);
 		if (rc && !rc->err)
 			return;
@@ -137,7 +128,7 @@ cmd(int argc, const char **argv, const size_t *lens)
 static void
 settle(void)
 {
-	uint64_t until = now_ms() + 50;
+	uint64_t until = cf_now_ms() + 50;
 	redisReply *r;
 
 	/* What the harness wrote is in before the server acts on it. */
@@ -145,7 +136,7 @@ settle(void)
 	if (!r)
 		abort();
 	freeReplyObject(r);
-	for (int idle = 0; idle < 3 && now_ms() < until;) {
+	for (int idle = 0; idle < 3 && cf_now_ms() < until;) {
 		struct pollfd none;
 
 		lws_service(srv.ctx, -1);
@@ -186,8 +177,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cf_metrics_init();
 	if (cf_server_start(&srv, &cfg) < 0)
 		abort();
-	until = now_ms() + 10000;
-	while (!cf_bus_healthy(srv.bus) && now_ms() < until)
+	until = cf_now_ms() + 10000;
+	while (!cf_bus_healthy(srv.bus) && cf_now_ms() < until)
 		lws_service(srv.ctx, -1);
 	if (!cf_bus_healthy(srv.bus)) {
 		fprintf(stderr, "redis_reply fuzz: the bus did not come up: %s\n",

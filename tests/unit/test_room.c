@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <jansson.h>
 
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
@@ -127,15 +127,6 @@ teardown(void **state)
 	free(fx);
 	cf_metrics_init();
 	return 0;
-}
-
-static uint64_t
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
 }
 
 static const char *
@@ -797,9 +788,9 @@ test_expire(void **state)
 	assert_int_equal(cf_room_join(reg, &fx->s[2], "b", &kept, NULL), 0);
 	publish(fx, "a", "u1", "keep me", NULL, &rec, 0);
 	cf_bus_local_run(fx->bus);
-	t0 = mono_s();
+	t0 = cf_now_s();
 	assert_int_equal(cf_room_leave(reg, &fx->s[0], room), 0);
-	t1 = mono_s();
+	t1 = cf_now_s();
 	assert_ptr_equal(cf_room_find(reg, "a"), room);
 	assert_int_equal(reg->empty.count, 1);
 	/* Not before history_ttl has passed. */
@@ -821,7 +812,7 @@ test_expire(void **state)
 
 	/* Rooms created without a member (a message to them) expire the same way. */
 	assert_int_equal(cf_room_get(reg, "nobody", &room), 0);
-	t1 = mono_s();
+	t1 = cf_now_s();
 	assert_int_equal(reg->empty.count, 1);
 	assert_int_equal(cf_registry_expire(reg, t0 + 3599), 0);
 	assert_int_equal(cf_registry_expire(reg, t1 + 3600), 1);
@@ -856,7 +847,7 @@ test_expire_ttl_zero(void **state)
 	/* An empty room made by a message is forgotten on the next expiry with ttl 0. */
 	assert_int_equal(cf_room_get(reg, "y", &room), 0);
 	assert_ptr_equal(cf_room_find(reg, "y"), room);
-	assert_int_equal(cf_registry_expire(reg, mono_s()), 1);
+	assert_int_equal(cf_registry_expire(reg, cf_now_s()), 1);
 	assert_null(cf_room_find(reg, "y"));
 	/* Rejoining makes a new room. */
 	assert_int_equal(cf_room_join(reg, &fx->s[0], "z", &room, NULL), 0);
@@ -1004,12 +995,12 @@ test_rooms_per_ip(void **state)
 	/* The entry lives while it holds rooms, then is swept once its bucket is full. */
 	cf_room_leave_all(reg, alice);
 	cf_room_leave_all(reg, bob);
-	assert_int_equal(cf_registry_expire(reg, mono_s()), 0);
+	assert_int_equal(cf_registry_expire(reg, cf_now_s()), 0);
 	assert_int_equal(reg->naddrs, 1); /* "a" is held for history_ttl */
-	assert_int_equal(cf_registry_expire(reg, mono_s() + 3600), 1);
+	assert_int_equal(cf_registry_expire(reg, cf_now_s() + 3600), 1);
 	assert_int_equal(reg->naddrs, 1); /* swept on the next tick after its bucket refilled */
 	fx->cfg.join_rate_per_ip = 1000000;
-	assert_int_equal(cf_registry_expire(reg, mono_s() + 3600), 0);
+	assert_int_equal(cf_registry_expire(reg, cf_now_s() + 3600), 0);
 	assert_int_equal(reg->naddrs, 0);
 	alice->ipc = NULL;
 }
@@ -1031,11 +1022,11 @@ test_create_bucket(void **state)
 	assert_int_equal(reg->naddrs, 2);
 	/* Not swept while a bucket refills (a token takes 20 s at 3 per minute); the untouched
 	 * join bucket alone does not keep an entry. */
-	assert_int_equal(cf_registry_expire(reg, mono_s()), 0);
+	assert_int_equal(cf_registry_expire(reg, cf_now_s()), 0);
 	assert_int_equal(reg->naddrs, 2);
 	/* A full bucket is swept: 192.0.2.2 holds 2 tokens, a full one after a reload to 2. */
 	fx->cfg.create_rate_per_ip = 2;
-	assert_int_equal(cf_registry_expire(reg, mono_s()), 0);
+	assert_int_equal(cf_registry_expire(reg, cf_now_s()), 0);
 	assert_int_equal(reg->naddrs, 1);
 	assert_int_equal(cf_registry_create_take(reg, "192.0.2.1"), -EBUSY);
 }
