@@ -27,6 +27,7 @@
 #include <time.h>
 #include <jansson.h>
 #include <openssl/sha.h>
+#include <systemd/sd-id128.h>
 #include <uthash.h>
 
 #define PUBLIC_ROOM  "public"
@@ -249,13 +250,13 @@ msg_uuid(const struct cf_msg *m, char out[37])
 	char buf[CF_ROOM_NAME_MAX + 64];
 	int n = snprintf(buf, sizeof(buf), "%s%c%" PRIu64 "%c%" PRIu64, m->room, '\0', m->epoch,
 	                 '\0', m->seq);
+	sd_id128_t id;
 
 	SHA256((const unsigned char *)buf, n > 0 ? (size_t)n : 0, h);
-	h[6] = (unsigned char)((h[6] & 0x0f) | 0x40);
-	h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12],
-	         h[13], h[14], h[15]);
+	memcpy(id.bytes, h, sizeof(id.bytes));
+	id.bytes[6] = (uint8_t)((id.bytes[6] & 0x0f) | 0x40);
+	id.bytes[8] = (uint8_t)((id.bytes[8] & 0x3f) | 0x80);
+	sd_id128_to_uuid_string(id, out);
 }
 
 /* Go's time.Time in JSON (RFC 3339, fraction without trailing zeros), UTC. */

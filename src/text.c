@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/random.h>
-#include <sys/types.h>
+#include <systemd/sd-id128.h>
 
 /* Decodes one UTF-8 sequence at s (n bytes left). Returns its length, or 0 if invalid
  * (overlong, surrogate, above U+10FFFF, truncated). */
@@ -149,24 +148,17 @@ cf_text_utf8_sanitize(const char *s, size_t len)
 void
 cf_text_uuid4(char *out, unsigned long long salt)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char b[16];
+	sd_id128_t id;
 
-	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
-		/* No entropy yet (early boot): unique on this node is what matters. */
-		uint64_t t = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20), x[2] = {t, salt};
-
-		memcpy(b, x, sizeof(b));
+	/* libsystemd 252 never fails here (it reads getrandom(GRND_INSECURE), which does not wait
+	 * for entropy), but its contract allows an error: unique on this node is what matters. */
+	if (sd_id128_randomize(&id) < 0) {
+		id.qwords[0] = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+		id.qwords[1] = salt;
+		id.bytes[6] = (uint8_t)((id.bytes[6] & 0x0f) | 0x40);
+		id.bytes[8] = (uint8_t)((id.bytes[8] & 0x3f) | 0x80);
 	}
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*out++ = '-';
-		*out++ = hex[b[i] >> 4];
-		*out++ = hex[b[i] & 15];
-	}
-	*out = '\0';
+	sd_id128_to_uuid_string(id, out);
 }
 
 void

@@ -31,8 +31,8 @@ size_t cf_text_escape(const char *s, size_t len, char *out, size_t outlen);
  * marshals a string. New NUL-terminated string (embedded NULs are kept); NULL on OOM. */
 char *cf_text_utf8_sanitize(const char *s, size_t len);
 
-/* A random (version 4) UUID, lowercase and hyphenated, into out[37]. salt makes it unique on
- * this node when getrandom() has no entropy yet (early boot). */
+/* A random (version 4) UUID, lowercase and hyphenated, into out[37] (sd_id128_randomize()).
+ * salt makes it unique on this node should libsystemd fail to give random bytes. */
 void cf_text_uuid4(char *out, unsigned long long salt);
 
 /* Parses a UUID as satori/go.uuid 1.1 reads one (seed 003): the hyphenated form of 36 hex
