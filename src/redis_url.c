@@ -69,6 +69,9 @@ cf_redis_url_mask(const char *url, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
+/* Not lws_urldecode(): that reads '+' as a space (form encoding; in a URL's user info '+' is
+ * itself, and passwords hold it), fails on "%zz" and drops a trailing "%4" where this keeps a
+ * '%' without two hex digits as it is, and truncates silently where this refuses. */
 static int
 pct_decode(const char *s, size_t n, char *out, size_t outlen)
 {

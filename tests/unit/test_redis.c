@@ -61,6 +61,11 @@ test_credentials(void **state)
 	assert_string_equal(t.user, "chat");
 	assert_string_equal(t.password, "p@ss:w");
 	assert_int_equal(t.db, 1);
+
+	/* In user info '+' is itself and a '%' without two hex digits stays as it is (where
+	 * lws_urldecode() would give a space, fail on "%zz" and drop the "%4"). */
+	assert_int_equal(parse("redis://u:a+b%zz%4@h"), 0);
+	assert_string_equal(t.password, "a+b%zz%4");
 }
 
 static void
