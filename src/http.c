@@ -316,6 +316,8 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 	return respond_json(wsi, p, 200, NULL, history_json(room->name, room->epoch, room->seq, a));
 }
 
+/* Not lws_get_urlarg_by_name(): it stops at the first argument too long to copy and answers
+ * "absent", where the seeds' gates must tell a missing argument from an oversized one. */
 int
 cf_http_query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
 {
@@ -666,6 +668,9 @@ ttu_body(struct lws *wsi, struct http_pss *p)
 	return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body, strlen(body));
 }
 
+/* Not lws_get_mimetype(): lws 4.1.6 types text without "; charset=utf-8" and fonts as
+ * application/font-woff and application/x-font-ttf, lacks .webp and .map, and matches any case
+ * and .htm, .otf, .gz and .xml, which would be served where this answers 404. */
 static const char *
 mime_of(const char *path)
 {
