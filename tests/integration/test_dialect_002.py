@@ -122,6 +122,16 @@ def test_unknown_room_refused_before_upgrade(shared_server):
     assert handshake(shared_server, f"/chat/join?name=&room={valid}").status == 101
 
 
+def test_oversized_name_refused_before_upgrade(shared_server):
+    # Over 1024 bytes is refused, where a missing name is allowed: the gate must tell them apart.
+    room = create(shared_server)["id"]
+    assert handshake(shared_server, join_path("n" * 1024, room)).status == 101
+    # 2000: longer than the gate's copy of one argument, too (room first: it is still read).
+    for n in (1025, 2000):
+        path = f"/chat/join?room={room}&name={'n' * n}"
+        assert_plain(handshake(shared_server, path), 404, b"Not Found\n")
+
+
 def test_same_origin(shared_server):
     room = create(shared_server)["id"]
     path = join_path("john", room)
