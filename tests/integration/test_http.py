@@ -258,6 +258,21 @@ def test_web_client_served(start_server, www):
     assert s.get("/missing.js").status_code == 404
 
 
+def test_static_types(start_server, www):
+    # Text types carry their charset; a name of an extension the server does not know, or in
+    # another case, is not served even when the file exists.
+    for name in ("f.woff", "f.webp", "UPPER.HTML", "a.gz", "a.htm", "a.xml"):
+        (www / name).write_bytes(b"x")
+    s = start_server(www_dir=str(www))
+    for path, ctype in (("/", "text/html; charset=utf-8"),
+                        ("/app.js", "text/javascript; charset=utf-8"),
+                        ("/f.woff", "font/woff"), ("/f.webp", "image/webp")):
+        r = s.get(path)
+        assert r.status_code == 200 and r.headers.get("content-type") == ctype, (path, r.headers)
+    for path in ("/UPPER.HTML", "/a.gz", "/a.htm", "/a.xml"):
+        assert s.get(path).status_code == 404, path
+
+
 def test_no_path_traversal(start_server, www):
     s = start_server(www_dir=str(www))
     for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt",
