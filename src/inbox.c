@@ -9,6 +9,7 @@
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/state.h"
+#include "confab/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,9 +60,8 @@ file_of(const char *uid, char *out)
 
 	SHA256((const unsigned char *)uid, strlen(uid), md);
 	memcpy(out, FILE_PREFIX, sizeof(FILE_PREFIX) - 1);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++, p += 2)
-		snprintf(p, 3, "%02x", md[i]);
-	memcpy(p, ".json", 6);
+	cf_text_hex(md, sizeof(md), p);
+	memcpy(p + 2 * sizeof(md), ".json", 6);
 }
 
 static struct box *

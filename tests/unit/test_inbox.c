@@ -254,6 +254,25 @@ test_persistence_round_trip(void **state)
 	assert_int_equal(files(), 0);
 }
 
+/* A user's file is named by the SHA-256 of the user id in lowercase hex: the name files of an
+ * earlier run are found and replaced by. */
+static void
+test_file_name(void **state)
+{
+	struct cf_inbox *ib = cf_inbox_new(NULL, &cfg);
+	char path[sizeof(base) + 96];
+
+	(void)state;
+	assert_int_equal(put(ib, "bob", "a", T0), 0);
+	assert_int_equal(cf_inbox_flush(ib), 0);
+	snprintf(path, sizeof(path),
+	         "%s/inbox-81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9.json",
+	         base);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(files(), 1);
+	cf_inbox_free(ib);
+}
+
 /* A message delivered live to a user who has sessions is held: kept, in memory only, until a
  * session has written it; one that no session wrote comes again with the user's next drain. */
 static void
@@ -336,6 +355,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_bounds_drop_the_oldest, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_ttl_drops_expired, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_persistence_round_trip, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_file_name, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_held_until_written, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_file_is_an_error_naming_it, setup,
 	                                        teardown),
