@@ -5,6 +5,7 @@
 #include "confab/text.h"
 #include "confab/auth.h"
 #include "confab/bus.h"
+#include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
@@ -19,16 +20,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static const char *
 peer(const struct cf_sess *s)
@@ -247,7 +238,7 @@ write_queue(struct cf_sess *s)
 	        .pack_max = CF_PACK_MAX,
 	        .newline = s->dialect->pack_newline,
 	};
-	uint64_t now = mono_ns();
+	uint64_t now = cf_now_ns();
 	struct cf_pack w;
 
 	if (cf_pack_next(&s->out, s->out_off, &lim, s->srv->scratch + LWS_PRE, &w) < 0)
@@ -266,7 +257,7 @@ write_queue(struct cf_sess *s)
 static uint32_t
 mono_ms(void)
 {
-	return (uint32_t)(mono_ns() / 1000000ULL);
+	return (uint32_t)cf_now_ms();
 }
 
 /* Our own keepalive instead of lws's retry policy: lws 4.1 keeps one validity timer per

@@ -6,8 +6,6 @@
 #include <stdint.h>
 #include <libwebsockets.h>
 #include <uthash.h>
-/* session.c reads the clock through this include until its own mono_ns() moves to clock.h. */
-#include "confab/clock.h"
 
 struct cf_config;
 struct cf_server;
