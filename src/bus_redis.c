@@ -21,6 +21,7 @@
 #include "confab/metrics.h"
 #include "confab/redis.h"
 #include "confab/room.h"
+#include "confab/text.h"
 #include "confab/store.h"
 
 #include <errno.h>
@@ -381,8 +382,7 @@ sha1_hex(const char *s, char out[41])
 	unsigned char md[SHA_DIGEST_LENGTH];
 
 	SHA1((const unsigned char *)s, strlen(s), md);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	cf_text_hex(md, sizeof(md), out);
 }
 
 static int
