@@ -13,10 +13,10 @@
  * Either way the check after the upgrade keeps the id alive. */
 #include "confab/bus.h"
 #include "confab/config.h"
+#include "confab/req.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
 #include "confab/ident.h"
-#include "confab/http.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -35,7 +35,7 @@
 #define KSUID_LEN   27
 #define KSUID_EPOCH 1400000000LL
 /* Longest room or participant name taken from a query (bytes, after %XX decoding). */
-#define ARG_MAX CF_HTTP_ARG_MAX
+#define ARG_MAX CF_REQ_ARG_MAX
 
 static const char body_forbidden[] = "Forbidden\n";
 static const char body_not_found[] = "Not Found\n";
@@ -147,11 +147,11 @@ ksuid_ok(const char *s, size_t len)
 
 /* ---- the HTTP side ------------------------------------------------------------------------ */
 
-/* A query argument into a buffer of ARG_MAX + 1 bytes (cf_http_query_arg()). */
+/* A query argument into a buffer of ARG_MAX + 1 bytes (cf_req_query_arg()). */
 static int
 query_arg(struct lws *wsi, const char *name, char *out)
 {
-	return cf_http_query_arg(wsi, name, out, ARG_MAX + 1);
+	return cf_req_query_arg(wsi, name, out, ARG_MAX + 1);
 }
 
 /* The bus has answered a POST /chat. */
@@ -243,7 +243,7 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
 		free(clean);
 		return 400;
 	}
-	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
+	cf_req_client_ip(srv->cfg, wsi, ip, sizeof(ip));
 	if (cf_registry_create_take(srv->reg, ip) < 0) {
 		free(clean);
 		snprintf(out, outlen, "%s", body_too_many);

@@ -5,10 +5,10 @@
  * and presence events, {"text"} frames parsed into publishes. */
 #include "confab/bus.h"
 #include "confab/config.h"
+#include "confab/req.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
 #include "confab/ident.h"
-#include "confab/http.h"
 #include "confab/log.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -95,12 +95,12 @@ trim_space(char *buf, size_t len)
 	return len - start;
 }
 
-/* The first value of the query argument name (cf_http_query_arg()), white space trimmed.
+/* The first value of the query argument name (cf_req_query_arg()), white space trimmed.
  * Returns its length, or -1 when absent or too long. */
 static int
 query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
 {
-	int n = cf_http_query_arg(wsi, name, out, outlen);
+	int n = cf_req_query_arg(wsi, name, out, outlen);
 
 	return n < 0 ? -1 : (int)trim_space(out, (size_t)n);
 }

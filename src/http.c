@@ -8,6 +8,7 @@
 #include "confab/bus.h"
 #include "confab/clock.h"
 #include "confab/config.h"
+#include "confab/req.h"
 #include "confab/inbox.h"
 #include "confab/dialect.h"
 #include "confab/ident.h"
@@ -314,34 +315,6 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 	for (uint32_t i = from; i < to; i++)
 		json_array_append_new(a, cf_native_msg_json(cf_room_hist_at(room, i)));
 	return respond_json(wsi, p, 200, NULL, history_json(room->name, room->epoch, room->seq, a));
-}
-
-/* Not lws_get_urlarg_by_name(): it stops at the first argument too long to copy and answers
- * "absent", where the seeds' gates must tell a missing argument from an oversized one. */
-int
-cf_http_query_arg(struct lws *wsi, const char *name, char *out, size_t outlen)
-{
-	size_t nl = strlen(name);
-	char frag[CF_HTTP_ARG_MAX + 64];
-
-	for (int i = 0;; i++) {
-		int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-		                              i);
-		size_t vl;
-
-		if (n < 0)
-			return lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0
-			               ? -E2BIG
-			               : -ENOENT;
-		if ((size_t)n < nl + 1 || strncmp(frag, name, nl) || frag[nl] != '=')
-			continue;
-		vl = (size_t)n - nl - 1;
-		if (vl >= outlen)
-			return -E2BIG;
-		memcpy(out, frag + nl + 1, vl);
-		out[vl] = '\0';
-		return (int)strlen(out);
-	}
 }
 
 static int
@@ -1056,14 +1029,14 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
  * either (rops_handle_POLLIN_h1()).
  */
 /* A trusted proxy sent an X-Forwarded-For that names no client: the request is refused, not
- * counted as the proxy's (cf_server_client_ip()). */
+ * counted as the proxy's (cf_req_client_ip()). */
 static int
 bad_forwarded_for(struct lws *wsi, struct http_pss *p)
 {
 	char ip[64];
 
 	if (!p->srv->cfg->trusted_proxies.n ||
-	    cf_server_client_ip(p->srv, wsi, ip, sizeof(ip)) >= 0)
+	    cf_req_client_ip(p->srv->cfg, wsi, ip, sizeof(ip)) >= 0)
 		return 0;
 	cf_log_client(CF_LOG_INFO, "bad_forwarded_for", ip, 0, NULL,
 	              "request refused: X-Forwarded-For from a trusted proxy is not a list of "

@@ -7,6 +7,7 @@
 #include "confab/bus.h"
 #include "confab/clock.h"
 #include "confab/config.h"
+#include "confab/req.h"
 #include "confab/dialect.h"
 #include "confab/http.h"
 #include "confab/listen.h"
@@ -62,73 +63,6 @@ cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c)
 		HASH_DEL(srv->ips, c);
 		free(c);
 	}
-}
-
-/* ip as an address of either family (16 bytes, IPv4 in the first 4), 0 when it is none. */
-static int
-addr_of(const char *ip, unsigned char a[16], int *family)
-{
-	memset(a, 0, 16);
-	if (inet_pton(AF_INET, ip, a) == 1)
-		*family = AF_INET;
-	else if (inet_pton(AF_INET6, ip, a) == 1)
-		*family = AF_INET6;
-	else
-		return 0;
-	return 1;
-}
-
-/* Whether ip is one of server.trusted_proxies: the same address, however either is written. */
-static int
-trusted(void *ud, const char *ip)
-{
-	const struct cf_config *cfg = ud;
-	unsigned char a[16], b[16];
-	int fa, fb, parsed = addr_of(ip, a, &fa);
-
-	for (size_t i = 0; i < cfg->trusted_proxies.n; i++) {
-		const char *t = cfg->trusted_proxies.v[i];
-
-		if (!strcmp(ip, t) ||
-		    (parsed && addr_of(t, b, &fb) && fa == fb && !memcmp(a, b, sizeof(a))))
-			return 1;
-	}
-	return 0;
-}
-
-int
-cf_server_client_ip(struct cf_server *srv, struct lws *wsi, char *ip, size_t len)
-{
-	unsigned char addr[sizeof(struct in6_addr)];
-	char client[CF_XFF_ADDR_MAX], *xff;
-	int n, r;
-
-	lws_get_peer_simple(wsi, ip, len);
-	/* A dual-stack socket (systemd's ListenStream=PORT, "*:PORT") sees IPv4 peers as
-	 * ::ffff:a.b.c.d: one client, one address, whichever socket it came through. */
-	if (!strncasecmp(ip, "::ffff:", 7) && inet_pton(AF_INET, ip + 7, addr) == 1)
-		memmove(ip, ip + 7, strlen(ip + 7) + 1);
-	if (!srv->cfg->trusted_proxies.n || !trusted(srv->cfg, ip))
-		return 0;
-	/* As long as lws's header limits let it be: its length is lws's to bound. */
-	n = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
-	if (n <= 0)
-		return 0; /* the proxy itself is the client */
-	xff = malloc((size_t)n + 1);
-	if (!xff)
-		return -ENOMEM;
-	if (lws_hdr_copy(wsi, xff, n + 1, WSI_TOKEN_X_FORWARDED_FOR) != n) {
-		free(xff);
-		return -EINVAL;
-	}
-	r = cf_xff_client(xff, (size_t)n, trusted, srv->cfg, client, sizeof(client));
-	free(xff);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	snprintf(ip, len, "%s", client);
-	return 0;
 }
 
 const struct cf_listener *
@@ -194,7 +128,7 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 			if (!strcmp(origin, cfg->origins.v[i]))
 				break;
 		if (i == cfg->origins.n) {
-			if (cf_server_client_ip(srv, wsi, ip, sizeof(ip)) < 0)
+			if (cf_req_client_ip(srv->cfg, wsi, ip, sizeof(ip)) < 0)
 				lws_get_peer_simple(wsi, ip, sizeof(ip));
 			cf_log_client(CF_LOG_INFO, "origin_refused", ip, 0, NULL,
 			              "handshake refused: origin '%s' not allowed", origin);
@@ -203,7 +137,7 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 			return 403;
 		}
 	}
-	if (cf_server_client_ip(srv, wsi, ip, sizeof(ip)) < 0) {
+	if (cf_req_client_ip(srv->cfg, wsi, ip, sizeof(ip)) < 0) {
 		cf_log_client(
 		        CF_LOG_INFO, "bad_forwarded_for", ip, 0, NULL,
 		        "handshake refused: X-Forwarded-For from a trusted proxy is not a list "

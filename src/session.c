@@ -7,6 +7,7 @@
 #include "confab/bus.h"
 #include "confab/clock.h"
 #include "confab/config.h"
+#include "confab/req.h"
 #include "confab/dialect.h"
 #include "confab/frame.h"
 #include "confab/http.h"
@@ -443,7 +444,7 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 	s->srv = srv;
 	s->dialect = dialect_of(srv, wsi);
 	s->id = ++srv->next_sess_id;
-	cf_server_client_ip(srv, wsi, ip, sizeof(ip));
+	cf_req_client_ip(srv->cfg, wsi, ip, sizeof(ip));
 	s->ipc = cf_server_ip_ref(srv, ip);
 	cf_bucket_init(&s->bucket, srv->cfg->burst, cf_now_us());
 	s->seen_ms = s->ping_ms = mono_ms();

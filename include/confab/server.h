@@ -65,12 +65,6 @@ void cf_server_drain(struct cf_server *srv);
 void cf_server_reload(struct cf_server *srv, const struct cf_config *next);
 void cf_server_stop(struct cf_server *srv);
 
-/* The client's address: the peer's, or, when the peer is one of server.trusted_proxies, the
- * address that proxy (and any trusted ones before it) put in X-Forwarded-For (cf_xff_client()).
- * Returns 0, or -EINVAL when a trusted proxy sent an X-Forwarded-For that is not a list of
- * addresses (ip then holds the proxy's address; the request is refused), -ENOMEM. */
-int cf_server_client_ip(struct cf_server *srv, struct lws *wsi, char *ip, size_t len);
-
 /* Session bookkeeping for session.c and http.c. */
 int cf_server_ip_count(struct cf_server *srv, const char *ip);
 /* Counts one more session from ip; NULL on OOM. */

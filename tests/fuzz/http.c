@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* http.c - the HTTP side of a listener, as a client reaches it: the request line, the path
- * handling, the query arguments (cf_http_query_arg), X-Forwarded-For from a trusted proxy
- * (cf_server_client_ip), the Origin checks, the REST API's bodies, the seeds' plain HTTP
+ * handling, the query arguments (cf_req_query_arg), X-Forwarded-For from a trusted proxy
+ * (cf_req_client_ip), the Origin checks, the REST API's bodies, the seeds' plain HTTP
  * (000's /health, 001's /links, 002's /chat, 004's /api/...), the upgrade gate and, after an
  * upgrade, lws's WebSocket framing and the dialect. A real confabd server (cf_server_start)
  * runs in the harness's process on 127.0.0.1; each input is one connection: the harness
@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "confab/clock.h"
 #include "confab/config.h"
+#include "confab/req.h"
 #include "confab/mount.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
