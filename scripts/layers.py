@@ -24,7 +24,7 @@ import sys
 LAYERS = [
     ("helpers", "text clock ratelimit log metrics ident xff state redis_url"),
     ("config", "config"),
-    ("core", "frame ring pack msg dialect sess req room inbox"),
+    ("core", "frame ring pack msg dialect env sess req room inbox"),
     ("bus", "bus store"),
     ("bus-impl", "bus_local bus_redis bus_redis_store redis"),
     ("auth", "auth auth_file"),

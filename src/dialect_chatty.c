@@ -19,8 +19,8 @@
 #include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/room.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "confab/env.h"
+#include "confab/sess.h"
 #include "confab/text.h"
 
 #include <errno.h>
@@ -190,7 +190,7 @@ created(void *ud, const char *room, int err)
 /* The new id goes to the bus; the answer (the 201's body) waits for it. The status with its
  * body in out, or -EINPROGRESS when the bus answers later (done() then). */
 static int
-create(struct cf_server *srv, const char *id, const char *body, cf_chatty_done_cb *done, void *ud,
+create(struct cf_env *srv, const char *id, const char *body, cf_chatty_done_cb *done, void *ud,
        char *out, size_t outlen)
 {
 	size_t bl = strlen(body);
@@ -221,8 +221,8 @@ create(struct cf_server *srv, const char *id, const char *body, cf_chatty_done_c
  * memory or entropy); out is empty then, but for 429. When the bus answers later (Redis):
  * -EINPROGRESS, done() answers; or 503 when Redis is unreachable, with a body. */
 static int
-create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
-            cf_chatty_done_cb *done, void *ud)
+create_room(struct cf_env *srv, struct lws *wsi, char *out, size_t outlen, cf_chatty_done_cb *done,
+            void *ud)
 {
 	char name[ARG_MAX + 1], ip[48], id[KSUID_LEN + 1], *clean, *txt;
 	json_t *o;
@@ -267,7 +267,7 @@ create_room(struct cf_server *srv, struct lws *wsi, char *out, size_t outlen,
 }
 
 int
-cf_chatty_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+cf_chatty_http(struct cf_env *srv, struct lws *wsi, const char *path, int method, char *out,
                size_t outlen, cf_chatty_done_cb *done, void *ud)
 {
 	if (!srv->cfg->chatty)
@@ -316,7 +316,7 @@ same_origin(struct lws *wsi)
 }
 
 int
-cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body)
+cf_chatty_admit(struct cf_env *srv, struct lws *wsi, const char **ret_body)
 {
 	char room[ARG_MAX + 1];
 	int rl, known = 0;
@@ -403,7 +403,7 @@ join_room(struct cf_sess *s, const char *room)
 	struct cf_room *cr;
 	struct cf_member *mb;
 
-	switch (cf_room_join(s->srv->reg, s, room, &cr, &mb)) {
+	switch (cf_room_join(s->env->reg, s, room, &cr, &mb)) {
 	case 0:
 		joined(s);
 		break;
@@ -470,7 +470,7 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		return 0;
 	}
 	/* Also where the gate knew the id: this keeps it alive, and it may have expired since. */
-	r = cf_bus_room_check(s->srv->bus, room, checked, s);
+	r = cf_bus_room_check(s->env->bus, room, checked, s);
 	if (r < 0)
 		cf_sess_close(s, r == -ENOTCONN ? 1013 : 1011,
 		              r == -ENOTCONN ? "try again later" : "internal error");
@@ -500,7 +500,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	free(text);
 	if (!m)
 		return -1;
-	r = cf_room_publish(s->srv->reg, m, NULL, NULL, 0);
+	r = cf_room_publish(s->env->reg, m, NULL, NULL, 0);
 	cf_msg_unref(m);
 	if (r < 0)
 		log_debug("chatty: session %llu: message dropped: %s", (unsigned long long)s->id,

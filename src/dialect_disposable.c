@@ -11,8 +11,8 @@
 #include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/room.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "confab/env.h"
+#include "confab/sess.h"
 #include "confab/text.h"
 
 #include <errno.h>
@@ -262,7 +262,7 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		cf_sess_close(s, 1011, "out of memory");
 		return 0;
 	}
-	r = cf_room_join(s->srv->reg, s, room_name, &room, &mb);
+	r = cf_room_join(s->env->reg, s, room_name, &room, &mb);
 	switch (r) {
 	case 0:
 		welcome(s, room);
@@ -354,7 +354,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	json_decref(o);
 	if (!m)
 		return -1;
-	r = cf_room_publish(s->srv->reg, m, send_done, s, 0);
+	r = cf_room_publish(s->env->reg, m, send_done, s, 0);
 	cf_msg_unref(m);
 	if (r < 0)
 		send_error(s, "the message could not be sent, try again later");

@@ -11,8 +11,8 @@
 #include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/room.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "confab/env.h"
+#include "confab/sess.h"
 #include "confab/text.h"
 
 #include <errno.h>
@@ -169,7 +169,7 @@ get_str(struct cmd *c, const char *key, const char **ret, size_t *ret_len)
 static int
 get_text(struct cmd *c, const char **text, size_t *tlen)
 {
-	int max = c->s->srv->cfg->max_text;
+	int max = c->s->env->cfg->max_text;
 	int r = get_str(c, "text", text, tlen);
 
 	if (r == 0)
@@ -226,7 +226,7 @@ get_joined_room(struct cmd *c, struct cf_room **ret)
 
 	if (get_room_name(c, &name) < 0)
 		return -1;
-	room = cf_room_find(c->s->srv->reg, name);
+	room = cf_room_find(c->s->env->reg, name);
 	if (!room || !cf_room_member_of(c->s, room)) {
 		fail(c, "not_joined", "not in room '%s'", name);
 		return -1;
@@ -288,13 +288,13 @@ ensure_user(struct cf_sess *s)
 static void
 hello_reply(struct cf_sess *s, json_int_t id)
 {
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	char sid[32];
 	json_t *o;
 
 	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)s->id);
 	o = json_pack("{s:s,s:o,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "session", sid, "user",
-	              user_json(s->user_id, s->user_name), "node", s->srv->node_id, "limits",
+	              user_json(s->user_id, s->user_name), "node", s->env->node_id, "limits",
 	              "max_frame", cfg->max_frame, "max_text", cfg->max_text, "max_rooms",
 	              cfg->max_rooms_per_session, "rate", cfg->rate, "burst", cfg->burst, "history",
 	              cfg->history, "max_name", cfg->max_name);
@@ -406,7 +406,7 @@ auth_error(struct cf_sess *s, json_int_t id, int err, int token)
 		break;
 	case -ENOSPC:
 		err_reply(s, id, "account_limit", "the server holds its maximum of %d accounts",
-		          s->srv->cfg->auth_max_accounts);
+		          s->env->cfg->auth_max_accounts);
 		break;
 	case -EBUSY:
 		err_reply(s, id, "busy", "too many password checks are queued: retry later");
@@ -428,7 +428,7 @@ sess_ip(const struct cf_sess *s)
 static int
 need_auth(struct cmd *c)
 {
-	if (c->s->srv->auth)
+	if (c->s->env->auth)
 		return 1;
 	fail(c, "accounts_disabled", "this server has no accounts (auth.enabled = 0)");
 	return 0;
@@ -438,7 +438,7 @@ need_auth(struct cmd *c)
 static int
 get_credentials(struct cmd *c, const char **name, const char **pw, size_t *pwlen)
 {
-	const struct cf_config *cfg = c->s->srv->cfg;
+	const struct cf_config *cfg = c->s->env->cfg;
 	size_t len;
 	int r;
 
@@ -461,7 +461,7 @@ get_credentials(struct cmd *c, const char **name, const char **pw, size_t *pwlen
 			fail(c, "bad_request", "missing field 'password'");
 		return 0;
 	}
-	if (cf_auth_password_ok(c->s->srv->auth, *pwlen) < 0 || strlen(*pw) != *pwlen) {
+	if (cf_auth_password_ok(c->s->env->auth, *pwlen) < 0 || strlen(*pw) != *pwlen) {
 		fail(c, "password_invalid", "passwords are %d to %d bytes without NUL",
 		     cfg->auth_password_min, cfg->auth_password_max);
 		return 0;
@@ -508,10 +508,10 @@ cmd_register(struct cmd *c)
 	/* ':' is what tags the other identity spaces' ids (ident.h). */
 	if (strchr(name, ':'))
 		return fail(c, "user_name_invalid", "account names may not contain ':'");
-	if (cf_auth_attempt(s->srv->auth, sess_ip(s), NULL) < 0)
+	if (cf_auth_attempt(s->env->auth, sess_ip(s), NULL) < 0)
 		return fail(c, "rate_limited",
 		            "too many attempts from this address: wait a minute");
-	if (cf_auth_create(s->srv->auth, name, pw, pwlen, register_done, s, c->id) < 0)
+	if (cf_auth_create(s->env->auth, name, pw, pwlen, register_done, s, c->id) < 0)
 		return -1;
 	auth_begin(s);
 	return 0;
@@ -526,11 +526,11 @@ cmd_login(struct cmd *c)
 
 	if (!need_auth(c) || !get_credentials(c, &name, &pw, &pwlen))
 		return 0;
-	if (cf_auth_attempt(s->srv->auth, sess_ip(s), name) < 0)
+	if (cf_auth_attempt(s->env->auth, sess_ip(s), name) < 0)
 		return fail(c, "rate_limited",
 		            "too many attempts for this name or from this "
 		            "address: wait a minute");
-	if (cf_auth_verify(s->srv->auth, name, pw, pwlen, login_done, s, c->id) < 0)
+	if (cf_auth_verify(s->env->auth, name, pw, pwlen, login_done, s, c->id) < 0)
 		return -1;
 	auth_begin(s);
 	return 0;
@@ -584,7 +584,7 @@ static int
 cmd_hello(struct cmd *c)
 {
 	struct cf_sess *s = c->s;
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	const char *name, *token;
 	size_t len, tlen;
 	int r, rt;
@@ -600,7 +600,7 @@ cmd_hello(struct cmd *c)
 	if (rt > 0) {
 		if (!need_auth(c))
 			return 0;
-		if (cf_auth_token_check(s->srv->auth, token, hello_token_done, s, c->id) < 0)
+		if (cf_auth_token_check(s->env->auth, token, hello_token_done, s, c->id) < 0)
 			return -1;
 		auth_begin(s);
 		return 0;
@@ -615,7 +615,7 @@ cmd_hello(struct cmd *c)
 		/* Guests cannot take an account's name. Standalone knows at once (and a guest
 		 * then costs no account state); in cluster mode the answer comes from Redis, so
 		 * the reply may come later (hello_name_done). */
-		r = cf_auth_is_account(s->srv->auth, name);
+		r = cf_auth_is_account(s->env->auth, name);
 		if (r > 0)
 			return fail(c, "auth_required",
 			            "'%s' is a registered account: say hello with its token", name);
@@ -627,7 +627,7 @@ cmd_hello(struct cmd *c)
 			free(x->auth_arg);
 			x->auth_arg = strdup(name);
 			if (!x->auth_arg ||
-			    cf_auth_by_name(s->srv->auth, name, hello_name_done, s, c->id) < 0)
+			    cf_auth_by_name(s->env->auth, name, hello_name_done, s, c->id) < 0)
 				return -1;
 			auth_begin(s);
 			return 0;
@@ -670,7 +670,7 @@ cmd_logout(struct cmd *c)
 	 * revoked, the client forgets it. all bumps the account's gen: every token is void. */
 	if (!all || !json_is_true(all))
 		return reply(c, "logout", json_pack("{s:b}", "revoked", 0));
-	if (cf_auth_bump_gen(s->srv->auth, s->user_id, logout_done, s, c->id) < 0)
+	if (cf_auth_bump_gen(s->env->auth, s->user_id, logout_done, s, c->id) < 0)
 		return -1;
 	auth_begin(s);
 	return 0;
@@ -681,7 +681,7 @@ static void
 join_reply(struct cf_sess *s, const struct cf_room *room, json_int_t id, json_int_t since,
            json_int_t epoch)
 {
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	uint32_t from, to = room->hist_count;
 	int gap = 0;
 
@@ -717,7 +717,7 @@ static int
 cmd_join(struct cmd *c)
 {
 	struct cf_sess *s = c->s;
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	const char *name;
 	json_int_t since = -1, epoch = -1;
 	struct cf_room *room;
@@ -727,7 +727,7 @@ cmd_join(struct cmd *c)
 	if (get_room_name(c, &name) < 0 || get_int(c, "since", 0, ID_MAX, &since) < 0 ||
 	    get_int(c, "epoch", 0, ID_MAX, &epoch) < 0)
 		return 0;
-	r = cf_room_join(s->srv->reg, s, name, &room, &mb);
+	r = cf_room_join(s->env->reg, s, name, &room, &mb);
 	switch (r) {
 	case 0:
 		join_reply(s, room, c->id, since, epoch);
@@ -771,7 +771,7 @@ cmd_leave(struct cmd *c)
 	if (get_joined_room(c, &room) < 0)
 		return 0;
 	o = json_pack("{s:s}", "room", room->name);
-	cf_room_leave(c->s->srv->reg, c->s, room); /* may free the room */
+	cf_room_leave(c->s->env->reg, c->s, room); /* may free the room */
 	return reply(c, "leave", o);
 }
 
@@ -798,7 +798,7 @@ static int
 cmd_send(struct cmd *c)
 {
 	struct cf_sess *s = c->s;
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	const char *text, *nonce = NULL;
 	size_t tlen, nlen;
 	struct cf_room *room;
@@ -826,7 +826,7 @@ cmd_send(struct cmd *c)
 	m = cf_msg_new(room->name, s->user_id, s->user_name, text, nonce);
 	if (!m)
 		return -1;
-	r = cf_room_publish(s->srv->reg, m, send_done, s, c->id);
+	r = cf_room_publish(s->env->reg, m, send_done, s, c->id);
 	cf_msg_unref(m);
 	if (r < 0)
 		return fail(c, "unavailable", "the bus refused the message");
@@ -836,7 +836,7 @@ cmd_send(struct cmd *c)
 static int
 cmd_history(struct cmd *c)
 {
-	const struct cf_config *cfg = c->s->srv->cfg;
+	const struct cf_config *cfg = c->s->env->cfg;
 	struct cf_room *room;
 	json_int_t before = -1, limit = HISTORY_DEF;
 	uint32_t to, from;
@@ -894,7 +894,7 @@ static int
 cmd_dm(struct cmd *c)
 {
 	struct cf_sess *s = c->s;
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	const char *to, *text;
 	char toid[CF_IDENT_MAX];
 	size_t tolen, tlen;
@@ -926,12 +926,12 @@ cmd_dm(struct cmd *c)
 	 * guest's or a seed's name can be taken by anyone, who would get the messages).
 	 * Standalone the file store knows now; in cluster mode the bus asks Redis in the same
 	 * script as the keep (keep_acct). */
-	r = cf_ident_space_of(toid, NULL) == CF_ID_ACCOUNT ? cf_auth_is_account(s->srv->auth, toid)
+	r = cf_ident_space_of(toid, NULL) == CF_ID_ACCOUNT ? cf_auth_is_account(s->env->auth, toid)
 	                                                   : 0;
 	m->keep = r != 0;
 	m->keep_acct = r < 0;
 	m->ts_ms = cf_wall_ms();
-	r = cf_bus_dm(s->srv->bus, m, dm_done, s, c->id);
+	r = cf_bus_dm(s->env->bus, m, dm_done, s, c->id);
 	cf_msg_unref(m);
 	if (r < 0)
 		return fail(c, "unavailable", "the bus refused the message");

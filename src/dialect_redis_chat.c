@@ -14,8 +14,8 @@
 #include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/room.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "confab/env.h"
+#include "confab/sess.h"
 #include "confab/text.h"
 
 #include <errno.h>
@@ -590,8 +590,8 @@ leave_channel(struct cf_sess *s)
 	struct rc *rc = rc_of(s);
 	struct cf_room *room;
 
-	if (rc->room[0] && (room = cf_room_find(s->srv->reg, rc->room)))
-		cf_room_leave(s->srv->reg, s, room);
+	if (rc->room[0] && (room = cf_room_find(s->env->reg, rc->room)))
+		cf_room_leave(s->env->reg, s, room);
 	rc->room[0] = '\0';
 	rc->recip[0] = '\0';
 	pair_unref(rc->pair);
@@ -617,7 +617,7 @@ static void
 become_nobody(struct cf_sess *s)
 {
 	leave_channel(s);
-	cf_registry_user_remove(s->srv->reg, s);
+	cf_registry_user_remove(s->env->reg, s);
 	free(s->user_id);
 	s->user_id = NULL;
 	s->user_name = NULL;
@@ -636,7 +636,7 @@ channel_room(struct cf_sess *s, const char *a, const char *b, char *out, size_t 
 		return 0;
 	}
 	snprintf(pair, sizeof(pair), "%s:%s", strcmp(a, b) < 0 ? a : b, strcmp(a, b) < 0 ? b : a);
-	r = cf_auth_derive(s->srv->auth, PRIVATE_LBL, pair, mac, sizeof(mac));
+	r = cf_auth_derive(s->env->auth, PRIVATE_LBL, pair, mac, sizeof(mac));
 	if (r < 0)
 		return r;
 	snprintf(out, outlen, "%s%s", PRIVATE_PFX, mac);
@@ -706,9 +706,9 @@ auth_step(void *ud, int64_t tag, const struct cf_auth_result *r)
 			send_error(s, E_SIGNIN, q->o,
 			           "names starting with 'guest-' are for guests");
 		} else {
-			r2 = r->err == -ENOENT ? cf_auth_create(s->srv->auth, q->name, q->pw,
+			r2 = r->err == -ENOENT ? cf_auth_create(s->env->auth, q->name, q->pw,
 			                                        q->pwlen, auth_step, s, 0)
-			                       : cf_auth_verify(s->srv->auth, q->name, q->pw,
+			                       : cf_auth_verify(s->env->auth, q->name, q->pw,
 			                                        q->pwlen, auth_step, s, 0);
 			if (r2 == 0)
 				return;
@@ -724,13 +724,13 @@ static void
 do_credentials(struct cf_sess *s, json_t *obj)
 {
 	struct req *q = rc_of(s)->cur;
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	const char *name = NULL, *pw = NULL, *key;
 	size_t nl = 0, pl = 0;
 	json_t *v;
 	int r;
 
-	if (!s->srv->auth) {
+	if (!s->env->auth) {
 		send_error(s, E_SIGNIN, q->o, "accounts are disabled on this server");
 		goto done;
 	}
@@ -756,12 +756,12 @@ do_credentials(struct cf_sess *s, json_t *obj)
 		           cfg->max_name);
 		goto done;
 	}
-	if (cf_auth_password_ok(s->srv->auth, pl) < 0 || strlen(pw) != pl) {
+	if (cf_auth_password_ok(s->env->auth, pl) < 0 || strlen(pw) != pl) {
 		send_error(s, E_SIGNIN, q->o, "passwords are %d to %d bytes without NUL",
 		           cfg->auth_password_min, cfg->auth_password_max);
 		goto done;
 	}
-	if (cf_auth_attempt(s->srv->auth, s->ipc ? s->ipc->ip : "?", name) < 0) {
+	if (cf_auth_attempt(s->env->auth, s->ipc ? s->ipc->ip : "?", name) < 0) {
 		send_error(s, E_SIGNIN, q->o, "too many attempts: wait a minute");
 		goto done;
 	}
@@ -775,8 +775,8 @@ do_credentials(struct cf_sess *s, json_t *obj)
 		send_error(s, E_SIGNIN, q->o, "names starting with 'guest-' are for guests");
 		goto done;
 	}
-	r = q->type == T_SIGNIN ? cf_auth_verify(s->srv->auth, name, pw, pl, auth_step, s, 0)
-	                        : cf_auth_create(s->srv->auth, name, pw, pl, auth_step, s, 0);
+	r = q->type == T_SIGNIN ? cf_auth_verify(s->env->auth, name, pw, pl, auth_step, s, 0)
+	                        : cf_auth_create(s->env->auth, name, pw, pl, auth_step, s, 0);
 	if (r < 0)
 		goto oom;
 	wait_async(s);
@@ -810,7 +810,7 @@ users_next(struct cf_sess *s)
 		ids[n] = q->accts[q->done + n].name;
 		n++;
 	}
-	r = cf_bus_online(s->srv->bus, ids, n, users_online, s);
+	r = cf_bus_online(s->env->bus, ids, n, users_online, s);
 	if (r < 0) {
 		send_error(s, E_USERS, q->o, "users: who is online cannot be read now (%s)",
 		           strerror(-r));
@@ -874,7 +874,7 @@ oom:
 static void
 do_users(struct cf_sess *s)
 {
-	if (cf_auth_list(s->srv->auth, users_listed, s, 0) < 0) {
+	if (cf_auth_list(s->env->auth, users_listed, s, 0) < 0) {
 		send_error(s, E_USERS, rc_of(s)->cur->o, "out of memory");
 		finish(s);
 		return;
@@ -920,7 +920,7 @@ static void
 join_online(void *ud, int err, const uint8_t *online, size_t n)
 {
 	struct cf_sess *s = ud;
-	struct cf_room *room = cf_room_find(s->srv->reg, rc_of(s)->room);
+	struct cf_room *room = cf_room_find(s->env->reg, rc_of(s)->room);
 
 	if (room)
 		join_reply(s, room, !err && n == 1 && online[0]);
@@ -944,7 +944,7 @@ static void
 join_names_listed(void *ud, int64_t tag, int err, const struct cf_account *accts, size_t n)
 {
 	struct cf_sess *s = ud;
-	struct cf_room *room = cf_room_find(s->srv->reg, rc_of(s)->room);
+	struct cf_room *room = cf_room_find(s->env->reg, rc_of(s)->room);
 
 	(void)tag;
 	/* Without the list the reply still goes out, with the names the node knows. */
@@ -968,9 +968,9 @@ join_complete(struct cf_sess *s, struct cf_room *room)
 	const char *ids[1] = {q->rname};
 
 	/* Once per request: the list names every account, so one read is enough. */
-	if (!q->names_read && s->srv->auth && unknown_members(room)) {
+	if (!q->names_read && s->env->auth && unknown_members(room)) {
 		q->names_read = 1;
-		if (cf_auth_list(s->srv->auth, join_names_listed, s, 0) == 0) {
+		if (cf_auth_list(s->env->auth, join_names_listed, s, 0) == 0) {
 			wait_async(s);
 			return;
 		}
@@ -980,7 +980,7 @@ join_complete(struct cf_sess *s, struct cf_room *room)
 		struct cf_presence *p;
 
 		HASH_FIND_STR(room->users, q->rname, p);
-		if (!p && cf_bus_online(s->srv->bus, ids, 1, join_online, s) == 0)
+		if (!p && cf_bus_online(s->env->bus, ids, 1, join_online, s) == 0)
 			return;
 	}
 	join_reply(s, room, 0);
@@ -1028,7 +1028,7 @@ join_room(struct cf_sess *s)
 	} else {
 		snprintf(q->room, sizeof(q->room), "%s", PUBLIC_ROOM);
 	}
-	if (!strcmp(rc->room, q->room) && (room = cf_room_find(s->srv->reg, q->room)) &&
+	if (!strcmp(rc->room, q->room) && (room = cf_room_find(s->env->reg, q->room)) &&
 	    cf_room_member_of(s, room) && !cf_room_member_of(s, room)->pending) {
 		/* Already there (the seed's client re-sends the join): the same answer again. */
 		memcpy(rc->recip, q->recip, sizeof(rc->recip));
@@ -1046,7 +1046,7 @@ join_room(struct cf_sess *s)
 	}
 	memcpy(rc->room, q->room, sizeof(rc->room));
 	memcpy(rc->recip, q->recip, sizeof(rc->recip));
-	r = cf_room_join(s->srv->reg, s, q->room, &room, &mb);
+	r = cf_room_join(s->env->reg, s, q->room, &room, &mb);
 	if (r == 0) {
 		join_complete(s, room);
 		return;
@@ -1101,7 +1101,7 @@ do_join(struct cf_sess *s)
 		join_room(s);
 		return;
 	}
-	if (cf_auth_by_id(s->srv->auth, q->recip, recipient_found, s, 0) < 0) {
+	if (cf_auth_by_id(s->env->auth, q->recip, recipient_found, s, 0) < 0) {
 		send_error(s, E_JOIN, q->o, "out of memory");
 		finish(s);
 		return;
@@ -1137,9 +1137,9 @@ do_message(struct cf_sess *s, json_t *obj)
 			tl = json_string_length(v);
 		}
 	}
-	if (!text || !tl || tl > (size_t)s->srv->cfg->max_text || strlen(text) != tl) {
+	if (!text || !tl || tl > (size_t)s->env->cfg->max_text || strlen(text) != tl) {
 		send_error(s, E_WRITE, q->o, "channelMessage.message must be 1 to %d bytes",
-		           s->srv->cfg->max_text);
+		           s->env->cfg->max_text);
 		return;
 	}
 	r = channel_room(s, s->x->account_id, q->recip, room, sizeof(room));
@@ -1165,7 +1165,7 @@ do_message(struct cf_sess *s, json_t *obj)
 		send_error(s, E_WRITE, q->o, "out of memory");
 		return;
 	}
-	r = cf_room_publish(s->srv->reg, m, message_done, s, 0);
+	r = cf_room_publish(s->env->reg, m, message_done, s, 0);
 	cf_msg_unref(m);
 	if (r < 0)
 		send_error(s, E_WRITE, q->o, "the message could not be sent, try again later");
@@ -1219,7 +1219,7 @@ do_signout(struct cf_sess *s, json_t *obj)
 		finish(s);
 		return;
 	}
-	if (cf_auth_bump_gen(s->srv->auth, s->user_id, signed_out, s, 0) < 0) {
+	if (cf_auth_bump_gen(s->env->auth, s->user_id, signed_out, s, 0) < 0) {
 		send_error(s, E_SIGNOUT, q->o, "out of memory");
 		finish(s);
 		return;
@@ -1285,7 +1285,7 @@ user_found(void *ud, int64_t tag, const struct cf_auth_result *r)
 		return;
 	}
 	name_put(r->acct->id, r->acct->name);
-	if (!q->key || cf_auth_token_check(s->srv->auth, q->key, key_checked, s, 0) < 0) {
+	if (!q->key || cf_auth_token_check(s->env->auth, q->key, key_checked, s, 0) < 0) {
 		deny(s, 0);
 		return;
 	}
@@ -1298,7 +1298,7 @@ authorize(struct cf_sess *s)
 {
 	struct req *q = rc_of(s)->cur;
 
-	if (!s->srv->auth) {
+	if (!s->env->auth) {
 		send_error(s, E_UNAUTHORIZED, q->o, "accounts are disabled on this server");
 		finish(s);
 		return;
@@ -1311,7 +1311,7 @@ authorize(struct cf_sess *s)
 		run(s);
 		return;
 	}
-	if (cf_auth_by_id(s->srv->auth, q->uid, user_found, s, 0) < 0) {
+	if (cf_auth_by_id(s->env->auth, q->uid, user_found, s, 0) < 0) {
 		send_error(s, E_GENERIC, q->o, "out of memory");
 		finish(s);
 		return;

@@ -13,8 +13,8 @@
 #include "confab/frame.h"
 #include "confab/ident.h"
 #include "confab/log.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "confab/env.h"
+#include "confab/sess.h"
 #include "confab/text.h"
 
 #include <errno.h>
@@ -233,7 +233,7 @@ static int
 do_send(struct cf_sess *s, const char *id, const char *client_id, const char *to, const char *text,
         size_t tlen)
 {
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	char toid[CF_IDENT_MAX];
 	struct cf_msg *m;
 	int r;
@@ -267,7 +267,7 @@ do_send(struct cf_sess *s, const char *id, const char *client_id, const char *to
 		return -1;
 	m->dm = 1;
 	m->ts_ms = cf_wall_ms();
-	r = cf_bus_dm(s->srv->bus, m, send_done, s, 0);
+	r = cf_bus_dm(s->env->bus, m, send_done, s, 0);
 	if (r < 0)
 		send_error(s, id, EBROKER);
 	cf_msg_unref(m);

@@ -13,8 +13,8 @@
 #include "confab/ident.h"
 #include "confab/auth.h"
 #include "confab/log.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "confab/env.h"
+#include "confab/sess.h"
 #include "confab/text.h"
 
 #include <errno.h>
@@ -71,7 +71,7 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 		return 0; /* binary frames are ignored */
 	r = cf_ttu_parse_username(buf, len, name, sizeof(name));
 	if (r < 0 ||
-	    cf_ident_make(CF_ID_TTU, name, (size_t)s->srv->cfg->max_name, id, sizeof(id)) < 0) {
+	    cf_ident_make(CF_ID_TTU, name, (size_t)s->env->cfg->max_name, id, sizeof(id)) < 0) {
 		log_debug("ttu: session %llu: frame ignored (not a valid username:<name>)",
 		          (unsigned long long)s->id);
 		return 0;
@@ -263,7 +263,7 @@ x_username(struct lws *wsi, char *out, size_t outlen)
 }
 
 int
-cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+cf_ttu_http(struct cf_env *srv, struct lws *wsi, const char *path, int method, char *out,
             size_t outlen, cf_ttu_done_cb *done, void *ud)
 {
 	static const char status_prefix[] = "/api/status/";
@@ -336,7 +336,7 @@ cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method
 }
 
 int
-cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const char *body,
+cf_ttu_http_body(struct cf_env *srv, struct lws *wsi, const char *path, const char *body,
                  size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud)
 {
 	const size_t max_name = (size_t)srv->cfg->max_name;

@@ -180,16 +180,17 @@ static int
 get_healthz(struct lws *wsi, struct http_pss *p)
 {
 	struct cf_server *srv = p->srv;
-	int ok = !srv->draining && cf_bus_healthy(srv->bus);
+	int ok = !srv->draining && cf_bus_healthy(srv->env.bus);
 
-	const char *why = srv->draining ? "draining" : cf_bus_status(srv->bus);
+	const char *why = srv->draining ? "draining" : cf_bus_status(srv->env.bus);
 
-	return respond_json(
-	        wsi, p, ok ? 200 : 503, NULL,
-	        json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status", ok ? "ok" : "unavailable",
-	                  "reason", ok ? "" : why, "node", srv->node_id, "version", CONFAB_VERSION,
-	                  "bus", srv->bus->ops->name, "draining", srv->draining, "connections",
-	                  (json_int_t)srv->sessions.count, "rooms", (json_int_t)srv->reg->nrooms));
+	return respond_json(wsi, p, ok ? 200 : 503, NULL,
+	                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status",
+	                              ok ? "ok" : "unavailable", "reason", ok ? "" : why, "node",
+	                              srv->env.node_id, "version", CONFAB_VERSION, "bus",
+	                              srv->env.bus->ops->name, "draining", srv->draining,
+	                              "connections", (json_int_t)srv->sessions.count, "rooms",
+	                              (json_int_t)srv->env.reg->nrooms));
 }
 
 static int
@@ -212,7 +213,7 @@ get_rooms(struct lws *wsi, struct http_pss *p)
 	json_t *a = json_array();
 	const struct cf_room *room;
 
-	for (room = p->srv->reg->rooms; room; room = room->hh.next)
+	for (room = p->srv->env.reg->rooms; room; room = room->hh.next)
 		/* Seed 001's private channels are private by their unguessable names only. */
 		if (!cf_redis_chat_private_room(room->name))
 			json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
@@ -275,17 +276,17 @@ history_done(void *ud, int err, uint64_t epoch, uint64_t seq, struct cf_msg **ms
 static int
 get_history(struct lws *wsi, struct http_pss *p, const char *name)
 {
-	const struct cf_room *room = cf_room_find(p->srv->reg, name);
+	const struct cf_room *room = cf_room_find(p->srv->env.reg, name);
 	long long before = urlarg_uint(wsi, "before", 0), limit;
 	uint32_t from, to;
 	json_t *a;
 	int r;
 
 	limit = urlarg_uint(wsi, "limit", 50);
-	if (before < 0 || limit < 1 || limit > p->srv->cfg->history)
+	if (before < 0 || limit < 1 || limit > p->srv->env.cfg->history)
 		return http_error(wsi, p, 400, NULL, "bad_request",
 		                  "before must be an integer >= 0, limit in [1, %d]",
-		                  p->srv->cfg->history);
+		                  p->srv->env.cfg->history);
 	if (!room || room->sync != CF_ROOM_LIVE) {
 		/* Cluster mode: what this node does not follow is read from Redis. history_done()
 		 * names the room from p->room (the caller's name usually is p->room). */
@@ -295,7 +296,7 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 			if (!p->room)
 				return -1;
 		}
-		r = cf_bus_history(p->srv->bus, name, (uint64_t)before, (uint32_t)limit,
+		r = cf_bus_history(p->srv->env.bus, name, (uint64_t)before, (uint32_t)limit,
 		                   history_done, p);
 		if (r == 0) {
 			p->waiting = 1; /* history_done() fills p->resp and asks for WRITEABLE */
@@ -320,7 +321,7 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 static int
 check_auth(struct lws *wsi, struct cf_server *srv)
 {
-	const char *tok = srv->cfg->admin_token;
+	const char *tok = srv->env.cfg->admin_token;
 	char hdr[512];
 	size_t tl = strlen(tok);
 	int n;
@@ -360,7 +361,7 @@ post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 static int
 admin_message(struct lws *wsi, struct http_pss *p, const char *target, struct cf_msg **ret)
 {
-	const struct cf_config *cfg = p->srv->cfg;
+	const struct cf_config *cfg = p->srv->env.cfg;
 	const char *from = "admin";
 	json_t *o, *t, *f;
 	int r = 0;
@@ -404,11 +405,11 @@ post_message(struct lws *wsi, struct http_pss *p)
 
 	if (r < 0 || !m)
 		return r;
-	if (cf_room_get(srv->reg, p->room, &room) < 0) {
+	if (cf_room_get(srv->env.reg, p->room, &room) < 0) {
 		cf_msg_unref(m);
 		return http_error(wsi, p, 503, NULL, "room_limit", "room limit reached");
 	}
-	r = cf_bus_publish(srv->bus, m, post_done, p, 0);
+	r = cf_bus_publish(srv->env.bus, m, post_done, p, 0);
 	cf_msg_unref(m);
 	if (r < 0)
 		return http_error(wsi, p, 503, NULL, "unavailable", "the bus refused the message");
@@ -454,7 +455,7 @@ get_user(struct lws *wsi, struct http_pss *p)
 
 	/* online_done() may run before cf_bus_online() returns (the local bus answers at once). */
 	p->waiting = 1;
-	r = cf_bus_online(p->srv->bus, &uid, 1, online_done, p);
+	r = cf_bus_online(p->srv->env.bus, &uid, 1, online_done, p);
 	if (r == 0)
 		return 0;
 	p->waiting = 0;
@@ -505,7 +506,7 @@ post_dm(struct lws *wsi, struct http_pss *p)
 	m->keep = 1;
 	m->ts_ms = cf_wall_ms();
 	p->waiting = 1;
-	r = cf_bus_dm(p->srv->bus, m, dm_done, p, 0);
+	r = cf_bus_dm(p->srv->env.bus, m, dm_done, p, 0);
 	cf_msg_unref(m);
 	if (r < 0) {
 		p->waiting = 0;
@@ -530,7 +531,8 @@ on_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
 	raw = strndup(rest, len);
 	if (!raw)
 		return -1;
-	r = cf_ident_parse(raw, len, CF_ID_ACCOUNT, (size_t)p->srv->cfg->max_name, id, sizeof(id));
+	r = cf_ident_parse(raw, len, CF_ID_ACCOUNT, (size_t)p->srv->env.cfg->max_name, id,
+	                   sizeof(id));
 	free(raw);
 	if (r < 0)
 		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid user id");
@@ -547,7 +549,7 @@ on_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
 	if (method != 'P')
 		return http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed", "use POST");
 	p->route = R_POST_DM;
-	p->auth_ok = !*p->srv->cfg->admin_token ? -1 : check_auth(wsi, p->srv);
+	p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : check_auth(wsi, p->srv);
 	return 0; /* the body follows */
 }
 
@@ -604,7 +606,7 @@ on_ttu(struct lws *wsi, struct http_pss *p, const char *path, int m)
 	/* ttu_done() fills p->resp and asks for WRITEABLE, perhaps before cf_ttu_http() returns
 	 * (the local bus answers a presence question at once). */
 	p->waiting = 1;
-	status = cf_ttu_http(p->srv, wsi, path, m, body, sizeof(body), ttu_done, p);
+	status = cf_ttu_http(&p->srv->env, wsi, path, m, body, sizeof(body), ttu_done, p);
 	if (status == -EINPROGRESS)
 		return 0;
 	p->waiting = 0;
@@ -633,8 +635,8 @@ ttu_body(struct lws *wsi, struct http_pss *p)
 		return respond(wsi, p, 413, "text/plain; charset=utf-8", NULL, body, strlen(body));
 	}
 	p->waiting = 1;
-	status = cf_ttu_http_body(p->srv, wsi, p->room, p->post, p->post_len, body, sizeof(body),
-	                          ttu_done, p);
+	status = cf_ttu_http_body(&p->srv->env, wsi, p->room, p->post, p->post_len, body,
+	                          sizeof(body), ttu_done, p);
 	if (status == -EINPROGRESS)
 		return 0;
 	p->waiting = 0;
@@ -755,16 +757,16 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 
 	cf_metrics.http_requests_total++;
 	/* Seed 000's endpoints answer any method. */
-	if (disposable && cf_disposable_health_path(p->srv->cfg, path))
+	if (disposable && cf_disposable_health_path(p->srv->env.cfg, path))
 		return respond(wsi, p, 200, "text/plain; charset=utf-8", NULL, "", 0);
-	if (disposable && cf_disposable_path(p->srv->cfg, path)) {
+	if (disposable && cf_disposable_path(p->srv->env.cfg, path)) {
 		const char *text;
-		int status = cf_disposable_admit(p->srv->cfg, wsi, 0, &text);
+		int status = cf_disposable_admit(p->srv->env.cfg, wsi, 0, &text);
 
 		return respond(wsi, p, status, "text/plain; charset=utf-8",
 		               "X-Content-Type-Options: nosniff\r\n", text, strlen(text));
 	}
-	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(p->srv->cfg, path)) {
+	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(p->srv->env.cfg, path)) {
 		/* Seed 003's endpoint without an upgrade: gorilla 1.2.0 checks the method
 		 * first. */
 		const char *text = m == 'G' ? "Bad Request\n" : "Method Not Allowed\n";
@@ -791,8 +793,8 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY)) {
 		/* Seed 002's /ping, /chat and /chat/join answer in plain text. */
 		char body[8192];
-		int status =
-		        cf_chatty_http(p->srv, wsi, path, m, body, sizeof(body), chatty_done, p);
+		int status = cf_chatty_http(&p->srv->env, wsi, path, m, body, sizeof(body),
+		                            chatty_done, p);
 
 		if (status == -EINPROGRESS) {
 			p->waiting = 1; /* chatty_done() fills p->resp and asks for WRITEABLE */
@@ -840,7 +842,7 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			return http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
 			                  "use POST");
 		p->route = R_POST_MESSAGE;
-		p->auth_ok = !*p->srv->cfg->admin_token ? -1 : check_auth(wsi, p->srv);
+		p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : check_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
 	if (native && !strncmp(path, "/api/v1/users/", 14))
@@ -988,14 +990,14 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
 		 * checks. */
 		const char *text;
 
-		status = cf_disposable_admit(srv->cfg, wsi, 1, &text);
+		status = cf_disposable_admit(srv->env.cfg, wsi, 1, &text);
 		if (status)
 			return write_plain(wsi, status, NULL, text);
 	}
 	if (id == CF_DIALECT_CHATTY) {
 		const char *text;
 
-		status = cf_chatty_admit(srv, wsi, &text);
+		status = cf_chatty_admit(&srv->env, wsi, &text);
 		if (status)
 			return write_plain(wsi, status, NULL, text);
 	}
@@ -1035,8 +1037,8 @@ bad_forwarded_for(struct lws *wsi, struct http_pss *p)
 {
 	char ip[64];
 
-	if (!p->srv->cfg->trusted_proxies.n ||
-	    cf_req_client_ip(p->srv->cfg, wsi, ip, sizeof(ip)) >= 0)
+	if (!p->srv->env.cfg->trusted_proxies.n ||
+	    cf_req_client_ip(p->srv->env.cfg, wsi, ip, sizeof(ip)) >= 0)
 		return 0;
 	cf_log_client(CF_LOG_INFO, "bad_forwarded_for", ip, 0, NULL,
 	              "request refused: X-Forwarded-For from a trusted proxy is not a list of "
@@ -1144,7 +1146,7 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		if (!p || !p->srv)
 			return 0;
 		if (p->waiting) {
-			cf_bus_cancel(srv->bus, p);
+			cf_bus_cancel(srv->env.bus, p);
 			cf_chatty_cancel(p);
 			cf_ttu_cancel(p);
 		}

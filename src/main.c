@@ -292,11 +292,12 @@ main(int argc, char **argv)
 	{
 		uint64_t until = cf_now_us() + (uint64_t)cfg.redis_connect_timeout * 1000 + 1000000;
 
-		while (!srv.stop && !got_term && !cf_bus_settled(srv.bus) && cf_now_us() < until)
+		while (!srv.stop && !got_term && !cf_bus_settled(srv.env.bus) &&
+		       cf_now_us() < until)
 			if (lws_service(srv.ctx, 0) < 0)
 				break;
 	}
-	log_info("confabd %s ready (node %s, %s)", CONFAB_VERSION, srv.node_id,
+	log_info("confabd %s ready (node %s, %s)", CONFAB_VERSION, srv.env.node_id,
 	         cfg.redis_url[0] ? "cluster mode" : "standalone");
 	cf_sd_ready();
 

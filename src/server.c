@@ -84,7 +84,7 @@ cf_server_mounted(struct lws *wsi, int id)
 int
 cf_server_ws_endpoint(struct cf_server *srv, struct lws *wsi, const char *path)
 {
-	const struct cf_config *cfg = srv->cfg;
+	const struct cf_config *cfg = srv->env.cfg;
 
 	if (cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws"))
 		return CF_DIALECT_NATIVE;
@@ -106,7 +106,7 @@ int
 cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
                 const char **ret_msg)
 {
-	const struct cf_config *cfg = srv->cfg;
+	const struct cf_config *cfg = srv->env.cfg;
 	char ip[48], origin[256];
 	uint32_t n;
 	int id = cf_server_ws_endpoint(srv, wsi, path);
@@ -128,7 +128,7 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 			if (!strcmp(origin, cfg->origins.v[i]))
 				break;
 		if (i == cfg->origins.n) {
-			if (cf_req_client_ip(srv->cfg, wsi, ip, sizeof(ip)) < 0)
+			if (cf_req_client_ip(srv->env.cfg, wsi, ip, sizeof(ip)) < 0)
 				lws_get_peer_simple(wsi, ip, sizeof(ip));
 			cf_log_client(CF_LOG_INFO, "origin_refused", ip, 0, NULL,
 			              "handshake refused: origin '%s' not allowed", origin);
@@ -137,7 +137,7 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 			return 403;
 		}
 	}
-	if (cf_req_client_ip(srv->cfg, wsi, ip, sizeof(ip)) < 0) {
+	if (cf_req_client_ip(srv->env.cfg, wsi, ip, sizeof(ip)) < 0) {
 		cf_log_client(
 		        CF_LOG_INFO, "bad_forwarded_for", ip, 0, NULL,
 		        "handshake refused: X-Forwarded-For from a trusted proxy is not a list "
@@ -177,7 +177,7 @@ host_deliver(void *ud, struct cf_msg *m)
 {
 	struct cf_server *srv = ud;
 
-	cf_room_deliver(srv->reg, m);
+	cf_room_deliver(srv->env.reg, m);
 }
 
 static uint32_t
@@ -185,7 +185,7 @@ host_deliver_dm(void *ud, struct cf_msg *m)
 {
 	struct cf_server *srv = ud;
 
-	return cf_registry_deliver_dm(srv->reg, m);
+	return cf_registry_deliver_dm(srv->env.reg, m);
 }
 
 static uint32_t
@@ -193,7 +193,7 @@ host_user_sessions(void *ud, const char *uid)
 {
 	struct cf_server *srv = ud;
 
-	return cf_registry_user_sessions(srv->reg, uid);
+	return cf_registry_user_sessions(srv->env.reg, uid);
 }
 
 static int
@@ -201,7 +201,7 @@ host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch
 {
 	struct cf_server *srv = ud;
 	struct cf_room *room;
-	int r = cf_room_get(srv->reg, name, &room);
+	int r = cf_room_get(srv->env.reg, name, &room);
 
 	if (r < 0)
 		return r;
@@ -215,7 +215,7 @@ host_room_held(void *ud, const char *name)
 {
 	struct cf_server *srv = ud;
 
-	return cf_room_find(srv->reg, name) != NULL;
+	return cf_room_find(srv->env.reg, name) != NULL;
 }
 
 /* STATUS= for systemctl status: what this process is doing, in one line. */
@@ -227,11 +227,11 @@ update_status(struct cf_server *srv)
 
 	if (srv->draining)
 		return;
-	if (srv->cfg->redis_url[0])
+	if (srv->env.cfg->redis_url[0])
 		snprintf(redis, sizeof(redis), "; %s",
-		         cf_bus_healthy(srv->bus) ? "Redis up" : cf_bus_status(srv->bus));
+		         cf_bus_healthy(srv->env.bus) ? "Redis up" : cf_bus_status(srv->env.bus));
 	cf_sd_status("Serving %u connections in %u rooms%s%s%s", srv->sessions.count,
-	             srv->reg->nrooms, redis, *reload ? "; " : "", reload);
+	             srv->env.reg->nrooms, redis, *reload ? "; " : "", reload);
 }
 
 static void
@@ -240,7 +240,7 @@ tick(lws_sorted_usec_list_t *sul)
 	struct cf_server *srv = lws_container_of(sul, struct cf_server, sul_tick);
 	uint32_t n;
 
-	n = cf_registry_expire(srv->reg, cf_now_s());
+	n = cf_registry_expire(srv->env.reg, cf_now_s());
 	if (n)
 		log_debug("forgot %u expired rooms", n);
 	cf_sess_keepalive(srv);
@@ -405,20 +405,21 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	char hostname[64], err[512];
 	int r0;
 
-	srv->cfg = cfg;
+	srv->env.cfg = cfg;
 	if (cfg->node_id[0]) {
-		snprintf(srv->node_id, sizeof(srv->node_id), "%s", cfg->node_id);
+		snprintf(srv->env.node_id, sizeof(srv->env.node_id), "%s", cfg->node_id);
 	} else {
 		if (gethostname(hostname, sizeof(hostname)) < 0)
 			snprintf(hostname, sizeof(hostname), "confab");
 		hostname[sizeof(hostname) - 1] = '\0';
-		snprintf(srv->node_id, sizeof(srv->node_id), "%s-%d", hostname, (int)getpid());
+		snprintf(srv->env.node_id, sizeof(srv->env.node_id), "%s-%d", hostname,
+		         (int)getpid());
 	}
 	srv->scratch = malloc(LWS_PRE + CF_WRITE_MAX);
 	srv->listeners = calloc(cfg->listen.n, sizeof(*srv->listeners));
 	srv->nlisteners = srv->listeners ? cfg->listen.n : 0;
-	srv->reg = cf_registry_new(cfg);
-	if (!srv->scratch || !srv->reg || !srv->listeners)
+	srv->env.reg = cf_registry_new(cfg);
+	if (!srv->scratch || !srv->env.reg || !srv->listeners)
 		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 
 	protocols[0].per_session_data_size = cf_http_pss_size();
@@ -541,29 +542,29 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	}
 	passed_done(&ps);
 	if (cfg->redis_url[0]) {
-		srv->bus = cf_bus_redis_new(srv->ctx, vh0, cfg, srv->reg, srv->node_id, &host, err,
-		                            sizeof(err));
-		if (!srv->bus)
+		srv->env.bus = cf_bus_redis_new(srv->ctx, vh0, cfg, srv->env.reg, srv->env.node_id,
+		                                &host, err, sizeof(err));
+		if (!srv->env.bus)
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "%s", err);
 	} else {
-		srv->bus = cf_bus_local_new(srv->ctx, &host);
-		if (!srv->bus)
+		srv->env.bus = cf_bus_local_new(srv->ctx, &host);
+		if (!srv->env.bus)
 			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
-		cf_bus_local_rooms(srv->bus, cfg);
-		r0 = cf_bus_local_inbox(srv->bus, cfg, err, sizeof(err));
+		cf_bus_local_rooms(srv->env.bus, cfg);
+		r0 = cf_bus_local_inbox(srv->env.bus, cfg, err, sizeof(err));
 		if (r0 < 0)
 			return cf_log_errno(CF_LOG_ERR, r0, "%s", err);
 	}
 	{
 		struct cf_registry_host rh = {.push = cf_sess_push, .addr = cf_sess_addr};
 
-		cf_bus_registry_host(srv->bus, &rh);
-		cf_registry_set_host(srv->reg, &rh);
+		cf_bus_registry_host(srv->env.bus, &rh);
+		cf_registry_set_host(srv->env.reg, &rh);
 	}
 	if (cfg->auth_enabled) {
-		srv->auth =
-		        cf_auth_new(srv->ctx, vh0, cfg, cf_bus_store(srv->bus), err, sizeof(err));
-		if (!srv->auth)
+		srv->env.auth = cf_auth_new(srv->ctx, vh0, cfg, cf_bus_store(srv->env.bus), err,
+		                            sizeof(err));
+		if (!srv->env.auth)
 			return cf_log_errno(CF_LOG_ERR, -EINVAL, "%s", err);
 	}
 	cf_sd_watchdog_start(srv->ctx);
@@ -589,14 +590,14 @@ cf_server_drain(struct cf_server *srv)
 	/* New connections are for the next process (socket activation, SO_REUSEPORT peers). */
 	cf_listen_close_all();
 	log_info("draining %u sessions (deadline %d s)", srv->sessions.count,
-	         srv->cfg->drain_timeout);
+	         srv->env.cfg->drain_timeout);
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, srv->sessions.head) {
 		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_server);
 		cf_sess_close(s, 1001, "server shutting down");
 	}
 	lws_end_foreach_dll_safe(d, d1);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_drain, drain_deadline,
-	                 (lws_usec_t)srv->cfg->drain_timeout * LWS_US_PER_SEC);
+	                 (lws_usec_t)srv->env.cfg->drain_timeout * LWS_US_PER_SEC);
 }
 
 static void
@@ -608,20 +609,21 @@ note_restart(const struct cf_config_def *d, void *ud)
 void
 cf_server_reload(struct cf_server *srv, const struct cf_config *next)
 {
-	int n = cf_config_reload(srv->cfg, next, note_restart, NULL);
+	int n = cf_config_reload(srv->env.cfg, next, note_restart, NULL);
 	char err[512];
 
-	cf_log_set_level(srv->cfg->log_level);
+	cf_log_set_level(srv->env.cfg->log_level);
 	cf_log_route_lws();
 	/* main.c checked the pair before this; renewals keep their paths, so always read again. */
-	if (cf_tls_listeners() && srv->cfg->tls_cert[0]) {
-		if (cf_tls_reload(srv->cfg->tls_cert, srv->cfg->tls_key, err, sizeof(err)) < 0)
+	if (cf_tls_listeners() && srv->env.cfg->tls_cert[0]) {
+		if (cf_tls_reload(srv->env.cfg->tls_cert, srv->env.cfg->tls_key, err, sizeof(err)) <
+		    0)
 			log_error("reload: %s", err);
 		else
-			log_info("tls: certificate %s loaded", srv->cfg->tls_cert);
-	} else if (cf_tls_listeners() || srv->cfg->tls_cert[0]) {
+			log_info("tls: certificate %s loaded", srv->env.cfg->tls_cert);
+	} else if (cf_tls_listeners() || srv->env.cfg->tls_cert[0]) {
 		log_warn("reload: turning TLS %s takes a restart",
-		         srv->cfg->tls_cert[0] ? "on" : "off");
+		         srv->env.cfg->tls_cert[0] ? "on" : "off");
 	}
 	log_info("configuration reloaded%s", n ? "; some keys need a restart" : "");
 }
@@ -635,20 +637,20 @@ cf_server_stop(struct cf_server *srv)
 		lws_sul_cancel(&srv->sul_tick);
 		lws_sul_cancel(&srv->sul_drain);
 		cf_sd_watchdog_stop();
-		cf_bus_stop(srv->bus);
-		cf_auth_stop(srv->auth);
+		cf_bus_stop(srv->env.bus);
+		cf_auth_stop(srv->env.auth);
 		/* Closes every connection: sessions leave their rooms and cancel their acks. */
 		lws_context_destroy(srv->ctx);
 		srv->ctx = NULL;
 		cf_tls_forget();
 		cf_listen_forget();
 	}
-	cf_bus_free(srv->bus);
-	srv->bus = NULL;
-	cf_auth_free(srv->auth);
-	srv->auth = NULL;
-	cf_registry_free(srv->reg);
-	srv->reg = NULL;
+	cf_bus_free(srv->env.bus);
+	srv->env.bus = NULL;
+	cf_auth_free(srv->env.auth);
+	srv->env.auth = NULL;
+	cf_registry_free(srv->env.reg);
+	srv->env.reg = NULL;
 	cf_chatty_free();
 	cf_redis_chat_free();
 	HASH_ITER(hh, srv->ips, c, tmp)

@@ -22,16 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+static struct cf_server *
+server_of(struct cf_sess *s)
+{
+	return lws_container_of(s->env, struct cf_server, env);
+}
+
 static const char *
 peer(const struct cf_sess *s)
 {
 	return s->ipc ? s->ipc->ip : "?";
-}
-
-const char *
-cf_sess_addr(const struct cf_sess *s)
-{
-	return s->ipc ? s->ipc->ip : NULL;
 }
 
 static void
@@ -43,132 +43,10 @@ set_close(struct cf_sess *s, int code, const char *reason)
 	                 strlen(reason));
 }
 
-void
-cf_sess_push_owned(struct cf_sess *s, struct cf_frame *f)
-{
-	if (f) {
-		cf_sess_push(s, f);
-		cf_frame_unref(f);
-	}
-}
-
-void
-cf_sess_push(struct cf_sess *s, struct cf_frame *f)
-{
-	const struct cf_config *cfg = s->srv->cfg;
-	size_t max = (size_t)cfg->queue_bytes;
-	int r;
-
-	if (s->slow)
-		return;
-	/* What lws still holds of our last write is this session's memory as much as its queue. */
-	max = s->unsent < max ? max - s->unsent : 0;
-	r = cf_ring_push(&s->out, f, (uint32_t)cfg->queue_frames, max);
-	if (r < 0) {
-		/* The memory of a reader that does not keep up is bounded by its queue: drop what
-		 * is queued and close; the client resumes with since. A frame halfway written is
-		 * finished first, or the close frame would land inside it. */
-		cf_metrics.drops_total += cf_ring_trim(&s->out, s->out_off ? 1 : 0);
-		cf_metrics.slow_consumer_closes_total++;
-		s->slow = 1;
-		cf_log_client(CF_LOG_INFO, "slow_consumer", peer(s), (unsigned long long)s->id,
-		              NULL, "session %llu (%s): slow consumer, closing with 4008",
-		              (unsigned long long)s->id, peer(s));
-		if (s->wsi) {
-			/* If the peer reads nothing, WRITEABLE never comes: bound the wait. */
-			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
-			lws_callback_on_writable(s->wsi);
-		}
-		return;
-	}
-	cf_hist_observe(&cf_metrics.queue_depth, s->out.count);
-	/* A session without a connection (unit tests) only queues. */
-	if (s->out.count == 1 && s->wsi)
-		lws_callback_on_writable(s->wsi);
-}
-
-/* Stops taking input (what still arrives is read and dropped, so the peer's pending bytes do not
- * turn the close into a reset), writes what is queued, then closes with code from WRITEABLE,
- * where lws sends the close frame and waits for the peer's. */
-static void
-begin_close(struct cf_sess *s, int code, const char *reason, int bye)
-{
-	struct cf_frame *f;
-
-	if (s->closing || s->slow)
-		return;
-	if (bye && s->dialect->render_bye && (f = s->dialect->render_bye(code, reason))) {
-		cf_sess_push(s, f);
-		cf_frame_unref(f);
-	}
-	s->closing = 1;
-	s->close_code = code;
-	s->close_reason = reason;
-	free(s->rx);
-	s->rx = NULL;
-	s->rx_len = 0;
-	if (s->wsi)
-		lws_callback_on_writable(s->wsi);
-}
-
-void
-cf_sess_close(struct cf_sess *s, int code, const char *reason)
-{
-	begin_close(s, code, reason, 1);
-}
-
-int
-cf_sess_rate_take(struct cf_sess *s)
-{
-	const struct cf_config *cfg = s->srv->cfg;
-
-	if (cf_bucket_take(&s->bucket, cfg->rate, cfg->burst, cf_now_us())) {
-		s->strikes = 0;
-		return 0;
-	}
-	cf_metrics.rate_limited_total++;
-	if (++s->strikes >= (uint32_t)cfg->rate_close_after) {
-		cf_metrics.rate_limit_closes_total++;
-		cf_log_client(CF_LOG_INFO, "rate_limit_close", peer(s), (unsigned long long)s->id,
-		              NULL, "session %llu (%s): rate limit abuse, closing with 4029",
-		              (unsigned long long)s->id, peer(s));
-		begin_close(s, 4029, "rate limited", 0);
-		return -ECONNABORTED;
-	}
-	return -EAGAIN;
-}
-
-int
-cf_sess_set_user(struct cf_sess *s, const char *id, const char *name)
-{
-	/* One allocation: the id, then the name unless it is the same. */
-	size_t il = strlen(id), nl = strcmp(id, name) ? strlen(name) + 1 : 0;
-	char *buf = malloc(il + 1 + nl);
-
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, id, il + 1);
-	if (nl)
-		memcpy(buf + il + 1, name, nl);
-	free(s->user_id);
-	s->user_id = buf;
-	s->user_name = nl ? buf + il + 1 : buf;
-	/* Unit tests have sessions without a server. */
-	return s->srv ? cf_registry_user_add(s->srv->reg, s) : 0;
-}
-
-struct cf_sess_ext *
-cf_sess_ext(struct cf_sess *s)
-{
-	if (!s->x)
-		s->x = calloc(1, sizeof(*s->x));
-	return s->x;
-}
-
 static void
 ack_frame(struct cf_sess *s, struct cf_frame *f)
 {
-	cf_bus_dm_written(s->srv->bus, cf_frame_ack_uid(f), cf_frame_ack_mid(f));
+	cf_bus_dm_written(s->env->bus, cf_frame_ack_uid(f), cf_frame_ack_mid(f));
 }
 
 /* Tells the bus about the held direct messages written once lws has handed the whole write to
@@ -242,7 +120,7 @@ write_queue(struct cf_sess *s)
 	uint64_t now = cf_now_ns();
 	struct cf_pack w;
 
-	if (cf_pack_next(&s->out, s->out_off, &lim, s->srv->scratch + LWS_PRE, &w) < 0)
+	if (cf_pack_next(&s->out, s->out_off, &lim, server_of(s)->scratch + LWS_PRE, &w) < 0)
 		return -1;
 	if (write_raw(s, w.buf, w.len) < 0)
 		return -1;
@@ -268,8 +146,8 @@ mono_ms(void)
 void
 cf_sess_keepalive(struct cf_server *srv)
 {
-	uint32_t now = mono_ms(), ping = (uint32_t)srv->cfg->ping_interval * 1000;
-	uint32_t pong = (uint32_t)srv->cfg->pong_timeout * 1000;
+	uint32_t now = mono_ms(), ping = (uint32_t)srv->env.cfg->ping_interval * 1000;
+	uint32_t pong = (uint32_t)srv->env.cfg->pong_timeout * 1000;
 
 	lws_start_foreach_dll (struct lws_dll2 *, d, srv->sessions.head) {
 		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_server);
@@ -366,7 +244,7 @@ to_dialect(struct cf_sess *s, const char *buf, size_t len)
 static int
 on_receive(struct cf_sess *s, const void *in, size_t len)
 {
-	const struct cf_config *cfg = s->srv->cfg;
+	const struct cf_config *cfg = s->env->cfg;
 	int first = lws_is_first_fragment(s->wsi), final = lws_is_final_fragment(s->wsi);
 	size_t total = s->rx_len + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
 	size_t max = s->dialect->max_frame ? s->dialect->max_frame : (size_t)cfg->max_frame;
@@ -387,7 +265,7 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		cf_log_client(CF_LOG_INFO, "message_too_big", peer(s), (unsigned long long)s->id,
 		              NULL, "session %llu (%s): message over %zu bytes, closing with 1009",
 		              (unsigned long long)s->id, peer(s), max);
-		begin_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big", 0);
+		cf_sess_close_quiet(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
 		return 0;
 	}
 	if (first && final)
@@ -419,11 +297,11 @@ dialect_of(struct cf_server *srv, struct lws *wsi)
 
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 		path[0] = '\0';
-	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(srv->cfg, path))
+	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(srv->env.cfg, path))
 		return &cf_dialect_disposable;
-	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(srv->cfg, path))
+	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(srv->env.cfg, path))
 		return &cf_dialect_chatty;
-	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(srv->cfg, path))
+	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(srv->env.cfg, path))
 		return &cf_dialect_texto;
 	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path))
 		return &cf_dialect_redis_chat;
@@ -441,12 +319,12 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
-	s->srv = srv;
+	s->env = &srv->env;
 	s->dialect = dialect_of(srv, wsi);
 	s->id = ++srv->next_sess_id;
-	cf_req_client_ip(srv->cfg, wsi, ip, sizeof(ip));
+	cf_req_client_ip(srv->env.cfg, wsi, ip, sizeof(ip));
 	s->ipc = cf_server_ip_ref(srv, ip);
-	cf_bucket_init(&s->bucket, srv->cfg->burst, cf_now_us());
+	cf_bucket_init(&s->bucket, srv->env.cfg->burst, cf_now_us());
 	s->seen_ms = s->ping_ms = mono_ms();
 	lws_dll2_add_tail(&s->in_server, &srv->sessions);
 	cf_metrics.connections = srv->sessions.count;
@@ -459,10 +337,10 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 static void
 on_closed(struct cf_server *srv, struct cf_sess *s)
 {
-	if (!s->srv) /* never established */
+	if (!s->env) /* never established */
 		return;
-	cf_bus_cancel(srv->bus, s);
-	cf_auth_cancel(srv->auth, s);
+	cf_bus_cancel(srv->env.bus, s);
+	cf_auth_cancel(srv->env.auth, s);
 	if (s->dialect->on_close)
 		s->dialect->on_close(s);
 	/* Held messages lws never sent stay kept: the bus delivers them again. */
@@ -470,8 +348,8 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 		cf_ring_clear(&s->x->acks);
 	free(s->x); /* the dialect's on_close emptied what it owned in it */
 	s->x = NULL;
-	cf_room_leave_all(srv->reg, s);
-	cf_registry_user_remove(srv->reg, s);
+	cf_room_leave_all(srv->env.reg, s);
+	cf_registry_user_remove(srv->env.reg, s);
 	cf_ring_clear(&s->out);
 	free(s->rx);
 	free(s->user_id); /* user_name lives in the same allocation */
@@ -481,7 +359,7 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	cf_server_ip_unref(srv, s->ipc);
 	s->ipc = NULL;
 	cf_metrics.connections = srv->sessions.count;
-	s->srv = NULL;
+	s->env = NULL;
 }
 
 int

@@ -94,15 +94,15 @@ typedef void cf_chatty_done_cb(void *ud, int status, const char *body);
  * them, else the status with the plain-text body in out (NUL-terminated). method: 'G', 'P',
  * '?'. When the bus records the room later (cluster mode), a POST /chat gives -EINPROGRESS:
  * done(ud, ...) answers later, once, unless cf_chatty_cancel(ud) runs first. */
-struct cf_server;
-int cf_chatty_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+struct cf_env;
+int cf_chatty_http(struct cf_env *env, struct lws *wsi, const char *path, int method, char *out,
                    size_t outlen, cf_chatty_done_cb *done, void *ud);
 /* The request ud is going away: its pending answer is dropped. */
 void cf_chatty_cancel(void *ud);
 /* Checks an upgrade to /chat/join: same origin (403), a room created by POST /chat (404; where
  * the bus cannot tell at once, as in cluster mode, only a well-formed id: the bus is asked once
  * the session is open). 0: admitted; else the status with the exact plain-text body. */
-int cf_chatty_admit(struct cf_server *srv, struct lws *wsi, const char **ret_body);
+int cf_chatty_admit(struct cf_env *env, struct lws *wsi, const char **ret_body);
 /* Forgets the POSTs still waiting for the bus (at exit, after the bus is freed). */
 void cf_chatty_free(void);
 /* Seed 003 (dialect_texto.c). Whether path is its WebSocket endpoint (/v1/texto), with
@@ -134,9 +134,9 @@ int cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **send
  * (cf_ttu_cancel(ud) when the request goes away first). method: 'G', 'P', 'O', '?'. */
 #define CF_TTU_BODY 1
 typedef void cf_ttu_done_cb(void *ud, int status, const char *body);
-int cf_ttu_http(struct cf_server *srv, struct lws *wsi, const char *path, int method, char *out,
+int cf_ttu_http(struct cf_env *env, struct lws *wsi, const char *path, int method, char *out,
                 size_t outlen, cf_ttu_done_cb *done, void *ud);
-int cf_ttu_http_body(struct cf_server *srv, struct lws *wsi, const char *path, const char *body,
+int cf_ttu_http_body(struct cf_env *env, struct lws *wsi, const char *path, const char *body,
                      size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud);
 void cf_ttu_cancel(void *ud);
 

@@ -7,6 +7,9 @@
 #include <libwebsockets.h>
 #include <uthash.h>
 
+#include "confab/env.h"
+#include "confab/sess.h"
+
 struct cf_config;
 struct cf_server;
 /* One listener (server.listen entry): its vhost's user data (lws_vhost_user()). */
@@ -17,26 +20,13 @@ struct cf_listener {
 	uint32_t mounts; /* CF_MOUNT_BIT(id) of the dialects it mounts (mount.h) */
 	char *www;       /* owned: the directory served at /, "" for none */
 };
-struct cf_registry;
-struct cf_bus;
-struct cf_auth;
-/* Sessions per client address; sessions hold a pointer to their address's entry. */
-struct cf_ipcount {
-	UT_hash_handle hh;
-	uint32_t n;
-	char ip[48];
-};
 
 struct cf_server {
+	struct cf_env env; /* what sessions and dialects see of the server */
 	struct lws_context *ctx;
-	struct cf_config *cfg; /* borrowed from main; replaced fields on reload */
-	struct cf_registry *reg;
-	struct cf_bus *bus;
-	struct cf_auth *auth;           /* NULL with auth.enabled = 0 */
 	struct lws_dll2_owner sessions; /* every struct cf_sess */
 	struct cf_ipcount *ips;         /* sessions per client address */
 	uint64_t next_sess_id;
-	char node_id[128];
 	unsigned char *scratch; /* LWS_PRE + CF_WRITE_MAX: where coalesced writes are built */
 	/* Names and addresses of the vhosts: lws keeps pointers to them, so they live as long
 	 * as the context. */

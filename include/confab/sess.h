@@ -8,13 +8,22 @@
 #include <stdint.h>
 #include <libwebsockets.h>
 
+#include <uthash.h>
+
 #include "confab/ratelimit.h"
 #include "confab/ring.h"
 
-struct cf_server;
+struct cf_env;
 struct cf_frame;
 struct cf_dialect;
-struct cf_ipcount;
+
+/* Sessions per client address (the server counts them); sessions hold a pointer to their
+ * address's entry. */
+struct cf_ipcount {
+	UT_hash_handle hh;
+	uint32_t n;
+	char ip[48];
+};
 
 /* What only some sessions need, allocated on first use (cf_sess_ext()) and freed when the
  * session closes, so that an idle guest's session stays small (docs/benchmarks.md, idle
@@ -32,7 +41,7 @@ struct cf_sess_ext {
 struct cf_sess {
 	struct lws_dll2 in_server; /* on cf_server.sessions */
 	struct lws *wsi;
-	struct cf_server *srv;
+	struct cf_env *env; /* the server's (server.h); NULL before the session is established */
 	const struct cf_dialect *dialect;
 	uint64_t id;
 	char *user_id;               /* owned; NULL until hello or the first command */
@@ -77,3 +86,25 @@ cf_sess_account(const struct cf_sess *s)
 {
 	return s->x ? s->x->account_id : "";
 }
+
+/* s->x, allocated (zeroed) if it was not: NULL when out of memory. */
+struct cf_sess_ext *cf_sess_ext(struct cf_sess *s);
+/* The client address of s (X-Forwarded-For applied), or NULL when it is not known. */
+const char *cf_sess_addr(const struct cf_sess *s);
+
+/* Queues a reference to f. When the queue and what lws still holds of the last write would
+ * exceed session.queue_bytes (or the queue session.queue_frames), the session is marked slow and
+ * closed with 4008. */
+void cf_sess_push(struct cf_sess *s, struct cf_frame *f);
+/* Queues f and drops the caller's reference to it; NULL (a render that failed) is ignored. */
+void cf_sess_push_owned(struct cf_sess *s, struct cf_frame *f);
+/* Queues a bye event, stops taking input, and closes with code once the queue is written.
+ * reason must be a string literal (it is kept). */
+void cf_sess_close(struct cf_sess *s, int code, const char *reason);
+/* The same without the bye event (the session broke a rule; the close code says which). */
+void cf_sess_close_quiet(struct cf_sess *s, int code, const char *reason);
+/* Takes a send token. 0: allowed; -EAGAIN: refused; -ECONNABORTED: refused, and the session is
+ * now closing with 4029 (after what is queued, without a bye). */
+int cf_sess_rate_take(struct cf_sess *s);
+/* Gives the session a user identity (copies). -ENOMEM. */
+int cf_sess_set_user(struct cf_sess *s, const char *id, const char *name);

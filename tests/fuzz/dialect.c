@@ -72,7 +72,7 @@ host_deliver(void *ud, struct cf_msg *m)
 {
 	struct cf_server *srv = ud;
 
-	cf_room_deliver(srv->reg, m);
+	cf_room_deliver(srv->env.reg, m);
 }
 
 static uint32_t
@@ -80,7 +80,7 @@ host_deliver_dm(void *ud, struct cf_msg *m)
 {
 	struct cf_server *srv = ud;
 
-	return cf_registry_deliver_dm(srv->reg, m);
+	return cf_registry_deliver_dm(srv->env.reg, m);
 }
 
 static uint32_t
@@ -88,7 +88,7 @@ host_user_sessions(void *ud, const char *uid)
 {
 	struct cf_server *srv = ud;
 
-	return cf_registry_user_sessions(srv->reg, uid);
+	return cf_registry_user_sessions(srv->env.reg, uid);
 }
 
 static int
@@ -96,7 +96,7 @@ host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch
 {
 	struct cf_server *srv = ud;
 	struct cf_room *room;
-	int r = cf_room_get(srv->reg, name, &room);
+	int r = cf_room_get(srv->env.reg, name, &room);
 
 	if (r < 0)
 		return r;
@@ -174,7 +174,7 @@ open_sess(struct cf_server *srv, struct cf_sess *s, int i)
 
 	cf_text_uuid4(id, s->id);
 	if (cf_sess_set_user(s, id, i ? "bob" : "alice") < 0 ||
-	    cf_room_join(srv->reg, s, "lobby", &room, &mb) < 0)
+	    cf_room_join(srv->env.reg, s, "lobby", &room, &mb) < 0)
 		abort();
 #elif defined(FUZZ_DIALECT_003)
 	(void)i;
@@ -193,14 +193,14 @@ open_sess(struct cf_server *srv, struct cf_sess *s, int i)
 static void
 close_sess(struct cf_server *srv, struct cf_sess *s)
 {
-	cf_bus_cancel(srv->bus, s);
-	cf_auth_cancel(srv->auth, s);
+	cf_bus_cancel(srv->env.bus, s);
+	cf_auth_cancel(srv->env.auth, s);
 	if (s->dialect->on_close)
 		s->dialect->on_close(s);
 	free(s->x);
 	s->x = NULL;
-	cf_room_leave_all(srv->reg, s);
-	cf_registry_user_remove(srv->reg, s);
+	cf_room_leave_all(srv->env.reg, s);
+	cf_registry_user_remove(srv->env.reg, s);
 	cf_ring_clear(&s->out);
 	free(s->rx);
 	free(s->user_id);
@@ -215,7 +215,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                           .room_seq = host_room_seq};
 	size_t max = DIALECT.max_frame ? DIALECT.max_frame : (size_t)cfg.max_frame;
 	const uint8_t *p = data, *end = data + size;
-	struct cf_server srv = {.cfg = &cfg};
+	struct cf_server srv = {.env.cfg = &cfg};
 	struct cf_sess *s[NSESS];
 	int dead[NSESS] = {0};
 
@@ -223,28 +223,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		max = (size_t)cfg.max_text;
 	if (size > 256 * 1024)
 		return -1;
-	srv.reg = cf_registry_new(&cfg);
+	srv.env.reg = cf_registry_new(&cfg);
 	host.ud = &srv;
-	srv.bus = cf_bus_local_new(NULL, &host);
-	if (!srv.reg || !srv.bus)
+	srv.env.bus = cf_bus_local_new(NULL, &host);
+	if (!srv.env.reg || !srv.env.bus)
 		abort();
 	{
 		/* As server.c does. */
 		struct cf_registry_host rh = {.push = cf_sess_push, .addr = cf_sess_addr};
 
-		cf_bus_registry_host(srv.bus, &rh);
-		cf_registry_set_host(srv.reg, &rh);
+		cf_bus_registry_host(srv.env.bus, &rh);
+		cf_registry_set_host(srv.env.reg, &rh);
 	}
 	for (int i = 0; i < NSESS; i++) {
 		s[i] = calloc(1, sizeof(*s[i]));
 		if (!s[i])
 			abort();
-		s[i]->srv = &srv;
+		s[i]->env = &srv.env;
 		s[i]->dialect = &DIALECT;
 		s[i]->id = ++srv.next_sess_id;
 		cf_bucket_init(&s[i]->bucket, cfg.burst, cf_now_us());
 		open_sess(&srv, s[i], i);
-		cf_bus_local_run(srv.bus);
+		cf_bus_local_run(srv.env.bus);
 	}
 	while (p < end) {
 		const uint8_t *e = memchr(p, SEP, (size_t)(end - p));
@@ -258,7 +258,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (binary || utf8_ok(p + 1, len - 1))) {
 				if (to_dialect(s[k], binary, buf, len - 1) < 0)
 					dead[k] = 1; /* lws closes the connection */
-				cf_bus_local_run(srv.bus);
+				cf_bus_local_run(srv.env.bus);
 			}
 			/* The client reads what it was sent. */
 			for (int i = 0; i < NSESS; i++)
@@ -268,11 +268,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (int i = 0; i < NSESS; i++) {
 		close_sess(&srv, s[i]);
-		cf_bus_local_run(srv.bus);
+		cf_bus_local_run(srv.env.bus);
 		free(s[i]);
 	}
-	cf_bus_free(srv.bus);
-	cf_registry_free(srv.reg);
+	cf_bus_free(srv.env.bus);
+	cf_registry_free(srv.env.reg);
 	cf_chatty_free();
 	cf_redis_chat_free();
 	return 0;

@@ -178,11 +178,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (cf_server_start(&srv, &cfg) < 0)
 		abort();
 	until = cf_now_ms() + 10000;
-	while (!cf_bus_healthy(srv.bus) && cf_now_ms() < until)
+	while (!cf_bus_healthy(srv.env.bus) && cf_now_ms() < until)
 		lws_service(srv.ctx, -1);
-	if (!cf_bus_healthy(srv.bus)) {
+	if (!cf_bus_healthy(srv.env.bus)) {
 		fprintf(stderr, "redis_reply fuzz: the bus did not come up: %s\n",
-		        cf_bus_status(srv.bus));
+		        cf_bus_status(srv.env.bus));
 		abort();
 	}
 	return 0;
@@ -226,9 +226,9 @@ member_of(struct cf_sess *s)
 static void
 close_sess(struct cf_sess *s)
 {
-	cf_bus_cancel(srv.bus, s);
-	cf_room_leave_all(srv.reg, s);
-	cf_registry_user_remove(srv.reg, s);
+	cf_bus_cancel(srv.env.bus, s);
+	cf_room_leave_all(srv.env.reg, s);
+	cf_registry_user_remove(srv.env.reg, s);
 	cf_ring_clear(&s->out);
 	free(s->user_id);
 	free(s);
@@ -255,7 +255,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s[i] = calloc(1, sizeof(*s[i]));
 		if (!s[i])
 			abort();
-		s[i]->srv = &srv;
+		s[i]->env = &srv.env;
 		s[i]->dialect = &cf_dialect_native;
 		s[i]->id = ++srv.next_sess_id;
 		cf_bucket_init(&s[i]->bucket, cfg.burst, cf_now_us());
@@ -336,12 +336,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 7: /* a session joins the room, or leaves it */
 			if (member_of(who)) {
-				cf_room_leave(srv.reg, who, member_of(who)->room);
+				cf_room_leave(srv.env.reg, who, member_of(who)->room);
 			} else {
 				struct cf_room *room;
 				struct cf_member *mb;
 
-				(void)cf_room_join(srv.reg, who, ROOM, &room, &mb);
+				(void)cf_room_join(srv.env.reg, who, ROOM, &room, &mb);
 			}
 			break;
 		case 8: /* a session publishes */
@@ -353,13 +353,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				free(text);
 				if (!m)
 					abort();
-				(void)cf_bus_publish(srv.bus, m, done_cb, who, 0);
+				(void)cf_bus_publish(srv.env.bus, m, done_cb, who, 0);
 				cf_msg_unref(m);
 			}
 			break;
 		case 9: /* a history read, from a seq the input gives */
-			(void)cf_bus_history(srv.bus, ROOM, len ? (uint64_t)(uint8_t)pl[0] : 0, 5,
-			                     history_cb, who);
+			(void)cf_bus_history(srv.env.bus, ROOM, len ? (uint64_t)(uint8_t)pl[0] : 0,
+			                     5, history_cb, who);
 			break;
 		case 10: /* a kept direct message to carol (no session anywhere) or alice */
 		{
@@ -372,17 +372,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			m->dm = 1;
 			m->keep = 1;
-			(void)cf_bus_dm(srv.bus, m, done_cb, who, 0);
+			(void)cf_bus_dm(srv.env.bus, m, done_cb, who, 0);
 			cf_msg_unref(m);
 		} break;
 		case 11: /* who is online; then a user's sessions come and go (drains the inbox) */
 		{
 			const char *const uids[] = {"alice", "bob", "carol"};
 
-			(void)cf_bus_online(srv.bus, uids, 3, online_cb, who);
-			cf_registry_user_remove(srv.reg, who);
+			(void)cf_bus_online(srv.env.bus, uids, 3, online_cb, who);
+			cf_registry_user_remove(srv.env.reg, who);
 			settle();
-			if (cf_registry_user_add(srv.reg, who) < 0)
+			if (cf_registry_user_add(srv.env.reg, who) < 0)
 				abort();
 		} break;
 		}

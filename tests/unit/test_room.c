@@ -40,7 +40,7 @@ host_deliver(void *ud, struct cf_msg *m)
 {
 	struct cf_server *srv = ud;
 
-	cf_room_deliver(srv->reg, m);
+	cf_room_deliver(srv->env.reg, m);
 }
 
 static int
@@ -48,7 +48,7 @@ host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch
 {
 	struct cf_server *srv = ud;
 	struct cf_room *room;
-	int r = cf_room_get(srv->reg, name, &room);
+	int r = cf_room_get(srv->env.reg, name, &room);
 
 	if (r < 0)
 		return r;
@@ -70,26 +70,26 @@ setup(void **state)
 		return -1;
 	fx->cfg.history = 5;
 	fx->cfg.join_history = 5;
-	fx->srv.cfg = &fx->cfg;
-	fx->srv.reg = cf_registry_new(&fx->cfg);
-	if (!fx->srv.reg)
+	fx->srv.env.cfg = &fx->cfg;
+	fx->srv.env.reg = cf_registry_new(&fx->cfg);
+	if (!fx->srv.env.reg)
 		return -1;
 	host.ud = &fx->srv;
 	fx->bus = cf_bus_local_new(NULL, &host);
 	if (!fx->bus)
 		return -1;
-	fx->srv.bus = fx->bus;
+	fx->srv.env.bus = fx->bus;
 	{
 		/* As server.c does. */
 		struct cf_registry_host rh = {.push = cf_sess_push, .addr = cf_sess_addr};
 
 		cf_bus_registry_host(fx->bus, &rh);
-		cf_registry_set_host(fx->srv.reg, &rh);
+		cf_registry_set_host(fx->srv.env.reg, &rh);
 	}
 	for (int i = 0; i < NSESS; i++) {
 		struct cf_sess *s = &fx->s[i];
 
-		s->srv = &fx->srv;
+		s->env = &fx->srv.env;
 		s->dialect = &cf_dialect_native;
 		s->id = (uint64_t)i + 1;
 	}
@@ -113,7 +113,7 @@ teardown(void **state)
 		struct cf_sess *s = &fx->s[i];
 
 		cf_bus_cancel(fx->bus, s);
-		cf_room_leave_all(fx->srv.reg, s);
+		cf_room_leave_all(fx->srv.env.reg, s);
 	}
 	for (int i = 0; i < NSESS; i++) {
 		struct cf_sess *s = &fx->s[i];
@@ -122,7 +122,7 @@ teardown(void **state)
 		free(s->user_id); /* user_name shares the allocation */
 	}
 	cf_bus_free(fx->bus);
-	cf_registry_free(fx->srv.reg);
+	cf_registry_free(fx->srv.env.reg);
 	cf_config_fini(&fx->cfg);
 	free(fx);
 	cf_metrics_init();
@@ -162,7 +162,7 @@ static void
 test_join_creates_room(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_room *room = NULL, *again = NULL, *other = NULL;
 
 	assert_null(cf_room_find(reg, "lobby"));
@@ -237,7 +237,7 @@ static void
 test_room_limits(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_room *room;
 
 	fx->cfg.max_rooms_per_session = 2;
@@ -274,7 +274,7 @@ static void
 test_remote_presence(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_sess *bob = &fx->s[2], *a1 = &fx->s[0];
 	struct cf_room *room;
 
@@ -313,7 +313,7 @@ static void
 test_presence(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_sess *a1 = &fx->s[0], *a2 = &fx->s[1], *bob = &fx->s[2];
 	struct cf_room *room;
 
@@ -412,7 +412,7 @@ publish(struct fx *fx, const char *room, const char *uid, const char *text, cons
 
 	assert_non_null(m);
 	assert_int_equal(m->refs, 1);
-	assert_int_equal(cf_room_publish(fx->srv.reg, m, on_done, ud, tag), 0);
+	assert_int_equal(cf_room_publish(fx->srv.env.reg, m, on_done, ud, tag), 0);
 	assert_int_equal(m->refs, 2); /* the bus holds one */
 	cf_msg_unref(m);
 }
@@ -442,7 +442,7 @@ static void
 test_bus_publish_fanout(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct done_rec rec = {.watch = &fx->s[0]};
 	struct cf_room *room;
 	char text[32];
@@ -528,7 +528,7 @@ static void
 test_history_ring(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct done_rec rec = {0};
 	struct cf_room *room;
 	char text[32], nonce[8];
@@ -602,7 +602,7 @@ static void
 test_deliver_new_epoch(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct done_rec rec = {0};
 	struct cf_room *room;
 	struct cf_msg *m;
@@ -630,7 +630,7 @@ static void
 test_bus_cancel(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct done_rec gone = {0}, stays = {0};
 	struct cf_room *room;
 
@@ -662,7 +662,7 @@ static void
 test_bus_error(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct done_rec rec = {0};
 	struct cf_room *room;
 
@@ -746,7 +746,7 @@ static void
 test_slow_member_in_room(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct done_rec rec = {0};
 	struct cf_room *room;
 	char text[16];
@@ -778,7 +778,7 @@ static void
 test_expire(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_room *room, *kept;
 	struct done_rec rec = {0};
 	uint64_t t0, t1;
@@ -823,7 +823,7 @@ static void
 test_expire_ttl_zero(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct done_rec rec = {0};
 	struct cf_room *room;
 
@@ -859,7 +859,7 @@ static void
 test_leave_all(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_sess *alice = &fx->s[0], *bob = &fx->s[2];
 	struct cf_room *a, *b, *c;
 
@@ -902,7 +902,7 @@ static void
 test_join_buckets(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_ipcount addr = {.n = 2, .ip = "192.0.2.7"};
 	struct cf_sess *alice = &fx->s[0], *alice2 = &fx->s[1], *bob = &fx->s[2];
 	struct cf_room *room, *lobby;
@@ -953,7 +953,7 @@ static void
 test_rooms_per_ip(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_ipcount addr = {.n = 1, .ip = "2001:db8::1"};
 	struct cf_sess *alice = &fx->s[0], *bob = &fx->s[2];
 	struct cf_room *room, *a, *b;
@@ -1010,7 +1010,7 @@ static void
 test_create_bucket(void **state)
 {
 	struct fx *fx = *state;
-	struct cf_registry *reg = fx->srv.reg;
+	struct cf_registry *reg = fx->srv.env.reg;
 
 	fx->cfg.create_rate_per_ip = 3;
 	for (int i = 0; i < 3; i++)

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* env.h - what the core's users work with: the configuration and the core's services (the
+ * registry, the bus, the accounts) and the node's name. The server (server.h) owns it and every
+ * session points to it (sess.h), so that a dialect reaches them without knowing the transport. */
+#pragma once
+
+struct cf_config;
+struct cf_registry;
+struct cf_bus;
+struct cf_auth;
+
+struct cf_env {
+	struct cf_config *cfg;   /* borrowed from main; replaced fields on reload */
+	struct cf_registry *reg; /* owned by the server */
+	struct cf_bus *bus;      /* owned by the server */
+	struct cf_auth *auth;    /* owned by the server; NULL with auth.enabled = 0 */
+	char node_id[128];       /* server.node_id, or host name and pid */
+};
