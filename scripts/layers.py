@@ -12,9 +12,8 @@ draws the same picture), and reports:
 - a file that no layer names.
 Exit 0 when there is none of them, 1 otherwise. Usage: scripts/layers.py [--quiet]
 
-Not yet run by .ci/run: today's tree has the violations issue 13 removes (the transport's
-session and server headers included from below, the registry calling the bus and the sessions
-by name). .ci/run runs it once it passes.
+scripts/lint.sh runs it, so .ci/run fails on a violation. A new module goes into LAYERS (and
+docs/architecture.md "Layers") in the commit that adds it.
 """
 import os
 import re

@@ -11,3 +11,5 @@ if [ -n "$bad" ]; then
 	echo "$bad" >&2
 	exit 1
 fi
+# Includes point down the layers of DESIGN.md principle 8 (docs/architecture.md "Layers").
+/usr/bin/python3 scripts/layers.py --quiet
