@@ -15,6 +15,7 @@
  * mutex; completions wake the loop through an eventfd adopted into lws as a raw file. */
 #define _GNU_SOURCE /* explicit_bzero */
 #include "confab/auth.h"
+#include "confab/auth_file.h"
 #include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/log.h"

@@ -4,7 +4,7 @@
  * whole on every change; the token signing key in state.dir/auth.key. Nothing here waits for
  * anything, so every operation completes before it returns. */
 #define _GNU_SOURCE /* explicit_bzero */
-#include "confab/auth.h"
+#include "confab/auth_file.h"
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/state.h"
@@ -111,7 +111,7 @@ cf_auth_file_decode(const char *buf, size_t len, struct cf_auth_rec **ret, size_
 			json_decref(doc);
 			return -EINVAL;
 		}
-		memcpy(recs[n].pub.id, id, CF_AUTH_ID_LEN + 1);
+		memcpy(recs[n].pub.id, id, CF_STORE_ID_LEN + 1);
 		recs[n].pub.name = strdup(name);
 		recs[n].hash = strdup(hash);
 		recs[n].pub.created = created;

@@ -45,7 +45,7 @@ typedef void cf_auth_list_cb(void *ud, int64_t tag, int err, const struct cf_acc
 struct cf_auth;
 
 /* Accounts live in store (borrowed; it must outlive cf_auth_stop()): the one the bus shares
- * between nodes (cf_bus_store()). NULL: standalone, the file store (cf_auth_file_open()) over
+ * between nodes (cf_bus_store()). NULL: standalone, the file store (auth_file.h) over
  * the state directory, which must be open (cf_state_open); a corrupt file is an error naming
  * it. The hashing thread's completions reach the loop through an eventfd adopted into vh. NULL
  * with the reason in err. */
@@ -121,22 +121,3 @@ int cf_auth_token_sign(const unsigned char *key, size_t keylen, const char *id, 
  * gen, -EBADMSG (malformed, wrong key, tampered) or -EKEYEXPIRED. */
 int cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, int64_t now,
                         char ret_id[CF_AUTH_ID_LEN + 1], uint64_t *ret_gen);
-
-/* The file store (auth_file.c): accounts in memory and in state.dir/accounts.json, a JSON
- * document of every account (with its hash) in creation order. Its operations complete before
- * they return. */
-struct cf_auth_rec {
-	struct cf_account pub;
-	char *hash; /* owned */
-};
-/* Encodes n records into a new NUL-terminated string (free()), NULL on OOM. */
-char *cf_auth_file_encode(const struct cf_auth_rec *recs, size_t n);
-/* Decodes a file; 0 with a new array (free each name and hash, then the array), or -EINVAL
- * with why in err. */
-int cf_auth_file_decode(const char *buf, size_t len, struct cf_auth_rec **ret, size_t *ret_n,
-                        char *err, size_t errlen);
-/* Opens the file store over the state directory (which must be open): loads accounts.json and,
- * with key (CF_AUTH_KEY_MAX bytes), the token signing key of auth.key into key and keylen,
- * made and written there first when missing. NULL with the reason in err. */
-struct cf_store *cf_auth_file_open(const struct cf_config *cfg, unsigned char *key, size_t *keylen,
-                                   char *err, size_t errlen);

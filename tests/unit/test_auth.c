@@ -14,6 +14,7 @@
 #include <crypt.h>
 
 #include "confab/auth.h"
+#include "confab/auth_file.h"
 
 static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 static const unsigned char key2[32] = "fedcba9876543210fedcba9876543210";

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "confab/auth.h"
+#include "confab/auth_file.h"
 #include "confab/config.h"
 #include "confab/state.h"
 #include "confab/store.h"
