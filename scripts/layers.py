@@ -26,7 +26,7 @@ LAYERS = [
     ("core", "frame ring pack msg dialect env sess req room inbox"),
     ("bus", "bus store"),
     ("bus-impl", "bus_local bus_redis bus_redis_store redis"),
-    ("auth", "auth auth_file"),
+    ("auth", "auth auth_file auth_limits pwhash token"),
     ("dialects", "dialect_native dialect_redis_chat dialect_chatty dialect_texto dialect_ttu "
                  "dialect_disposable"),
     ("transport", "server http session listen mount tls sd"),

@@ -7,11 +7,9 @@
  * They are kept in an account store (store.h): standalone, the file store (auth_file.c: memory
  * and state.dir/accounts.json); in cluster mode, the cluster bus's Redis store. Every operation is
  * asynchronous: its callback runs later from the event loop, exactly once, unless cf_auth_cancel()
- * ran first for its ud. Password hashing runs on one worker thread (yescrypt costs tens of ms), its
- * queue bounded by auth.max_pending.
- *
- * Tokens: base64url(payload) "." base64url(HMAC-SHA256(key, payload)), payload
- * "1:<account id>:<gen>:<expiry, unix seconds>:<random nonce, 16 hex digits>". */
+ * ran first for its ud. Password hashing runs on one worker thread (pwhash.h: yescrypt costs tens
+ * of ms), its queue bounded by auth.max_pending. Tokens are token.h's, attempt limits
+ * auth_limits.h's. */
 #pragma once
 
 #include <stddef.h>
@@ -22,9 +20,7 @@
 
 struct cf_config;
 
-#define CF_AUTH_ID_LEN    CF_STORE_ID_LEN /* a UUID's text */
-#define CF_AUTH_KEY_MAX   128             /* longest HMAC key in bytes */
-#define CF_AUTH_TOKEN_MAX 224             /* longest token text, NUL included */
+#define CF_AUTH_ID_LEN CF_STORE_ID_LEN /* a UUID's text */
 
 /* What an operation produced. err: 0, or -EEXIST (name taken), -ENOENT (no such account),
  * -EACCES (wrong password), -ENOSPC (auth.max_accounts reached), -EBUSY (auth.max_pending
@@ -92,7 +88,7 @@ int cf_auth_is_account(const struct cf_auth *a, const char *name);
 int cf_auth_attempt(struct cf_auth *a, const char *ip, const char *name);
 /* A name derived from data under the signing key, for things other clients must not guess
  * (seed 001's private channels): base64url of HMAC-SHA256(key, "derive:" label NUL data), 43
- * characters, into out (44 bytes at least). 0, -EAGAIN (cluster mode: the key has not been
+ * characters, into out (45 bytes at least). 0, -EAGAIN (cluster mode: the key has not been
  * fetched yet; any account operation fetches it), -EINVAL, -ENOMEM. */
 int cf_auth_derive(const struct cf_auth *a, const char *label, const char *data, char *out,
                    size_t outlen);
@@ -105,19 +101,3 @@ struct lws;
 int cf_auth_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len);
 #define CF_AUTH_PROTOCOL "confab-auth"
-
-/* Building blocks, pure and blocking (the unit tests use them). */
-
-/* A yescrypt hash of pw (a fresh salt, libcrypt's default cost) into out. 0, -EINVAL, -EIO. */
-int cf_auth_hash(const char *pw, size_t pwlen, char *out, size_t outlen);
-/* 0 when pw matches hash (compared in constant time), -EACCES when not, -EINVAL when hash
- * is not one. */
-int cf_auth_hash_check(const char *hash, const char *pw, size_t pwlen);
-/* Signs a token for account id at gen, valid until exp (unix seconds), into out
- * (CF_AUTH_TOKEN_MAX). 0 or -EINVAL. */
-int cf_auth_token_sign(const unsigned char *key, size_t keylen, const char *id, uint64_t gen,
-                       int64_t exp, char *out, size_t outlen);
-/* Verifies a token's MAC (constant time) and expiry against now: 0 with the account id and
- * gen, -EBADMSG (malformed, wrong key, tampered) or -EKEYEXPIRED. */
-int cf_auth_token_parse(const unsigned char *key, size_t keylen, const char *token, int64_t now,
-                        char ret_id[CF_AUTH_ID_LEN + 1], uint64_t *ret_gen);

@@ -21,7 +21,7 @@ char *cf_auth_file_encode(const struct cf_auth_rec *recs, size_t n);
 int cf_auth_file_decode(const char *buf, size_t len, struct cf_auth_rec **ret, size_t *ret_n,
                         char *err, size_t errlen);
 /* Opens the file store over the state directory (which must be open): loads accounts.json and,
- * with key (CF_AUTH_KEY_MAX bytes), the token signing key of auth.key into key and keylen,
+ * with key (CF_TOKEN_KEY_MAX bytes), the token signing key of auth.key into key and keylen,
  * made and written there first when missing. NULL with the reason in err. */
 struct cf_store *cf_auth_file_open(const struct cf_config *cfg, unsigned char *key, size_t *keylen,
                                    char *err, size_t errlen);

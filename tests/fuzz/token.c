@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* token.c - cf_auth_token_parse(): tokens come from clients (hello, Authorization headers).
+/* token.c - cf_token_parse(): tokens come from clients (hello, Authorization headers).
  * Input byte 0 picks the mode: even, the rest is the token as sent; odd, the rest is a
  * payload the harness signs with the key, so the parser behind the MAC check (which a client
  * cannot pass without the key, but a leaked or old-format token could) is reached too. */
@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "confab/auth.h"
+#include "confab/token.h"
 
 static const unsigned char key[32] = "confab fuzz key: 32 bytes long!";
 
@@ -44,7 +44,7 @@ b64url(const unsigned char *in, size_t n, char *out)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char id[CF_AUTH_ID_LEN + 1], *tok;
+	char id[CF_STORE_ID_LEN + 1], *tok;
 	uint64_t gen;
 	int r;
 
@@ -64,8 +64,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		tok = fuzz_str(data + 1, size - 1);
 	}
-	r = cf_auth_token_parse(key, sizeof(key), tok, 1700000000, id, &gen);
-	if (r == 0 && (strlen(id) != CF_AUTH_ID_LEN))
+	r = cf_token_parse(key, sizeof(key), tok, 1700000000, id, &gen);
+	if (r == 0 && (strlen(id) != CF_STORE_ID_LEN))
 		abort();
 	if (r < 0 && r != -EBADMSG && r != -EKEYEXPIRED)
 		abort();

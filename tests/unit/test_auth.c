@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_auth.c - the building blocks of accounts: yescrypt hash and check, token signing and
- * verification (tampering, expiry, wrong key), the accounts file round trip. */
+/* test_auth.c - the accounts file of the file store (auth_file.c): its round trip and the
+ * corrupt files it refuses. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,89 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <crypt.h>
-
-#include "confab/auth.h"
 #include "confab/auth_file.h"
 
-static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
-static const unsigned char key2[32] = "fedcba9876543210fedcba9876543210";
 static const char id[] = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
-
-static void
-test_hash(void **state)
-{
-	char h[CRYPT_OUTPUT_SIZE], h2[CRYPT_OUTPUT_SIZE];
-
-	(void)state;
-	assert_int_equal(cf_auth_hash("password123", 11, h, sizeof(h)), 0);
-	assert_memory_equal(h, "$y$", 3);
-	assert_null(strstr(h, "password123"));
-	assert_int_equal(cf_auth_hash_check(h, "password123", 11), 0);
-	assert_int_equal(cf_auth_hash_check(h, "password124", 11), -EACCES);
-	assert_int_equal(cf_auth_hash_check(h, "password12", 10), -EACCES);
-	assert_int_equal(cf_auth_hash_check(h, "", 0), -EACCES);
-	/* A fresh salt each time. */
-	assert_int_equal(cf_auth_hash("password123", 11, h2, sizeof(h2)), 0);
-	assert_string_not_equal(h, h2);
-	/* Embedded NUL: refused, not truncated. */
-	assert_int_equal(cf_auth_hash("pass\0word", 9, h2, sizeof(h2)), -EINVAL);
-	assert_int_equal(cf_auth_hash_check(h, "password123\0x", 13), -EACCES);
-	assert_int_equal(cf_auth_hash_check("plain", "plain", 5), -EINVAL);
-}
-
-static void
-test_token(void **state)
-{
-	char tok[CF_AUTH_TOKEN_MAX], got[CF_AUTH_ID_LEN + 1], bad[CF_AUTH_TOKEN_MAX];
-	uint64_t gen = 0;
-
-	(void)state;
-	assert_int_equal(cf_auth_token_sign(key, sizeof(key), id, 7, 2000, tok, sizeof(tok)), 0);
-	assert_non_null(strchr(tok, '.'));
-	assert_int_equal(cf_auth_token_parse(key, sizeof(key), tok, 1999, got, &gen), 0);
-	assert_string_equal(got, id);
-	assert_int_equal(gen, 7);
-	/* The same account, gen and expiry: still another token (a random nonce), as good. */
-	{
-		char tok2[CF_AUTH_TOKEN_MAX];
-
-		assert_int_equal(
-		        cf_auth_token_sign(key, sizeof(key), id, 7, 2000, tok2, sizeof(tok2)), 0);
-		assert_string_not_equal(tok, tok2);
-		assert_int_equal(cf_auth_token_parse(key, sizeof(key), tok2, 1999, got, &gen), 0);
-	}
-	/* Expiry. */
-	assert_int_equal(cf_auth_token_parse(key, sizeof(key), tok, 2000, got, &gen), -EKEYEXPIRED);
-	/* Wrong key. */
-	assert_int_equal(cf_auth_token_parse(key2, sizeof(key2), tok, 1000, got, &gen), -EBADMSG);
-	/* Every single-character change is detected. */
-	for (size_t i = 0; tok[i]; i++) {
-		strcpy(bad, tok);
-		bad[i] = bad[i] == 'A' ? 'B' : 'A';
-		assert_int_not_equal(cf_auth_token_parse(key, sizeof(key), bad, 1000, got, &gen),
-		                     0);
-	}
-	/* A payload re-signed with another gen does not carry the old MAC. */
-	{
-		char t2[CF_AUTH_TOKEN_MAX], mix[2 * CF_AUTH_TOKEN_MAX];
-
-		assert_int_equal(cf_auth_token_sign(key, sizeof(key), id, 8, 2000, t2, sizeof(t2)),
-		                 0);
-		snprintf(mix, sizeof(mix), "%.*s%s", (int)(strchr(t2, '.') - t2), t2,
-		         strchr(tok, '.'));
-		assert_int_equal(cf_auth_token_parse(key, sizeof(key), mix, 1000, got, &gen),
-		                 -EBADMSG);
-	}
-	/* Garbage. */
-	assert_int_equal(cf_auth_token_parse(key, sizeof(key), "", 1000, got, &gen), -EBADMSG);
-	assert_int_equal(cf_auth_token_parse(key, sizeof(key), ".", 1000, got, &gen), -EBADMSG);
-	assert_int_equal(cf_auth_token_parse(key, sizeof(key), "abc.def", 1000, got, &gen),
-	                 -EBADMSG);
-	/* A bad id is refused when signing. */
-	assert_int_equal(cf_auth_token_sign(key, sizeof(key), "x", 0, 1, tok, sizeof(tok)),
-	                 -EINVAL);
-}
 
 static void
 test_file_roundtrip(void **state)
@@ -159,8 +79,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_hash),
-	        cmocka_unit_test(test_token),
 	        cmocka_unit_test(test_file_roundtrip),
 	};
 

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/auth.h"
 #include "confab/auth_file.h"
 #include "confab/config.h"
 #include "confab/state.h"
 #include "confab/store.h"
+#include "confab/token.h"
 
 static char base[PATH_MAX];
 static struct cf_config cfg;
@@ -195,7 +195,7 @@ test_accounts(void **state)
 static void
 test_key(void **state)
 {
-	unsigned char k1[CF_AUTH_KEY_MAX], k2[CF_AUTH_KEY_MAX];
+	unsigned char k1[CF_TOKEN_KEY_MAX], k2[CF_TOKEN_KEY_MAX];
 	size_t l1 = 0, l2 = 0;
 	char *buf;
 	size_t len;
@@ -230,7 +230,7 @@ test_key(void **state)
 static void
 test_bad_key_file(void **state)
 {
-	unsigned char k[CF_AUTH_KEY_MAX];
+	unsigned char k[CF_TOKEN_KEY_MAX];
 	size_t l = 0;
 	char err[256];
 
