@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* token.c - access tokens and derived names under the accounts' key (see token.h): their
- * base64url, HMAC-SHA256 signing and strict parsing. */
+ * base64url, HMAC-SHA256 signing and strict parsing.
+ *
+ * Encoding is lws's (lws_b64_encode_string_url(), whose '=' padding is cut). Decoding stays
+ * here: lws_b64_decode_stateful() accepts '+' and '/' for '-' and '_', skips characters outside
+ * the alphabet, ignores the leftover bits of the last character and lengths of 4k+1, so one
+ * token would have many spellings that all verify. Ours takes only what the encoder writes. */
 #define _GNU_SOURCE /* asprintf */
 #include "confab/token.h"
 #include "confab/text.h"
@@ -12,40 +17,37 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/types.h>
+#include <libwebsockets.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #define TOKEN_VERSION "1"
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#define B64_IN_MAX 128 /* the longest input: a payload (cf_token_sign() bounds it) */
 
-/* Unpadded base64url of n bytes into out; the length written, or 0 if out is too small. */
+/* Unpadded base64url of n bytes (at most B64_IN_MAX) into out; the length written, or 0 if out
+ * is too small. lws writes the padding and wants room for one byte more than it writes, so it
+ * writes into tmp: out needs room only for what is kept. */
 static size_t
 b64_enc(const unsigned char *in, size_t n, char *out, size_t outlen)
 {
-	size_t o = 0;
+	char tmp[(B64_IN_MAX + 2) / 3 * 4 + 2];
+	int len;
 
-	if ((n + 2) / 3 * 4 + 1 > outlen)
+	if (n > B64_IN_MAX || (n + 2) / 3 * 4 + 1 > outlen)
 		return 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		size_t k = n - i < 3 ? n - i : 3;
-
-		if (k > 1)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (k > 2)
-			v |= in[i + 2];
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		if (k > 1)
-			out[o++] = b64url[(v >> 6) & 63];
-		if (k > 2)
-			out[o++] = b64url[v & 63];
-	}
-	out[o] = '\0';
-	return o;
+	len = lws_b64_encode_string_url((const char *)in, (int)n, tmp, (int)sizeof(tmp));
+	if (len < 0)
+		return 0;
+	while (len && tmp[len - 1] == '=')
+		len--;
+	memcpy(out, tmp, (size_t)len);
+	out[len] = '\0';
+	return (size_t)len;
 }
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static int
 b64_val(char c)
