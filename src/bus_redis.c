@@ -31,279 +31,13 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 
-/* KEYS: meta hash, log stream, nonce key. ARGV: channel, user id, user name, text, nonce
- * ('' for none), log length, ttl s, epoch for a new life, room.
- * Returns {seq, epoch, ts, dup}. Numbers travel as strings: Lua would print big ones as
- * floats. */
-static const char pub_lua[] =
-        "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
-        "if not e then\n"
-        "  e = ARGV[8]\n"
-        "  redis.call('DEL', KEYS[2], KEYS[1])\n"
-        "  redis.call('HSET', KEYS[1], 'epoch', e, 'seq', 0)\n"
-        "end\n"
-        "local ttl = tonumber(ARGV[7])\n"
-        "if ARGV[5] ~= '' then\n"
-        "  local d = redis.call('GET', KEYS[3])\n"
-        "  if d then\n"
-        "    local de, ds = string.match(d, '^(%d+):(%d+)$')\n"
-        "    if de then return {ds, de, '0', 1} end\n"
-        "  end\n"
-        "end\n"
-        "local s = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))\n"
-        "local t = redis.call('TIME')\n"
-        "local ts = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))\n"
-        "local m = cjson.encode({r = ARGV[9], s = s, e = e, t = ts, u = ARGV[2], n = ARGV[3],\n"
-        "  x = ARGV[4], k = ARGV[5]})\n"
-        "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], s .. '-0', 'm', m)\n"
-        "redis.call('EXPIRE', KEYS[1], ttl)\n"
-        "redis.call('EXPIRE', KEYS[2], ttl)\n"
-        "if ARGV[5] ~= '' then redis.call('SET', KEYS[3], e .. ':' .. s, 'EX', ttl) end\n"
-        "redis.call('PUBLISH', ARGV[1], m)\n"
-        "return {s, e, ts, 0}\n";
+#include "cf_lua.h"
 
-/* KEYS: meta hash, log stream, presence hash. ARGV: after seq (-1: the newest count entries),
- * count, epoch for a new life, ttl s, how many entries up to after to return as well (to check
- * they are the ones this node delivered). Returns {epoch, seq, entries, presence, entries up
- * to after newest first, prev epoch, base seq}: prev and base (or nil) say that the current
- * epoch continues prev after seq base (a failover lost what followed base). */
-static const char fetch_lua[] =
-        "local e = redis.call('HGET', KEYS[1], 'epoch')\n"
-        "if not e then\n"
-        "  e = ARGV[3]\n"
-        "  redis.call('DEL', KEYS[2], KEYS[1])\n"
-        "  redis.call('HSET', KEYS[1], 'epoch', e, 'seq', 0)\n"
-        "end\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[4])\n"
-        "redis.call('EXPIRE', KEYS[2], ARGV[4])\n"
-        "local after = tonumber(ARGV[1])\n"
-        "local r\n"
-        "if after < 0 then\n"
-        "  r = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2])\n"
-        "else\n"
-        "  r = redis.call('XRANGE', KEYS[2], string.format('%d', after + 1) .. '-0', '+',\n"
-        "    'COUNT', ARGV[2])\n"
-        "end\n"
-        "local upto = {}\n"
-        "if after > 0 and tonumber(ARGV[5]) > 0 then\n"
-        "  upto = redis.call('XREVRANGE', KEYS[2], string.format('%d', after) .. '-0', '-',\n"
-        "    'COUNT', ARGV[5])\n"
-        "end\n"
-        "local pb = redis.call('HMGET', KEYS[1], 'prev', 'base')\n"
-        "return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3]), "
-        "upto, pb[1], pb[2]}\n";
-
-/* KEYS: meta hash, log stream. ARGV: the newest entry id to read ('+' for the newest), count.
- * Returns {epoch or false, seq, entries newest first}. Reads only. */
-static const char history_lua[] =
-        "local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'prev', 'base')\n"
-        "return {m[1], m[2], redis.call('XREVRANGE', KEYS[2], ARGV[1], '-', 'COUNT', ARGV[2]),\n"
-        "  m[3], m[4]}\n";
-
-/* KEYS: meta hash. ARGV: the epoch seen, a new one, the last seq the new one keeps of the old.
- * Replaces the epoch if it is still the one seen (another node may have done it already).
- * Entries after base written under the old epoch belong to the new one. */
-static const char newepoch_lua[] =
-        "if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then\n"
-        "  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'prev', ARGV[1], 'base', ARGV[3])\n"
-        "end\n"
-        "return 1\n";
-
-/* KEYS: presence hash, the node's room set. ARGV: field (node \x1f user id), user name,
- * '1' joined / '0' left, room channel, event, ttl s, room. */
-static const char presence_lua[] = "if ARGV[3] == '1' then\n"
-                                   "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-                                   "  redis.call('SADD', KEYS[2], ARGV[7])\n"
-                                   "else\n"
-                                   "  redis.call('HDEL', KEYS[1], ARGV[1])\n"
-                                   "end\n"
-                                   "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-                                   "redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
-                                   "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
-                                   "return 1\n";
-
-/* KEYS: this node's liveness key, the set of nodes. ARGV: node id, node ttl s, prefix, set
- * ttl s. Refreshes this node, then removes the presence entries of every node whose liveness
- * key expired, announcing each as a leave on its room's channel. Returns how many died. */
-static const char alive_lua[] =
-        "redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])\n"
-        "redis.call('SADD', KEYS[2], ARGV[1])\n"
-        "redis.call('EXPIRE', KEYS[2], ARGV[4])\n"
-        "local dead = 0\n"
-        "for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
-        "  if redis.call('EXISTS', ARGV[3] .. 'node:' .. n) == 0 then\n"
-        "    local rk = ARGV[3] .. 'noderooms:' .. n\n"
-        "    for _, room in ipairs(redis.call('SMEMBERS', rk)) do\n"
-        "      local pk = ARGV[3] .. 'presence:' .. room\n"
-        "      local h = redis.call('HGETALL', pk)\n"
-        "      for i = 1, #h, 2 do\n"
-        "        if string.sub(h[i], 1, #n + 1) == n .. '\\31' then\n"
-        "          redis.call('HDEL', pk, h[i])\n"
-        "          redis.call('PUBLISH', ARGV[3] .. 'room:' .. room, cjson.encode({p = 'leave',\n"
-        "            r = room, u = string.sub(h[i], #n + 2), n = h[i + 1], o = n}))\n"
-        "        end\n"
-        "      end\n"
-        "    end\n"
-        "    redis.call('DEL', rk)\n"
-        "    redis.call('SREM', KEYS[2], n)\n"
-        "    dead = dead + 1\n"
-        "  end\n"
-        "end\n"
-        "return dead\n";
-
-/* KEYS: the set of created rooms (member: room, score: the Redis time, in s, at which it
- * expires). ARGV: 'add' or 'check', ttl s, max rooms alive (add), room. add: removes the expired
- * ones, then records room unless max are alive (0) or it is there (-1). check: whether room is
- * there and not expired (0 otherwise), and if so gives it ttl again. The set itself lives at
- * least as long as its newest member. Returns 1 when done. */
-static const char created_lua[] =
-        "local now = tonumber(redis.call('TIME')[1])\n"
-        "local ttl = tonumber(ARGV[2])\n"
-        "if ARGV[1] == 'add' then\n"
-        "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
-        "  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end\n"
-        "  if redis.call('ZADD', KEYS[1], 'NX', now + ttl, ARGV[4]) == 0 then return -1 end\n"
-        "else\n"
-        "  local s = redis.call('ZSCORE', KEYS[1], ARGV[4])\n"
-        "  if not s or tonumber(s) <= now then return 0 end\n"
-        "  if tonumber(s) < now + ttl then\n"
-        "    redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[4])\n"
-        "  end\n"
-        "end\n"
-        "if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end\n"
-        "return 1\n";
-
-/* The inbox list of a user whose direct messages are kept (cf_msg.keep) holds two kinds of
- * entry, each its message's JSON with "i" (its id) and "q" (when it was kept, Redis's clock):
- * waiting ones ("w": 1), kept while no node followed the user, and held ones, PUBLISHed with
- * "h": 1 and kept until a node says a session has written them (dmdone_lua). Waiting entries are
- * always the newest (a drain publishes them all and makes them held), so the tail tells whether
- * any wait. A held entry whose write never happened (the session closed, the node died) is
- * published again by the user's next drain: delivery is at least once, and the id lets a
- * client drop a message it has shown.
- *
- * KEYS: the user's inbox list, and for a message kept only for accounts (cf_msg.keep_acct) the
- * user's account hash. ARGV: the user's channel, the message (JSON), max messages, max bytes,
- * ttl s. With the account hash given and missing (a guest), the message is a plain one:
- * PUBLISHed, never kept, receivers -1 when nobody follows the user. Else, with entries waiting,
- * the message waits behind them (publishing it would overtake them; the pending drain delivers
- * all in order); with none, it is PUBLISHed and held, or kept waiting when no node follows the
- * user. A message too large to keep is PUBLISHed, not held. The expired head and whatever
- * exceeds the bounds are dropped, oldest first. Whether the user is an account is decided here,
- * in the same step as the keep, so no node needs to ask before sending. Returns {receivers (0:
- * kept waiting; -1: not kept, nobody follows the user), dropped for max messages (-1: the
- * message alone is over max bytes and nobody follows the user), for max bytes, expired}. */
-static const char dmkeep_lua[] =
-        "if #KEYS > 1 and redis.call('EXISTS', KEYS[2]) == 0 then\n"
-        "  local n = redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
-        "  if n > 0 then return {n, 0, 0, 0} end\n"
-        "  return {-1, 0, 0, 0}\n"
-        "end\n"
-        "local tail = redis.call('LINDEX', KEYS[1], -1)\n"
-        "local waiting = tail and cjson.decode(tail).w ~= nil\n"
-        "local t = redis.call('TIME')\n"
-        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-        "local o = cjson.decode(ARGV[2])\n"
-        "o.q = string.format('%d', now)\n"
-        "local maxb = tonumber(ARGV[4])\n"
-        "local n = 0\n"
-        "if #cjson.encode(o) > maxb then\n"
-        "  if not waiting then n = redis.call('PUBLISH', ARGV[1], ARGV[2]) end\n"
-        "  if n > 0 then return {n, 0, 0, 0} end\n"
-        "  return {0, -1, 0, 0}\n"
-        "end\n"
-        "if not waiting then\n"
-        "  local h = cjson.decode(ARGV[2])\n"
-        "  h.h = 1\n"
-        "  n = redis.call('PUBLISH', ARGV[1], cjson.encode(h))\n"
-        "end\n"
-        "if n == 0 then o.w = 1 else o.p = o.q end\n"
-        "local m = cjson.encode(o)\n"
-        "local ttl = tonumber(ARGV[5]) * 1000\n"
-        "local exp = 0\n"
-        "while true do\n"
-        "  local e = redis.call('LINDEX', KEYS[1], 0)\n"
-        "  if not e or now - tonumber(cjson.decode(e).q) < ttl then break end\n"
-        "  redis.call('LPOP', KEYS[1])\n"
-        "  exp = exp + 1\n"
-        "end\n"
-        "local len = redis.call('RPUSH', KEYS[1], m)\n"
-        "local maxn = tonumber(ARGV[3])\n"
-        "local dc = 0\n"
-        "if len > maxn then\n"
-        "  redis.call('LTRIM', KEYS[1], len - maxn, -1)\n"
-        "  dc = len - maxn\n"
-        "end\n"
-        "local all = redis.call('LRANGE', KEYS[1], 0, -1)\n"
-        "local bytes = 0\n"
-        "for _, e in ipairs(all) do bytes = bytes + #e end\n"
-        "local db = 0\n"
-        "while bytes > maxb do\n"
-        "  db = db + 1\n"
-        "  bytes = bytes - #all[db]\n"
-        "  redis.call('LPOP', KEYS[1])\n"
-        "end\n"
-        "redis.call('EXPIRE', KEYS[1], ARGV[5])\n"
-        "return {n, dc, db, exp}\n";
-
-/* KEYS: the user's inbox list. ARGV: the user's channel, ttl s, grace ms. Runs once a node's
- * subscription to the user's channel is confirmed: PUBLISHes every entry, oldest first, with
- * "h": 1, on the user's channel, so every node that follows the user delivers it to its
- * sessions, and keeps it, held ("p": when published), until a node says it was written. A held
- * entry published less than grace ago is on its way to sessions that follow the user already
- * (another node drained it a moment ago) and is left alone: this node's sessions get all of a
- * drain or none of it, and an entry whose sessions died comes with a later drain. Expired
- * entries are dropped; should nobody follow the channel any more (the session left
- * meanwhile), the rest waits again. Returns {sent, expired}. */
-static const char drain_lua[] =
-        "local l = redis.call('LRANGE', KEYS[1], 0, -1)\n"
-        "if #l == 0 then return {0, 0} end\n"
-        "local t = redis.call('TIME')\n"
-        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-        "local ttl = tonumber(ARGV[2]) * 1000\n"
-        "redis.call('DEL', KEYS[1])\n"
-        "local sent, exp, gone, keep = 0, 0, false, {}\n"
-        "for _, m in ipairs(l) do\n"
-        "  local o = cjson.decode(m)\n"
-        "  if now - tonumber(o.q) >= ttl then\n"
-        "    exp = exp + 1\n"
-        "  else\n"
-        "    local fresh = o.w == nil and o.p and now - tonumber(o.p) < tonumber(ARGV[3])\n"
-        "    if not gone and not fresh then\n"
-        "      o.w = nil\n"
-        "      o.h = 1\n"
-        "      if redis.call('PUBLISH', ARGV[1], cjson.encode(o)) > 0 then\n"
-        "        sent = sent + 1\n"
-        "        o.p = string.format('%d', now)\n"
-        "      else\n"
-        "        gone = true\n"
-        "      end\n"
-        "      o.h = nil\n"
-        "    end\n"
-        "    if gone then o.w = 1 end\n"
-        "    keep[#keep + 1] = cjson.encode(o)\n"
-        "  end\n"
-        "end\n"
-        "if #keep > 0 then\n"
-        "  redis.call('RPUSH', KEYS[1], unpack(keep))\n"
-        "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-        "end\n"
-        "return {sent, exp}\n";
-
-/* KEYS: the user's inbox list. ARGV: a message id. A session has written the held message with
- * that id: it is delivered, drop it. Returns 1, or 0 when it is not held there (another node
- * wrote it first, it expired, or it waits: it was never published). */
-static const char dmdone_lua[] = "for _, m in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
-                                 "  local o = cjson.decode(m)\n"
-                                 "  if o.i == ARGV[1] and o.w == nil then\n"
-                                 "    redis.call('LREM', KEYS[1], 1, m)\n"
-                                 "    return 1\n"
-                                 "  end\n"
-                                 "end\n"
-                                 "return 0\n";
+/* The scripts are src/lua/<name>.lua, each with its KEYS, ARGV and reply; cf_lua.h is generated
+ * from them (src/lua/embed.cmake). */
 
 #define FETCH_BATCH 1000
-/* drain_lua's grace: far above the time from a publish to the write on a node that is alive. */
+/* drain.lua's grace: far above the time from a publish to the write on a node that is alive. */
 #define DRAIN_GRACE_MS "2000"
 #define KEY_TTL_MIN    10
 
@@ -592,7 +326,7 @@ on_dm(struct bus_redis *b, const char *payload, size_t len)
 		m = cf_msg_new(to, u, n, x, NULL);
 	if (m) {
 		m->dm = 1;
-		/* Kept until a session writes it: dmkeep_lua and drain_lua say so with "h". */
+		/* Kept until a session writes it: dmkeep.lua and drain.lua say so with "h". */
 		m->held = i && json_is_integer(json_object_get(o, "h"));
 		m->ts_ms = strtoll(t, NULL, 10);
 		if (i)
@@ -1901,37 +1635,37 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	b->cfg = cfg;
 	b->replicated = !strcmp(cfg->redis_ack, "replicated");
 	b->pub.name = "publish";
-	b->pub.body = pub_lua;
+	b->pub.body = cf_lua_publish;
 	b->fetch.name = "fetch";
-	b->fetch.body = fetch_lua;
+	b->fetch.body = cf_lua_fetch;
 	b->presence.name = "presence";
-	b->presence.body = presence_lua;
+	b->presence.body = cf_lua_presence;
 	b->alive.name = "liveness";
-	b->alive.body = alive_lua;
+	b->alive.body = cf_lua_alive;
 	b->history.name = "history";
-	b->history.body = history_lua;
-	sha1_hex(history_lua, b->history.sha);
+	b->history.body = cf_lua_history;
+	sha1_hex(cf_lua_history, b->history.sha);
 	b->created.name = "created rooms";
-	b->created.body = created_lua;
-	sha1_hex(created_lua, b->created.sha);
+	b->created.body = cf_lua_created;
+	sha1_hex(cf_lua_created, b->created.sha);
 	b->dmkeep.name = "keep";
-	b->dmkeep.body = dmkeep_lua;
-	sha1_hex(dmkeep_lua, b->dmkeep.sha);
+	b->dmkeep.body = cf_lua_dmkeep;
+	sha1_hex(cf_lua_dmkeep, b->dmkeep.sha);
 	b->drain.name = "drain";
-	b->drain.body = drain_lua;
-	sha1_hex(drain_lua, b->drain.sha);
+	b->drain.body = cf_lua_drain;
+	sha1_hex(cf_lua_drain, b->drain.sha);
 	b->dmdone.name = "dmdone";
-	b->dmdone.body = dmdone_lua;
-	sha1_hex(dmdone_lua, b->dmdone.sha);
+	b->dmdone.body = cf_lua_dmdone;
+	sha1_hex(cf_lua_dmdone, b->dmdone.sha);
 	b->newepoch.name = "new epoch";
-	b->newepoch.body = newepoch_lua;
-	sha1_hex(newepoch_lua, b->newepoch.sha);
-	sha1_hex(presence_lua, b->presence.sha);
-	sha1_hex(alive_lua, b->alive.sha);
+	b->newepoch.body = cf_lua_newepoch;
+	sha1_hex(cf_lua_newepoch, b->newepoch.sha);
+	sha1_hex(cf_lua_presence, b->presence.sha);
+	sha1_hex(cf_lua_alive, b->alive.sha);
 	b->ctx = ctx;
 	snprintf(b->node, sizeof(b->node), "%s", node_id);
-	sha1_hex(pub_lua, b->pub.sha);
-	sha1_hex(fetch_lua, b->fetch.sha);
+	sha1_hex(cf_lua_publish, b->pub.sha);
+	sha1_hex(cf_lua_fetch, b->fetch.sha);
 	reg->mirror = 1;
 	cf_metrics.redis_mode = 1;
 	ev.ud = b;

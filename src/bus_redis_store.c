@@ -22,45 +22,9 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* KEYS: acct:<name>, acctid:<id>, accts. ARGV: name, id, hash, created, max accounts.
- * HSETNX semantics for the whole account: two nodes racing for a name cannot both win. */
-static const char create_lua[] =
-        "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-        "if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[5]) then return -1 end\n"
-        "redis.call('HSET', KEYS[1], 'id', ARGV[2], 'hash', ARGV[3], 'gen', '0', 'created', "
-        "ARGV[4])\n"
-        "redis.call('SET', KEYS[2], ARGV[1])\n"
-        "redis.call('RPUSH', KEYS[3], ARGV[1])\n"
-        "return 1\n";
-/* ARGV: prefix, 'name' or 'id', the name or id. {name, id, hash, gen, created} or nil. */
-static const char get_lua[] =
-        "local name = ARGV[3]\n"
-        "if ARGV[2] == 'id' then\n"
-        "  name = redis.call('GET', ARGV[1] .. 'acctid:' .. ARGV[3])\n"
-        "  if not name then return nil end\n"
-        "end\n"
-        "local v = redis.call('HMGET', ARGV[1] .. 'acct:' .. name, 'id', 'hash', 'gen', "
-        "'created')\n"
-        "if not v[1] then return nil end\n"
-        "return {name, v[1], v[2], v[3], v[4]}\n";
-/* KEYS: acct:<name>. {id, gen, created} or nil. */
-static const char bump_lua[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return nil end\n"
-                               "local g = redis.call('HINCRBY', KEYS[1], 'gen', 1)\n"
-                               "local v = redis.call('HMGET', KEYS[1], 'id', 'created')\n"
-                               "return {v[1], tostring(g), v[2]}\n";
-/* KEYS: accts. ARGV: prefix, most. {name, id, gen, created, ...} in creation order. */
-static const char list_lua[] =
-        "local out = {}\n"
-        "for _, n in ipairs(redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do\n"
-        "  local v = redis.call('HMGET', ARGV[1] .. 'acct:' .. n, 'id', 'gen', 'created')\n"
-        "  if v[1] then\n"
-        "    out[#out + 1] = n; out[#out + 1] = v[1]; out[#out + 1] = v[2]; out[#out + 1] = v[3]\n"
-        "  end\n"
-        "end\n"
-        "return out\n";
-/* KEYS: authkey. ARGV: a fresh random key. The key every node uses. */
-static const char key_lua[] = "redis.call('SET', KEYS[1], ARGV[1], 'NX')\n"
-                              "return redis.call('GET', KEYS[1])\n";
+#include "cf_lua.h"
+
+/* The scripts are src/lua/store_<name>.lua (cf_lua.h, src/lua/embed.cmake). */
 
 struct redis_store {
 	struct cf_store st; /* first: cf_store* <-> redis_store* */
@@ -201,7 +165,7 @@ redis_get(struct cf_store *st, int by_id, const char *what, cf_store_acct_cb *cb
 	if (!q)
 		return -ENOMEM;
 	q->cb.acct = cb;
-	return eval(q, on_get, get_lua, 0, 3, args);
+	return eval(q, on_get, cf_lua_store_get, 0, 3, args);
 }
 
 /* ---- create ------------------------------------------------------------------------------- */
@@ -238,7 +202,7 @@ redis_create(struct cf_store *st, const struct cf_account *acct, const char *has
 	if (!q)
 		return -ENOMEM;
 	q->cb.done = cb;
-	return eval(q, on_create, create_lua, 3, 8, args);
+	return eval(q, on_create, cf_lua_store_create, 3, 8, args);
 }
 
 /* ---- bump --------------------------------------------------------------------------------- */
@@ -277,7 +241,7 @@ redis_bump(struct cf_store *st, const char *name, cf_store_acct_cb *cb, void *ud
 	if (!q)
 		return -ENOMEM;
 	q->cb.acct = cb;
-	return eval(q, on_bump, bump_lua, 1, 1, args);
+	return eval(q, on_bump, cf_lua_store_bump, 1, 1, args);
 }
 
 /* ---- list --------------------------------------------------------------------------------- */
@@ -322,7 +286,7 @@ redis_list(struct cf_store *st, cf_store_list_cb *cb, void *ud)
 	if (!q)
 		return -ENOMEM;
 	q->cb.list = cb;
-	return eval(q, on_list, list_lua, 1, 3, args);
+	return eval(q, on_list, cf_lua_store_list, 1, 3, args);
 }
 
 /* ---- the signing key ---------------------------------------------------------------------- */
@@ -365,7 +329,7 @@ redis_key(struct cf_store *st, cf_store_key_cb *cb, void *ud)
 	q = req_new(rs, ud, NULL);
 	if (q) {
 		q->cb.key = cb;
-		r = eval(q, on_key, key_lua, 1, 2, args);
+		r = eval(q, on_key, cf_lua_store_key, 1, 2, args);
 	} else {
 		r = -ENOMEM;
 	}
