@@ -53,12 +53,9 @@ struct bus_redis {
 	struct cf_store *store;      /* the accounts (bus_redis_store.c), over redis */
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
-	struct lws_dll2_owner pubs;  /* struct pub in flight */
+	struct lws_dll2_owner reqs;  /* struct req in flight */
 	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain,
 	        dmdone;
-	struct lws_dll2_owner reads;   /* struct read in flight */
-	struct lws_dll2_owner idreqs;  /* struct idreq in flight */
-	struct lws_dll2_owner onlines; /* struct online in flight */
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
 	uint64_t touched_us; /* when the followed rooms' keys were last refreshed */
@@ -67,39 +64,31 @@ struct bus_redis {
 	char status[320];
 };
 
-/* One publish in flight; freed when its last reply is in. */
-struct pub {
+enum req_kind {
+	REQ_PUBLISH, /* a room message or a direct message: cb.done */
+	REQ_HISTORY, /* a history read for the REST API: cb.history */
+	REQ_ROOM,    /* seed 002's room_create or room_check: cb.room */
+	REQ_ONLINE,  /* a presence question (PUBSUB NUMSUB): cb.online */
+};
+
+/* A caller's request in flight, on b->reqs until its last reply is in, so that cf_bus_cancel()
+ * finds it (its callback is cleared) and redis_free() ends it. */
+struct req {
 	struct lws_dll2 list;
 	struct bus_redis *b;
-	struct cf_msg *m;   /* one reference */
-	cf_bus_done_cb *cb; /* NULL once cancelled */
+	enum req_kind kind;
+	union {
+		cf_bus_done_cb *done;
+		cf_bus_history_cb *history;
+		cf_bus_room_cb *room;
+		cf_bus_online_cb *online;
+	} cb; /* NULL once cancelled */
 	void *ud;
-	int64_t tag;
-};
-
-/* One history read for the REST API in flight. */
-struct read {
-	struct lws_dll2 list;
-	struct bus_redis *b;
-	cf_bus_history_cb *cb; /* NULL once cancelled */
-	void *ud;
-};
-
-/* One room_create or room_check in flight. */
-struct idreq {
-	struct lws_dll2 list;
-	cf_bus_room_cb *cb; /* NULL once cancelled */
-	void *ud;
-	uint8_t add;
-	char room[];
-};
-
-/* One presence question (PUBSUB NUMSUB) in flight. */
-struct online {
-	struct lws_dll2 list;
-	cf_bus_online_cb *cb; /* NULL once cancelled */
-	void *ud;
-	size_t n;
+	struct cf_msg *m; /* REQ_PUBLISH: one reference */
+	int64_t tag;      /* REQ_PUBLISH: the caller's */
+	size_t n;         /* REQ_ONLINE: how many users were asked about */
+	uint8_t add;      /* REQ_ROOM: create (else check) */
+	char room[];      /* REQ_ROOM: the room */
 };
 
 /* One catch-up read in flight; the room is found again by name (it may be gone). */
@@ -109,6 +98,59 @@ struct fetch {
 	uint32_t upto; /* entries up to after to compare with the mirror */
 	char room[];
 };
+
+/* A request of kind for ud, on b's list; room is copied (REQ_ROOM), may be NULL. */
+static struct req *
+req_new(struct bus_redis *b, enum req_kind kind, void *ud, const char *room)
+{
+	size_t n = room ? strlen(room) : 0;
+	struct req *q = calloc(1, sizeof(*q) + n + 1);
+
+	if (!q)
+		return NULL;
+	q->b = b;
+	q->kind = kind;
+	q->ud = ud;
+	memcpy(q->room, room ? room : "", n + 1);
+	lws_dll2_add_tail(&q->list, &b->reqs);
+	return q;
+}
+
+static void
+req_free(struct req *q)
+{
+	lws_dll2_remove(&q->list);
+	cf_msg_unref(q->m);
+	free(q);
+}
+
+/* Tells q's caller err (0 only for the kinds whose callback carries no answer but err) and
+ * frees q. */
+static void
+req_finish(struct req *q, int err)
+{
+	switch (q->kind) {
+	case REQ_PUBLISH:
+		if (err < 0)
+			cf_metrics.redis_unavailable_total++;
+		if (q->cb.done)
+			q->cb.done(q->ud, q->tag, q->m, err);
+		break;
+	case REQ_HISTORY:
+		if (q->cb.history)
+			q->cb.history(q->ud, err, 0, 0, NULL, 0);
+		break;
+	case REQ_ROOM:
+		if (q->cb.room)
+			q->cb.room(q->ud, q->room, err);
+		break;
+	case REQ_ONLINE:
+		if (q->cb.online)
+			q->cb.online(q->ud, err, NULL, 0);
+		break;
+	}
+	req_free(q);
+}
 
 static void
 sha1_hex(const char *s, char out[41])
@@ -811,8 +853,6 @@ on_script_reply(void *privdata, redisReply *rep)
 		log_warn("redis: the %s script failed: %s", sc->name, rep->str);
 }
 
-static void pub_finish(struct pub *p, int err);
-
 static void
 redis_user(struct cf_bus *bus, const char *uid, int present)
 {
@@ -831,24 +871,24 @@ redis_user(struct cf_bus *bus, const char *uid, int present)
 static void
 on_dmkeep_reply(void *privdata, redisReply *rep)
 {
-	struct pub *p = privdata;
+	struct req *p = privdata;
 	int64_t dc;
 
 	if (check_link_error(p->b, rep) || !rep || rep->type != REDIS_REPLY_ARRAY ||
 	    rep->elements != 4) {
 		if (rep && rep->type == REDIS_REPLY_ERROR)
 			log_warn("redis: the keep script failed: %s", rep->str);
-		pub_finish(p, rep ? -EIO : -ENOTCONN);
+		req_finish(p, rep ? -EIO : -ENOTCONN);
 		return;
 	}
 	if (rep->element[0]->type == REDIS_REPLY_INTEGER && rep->element[0]->integer < 0) {
-		pub_finish(p, -ENOENT); /* not an account, and nobody follows the user */
+		req_finish(p, -ENOENT); /* not an account, and nobody follows the user */
 		return;
 	}
 	dc = rep->element[1]->type == REDIS_REPLY_INTEGER ? rep->element[1]->integer : 0;
 	if (dc < 0) {
 		cf_metrics.inbox_dropped_bytes++;
-		pub_finish(p, -EMSGSIZE);
+		req_finish(p, -EMSGSIZE);
 		return;
 	}
 	cf_metrics.inbox_dropped_count += (uint64_t)dc;
@@ -858,7 +898,7 @@ on_dmkeep_reply(void *privdata, redisReply *rep)
 		p->m->queued = 1;
 		cf_metrics.inbox_queued_total++;
 	}
-	pub_finish(p, 0);
+	req_finish(p, 0);
 }
 
 static void
@@ -885,14 +925,14 @@ redis_dm_written(struct cf_bus *bus, const char *uid, const char *mid)
 static void
 on_dm_reply(void *privdata, redisReply *rep)
 {
-	struct pub *p = privdata;
+	struct req *p = privdata;
 
 	if (!rep || rep->type != REDIS_REPLY_INTEGER) {
-		pub_finish(p, rep ? -EIO : -ENOTCONN);
+		req_finish(p, rep ? -EIO : -ENOTCONN);
 		return;
 	}
 	/* PUBLISH says how many nodes follow the user's channel. */
-	pub_finish(p, rep->integer > 0 ? 0 : -ENOENT);
+	req_finish(p, rep->integer > 0 ? 0 : -ENOENT);
 }
 
 static int
@@ -901,7 +941,7 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 	struct bus_redis *b = (struct bus_redis *)bus;
 	char ch[512], ts[24];
 	const char *argv[] = {"PUBLISH", ch, NULL};
-	struct pub *p;
+	struct req *p;
 	json_t *o;
 	char *txt;
 	int r;
@@ -921,17 +961,14 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 	}
 	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	p = txt ? calloc(1, sizeof(*p)) : NULL;
+	p = txt ? req_new(b, REQ_PUBLISH, ud, NULL) : NULL;
 	if (!p) {
 		free(txt);
 		return -ENOMEM;
 	}
-	p->b = b;
 	p->m = cf_msg_ref(m);
-	p->cb = cb;
-	p->ud = ud;
+	p->cb.done = cb;
 	p->tag = tag;
-	lws_dll2_add_tail(&p->list, &b->pubs);
 	argv[2] = txt;
 	if (m->keep) {
 		char ik[512], ak[512], maxn[16], maxb[16], ttl[16];
@@ -950,7 +987,7 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 		if (key(ik, sizeof(ik), b, "inbox", m->room) < 0 ||
 		    key(ak, sizeof(ak), b, "acct", m->room) < 0) {
 			free(txt);
-			pub_finish(p, -ENAMETOOLONG);
+			req_finish(p, -ENAMETOOLONG);
 			return 0;
 		}
 		snprintf(maxn, sizeof(maxn), "%d", b->cfg->inbox_max_messages);
@@ -962,30 +999,27 @@ redis_dm(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int
 	}
 	free(txt);
 	if (r < 0)
-		pub_finish(p, r);
+		req_finish(p, r);
 	return 0;
 }
 
 static void
 on_numsub_reply(void *privdata, redisReply *rep)
 {
-	struct online *q = privdata;
+	struct req *q = privdata;
 	uint8_t on[CF_BUS_ONLINE_MAX];
 
-	lws_dll2_remove(&q->list);
 	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 * q->n) {
-		if (q->cb)
-			q->cb(q->ud, rep ? -EIO : -ENOTCONN, NULL, 0);
-		free(q);
+		req_finish(q, rep ? -EIO : -ENOTCONN);
 		return;
 	}
 	/* {channel, subscribers, ...}: each node follows user:<id> while the user has a session
 	 * there, so more than 0 subscribers means a session somewhere. */
 	for (size_t i = 0; i < q->n; i++)
 		on[i] = reply_u64(rep->element[2 * i + 1]) > 0;
-	if (q->cb)
-		q->cb(q->ud, 0, on, q->n);
-	free(q);
+	if (q->cb.online)
+		q->cb.online(q->ud, 0, on, q->n);
+	req_free(q);
 }
 
 static int
@@ -994,10 +1028,10 @@ redis_online(struct cf_bus *bus, const char *const *uids, size_t n, cf_bus_onlin
 	struct bus_redis *b = (struct bus_redis *)bus;
 	const char **argv = calloc(n + 2, sizeof(*argv));
 	char *chs = malloc(n * 512);
-	struct online *q = calloc(1, sizeof(*q));
+	struct req *q = NULL;
 	int r = 0;
 
-	if (!argv || !chs || !q) {
+	if (!argv || !chs) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1013,17 +1047,17 @@ redis_online(struct cf_bus *bus, const char *const *uids, size_t n, cf_bus_onlin
 	}
 	if (r < 0)
 		goto out;
-	q->cb = cb;
-	q->ud = ud;
+	q = req_new(b, REQ_ONLINE, ud, NULL);
+	if (!q) {
+		r = -ENOMEM;
+		goto out;
+	}
+	q->cb.online = cb;
 	q->n = n;
-	lws_dll2_add_tail(&q->list, &b->onlines);
 	r = cf_redis_cmd(b->redis, on_numsub_reply, q, (int)n + 2, argv, NULL);
 	if (r < 0)
-		lws_dll2_remove(&q->list);
-	else
-		q = NULL;
+		req_free(q);
 out:
-	free(q);
 	free(chs);
 	free(argv);
 	return r;
@@ -1219,38 +1253,26 @@ on_down(void *ud, const char *why)
 
 /* ---- publishing --------------------------------------------------------------------------- */
 
-static void send_pub(struct pub *p);
-
-static void
-pub_finish(struct pub *p, int err)
-{
-	if (err < 0)
-		cf_metrics.redis_unavailable_total++;
-	if (p->cb)
-		p->cb(p->ud, p->tag, p->m, err);
-	lws_dll2_remove(&p->list);
-	cf_msg_unref(p->m);
-	free(p);
-}
+static void send_pub(struct req *p);
 
 static void
 on_wait_reply(void *privdata, redisReply *rep)
 {
-	struct pub *p = privdata;
+	struct req *p = privdata;
 
 	if (!rep || rep->type != REDIS_REPLY_INTEGER || rep->integer < 1) {
 		log_debug("redis: no replica confirmed seq %llu of room '%s'",
 		          (unsigned long long)p->m->seq, p->m->room);
-		pub_finish(p, rep ? -ETIMEDOUT : -ENOTCONN);
+		req_finish(p, rep ? -ETIMEDOUT : -ENOTCONN);
 		return;
 	}
-	pub_finish(p, 0);
+	req_finish(p, 0);
 }
 
 static void
 on_pub_reply(void *privdata, redisReply *rep)
 {
-	struct pub *p = privdata;
+	struct req *p = privdata;
 	struct bus_redis *b = p->b;
 
 	if (check_link_error(b, rep))
@@ -1258,7 +1280,7 @@ on_pub_reply(void *privdata, redisReply *rep)
 	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4) {
 		if (rep && rep->type == REDIS_REPLY_ERROR)
 			log_warn("redis: publishing to room '%s': %s", p->m->room, rep->str);
-		pub_finish(p, rep ? -EIO : -ENOTCONN);
+		req_finish(p, rep ? -EIO : -ENOTCONN);
 		return;
 	}
 	p->m->seq = reply_u64(rep->element[0]);
@@ -1272,14 +1294,14 @@ on_pub_reply(void *privdata, redisReply *rep)
 		snprintf(ms, sizeof(ms), "%d", b->cfg->redis_wait_timeout);
 		if (cf_redis_cmd(b->redis, on_wait_reply, p, 3, argv, NULL) == 0)
 			return;
-		pub_finish(p, -ENOTCONN);
+		req_finish(p, -ENOTCONN);
 		return;
 	}
-	pub_finish(p, 0);
+	req_finish(p, 0);
 }
 
 static void
-send_pub(struct pub *p)
+send_pub(struct req *p)
 {
 	struct bus_redis *b = p->b;
 	struct cf_msg *m = p->m;
@@ -1312,28 +1334,25 @@ send_pub(struct pub *p)
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)cf_room_new_epoch());
 	r = cf_redis_cmd(b->redis, on_pub_reply, p, 15, argv, NULL);
 	if (r < 0)
-		pub_finish(p, r);
+		req_finish(p, r);
 }
 
 static int
 redis_publish(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
-	struct pub *p;
+	struct req *p;
 
 	if (!cf_redis_is_up(b->redis)) {
 		cf_metrics.redis_unavailable_total++;
 		return -ENOTCONN;
 	}
-	p = calloc(1, sizeof(*p));
+	p = req_new(b, REQ_PUBLISH, ud, NULL);
 	if (!p)
 		return -ENOMEM;
-	p->b = b;
 	p->m = cf_msg_ref(m);
-	p->cb = cb;
-	p->ud = ud;
+	p->cb.done = cb;
 	p->tag = tag;
-	lws_dll2_add_tail(&p->list, &b->pubs);
 	send_pub(p);
 	return 0;
 }
@@ -1341,7 +1360,7 @@ redis_publish(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud
 static void
 on_history_reply(void *privdata, redisReply *rep)
 {
-	struct read *rd = privdata;
+	struct req *rd = privdata;
 	struct cf_msg **msgs = NULL;
 	size_t n = 0;
 	int err = 0;
@@ -1374,17 +1393,16 @@ on_history_reply(void *privdata, redisReply *rep)
 			else
 				cf_msg_unref(m);
 		}
-		if (rd->cb)
-			rd->cb(rd->ud, err, epoch, reply_u64(rep->element[1]), msgs, n);
-		rd->cb = NULL;
+		if (rd->cb.history)
+			rd->cb.history(rd->ud, err, epoch, reply_u64(rep->element[1]), msgs, n);
+		rd->cb.history = NULL;
 	}
-	if (rd->cb)
-		rd->cb(rd->ud, err, 0, 0, NULL, 0);
+	if (rd->cb.history)
+		rd->cb.history(rd->ud, err, 0, 0, NULL, 0);
 	for (size_t i = 0; i < n; i++)
 		cf_msg_unref(msgs[i]);
 	free(msgs);
-	lws_dll2_remove(&rd->list);
-	free(rd);
+	req_free(rd);
 }
 
 static int
@@ -1394,7 +1412,7 @@ redis_history(struct cf_bus *bus, const char *room, uint64_t before, uint32_t li
 	struct bus_redis *b = (struct bus_redis *)bus;
 	char meta[512], log[512], end[32], count[16];
 	const char *argv[] = {"EVALSHA", b->history.sha, "2", meta, log, end, count};
-	struct read *rd;
+	struct req *rd;
 	int r;
 
 	if (!cf_redis_is_up(b->redis))
@@ -1409,51 +1427,37 @@ redis_history(struct cf_bus *bus, const char *room, uint64_t before, uint32_t li
 	else
 		snprintf(end, sizeof(end), "%llu-0", (unsigned long long)(before - 1));
 	snprintf(count, sizeof(count), "%u", limit);
-	rd = calloc(1, sizeof(*rd));
+	rd = req_new(b, REQ_HISTORY, ud, NULL);
 	if (!rd)
 		return -ENOMEM;
-	rd->b = b;
-	rd->cb = cb;
-	rd->ud = ud;
-	lws_dll2_add_tail(&rd->list, &b->reads);
+	rd->cb.history = cb;
 	r = cf_redis_cmd(b->redis, on_history_reply, rd, 7, argv, NULL);
-	if (r < 0) {
-		lws_dll2_remove(&rd->list);
-		free(rd);
-	}
+	if (r < 0)
+		req_free(rd);
 	return r;
 }
 
 /* ---- created rooms ------------------------------------------------------------------------ */
 
 static void
-idreq_finish(struct idreq *q, int err)
-{
-	if (q->cb)
-		q->cb(q->ud, q->room, err);
-	lws_dll2_remove(&q->list);
-	free(q);
-}
-
-static void
 on_created_reply(void *privdata, redisReply *rep)
 {
-	struct idreq *q = privdata;
-	struct bus_redis *b = lws_container_of(q->list.owner, struct bus_redis, idreqs);
+	struct req *q = privdata;
+	struct bus_redis *b = q->b;
 
 	if (check_link_error(b, rep))
 		rep = NULL;
 	if (!rep) {
-		idreq_finish(q, -ENOTCONN);
+		req_finish(q, -ENOTCONN);
 	} else if (rep->type != REDIS_REPLY_INTEGER) {
 		log_warn("redis: %s room '%s': %s", q->add ? "creating" : "checking", q->room,
 		         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-		idreq_finish(q, -EIO);
+		req_finish(q, -EIO);
 	} else {
-		idreq_finish(q, rep->integer == 1 ? 0
-		                : !q->add         ? -ENOENT
-		                : rep->integer    ? -EEXIST
-		                                  : -ENOSPC);
+		req_finish(q, rep->integer == 1 ? 0
+		              : !q->add         ? -ENOENT
+		              : rep->integer    ? -EEXIST
+		                                : -ENOSPC);
 	}
 }
 
@@ -1464,30 +1468,24 @@ send_idreq(struct bus_redis *b, const char *room, uint32_t max, int add, cf_bus_
 	char ck[512], ttl[16], mx[16];
 	const char *argv[] = {"EVALSHA", b->created.sha, "1", ck, add ? "add" : "check", ttl, mx,
 	                      room};
-	size_t n = strlen(room);
-	struct idreq *q;
+	struct req *q;
 	int r;
 
 	if (!cf_redis_is_up(b->redis)) {
 		cf_metrics.redis_unavailable_total++;
 		return -ENOTCONN;
 	}
-	q = calloc(1, sizeof(*q) + n + 1);
+	q = req_new(b, REQ_ROOM, ud, room);
 	if (!q)
 		return -ENOMEM;
-	q->cb = cb;
-	q->ud = ud;
+	q->cb.room = cb;
 	q->add = (uint8_t)add;
-	memcpy(q->room, room, n + 1);
 	snprintf(ck, sizeof(ck), "%screated", b->cfg->redis_prefix);
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	snprintf(mx, sizeof(mx), "%u", max);
-	lws_dll2_add_tail(&q->list, &b->idreqs);
 	r = cf_redis_cmd(b->redis, on_created_reply, q, 8, argv, NULL);
-	if (r < 0) {
-		lws_dll2_remove(&q->list);
-		free(q);
-	}
+	if (r < 0)
+		req_free(q);
 	return r;
 }
 
@@ -1508,31 +1506,10 @@ redis_cancel(struct cf_bus *bus, void *ud)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
 
-	lws_start_foreach_dll (struct lws_dll2 *, d, b->idreqs.head) {
-		struct idreq *q = lws_container_of(d, struct idreq, list);
+	lws_start_foreach_dll (struct lws_dll2 *, d, b->reqs.head) {
+		struct req *q = lws_container_of(d, struct req, list);
 		if (q->ud == ud)
-			q->cb = NULL;
-	}
-	lws_end_foreach_dll(d);
-
-	lws_start_foreach_dll (struct lws_dll2 *, d, b->reads.head) {
-		struct read *rd = lws_container_of(d, struct read, list);
-		if (rd->ud == ud)
-			rd->cb = NULL;
-	}
-	lws_end_foreach_dll(d);
-
-	lws_start_foreach_dll (struct lws_dll2 *, d, b->onlines.head) {
-		struct online *q = lws_container_of(d, struct online, list);
-		if (q->ud == ud)
-			q->cb = NULL;
-	}
-	lws_end_foreach_dll(d);
-
-	lws_start_foreach_dll (struct lws_dll2 *, d, b->pubs.head) {
-		struct pub *p = lws_container_of(d, struct pub, list);
-		if (p->ud == ud)
-			p->cb = NULL;
+			memset(&q->cb, 0, sizeof(q->cb));
 	}
 	lws_end_foreach_dll(d);
 }
@@ -1584,10 +1561,8 @@ redis_free(struct cf_bus *bus)
 	/* First the link: the store's pending replies run with NULL, its callers hear -EAGAIN. */
 	cf_redis_free(b->redis);
 	cf_store_free(b->store);
-	while (b->pubs.head)
-		pub_finish(lws_container_of(b->pubs.head, struct pub, list), -ECANCELED);
-	while (b->idreqs.head)
-		idreq_finish(lws_container_of(b->idreqs.head, struct idreq, list), -ECANCELED);
+	while (b->reqs.head)
+		req_finish(lws_container_of(b->reqs.head, struct req, list), -ECANCELED);
 	free(b);
 }
 
