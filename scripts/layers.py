@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: MIT
 """layers.py - checks that confab's includes point down (DESIGN.md principle 8).
 
-Reads every `#include "confab/<name>.h"` of src/*.c and include/confab/*.h, maps each file to
-its layer with LAYERS below (the one place where the layers are written; docs/architecture.md
-draws the same picture), and reports:
+Reads the includes of confab's headers (`#include "confab/<name>.h"`) and of private ones
+(`#include "<name>.h"`: src/*.h, such as bus_redis_int.h, which the files of one concept share)
+in src/*.c, src/*.h and include/confab/*.h, maps each file to its layer with LAYERS below (the
+one place where the layers are written; docs/architecture.md draws the same picture), and
+reports:
 - an include of a higher layer's header from a lower layer;
 - a cycle between layers (a strongly connected component of the include graph, a .c and its
   .h counting as one module, that spans two layers or more; modules of one layer may include
@@ -25,7 +27,8 @@ LAYERS = [
     ("config", "config"),
     ("core", "frame ring pack msg dialect env sess req room inbox"),
     ("bus", "bus store"),
-    ("bus-impl", "bus_local bus_redis bus_redis_store redis"),
+    ("bus-impl", "bus_local bus_redis bus_redis_int bus_redis_order bus_redis_presence "
+                 "bus_redis_dm bus_redis_created bus_redis_store redis"),
     ("auth", "auth auth_file auth_limits pwhash token"),
     ("dialects", "dialect_native dialect_redis_chat dialect_chatty dialect_texto dialect_ttu "
                  "dialect_disposable"),
@@ -34,7 +37,7 @@ LAYERS = [
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-INCLUDE = re.compile(r'^\s*#\s*include\s+"confab/([a-z0-9_]+)\.h"', re.M)
+INCLUDE = re.compile(r'^\s*#\s*include\s+"(?:confab/)?([a-z0-9_]+)\.h"', re.M)
 
 
 def layer_of():
@@ -48,7 +51,7 @@ def layer_of():
 def modules():
     """{module: set of modules its .c and .h include}."""
     deps = {}
-    for d, ext in (("src", ".c"), (os.path.join("include", "confab"), ".h")):
+    for d, ext in (("src", ".c"), ("src", ".h"), (os.path.join("include", "confab"), ".h")):
         path = os.path.join(ROOT, d)
         for f in sorted(os.listdir(path)):
             if not f.endswith(ext):
