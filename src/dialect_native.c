@@ -88,18 +88,10 @@ user_json(const char *id, const char *name)
 	return json_pack("{s:s,s:s}", "id", id, "name", name);
 }
 
-json_t *
-cf_native_msg_json(const struct cf_msg *m)
-{
-	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:s}", "ev", "msg", "room", m->room, "seq",
-	                 (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from",
-	                 user_json(m->from_id, m->from_name), "text", m->text);
-}
-
 static struct cf_frame *
 render_msg(const struct cf_msg *m)
 {
-	return cf_frame_from_json(cf_native_msg_json(m));
+	return cf_frame_from_json(cf_msg_json(m));
 }
 
 static struct cf_frame *
@@ -253,7 +245,7 @@ hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
 	json_t *a = json_array();
 
 	for (uint32_t i = from; i < to; i++)
-		json_array_append_new(a, cf_native_msg_json(cf_room_hist_at(room, i)));
+		json_array_append_new(a, cf_msg_json(cf_room_hist_at(room, i)));
 	return a;
 }
 

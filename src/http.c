@@ -266,7 +266,7 @@ history_done(void *ud, int err, uint64_t epoch, uint64_t seq, struct cf_msg **ms
 	} else {
 		a = json_array();
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, cf_native_msg_json(msgs[i]));
+			json_array_append_new(a, cf_msg_json(msgs[i]));
 		r = respond_json(p->wsi, p, 200, NULL, history_json(p->room, epoch, seq, a));
 	}
 	if (r < 0)
@@ -314,7 +314,7 @@ get_history(struct lws *wsi, struct http_pss *p, const char *name)
 	from = to > limit ? to - (uint32_t)limit : 0;
 	a = json_array();
 	for (uint32_t i = from; i < to; i++)
-		json_array_append_new(a, cf_native_msg_json(cf_room_hist_at(room, i)));
+		json_array_append_new(a, cf_msg_json(cf_room_hist_at(room, i)));
 	return respond_json(wsi, p, 200, NULL, history_json(room->name, room->epoch, room->seq, a));
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 struct cf_msg *
 cf_msg_new(const char *room, const char *from_id, const char *from_name, const char *text,
@@ -64,4 +65,12 @@ cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
 			(void)cf_frame_set_ack(m->frames[d->id], m->room, m->mid);
 	}
 	return m->frames[d->id];
+}
+
+json_t *
+cf_msg_json(const struct cf_msg *m)
+{
+	return json_pack("{s:s,s:s,s:I,s:I,s:{s:s,s:s},s:s}", "ev", "msg", "room", m->room, "seq",
+	                 (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from", "id", m->from_id,
+	                 "name", m->from_name, "text", m->text);
 }

@@ -139,7 +139,3 @@ int cf_ttu_http(struct cf_env *env, struct lws *wsi, const char *path, int metho
 int cf_ttu_http_body(struct cf_env *env, struct lws *wsi, const char *path, const char *body,
                      size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud);
 void cf_ttu_cancel(void *ud);
-
-/* A message as a confab.v1 "msg" event object (new reference); the REST API uses it too. */
-struct json_t;
-struct json_t *cf_native_msg_json(const struct cf_msg *m);

@@ -58,6 +58,10 @@ struct cf_msg *cf_msg_ref(struct cf_msg *m);
 struct cf_msg *cf_msg_unref(struct cf_msg *m);
 /* The message rendered for dialect d, cached on the message. Borrowed; NULL on OOM. */
 struct cf_frame *cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d);
+/* The message as confab's JSON object, {"ev":"msg","room","seq","ts","from":{"id","name"},
+ * "text"}: confab.v1's msg event and the REST API's history entry (new reference). */
+struct json_t;
+struct json_t *cf_msg_json(const struct cf_msg *m);
 
 /* Completion of one publish: err is 0 and m->seq is set, or err < 0 (-EAGAIN: the bus cannot
  * order now, the client may retry). tag is the caller's, passed through. m is borrowed. */
