@@ -47,13 +47,13 @@ static const char body_redis_error[] =
 
 static const char body_too_many[] = "Too Many Requests\n";
 
-/* A POST /chat the bus is recording. The HTTP side cancels it (cf_chatty_cancel) when its
+/* A POST /chat the bus is recording. The HTTP side cancels it (http_cancel()) when its
  * connection goes away first; the bus's completion frees it, unless it came before
  * cf_bus_room_create() returned (the local bus): then the POST answers at once. */
 struct chatty_post {
 	struct lws_dll2 list;
-	cf_chatty_done_cb *done; /* NULL once cancelled */
-	void *ud;
+	void (*done)(struct cf_http_req *rq, int status, const char *body); /* NULL: cancelled */
+	struct cf_http_req *rq;
 	uint32_t max;
 	uint8_t inside;     /* in cf_bus_room_create() */
 	int status;         /* an answer that came inside; 0 until then */
@@ -63,14 +63,16 @@ struct chatty_post {
 
 static struct lws_dll2_owner posts;
 
-int
-cf_chatty_path(const struct cf_config *cfg, const char *path)
+/* Its WebSocket endpoint, with dialects.chatty on. */
+static int
+ws_path(const struct cf_config *cfg, const char *path)
 {
 	return cfg->chatty && !strcmp(path, "/chat/join");
 }
 
-void
-cf_chatty_free(void)
+/* Forgets the POSTs still waiting for the bus (at exit, after the bus is freed). */
+static void
+cleanup(void)
 {
 	/* The bus completed every request before it was freed; nothing should be left. */
 	while (posts.head) {
@@ -81,12 +83,12 @@ cf_chatty_free(void)
 	}
 }
 
-void
-cf_chatty_cancel(void *ud)
+static void
+http_cancel(struct cf_http_req *rq)
 {
 	lws_start_foreach_dll (struct lws_dll2 *, d, posts.head) {
 		struct chatty_post *p = lws_container_of(d, struct chatty_post, list);
-		if (p->ud == ud)
+		if (p->rq == rq)
 			p->done = NULL;
 	}
 	lws_end_foreach_dll(d);
@@ -182,7 +184,7 @@ created(void *ud, const char *room, int err)
 		return; /* create() answers */
 	}
 	if (p->done)
-		p->done(p->ud, status, body);
+		p->done(p->rq, status, body);
 	lws_dll2_remove(&p->list);
 	free(p);
 }
@@ -190,8 +192,8 @@ created(void *ud, const char *room, int err)
 /* The new id goes to the bus; the answer (the 201's body) waits for it. The status with its
  * body in out, or -EINPROGRESS when the bus answers later (done() then). */
 static int
-create(struct cf_env *srv, const char *id, const char *body, cf_chatty_done_cb *done, void *ud,
-       char *out, size_t outlen)
+create(struct cf_env *srv, const char *id, const char *body, struct cf_http_req *rq, char *out,
+       size_t outlen)
 {
 	size_t bl = strlen(body);
 	struct chatty_post *p = calloc(1, sizeof(*p) + bl + 1);
@@ -199,8 +201,8 @@ create(struct cf_env *srv, const char *id, const char *body, cf_chatty_done_cb *
 
 	if (!p)
 		return 500;
-	p->done = done;
-	p->ud = ud;
+	p->done = rq->done;
+	p->rq = rq;
 	p->max = (uint32_t)srv->cfg->max_rooms;
 	memcpy(p->body, body, bl + 1);
 	lws_dll2_add_tail(&p->list, &posts);
@@ -221,8 +223,7 @@ create(struct cf_env *srv, const char *id, const char *body, cf_chatty_done_cb *
  * memory or entropy); out is empty then, but for 429. When the bus answers later (Redis):
  * -EINPROGRESS, done() answers; or 503 when Redis is unreachable, with a body. */
 static int
-create_room(struct cf_env *srv, struct lws *wsi, char *out, size_t outlen, cf_chatty_done_cb *done,
-            void *ud)
+create_room(struct cf_env *srv, struct lws *wsi, char *out, size_t outlen, struct cf_http_req *rq)
 {
 	char name[ARG_MAX + 1], ip[48], id[KSUID_LEN + 1], *clean, *txt;
 	json_t *o;
@@ -261,15 +262,20 @@ create_room(struct cf_env *srv, struct lws *wsi, char *out, size_t outlen, cf_ch
 		free(txt);
 		return 500;
 	}
-	status = create(srv, id, txt, done, ud, out, outlen);
+	status = create(srv, id, txt, rq, out, outlen);
 	free(txt);
 	return status;
 }
 
-int
-cf_chatty_http(struct cf_env *srv, struct lws *wsi, const char *path, int method, char *out,
-               size_t outlen, cf_chatty_done_cb *done, void *ud)
+/* /ping, /chat (POST creates a room) and /chat/join without an upgrade, in plain text. A POST
+ * /chat the bus records later (cluster mode) gives -EINPROGRESS: rq->done() answers. */
+static int
+http(struct cf_http_req *rq, char *out, size_t outlen)
 {
+	struct cf_env *srv = rq->env;
+	const char *path = rq->path;
+	int method = rq->method;
+
 	if (!srv->cfg->chatty)
 		return 0;
 	if (!strcmp(path, "/ping")) {
@@ -278,7 +284,7 @@ cf_chatty_http(struct cf_env *srv, struct lws *wsi, const char *path, int method
 	}
 	if (!strcmp(path, "/chat")) {
 		out[0] = '\0';
-		return method == 'P' ? create_room(srv, wsi, out, outlen, done, ud) : 405;
+		return method == 'P' ? create_room(srv, rq->wsi, out, outlen, rq) : 405;
 	}
 	if (!strcmp(path, "/chat/join")) {
 		/* Not an upgrade: gorilla's first check ('upgrade' token in Connection). */
@@ -315,8 +321,11 @@ same_origin(struct lws *wsi)
 	return (size_t)(end - h) == strlen(host) && !strncasecmp(h, host, (size_t)(end - h));
 }
 
-int
-cf_chatty_admit(struct cf_env *srv, struct lws *wsi, const char **ret_body)
+/* Checks an upgrade to /chat/join: same origin (403), a room created by POST /chat (404; where
+ * the bus cannot tell at once, as in cluster mode, only a well-formed id: the bus is asked once
+ * the session is open). 0: admitted; else the status with the exact plain-text body. */
+static int
+admit(struct cf_env *srv, struct lws *wsi, const char **ret_body)
 {
 	char room[ARG_MAX + 1];
 	int rl, known = 0;
@@ -519,4 +528,10 @@ const struct cf_dialect cf_dialect_chatty = {
         .render_presence = render_presence,
         .render_bye = render_bye,
         .join_done = join_done,
+        .ws_path = ws_path,
+        .admit = admit,
+        .seed = 1,
+        .http = http,
+        .http_cancel = http_cancel,
+        .cleanup = cleanup,
 };

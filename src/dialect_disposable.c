@@ -37,16 +37,11 @@ static const char err_origin[] =
 static const char err_not_ws[] = "Bad Request\nwebsocket: the client is not using the websocket "
                                  "protocol: 'upgrade' token not found in 'Connection' header";
 
-int
-cf_disposable_path(const struct cf_config *cfg, const char *path)
+/* Its WebSocket endpoint, with dialects.disposable_chat on. */
+static int
+ws_path(const struct cf_config *cfg, const char *path)
 {
 	return cfg->disposable_chat && !strcmp(path, "/ws");
-}
-
-int
-cf_disposable_health_path(const struct cf_config *cfg, const char *path)
-{
-	return cfg->disposable_chat && !strcmp(path, "/health");
 }
 
 /* Length of the Unicode White_Space character at s (n bytes left), 0 if there is none: what
@@ -133,9 +128,11 @@ params(struct lws *wsi, char *name, char *room)
 	return 0;
 }
 
-int
-cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
-                    const char **ret_body)
+/* Checks a request for /ws before the upgrade, in the seed's order: the query (400), then, for
+ * an upgrade, dialects.disposable_origin against Origin (403). A request that is no upgrade gets
+ * 400 too. 0: admitted; else the status with the exact plain-text body. */
+static int
+check(const struct cf_config *cfg, struct lws *wsi, int upgrade, const char **ret_body)
 {
 	char name[ARG_MAX], room[ARG_MAX], origin[512];
 	int n;
@@ -161,6 +158,36 @@ cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
 		return 403;
 	}
 	return 0;
+}
+
+static int
+admit(struct cf_env *env, struct lws *wsi, const char **ret_body)
+{
+	return check(env->cfg, wsi, 1, ret_body);
+}
+
+/* /health, and /ws without an upgrade: any method, as the seed's mux took them. */
+static int
+http(struct cf_http_req *rq, char *out, size_t outlen)
+{
+	const char *text;
+	int status;
+
+	if (!rq->env->cfg->disposable_chat)
+		return 0;
+	if (!strcmp(rq->path, "/health")) {
+		out[0] = '\0';
+		return 200;
+	}
+	if (strcmp(rq->path, "/ws"))
+		return 0;
+	status = check(rq->env->cfg, rq->wsi, 0, &text);
+	free(rq->headers);
+	rq->headers = strdup("X-Content-Type-Options: nosniff\r\n");
+	if (!rq->headers)
+		return -ENOMEM;
+	snprintf(out, outlen, "%s", text);
+	return status;
 }
 
 /* ---- rendering ---------------------------------------------------------------------------- */
@@ -372,4 +399,8 @@ const struct cf_dialect cf_dialect_disposable = {
         .render_msg = render_msg,
         .render_presence = render_presence,
         .join_done = join_done,
+        .ws_path = ws_path,
+        .admit = admit,
+        .seed = 1,
+        .http = http,
 };

@@ -999,6 +999,13 @@ out:
 	return r < 0 ? -1 : 0;
 }
 
+static int
+ws_path(const struct cf_config *cfg, const char *path)
+{
+	(void)cfg;
+	return !strcmp(path, "/v1/ws");
+}
+
 const struct cf_dialect cf_dialect_native = {
         .id = CF_DIALECT_NATIVE,
         .name = "confab.v1",
@@ -1012,4 +1019,6 @@ const struct cf_dialect cf_dialect_native = {
         .render_dm = render_dm,
         .join_done = join_done,
         .on_close = on_close,
+        .ws_path = ws_path,
+        .api = 1,
 };

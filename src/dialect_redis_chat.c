@@ -205,8 +205,9 @@ pair_other(const char *room, const char *uid, struct pair_ent **ret)
 	return !strcmp(p->name[0], uid) ? 1 : 0;
 }
 
-void
-cf_redis_chat_free(void)
+/* Forgets the account names and private channels it remembers (at exit). */
+static void
+cleanup(void)
 {
 	struct pair_ent *p, *ptmp;
 
@@ -221,22 +222,50 @@ cf_redis_chat_free(void)
 	}
 }
 
-int
-cf_redis_chat_path(const char *path)
+/* Its WebSocket endpoint (it has no [dialects] switch). */
+static int
+ws_path(const struct cf_config *cfg, const char *path)
 {
+	(void)cfg;
 	return !strcmp(path, "/ws");
 }
 
-int
-cf_redis_chat_private_room(const char *room)
+/* Its private channels are private by their unguessable names only: kept out of room lists. */
+static int
+room_hidden(const char *room)
 {
 	return !strncmp(room, PRIVATE_PFX, sizeof(PRIVATE_PFX) - 1);
 }
 
-int
-cf_redis_chat_links_path(const char *path)
+/* /links, /ws without an upgrade (refused as gobwas/ws words it), and /index.html, which Go's
+ * http.FileServer (serving the seed's bundle) sent to /. */
+static int
+http(struct cf_http_req *rq, char *out, size_t outlen)
 {
-	return !strcmp(path, "/links");
+	static const char links[] = "{\"github\":\"https://github.com/redis-developer/"
+	                            "basic-redis-chat-demo-go\"}";
+	int get = rq->method == 'G';
+
+	if (!strcmp(rq->path, "/links")) {
+		snprintf(out, outlen, "%s", links);
+		return 200;
+	}
+	if (!strcmp(rq->path, "/ws")) {
+		snprintf(out, outlen, "%s",
+		         get ? "handshake error: bad \"Upgrade\" header"
+		             : "handshake error: bad HTTP request method");
+		return get ? 400 : 405;
+	}
+	if (get && *rq->www && !strcmp(rq->path, "/index.html")) {
+		free(rq->headers);
+		rq->headers = strdup("Location: /\r\n");
+		if (!rq->headers)
+			return -ENOMEM;
+		rq->ctype = "text/html; charset=utf-8";
+		out[0] = '\0';
+		return 301;
+	}
+	return 0;
 }
 
 /* ---- rendering ---------------------------------------------------------------------------- */
@@ -1630,4 +1659,9 @@ const struct cf_dialect cf_dialect_redis_chat = {
         .render_dm = render_dm,
         .join_done = join_done,
         .on_close = on_close,
+        .ws_path = ws_path,
+        .seed = 1,
+        .http = http,
+        .room_hidden = room_hidden,
+        .cleanup = cleanup,
 };

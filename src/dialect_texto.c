@@ -18,6 +18,7 @@
 #include "confab/text.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -31,10 +32,25 @@
 #define EBROKER "EBROKER", "Unable to send the message to the recipient."
 #define EINVAL_ "EINVAL", "The data payload doesn't match the given kind"
 
-int
-cf_texto_path(const struct cf_config *cfg, const char *path)
+/* Its WebSocket endpoint, with dialects.texto on. */
+static int
+ws_path(const struct cf_config *cfg, const char *path)
 {
 	return cfg->texto && !strcmp(path, "/v1/texto");
+}
+
+/* The endpoint without an upgrade: gorilla 1.2.0 checks the method first. */
+static int
+http(struct cf_http_req *rq, char *out, size_t outlen)
+{
+	if (!ws_path(rq->env->cfg, rq->path))
+		return 0;
+	free(rq->headers);
+	rq->headers = strdup("X-Content-Type-Options: nosniff\r\nSec-Websocket-Version: 13\r\n");
+	if (!rq->headers)
+		return -ENOMEM;
+	snprintf(out, outlen, "%s", rq->method == 'G' ? "Bad Request\n" : "Method Not Allowed\n");
+	return rq->method == 'G' ? 400 : 405;
 }
 
 /* ---- rendering ---------------------------------------------------------------------------- */
@@ -355,4 +371,7 @@ const struct cf_dialect cf_dialect_texto = {
         /* Only direct messages: texto sessions join no room, so there is nothing else to
          * render (no messages, presence, gaps or goodbye). */
         .render_dm = render_dm,
+        .ws_path = ws_path,
+        .seed = 1,
+        .http = http,
 };

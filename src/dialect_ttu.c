@@ -5,7 +5,7 @@
  * offline inbox while it has no socket anywhere. Nothing proves a ttu name, so a ttu user is
  * the core user "ttu:<name>" (ident.h), never an account: registering or sending as `alice`
  * reaches neither the account alice's messages nor its inbox. This file is the codec and the
- * request parsing; http.c calls it for the listener that mounts the dialect. */
+ * HTTP API (with its CORS), which http.c asks for the listener that mounts the dialect. */
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -18,14 +18,18 @@
 #include "confab/text.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <jansson.h>
 
-int
-cf_ttu_ws_path(const char *path)
+/* Any path but / and /api/..., as the seed's middleware took them: the dialect table puts it
+ * last, so the other dialects on the listener are asked first. */
+static int
+ws_path(const struct cf_config *cfg, const char *path)
 {
+	(void)cfg;
 	return strcmp(path, "/") && strncmp(path, "/api/", 5);
 }
 
@@ -101,15 +105,6 @@ render_dm(const struct cf_msg *m)
 	        "sender", from ? json_string(from) : json_null(), "payload", m->text));
 }
 
-const struct cf_dialect cf_dialect_ttu = {
-        .id = CF_DIALECT_TTU,
-        .name = "ttu",
-        .paths = (const char *const[]){"/ws", "/api/*", NULL},
-        .on_text = on_text,
-        /* Only direct messages: ttu sockets join no room and get no goodbye. */
-        .render_dm = render_dm,
-};
-
 /* ---- the HTTP side ------------------------------------------------------------------------ */
 
 /* A value of the body as the seed's Newtonsoft model read it into a string: strings as they
@@ -173,31 +168,31 @@ cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **sender, 
 }
 
 /* A request waiting for the bus: a send or receive (a direct message) or a status (the
- * user's presence). The HTTP side cancels it (cf_ttu_cancel) when its connection goes away
+ * user's presence). The HTTP side cancels it (http_cancel()) when its connection goes away
  * first; the bus's completion frees it. */
 struct ttu_req {
 	struct lws_dll2 list;
-	cf_ttu_done_cb *done; /* NULL once cancelled */
-	void *ud;
+	void (*done)(struct cf_http_req *rq, int status, const char *body); /* NULL: cancelled */
+	struct cf_http_req *rq;
 	int kind; /* 'S' send, 'R' receive, 'T' status */
 	char name[];
 };
 
 static struct lws_dll2_owner reqs;
 
-void
-cf_ttu_cancel(void *ud)
+static void
+http_cancel(struct cf_http_req *rq)
 {
 	lws_start_foreach_dll (struct lws_dll2 *, d, reqs.head) {
 		struct ttu_req *q = lws_container_of(d, struct ttu_req, list);
-		if (q->ud == ud)
+		if (q->rq == rq)
 			q->done = NULL;
 	}
 	lws_end_foreach_dll(d);
 }
 
 static struct ttu_req *
-req_new(int kind, const char *name, cf_ttu_done_cb *done, void *ud)
+req_new(int kind, const char *name, struct cf_http_req *rq)
 {
 	size_t n = strlen(name);
 	struct ttu_req *q = calloc(1, sizeof(*q) + n + 1);
@@ -205,8 +200,8 @@ req_new(int kind, const char *name, cf_ttu_done_cb *done, void *ud)
 	if (!q)
 		return NULL;
 	q->kind = kind;
-	q->done = done;
-	q->ud = ud;
+	q->done = rq->done;
+	q->rq = rq;
 	memcpy(q->name, name, n + 1);
 	lws_dll2_add_tail(&q->list, &reqs);
 	return q;
@@ -217,7 +212,7 @@ req_finish(struct ttu_req *q, int status, const char *body)
 {
 	lws_dll2_remove(&q->list);
 	if (q->done)
-		q->done(q->ud, status, body);
+		q->done(q->rq, status, body);
 	free(q);
 }
 
@@ -262,11 +257,66 @@ x_username(struct lws *wsi, char *out, size_t outlen)
 	return n;
 }
 
-int
-cf_ttu_http(struct cf_env *srv, struct lws *wsi, const char *path, int method, char *out,
-            size_t outlen, cf_ttu_done_cb *done, void *ud)
+/* The seed's CORS: the request's Origin echoed, as ASP.NET's "allow any origin" policy
+ * answered, but without the seed's Access-Control-Allow-Credentials: true. Nothing in ttu uses
+ * cookies or HTTP authentication, and with credentials allowed any page could make a visitor's
+ * browser send (and read the answers of) requests carrying what that browser holds for this
+ * host. The seed's router answered its routes before the CORS middleware ran, so their
+ * responses lacked the headers and browsers refused them [orig]; here every response to a
+ * request the dialect was asked about carries them, whoever answers it. A preflight also echoes
+ * the requested method and headers. */
+static int
+cors(struct cf_http_req *rq, int preflight)
+{
+	char origin[512], rm[128], buf[1400];
+	int n;
+
+	if (lws_hdr_copy(rq->wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+	    strpbrk(origin, "\r\n"))
+		return 0;
+	n = snprintf(buf, sizeof(buf), "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
+	             origin);
+	if (preflight &&
+	    lws_hdr_custom_copy(rq->wsi, rm, sizeof(rm), "access-control-request-method:", 30) >
+	            0 &&
+	    !strpbrk(rm, "\r\n"))
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+		              "Access-Control-Allow-Methods: %s\r\n", rm);
+	/* lws 4.1 keeps no Access-Control-Request-Headers it can return (the custom-header
+	 * lookup misses it), so the preflight allows what the seed's client sends. */
+	if (preflight)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+		              "Access-Control-Allow-Headers: Content-Type, X-Username\r\n");
+	free(rq->headers);
+	rq->headers = strdup(buf);
+	return rq->headers ? 0 : -ENOMEM;
+}
+
+static int api(struct cf_http_req *rq, char *out, size_t outlen);
+
+/* Its API and CORS (a preflight on any path), and "Hello from ChatServer" at / unless the
+ * listener's www= serves a client bundle there. */
+static int
+http(struct cf_http_req *rq, char *out, size_t outlen)
+{
+	if (rq->method != 'O' && !strcmp(rq->path, "/") && *rq->www)
+		return 0;
+	if (cors(rq, rq->method == 'O') < 0)
+		return -ENOMEM;
+	if (rq->method == 'O') {
+		out[0] = '\0';
+		return 204;
+	}
+	return api(rq, out, outlen);
+}
+
+static int
+api(struct cf_http_req *rq, char *out, size_t outlen)
 {
 	static const char status_prefix[] = "/api/status/";
+	struct cf_env *srv = rq->env;
+	const char *path = rq->path;
+	int method = rq->method;
 	struct ttu_req *q;
 	const char *name;
 	char dec[257], id[CF_IDENT_MAX];
@@ -278,7 +328,7 @@ cf_ttu_http(struct cf_env *srv, struct lws *wsi, const char *path, int method, c
 			snprintf(out, outlen, "Method Not Allowed\n");
 			return 405;
 		}
-		return CF_TTU_BODY;
+		return CF_HTTP_BODY;
 	}
 	if (!strcmp(path, "/api/login") || !strcmp(path, "/api/logout")) {
 		if (method != 'P') {
@@ -303,7 +353,7 @@ cf_ttu_http(struct cf_env *srv, struct lws *wsi, const char *path, int method, c
 			snprintf(out, outlen, "%s is offline", dec);
 			return r <= 0 || (size_t)r >= sizeof(dec) ? 404 : 200;
 		}
-		q = req_new('T', dec, done, ud);
+		q = req_new('T', dec, rq);
 		if (!q)
 			return 500;
 		{
@@ -331,14 +381,15 @@ cf_ttu_http(struct cf_env *srv, struct lws *wsi, const char *path, int method, c
 		snprintf(out, outlen, "Not Found\n");
 		return 404;
 	}
-	(void)wsi;
 	return 0;
 }
 
-int
-cf_ttu_http_body(struct cf_env *srv, struct lws *wsi, const char *path, const char *body,
-                 size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud)
+/* The body of POST /api/send or /api/receive: a direct message. */
+static int
+http_body(struct cf_http_req *rq, const char *body, size_t len, char *out, size_t outlen)
 {
+	struct cf_env *srv = rq->env;
+	const char *path = rq->path;
 	const size_t max_name = (size_t)srv->cfg->max_name;
 	char user[257], from[CF_IDENT_MAX], to[CF_IDENT_MAX], *receiver, *sender, *payload;
 	const char *why;
@@ -348,7 +399,7 @@ cf_ttu_http_body(struct cf_env *srv, struct lws *wsi, const char *path, const ch
 	enum cf_ident_space sp;
 
 	out[0] = '\0';
-	n = x_username(wsi, user, sizeof(user));
+	n = x_username(rq->wsi, user, sizeof(user));
 	/* The sender is a ttu user, whatever it claims: X-Username (and /api/receive's sender)
 	 * name "ttu:<name>", never an account (ident.h). */
 	if (send && (n <= 0 || cf_ident_make(CF_ID_TTU, user, max_name, from, sizeof(from)) < 0)) {
@@ -400,7 +451,7 @@ cf_ttu_http_body(struct cf_env *srv, struct lws *wsi, const char *path, const ch
 		m->keep = r != 0;
 		m->keep_acct = r < 0;
 	}
-	q = req_new(send ? 'S' : 'R', "", done, ud);
+	q = req_new(send ? 'S' : 'R', "", rq);
 	if (!q) {
 		cf_msg_unref(m);
 		return 500;
@@ -415,3 +466,17 @@ cf_ttu_http_body(struct cf_env *srv, struct lws *wsi, const char *path, const ch
 	}
 	return -EINPROGRESS;
 }
+
+const struct cf_dialect cf_dialect_ttu = {
+        .id = CF_DIALECT_TTU,
+        .name = "ttu",
+        .paths = (const char *const[]){"/ws", "/api/*", NULL},
+        .on_text = on_text,
+        /* Only direct messages: ttu sockets join no room and get no goodbye. */
+        .render_dm = render_dm,
+        .ws_path = ws_path,
+        .seed = 1,
+        .http = http,
+        .http_body = http_body,
+        .http_cancel = http_cancel,
+};

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* http.c - plain HTTP requests: /healthz, /metrics, /api/v1/..., the web client's static files,
- * and admission of WebSocket upgrades (path, Origin, connection limits) before the handshake.
- * Responses are built whole, then written from HTTP_WRITEABLE; a POSTed message is answered
- * when the bus completes it. Every error body is JSON, except seed 000's (/ws, /health) and
- * seed 003's (/v1/texto), which answer as the seeds did, in plain text. */
+/* http.c - plain HTTP requests: the dialects' own endpoints (asked through struct cf_dialect, in
+ * table order), /healthz, /metrics, /api/v1/..., the web client's static files, and admission of
+ * WebSocket upgrades (path, the dialect's checks, Origin, connection limits) before the
+ * handshake. Responses are built whole, then written from HTTP_WRITEABLE; a POSTed message is
+ * answered when the bus completes it. Every error body is JSON, except the seeds' answers on
+ * their own paths, which are plain text as the seeds' servers gave them. */
 #include "confab/http.h"
 #include "confab/bus.h"
 #include "confab/clock.h"
@@ -14,6 +15,7 @@
 #include "confab/ident.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
+#include "confab/mount.h"
 #include "confab/room.h"
 #include "confab/server.h"
 #include "confab/text.h"
@@ -32,22 +34,24 @@ enum route {
 	R_NONE,
 	R_POST_MESSAGE,
 	R_POST_DM, /* POST /api/v1/users/<id>/messages; p->room holds the user id */
-	R_TTU,     /* seed 004's POST /api/send or /api/receive */
+	R_DIALECT, /* a dialect's request with a body (p->dialect); p->room holds the path */
 };
 
 struct http_pss {
 	struct cf_server *srv;
 	struct lws *wsi;
-	unsigned char *resp; /* owned: LWS_PRE + headers + body */
+	/* What the dialects see of the request; rq.headers (owned) go on every answer to it. */
+	struct cf_http_req rq;
+	const struct cf_dialect *dialect; /* R_DIALECT: the dialect reading the body */
+	unsigned char *resp;              /* owned: LWS_PRE + headers + body */
 	size_t resp_len;
 	enum route route;
 	char *room; /* owned: room of a POST */
 	char *post; /* owned: request body */
 	size_t post_len;
 	int auth_ok;          /* -1: admin API off, 0: bad token, 1: good */
-	char *extra;          /* owned: headers every response to this request carries (CORS) */
 	size_t body_seen;     /* bytes of the body received, kept or not */
-	unsigned waiting : 1; /* a publish, a history read or a chatty POST is in flight */
+	unsigned waiting : 1; /* a publish, a history read or a dialect's answer is in flight */
 	unsigned too_big : 1;
 	unsigned body : 1;     /* a POST, PUT or PATCH whose body is not all in yet */
 	unsigned answered : 1; /* the response is written: close once the body is in */
@@ -128,8 +132,8 @@ respond(struct lws *wsi, struct http_pss *p, int status, const char *ctype, cons
 {
 	char both[1024];
 
-	if (p->extra) {
-		snprintf(both, sizeof(both), "%s%s", p->extra, extra ? extra : "");
+	if (p->rq.headers) {
+		snprintf(both, sizeof(both), "%s%s", p->rq.headers, extra ? extra : "");
 		extra = both;
 	}
 	free(p->resp);
@@ -207,6 +211,18 @@ get_metrics(struct lws *wsi, struct http_pss *p)
 	return r;
 }
 
+/* Whether a dialect keeps the room out of listings (any dialect: rooms are the node's). */
+static int
+room_hidden(const char *name)
+{
+	const struct cf_dialect *d;
+
+	for (size_t i = 0; (d = cf_mount_at(i)); i++)
+		if (d->room_hidden && d->room_hidden(name))
+			return 1;
+	return 0;
+}
+
 static int
 get_rooms(struct lws *wsi, struct http_pss *p)
 {
@@ -214,8 +230,7 @@ get_rooms(struct lws *wsi, struct http_pss *p)
 	const struct cf_room *room;
 
 	for (room = p->srv->env.reg->rooms; room; room = room->hh.next)
-		/* Seed 001's private channels are private by their unguessable names only. */
-		if (!cf_redis_chat_private_room(room->name))
+		if (!room_hidden(room->name))
 			json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
 			                                   "members", (json_int_t)room->nusers,
 			                                   "seq", (json_int_t)room->seq, "epoch",
@@ -417,11 +432,11 @@ post_message(struct lws *wsi, struct http_pss *p)
 	return 0;
 }
 
-/* Cluster mode: a POST /chat is answered once Redis has the room. */
+/* A dialect answers a request it left waiting (for the bus), in plain text. */
 static void
-chatty_done(void *ud, int status, const char *body)
+dialect_done(struct cf_http_req *rq, int status, const char *body)
 {
-	struct http_pss *p = ud;
+	struct http_pss *p = lws_container_of(rq, struct http_pss, rq);
 
 	p->waiting = 0;
 	if (respond(p->wsi, p, status, "text/plain; charset=utf-8", NULL, body, strlen(body)) < 0)
@@ -553,94 +568,79 @@ on_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
 	return 0; /* the body follows */
 }
 
-/* Seed 004: a request waiting for the bus is answered. */
-static void
-ttu_done(void *ud, int status, const char *body)
-{
-	chatty_done(ud, status, body);
-}
-
-/* Seed 004's CORS: the request's Origin echoed, as ASP.NET's "allow any origin" policy
- * answered, but without the seed's Access-Control-Allow-Credentials: true. Nothing in ttu uses
- * cookies or HTTP authentication, and with credentials allowed any page could make a visitor's
- * browser send (and read the answers of) requests carrying what that browser holds for this
- * host. The seed's router answered its routes before the CORS middleware ran, so their
- * responses lacked the headers and browsers refused them [orig]; here every response carries
- * them. A preflight also echoes the requested method and headers. */
+/* Asks the dialects the listener mounts about a plain request, in table order (their
+ * struct cf_dialect http()): 0 or -1 when one took it, 1 when none did. */
 static int
-ttu_cors(struct lws *wsi, struct http_pss *p, int preflight)
+dialect_http(struct lws *wsi, struct http_pss *p, const char *path)
 {
-	char origin[512], rm[128], buf[1400];
-	int n;
-
-	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
-	    strpbrk(origin, "\r\n"))
-		return 0;
-	n = snprintf(buf, sizeof(buf), "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
-	             origin);
-	if (preflight &&
-	    lws_hdr_custom_copy(wsi, rm, sizeof(rm), "access-control-request-method:", 30) > 0 &&
-	    !strpbrk(rm, "\r\n"))
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
-		              "Access-Control-Allow-Methods: %s\r\n", rm);
-	/* lws 4.1 keeps no Access-Control-Request-Headers it can return (the custom-header
-	 * lookup misses it), so the preflight allows what the seed's client sends. */
-	if (preflight)
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
-		              "Access-Control-Allow-Headers: Content-Type, X-Username\r\n");
-	free(p->extra);
-	p->extra = strdup(buf);
-	return p->extra ? 0 : -1;
-}
-
-static int
-on_ttu(struct lws *wsi, struct http_pss *p, const char *path, int m)
-{
-	char body[1024];
+	const struct cf_dialect *d;
+	char body[8192];
 	int status;
 
-	if (ttu_cors(wsi, p, m == 'O') < 0)
-		return -1;
-	if (m == 'O')
-		return respond(wsi, p, 204, "text/plain; charset=utf-8", NULL, "", 0);
-	/* ttu_done() fills p->resp and asks for WRITEABLE, perhaps before cf_ttu_http() returns
-	 * (the local bus answers a presence question at once). */
-	p->waiting = 1;
-	status = cf_ttu_http(&p->srv->env, wsi, path, m, body, sizeof(body), ttu_done, p);
-	if (status == -EINPROGRESS)
-		return 0;
-	p->waiting = 0;
-	if (status == CF_TTU_BODY) {
-		free(p->room);
-		p->room = strdup(path);
-		if (!p->room)
+	for (size_t i = 0; (d = cf_mount_at(i)); i++) {
+		if (!d->http || !cf_server_mounted(wsi, d->id))
+			continue;
+		p->rq.path = path;
+		p->rq.ctype = NULL;
+		/* rq.done() may answer before http() returns (the local bus answers at once). */
+		p->waiting = 1;
+		status = d->http(&p->rq, body, sizeof(body));
+		if (status == -EINPROGRESS)
+			return 0;
+		p->waiting = 0;
+		if (status < 0)
 			return -1;
-		p->route = R_TTU;
-		return 0; /* the body follows */
+		if (status == CF_HTTP_BODY) {
+			free(p->room);
+			p->room = strdup(path);
+			if (!p->room)
+				return -1;
+			p->route = R_DIALECT;
+			p->dialect = d;
+			return 0; /* the body follows */
+		}
+		if (status)
+			return respond(wsi, p, status,
+			               p->rq.ctype ? p->rq.ctype : "text/plain; charset=utf-8",
+			               NULL, body, strlen(body));
 	}
-	if (status)
-		return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body,
-		               strlen(body));
-	return 1; /* not its own: the static directory */
+	return 1;
 }
 
+/* The body of a request a dialect asked to read (CF_HTTP_BODY) is in. */
 static int
-ttu_body(struct lws *wsi, struct http_pss *p)
+dialect_body(struct lws *wsi, struct http_pss *p)
 {
-	char body[1024];
+	char body[8192];
 	int status;
 
 	if (p->too_big) {
 		snprintf(body, sizeof(body), "body over %d bytes\n", BODY_MAX);
 		return respond(wsi, p, 413, "text/plain; charset=utf-8", NULL, body, strlen(body));
 	}
+	p->rq.path = p->room;
+	p->rq.ctype = NULL;
 	p->waiting = 1;
-	status = cf_ttu_http_body(&p->srv->env, wsi, p->room, p->post, p->post_len, body,
-	                          sizeof(body), ttu_done, p);
+	status = p->dialect->http_body(&p->rq, p->post, p->post_len, body, sizeof(body));
 	if (status == -EINPROGRESS)
 		return 0;
 	p->waiting = 0;
-	return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body, strlen(body));
+	if (status < 0)
+		return -1;
+	return respond(wsi, p, status, p->rq.ctype ? p->rq.ctype : "text/plain; charset=utf-8",
+	               NULL, body, strlen(body));
+}
+
+/* Whether the listener serves confab's own API: it mounts a dialect that asks for it. */
+static int
+api_mounted(struct lws *wsi)
+{
+	const struct cf_dialect *d;
+
+	for (size_t i = 0; (d = cf_mount_at(i)); i++)
+		if (d->api && cf_server_mounted(wsi, d->id))
+			return 1;
+	return 0;
 }
 
 /* Not lws_get_mimetype(): lws 4.1.6 types text without "; charset=utf-8" and fonts as
@@ -707,7 +707,7 @@ static_name_ok(const char *name)
 	}
 }
 
-/* Serves a file of the listener's static directory (www=, or server.www_dir where native is
+/* Serves a file of the listener's static directory (www=, or server.www_dir where confab.v1 is
  * mounted), subdirectories included (seed 001's bundle has static/js/, avatars/). */
 static int
 get_static(struct lws *wsi, struct http_pss *p, const char *path)
@@ -719,9 +719,6 @@ get_static(struct lws *wsi, struct http_pss *p, const char *path)
 
 	if (!strcmp(path, "/"))
 		name = "index.html";
-	/* Go's http.FileServer, which served seed 001's bundle, sends /index.html to /. */
-	if (*dir && !strcmp(path, "/index.html") && cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT))
-		return respond(wsi, p, 301, "text/html; charset=utf-8", "Location: /\r\n", "", 0);
 	mime = mime_of(name);
 	if (!*dir || !mime || !static_name_ok(name))
 		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
@@ -752,68 +749,13 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	size_t plen = strlen(path);
 
 	/* Only what the listener mounts: the rest falls through to its static directory. */
-	int disposable = cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE);
-	int native = cf_server_mounted(wsi, CF_DIALECT_NATIVE);
+	int api = api_mounted(wsi), r;
 
 	cf_metrics.http_requests_total++;
-	/* Seed 000's endpoints answer any method. */
-	if (disposable && cf_disposable_health_path(p->srv->env.cfg, path))
-		return respond(wsi, p, 200, "text/plain; charset=utf-8", NULL, "", 0);
-	if (disposable && cf_disposable_path(p->srv->env.cfg, path)) {
-		const char *text;
-		int status = cf_disposable_admit(p->srv->env.cfg, wsi, 0, &text);
-
-		return respond(wsi, p, status, "text/plain; charset=utf-8",
-		               "X-Content-Type-Options: nosniff\r\n", text, strlen(text));
-	}
-	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(p->srv->env.cfg, path)) {
-		/* Seed 003's endpoint without an upgrade: gorilla 1.2.0 checks the method
-		 * first. */
-		const char *text = m == 'G' ? "Bad Request\n" : "Method Not Allowed\n";
-
-		return respond(wsi, p, m == 'G' ? 400 : 405, "text/plain; charset=utf-8",
-		               "X-Content-Type-Options: nosniff\r\nSec-Websocket-Version: 13\r\n",
-		               text, strlen(text));
-	}
-	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_links_path(path)) {
-		static const char links[] = "{\"github\":\"https://github.com/redis-developer/"
-		                            "basic-redis-chat-demo-go\"}";
-
-		return respond(wsi, p, 200, "text/plain; charset=utf-8", NULL, links,
-		               sizeof(links) - 1);
-	}
-	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path)) {
-		/* Seed 001's endpoint without an upgrade, refused as gobwas/ws words it. */
-		const char *text = m == 'G' ? "handshake error: bad \"Upgrade\" header"
-		                            : "handshake error: bad HTTP request method";
-
-		return respond(wsi, p, m == 'G' ? 400 : 405, "text/plain; charset=utf-8", NULL,
-		               text, strlen(text));
-	}
-	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY)) {
-		/* Seed 002's /ping, /chat and /chat/join answer in plain text. */
-		char body[8192];
-		int status = cf_chatty_http(&p->srv->env, wsi, path, m, body, sizeof(body),
-		                            chatty_done, p);
-
-		if (status == -EINPROGRESS) {
-			p->waiting = 1; /* chatty_done() fills p->resp and asks for WRITEABLE */
-			return 0;
-		}
-		if (status)
-			return respond(wsi, p, status, "text/plain; charset=utf-8", NULL, body,
-			               strlen(body));
-	}
-	/* Seed 004: its API, CORS, and "Hello from ChatServer" at / unless www= serves a
-	 * client bundle there. */
-	if (cf_server_mounted(wsi, CF_DIALECT_TTU) &&
-	    (m == 'O' || strcmp(path, "/") || !*www_of(wsi))) {
-		int r = on_ttu(wsi, p, path, m);
-
-		if (r != 1)
-			return r;
-	}
-	if (native && !strncmp(path, rooms, sizeof(rooms) - 1)) {
+	r = dialect_http(wsi, p, path);
+	if (r != 1)
+		return r;
+	if (api && !strncmp(path, rooms, sizeof(rooms) - 1)) {
 		const char *name = path + sizeof(rooms) - 1;
 		size_t nlen;
 		const char *sfx = NULL;
@@ -845,13 +787,13 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : check_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
-	if (native && !strncmp(path, "/api/v1/users/", 14))
+	if (api && !strncmp(path, "/api/v1/users/", 14))
 		return on_users(wsi, p, path + 14, m);
-	/* /healthz answers on every listener (probes); the rest of the API where native is.
-	 */
+	/* /healthz answers on every listener (probes); the rest of the API where a dialect
+	 * asking for it (confab.v1) is. */
 	if (m != 'G') {
 		if (!strcmp(path, "/healthz") ||
-		    (native && (!strcmp(path, "/metrics") || !strcmp(path, "/api/v1/rooms"))) ||
+		    (api && (!strcmp(path, "/metrics") || !strcmp(path, "/api/v1/rooms"))) ||
 		    (!strcmp(path, "/") && *www_of(wsi)))
 			return http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
 			                  "use GET");
@@ -859,9 +801,9 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	}
 	if (!strcmp(path, "/healthz"))
 		return get_healthz(wsi, p);
-	if (native && !strcmp(path, "/metrics"))
+	if (api && !strcmp(path, "/metrics"))
 		return get_metrics(wsi, p);
-	if (native && !strcmp(path, "/api/v1/rooms"))
+	if (api && !strcmp(path, "/api/v1/rooms"))
 		return get_rooms(wsi, p);
 	return get_static(wsi, p, path);
 }
@@ -963,16 +905,17 @@ static int
 confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
 {
 	char path[256], body[256];
-	const char *code, *msg, *extra;
-	int status, id;
+	const char *code, *msg, *extra, *text;
+	const struct cf_dialect *d;
+	int status;
 
 	/* lws answered another Upgrade (403) already and only asks for h2c. */
 	if (strcasecmp(upgrade, "websocket") && strcasecmp(upgrade, "h2c"))
 		return -1;
 	request_path(wsi, path, sizeof(path));
-	id = cf_server_ws_endpoint(srv, wsi, path);
-	if (id >= 0 && (status = ws_handshake_check(wsi, &extra, &code))) {
-		if (id == CF_DIALECT_NATIVE) {
+	d = cf_server_ws_endpoint(srv, wsi, path);
+	if (d && (status = ws_handshake_check(wsi, &extra, &code))) {
+		if (!d->seed) {
 			snprintf(body, sizeof(body),
 			         "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
 			         status == 405   ? "a WebSocket handshake is a GET"
@@ -985,22 +928,9 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
 		snprintf(body, sizeof(body), "%s\n", status_text(status));
 		return write_plain(wsi, status, extra, body);
 	}
-	if (id == CF_DIALECT_DISPOSABLE) {
-		/* Seed 000 answers its own refusals, in plain text, before the common
-		 * checks. */
-		const char *text;
-
-		status = cf_disposable_admit(srv->env.cfg, wsi, 1, &text);
-		if (status)
-			return write_plain(wsi, status, NULL, text);
-	}
-	if (id == CF_DIALECT_CHATTY) {
-		const char *text;
-
-		status = cf_chatty_admit(&srv->env, wsi, &text);
-		if (status)
-			return write_plain(wsi, status, NULL, text);
-	}
+	/* The dialect's own refusals (its admit()), in plain text, before the common checks. */
+	if (d && d->admit && (status = d->admit(&srv->env, wsi, &text)))
+		return write_plain(wsi, status, NULL, text);
 	status = cf_server_admit(srv, wsi, path, &code, &msg);
 	if (!status)
 		return 0;
@@ -1074,10 +1004,15 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		free(p->resp);
 		free(p->room);
 		free(p->post);
-		free(p->extra);
+		free(p->rq.headers);
 		memset(p, 0, sizeof(*p));
 		p->srv = srv;
 		p->wsi = wsi;
+		p->rq.env = &srv->env;
+		p->rq.wsi = wsi;
+		p->rq.www = www_of(wsi);
+		p->rq.method = method_of(wsi);
+		p->rq.done = dialect_done;
 		p->body = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ||
 		          lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) ||
 		          lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI);
@@ -1122,8 +1057,8 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 			return -1; /* answered before its body was in: now the connection ends */
 		if (p->route == R_POST_DM)
 			return post_dm(wsi, p) < 0 ? -1 : 0;
-		if (p->route == R_TTU)
-			return ttu_body(wsi, p) < 0 ? -1 : 0;
+		if (p->route == R_DIALECT)
+			return dialect_body(wsi, p) < 0 ? -1 : 0;
 		if (p->route != R_POST_MESSAGE)
 			return 0;
 		return post_message(wsi, p) < 0 ? -1 : 0;
@@ -1146,14 +1081,17 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		if (!p || !p->srv)
 			return 0;
 		if (p->waiting) {
+			const struct cf_dialect *d;
+
 			cf_bus_cancel(srv->env.bus, p);
-			cf_chatty_cancel(p);
-			cf_ttu_cancel(p);
+			for (size_t i = 0; (d = cf_mount_at(i)); i++)
+				if (d->http_cancel)
+					d->http_cancel(&p->rq);
 		}
 		free(p->resp);
 		free(p->room);
 		free(p->post);
-		free(p->extra);
+		free(p->rq.headers);
 		memset(p, 0, sizeof(*p));
 		return 0;
 	default:

@@ -23,6 +23,8 @@ static const struct {
 	int in_default;                    /* mounted on listeners without dialects= */
 	long sw;                           /* offset of its [dialects] switch; -1: none */
 } table[] = {
+        /* The order is the routing order: a path goes to the first mounted dialect that
+         * claims it (struct cf_dialect ws_path, http), so a catch-all comes last. */
         {"native", CF_DIALECT_NATIVE, &cf_dialect_native, NULL, 1, -1},
         {"disposable_chat", CF_DIALECT_DISPOSABLE, &cf_dialect_disposable, NULL, 1,
          (long)SW(disposable_chat)},
@@ -36,6 +38,15 @@ static const struct {
 };
 
 #define NTABLE (sizeof(table) / sizeof(table[0]))
+
+const struct cf_dialect *
+cf_mount_at(size_t i)
+{
+	for (size_t k = 0; k < NTABLE; k++)
+		if (table[k].d && !i--)
+			return table[k].d;
+	return NULL;
+}
 
 /* Paths a listener answers whatever it mounts, and the static directory's. */
 static const char *const core_paths[] = {"/healthz", NULL};

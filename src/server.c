@@ -81,25 +81,15 @@ cf_server_mounted(struct lws *wsi, int id)
 	return l && (l->mounts & CF_MOUNT_BIT(id));
 }
 
-int
+const struct cf_dialect *
 cf_server_ws_endpoint(struct cf_server *srv, struct lws *wsi, const char *path)
 {
-	const struct cf_config *cfg = srv->env.cfg;
+	const struct cf_dialect *d;
 
-	if (cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws"))
-		return CF_DIALECT_NATIVE;
-	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(cfg, path))
-		return CF_DIALECT_DISPOSABLE;
-	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(cfg, path))
-		return CF_DIALECT_CHATTY;
-	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(cfg, path))
-		return CF_DIALECT_TEXTO;
-	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path))
-		return CF_DIALECT_REDIS_CHAT;
-	/* Seed 004 took an upgrade on any path its router did not answer, from any Origin. */
-	if (cf_server_mounted(wsi, CF_DIALECT_TTU) && cf_ttu_ws_path(path))
-		return CF_DIALECT_TTU;
-	return -ENOENT;
+	for (size_t i = 0; (d = cf_mount_at(i)); i++)
+		if (d->ws_path && cf_server_mounted(wsi, d->id) && d->ws_path(srv->env.cfg, path))
+			return d;
+	return NULL;
 }
 
 int
@@ -109,12 +99,11 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	const struct cf_config *cfg = srv->env.cfg;
 	char ip[48], origin[256];
 	uint32_t n;
-	int id = cf_server_ws_endpoint(srv, wsi, path);
-	/* Seeds 000 and 002 checked their own Origin rules (cf_disposable_admit(),
-	 * cf_chatty_admit()); the other seeds take any. */
-	int native = id == CF_DIALECT_NATIVE, seed = id >= 0 && !native;
+	const struct cf_dialect *d = cf_server_ws_endpoint(srv, wsi, path);
+	/* A seed took any Origin, or its admit() checked its own rule already. */
+	int seed = d && d->seed;
 
-	if (!native && !seed) {
+	if (!d) {
 		*ret_code = "not_found";
 		*ret_msg = "no WebSocket endpoint at this path";
 		return 404;
@@ -463,12 +452,15 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 			passed_done(&ps);
 			return cf_log_errno(CF_LOG_ERR, -ENOMEM, "startup");
 		}
-		for (int id = 0; id < CF_DIALECT_MAX; id++)
+		for (size_t k = 0; cf_mount_at(k); k++) {
+			int id = cf_mount_at(k)->id;
+
 			if ((l->mounts & CF_MOUNT_BIT(id)) && spec.dialects_set &&
 			    !cf_mount_enabled(cfg, id))
 				log_warn("server.listen '%s' mounts %s, which [dialects] %s = 0 "
 				         "switches off: not served while it is off",
 				         cfg->listen.v[i], cf_mount_name(id), cf_mount_name(id));
+		}
 		memset(&info, 0, sizeof(info));
 		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		               LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
@@ -651,8 +643,9 @@ cf_server_stop(struct cf_server *srv)
 	srv->env.auth = NULL;
 	cf_registry_free(srv->env.reg);
 	srv->env.reg = NULL;
-	cf_chatty_free();
-	cf_redis_chat_free();
+	for (size_t i = 0; cf_mount_at(i); i++)
+		if (cf_mount_at(i)->cleanup)
+			cf_mount_at(i)->cleanup();
 	HASH_ITER(hh, srv->ips, c, tmp)
 	{
 		HASH_DEL(srv->ips, c);

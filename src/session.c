@@ -288,39 +288,23 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	return r;
 }
 
-/* The dialect is the endpoint's among those the listener mounts: cf_server_admit() let only
- * their paths through. */
-static const struct cf_dialect *
-dialect_of(struct cf_server *srv, struct lws *wsi)
-{
-	char path[256];
-
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
-		path[0] = '\0';
-	if (cf_server_mounted(wsi, CF_DIALECT_DISPOSABLE) && cf_disposable_path(srv->env.cfg, path))
-		return &cf_dialect_disposable;
-	if (cf_server_mounted(wsi, CF_DIALECT_CHATTY) && cf_chatty_path(srv->env.cfg, path))
-		return &cf_dialect_chatty;
-	if (cf_server_mounted(wsi, CF_DIALECT_TEXTO) && cf_texto_path(srv->env.cfg, path))
-		return &cf_dialect_texto;
-	if (cf_server_mounted(wsi, CF_DIALECT_REDIS_CHAT) && cf_redis_chat_path(path))
-		return &cf_dialect_redis_chat;
-	if (cf_server_mounted(wsi, CF_DIALECT_TTU) &&
-	    !(cf_server_mounted(wsi, CF_DIALECT_NATIVE) && !strcmp(path, "/v1/ws")) &&
-	    cf_ttu_ws_path(path))
-		return &cf_dialect_ttu;
-	return &cf_dialect_native;
-}
-
 static int
 on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 {
-	char ip[48];
+	const struct cf_dialect *d;
+	char ip[48], path[256];
 
+	/* The endpoint's dialect among those the listener mounts: cf_server_admit() let only
+	 * their paths through. */
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+		path[0] = '\0';
+	d = cf_server_ws_endpoint(srv, wsi, path);
+	if (!d)
+		return -1;
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->env = &srv->env;
-	s->dialect = dialect_of(srv, wsi);
+	s->dialect = d;
 	s->id = ++srv->next_sess_id;
 	cf_req_client_ip(srv->env.cfg, wsi, ip, sizeof(ip));
 	s->ipc = cf_server_ip_ref(srv, ip);

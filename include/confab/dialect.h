@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* dialect.h - a dialect is a codec between one wire protocol and the core: it parses complete
- * client messages into core commands and renders core events into frames, once per event. */
+ * client messages into core commands and renders core events into frames, once per event. It
+ * also says what the transport asks of it: which WebSocket paths are its own, whether a
+ * handshake to them is admitted, and the answers to its plain HTTP endpoints. The transport
+ * asks the dialects a listener mounts in the order of the dialect table (mount.c) and names
+ * none of them. */
 #pragma once
 
 #include <stddef.h>
@@ -21,7 +25,31 @@ struct cf_msg;
 struct cf_frame;
 struct cf_member;
 struct cf_config;
+struct cf_env;
 struct lws;
+
+/* A plain HTTP request as a dialect sees it. http.c owns it; it lives until the request's
+ * connection closes, so a dialect may keep it (as the key of an answer it gives later). */
+struct cf_http_req {
+	struct cf_env *env;
+	struct lws *wsi;
+	const char *path; /* %XX decoded, without the query; valid during a call only */
+	int method;       /* 'G' GET, 'P' POST, 'O' OPTIONS, '?' any other */
+	const char *www;  /* the listener's static directory, "" for none */
+	/* Header lines ("Name: value\r\n"), malloc()ed, that every answer to this request
+	 * carries, whoever gives it; a dialect may set them even when the path is not its own.
+	 * http.c frees them. */
+	char *headers;
+	/* The Content-Type of the dialect's answer (static), NULL for text/plain; charset=utf-8. */
+	const char *ctype;
+	/* Set by http.c: answers a request the dialect's http() or http_body() left waiting
+	 * (-EINPROGRESS), once, with a status and a plain-text body (copied), unless the
+	 * dialect's http_cancel() ran first. */
+	void (*done)(struct cf_http_req *rq, int status, const char *body);
+};
+
+/* http() asks for the request's body first, then calls http_body(). */
+#define CF_HTTP_BODY 1
 
 typedef struct cf_frame *cf_frame_render_fn(const struct cf_msg *m);
 
@@ -30,7 +58,7 @@ struct cf_dialect {
 	const char *name;
 	/* The listener-level paths the dialect answers, NULL-terminated: exact paths, or
 	 * prefixes ending in '*'. A listener refuses to mount two dialects claiming the same
-	 * path (mount.c); the claims do not route, each dialect's path functions do. */
+	 * path (mount.c); the claims do not route: ws_path() and http() below do. */
 	const char *const *paths;
 	/* Several queued events may be joined with '\n' into one WebSocket frame. */
 	unsigned pack_newline : 1;
@@ -65,6 +93,40 @@ struct cf_dialect {
 	void (*join_done)(struct cf_sess *s, struct cf_member *mb, int err);
 	/* The session is closing: free what the dialect hung on it. May be NULL. */
 	void (*on_close)(struct cf_sess *s);
+
+	/* ---- What the transport asks, on a listener that mounts the dialect. ---- */
+	/* Whether a WebSocket upgrade to path is the dialect's (its [dialects] switch is
+	 * checked here). The dialects are asked in table order and the first one to say yes
+	 * gets the session, so a catch-all comes last. NULL: no WebSocket endpoint. */
+	int (*ws_path)(const struct cf_config *cfg, const char *path);
+	/* An upgrade to one of its paths passed the RFC 6455 checks: the dialect's own checks
+	 * (query, Origin), before the common gate (limits, draining). 0 to go on, else the status
+	 * and its exact plain-text body (static). NULL: nothing of its own to check. */
+	int (*admit)(struct cf_env *env, struct lws *wsi, const char **ret_body);
+	/* One of the seeds: a handshake failing the RFC 6455 checks is refused in plain text, as
+	 * the seed's Go server did, and server.origins does not apply (the seed took any Origin,
+	 * or admit() applies its own rule). Else refusals are JSON and server.origins applies. */
+	unsigned seed : 1;
+	/* The listener serves confab's own API (/metrics, /api/v1/...) where it mounts this. */
+	unsigned api : 1;
+	/* Plain HTTP, asked in table order before the listener's API, /healthz and static
+	 * files: 0 when the request is not the dialect's, else a status with the plain-text body
+	 * (text/plain; charset=utf-8) in out (NUL-terminated), CF_HTTP_BODY when the body must be
+	 * read first (then http_body() answers), or -EINPROGRESS when rq->done() answers later
+	 * (it may run before http() returns); another negative errno fails the request (the
+	 * connection closes). NULL: no plain HTTP. */
+	int (*http)(struct cf_http_req *rq, char *out, size_t outlen);
+	/* The body of a request http() gave CF_HTTP_BODY: a status with its body in out, or
+	 * -EINPROGRESS as above. */
+	int (*http_body)(struct cf_http_req *rq, const char *body, size_t len, char *out,
+	                 size_t outlen);
+	/* The request rq is going away: an answer still pending for it is dropped. */
+	void (*http_cancel)(struct cf_http_req *rq);
+	/* Whether a room is the dialect's private business, kept out of the API's room list
+	 * (asked of every dialect, mounted or not: rooms are the node's). May be NULL. */
+	int (*room_hidden)(const char *room);
+	/* At exit, after the bus is freed: forgets what the dialect keeps process-wide. */
+	void (*cleanup)(void);
 };
 
 extern const struct cf_dialect cf_dialect_native;
@@ -74,53 +136,7 @@ extern const struct cf_dialect cf_dialect_texto;
 extern const struct cf_dialect cf_dialect_ttu;
 extern const struct cf_dialect cf_dialect_redis_chat;
 
-/* Seed 000 (dialect_disposable.c). Whether path is its WebSocket endpoint (/ws) or its health
- * check (/health), with dialects.disposable_chat on. */
-int cf_disposable_path(const struct cf_config *cfg, const char *path);
-int cf_disposable_health_path(const struct cf_config *cfg, const char *path);
-/* Checks a request for /ws before the upgrade, in the seed's order: the query (400), then,
- * for an upgrade, dialects.disposable_origin against Origin (403). A request that is no
- * upgrade gets 400 too. 0: admitted; else the status with the exact plain-text body. */
-int cf_disposable_admit(const struct cf_config *cfg, struct lws *wsi, int upgrade,
-                        const char **ret_body);
-
-/* Seed 002 (dialect_chatty.c), with dialects.chatty on. Whether path is its WebSocket
- * endpoint (/chat/join). */
-int cf_chatty_path(const struct cf_config *cfg, const char *path);
-/* The answer to a POST /chat that waited for the bus (Redis, in cluster mode): status and
- * plain-text body (borrowed). */
-typedef void cf_chatty_done_cb(void *ud, int status, const char *body);
-/* /ping, /chat (POST creates a room) and /chat/join without an upgrade: 0 when path is none of
- * them, else the status with the plain-text body in out (NUL-terminated). method: 'G', 'P',
- * '?'. When the bus records the room later (cluster mode), a POST /chat gives -EINPROGRESS:
- * done(ud, ...) answers later, once, unless cf_chatty_cancel(ud) runs first. */
-struct cf_env;
-int cf_chatty_http(struct cf_env *env, struct lws *wsi, const char *path, int method, char *out,
-                   size_t outlen, cf_chatty_done_cb *done, void *ud);
-/* The request ud is going away: its pending answer is dropped. */
-void cf_chatty_cancel(void *ud);
-/* Checks an upgrade to /chat/join: same origin (403), a room created by POST /chat (404; where
- * the bus cannot tell at once, as in cluster mode, only a well-formed id: the bus is asked once
- * the session is open). 0: admitted; else the status with the exact plain-text body. */
-int cf_chatty_admit(struct cf_env *env, struct lws *wsi, const char **ret_body);
-/* Forgets the POSTs still waiting for the bus (at exit, after the bus is freed). */
-void cf_chatty_free(void);
-/* Seed 003 (dialect_texto.c). Whether path is its WebSocket endpoint (/v1/texto), with
- * dialects.texto on. */
-int cf_texto_path(const struct cf_config *cfg, const char *path);
-/* Seed 001 (dialect_redis_chat.c), on listeners mounting redis_chat (it has no switch).
- * Whether path is its WebSocket endpoint (/ws), its link list (/links). */
-int cf_redis_chat_path(const char *path);
-int cf_redis_chat_links_path(const char *path);
-/* Whether room is one of its private channels (kept out of room listings). */
-int cf_redis_chat_private_room(const char *room);
-/* Forgets the account names and private channels it remembers (at exit). */
-void cf_redis_chat_free(void);
-
-/* Seed 004 (dialect_ttu.c). Whether a WebSocket upgrade to path goes to the dialect on a
- * listener that mounts it: any path but / and /api/..., as the seed's middleware took them
- * (other dialects mounted on the listener are asked first). */
-int cf_ttu_ws_path(const char *path);
+/* Seed 004 (dialect_ttu.c), for its unit tests (tests/unit/test_ttu.c). */
 /* The name a `username:<name>` frame registers (NULs stripped) into
  * out: its length, -EINVAL when the frame is no registration, -E2BIG when out is too small. */
 int cf_ttu_parse_username(const char *buf, size_t len, char *out, size_t outlen);
@@ -128,14 +144,3 @@ int cf_ttu_parse_username(const char *buf, size_t len, char *out, size_t outlen)
  * as new strings, or -EINVAL with the plain-text reason in *why. */
 int cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **sender, char **payload,
                       const char **why);
-/* Seed 004's plain HTTP on a listener that mounts it: 0 when path is not its own, a status
- * with the plain-text body in out, CF_TTU_BODY when the request's body must be read first
- * (then cf_ttu_http_body()), or -EINPROGRESS when done(ud, status, body) answers later
- * (cf_ttu_cancel(ud) when the request goes away first). method: 'G', 'P', 'O', '?'. */
-#define CF_TTU_BODY 1
-typedef void cf_ttu_done_cb(void *ud, int status, const char *body);
-int cf_ttu_http(struct cf_env *env, struct lws *wsi, const char *path, int method, char *out,
-                size_t outlen, cf_ttu_done_cb *done, void *ud);
-int cf_ttu_http_body(struct cf_env *env, struct lws *wsi, const char *path, const char *body,
-                     size_t len, char *out, size_t outlen, cf_ttu_done_cb *done, void *ud);
-void cf_ttu_cancel(void *ud);

@@ -35,6 +35,9 @@ const char *cf_mount_www(const struct cf_listen_spec *spec, const char *www_dir)
 int cf_mount_check(const struct cf_listen_spec *spec, const char *www_dir, char *err,
                    size_t errlen);
 
+/* The built dialects in table order, which is the order the transport asks them in: i from 0,
+ * NULL past the last. */
+const struct cf_dialect *cf_mount_at(size_t i);
 /* The name of dialect id in dialects= ("native", "texto", ...); NULL for none. */
 const char *cf_mount_name(int id);
 /* Dialect id of a name in dialects=, or -ENOENT. */

@@ -11,6 +11,7 @@
 #include "confab/sess.h"
 
 struct cf_config;
+struct cf_dialect;
 struct cf_server;
 /* One listener (server.listen entry): its vhost's user data (lws_vhost_user()). */
 struct cf_listener {
@@ -60,8 +61,10 @@ int cf_server_ip_count(struct cf_server *srv, const char *ip);
 /* Counts one more session from ip; NULL on OOM. */
 struct cf_ipcount *cf_server_ip_ref(struct cf_server *srv, const char *ip);
 void cf_server_ip_unref(struct cf_server *srv, struct cf_ipcount *c);
-/* The dialect (CF_DIALECT_*) whose WebSocket endpoint path is on wsi's listener, or -ENOENT. */
-int cf_server_ws_endpoint(struct cf_server *srv, struct lws *wsi, const char *path);
+/* The dialect whose WebSocket endpoint path is on wsi's listener: the first in table order
+ * (mount.c) that the listener mounts and whose ws_path() claims it; NULL for none. */
+const struct cf_dialect *cf_server_ws_endpoint(struct cf_server *srv, struct lws *wsi,
+                                               const char *path);
 /* Decides whether a WebSocket handshake may proceed: 0, or an HTTP status (403, 404, 429, 503)
  * with *ret_code set to an error code string. */
 int cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const char **ret_code,
@@ -70,5 +73,5 @@ int cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, co
 /* The listener a connection came in on (NULL for none: a wsi of no listener's vhost). */
 const struct cf_listener *cf_server_listener(struct lws *wsi);
 /* Whether dialect id is mounted on wsi's listener. The [dialects] switches are checked by each
- * dialect's path functions, not here. */
+ * dialect's ws_path() and http(), not here. */
 int cf_server_mounted(struct lws *wsi, int id);

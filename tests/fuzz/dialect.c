@@ -20,6 +20,7 @@
 #include "confab/dialect.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
+#include "confab/mount.h"
 #include "confab/ring.h"
 #include "confab/room.h"
 #include "confab/server.h"
@@ -273,7 +274,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	cf_bus_free(srv.env.bus);
 	cf_registry_free(srv.env.reg);
-	cf_chatty_free();
-	cf_redis_chat_free();
+	for (size_t i = 0; cf_mount_at(i); i++)
+		if (cf_mount_at(i)->cleanup)
+			cf_mount_at(i)->cleanup();
 	return 0;
 }
