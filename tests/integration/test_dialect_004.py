@@ -11,7 +11,8 @@ import pytest
 import requests
 import websockets
 
-from confabtest import Client, FrameClient, T, close_all, free_port, poll_until, uniq
+from confabtest import (Client, FrameClient, T, close_all, free_port, poll_until, redis_call,
+                        uniq)
 from test_cluster import node_conf, wait_healthy
 
 BUNDLE = "<!doctype html><title>chat-app</title><script src=/static/js/main.1.js></script>\n"
@@ -321,6 +322,10 @@ async def test_two_nodes(start_server, redis):
     await sw.wait_payload("q2")
     assert sw.payloads() == ["q0", "q1", "q2"]
     sw2 = await T4.connect(a.port, w)
+    # Both nodes follow w before the send: a node that subscribes after a message was
+    # published misses it (docs/protocol.md, dm), so without this the test would race.
+    await poll_until(lambda: redis_call(redis.port, "PUBSUB", "NUMSUB", "confab:user:ttu:" + w)[1]
+                     == 2, T(10), what="both nodes follow " + w)
     assert b.send("y", w, "fresh").status_code == 200
     await sw2.wait_payload("fresh")
     assert sw2.payloads() == ["fresh"]
