@@ -113,8 +113,9 @@ async def test_cross_node_delivery_and_acks(start_server, redis):
     d1 = await alice.send(room, "once", nonce="n-1")
     d2 = await alice.send(room, "once", nonce="n-1")
     assert d2["seq"] == d1["seq"] and d2.get("dup") is True
-    await bob.wait_msg(room, d1["seq"])
-    await asyncio.sleep(0.2)
+    # A later message is a barrier: a second copy of "once" would have come before it.
+    d3 = await alice.send(room, "after")
+    await bob.wait_msg(room, d3["seq"])
     assert [m["text"] for m in bob.msgs(room)].count("once") == 1
     metrics = a.metrics()
     assert metrics["confab_redis_up"] == 1.0
@@ -526,8 +527,11 @@ async def test_direct_messages_across_nodes(start_server, redis):
     for c in (bob_a, bob_b):
         ev = await c.wait_event(lambda e: e.get("ev") == "dm")
         assert ev["text"] == "on every node" and ev["from"]["id"] == "guest:alice"
-    await asyncio.sleep(0.2)
-    assert len(bob_a.evs("dm")) == 1 and len(bob_b.evs("dm")) == 1
+    # A second DM on the same channel is the barrier: a repeat of the first would come before.
+    await alice.ok("dm", to="guest:bob", text="barrier")
+    for c in (bob_a, bob_b):
+        await c.wait_event(lambda e: e.get("ev") == "dm" and e["text"] == "barrier")
+        assert [e["text"] for e in c.evs("dm")] == ["on every node", "barrier"]
     # Only on node b now.
     await bob_a.close()
     carol = await Client.connect(b, "carol")
@@ -724,15 +728,15 @@ async def test_messages_sent_before_a_lost_history_is_noticed_are_kept(start_ser
             else None, what="both new messages after the gap")
         assert [(m["seq"], m["text"]) for m in after] == [(4, "new4"), (5, "new5")], (c.name,
                                                                                      after)
-    await asyncio.sleep(0.3)
-    for c in members:
-        texts_seen = [m["text"] for m in c.msgs(room)]
-        assert texts_seen.count("new4") == 1 and texts_seen.count("new5") == 1, texts_seen
-    # The new epoch goes on normally.
+    # The new epoch goes on normally; its next message is also the barrier for the check that
+    # new4 and new5 came once each (a repeat would have come before it).
     r6 = await members[2].send(room, "new6")
     assert r6["seq"] == 6
     for c in members:
         await c.wait_event(lambda e: e.get("ev") == "msg" and e["text"] == "new6")
+    for c in members:
+        texts_seen = [m["text"] for m in c.msgs(room)]
+        assert texts_seen.count("new4") == 1 and texts_seen.count("new5") == 1, texts_seen
     await close_all(members)
 
 
