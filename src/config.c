@@ -58,6 +58,8 @@ static const struct cf_config_def defs[] = {
          "seconds a kept direct message waits for its user (then dropped, not delivered)"},
         {"inbox", "max_users", CF_CFG_INT, R, O(inbox_max_users), "10000", 1, 10000000,
          "standalone: most users with kept messages (beyond: new ones are refused)"},
+        {"inbox", "max_per_ip", CF_CFG_INT, R, O(inbox_max_per_ip), "2000", 1, 10000000,
+         "direct messages one client address may leave kept per inbox.ttl, per node"},
         {"inbox", "flush_delay", CF_CFG_INT, R, O(inbox_flush_delay), "200", 0, 60000,
          "standalone: ms newly kept messages may wait before they are written (0: at once)"},
         {"tls", "cert", CF_CFG_STR, R, O(tls_cert), "", 0, 0,

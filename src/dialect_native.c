@@ -860,6 +860,14 @@ dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 {
 	struct cf_sess *s = ud;
 
+	cf_registry_keep_settle(s->env->reg, cf_sess_addr(s), m, err);
+	if (err == -ENOENT && m->keep_quota == CF_KEEP_REFUSED) {
+		err_reply(s, tag, "inbox_full",
+		          "user '%s' is offline and this address has left as many kept messages "
+		          "as inbox.max_per_ip allows",
+		          m->room);
+		return;
+	}
 	if (err == -ENOENT) {
 		err_reply(s, tag, "offline",
 		          "user '%s' has no session now (direct messages to guests are not kept)",
@@ -922,6 +930,7 @@ cmd_dm(struct cmd *c)
 	                                                   : 0;
 	m->keep = r != 0;
 	m->keep_acct = r < 0;
+	cf_registry_keep_charge(s->env->reg, cf_sess_addr(s), m);
 	m->ts_ms = cf_wall_ms();
 	r = cf_bus_dm(s->env->bus, m, dm_done, s, c->id);
 	cf_msg_unref(m);

@@ -13,6 +13,8 @@
 #include "confab/ident.h"
 #include "confab/auth.h"
 #include "confab/log.h"
+#include "confab/req.h"
+#include "confab/room.h"
 #include "confab/env.h"
 #include "confab/sess.h"
 #include "confab/text.h"
@@ -174,7 +176,9 @@ struct ttu_req {
 	struct lws_dll2 list;
 	void (*done)(struct cf_http_req *rq, int status, const char *body); /* NULL: cancelled */
 	struct cf_http_req *rq;
-	int kind; /* 'S' send, 'R' receive, 'T' status */
+	int kind;                /* 'S' send, 'R' receive, 'T' status */
+	struct cf_registry *reg; /* for inbox.max_per_ip: rq is gone once cancelled */
+	char ip[48];             /* the client's address ("": unknown) */
 	char name[];
 };
 
@@ -223,8 +227,13 @@ dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 	const char *word = q->kind == 'S' ? "Send" : "Receive";
 
 	(void)tag;
-	(void)m;
-	if (err == -ENOENT) /* /api/receive for a user with no socket anywhere */
+	cf_registry_keep_settle(q->reg, q->ip[0] ? q->ip : NULL, m, err);
+	if (err == -ENOENT && m->keep_quota == CF_KEEP_REFUSED)
+		req_finish(
+		        q, 429,
+		        "Too Many Requests: the receiver is offline and this address has left as "
+		        "many kept messages as inbox.max_per_ip allows\n");
+	else if (err == -ENOENT) /* /api/receive for a user with no socket anywhere */
 		req_finish(q, 400, word);
 	else if (err < 0)
 		req_finish(q, 503, "Service Unavailable: the message could not be sent\n");
@@ -456,6 +465,10 @@ http_body(struct cf_http_req *rq, const char *body, size_t len, char *out, size_
 		cf_msg_unref(m);
 		return 500;
 	}
+	q->reg = srv->reg;
+	if (cf_req_client_ip(srv->cfg, rq->wsi, q->ip, sizeof(q->ip)) < 0)
+		q->ip[0] = '\0';
+	cf_registry_keep_charge(srv->reg, q->ip[0] ? q->ip : NULL, m);
 	r = cf_bus_dm(srv->bus, m, dm_done, q, 0);
 	cf_msg_unref(m);
 	if (r < 0) {

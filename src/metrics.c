@@ -117,6 +117,9 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	counter(f, "confab_room_create_limited_total",
 	        "POST /chat refused by rooms.create_rate_per_ip.", "counter",
 	        m->create_limited_total);
+	counter(f, "confab_inbox_limited_total",
+	        "Direct messages not kept because their sender's address reached inbox.max_per_ip.",
+	        "counter", m->inbox_limited_total);
 	counter(f, "confab_frame_too_big_total", "Sessions closed with 1009.", "counter",
 	        m->frame_too_big_total);
 	if (m->redis_mode) {

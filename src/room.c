@@ -134,6 +134,7 @@ addr_get(struct cf_registry *reg, const char *ip)
 	snprintf(a->ip, sizeof(a->ip), "%s", ip);
 	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, cf_now_us());
 	cf_bucket_init(&a->creates, reg->cfg->create_rate_per_ip, cf_now_us() / 60);
+	cf_bucket_init(&a->keeps, reg->cfg->inbox_max_per_ip, cf_now_us());
 	HASH_ADD_STR(reg->addrs, ip, a);
 	reg->naddrs++;
 	return a;
@@ -160,7 +161,8 @@ addr_sweep(struct cf_registry *reg, uint64_t now)
 		if (!a->rooms &&
 		    bucket_full(&a->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now) &&
 		    bucket_full(&a->creates, cfg->create_rate_per_ip, cfg->create_rate_per_ip,
-		                now / 60)) {
+		                now / 60) &&
+		    cf_bucket_full_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, now)) {
 			HASH_DEL(reg->addrs, a);
 			free(a);
 			reg->naddrs--;
@@ -855,4 +857,56 @@ cf_registry_create_take(struct cf_registry *reg, const char *ip)
 		return -EBUSY;
 	}
 	return 0;
+}
+
+int
+cf_registry_keep_take(struct cf_registry *reg, const char *ip)
+{
+	const struct cf_config *cfg = reg->cfg;
+	struct cf_addr *a;
+
+	if (!ip)
+		return 0;
+	if (!(a = addr_get(reg, ip)))
+		return -ENOMEM;
+	if (!cf_bucket_take_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, cf_now_us())) {
+		cf_metrics.inbox_limited_total++;
+		return -EDQUOT;
+	}
+	return 0;
+}
+
+void
+cf_registry_keep_refund(struct cf_registry *reg, const char *ip)
+{
+	struct cf_addr *a;
+
+	if (!ip)
+		return;
+	HASH_FIND_STR(reg->addrs, ip, a);
+	if (a)
+		cf_bucket_refund(&a->keeps, reg->cfg->inbox_max_per_ip);
+}
+
+void
+cf_registry_keep_charge(struct cf_registry *reg, const char *ip, struct cf_msg *m)
+{
+	int r;
+
+	if (!m->keep)
+		return;
+	r = cf_registry_keep_take(reg, ip);
+	if (r == -EDQUOT) {
+		m->keep = m->keep_acct = 0;
+		m->keep_quota = CF_KEEP_REFUSED;
+	} else if (r == 0 && ip) {
+		m->keep_quota = CF_KEEP_CHARGED;
+	}
+}
+
+void
+cf_registry_keep_settle(struct cf_registry *reg, const char *ip, const struct cf_msg *m, int err)
+{
+	if (m->keep_quota == CF_KEEP_CHARGED && !(err == 0 && m->queued))
+		cf_registry_keep_refund(reg, ip);
 }

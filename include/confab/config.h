@@ -39,6 +39,7 @@ struct cf_config {
 	int inbox_max_bytes;
 	int inbox_ttl;
 	int inbox_max_users;
+	int inbox_max_per_ip;
 	int inbox_flush_delay;
 	/* [tls] */
 	char *tls_cert;

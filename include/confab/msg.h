@@ -10,7 +10,9 @@
 
 struct cf_frame;
 
-#define CF_MSG_ID_LEN 37
+#define CF_MSG_ID_LEN   37
+#define CF_KEEP_CHARGED 1
+#define CF_KEEP_REFUSED 2
 
 /* An ordered chat message. Immutable once ordered; refcounted because the room history and
  * the bus may hold it while frames rendered from it are queued. */
@@ -39,6 +41,10 @@ struct cf_msg {
 	 * accounts. The local bus keeps no accounts: standalone the sender asks auth.c before
 	 * setting keep, and a message with keep_acct is never kept (the safe answer). */
 	uint8_t keep_acct;
+	/* The sender's side of inbox.max_per_ip (cf_registry_keep_take()): CF_KEEP_CHARGED when
+	 * keep was charged to the sender's address (given back unless the message is kept),
+	 * CF_KEEP_REFUSED when the address had none left and keep was cleared. 0: neither. */
+	uint8_t keep_quota;
 	/* Set by the bus. On a completion: the message was kept in the inbox, not delivered.
 	 * On a delivered message: it comes from the inbox (queued_ms says when it was kept). */
 	uint8_t queued;

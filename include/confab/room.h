@@ -96,14 +96,16 @@ struct cf_user {
 	char id[];
 };
 
-/* A client address that creates or joins rooms: what bounds it across its sessions and
- * requests (rooms.max_rooms_per_ip, join_rate_per_ip, create_rate_per_ip). Kept while it holds
- * rooms or one of its buckets is not full again. */
+/* A client address that creates or joins rooms or leaves direct messages kept: what bounds it
+ * across its sessions and requests (rooms.max_rooms_per_ip, join_rate_per_ip,
+ * create_rate_per_ip, inbox.max_per_ip). Kept while it holds rooms or one of its buckets is not
+ * full again. */
 struct cf_addr {
 	UT_hash_handle hh;
 	uint32_t rooms;           /* rooms its joins created that are still held */
 	struct cf_bucket joins;   /* per second */
 	struct cf_bucket creates; /* per minute: its clock runs 60 times slower */
+	struct cf_bucket keeps;   /* inbox.max_per_ip per inbox.ttl */
 	char ip[48];
 };
 
@@ -214,6 +216,19 @@ uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
 /* Takes one of ip's room-creation tokens (rooms.create_rate_per_ip per minute, seed 002's
  * POST /chat): 0, -EBUSY (none left), -ENOMEM. */
 int cf_registry_create_take(struct cf_registry *reg, const char *ip);
+/* Takes one of the address's kept direct messages (inbox.max_per_ip per inbox.ttl, so that
+ * at most twice that many of its messages are kept at any time on this node): 0, -EDQUOT when
+ * it has none left, -ENOMEM. ip NULL (an unknown address): 0. */
+int cf_registry_keep_take(struct cf_registry *reg, const char *ip);
+/* Gives it back: the message was not kept after all (delivered, refused). */
+void cf_registry_keep_refund(struct cf_registry *reg, const char *ip);
+/* For a sender about to send m: with m->keep, takes one of ip's kept messages (m->keep_quota
+ * CF_KEEP_CHARGED) or, with none left, clears keep (CF_KEEP_REFUSED: the message is delivered
+ * live or not at all). */
+void cf_registry_keep_charge(struct cf_registry *reg, const char *ip, struct cf_msg *m);
+/* In the send's completion: gives back the charge unless m was kept (err 0, m->queued). */
+void cf_registry_keep_settle(struct cf_registry *reg, const char *ip, const struct cf_msg *m,
+                             int err);
 
 /* Forgets rooms that have been empty for history_ttl seconds at now_s, and addresses that hold
  * no room and whose join bucket is full again. Returns how many rooms. */

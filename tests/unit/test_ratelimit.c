@@ -92,10 +92,47 @@ test_lowered_burst(void **state)
 	assert_int_equal(take_n(&b, 20, 10, 8, T0 + 120ULL * 1000000), 8);
 }
 
+/* The window bucket: n per period, never more than 2n within any period; a refund gives back
+ * one token, never beyond n. */
+static void
+test_window_bounds_any_period(void **state)
+{
+	struct cf_bucket b;
+	const uint64_t day = 86400ULL * 1000000ULL;
+	int got = 0;
+
+	(void)state;
+	cf_bucket_init(&b, 3, T0);
+	for (int i = 0; i < 5; i++)
+		got += cf_bucket_take_window(&b, 3, 86400, T0);
+	assert_int_equal(got, 3);
+	assert_false(cf_bucket_full_window(&b, 3, 86400, T0));
+	/* A third of the period gives one token back, not before. */
+	assert_int_equal(cf_bucket_take_window(&b, 3, 86400, T0 + day / 3 - 1000000), 0);
+	assert_int_equal(cf_bucket_take_window(&b, 3, 86400, T0 + day / 3 + 1000), 1);
+	/* Taking as fast as it refills for a whole period from a full bucket: at most 2n. */
+	cf_bucket_init(&b, 3, T0);
+	got = 0;
+	for (uint64_t t = T0; t <= T0 + day; t += day / 100)
+		got += cf_bucket_take_window(&b, 3, 86400, t);
+	assert_true(got <= 6 && got >= 5);
+	/* Refunds: up to n, never beyond. */
+	cf_bucket_init(&b, 3, T0);
+	assert_int_equal(cf_bucket_take_window(&b, 3, 86400, T0), 1);
+	cf_bucket_refund(&b, 3);
+	cf_bucket_refund(&b, 3);
+	assert_true(b.tokens == 3.0);
+	assert_true(cf_bucket_full_window(&b, 3, 86400, T0));
+	/* A clock that goes back takes nothing away. */
+	assert_int_equal(cf_bucket_take_window(&b, 3, 86400, T0 - 5000000), 1);
+	assert_true(b.tokens == 2.0 && b.last_us == T0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_window_bounds_any_period),
 	        cmocka_unit_test(test_burst_then_refuse),
 	        cmocka_unit_test(test_refill_at_rate),
 	        cmocka_unit_test(test_cap_at_burst),
