@@ -32,7 +32,7 @@ LAYERS = [
     ("auth", "auth auth_file auth_limits pwhash token"),
     ("dialects", "dialect_native dialect_redis_chat dialect_chatty dialect_texto dialect_ttu "
                  "dialect_disposable"),
-    ("transport", "server http session listen mount tls sd"),
+    ("transport", "server http http_int http_api http_static session listen mount tls sd"),
     ("main", "main"),
 ]
 

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* http.c - plain HTTP requests: the dialects' own endpoints (asked through struct cf_dialect, in
- * table order), /healthz, /metrics, /api/v1/..., the web client's static files, and admission of
- * WebSocket upgrades (path, the dialect's checks, Origin, connection limits) before the
- * handshake. Responses are built whole, then written from HTTP_WRITEABLE; a POSTed message is
- * answered when the bus completes it. Every error body is JSON, except the seeds' answers on
- * their own paths, which are plain text as the seeds' servers gave them. */
+/* http.c - plain HTTP requests: one per connection, routed to the dialects' own endpoints
+ * (asked through struct cf_dialect, in table order), then confab's API (http_api.c), then the
+ * listener's static files (http_static.c); and admission of WebSocket upgrades (path, the
+ * dialect's checks, Origin, connection limits) before the handshake. Responses are built whole,
+ * then written from HTTP_WRITEABLE. Every error body is JSON, except the seeds' answers on their
+ * own paths, which are plain text as the seeds' servers gave them. */
 #include "confab/http.h"
+#include "http_int.h"
 #include "confab/bus.h"
 #include "confab/clock.h"
 #include "confab/config.h"
@@ -27,36 +28,6 @@
 #include <string.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-
-#define BODY_MAX (64 * 1024)
-
-enum route {
-	R_NONE,
-	R_POST_MESSAGE,
-	R_POST_DM, /* POST /api/v1/users/<id>/messages; p->room holds the user id */
-	R_DIALECT, /* a dialect's request with a body (p->dialect); p->room holds the path */
-};
-
-struct http_pss {
-	struct cf_server *srv;
-	struct lws *wsi;
-	/* What the dialects see of the request; rq.headers (owned) go on every answer to it. */
-	struct cf_http_req rq;
-	const struct cf_dialect *dialect; /* R_DIALECT: the dialect reading the body */
-	unsigned char *resp;              /* owned: LWS_PRE + headers + body */
-	size_t resp_len;
-	enum route route;
-	char *room; /* owned: room of a POST */
-	char *post; /* owned: request body */
-	size_t post_len;
-	int auth_ok;          /* -1: admin API off, 0: bad token, 1: good */
-	size_t body_seen;     /* bytes of the body received, kept or not */
-	unsigned waiting : 1; /* a publish, a history read or a dialect's answer is in flight */
-	unsigned too_big : 1;
-	unsigned body : 1;     /* a POST, PUT or PATCH whose body is not all in yet */
-	unsigned answered : 1; /* the response is written: close once the body is in */
-	unsigned held : 1;     /* flow-controlled while the answer is prepared (request_in()) */
-};
 
 size_t
 cf_http_pss_size(void)
@@ -126,9 +97,9 @@ build(int status, const char *ctype, const char *extra, const char *body, size_t
 	return buf;
 }
 
-static int
-respond(struct lws *wsi, struct http_pss *p, int status, const char *ctype, const char *extra,
-        const char *body, size_t blen)
+int
+cf_http_respond(struct lws *wsi, struct http_pss *p, int status, const char *ctype,
+                const char *extra, const char *body, size_t blen)
 {
 	char both[1024];
 
@@ -149,8 +120,8 @@ respond(struct lws *wsi, struct http_pss *p, int status, const char *ctype, cons
 }
 
 /* Steals o. */
-static int
-respond_json(struct lws *wsi, struct http_pss *p, int status, const char *extra, json_t *o)
+int
+cf_http_respond_json(struct lws *wsi, struct http_pss *p, int status, const char *extra, json_t *o)
 {
 	char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	int r;
@@ -158,17 +129,14 @@ respond_json(struct lws *wsi, struct http_pss *p, int status, const char *extra,
 	json_decref(o);
 	if (!txt)
 		return -1;
-	r = respond(wsi, p, status, "application/json", extra, txt, strlen(txt));
+	r = cf_http_respond(wsi, p, status, "application/json", extra, txt, strlen(txt));
 	free(txt);
 	return r;
 }
 
-static int http_error(struct lws *wsi, struct http_pss *p, int status, const char *extra,
-                      const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static int
-http_error(struct lws *wsi, struct http_pss *p, int status, const char *extra, const char *code,
-           const char *fmt, ...)
+int
+cf_http_error(struct lws *wsi, struct http_pss *p, int status, const char *extra, const char *code,
+              const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -176,260 +144,9 @@ http_error(struct lws *wsi, struct http_pss *p, int status, const char *extra, c
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return respond_json(wsi, p, status, extra,
-	                    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
-}
-
-static int
-get_healthz(struct lws *wsi, struct http_pss *p)
-{
-	struct cf_server *srv = p->srv;
-	int ok = !srv->draining && cf_bus_healthy(srv->env.bus);
-
-	const char *why = srv->draining ? "draining" : cf_bus_status(srv->env.bus);
-
-	return respond_json(wsi, p, ok ? 200 : 503, NULL,
-	                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status",
-	                              ok ? "ok" : "unavailable", "reason", ok ? "" : why, "node",
-	                              srv->env.node_id, "version", CONFAB_VERSION, "bus",
-	                              srv->env.bus->ops->name, "draining", srv->draining,
-	                              "connections", (json_int_t)srv->sessions.count, "rooms",
-	                              (json_int_t)srv->env.reg->nrooms));
-}
-
-static int
-get_metrics(struct lws *wsi, struct http_pss *p)
-{
-	char *txt;
-	size_t len;
-	int r;
-
-	if (cf_metrics_render(&txt, &len) < 0)
-		return -1;
-	r = respond(wsi, p, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, txt, len);
-	free(txt);
-	return r;
-}
-
-/* Whether a dialect keeps the room out of listings (any dialect: rooms are the node's). */
-static int
-room_hidden(const char *name)
-{
-	const struct cf_dialect *d;
-
-	for (size_t i = 0; (d = cf_mount_at(i)); i++)
-		if (d->room_hidden && d->room_hidden(name))
-			return 1;
-	return 0;
-}
-
-static int
-get_rooms(struct lws *wsi, struct http_pss *p)
-{
-	json_t *a = json_array();
-	const struct cf_room *room;
-
-	for (room = p->srv->env.reg->rooms; room; room = room->hh.next)
-		if (!room_hidden(room->name))
-			json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
-			                                   "members", (json_int_t)room->nusers,
-			                                   "seq", (json_int_t)room->seq, "epoch",
-			                                   (json_int_t)room->epoch));
-	return respond_json(wsi, p, 200, NULL, json_pack("{s:o}", "rooms", a));
-}
-
-/* An unsigned query argument, or def when absent; -1 when malformed. */
-static long long
-urlarg_uint(struct lws *wsi, const char *name, long long def)
-{
-	char buf[64], key[32];
-	const char *v;
-	char *end;
-	long long n;
-
-	snprintf(key, sizeof(key), "%s=", name);
-	v = lws_get_urlarg_by_name(wsi, key, buf, sizeof(buf));
-	if (!v)
-		return def;
-	n = strtoll(v, &end, 10);
-	if (end == v || *end || n < 0)
-		return -1;
-	return n;
-}
-
-static json_t *
-history_json(const char *room, uint64_t epoch, uint64_t seq, json_t *msgs)
-{
-	return json_pack("{s:s,s:I,s:I,s:o}", "room", room, "epoch", (json_int_t)epoch, "seq",
-	                 (json_int_t)seq, "messages", msgs);
-}
-
-/* A history read from the cluster bus (a room this node does not follow) is in. */
-static void
-history_done(void *ud, int err, uint64_t epoch, uint64_t seq, struct cf_msg **msgs, size_t n)
-{
-	struct http_pss *p = ud;
-	json_t *a;
-	int r;
-
-	p->waiting = 0;
-	if (err == -ENOENT || err == -ERANGE) {
-		r = http_error(p->wsi, p, 404, NULL, "no_such_room", "no room '%s'", p->room);
-	} else if (err < 0) {
-		r = http_error(p->wsi, p, 503, NULL, "unavailable",
-		               "the history could not be read: %s", strerror(-err));
-	} else {
-		a = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, cf_msg_json(msgs[i]));
-		r = respond_json(p->wsi, p, 200, NULL, history_json(p->room, epoch, seq, a));
-	}
-	if (r < 0)
-		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-}
-
-static int
-get_history(struct lws *wsi, struct http_pss *p, const char *name)
-{
-	const struct cf_room *room = cf_room_find(p->srv->env.reg, name);
-	long long before = urlarg_uint(wsi, "before", 0), limit;
-	uint32_t from, to;
-	json_t *a;
-	int r;
-
-	limit = urlarg_uint(wsi, "limit", 50);
-	if (before < 0 || limit < 1 || limit > p->srv->env.cfg->history)
-		return http_error(wsi, p, 400, NULL, "bad_request",
-		                  "before must be an integer >= 0, limit in [1, %d]",
-		                  p->srv->env.cfg->history);
-	if (!room || room->sync != CF_ROOM_LIVE) {
-		/* Cluster mode: what this node does not follow is read from Redis. history_done()
-		 * names the room from p->room (the caller's name usually is p->room). */
-		if (name != p->room) {
-			free(p->room);
-			p->room = strdup(name);
-			if (!p->room)
-				return -1;
-		}
-		r = cf_bus_history(p->srv->env.bus, name, (uint64_t)before, (uint32_t)limit,
-		                   history_done, p);
-		if (r == 0) {
-			p->waiting = 1; /* history_done() fills p->resp and asks for WRITEABLE */
-			return 0;
-		}
-		if (r == -ENOTCONN)
-			return http_error(wsi, p, 503, NULL, "unavailable",
-			                  "this room is read from Redis, which is unreachable");
-		if (r != -EOPNOTSUPP && r != -ERANGE)
-			return http_error(wsi, p, 500, NULL, "internal", "%s", strerror(-r));
-	}
-	if (!room)
-		return http_error(wsi, p, 404, NULL, "no_such_room", "no room '%s'", name);
-	to = before ? cf_room_hist_after(room, (uint64_t)before - 1) : room->hist_count;
-	from = to > limit ? to - (uint32_t)limit : 0;
-	a = json_array();
-	for (uint32_t i = from; i < to; i++)
-		json_array_append_new(a, cf_msg_json(cf_room_hist_at(room, i)));
-	return respond_json(wsi, p, 200, NULL, history_json(room->name, room->epoch, room->seq, a));
-}
-
-static int
-check_auth(struct lws *wsi, struct cf_server *srv)
-{
-	const char *tok = srv->env.cfg->admin_token;
-	char hdr[512];
-	size_t tl = strlen(tok);
-	int n;
-
-	if (!tl)
-		return -1;
-	n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (n <= 7 || strncasecmp(hdr, "Bearer ", 7))
-		return 0;
-	/* Constant time: do not leak the token's prefix through timing. */
-	return (size_t)n - 7 == tl && !CRYPTO_memcmp(hdr + 7, tok, tl);
-}
-
-static void
-post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
-{
-	struct http_pss *p = ud;
-	int r;
-
-	(void)tag;
-	p->waiting = 0;
-	if (err < 0)
-		r = http_error(p->wsi, p, 503, NULL, "unavailable",
-		               "the bus could not order the message: %s", strerror(-err));
-	else
-		r = respond_json(
-		        p->wsi, p, 200, NULL,
-		        json_pack("{s:s,s:I}", "room", m->room, "seq", (json_int_t)m->seq));
-	/* Out of memory: close rather than leave the client waiting. */
-	if (r < 0)
-		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-}
-
-/* The admin API's POSTed message, {"text": ..., "from"?: ...}, to target (a room, or the user
- * of a direct message): 0 with *ret a new message, 0 with *ret NULL when the request has been
- * answered (an error), or -1. */
-static int
-admin_message(struct lws *wsi, struct http_pss *p, const char *target, struct cf_msg **ret)
-{
-	const struct cf_config *cfg = p->srv->env.cfg;
-	const char *from = "admin";
-	json_t *o, *t, *f;
-	int r = 0;
-
-	*ret = NULL;
-	if (p->auth_ok < 0)
-		return http_error(wsi, p, 403, NULL, "forbidden",
-		                  "the admin API is off (server.admin_token is empty)");
-	if (!p->auth_ok)
-		return http_error(wsi, p, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
-		                  "missing or wrong bearer token");
-	if (p->too_big)
-		return http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
-	o = json_loadb(p->post ? p->post : "", p->post_len, 0, NULL);
-	t = o ? json_object_get(o, "text") : NULL;
-	f = o ? json_object_get(o, "from") : NULL;
-	if (f && json_is_string(f))
-		from = json_string_value(f);
-	if (!o || !json_is_object(o) || !json_is_string(t) || (f && !json_is_string(f)))
-		r = http_error(wsi, p, 400, NULL, "bad_request",
-		               "body must be a JSON object with string 'text' (and 'from')");
-	else if (!json_string_length(t) || json_string_length(t) > (size_t)cfg->max_text ||
-	         strlen(json_string_value(t)) != json_string_length(t))
-		r = http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
-		               cfg->max_text);
-	else if (cf_text_name_ok(from, strlen(from), 1, (size_t)cfg->max_name, 1) < 0)
-		r = http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid 'from'");
-	else if (!(*ret = cf_msg_new(target, from, from, json_string_value(t), NULL)))
-		r = -1;
-	json_decref(o);
-	return r;
-}
-
-static int
-post_message(struct lws *wsi, struct http_pss *p)
-{
-	struct cf_server *srv = p->srv;
-	struct cf_room *room;
-	struct cf_msg *m;
-	int r = admin_message(wsi, p, p->room, &m);
-
-	if (r < 0 || !m)
-		return r;
-	if (cf_room_get(srv->env.reg, p->room, &room) < 0) {
-		cf_msg_unref(m);
-		return http_error(wsi, p, 503, NULL, "room_limit", "room limit reached");
-	}
-	r = cf_bus_publish(srv->env.bus, m, post_done, p, 0);
-	cf_msg_unref(m);
-	if (r < 0)
-		return http_error(wsi, p, 503, NULL, "unavailable", "the bus refused the message");
-	p->waiting = 1; /* post_done() fills p->resp and asks for WRITEABLE */
-	return 0;
+	return cf_http_respond_json(
+	        wsi, p, status, extra,
+	        json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
 /* A dialect answers a request it left waiting (for the bus), in plain text. */
@@ -439,133 +156,9 @@ dialect_done(struct cf_http_req *rq, int status, const char *body)
 	struct http_pss *p = lws_container_of(rq, struct http_pss, rq);
 
 	p->waiting = 0;
-	if (respond(p->wsi, p, status, "text/plain; charset=utf-8", NULL, body, strlen(body)) < 0)
+	if (cf_http_respond(p->wsi, p, status, "text/plain; charset=utf-8", NULL, body,
+	                    strlen(body)) < 0)
 		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-}
-
-/* ---- /api/v1/users/<id>: presence, and direct messages kept while the user is offline ---- */
-
-static void
-online_done(void *ud, int err, const uint8_t *online, size_t n)
-{
-	struct http_pss *p = ud;
-	int r;
-
-	p->waiting = 0;
-	if (err < 0 || n != 1)
-		r = http_error(p->wsi, p, 503, NULL, "unavailable", "presence is unknown now: %s",
-		               strerror(err < 0 ? -err : EIO));
-	else
-		r = respond_json(p->wsi, p, 200, NULL,
-		                 json_pack("{s:s,s:b}", "id", p->room, "online", online[0]));
-	if (r < 0)
-		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-}
-
-static int
-get_user(struct lws *wsi, struct http_pss *p)
-{
-	const char *uid = p->room;
-	int r;
-
-	/* online_done() may run before cf_bus_online() returns (the local bus answers at once). */
-	p->waiting = 1;
-	r = cf_bus_online(p->srv->env.bus, &uid, 1, online_done, p);
-	if (r == 0)
-		return 0;
-	p->waiting = 0;
-	if (r == -ENOTCONN)
-		return http_error(wsi, p, 503, NULL, "unavailable", "Redis is unreachable");
-	return http_error(wsi, p, 500, NULL, "internal", "%s", strerror(-r));
-}
-
-static void
-dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
-{
-	struct http_pss *p = ud;
-	int r;
-
-	(void)tag;
-	p->waiting = 0;
-	if (err == -ENOSPC)
-		r = http_error(p->wsi, p, 507, NULL, "inbox_full",
-		               "inbox.max_users users have kept messages already");
-	else if (err == -EMSGSIZE)
-		r = http_error(p->wsi, p, 413, NULL, "too_big",
-		               "the message exceeds inbox.max_bytes");
-	else if (err < 0)
-		r = http_error(p->wsi, p, 503, NULL, "unavailable",
-		               "the message could not be sent: %s", strerror(-err));
-	else if (m->queued)
-		r = respond_json(p->wsi, p, 202, NULL,
-		                 json_pack("{s:b,s:s}", "queued", 1, "mid", m->mid));
-	else
-		r = respond_json(p->wsi, p, 200, NULL,
-		                 json_pack("{s:b,s:s}", "delivered", 1, "mid", m->mid));
-	if (r < 0)
-		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-}
-
-/* An operator's notice to a user: delivered to every session the user has on any node, or
- * kept in the user's inbox until one appears (guest or account: the operator
- * decides). */
-static int
-post_dm(struct lws *wsi, struct http_pss *p)
-{
-	struct cf_msg *m;
-	int r = admin_message(wsi, p, p->room, &m);
-
-	if (r < 0 || !m)
-		return r;
-	m->dm = 1;
-	m->keep = 1;
-	m->ts_ms = cf_wall_ms();
-	p->waiting = 1;
-	r = cf_bus_dm(p->srv->env.bus, m, dm_done, p, 0);
-	cf_msg_unref(m);
-	if (r < 0) {
-		p->waiting = 0;
-		return http_error(wsi, p, 503, NULL, "unavailable", "the bus refused the message");
-	}
-	return 0; /* dm_done() fills p->resp and asks for WRITEABLE */
-}
-
-/* GET /api/v1/users/<id> (public, like the room API's reads) and POST
- * /api/v1/users/<id>/messages (admin token). */
-static int
-on_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
-{
-	const char *slash = strchr(rest, '/');
-	size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
-	char id[CF_IDENT_MAX], *raw;
-	int r;
-
-	if (slash && strcmp(slash, "/messages"))
-		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
-	/* A user id as confab.v1's dm takes it: an account's name or "<space>:<id>" (ident.h). */
-	raw = strndup(rest, len);
-	if (!raw)
-		return -1;
-	r = cf_ident_parse(raw, len, CF_ID_ACCOUNT, (size_t)p->srv->env.cfg->max_name, id,
-	                   sizeof(id));
-	free(raw);
-	if (r < 0)
-		return http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid user id");
-	free(p->room);
-	p->room = strdup(id);
-	if (!p->room)
-		return -1;
-	if (!slash) {
-		if (method != 'G')
-			return http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
-			                  "use GET");
-		return get_user(wsi, p);
-	}
-	if (method != 'P')
-		return http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed", "use POST");
-	p->route = R_POST_DM;
-	p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : check_auth(wsi, p->srv);
-	return 0; /* the body follows */
 }
 
 /* Asks the dialects the listener mounts about a plain request, in table order (their
@@ -600,9 +193,10 @@ dialect_http(struct lws *wsi, struct http_pss *p, const char *path)
 			return 0; /* the body follows */
 		}
 		if (status)
-			return respond(wsi, p, status,
-			               p->rq.ctype ? p->rq.ctype : "text/plain; charset=utf-8",
-			               NULL, body, strlen(body));
+			return cf_http_respond(wsi, p, status,
+			                       p->rq.ctype ? p->rq.ctype
+			                                   : "text/plain; charset=utf-8",
+			                       NULL, body, strlen(body));
 	}
 	return 1;
 }
@@ -616,7 +210,8 @@ dialect_body(struct lws *wsi, struct http_pss *p)
 
 	if (p->too_big) {
 		snprintf(body, sizeof(body), "body over %d bytes\n", BODY_MAX);
-		return respond(wsi, p, 413, "text/plain; charset=utf-8", NULL, body, strlen(body));
+		return cf_http_respond(wsi, p, 413, "text/plain; charset=utf-8", NULL, body,
+		                       strlen(body));
 	}
 	p->rq.path = p->room;
 	p->rq.ctype = NULL;
@@ -627,8 +222,9 @@ dialect_body(struct lws *wsi, struct http_pss *p)
 	p->waiting = 0;
 	if (status < 0)
 		return -1;
-	return respond(wsi, p, status, p->rq.ctype ? p->rq.ctype : "text/plain; charset=utf-8",
-	               NULL, body, strlen(body));
+	return cf_http_respond(wsi, p, status,
+	                       p->rq.ctype ? p->rq.ctype : "text/plain; charset=utf-8", NULL, body,
+	                       strlen(body));
 }
 
 /* Whether the listener serves confab's own API: it mounts a dialect that asks for it. */
@@ -641,92 +237,6 @@ api_mounted(struct lws *wsi)
 		if (d->api && cf_server_mounted(wsi, d->id))
 			return 1;
 	return 0;
-}
-
-/* Not lws_get_mimetype(): lws 4.1.6 types text without "; charset=utf-8" and fonts as
- * application/font-woff and application/x-font-ttf, lacks .webp and .map, and matches any case
- * and .htm, .otf, .gz and .xml, which would be served where this answers 404. */
-static const char *
-mime_of(const char *path)
-{
-	static const struct {
-		const char *ext, *mime;
-	} t[] = {
-	        {".html", "text/html; charset=utf-8"},
-	        {".js", "text/javascript; charset=utf-8"},
-	        {".css", "text/css; charset=utf-8"},
-	        {".svg", "image/svg+xml"},
-	        {".png", "image/png"},
-	        {".ico", "image/x-icon"},
-	        {".json", "application/json"},
-	        {".jpg", "image/jpeg"},
-	        {".jpeg", "image/jpeg"},
-	        {".gif", "image/gif"},
-	        {".webp", "image/webp"},
-	        {".txt", "text/plain; charset=utf-8"},
-	        {".map", "application/json"},
-	        {".woff", "font/woff"},
-	        {".woff2", "font/woff2"},
-	        {".ttf", "font/ttf"},
-	};
-	const char *dot = strrchr(path, '.');
-
-	for (size_t i = 0; dot && i < sizeof(t) / sizeof(t[0]); i++)
-		if (!strcmp(dot, t[i].ext))
-			return t[i].mime;
-	return NULL;
-}
-
-/* The directory the request's listener serves at / ("" for none). */
-static const char *
-www_of(struct lws *wsi)
-{
-	const struct cf_listener *l = cf_server_listener(wsi);
-
-	return l ? l->www : "";
-}
-
-/* Whether name is a relative path of segments of [A-Za-z0-9._-] separated by single '/', none
- * starting with '.': no path can leave the directory (no "..", no hidden files). */
-static int
-static_name_ok(const char *name)
-{
-	const char *seg = name;
-
-	if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                 "0123456789._-/") != strlen(name))
-		return 0;
-	for (;;) {
-		const char *end = strchr(seg, '/');
-
-		if (seg[0] == '.' || seg[0] == '/' || seg[0] == '\0')
-			return 0;
-		if (!end)
-			return 1;
-		seg = end + 1;
-	}
-}
-
-/* Serves a file of the listener's static directory (www=, or server.www_dir where confab.v1 is
- * mounted), subdirectories included (seed 001's bundle has static/js/, avatars/). */
-static int
-get_static(struct lws *wsi, struct http_pss *p, const char *path)
-{
-	static const char static_headers[] = "Cache-Control: no-cache\r\nConnection: close\r\n";
-	const char *dir = www_of(wsi), *name = path + 1, *mime;
-	char full[1024];
-	int n;
-
-	if (!strcmp(path, "/"))
-		name = "index.html";
-	mime = mime_of(name);
-	if (!*dir || !mime || !static_name_ok(name))
-		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
-	snprintf(full, sizeof(full), "%s/%s", dir, name);
-	n = lws_serve_http_file(wsi, full, mime, static_headers, (int)sizeof(static_headers) - 1);
-	/* n > 0: lws answered 404 itself (the file is not there); either way the connection
-	 * ends here, as after every answer. */
-	return n ? -1 : 0;
 }
 
 static int
@@ -765,47 +275,47 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		else if (plen > sizeof(rooms) - 1 + 9 && !strcmp(path + plen - 9, "/messages"))
 			sfx = "/messages";
 		if (!sfx)
-			return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+			return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 		nlen = plen - (sizeof(rooms) - 1) - strlen(sfx);
 		free(p->room);
 		p->room = strndup(name, nlen);
 		if (!p->room)
 			return -1;
 		if (cf_text_name_ok(p->room, nlen, 1, CF_ROOM_NAME_MAX, 0) < 0)
-			return http_error(wsi, p, 400, NULL, "room_name_invalid",
-			                  "invalid room name");
+			return cf_http_error(wsi, p, 400, NULL, "room_name_invalid",
+			                     "invalid room name");
 		if (!strcmp(sfx, "/history")) {
 			if (m != 'G')
-				return http_error(wsi, p, 405, "Allow: GET\r\n",
-				                  "method_not_allowed", "use GET");
-			return get_history(wsi, p, p->room);
+				return cf_http_error(wsi, p, 405, "Allow: GET\r\n",
+				                     "method_not_allowed", "use GET");
+			return cf_http_api_history(wsi, p, p->room);
 		}
 		if (m != 'P')
-			return http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
-			                  "use POST");
+			return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
+			                     "use POST");
 		p->route = R_POST_MESSAGE;
-		p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : check_auth(wsi, p->srv);
+		p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
 	if (api && !strncmp(path, "/api/v1/users/", 14))
-		return on_users(wsi, p, path + 14, m);
+		return cf_http_api_users(wsi, p, path + 14, m);
 	/* /healthz answers on every listener (probes); the rest of the API where a dialect
 	 * asking for it (confab.v1) is. */
 	if (m != 'G') {
 		if (!strcmp(path, "/healthz") ||
 		    (api && (!strcmp(path, "/metrics") || !strcmp(path, "/api/v1/rooms"))) ||
-		    (!strcmp(path, "/") && *www_of(wsi)))
-			return http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
-			                  "use GET");
-		return http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+		    (!strcmp(path, "/") && *cf_http_www(wsi)))
+			return cf_http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
+			                     "use GET");
+		return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 	}
 	if (!strcmp(path, "/healthz"))
-		return get_healthz(wsi, p);
+		return cf_http_api_healthz(wsi, p);
 	if (api && !strcmp(path, "/metrics"))
-		return get_metrics(wsi, p);
+		return cf_http_api_metrics(wsi, p);
 	if (api && !strcmp(path, "/api/v1/rooms"))
-		return get_rooms(wsi, p);
-	return get_static(wsi, p, path);
+		return cf_http_api_rooms(wsi, p);
+	return cf_http_static(wsi, p, path);
 }
 
 /* Writes a refusal of an upgrade and ends the connection. Returning 1 would let lws keep it for
@@ -957,7 +467,7 @@ confirm_upgrade(struct lws *wsi, struct cf_server *srv, const char *upgrade)
  * dropped unread). Upgrades are one request too: a refusal closes (refuse_upgrade()), an
  * accepted one is a WebSocket. A request that waits for the bus holds its connection
  * flow-controlled meanwhile, so that lws stops offering it the pipelined bytes; the answer lifts
- * that first (respond()), as lws 4.1 gives a flow-controlled HTTP connection no WRITEABLE
+ * that first (cf_http_respond()), as lws 4.1 gives a flow-controlled HTTP connection no WRITEABLE
  * either (rops_handle_POLLIN_h1()).
  */
 /* A trusted proxy sent an X-Forwarded-For that names no client: the request is refused, not
@@ -1010,16 +520,16 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		p->wsi = wsi;
 		p->rq.env = &srv->env;
 		p->rq.wsi = wsi;
-		p->rq.www = www_of(wsi);
+		p->rq.www = cf_http_www(wsi);
 		p->rq.method = method_of(wsi);
 		p->rq.done = dialect_done;
 		p->body = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ||
 		          lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) ||
 		          lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI);
 		if (bad_forwarded_for(wsi, p)) {
-			if (http_error(wsi, p, 400, NULL, "bad_forwarded_for",
-			               "X-Forwarded-For from a trusted proxy is not a list of "
-			               "addresses") < 0)
+			if (cf_http_error(wsi, p, 400, NULL, "bad_forwarded_for",
+			                  "X-Forwarded-For from a trusted proxy is not a list of "
+			                  "addresses") < 0)
 				return -1;
 		} else if (on_http(wsi, p, in) < 0) {
 			return -1;
@@ -1056,12 +566,12 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		if (p->answered)
 			return -1; /* answered before its body was in: now the connection ends */
 		if (p->route == R_POST_DM)
-			return post_dm(wsi, p) < 0 ? -1 : 0;
+			return cf_http_api_post_dm(wsi, p) < 0 ? -1 : 0;
 		if (p->route == R_DIALECT)
 			return dialect_body(wsi, p) < 0 ? -1 : 0;
 		if (p->route != R_POST_MESSAGE)
 			return 0;
-		return post_message(wsi, p) < 0 ? -1 : 0;
+		return cf_http_api_post_message(wsi, p) < 0 ? -1 : 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (!p->resp)
 			return 0; /* still waiting for the bus */
