@@ -12,6 +12,7 @@
 #include "confab/metrics.h"
 #include "confab/mount.h"
 #include "confab/msg.h"
+#include "confab/req.h"
 #include "confab/room.h"
 #include "confab/server.h"
 #include "confab/text.h"
@@ -82,21 +83,22 @@ cf_http_api_rooms(struct lws *wsi, struct http_pss *p)
 	return cf_http_respond_json(wsi, p, 200, NULL, json_pack("{s:o}", "rooms", a));
 }
 
-/* An unsigned query argument, or def when absent; -1 when malformed. */
+/* An unsigned query argument, or def when absent; -1 when malformed, also when the query
+ * holds an argument too long to read (cf_req_query_arg(): lws's own reader would call every
+ * argument after it absent, and the default would answer for a value that was given). */
 static long long
 urlarg_uint(struct lws *wsi, const char *name, long long def)
 {
-	char buf[64], key[32];
-	const char *v;
-	char *end;
+	char buf[64], *end;
 	long long n;
+	int r = cf_req_query_arg(wsi, name, buf, sizeof(buf));
 
-	snprintf(key, sizeof(key), "%s=", name);
-	v = lws_get_urlarg_by_name(wsi, key, buf, sizeof(buf));
-	if (!v)
+	if (r == -ENOENT)
 		return def;
-	n = strtoll(v, &end, 10);
-	if (end == v || *end || n < 0)
+	if (r < 0)
+		return -1;
+	n = strtoll(buf, &end, 10);
+	if (end == buf || *end || n < 0)
 		return -1;
 	return n;
 }

@@ -147,6 +147,9 @@ async def test_history_rest(shared_server):
     assert_json_error(r.status_code, r.content, 404)
     r = shared_server.get(path, params={"limit": "abc"})
     assert_json_error(r.status_code, r.content, 400)
+    # An argument too long to read before limit: refused, not answered with the default.
+    r = shared_server.get(path, params={"x": "y" * 2000, "limit": "abc"})
+    assert_json_error(r.status_code, r.content, 400)
     await close_all([a])
 
 
