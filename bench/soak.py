@@ -103,6 +103,17 @@ class Soak:
     def running(self):
         return time.monotonic() < self.end
 
+    def held_aged(self, grace_ms=2000):
+        """Whether every held entry of the accounts' inboxes was published grace_ms ago."""
+        sec, usec = self.redis.call("TIME")
+        now = int(sec) * 1000 + int(usec) // 1000
+        for name in self.tokens:
+            for e in self.redis.call("LRANGE", "confab:inbox:" + name, 0, -1) or []:
+                o = json.loads(e)
+                if "w" not in o and "p" in o and now - int(o["p"]) < grace_ms:
+                    return False
+        return True
+
     def take_dms(self, name, events):
         """The texts of events' DMs that account name has not shown yet (by mid)."""
         mids, out = self.dm_mids.setdefault(name, set()), []
@@ -388,8 +399,11 @@ class Soak:
                     print(f"soak: reader of {st['room']} at seq {st['last']}, acked up to "
                           f"{max(self.acked[st['room']])}", file=sys.stderr)
         # A DM whose session closed before writing it is published again by the user's next
-        # drain once it is 2 s old (bus_redis.c DRAIN_GRACE_MS): let the last ones age.
-        await asyncio.sleep(3)  # pacing: the drain's grace, not a synchronisation
+        # drain once it is 2 s old (DRAIN_GRACE_MS, bus_redis_dm.c): wait until Redis's clock
+        # says every held entry is that old.
+        deadline = time.monotonic() + 30
+        while not self.held_aged() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)  # polling Redis for the observable state
         await self.drain_inboxes()
         return self.report()
 
