@@ -461,26 +461,27 @@ cf_auth_is_account(const struct cf_auth *a, const char *name)
 	return a ? cf_store_has(a->store, name) : 0;
 }
 
-int
-cf_auth_by_name(struct cf_auth *a, const char *name, cf_auth_cb *cb, void *ud, int64_t tag)
+static int
+find(struct cf_auth *a, enum op_kind kind, const char *key, cf_auth_cb *cb, void *ud, int64_t tag)
 {
-	struct op *o = op_new(a, OP_BY_NAME, name, cb, ud, tag);
+	struct op *o = op_new(a, kind, key, cb, ud, tag);
 
 	if (!o)
 		return -ENOMEM;
-	lookup(o, 0, step_found);
+	lookup(o, kind == OP_BY_ID, step_found);
 	return 0;
+}
+
+int
+cf_auth_by_name(struct cf_auth *a, const char *name, cf_auth_cb *cb, void *ud, int64_t tag)
+{
+	return find(a, OP_BY_NAME, name, cb, ud, tag);
 }
 
 int
 cf_auth_by_id(struct cf_auth *a, const char *id, cf_auth_cb *cb, void *ud, int64_t tag)
 {
-	struct op *o = op_new(a, OP_BY_ID, id, cb, ud, tag);
-
-	if (!o)
-		return -ENOMEM;
-	lookup(o, 1, step_found);
-	return 0;
+	return find(a, OP_BY_ID, id, cb, ud, tag);
 }
 
 /* -- tokens -- */
