@@ -27,7 +27,7 @@ cf_ident_local_ok(enum cf_ident_space space, const char *local, size_t len, size
 		 * seed's registration ends a name at the second ':'). */
 		if (memchr(local, ':', len))
 			return -EINVAL;
-		/* fall through */
+		__attribute__((fallthrough));
 	case CF_ID_GUEST:
 		return cf_text_name_ok(local, len, 1, max_name, 1);
 	case CF_ID_DISPOSABLE:

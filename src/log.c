@@ -149,7 +149,7 @@ escaped(const char *s, char *out)
 	return out;
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 vlog(int level, int r, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_IN], out[LOG_LINE_OUT];
@@ -190,7 +190,9 @@ cf_log_client(int level, const char *event, const char *ip, unsigned long long s
 	if (room)
 		cf_text_escape(room, strlen(room), eroom, sizeof(eroom));
 	if (!to_journal) {
-		snprintf(f_sess, sizeof(f_sess), session ? " session=%llu" : "", session);
+		f_sess[0] = '\0';
+		if (session)
+			snprintf(f_sess, sizeof(f_sess), " session=%llu", session);
 		fprintf(stderr, "<%d>%s (event=%s ip=%s%s%s%s)\n", level, msg, event, eip, f_sess,
 		        room ? " room=" : "", room ? eroom : "");
 		return;
