@@ -23,7 +23,6 @@
 #include <jansson.h>
 
 #define NONCE_MAX   64
-#define DEFER_MAX   16 /* commands held back while an account operation is pending */
 #define HISTORY_DEF 50
 #define ID_MAX      ((json_int_t)1 << 53)
 
@@ -295,79 +294,13 @@ hello_reply(struct cf_sess *s, json_int_t id)
 	reply_to(s, id, "hello", o);
 }
 
-/* ---- accounts: commands that wait for auth.c keep the session's order ------------------- */
-
-static int on_text(struct cf_sess *s, const char *buf, size_t len);
-
-struct deferred {
-	struct lws_dll2 list;
-	size_t len;
-	int binary;
-	char buf[];
-};
-
-/* An account operation was queued: later commands wait, and lws stops reading. */
-static void
-auth_begin(struct cf_sess *s)
-{
-	s->auth_busy = 1;
-	lws_rx_flow_control(s->wsi, 0);
-}
-
-/* It completed: run what waited, in order, until one of them waits again. */
-static void
-auth_end(struct cf_sess *s)
-{
-	s->auth_busy = 0;
-	while (!s->auth_busy && s->x && s->x->deferred.head && !s->closing && !s->slow) {
-		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
-		int r;
-
-		lws_dll2_remove(&d->list);
-		r = on_text(s, d->binary ? NULL : d->buf, d->len);
-		free(d);
-		if (r < 0)
-			cf_sess_close(s, 1011, "internal error");
-	}
-	if (!s->auth_busy)
-		lws_rx_flow_control(s->wsi, 1);
-}
-
-static int
-defer(struct cf_sess *s, const char *buf, size_t len)
-{
-	struct cf_sess_ext *x = cf_sess_ext(s);
-	struct deferred *d;
-
-	if (!x)
-		return -1;
-	if (x->deferred.count >= DEFER_MAX)
-		return err_reply(s, -1, "busy",
-		                 "more than %d commands wait for an account operation", DEFER_MAX);
-	d = malloc(sizeof(*d) + (buf ? len : 0) + 1);
-	if (!d)
-		return -1;
-	memset(&d->list, 0, sizeof(d->list));
-	d->binary = !buf;
-	d->len = buf ? len : 0;
-	if (buf)
-		memcpy(d->buf, buf, len);
-	d->buf[d->len] = '\0';
-	lws_dll2_add_tail(&d->list, &x->deferred);
-	return 0;
-}
+/* ---- accounts: commands that wait for auth.c keep the session's order (sess.h's hold) ---- */
 
 static void
 on_close(struct cf_sess *s)
 {
 	if (!s->x)
 		return;
-	while (s->x->deferred.head) {
-		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
-
-		lws_dll2_remove(&d->list);
-		free(d);
-	}
 	free(s->x->auth_arg);
 	s->x->auth_arg = NULL;
 }
@@ -470,7 +403,7 @@ credentials_done(struct cf_sess *s, int64_t tag, const struct cf_auth_result *r,
 		reply_to(s, tag, op,
 		         json_pack("{s:o,s:s,s:s}", "user", user_json(r->acct->name, r->acct->name),
 		                   "uuid", r->acct->id, "token", r->token));
-	auth_end(s);
+	cf_sess_done(s);
 }
 
 static void
@@ -505,7 +438,7 @@ cmd_register(struct cmd *c)
 		            "too many attempts from this address: wait a minute");
 	if (cf_auth_create(s->env->auth, name, pw, pwlen, register_done, s, c->id) < 0)
 		return -1;
-	auth_begin(s);
+	cf_sess_wait(s);
 	return 0;
 }
 
@@ -524,7 +457,7 @@ cmd_login(struct cmd *c)
 		            "address: wait a minute");
 	if (cf_auth_verify(s->env->auth, name, pw, pwlen, login_done, s, c->id) < 0)
 		return -1;
-	auth_begin(s);
+	cf_sess_wait(s);
 	return 0;
 }
 
@@ -547,7 +480,7 @@ hello_token_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 		s->hello = 1;
 		hello_reply(s, tag);
 	}
-	auth_end(s);
+	cf_sess_done(s);
 }
 
 /* hello {name} without a token: the name must not be an account's. */
@@ -569,7 +502,7 @@ hello_name_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 	}
 	free(s->x->auth_arg);
 	s->x->auth_arg = NULL;
-	auth_end(s);
+	cf_sess_done(s);
 }
 
 static int
@@ -594,7 +527,7 @@ cmd_hello(struct cmd *c)
 			return 0;
 		if (cf_auth_token_check(s->env->auth, token, hello_token_done, s, c->id) < 0)
 			return -1;
-		auth_begin(s);
+		cf_sess_wait(s);
 		return 0;
 	}
 	if (r > 0) {
@@ -621,7 +554,7 @@ cmd_hello(struct cmd *c)
 			if (!x->auth_arg ||
 			    cf_auth_by_name(s->env->auth, name, hello_name_done, s, c->id) < 0)
 				return -1;
-			auth_begin(s);
+			cf_sess_wait(s);
 			return 0;
 		}
 		if (set_guest(s, name) < 0)
@@ -643,7 +576,7 @@ logout_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 		auth_error(s, tag, r->err, 0);
 	else
 		reply_to(s, tag, "logout", json_pack("{s:b}", "revoked", 1));
-	auth_end(s);
+	cf_sess_done(s);
 }
 
 static int
@@ -664,7 +597,7 @@ cmd_logout(struct cmd *c)
 		return reply(c, "logout", json_pack("{s:b}", "revoked", 0));
 	if (cf_auth_bump_gen(s->env->auth, s->user_id, logout_done, s, c->id) < 0)
 		return -1;
-	auth_begin(s);
+	cf_sess_wait(s);
 	return 0;
 }
 
@@ -965,8 +898,14 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	const char *op;
 	int r = 0;
 
-	if (s->auth_busy)
-		return defer(s, buf, len) < 0 ? -1 : 0;
+	if (cf_sess_must_hold(s)) {
+		r = cf_sess_hold(s, buf, len);
+		if (r == -ENOBUFS)
+			return err_reply(s, -1, "busy",
+			                 "more than %d commands wait for an account operation",
+			                 CF_SESS_HOLD_MAX);
+		return r < 0 ? -1 : 0;
+	}
 	if (!buf)
 		return err_reply(s, -1, "bad_request", "binary frames are not supported");
 	c.o = json_loadb(buf, len, 0, &jerr);

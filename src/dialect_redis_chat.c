@@ -34,7 +34,6 @@
 #define PRIVATE_PFX  "001p:"
 #define PRIVATE_LBL  "redis_chat private channel"
 #define JOIN_HISTORY 10
-#define DEFER_MAX    16    /* requests held back while one waits for auth.c or the bus */
 #define NAMES_MAX    65536 /* account UUID <-> name pairs remembered for rendering */
 /* The nonce of a 001 message: "r1:<sender's account UUID>:<32 hex>", 72 bytes. Longer than
  * any nonce confab.v1 accepts (64), so only this dialect makes them: the renderer can trust
@@ -433,13 +432,7 @@ render_dm(const struct cf_msg *m)
 
 /* ---- the session's state ------------------------------------------------------------------ */
 
-struct deferred {
-	struct lws_dll2 list;
-	size_t len;
-	char buf[];
-};
-
-/* The request being served; later ones wait (struct cf_sess.deferred) until it is done. */
+/* The request being served; later ones are held (sess.h: cf_sess_hold()) until it is done. */
 struct req {
 	enum type type;
 	json_t *o;      /* the request, for error payloads */
@@ -463,9 +456,7 @@ struct rc {
 	char room[CF_ROOM_NAME_MAX + 1]; /* the joined channel's room, "" none */
 	char recip[37];                  /* ... its recipient, "" public */
 	struct pair_ent *pair;           /* held while joined to a private channel */
-	struct req *cur;                 /* NULL: idle */
-	unsigned draining : 1;           /* running deferred requests */
-	unsigned flow_off : 1;           /* lws stopped reading */
+	struct req *cur;                 /* NULL: idle (else the session is busy) */
 };
 
 static struct rc *
@@ -549,20 +540,7 @@ send_error(struct cf_sess *s, unsigned code, json_t *req, const char *fmt, ...)
 
 /* ---- request flow: one at a time, in order ------------------------------------------------ */
 
-static int on_text(struct cf_sess *s, const char *buf, size_t len);
 static int inner_str(json_t *obj, const char *name, const char **ret);
-
-/* The current request waits for something: stop reading until it is done. */
-static void
-wait_async(struct cf_sess *s)
-{
-	struct rc *rc = rc_of(s);
-
-	if (!rc->flow_off && s->wsi) {
-		rc->flow_off = 1;
-		lws_rx_flow_control(s->wsi, 0);
-	}
-}
 
 /* The current request is done: the next ones run, in order. */
 static void
@@ -572,43 +550,7 @@ finish(struct cf_sess *s)
 
 	req_free(rc->cur);
 	rc->cur = NULL;
-	if (rc->draining)
-		return; /* the loop below goes on */
-	rc->draining = 1;
-	while (!rc->cur && s->x->deferred.head && !s->closing && !s->slow) {
-		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
-
-		lws_dll2_remove(&d->list);
-		if (on_text(s, d->buf, d->len) < 0)
-			cf_sess_close(s, 1011, "internal error");
-		free(d);
-	}
-	rc->draining = 0;
-	if (!rc->cur && rc->flow_off && s->wsi) {
-		rc->flow_off = 0;
-		lws_rx_flow_control(s->wsi, 1);
-	}
-}
-
-static int
-defer(struct cf_sess *s, const char *buf, size_t len)
-{
-	struct deferred *d;
-
-	if (s->x->deferred.count >= DEFER_MAX) {
-		send_error(s, E_GENERIC, NULL,
-		           "more than %d requests wait for an earlier one: slow down", DEFER_MAX);
-		return 0;
-	}
-	d = malloc(sizeof(*d) + len + 1);
-	if (!d)
-		return -1;
-	memset(&d->list, 0, sizeof(d->list));
-	d->len = len;
-	memcpy(d->buf, buf, len);
-	d->buf[len] = '\0';
-	lws_dll2_add_tail(&d->list, &s->x->deferred);
-	return 0;
+	cf_sess_done(s);
 }
 
 /* ---- channels ----------------------------------------------------------------------------- */
@@ -808,7 +750,7 @@ do_credentials(struct cf_sess *s, json_t *obj)
 	                        : cf_auth_create(s->env->auth, name, pw, pl, auth_step, s, 0);
 	if (r < 0)
 		goto oom;
-	wait_async(s);
+	cf_sess_wait(s);
 	return;
 oom:
 	send_error(s, E_SIGNIN, q->o, "out of memory");
@@ -908,7 +850,7 @@ do_users(struct cf_sess *s)
 		finish(s);
 		return;
 	}
-	wait_async(s);
+	cf_sess_wait(s);
 }
 
 /* ---- channelJoin -------------------------------------------------------------------------- */
@@ -1000,7 +942,7 @@ join_complete(struct cf_sess *s, struct cf_room *room)
 	if (!q->names_read && s->env->auth && unknown_members(room)) {
 		q->names_read = 1;
 		if (cf_auth_list(s->env->auth, join_names_listed, s, 0) == 0) {
-			wait_async(s);
+			cf_sess_wait(s);
 			return;
 		}
 	}
@@ -1081,7 +1023,7 @@ join_room(struct cf_sess *s)
 		return;
 	}
 	if (r == -EINPROGRESS) {
-		wait_async(s); /* join_done() */
+		cf_sess_wait(s); /* join_done() */
 		return;
 	}
 	rc->room[0] = '\0';
@@ -1135,7 +1077,7 @@ do_join(struct cf_sess *s)
 		finish(s);
 		return;
 	}
-	wait_async(s);
+	cf_sess_wait(s);
 }
 
 /* ---- channelMessage, channelLeave, signOut ------------------------------------------------ */
@@ -1253,7 +1195,7 @@ do_signout(struct cf_sess *s, json_t *obj)
 		finish(s);
 		return;
 	}
-	wait_async(s);
+	cf_sess_wait(s);
 }
 
 /* ---- who is asking ------------------------------------------------------------------------ */
@@ -1345,7 +1287,7 @@ authorize(struct cf_sess *s)
 		finish(s);
 		return;
 	}
-	wait_async(s);
+	cf_sess_wait(s);
 }
 
 /* The per-type object of the request (NULL: missing or null). */
@@ -1543,6 +1485,7 @@ dispatch(struct cf_sess *s, json_t *o)
 	q->type = (enum type)t;
 	q->o = json_incref(o);
 	rc->cur = q;
+	cf_sess_busy(s);
 	if (uuid_arg(uid, q->uid) < 0) {
 		/* Not a UUID: no such user. */
 		snprintf(q->uid, sizeof(q->uid), "%.36s", uid);
@@ -1592,11 +1535,18 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	struct rc *rc = rc_of(s);
 	json_error_t jerr;
 	json_t *o;
+	int r;
 
 	if (!rc)
 		return 0; /* on_open failed: the session is closing */
-	if (rc->cur || (s->x->deferred.head && !rc->draining))
-		return defer(s, buf, len);
+	if (cf_sess_must_hold(s)) {
+		r = cf_sess_hold(s, buf, len);
+		if (r == -ENOBUFS)
+			send_error(s, E_GENERIC, NULL,
+			           "more than %d requests wait for an earlier one: slow down",
+			           CF_SESS_HOLD_MAX);
+		return r < 0 && r != -ENOBUFS ? -1 : 0;
+	}
 	if (!buf)
 		return 0;
 	/* Binary frames arrive as UTF-8 already (binary_as_text); a NUL ends the request. */
@@ -1635,12 +1585,6 @@ on_close(struct cf_sess *s)
 
 	if (!rc)
 		return;
-	while (s->x->deferred.head) {
-		struct deferred *d = lws_container_of(s->x->deferred.head, struct deferred, list);
-
-		lws_dll2_remove(&d->list);
-		free(d);
-	}
 	req_free(rc->cur);
 	pair_unref(rc->pair);
 	free(rc);

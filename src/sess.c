@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* sess.c - a session's state (see sess.h): queueing frames within the session's bounds, the
  * decision to close (slow consumer, rate limit, a dialect's), the send rate limit, the user
- * identity. What reaches the connection is a request to lws to call the transport back
- * (lws_callback_on_writable()); the transport (session.c) writes and closes. */
+ * identity, the commands held back while one waits. What reaches the connection is a request to lws
+ * to call the transport back (lws_callback_on_writable()); the transport (session.c) writes and
+ * closes. */
 #include "confab/sess.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -155,4 +156,89 @@ cf_sess_ext(struct cf_sess *s)
 	if (!s->x)
 		s->x = calloc(1, sizeof(*s->x));
 	return s->x;
+}
+
+/* A command held back, with its own copy of the bytes (NUL-terminated for the parsers). */
+struct held {
+	struct lws_dll2 list;
+	size_t len;
+	int binary;
+	char buf[];
+};
+
+void
+cf_sess_busy(struct cf_sess *s)
+{
+	s->busy = 1;
+}
+
+void
+cf_sess_wait(struct cf_sess *s)
+{
+	s->busy = 1;
+	if (!s->rx_off && s->wsi) {
+		s->rx_off = 1;
+		lws_rx_flow_control(s->wsi, 0);
+	}
+}
+
+void
+cf_sess_done(struct cf_sess *s)
+{
+	s->busy = 0;
+	/* Done from within a replayed command (one served at once): the loop below goes on. */
+	if (s->replaying)
+		return;
+	s->replaying = 1;
+	while (!s->busy && s->x && s->x->held.head && !s->closing && !s->slow) {
+		struct held *h = lws_container_of(s->x->held.head, struct held, list);
+		int r;
+
+		lws_dll2_remove(&h->list);
+		r = s->dialect->on_text(s, h->binary ? NULL : h->buf, h->len);
+		free(h);
+		if (r < 0)
+			cf_sess_close(s, 1011, "internal error");
+	}
+	s->replaying = 0;
+	if (!s->busy && s->rx_off && s->wsi) {
+		s->rx_off = 0;
+		lws_rx_flow_control(s->wsi, 1);
+	}
+}
+
+int
+cf_sess_hold(struct cf_sess *s, const char *buf, size_t len)
+{
+	struct cf_sess_ext *x = cf_sess_ext(s);
+	struct held *h;
+
+	if (!x)
+		return -ENOMEM;
+	if (x->held.count >= CF_SESS_HOLD_MAX)
+		return -ENOBUFS;
+	if (!buf)
+		len = 0;
+	h = malloc(sizeof(*h) + len + 1);
+	if (!h)
+		return -ENOMEM;
+	memset(&h->list, 0, sizeof(h->list));
+	h->binary = !buf;
+	h->len = len;
+	if (len)
+		memcpy(h->buf, buf, len);
+	h->buf[len] = '\0';
+	lws_dll2_add_tail(&h->list, &x->held);
+	return 0;
+}
+
+void
+cf_sess_hold_clear(struct cf_sess *s)
+{
+	while (s->x && s->x->held.head) {
+		struct held *h = lws_container_of(s->x->held.head, struct held, list);
+
+		lws_dll2_remove(&h->list);
+		free(h);
+	}
 }

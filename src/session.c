@@ -327,6 +327,7 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	cf_auth_cancel(srv->env.auth, s);
 	if (s->dialect->on_close)
 		s->dialect->on_close(s);
+	cf_sess_hold_clear(s);
 	/* Held messages lws never sent stay kept: the bus delivers them again. */
 	if (s->x)
 		cf_ring_clear(&s->x->acks);

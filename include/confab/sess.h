@@ -25,14 +25,18 @@ struct cf_ipcount {
 	char ip[48];
 };
 
+/* Commands a session may hold back while it waits (cf_sess_hold()): past it the dialect
+ * answers that the client sends too fast. */
+#define CF_SESS_HOLD_MAX 16
+
 /* What only some sessions need, allocated on first use (cf_sess_ext()) and freed when the
  * session closes, so that an idle guest's session stays small (docs/benchmarks.md, idle
- * memory): accounts, commands waiting behind an account operation, a dialect's own state. */
+ * memory): accounts, commands held back while one waits, a dialect's own state. */
 struct cf_sess_ext {
-	char account_id[37];            /* auth.c: the account's id once signed in, else "" */
-	struct lws_dll2_owner deferred; /* owned by the dialect; emptied in its on_close */
-	char *auth_arg;                 /* owned by the dialect (e.g. a pending hello's name) */
-	void *dstate;                   /* owned by the dialect: its per-session state */
+	char account_id[37];        /* auth.c: the account's id once signed in, else "" */
+	struct lws_dll2_owner held; /* commands held back (cf_sess_hold()), oldest first */
+	char *auth_arg;             /* owned by the dialect (e.g. a pending hello's name) */
+	void *dstate;               /* owned by the dialect: its per-session state */
 	/* Held direct messages' frames (frame.h ack) written while lws still holds part of the
 	 * write: acknowledged once lws has sent it all (the next WRITEABLE). Owned (session.c). */
 	struct cf_ring acks;
@@ -61,9 +65,11 @@ struct cf_sess {
 	unsigned rx_binary : 1;     /* the message being reassembled is binary */
 	unsigned close_started : 1; /* lws is sending our close frame */
 	unsigned ping_due : 1;      /* the next WRITEABLE sends a ping */
-	/* An account operation is pending: the dialect holds later commands back (x->deferred)
-	 * and has stopped reading, so replies keep the commands' order. */
-	unsigned auth_busy : 1;
+	/* A command is being served (cf_sess_busy()): later ones are held (x->held) and replayed
+	 * once it is done, so replies keep the commands' order. */
+	unsigned busy : 1;
+	unsigned rx_off : 1;    /* it waits (cf_sess_wait()): lws stopped reading the socket */
+	unsigned replaying : 1; /* cf_sess_done() is feeding held commands to the dialect */
 	/* Bytes of the oldest queued frame already written: a frame larger than one write
 	 * (CF_WRITE_MAX) goes out in slices, and nothing else may be written in between. */
 	uint32_t out_off;
@@ -108,3 +114,30 @@ void cf_sess_close_quiet(struct cf_sess *s, int code, const char *reason);
 int cf_sess_rate_take(struct cf_sess *s);
 /* Gives the session a user identity (copies). -ENOMEM. */
 int cf_sess_set_user(struct cf_sess *s, const char *id, const char *name);
+
+/* ---- commands held back while the session waits on asynchronous work ---------------------
+ * A dialect that serves a command later (an account operation, a bus request) holds the
+ * session's next commands back and stops reading its socket meanwhile, so that replies keep
+ * the commands' order and a client cannot make the server hold more than CF_SESS_HOLD_MAX. */
+
+/* A command is being served: the ones arriving until cf_sess_done() must be held. */
+void cf_sess_busy(struct cf_sess *s);
+/* ... and it waits for asynchronous work: lws also stops reading the socket (rx flow
+ * control) until cf_sess_done(). */
+void cf_sess_wait(struct cf_sess *s);
+/* The command is done: the held ones go to the dialect's on_text() in order, until one of them
+ * makes the session busy again or it closes; once idle, lws reads the socket again. A held
+ * command the dialect fails (on_text() < 0) closes the session with 1011. */
+void cf_sess_done(struct cf_sess *s);
+/* Whether a command arriving now must be held: one is being served, or older ones are held
+ * and not being replayed. */
+static inline int
+cf_sess_must_hold(const struct cf_sess *s)
+{
+	return s->busy || (s->x && s->x->held.count && !s->replaying);
+}
+/* Holds a copy of the command (buf NULL: a binary message, replayed as NULL). 0; -ENOBUFS when
+ * CF_SESS_HOLD_MAX are held already (the dialect answers); -ENOMEM. */
+int cf_sess_hold(struct cf_sess *s, const char *buf, size_t len);
+/* Drops what is held (the session is closing). */
+void cf_sess_hold_clear(struct cf_sess *s);

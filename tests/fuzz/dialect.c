@@ -198,6 +198,7 @@ close_sess(struct cf_server *srv, struct cf_sess *s)
 	cf_auth_cancel(srv->env.auth, s);
 	if (s->dialect->on_close)
 		s->dialect->on_close(s);
+	cf_sess_hold_clear(s);
 	free(s->x);
 	s->x = NULL;
 	cf_room_leave_all(srv->env.reg, s);

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* test_sess.c - a session's held commands (sess.h: cf_sess_hold() and the rest): held while
+ * one is served, replayed in order once it is done, bounded per session. The session has no
+ * wsi, so the socket's flow control is not exercised here (the integration tests do); the
+ * dialect is a small one of this file that serves its commands the way the real ones do. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "confab/dialect.h"
+#include "confab/sess.h"
+
+#define LOG_MAX 64
+
+/* What the dialect saw: each command it served, in order ("<bin>" for a binary one). */
+static char seen[LOG_MAX][32];
+static size_t nseen;
+static int depth, max_depth;
+
+/* Commands: "wait..." waits (an account operation), "sync..." is busy and done at once (a
+ * request served without waiting), "fail" fails, "close" closes the session; others are
+ * served at once. */
+static int
+t_on_text(struct cf_sess *s, const char *buf, size_t len)
+{
+	int r = 0;
+
+	if (cf_sess_must_hold(s)) {
+		r = cf_sess_hold(s, buf, len);
+		return r == -ENOBUFS ? 0 : r;
+	}
+	if (++depth > max_depth)
+		max_depth = depth;
+	assert_true(nseen < LOG_MAX);
+	snprintf(seen[nseen++], sizeof(seen[0]), "%s", buf ? buf : "<bin>");
+	if (buf && !strncmp(buf, "wait", 4)) {
+		cf_sess_wait(s);
+	} else if (buf && !strncmp(buf, "sync", 4)) {
+		cf_sess_busy(s);
+		cf_sess_done(s);
+	} else if (buf && !strcmp(buf, "fail")) {
+		r = -1;
+	} else if (buf && !strcmp(buf, "close")) {
+		cf_sess_close_quiet(s, 4029, "rate limited");
+	}
+	depth--;
+	return r;
+}
+
+static const struct cf_dialect t_dialect = {
+        .name = "test",
+        .on_text = t_on_text,
+};
+
+static int
+setup(void **state)
+{
+	struct cf_sess *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -1;
+	s->dialect = &t_dialect;
+	nseen = 0;
+	depth = max_depth = 0;
+	*state = s;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct cf_sess *s = *state;
+
+	cf_sess_hold_clear(s);
+	assert_true(!s->x || !s->x->held.count);
+	free(s->x);
+	free(s);
+	return 0;
+}
+
+static void
+in(struct cf_sess *s, const char *cmd)
+{
+	assert_int_equal(s->dialect->on_text(s, cmd, cmd ? strlen(cmd) : 0), 0);
+}
+
+static void
+test_idle_serves_at_once(void **state)
+{
+	struct cf_sess *s = *state;
+
+	assert_false(cf_sess_must_hold(s));
+	in(s, "a");
+	in(s, "b");
+	assert_int_equal(nseen, 2);
+	assert_string_equal(seen[1], "b");
+	assert_null(s->x); /* nothing held: no extension allocated */
+}
+
+static void
+test_held_in_order_until_one_waits(void **state)
+{
+	struct cf_sess *s = *state;
+
+	in(s, "wait1");
+	assert_true(s->busy);
+	in(s, "a");
+	in(s, NULL);
+	in(s, "wait2");
+	in(s, "c");
+	assert_int_equal(nseen, 1);
+	assert_int_equal(s->x->held.count, 4);
+
+	cf_sess_done(s); /* wait1's operation completed */
+	assert_int_equal(nseen, 4);
+	assert_string_equal(seen[1], "a");
+	assert_string_equal(seen[2], "<bin>");
+	assert_string_equal(seen[3], "wait2");
+	assert_true(s->busy);
+	assert_int_equal(s->x->held.count, 1);
+	/* A command arriving now goes behind c, not before it. */
+	assert_true(cf_sess_must_hold(s));
+	in(s, "d");
+
+	cf_sess_done(s);
+	assert_int_equal(nseen, 6);
+	assert_string_equal(seen[4], "c");
+	assert_string_equal(seen[5], "d");
+	assert_false(s->busy);
+	assert_int_equal(s->x->held.count, 0);
+	assert_false(cf_sess_must_hold(s));
+}
+
+static void
+test_bounded(void **state)
+{
+	struct cf_sess *s = *state;
+	char cmd[16];
+
+	in(s, "wait");
+	for (int i = 0; i < CF_SESS_HOLD_MAX; i++) {
+		snprintf(cmd, sizeof(cmd), "c%d", i);
+		assert_int_equal(cf_sess_hold(s, cmd, strlen(cmd)), 0);
+	}
+	assert_int_equal(cf_sess_hold(s, "over", 4), -ENOBUFS);
+	assert_int_equal(cf_sess_hold(s, NULL, 0), -ENOBUFS);
+	assert_int_equal(s->x->held.count, CF_SESS_HOLD_MAX);
+
+	cf_sess_done(s);
+	assert_int_equal(nseen, 1 + CF_SESS_HOLD_MAX);
+	assert_string_equal(seen[CF_SESS_HOLD_MAX], "c15");
+	/* Room again once replayed. */
+	assert_int_equal(s->x->held.count, 0);
+	in(s, "wait");
+	assert_int_equal(cf_sess_hold(s, "again", 5), 0);
+}
+
+/* A held command served at once (busy, then done within the replay) lets the replay go on
+ * without recursing into it. */
+static void
+test_served_at_once_in_replay(void **state)
+{
+	struct cf_sess *s = *state;
+
+	in(s, "wait");
+	in(s, "sync1");
+	in(s, "sync2");
+	in(s, "e");
+	cf_sess_done(s);
+	assert_int_equal(nseen, 4);
+	assert_string_equal(seen[1], "sync1");
+	assert_string_equal(seen[2], "sync2");
+	assert_string_equal(seen[3], "e");
+	assert_int_equal(max_depth, 1);
+	assert_false(s->busy);
+	assert_false(s->replaying);
+}
+
+static void
+test_failed_command_closes(void **state)
+{
+	struct cf_sess *s = *state;
+
+	in(s, "wait");
+	in(s, "fail");
+	in(s, "f");
+	cf_sess_done(s);
+	assert_int_equal(nseen, 2);
+	assert_true(s->closing);
+	assert_int_equal(s->close_code, 1011);
+	/* Nothing more is served once the session closes; teardown frees what stays held. */
+	assert_int_equal(s->x->held.count, 1);
+}
+
+static void
+test_closing_stops_the_replay(void **state)
+{
+	struct cf_sess *s = *state;
+
+	in(s, "wait");
+	in(s, "close");
+	in(s, "g");
+	cf_sess_done(s);
+	assert_int_equal(nseen, 2);
+	assert_int_equal(s->close_code, 4029);
+	assert_int_equal(s->x->held.count, 1);
+}
+
+static void
+test_held_bytes_are_copies(void **state)
+{
+	struct cf_sess *s = *state;
+	char buf[8] = "hi";
+
+	in(s, "wait");
+	assert_int_equal(cf_sess_hold(s, buf, 2), 0);
+	strcpy(buf, "xx");
+	cf_sess_done(s);
+	assert_int_equal(nseen, 2);
+	assert_string_equal(seen[1], "hi");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_idle_serves_at_once, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_held_in_order_until_one_waits, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_served_at_once_in_replay, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_failed_command_closes, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_closing_stops_the_replay, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_held_bytes_are_copies, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
