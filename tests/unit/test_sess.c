@@ -211,6 +211,9 @@ test_closing_stops_the_replay(void **state)
 	assert_int_equal(nseen, 2);
 	assert_int_equal(s->close_code, 4029);
 	assert_int_equal(s->x->held.count, 1);
+	/* Not busy, but what is held keeps its place: a later command goes behind it. */
+	assert_false(s->busy);
+	assert_true(cf_sess_must_hold(s));
 }
 
 static void
