@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* redis.c - the Redis connection of cluster mode (see redis.h).
  *
- * The adapter: each hiredis async context's socket is adopted into lws as a raw file. hiredis
- * asks for write readiness (addWrite -> lws_callback_on_writable) and lws reports readiness
- * (RAW_RX_FILE -> redisAsyncHandleRead, RAW_WRITEABLE_FILE -> redisAsyncHandleWrite). The fd
- * has one owner, lws: hiredis's cleanup hook sets c.fd = -1 so redisFree() leaves it alone,
- * and asks lws to close the wsi.
+ * Each link is a hiredis async context attached to the lws loop by redis_lws.c.
  *
  * hiredis 0.14 has no timeouts and resolves names with a blocking getaddrinfo(), so this file
  * keeps its own: one watchdog timer checks the connect deadline, the oldest outstanding
@@ -13,6 +9,7 @@
  * same timer. Any failure drops both links and retries after a jittered, growing delay. */
 #define _GNU_SOURCE
 #include "confab/redis.h"
+#include "redis_lws.h"
 #include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/log.h"
@@ -44,13 +41,6 @@ struct link {
 	enum role role;
 	redisAsyncContext *ac; /* NULL when not connected; ac->data points back here */
 	int ready;             /* AUTH/SELECT answered OK */
-};
-
-/* Ties one hiredis context to its lws wsi (ac->ev.data and the wsi's opaque pointer). It
- * lives exactly as long as the context: hiredis's cleanup hook frees it. */
-struct adapter {
-	redisAsyncContext *ac;
-	struct lws *wsi; /* NULL once lws closed it */
 };
 
 /* One command in flight on the command link, oldest first (Redis answers in order). */
@@ -140,74 +130,6 @@ cf_redis_target_from_config(const struct cf_config *cfg, struct cf_redis_target 
 	}
 }
 
-/* ---- the adapter: hiredis <-> lws raw file ------------------------------------------- */
-
-static void
-ev_add_write(void *data)
-{
-	struct adapter *ad = data;
-
-	if (ad->wsi)
-		lws_callback_on_writable(ad->wsi);
-}
-
-static void
-ev_nop(void *data)
-{
-	(void)data;
-}
-
-static void
-ev_cleanup(void *data)
-{
-	struct adapter *ad = data;
-
-	/* hiredis is freeing the context: lws owns the fd and closes it with the wsi. */
-	ad->ac->c.fd = -1;
-	if (ad->wsi) {
-		lws_set_opaque_user_data(ad->wsi, NULL);
-		lws_set_timeout(ad->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-	}
-	free(ad);
-}
-
-int
-cf_redis_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                      size_t len)
-{
-	struct adapter *ad = lws_get_opaque_user_data(wsi);
-
-	(void)user;
-	(void)in;
-	(void)len;
-	switch (reason) {
-	case LWS_CALLBACK_RAW_RX_FILE:
-		if (!ad)
-			return -1;
-		redisAsyncHandleRead(ad->ac);
-		return 0;
-	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		if (!ad)
-			return -1;
-		redisAsyncHandleWrite(ad->ac);
-		return 0;
-	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		if (ad) {
-			/* lws closed it (hangup, or the context is going): the fd is gone. */
-			struct link *l = ad->ac->data;
-
-			ad->wsi = NULL;
-			lws_set_opaque_user_data(wsi, NULL);
-			ad->ac->c.fd = -1;
-			if (l->ac == ad->ac)
-				link_drop(l->r, "%s link closed", role_name(l->role));
-		}
-		return 0;
-	default:
-		return 0;
-	}
-}
-
 /* ---- links ----------------------------------------------------------------------------- */
 
 static void
@@ -255,12 +177,20 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	link_drop(l->r, "%s link lost: %s", role_name(l->role), ac->err ? ac->errstr : "closed");
 }
 
+/* lws closed a link's socket (hangup, or the context is going). */
+static void
+on_fd_closed(redisAsyncContext *ac)
+{
+	struct link *l = ac->data;
+
+	if (l && l->ac == ac)
+		link_drop(l->r, "%s link closed", role_name(l->role));
+}
+
 static int
 link_open(struct cf_redis *r, struct link *l, const char *addr, int port)
 {
 	redisAsyncContext *ac;
-	struct adapter *ad;
-	lws_sock_file_fd_type fd;
 
 	l->r = r;
 	l->ready = 0;
@@ -275,27 +205,12 @@ link_open(struct cf_redis *r, struct link *l, const char *addr, int port)
 		redisAsyncFree(ac);
 		return -ECONNREFUSED;
 	}
-	ad = calloc(1, sizeof(*ad));
-	fd.filefd = ac->c.fd;
-	if (ad)
-		ad->wsi = lws_adopt_descriptor_vhost(r->vh, LWS_ADOPT_RAW_FILE_DESC, fd,
-		                                     CF_REDIS_PROTOCOL, NULL);
-	if (!ad || !ad->wsi) {
-		free(ad);
+	if (cf_redis_lws_attach(r->vh, ac, on_fd_closed) < 0) {
 		redisAsyncFree(ac); /* no hooks yet: hiredis closes the fd */
 		return -ENOMEM;
 	}
-	ad->ac = ac;
-	lws_set_opaque_user_data(ad->wsi, ad);
 	l->ac = ac;
 	ac->data = l;
-	/* The hooks go in before the connect callback: setting it asks for write readiness. */
-	ac->ev.data = ad;
-	ac->ev.addRead = ev_nop;
-	ac->ev.delRead = ev_nop;
-	ac->ev.addWrite = ev_add_write;
-	ac->ev.delWrite = ev_nop;
-	ac->ev.cleanup = ev_cleanup;
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	return 0;
