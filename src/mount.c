@@ -3,8 +3,8 @@
  * "127.0.0.1:5000 dialects=texto www=/srv/texto". dialects= names the dialects mounted on the
  * listener (without it: the default set, confab.v1 and the seeds switched on in [dialects]),
  * www= the directory served at / (without it: server.www_dir where confab.v1 is mounted, else
- * none). Each dialect claims its paths in its vtable (struct cf_dialect.paths); dialects
- * reserved here before their codec exists claim theirs in the table below. Never logs. */
+ * none). The dialects are the lines of the dialect table (dialects.def); each claims its
+ * paths in its vtable (struct cf_dialect.paths). Never logs. */
 #include "confab/mount.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
@@ -13,39 +13,30 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SW(f) offsetof(struct cf_config, f)
-
+/* The dialect table (dialects.def), indexed by id: table[CF_DIALECT_<ID>]. */
+#define CF_SWITCH(f) ((long)offsetof(struct cf_config, f))
+#define CF_NO_SWITCH (-1L)
 static const struct {
 	const char *name; /* in dialects= */
-	int id;
-	const struct cf_dialect *d;        /* NULL: reserved, the codec is not built yet */
-	const char *const *reserved_paths; /* what it will claim, while d is NULL */
-	int in_default;                    /* mounted on listeners without dialects= */
-	long sw;                           /* offset of its [dialects] switch; -1: none */
+	const struct cf_dialect *d;
+	int in_default; /* mounted on listeners without dialects= */
+	long sw;        /* offset of its [dialects] switch; -1: none */
 } table[] = {
-        /* The order is the routing order: a path goes to the first mounted dialect that
-         * claims it (struct cf_dialect ws_path, http), so a catch-all comes last. */
-        {"native", CF_DIALECT_NATIVE, &cf_dialect_native, NULL, 1, -1},
-        {"disposable_chat", CF_DIALECT_DISPOSABLE, &cf_dialect_disposable, NULL, 1,
-         (long)SW(disposable_chat)},
-        {"chatty", CF_DIALECT_CHATTY, &cf_dialect_chatty, NULL, 1, (long)SW(chatty)},
-        {"texto", CF_DIALECT_TEXTO, &cf_dialect_texto, NULL, 1, (long)SW(texto)},
-        /* Seed 001: its WebSocket at /ws, its link list at /links, its bundle at / (www=). */
-        {"redis_chat", CF_DIALECT_REDIS_CHAT, &cf_dialect_redis_chat, NULL, 0, -1},
-        /* Seed 004: /ws (and any other path nothing else claims), its REST API under /api/;
-         * / answers "Hello from ChatServer" unless www= serves a client there. */
-        {"ttu", CF_DIALECT_TTU, &cf_dialect_ttu, NULL, 0, -1},
+#define CF_DIALECT(ID, sym, name, in_default, sw)                                                  \
+	[CF_DIALECT_##ID] = {name, &cf_dialect_##sym, in_default, sw},
+#include "confab/dialects.def"
+#undef CF_DIALECT
 };
 
 #define NTABLE (sizeof(table) / sizeof(table[0]))
 
+_Static_assert(NTABLE == CF_DIALECT_MAX, "one table entry per dialect id");
+_Static_assert(CF_DIALECT_MAX <= 32, "a listener's mounts are a uint32_t of CF_MOUNT_BIT(id)");
+
 const struct cf_dialect *
 cf_mount_at(size_t i)
 {
-	for (size_t k = 0; k < NTABLE; k++)
-		if (table[k].d && !i--)
-			return table[k].d;
-	return NULL;
+	return i < NTABLE ? table[i].d : NULL;
 }
 
 /* Paths a listener answers whatever it mounts, and the static directory's. */
@@ -55,10 +46,7 @@ static const char *const www_paths[] = {"/", NULL};
 static int
 find(int id)
 {
-	for (size_t i = 0; i < NTABLE; i++)
-		if (table[i].id == id)
-			return (int)i;
-	return -1;
+	return id >= 0 && (size_t)id < NTABLE ? id : -1;
 }
 
 const char *
@@ -74,7 +62,7 @@ cf_mount_id(const char *name)
 {
 	for (size_t i = 0; i < NTABLE; i++)
 		if (!strcmp(table[i].name, name))
-			return table[i].id;
+			return (int)i;
 	return -ENOENT;
 }
 
@@ -215,7 +203,7 @@ cf_mount_dialects(const struct cf_listen_spec *spec)
 		return spec->dialects;
 	for (size_t i = 0; i < NTABLE; i++)
 		if (table[i].in_default)
-			m |= CF_MOUNT_BIT(table[i].id);
+			m |= CF_MOUNT_BIT(i);
 	return m;
 }
 
@@ -262,10 +250,10 @@ cf_mount_check(const struct cf_listen_spec *spec, const char *www_dir, char *err
 	size_t n = 0;
 
 	for (size_t i = 0; i < NTABLE; i++) {
-		if (!(mounted & CF_MOUNT_BIT(table[i].id)))
+		if (!(mounted & CF_MOUNT_BIT(i)))
 			continue;
 		snprintf(c[n].what, sizeof(c[n].what), "dialect %s", table[i].name);
-		c[n++].paths = table[i].d ? table[i].d->paths : table[i].reserved_paths;
+		c[n++].paths = table[i].d->paths;
 	}
 	snprintf(c[n].what, sizeof(c[n].what), "confab's health check");
 	c[n++].paths = core_paths;
@@ -285,11 +273,6 @@ cf_mount_check(const struct cf_listen_spec *spec, const char *www_dir, char *err
 						         strcmp(*a, *b) ? *b : "");
 						return -EINVAL;
 					}
-	for (size_t i = 0; i < NTABLE; i++)
-		if ((mounted & CF_MOUNT_BIT(table[i].id)) && !table[i].d) {
-			snprintf(err, errlen, "dialect %s is not built yet", table[i].name);
-			return -EINVAL;
-		}
 	return 0;
 }
 

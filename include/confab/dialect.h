@@ -10,13 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* CF_DIALECT_<ID>: a dialect's index in the dialect table (dialects.def). */
 enum {
-	CF_DIALECT_NATIVE,
-	CF_DIALECT_DISPOSABLE, /* seed 000, disposable-chat */
-	CF_DIALECT_CHATTY,     /* seed 002, chatty */
-	CF_DIALECT_TEXTO,      /* seed 003, texto */
-	CF_DIALECT_REDIS_CHAT, /* seed 001, redis_chat */
-	CF_DIALECT_TTU,        /* seed 004, the ttu chat server */
+#define CF_DIALECT(ID, sym, name, in_default, sw) CF_DIALECT_##ID,
+#include "confab/dialects.def"
+#undef CF_DIALECT
 	CF_DIALECT_MAX,
 };
 
@@ -54,7 +52,7 @@ struct cf_http_req {
 typedef struct cf_frame *cf_frame_render_fn(const struct cf_msg *m);
 
 struct cf_dialect {
-	int id;
+	int id; /* CF_DIALECT_<ID>, its index in the dialect table */
 	const char *name;
 	/* The listener-level paths the dialect answers, NULL-terminated: exact paths, or
 	 * prefixes ending in '*'. A listener refuses to mount two dialects claiming the same
@@ -129,12 +127,9 @@ struct cf_dialect {
 	void (*cleanup)(void);
 };
 
-extern const struct cf_dialect cf_dialect_native;
-extern const struct cf_dialect cf_dialect_disposable;
-extern const struct cf_dialect cf_dialect_chatty;
-extern const struct cf_dialect cf_dialect_texto;
-extern const struct cf_dialect cf_dialect_ttu;
-extern const struct cf_dialect cf_dialect_redis_chat;
+#define CF_DIALECT(ID, sym, name, in_default, sw) extern const struct cf_dialect cf_dialect_##sym;
+#include "confab/dialects.def"
+#undef CF_DIALECT
 
 /* Seed 004 (dialect_ttu.c), for its unit tests (tests/unit/test_ttu.c). */
 /* The name a `username:<name>` frame registers (NULs stripped) into

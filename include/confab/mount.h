@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* mount.h - what one listener serves: the options of a server.listen entry ("ADDR
- * [dialects=NAME,...] [www=DIR]"), the table of dialect names, and the check that nothing on
- * one listener claims a path twice. */
+ * [dialects=NAME,...] [www=DIR]"), the dialect table (dialects.def) by name and id, and the
+ * check that nothing on one listener claims a path twice. */
 #pragma once
 
 #include <stddef.h>
@@ -29,7 +29,7 @@ int cf_mount_parse(const char *entry, struct cf_listen_spec *out, char *err, siz
 uint32_t cf_mount_dialects(const struct cf_listen_spec *spec);
 const char *cf_mount_www(const struct cf_listen_spec *spec, const char *www_dir);
 
-/* Whether spec can be served: every mounted dialect is built, and no path is claimed twice
+/* Whether spec can be served: no path is claimed twice
  * (by two dialects, a dialect and the static directory at /, or a dialect and /healthz).
  * -EINVAL with the reason in err. */
 int cf_mount_check(const struct cf_listen_spec *spec, const char *www_dir, char *err,

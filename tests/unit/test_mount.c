@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_mount.c - the options of a server.listen entry (dialects=, www=) and the per-listener
- * checks: unknown names, paths claimed twice, dialects not built yet. */
+ * checks: unknown names, paths claimed twice; the dialect table's ids. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -167,6 +167,20 @@ test_names(void **state)
 	assert_null(cf_mount_name(CF_DIALECT_MAX));
 }
 
+/* A vtable's .id is its line's index in dialects.def: the transport asks the table in that
+ * order and indexes mounts and rendered frames by it. */
+static void
+test_ids(void **state)
+{
+	size_t n = 0;
+
+	for (const struct cf_dialect *d; (d = cf_mount_at(n)); n++)
+		assert_int_equal(d->id, (int)n);
+	assert_int_equal(n, CF_DIALECT_MAX);
+	assert_ptr_equal(cf_mount_at(CF_DIALECT_NATIVE), &cf_dialect_native);
+	assert_ptr_equal(cf_mount_at(CF_DIALECT_TTU), &cf_dialect_ttu);
+}
+
 static void
 test_switches(void **state)
 {
@@ -212,6 +226,7 @@ main(void)
 	        cmocka_unit_test(test_conflicts),
 	        cmocka_unit_test(test_not_built),
 	        cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_ids),
 	        cmocka_unit_test(test_switches),
 	        cmocka_unit_test(test_validate_names_listener),
 	};
