@@ -24,7 +24,7 @@ import sys
 # From the bottom. A module may include its own layer's headers and any lower layer's.
 LAYERS = [
     ("helpers", "text clock ratelimit log metrics ident xff state redis_url"),
-    ("config", "config"),
+    ("config", "config config_int config_alias config_doc"),
     ("core", "frame ring pack msg dialect env sess req room inbox"),
     ("bus", "bus store"),
     ("bus-impl", "bus_local bus_redis bus_redis_int bus_redis_order bus_redis_presence "

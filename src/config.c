@@ -1,20 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* config.c - the configuration table and everything it drives: defaults, INI parsing (inih),
- * CONFAB_* environment overrides, validation, dumping and reload. Never logs: callers decide. */
-#define _GNU_SOURCE /* explicit_bzero */
+/* config.c - the configuration table (key, type, default, bounds, reloadable, help) and what
+ * it drives directly: defaults, setting a key, INI parsing (inih), validation and the reload
+ * diff. What the environment sets (CONFAB_*, the seeds' variables, credentials) is
+ * config_alias.c's, what is printed of the table (--check-config, the man page)
+ * config_doc.c's; they share config_int.h. Never logs: callers decide. */
 #include "confab/config.h"
 #include "confab/log.h"
 #include "confab/redis_url.h"
+#include "config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 #include <ini.h>
 
 #define O(f) offsetof(struct cf_config, f)
@@ -183,14 +182,8 @@ cf_config_defs(size_t *ret_n)
 	return defs;
 }
 
-static void *
-field(const struct cf_config *c, const struct cf_config_def *d)
-{
-	return (char *)c + d->offset;
-}
-
-static void
-list_clear(struct cf_strlist *l)
+void
+cf_config_list_clear(struct cf_strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
@@ -212,9 +205,8 @@ list_add(struct cf_strlist *l, const char *s)
 	l->n++;
 	return 0;
 }
-
-static char *
-trim(char *s)
+char *
+cf_config_trim(char *s)
 {
 	char *e;
 
@@ -226,8 +218,8 @@ trim(char *s)
 	return s;
 }
 
-static const struct cf_config_def *
-find_def(const char *section, const char *key)
+const struct cf_config_def *
+cf_config_find_def(const char *section, const char *key)
 {
 	for (size_t i = 0; i < NDEFS; i++)
 		if (!strcasecmp(defs[i].section, section) && !strcasecmp(defs[i].key, key))
@@ -235,11 +227,11 @@ find_def(const char *section, const char *key)
 	return NULL;
 }
 
-static int
-set_def(struct cf_config *c, const struct cf_config_def *d, const char *value, int reset_list,
-        char *err, size_t errlen)
+int
+cf_config_set_def(struct cf_config *c, const struct cf_config_def *d, const char *value,
+                  int reset_list, char *err, size_t errlen)
 {
-	void *p = field(c, d);
+	void *p = cf_config_field(c, d);
 	char *end;
 	long v;
 	int r;
@@ -283,7 +275,7 @@ set_def(struct cf_config *c, const struct cf_config_def *d, const char *value, i
 		struct cf_strlist *l = p;
 
 		if (reset_list)
-			list_clear(l);
+			cf_config_list_clear(l);
 		if (!*value)
 			return 0;
 		return list_add(l, value);
@@ -296,13 +288,13 @@ int
 cf_config_set(struct cf_config *c, const char *section, const char *key, const char *value,
               int reset_list, char *err, size_t errlen)
 {
-	const struct cf_config_def *d = find_def(section, key);
+	const struct cf_config_def *d = cf_config_find_def(section, key);
 
 	if (!d) {
 		snprintf(err, errlen, "unknown key '%s' in section [%s]", key, section);
 		return -ENOENT;
 	}
-	return set_def(c, d, value, reset_list, err, errlen);
+	return cf_config_set_def(c, d, value, reset_list, err, errlen);
 }
 
 int
@@ -312,7 +304,7 @@ cf_config_init(struct cf_config *c)
 
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < NDEFS; i++) {
-		int r = set_def(c, &defs[i], defs[i].def, 1, err, sizeof(err));
+		int r = cf_config_set_def(c, &defs[i], defs[i].def, 1, err, sizeof(err));
 		if (r < 0) {
 			cf_config_fini(c);
 			return r;
@@ -325,13 +317,13 @@ void
 cf_config_fini(struct cf_config *c)
 {
 	for (size_t i = 0; i < NDEFS; i++) {
-		void *p = field(c, &defs[i]);
+		void *p = cf_config_field(c, &defs[i]);
 
 		if (defs[i].type == CF_CFG_STR) {
 			free(*(char **)p);
 			*(char **)p = NULL;
 		} else if (defs[i].type == CF_CFG_LIST) {
-			list_clear(p);
+			cf_config_list_clear(p);
 		}
 	}
 }
@@ -357,7 +349,7 @@ on_ini_pair(void *user, const char *section, const char *name, const char *value
 
 	if (lc->r < 0)
 		return 0;
-	d = find_def(section, name);
+	d = cf_config_find_def(section, name);
 	if (!d) {
 		snprintf(lc->err, lc->errlen, "unknown key '%s' in section [%s]", name, section);
 		lc->r = -ENOENT;
@@ -365,7 +357,7 @@ on_ini_pair(void *user, const char *section, const char *name, const char *value
 	}
 	idx = (size_t)(d - defs);
 	snprintf(buf, sizeof(buf), "%s", value);
-	r = set_def(lc->c, d, trim(buf), !lc->seen[idx], why, sizeof(why));
+	r = cf_config_set_def(lc->c, d, cf_config_trim(buf), !lc->seen[idx], why, sizeof(why));
 	lc->seen[idx] = 1;
 	lc->c->from_file[idx] = CF_FROM_FILE;
 	if (r < 0) {
@@ -384,7 +376,7 @@ check_sections(FILE *f, const char *path, char *err, size_t errlen)
 	int lineno = 0;
 
 	while (fgets(line, sizeof(line), f)) {
-		char *s = trim(line), *e;
+		char *s = cf_config_trim(line), *e;
 		int known = 0;
 
 		lineno++;
@@ -394,7 +386,7 @@ check_sections(FILE *f, const char *path, char *err, size_t errlen)
 		if (!e)
 			continue; /* inih reports the syntax error */
 		*e = '\0';
-		s = trim(s + 1);
+		s = cf_config_trim(s + 1);
 		for (size_t i = 0; i < NDEFS && !known; i++)
 			known = !strcasecmp(defs[i].section, s);
 		if (!known) {
@@ -441,351 +433,13 @@ cf_config_load(struct cf_config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-env_name(char *out, size_t outlen, const struct cf_config_def *d)
-{
-	snprintf(out, outlen, "CONFAB_%s_%s", d->section, d->key);
-	for (char *p = out; *p; p++)
-		*p = (char)toupper((unsigned char)*p);
-}
-
-int
-cf_config_apply_env(struct cf_config *c, char *err, size_t errlen)
-{
-	char name[128], why[256];
-
-	for (size_t i = 0; i < NDEFS; i++) {
-		const struct cf_config_def *d = &defs[i];
-		const char *v;
-		int r;
-
-		env_name(name, sizeof(name), d);
-		v = getenv(name);
-		if (!v)
-			continue;
-		if (d->type == CF_CFG_LIST) {
-			char *copy = strdup(v), *save = NULL, *tok;
-
-			if (!copy)
-				return -ENOMEM;
-			list_clear(field(c, d));
-			r = 0;
-			for (tok = strtok_r(copy, ",", &save); tok && r >= 0;
-			     tok = strtok_r(NULL, ",", &save))
-				r = set_def(c, d, trim(tok), 0, why, sizeof(why));
-			free(copy);
-		} else {
-			r = set_def(c, d, v, 1, why, sizeof(why));
-		}
-		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", name, why);
-			return r;
-		}
-	}
-	return 0;
-}
-
-static void env_name(char *out, size_t outlen, const struct cf_config_def *d);
-
-/* Whether the file read by cf_config_load() named section.key, or CONFAB_<SECTION>_<KEY>
- * (applied after the aliases) is set: an alias then does not apply. Returns where it is set. */
-static const char *
-set_above(const struct cf_config *c, const char *section, const char *key)
-{
-	const struct cf_config_def *d = find_def(section, key);
-	static char name[128];
-
-	if (!d)
-		return NULL;
-	if (c->from_file[d - defs])
-		return c->from_file[d - defs] == CF_FROM_CLI ? "the command line"
-		                                             : "the configuration file";
-	env_name(name, sizeof(name), d);
-	return getenv(name) ? name : NULL;
-}
-
-static void say(cf_config_note_fn *fn, void *ud, int level, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static void
-say(cf_config_note_fn *fn, void *ud, int level, const char *fmt, ...)
-{
-	char text[512];
-	va_list ap;
-
-	if (!fn)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	fn(ud, level, text);
-}
-
-static int
-redis_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
-{
-	/* The seeds' deployments: each names Redis its own way. The first one set wins. */
-	static const struct {
-		const char *addr, *secret;
-	} aliases[] = {
-	        {"REDIS_URL", NULL},
-	        {"REDIS_ENDPOINT", "REDIS_SECRET"},
-	        {"REDIS_ADDRESS", "REDIS_PASSWORD"},
-	};
-
-	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
-		const char *a = getenv(aliases[i].addr), *sec, *above;
-		int r;
-
-		if (!a || !*a)
-			continue;
-		if ((above = set_above(c, "redis", "url"))) {
-			say(fn, ud, CF_LOG_INFO, "%s ignored: %s sets redis.url", aliases[i].addr,
-			    above);
-			return 0;
-		}
-		r = cf_config_set(c, "redis", "url", a, 1, err, errlen);
-		if (r < 0)
-			return r;
-		sec = aliases[i].secret ? getenv(aliases[i].secret) : NULL;
-		if (sec && *sec && !set_above(c, "redis", "password") &&
-		    !set_above(c, "redis", "password_file")) {
-			r = cf_config_set(c, "redis", "password", sec, 1, err, errlen);
-			if (r < 0)
-				return r;
-		}
-		say(fn, ud, CF_LOG_INFO, "redis.url from the environment variable %s%s%s",
-		    aliases[i].addr, sec && *sec ? ", redis.password from " : "",
-		    sec && *sec ? aliases[i].secret : "");
-		return 0;
-	}
-	return 0;
-}
-
-int
-cf_config_apply_redis_aliases(struct cf_config *c, char *err, size_t errlen)
-{
-	return redis_aliases(c, NULL, NULL, err, errlen);
-}
-
-static int
-dialect_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
-{
-	const char *o = getenv("ACCEPTED_ORIGIN");
-
-	if (!o || set_above(c, "dialects", "disposable_origin"))
-		return 0;
-	return cf_config_set(c, "dialects", "disposable_origin", o, 1, err, errlen);
-}
-
-int
-cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errlen)
-{
-	return dialect_aliases(c, NULL, NULL, err, errlen);
-}
-
-/* A TCP port as the seeds' variables give it: 1 to 65535, decimal digits only. */
-static int
-port_ok(const char *s)
-{
-	long v = 0;
-
-	if (!*s || strlen(s) > 5 || strspn(s, "0123456789") != strlen(s))
-		return 0;
-	v = strtol(s, NULL, 10);
-	return v >= 1 && v <= 65535;
-}
-
-static int
-listen_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
-{
-	/* The first set wins: 000's SERVER_PORT, then PORT (001 and 003), then 001's
-	 * SERVER_ADDRESS (which 001 itself let PORT override). */
-	static const char *const names[] = {"SERVER_PORT", "PORT", "SERVER_ADDRESS"};
-	char entry[300];
-	const char *used = NULL, *v = NULL, *above;
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		const char *e = getenv(names[i]);
-
-		if (!e || !*e)
-			continue;
-		if (!used) {
-			used = names[i];
-			v = e;
-		} else {
-			say(fn, ud, CF_LOG_INFO, "%s ignored: %s takes precedence", names[i], used);
-		}
-	}
-	if (!used)
-		return 0;
-	if ((above = set_above(c, "server", "listen"))) {
-		say(fn, ud, CF_LOG_INFO, "%s ignored: %s sets server.listen", used, above);
-		return 0;
-	}
-	if (strcmp(used, "SERVER_ADDRESS")) {
-		if (!port_ok(v)) {
-			snprintf(err, errlen, "%s: '%s' is not a port number (1 to 65535)", used,
-			         v);
-			return -EINVAL;
-		}
-		snprintf(entry, sizeof(entry), ":%s", v);
-	} else {
-		const char *colon = strrchr(v, ':');
-
-		if (!colon || !port_ok(colon + 1) || strlen(v) >= sizeof(entry) ||
-		    strpbrk(v, " \t")) {
-			snprintf(err, errlen, "%s: '%s' is not host:port or :port", used, v);
-			return -EINVAL;
-		}
-		snprintf(entry, sizeof(entry), "%s", v);
-	}
-	/* The file has no listen: the list holds the default (one listener); replace it. */
-	if (cf_config_set(c, "server", "listen", entry, 1, err, errlen) < 0)
-		return -EINVAL;
-	say(fn, ud, CF_LOG_INFO, "server.listen = %s from the environment variable %s%s", entry,
-	    used, entry[0] == ':' ? " (every address)" : "");
-	return 0;
-}
-
-/* Go's strconv.ParseBool: 1, 0 for a boolean, -1 for anything else. */
-static int
-go_bool(const char *s)
-{
-	static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
-	static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (!strcmp(s, t[i]))
-			return 1;
-		if (!strcmp(s, f[i]))
-			return 0;
-	}
-	return -1;
-}
-
-static int
-log_aliases(struct cf_config *c, cf_config_note_fn *fn, void *ud, char *err, size_t errlen)
-{
-	/* 000 reads DEBUG; its README says LOG_DEBUG. Either true turns debug on. */
-	static const char *const names[] = {"DEBUG", "LOG_DEBUG"};
-	const char *used = NULL, *above;
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		const char *e = getenv(names[i]);
-		int b;
-
-		if (!e)
-			continue;
-		b = go_bool(e);
-		if (b < 0)
-			say(fn, ud, CF_LOG_WARNING,
-			    "%s='%s' is not a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, "
-			    "false, False): ignored",
-			    names[i], e);
-		else if (b && !used)
-			used = names[i];
-	}
-	if (!used)
-		return 0;
-	if ((above = set_above(c, "log", "level"))) {
-		say(fn, ud, CF_LOG_INFO, "%s ignored: %s sets log.level", used, above);
-		return 0;
-	}
-	if (cf_config_set(c, "log", "level", "debug", 1, err, errlen) < 0)
-		return -EINVAL;
-	say(fn, ud, CF_LOG_INFO, "log.level = debug from the environment variable %s", used);
-	return 0;
-}
-
 void
 cf_config_mark_cli(struct cf_config *c, const char *section, const char *key)
 {
-	const struct cf_config_def *d = find_def(section, key);
+	const struct cf_config_def *d = cf_config_find_def(section, key);
 
 	if (d)
 		c->from_file[d - defs] = CF_FROM_CLI;
-}
-
-int
-cf_config_apply_aliases(struct cf_config *c, cf_config_note_fn *note, void *ud, char *err,
-                        size_t errlen)
-{
-	int r = dialect_aliases(c, note, ud, err, errlen);
-
-	if (r >= 0)
-		r = redis_aliases(c, note, ud, err, errlen);
-	if (r >= 0)
-		r = listen_aliases(c, note, ud, err, errlen);
-	if (r >= 0)
-		r = log_aliases(c, note, ud, err, errlen);
-	return r;
-}
-
-int
-cf_config_read_secret(const char *path, char *out, size_t outlen, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	n = read(fd, out, outlen - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -EIO;
-	}
-	out[n] = '\0';
-	/* One trailing newline is the file's, not the secret's. */
-	if (n && out[n - 1] == '\n')
-		out[--n] = '\0';
-	if (n && out[n - 1] == '\r')
-		out[--n] = '\0';
-	return 0;
-}
-
-/* systemd's LoadCredential=NAME:PATH puts the file at $CREDENTIALS_DIRECTORY/NAME, readable by
- * the service user only: secrets stay out of confab.conf. Writes the path, if the credential
- * exists, to out. */
-static int
-credential_path(const char *name, char *out, size_t outlen)
-{
-	const char *dir = getenv("CREDENTIALS_DIRECTORY");
-
-	if (!dir || !*dir)
-		return 0;
-	snprintf(out, outlen, "%s/%s", dir, name);
-	return access(out, F_OK) == 0;
-}
-
-int
-cf_config_apply_credentials(struct cf_config *c, char *err, size_t errlen)
-{
-	char path[PATH_MAX], secret[1024], why[PATH_MAX + 64];
-	int r;
-
-	if (!c->admin_token[0] && credential_path("admin-token", path, sizeof(path))) {
-		r = cf_config_read_secret(path, secret, sizeof(secret), why, sizeof(why));
-		if (r < 0) {
-			snprintf(err, errlen, "credential admin-token: %s", why);
-			return r;
-		}
-		r = cf_config_set(c, "server", "admin_token", secret, 1, err, errlen);
-		explicit_bzero(secret, sizeof(secret));
-		if (r < 0)
-			return r;
-	}
-	if (c->tls_cert[0] && !c->tls_key[0] && credential_path("tls-key", path, sizeof(path))) {
-		r = cf_config_set(c, "tls", "key", path, 1, err, errlen);
-		if (r < 0)
-			return r;
-	}
-	if (!c->auth_secret_file[0] && credential_path("auth-secret", path, sizeof(path)))
-		return cf_config_set(c, "auth", "secret_file", path, 1, err, errlen);
-	return 0;
 }
 
 int
@@ -864,176 +518,10 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-dump_value(const struct cf_config *c, const struct cf_config_def *d, FILE *f)
-{
-	const void *p = field(c, d);
-
-	switch (d->type) {
-	case CF_CFG_INT:
-		fprintf(f, "%s = %d\n", d->key, *(const int *)p);
-		break;
-	case CF_CFG_OCTAL:
-		fprintf(f, "%s = 0%o\n", d->key, (unsigned)*(const int *)p);
-		break;
-	case CF_CFG_LOGLEVEL:
-		fprintf(f, "%s = %s\n", d->key, cf_log_level_name(*(const int *)p));
-		break;
-	case CF_CFG_STR: {
-		const char *s = *(char *const *)p;
-		char masked[1024];
-
-		/* Never print secrets back. */
-		if ((d->flags & CF_CFG_SECRET) && s && *s) {
-			s = "(set)";
-		} else if ((d->flags & CF_CFG_SECRET_URL) && s && *s) {
-			cf_redis_url_mask(s, masked, sizeof(masked));
-			s = masked;
-		}
-		fprintf(f, "%s = %s\n", d->key, s ? s : "");
-		break;
-	}
-	case CF_CFG_LIST: {
-		const struct cf_strlist *l = p;
-
-		if (!l->n)
-			fprintf(f, "#%s =\n", d->key);
-		for (size_t i = 0; i < l->n; i++)
-			fprintf(f, "%s = %s\n", d->key, l->v[i]);
-		break;
-	}
-	}
-}
-
-void
-cf_config_dump(const struct cf_config *c, FILE *f)
-{
-	const char *section = NULL;
-
-	for (size_t i = 0; i < NDEFS; i++) {
-		const struct cf_config_def *d = &defs[i];
-
-		if (!section || strcmp(section, d->section)) {
-			fprintf(f, "%s[%s]\n", section ? "\n" : "", d->section);
-			section = d->section;
-		}
-		fprintf(f, "# %s%s\n", d->help, d->flags & R ? " (reloadable)" : "");
-		dump_value(c, d, f);
-	}
-}
-
-/* Writes s for roff: backslashes and hyphens escaped, a leading dot or quote made literal. With
- * sentence set, a full stop is added. */
-static void
-roff_text(FILE *f, const char *s, int sentence)
-{
-	if (*s == '.' || *s == '\'')
-		fputs("\\&", f);
-	for (const char *p = s; *p; p++) {
-		if (*p == '\\')
-			fputs("\\e", f);
-		else if (*p == '-')
-			fputs("\\-", f);
-		else
-			fputc(*p, f);
-	}
-	if (sentence && *s && s[strlen(s) - 1] != '.')
-		fputc('.', f);
-}
-
-static const char *
-type_name(enum cf_config_type t)
-{
-	switch (t) {
-	case CF_CFG_INT:
-		return "integer";
-	case CF_CFG_OCTAL:
-		return "octal integer";
-	case CF_CFG_STR:
-		return "string";
-	case CF_CFG_LIST:
-		return "list, repeatable";
-	case CF_CFG_LOGLEVEL:
-		return "log level";
-	}
-	return "?";
-}
-
-/* The seeds' variables that set d (cf_config_apply_aliases()), for the man page. */
-static const char *
-seed_vars(const struct cf_config_def *d)
-{
-	static const struct {
-		const char *section, *key, *vars;
-	} t[] = {
-	        {"server", "listen", "SERVER_PORT, PORT, SERVER_ADDRESS"},
-	        {"log", "level", "DEBUG, LOG_DEBUG"},
-	        {"redis", "url", "REDIS_URL, REDIS_ENDPOINT, REDIS_ADDRESS"},
-	        {"redis", "password", "REDIS_SECRET, REDIS_PASSWORD"},
-	        {"dialects", "disposable_origin", "ACCEPTED_ORIGIN"},
-	};
-
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (!strcmp(t[i].section, d->section) && !strcmp(t[i].key, d->key))
-			return t[i].vars;
-	return NULL;
-}
-
-void
-cf_config_man(FILE *f)
-{
-	const char *section = NULL, *seed;
-
-	for (size_t i = 0; i < NDEFS; i++) {
-		const struct cf_config_def *d = &defs[i];
-		char env[128];
-
-		if (!section || strcmp(section, d->section)) {
-			fprintf(f, ".SS [%s]\n", d->section);
-			section = d->section;
-		}
-		fprintf(f, ".TP\n.BR %s \" (%s", d->key, type_name(d->type));
-		if (d->type == CF_CFG_INT)
-			fprintf(f, ", %ld to %ld", d->min, d->max);
-		else if (d->type == CF_CFG_OCTAL)
-			fprintf(f, ", %#lo to %#lo", (unsigned long)d->min, (unsigned long)d->max);
-		fputs(")\"\n", f);
-		roff_text(f, d->help, 1);
-		fputs("\n.br\nDefault: ", f);
-		if (*d->def) {
-			fputs("\\fB", f);
-			roff_text(f, d->def, 0);
-			fputs("\\fR", f);
-		} else {
-			fputs("empty", f);
-		}
-		fputs(". ", f);
-		fputs(d->flags & R ? "Reloadable (SIGHUP)." : "Needs a restart.", f);
-		if (d->flags & CF_CFG_SECRET)
-			fputs(" A secret: \\-\\-check\\-config prints (set), never the value.", f);
-		if (d->flags & CF_CFG_SECRET_URL)
-			fputs(" Its password is a secret: \\-\\-check\\-config and error messages "
-			      "show "
-			      "(hidden) in its place.",
-			      f);
-		snprintf(env, sizeof(env), "CONFAB_%s_%s", d->section, d->key);
-		for (char *p = env; *p; p++)
-			*p = (char)toupper((unsigned char)*p);
-		fputs("\n.br\nEnvironment: \\fB", f);
-		roff_text(f, env, 0);
-		fputs("\\fR", f);
-		if ((seed = seed_vars(d))) {
-			fputs("; below the file, the seeds' ", f);
-			roff_text(f, seed, 0);
-		}
-		fputs(".\n", f);
-	}
-}
-
 static int
 def_equal(const struct cf_config *a, const struct cf_config *b, const struct cf_config_def *d)
 {
-	const void *pa = field(a, d), *pb = field(b, d);
+	const void *pa = cf_config_field(a, d), *pb = cf_config_field(b, d);
 
 	switch (d->type) {
 	case CF_CFG_INT:
@@ -1064,8 +552,8 @@ cf_config_reload(struct cf_config *cur, const struct cf_config *next,
 
 	for (size_t i = 0; i < NDEFS; i++) {
 		const struct cf_config_def *d = &defs[i];
-		void *pc = field(cur, d);
-		const void *pn = field(next, d);
+		void *pc = cf_config_field(cur, d);
+		const void *pn = cf_config_field(next, d);
 
 		if (def_equal(cur, next, d))
 			continue;
@@ -1084,7 +572,7 @@ cf_config_reload(struct cf_config *cur, const struct cf_config *next,
 		} else if (d->type == CF_CFG_LIST) {
 			const struct cf_strlist *ln = pn;
 
-			list_clear(pc);
+			cf_config_list_clear(pc);
 			for (size_t j = 0; j < ln->n; j++)
 				(void)list_add(pc, ln->v[j]);
 		} else {
