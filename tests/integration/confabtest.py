@@ -1380,6 +1380,18 @@ class RedisSentinel:
         r = self.call("SENTINEL", "get-master-addr-by-name", self.name)
         return (r[0], int(r[1])) if isinstance(r, list) else None
 
+    def knows_replica(self, port):
+        """Whether the Sentinel lists the replica on port as connected and following: only
+        then can a failover pick it (else SENTINEL FAILOVER answers NOGOODSLAVE)."""
+        r = self.call("SENTINEL", "REPLICAS", self.name)
+        for entry in r if isinstance(r, list) else ():
+            d = dict(zip(entry[::2], entry[1::2]))
+            flags = d.get("flags", "")
+            if (d.get("port") == str(port) and d.get("master-link-status") == "ok"
+                    and "disconnected" not in flags and "s_down" not in flags):
+                return True
+        return False
+
     def log_text(self):
         try:
             with open(os.path.join(self.dir, "sentinel.log"), errors="replace") as f:

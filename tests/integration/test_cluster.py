@@ -431,6 +431,8 @@ def replica_in_sync(replica):
     return isinstance(info, str) and "master_link_status:up" in info
 
 
+# Two failovers, each after the Sentinel has seen its replica (its INFO refresh is 10 s).
+@pytest.mark.deadline(90)
 async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_factory, request):
     master = redis_factory(appendonly=True)
     replica = redis_factory(appendonly=True,
@@ -450,6 +452,8 @@ async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_facto
 
     for k in range(15):
         await send(k)
+    await poll_until(lambda: sentinel.knows_replica(replica.port), T(30),
+                     what="the Sentinel knowing the replica")
     # A planned failover to the replica, mid-stream.
     sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(15, 30))))
     assert sentinel.call("SENTINEL", "FAILOVER", "mymaster") == "OK"
@@ -457,11 +461,13 @@ async def test_sentinel_failover_keeps_replicated_acks(start_server, redis_facto
                      what="the replica promoted")
     await asyncio.wait_for(sending, T(60))
     await poll_until(lambda: replica_in_sync(master), T(30), what="the old master following")
+    await poll_until(lambda: sentinel.knows_replica(master.port), T(30),
+                     what="the Sentinel knowing the old master as a replica")
     for k in range(30, 40):
         await send(k)
-    # Now the new master dies: the old one, a replica again, takes over.
+    # Now the new master dies, mid-stream: the old one, a replica again, takes over.
     sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(40, 55))))
-    await asyncio.sleep(0.2)
+    await poll_until(lambda: len(sender.acked) > 41, T(30), what="the stream under way")
     replica.kill9()
     await poll_until(lambda: sentinel.master() == ("127.0.0.1", master.port), T(60),
                      what="the old master promoted again")
