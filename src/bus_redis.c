@@ -135,7 +135,7 @@ touch_rooms(struct bus_redis *b)
 		return;
 	b->touched_us = now;
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
-	for (struct cf_room *room = b->reg->rooms; room; room = room->hh.next) {
+	for (struct cf_room *room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
 		if (!room->members.count)
 			continue;
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -185,7 +185,6 @@ static void
 on_up(void *ud)
 {
 	struct bus_redis *b = ud;
-	struct cf_room *room, *tmp;
 	struct script *all[] = {&b->pub,     &b->fetch,   &b->presence, &b->alive, &b->newepoch,
 	                        &b->history, &b->created, &b->dmkeep,   &b->drain, &b->dmdone};
 
@@ -194,13 +193,12 @@ on_up(void *ud)
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		load_script(b, all[i]);
 	alive_cb(&b->sul_alive);
-	for (struct cf_user *u = b->reg->users; u; u = u->hh.next)
+	for (struct cf_user *u = cf_registry_user_first(b->reg); u; u = cf_registry_user_next(u))
 		cf_bus_redis_user(&b->bus, u->id, 1);
 
 	/* The new subscriber link follows nothing yet: follow every room with members again and
 	 * catch each up from its log once the subscription is confirmed. */
-	HASH_ITER(hh, b->reg->rooms, room, tmp)
-	{
+	for (struct cf_room *room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
 		if (!room->members.count)
 			continue;
 		room->sync = CF_ROOM_SYNCING;
@@ -208,7 +206,8 @@ on_up(void *ud)
 		if (cf_bus_redis_subscribe_room(b, room) < 0)
 			log_warn("redis: cannot follow room '%s' again", room->name);
 		/* If we were gone longer than node_ttl the others removed our users. */
-		for (struct cf_presence *p = room->users; p; p = p->hh.next)
+		for (struct cf_presence *p = cf_room_presence_first(room); p;
+		     p = cf_room_presence_next(p))
 			if (p->sessions)
 				cf_bus_redis_presence(&b->bus, room, p->id, p->name, 1);
 	}
@@ -218,16 +217,14 @@ static void
 on_down(void *ud, const char *why)
 {
 	struct bus_redis *b = ud;
-	struct cf_room *room, *tmp;
-
+	struct cf_room *room;
 	char **names = NULL;
 	size_t n = 0;
 
 	(void)why; /* logged by redis.c; /healthz and STATUS= say it */
 	/* Rooms keep their members and mirrors; joins still waiting for a sync fail. Failing
 	 * them may free rooms, so collect the names first. */
-	HASH_ITER(hh, b->reg->rooms, room, tmp)
-	{
+	for (room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
 		room->fetching = 0;
 		if (room->sync != CF_ROOM_SYNCING)
 			continue;

@@ -75,14 +75,12 @@ cf_bus_redis_drain(struct bus_redis *b, const char *uid, size_t len)
 {
 	char name[256], ik[512], ch[512], ttl[16];
 	const char *argv[] = {"EVALSHA", b->drain.sha, "1", ik, ch, ttl, DRAIN_GRACE_MS};
-	struct cf_user *u;
 
 	if (len >= sizeof(name))
 		return;
 	memcpy(name, uid, len);
 	name[len] = '\0';
-	HASH_FIND_STR(b->reg->users, name, u);
-	if (!u || key(ik, sizeof(ik), b, "inbox", name) < 0 ||
+	if (!cf_registry_user_sessions(b->reg, name) || key(ik, sizeof(ik), b, "inbox", name) < 0 ||
 	    key(ch, sizeof(ch), b, "user", name) < 0)
 		return; /* gone again: its next session drains */
 	snprintf(ttl, sizeof(ttl), "%d", b->cfg->inbox_ttl);

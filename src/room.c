@@ -677,6 +677,30 @@ cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room)
 	}
 }
 
+struct cf_room *
+cf_room_first(struct cf_registry *reg)
+{
+	return reg->rooms;
+}
+
+struct cf_room *
+cf_room_next(struct cf_room *room)
+{
+	return room->hh.next;
+}
+
+struct cf_presence *
+cf_room_presence_first(struct cf_room *room)
+{
+	return room->users;
+}
+
+struct cf_presence *
+cf_room_presence_next(struct cf_presence *p)
+{
+	return p->hh.next;
+}
+
 static void
 tell_gap(struct cf_registry *reg, struct cf_room *room)
 {
@@ -772,6 +796,18 @@ cf_registry_user_sessions(struct cf_registry *reg, const char *uid)
 
 	HASH_FIND_STR(reg->users, uid, u);
 	return u ? u->sessions.count : 0;
+}
+
+struct cf_user *
+cf_registry_user_first(struct cf_registry *reg)
+{
+	return reg->users;
+}
+
+struct cf_user *
+cf_registry_user_next(struct cf_user *u)
+{
+	return u->hh.next;
 }
 
 #define HELD_SEEN 16

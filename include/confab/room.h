@@ -174,6 +174,14 @@ void cf_room_remote(struct cf_registry *reg, struct cf_room *room, const char *n
 void cf_room_remote_mark(struct cf_room *room);
 void cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room);
 
+/* The rooms held here, in no order; NULL after the last. A room freed meanwhile must not be
+ * passed to cf_room_next(). */
+struct cf_room *cf_room_first(struct cf_registry *reg);
+struct cf_room *cf_room_next(struct cf_room *room);
+/* The users present in the room (local or, cluster mode, on other nodes), in no order. */
+struct cf_presence *cf_room_presence_first(struct cf_room *room);
+struct cf_presence *cf_room_presence_next(struct cf_presence *p);
+
 /* The room's history after seq is void (a failover lost it): drops it, moves to epoch, and
  * tells the members with a gap event (epoch, seq) that what follows continues after seq. */
 void cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoch, uint64_t seq);
@@ -209,6 +217,9 @@ int cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s);
 void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
 /* How many sessions user uid has on this node. */
 uint32_t cf_registry_user_sessions(struct cf_registry *reg, const char *uid);
+/* The users with a session here, in no order; NULL after the last. */
+struct cf_user *cf_registry_user_first(struct cf_registry *reg);
+struct cf_user *cf_registry_user_next(struct cf_user *u);
 /* Queues a direct message to every local session of user m->room; returns how many. A held
  * message (cf_msg.held) the user's sessions here were given already is not given again (0). */
 uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);

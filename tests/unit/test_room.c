@@ -309,6 +309,46 @@ test_remote_presence(void **state)
 	               "\"Alice\"}}");
 }
 
+/* What the bus walks without knowing the registry's tables: every room, every user with a
+ * session here, every user present in a room, each once. */
+static void
+test_iteration(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_room *room, *lobby;
+	unsigned rooms = 0, users = 0, present = 0;
+
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &lobby, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[1], "lobby", &lobby, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "lobby", &lobby, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[3], "attic", &room, NULL), 0);
+	for (room = cf_room_first(reg); room; room = cf_room_next(room)) {
+		unsigned bit = room == lobby ? 1 : room == cf_room_find(reg, "attic") ? 2 : 4;
+
+		assert_false(rooms & bit);
+		rooms |= bit;
+	}
+	assert_int_equal(rooms, 3);
+	for (struct cf_user *u = cf_registry_user_first(reg); u; u = cf_registry_user_next(u)) {
+		int i = u->id[1] - '1';
+
+		assert_true(i >= 0 && i < 3);
+		assert_false(users & (1u << i));
+		users |= 1u << i;
+	}
+	assert_int_equal(users, 7); /* u1, u2, u3 */
+	for (struct cf_presence *p = cf_room_presence_first(lobby); p;
+	     p = cf_room_presence_next(p)) {
+		int i = p->id[1] - '1';
+
+		assert_true(i >= 0 && i < 2);
+		assert_false(present & (1u << i));
+		present |= 1u << i;
+	}
+	assert_int_equal(present, 3); /* Alice (two sessions) and Bob, not Carol */
+}
+
 static void
 test_presence(void **state)
 {
@@ -1042,6 +1082,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_create_bucket, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remote_presence, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_history_ring, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_deliver_new_epoch, setup, teardown),
