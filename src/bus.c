@@ -181,4 +181,5 @@ cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h)
 	h->unwatch = reg_unwatch;
 	h->presence = reg_presence;
 	h->user = reg_user;
+	h->mirror = b->ops->mirror;
 }

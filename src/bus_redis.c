@@ -315,6 +315,7 @@ redis_free(struct cf_bus *bus)
 
 static const struct cf_bus_ops redis_ops = {
         .name = "redis",
+        .mirror = 1,
         .publish = cf_bus_redis_publish,
         .cancel = redis_cancel,
         .healthy = redis_healthy,
@@ -368,7 +369,6 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	script_init(&b->dmdone, "dmdone", cf_lua_dmdone);
 	b->ctx = ctx;
 	snprintf(b->node, sizeof(b->node), "%s", node_id);
-	reg->mirror = 1;
 	cf_metrics.redis_mode = 1;
 	ev.ud = b;
 	b->redis = cf_redis_new(ctx, vh, cfg, &t, node_id, &ev);

@@ -183,8 +183,8 @@ room_new(struct cf_registry *reg, const char *name, struct cf_addr *creator, str
 		return -ENOMEM;
 	}
 	/* A mirror learns its epoch from the bus when it syncs. */
-	room->epoch = reg->mirror ? 0 : cf_room_new_epoch();
-	room->sync = reg->mirror ? CF_ROOM_STALE : CF_ROOM_LIVE;
+	room->epoch = reg->host.mirror ? 0 : cf_room_new_epoch();
+	room->sync = reg->host.mirror ? CF_ROOM_STALE : CF_ROOM_LIVE;
 	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
 	reg->nrooms++;
 	cf_metrics.rooms = reg->nrooms;
@@ -459,7 +459,7 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 		user_check(reg, room, p);
 	}
 	if (!room->members.count) {
-		if (reg->mirror && room->sync != CF_ROOM_STALE) {
+		if (reg->host.mirror && room->sync != CF_ROOM_STALE) {
 			bus_unwatch(reg, room);
 			room->sync = CF_ROOM_STALE;
 			/* Not followed any more: what we knew of other nodes goes stale. */

@@ -61,6 +61,9 @@ struct cf_bus;
 
 struct cf_bus_ops {
 	const char *name;
+	/* The bus owns the rooms' seq, epoch and history (it orders them elsewhere): the registry
+	 * holds mirrors, which watch() syncs (cf_registry_host.mirror). */
+	int mirror;
 	int (*publish)(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
 	               int64_t tag);
 	void (*cancel)(struct cf_bus *b, void *ud);
@@ -143,8 +146,8 @@ int cf_bus_history(struct cf_bus *b, const char *room, uint64_t before, uint32_t
 int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag);
 void cf_bus_user(struct cf_bus *b, const char *uid, int present);
 void cf_bus_dm_written(struct cf_bus *b, const char *uid, const char *mid);
-/* Fills h's bus part (room.h struct cf_registry_host: publish, watch, unwatch, presence, user)
- * so that the registry tells b, without naming the bus. */
+/* Fills h's bus part (room.h struct cf_registry_host: publish, watch, unwatch, presence, user,
+ * mirror) so that the registry tells b, without naming the bus. */
 struct cf_registry_host;
 void cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h);
 /* Asks whether each of uids[0..n) (1 <= n <= CF_BUS_ONLINE_MAX) has a session on any node.
@@ -182,8 +185,8 @@ int cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err,
  * for the times cfg's rooms.history_ttl sets. Without them both answer -EOPNOTSUPP. */
 void cf_bus_local_rooms(struct cf_bus *b, const struct cf_config *cfg);
 
-/* The cluster bus over Redis (bus_redis.c): reg's rooms become mirrors of the room logs.
- * Returns NULL with the reason in err. */
+/* The cluster bus over Redis (bus_redis.c): reg's rooms become mirrors of the room logs once
+ * cf_bus_registry_host() has filled reg's host. Returns NULL with the reason in err. */
 struct cf_bus *cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh,
                                 const struct cf_config *cfg, struct cf_registry *reg,
                                 const char *node_id, const struct cf_bus_host *host, char *err,

@@ -128,6 +128,9 @@ struct cf_registry_host {
 	void (*push)(struct cf_sess *s, struct cf_frame *f);
 	/* The client address of s, or NULL (the transport's cf_sess_addr()). */
 	const char *(*addr)(const struct cf_sess *s);
+	/* The bus owns seq, epoch and history (cluster mode): rooms are mirrors, created STALE
+	 * and synced by the bus on their first member. */
+	int mirror;
 };
 
 struct cf_registry {
@@ -137,7 +140,6 @@ struct cf_registry {
 	const struct cf_config *cfg; /* borrowed */
 	struct cf_registry_host host;
 	struct cf_user *users; /* uthash by id */
-	int mirror;            /* the bus owns seq/epoch/history: rooms start STALE */
 	struct cf_addr *addrs; /* uthash by ip */
 	uint32_t naddrs;
 };

@@ -349,6 +349,36 @@ test_iteration(void **state)
 	assert_int_equal(present, 3); /* Alice (two sessions) and Bob, not Carol */
 }
 
+/* Whether rooms are mirrors is the bus's word, through the registry host: the local bus orders
+ * here (rooms LIVE, with an epoch); a mirroring bus's rooms wait for it, STALE, without one,
+ * until their first member, and go STALE again with their last. */
+static void
+test_mirror_host(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_registry_host rh = reg->host;
+	struct cf_room *room;
+
+	assert_int_equal(reg->host.mirror, 0);
+	assert_int_equal(cf_room_get(reg, "here", &room), 0);
+	assert_int_equal(room->sync, CF_ROOM_LIVE);
+	assert_true(room->epoch != 0);
+
+	rh.mirror = 1;
+	cf_registry_set_host(reg, &rh);
+	assert_int_equal(cf_room_get(reg, "there", &room), 0);
+	assert_int_equal(room->sync, CF_ROOM_STALE);
+	assert_int_equal(room->epoch, 0);
+	/* The local bus's watch says current: LIVE at once. */
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "there", &room, NULL), 0);
+	assert_int_equal(room->sync, CF_ROOM_LIVE);
+	room->spoken = 1; /* kept when empty, to be looked at */
+	assert_int_equal(cf_room_leave(reg, &fx->s[0], room), 0);
+	assert_ptr_equal(cf_room_find(reg, "there"), room);
+	assert_int_equal(room->sync, CF_ROOM_STALE);
+}
+
 static void
 test_presence(void **state)
 {
@@ -1083,6 +1113,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remote_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_mirror_host, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_history_ring, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_deliver_new_epoch, setup, teardown),
