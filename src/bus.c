@@ -182,4 +182,5 @@ cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h)
 	h->presence = reg_presence;
 	h->user = reg_user;
 	h->mirror = b->ops->mirror;
+	h->state_free = b->ops->room_state_free;
 }

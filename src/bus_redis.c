@@ -76,6 +76,29 @@ cf_bus_redis_req_finish(struct req *q, int err)
 	cf_bus_redis_req_free(q);
 }
 
+/* The room's state, created if the bus had none for it. NULL on OOM. */
+struct room_state *
+cf_bus_redis_state_get(struct cf_room *room)
+{
+	if (!room->bus_state)
+		room->bus_state = calloc(1, sizeof(struct room_state));
+	return room->bus_state;
+}
+
+void
+cf_bus_redis_state_free(void *state)
+{
+	struct room_state *st = state;
+	struct remote *rm, *tmp;
+
+	HASH_ITER(hh, st->remote, rm, tmp)
+	{
+		HASH_DEL(st->remote, rm);
+		free(rm);
+	}
+	free(st);
+}
+
 /* sc runs body, under its SHA1 (what SCRIPT LOAD answers and EVALSHA names). */
 static void
 script_init(struct script *sc, const char *name, const char *body)
@@ -199,10 +222,13 @@ on_up(void *ud)
 	/* The new subscriber link follows nothing yet: follow every room with members again and
 	 * catch each up from its log once the subscription is confirmed. */
 	for (struct cf_room *room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
+		struct room_state *st = state_of(room);
+
 		if (!room->members.count)
 			continue;
 		room->sync = CF_ROOM_SYNCING;
-		room->fetching = 0;
+		if (st)
+			st->fetching = 0;
 		if (cf_bus_redis_subscribe_room(b, room) < 0)
 			log_warn("redis: cannot follow room '%s' again", room->name);
 		/* If we were gone longer than node_ttl the others removed our users. */
@@ -225,7 +251,8 @@ on_down(void *ud, const char *why)
 	/* Rooms keep their members and mirrors; joins still waiting for a sync fail. Failing
 	 * them may free rooms, so collect the names first. */
 	for (room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
-		room->fetching = 0;
+		if (state_of(room))
+			state_of(room)->fetching = 0;
 		if (room->sync != CF_ROOM_SYNCING)
 			continue;
 		room->sync = CF_ROOM_LIVE;
@@ -316,6 +343,7 @@ redis_free(struct cf_bus *bus)
 static const struct cf_bus_ops redis_ops = {
         .name = "redis",
         .mirror = 1,
+        .room_state_free = cf_bus_redis_state_free,
         .publish = cf_bus_redis_publish,
         .cancel = redis_cancel,
         .healthy = redis_healthy,

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include <uthash.h>
 
 #define KEY_TTL_MIN 10
 
@@ -51,6 +52,36 @@ struct bus_redis {
 	int replicated; /* ack = replicated */
 	char status[320];
 };
+
+/* Cluster mode: one (node, user) entry of a room's presence in Redis. One allocation:
+ * key = "<node>\x1f<user id>", then the user's name. */
+struct remote {
+	UT_hash_handle hh;
+	uint8_t stale; /* not seen in the last full read */
+	const char *name;
+	char key[];
+};
+
+/* What the bus keeps of a room it follows (cf_room.bus_state, allocated by the first watch,
+ * freed with the room by cf_bus_redis_state_free()). Replies find their room again by name, so
+ * a room freed while a read is in flight takes this with it and the reply finds nothing. */
+struct room_state {
+	uint8_t fetching;  /* a catch-up read is in flight */
+	uint8_t refetch;   /* another is needed when it completes */
+	uint64_t seen_seq; /* newest live message dropped while catching up */
+	uint64_t seen_epoch;
+	/* The epoch continues prev_epoch after base_seq: messages of prev_epoch with a later
+	 * seq belong to the current epoch (written before a node noticed a failover). */
+	uint64_t prev_epoch, base_seq;
+	struct remote *remote; /* uthash by key: the other nodes' users in the room */
+};
+
+/* The room's state, or NULL if the bus never followed it. */
+static inline struct room_state *
+state_of(const struct cf_room *room)
+{
+	return room->bus_state;
+}
 
 enum req_kind {
 	REQ_PUBLISH, /* a room message or a direct message: cb.done */
@@ -122,6 +153,8 @@ reply_u64(const redisReply *r)
 }
 
 /* bus_redis.c */
+struct room_state *cf_bus_redis_state_get(struct cf_room *room);
+void cf_bus_redis_state_free(void *state);
 struct req *cf_bus_redis_req_new(struct bus_redis *b, enum req_kind kind, void *ud,
                                  const char *room);
 void cf_bus_redis_req_free(struct req *q);
@@ -146,6 +179,13 @@ int cf_bus_redis_online(struct cf_bus *bus, const char *const *uids, size_t n, c
                         void *ud);
 void cf_bus_redis_on_presence(struct bus_redis *b, json_t *o);
 void cf_bus_redis_apply_presence(struct bus_redis *b, struct cf_room *room, const redisReply *h);
+/* User uid (name) of another node joined (1) or left (0) the room. Idempotent. */
+void cf_bus_redis_remote(struct cf_registry *reg, struct cf_room *room, const char *node,
+                         const char *uid, const char *name, int joined);
+/* Before a full read of the room's presence: entries not seen again by
+ * cf_bus_redis_remote_sweep() are gone. */
+void cf_bus_redis_remote_mark(struct cf_room *room);
+void cf_bus_redis_remote_sweep(struct cf_registry *reg, struct cf_room *room);
 void cf_bus_redis_alive(struct bus_redis *b);
 
 /* bus_redis_dm.c */

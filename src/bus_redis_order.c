@@ -82,13 +82,13 @@ same_msg(const struct cf_msg *a, const struct cf_msg *b)
 	return a->ts_ms == b->ts_ms && !strcmp(a->from_id, b->from_id) && !strcmp(a->text, b->text);
 }
 
-/* Entries of an epoch that was replaced after a failover, written after its base (before a
- * node noticed), belong to the epoch that replaced it. */
+/* Entries of an epoch that was replaced after a failover (prev, with base), written after its
+ * base (before a node noticed), belong to the epoch that replaced it. */
 static void
-relabel(const struct cf_room *room, struct cf_msg *m)
+relabel(uint64_t epoch, uint64_t prev, uint64_t base, struct cf_msg *m)
 {
-	if (room->prev_epoch && m->epoch == room->prev_epoch && m->seq > room->base_seq)
-		m->epoch = room->epoch;
+	if (prev && m->epoch == prev && m->seq > base)
+		m->epoch = epoch;
 }
 
 /* Delivers m if it follows what the room has; a hole or a new epoch is announced to the
@@ -115,6 +115,7 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 	json_t *o = json_loadb(payload, len, 0, NULL);
 	struct cf_msg *m = NULL;
 	struct cf_room *room;
+	struct room_state *st;
 
 	if (o && json_object_get(o, "p")) {
 		cf_bus_redis_on_presence(b, o);
@@ -129,15 +130,15 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 		return;
 	}
 	room = cf_room_find(b->reg, m->room);
-	if (!room || room->sync == CF_ROOM_STALE) {
+	if (!room || room->sync == CF_ROOM_STALE || !(st = state_of(room))) {
 		cf_msg_unref(m);
 		return;
 	}
-	relabel(room, m);
+	relabel(room->epoch, st->prev_epoch, st->base_seq, m);
 	if (room->sync == CF_ROOM_SYNCING) {
 		/* The catch-up read may have missed it: it decides when it completes. */
-		room->seen_epoch = m->epoch;
-		room->seen_seq = m->seq;
+		st->seen_epoch = m->epoch;
+		st->seen_seq = m->seq;
 	} else if (m->epoch == room->epoch && m->seq == room->seq + 1) {
 		b->bus.host.deliver(b->bus.host.ud, m);
 	} else if (m->epoch == room->epoch && m->seq <= room->seq) {
@@ -152,8 +153,8 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 	} else if (m->epoch != room->epoch || m->seq > room->seq + 1) {
 		/* Something is missing before it (or the room started over): read the log. */
 		room->sync = CF_ROOM_SYNCING;
-		room->seen_epoch = m->epoch;
-		room->seen_seq = m->seq;
+		st->seen_epoch = m->epoch;
+		st->seen_seq = m->seq;
 		start_fetch(b, room);
 	}
 	cf_msg_unref(m);
@@ -162,16 +163,19 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 static void
 fetch_done(struct bus_redis *b, struct cf_room *room, int err)
 {
-	room->fetching = 0;
-	if (err < 0) {
+	struct room_state *st = state_of(room);
+
+	if (st)
+		st->fetching = 0;
+	if (err < 0 || !st) {
 		/* The link is down: the reconnect starts over. Waiting joins fail now. */
-		cf_room_ready(b->reg, room, err);
+		cf_room_ready(b->reg, room, err < 0 ? err : -ENOMEM);
 		return;
 	}
-	if (room->refetch ||
-	    (room->seen_seq && (room->seen_epoch != room->epoch || room->seen_seq > room->seq))) {
+	if (st->refetch ||
+	    (st->seen_seq && (st->seen_epoch != room->epoch || st->seen_seq > room->seq))) {
 		/* A live message went by while we read, and the read did not include it. */
-		room->refetch = 0;
+		st->refetch = 0;
 		start_fetch(b, room);
 		return;
 	}
@@ -301,15 +305,16 @@ on_fetch_reply(void *privdata, redisReply *rep)
 	struct fetch *f = privdata;
 	struct bus_redis *b = f->b;
 	struct cf_room *room = cf_room_find(b->reg, f->room);
+	struct room_state *st = room ? state_of(room) : NULL;
 	const redisReply *ents, *upto;
 	uint64_t epoch, seq, prev, base, common;
 	size_t n;
 
 	if (check_link_error(b, rep))
 		rep = NULL;
-	if (!room || room->sync != CF_ROOM_SYNCING) {
-		if (room)
-			room->fetching = 0;
+	if (!room || room->sync != CF_ROOM_SYNCING || !st) {
+		if (st)
+			st->fetching = 0;
 		free(f);
 		return;
 	}
@@ -362,16 +367,16 @@ on_fetch_reply(void *privdata, redisReply *rep)
 		        "redis: room '%s' continues in a new epoch after seq %llu; its members are "
 		        "told of a gap",
 		        room->name, (unsigned long long)common);
-		room->prev_epoch = prev;
-		room->base_seq = base;
+		st->prev_epoch = prev;
+		st->base_seq = base;
 		cf_room_rewind(b->reg, room, epoch, common);
 		f->after = (int64_t)common;
 		f->upto = 1;
 		send_fetch(f);
 		return;
 	}
-	room->prev_epoch = prev;
-	room->base_seq = base;
+	st->prev_epoch = prev;
+	st->base_seq = base;
 	if (epoch != room->epoch) {
 		/* A new life (or the first read): what the mirror holds belongs to another. */
 		if (room->epoch)
@@ -391,7 +396,7 @@ on_fetch_reply(void *privdata, redisReply *rep)
 
 		if (!m)
 			continue;
-		relabel(room, m);
+		relabel(room->epoch, st->prev_epoch, st->base_seq, m);
 		if (m->epoch == room->epoch)
 			deliver_in_order(b, room, m);
 		cf_msg_unref(m);
@@ -434,13 +439,14 @@ static void
 start_fetch(struct bus_redis *b, struct cf_room *room)
 {
 	size_t n = strlen(room->name);
+	struct room_state *st = cf_bus_redis_state_get(room);
 	struct fetch *f;
 
-	if (room->fetching) {
-		room->refetch = 1;
+	if (st && st->fetching) {
+		st->refetch = 1;
 		return;
 	}
-	f = calloc(1, sizeof(*f) + n + 1);
+	f = st ? calloc(1, sizeof(*f) + n + 1) : NULL;
 	if (!f) {
 		cf_room_ready(b->reg, room, -ENOMEM);
 		return;
@@ -452,10 +458,10 @@ start_fetch(struct bus_redis *b, struct cf_room *room)
 	f->after = room->epoch ? (int64_t)room->seq : -1;
 	f->upto = 1; /* enough to notice a history that is no longer ours */
 	memcpy(f->room, room->name, n + 1);
-	room->fetching = 1;
-	room->refetch = 0;
-	room->seen_seq = 0;
-	room->seen_epoch = room->epoch;
+	st->fetching = 1;
+	st->refetch = 0;
+	st->seen_seq = 0;
+	st->seen_epoch = room->epoch;
 	send_fetch(f);
 }
 
@@ -490,15 +496,18 @@ int
 cf_bus_redis_watch(struct cf_bus *bus, struct cf_room *room)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
+	struct room_state *st;
 	int r;
 
 	if (!cf_redis_is_up(b->redis))
 		return -ENOTCONN;
+	if (!(st = cf_bus_redis_state_get(room)))
+		return -ENOMEM;
 	r = cf_bus_redis_subscribe_room(b, room);
 	if (r < 0)
 		return r;
-	room->seen_seq = 0;
-	room->seen_epoch = room->epoch;
+	st->seen_seq = 0;
+	st->seen_epoch = room->epoch;
 	return 1; /* the subscribe confirmation starts the catch-up */
 }
 
@@ -510,6 +519,9 @@ cf_bus_redis_unwatch(struct cf_bus *bus, struct cf_room *room)
 
 	if (key(ch, sizeof(ch), b, "room", room->name) == 0)
 		(void)cf_redis_unsubscribe(b->redis, ch);
+	/* Not followed any more: what we knew of other nodes goes stale. */
+	cf_bus_redis_remote_mark(room);
+	cf_bus_redis_remote_sweep(b->reg, room);
 	/* A created room expires history_ttl after its last member left, not earlier. */
 	if (cf_redis_is_up(b->redis))
 		cf_bus_redis_touch_created(b, room->name);
@@ -633,12 +645,11 @@ on_history_reply(void *privdata, redisReply *rep)
 		err = -ENOENT; /* no epoch: the room does not exist (or expired) */
 	} else {
 		const redisReply *ents = rep->element[2];
-		uint64_t epoch = reply_u64(rep->element[0]);
-		struct cf_room tmp = {.epoch = epoch};
+		uint64_t epoch = reply_u64(rep->element[0]), prev = 0, base = 0;
 
 		if (rep->elements == 5 && rep->element[3]->type == REDIS_REPLY_STRING) {
-			tmp.prev_epoch = reply_u64(rep->element[3]);
-			tmp.base_seq = reply_u64(rep->element[4]);
+			prev = reply_u64(rep->element[3]);
+			base = reply_u64(rep->element[4]);
 		}
 
 		msgs = calloc(ents->elements ? ents->elements : 1, sizeof(*msgs));
@@ -648,7 +659,7 @@ on_history_reply(void *privdata, redisReply *rep)
 			struct cf_msg *m = entry_msg(ents->element[i]);
 
 			if (m)
-				relabel(&tmp, m);
+				relabel(epoch, prev, base, m);
 			if (m && m->epoch == epoch)
 				msgs[n++] = m; /* older lives are not this room's history */
 			else

@@ -20,21 +20,98 @@ cf_bus_redis_on_presence(struct bus_redis *b, json_t *o)
 {
 	const char *p, *r, *u, *n, *node;
 	struct cf_room *room;
+	struct room_state *st;
 
 	if (json_unpack(o, "{s:s,s:s,s:s,s:s,s:s}", "p", &p, "r", &r, "u", &u, "n", &n, "o",
 	                &node) < 0 ||
 	    !strcmp(node, b->node))
 		return;
 	room = cf_room_find(b->reg, r);
-	if (!room || room->sync == CF_ROOM_STALE)
+	if (!room || room->sync == CF_ROOM_STALE || !(st = state_of(room)))
 		return;
 	if (room->sync == CF_ROOM_SYNCING) {
 		/* The full read decides; one in flight may predate this event: read again. */
-		if (room->fetching)
-			room->refetch = 1;
+		if (st->fetching)
+			st->refetch = 1;
 		return;
 	}
-	cf_room_remote(b->reg, room, node, u, n, !strcmp(p, "join"));
+	cf_bus_redis_remote(b->reg, room, node, u, n, !strcmp(p, "join"));
+}
+
+/* The registry lists a user while a local session or any other node has it: it counts the
+ * nodes (cf_room_presence_remote()), the bus knows which they are. */
+static void
+remote_remove(struct cf_registry *reg, struct cf_room *room, struct room_state *st,
+              struct remote *rm)
+{
+	HASH_DEL(st->remote, rm);
+	(void)cf_room_presence_remote(reg, room, strchr(rm->key, '\x1f') + 1, rm->name, 0);
+	free(rm);
+}
+
+void
+cf_bus_redis_remote(struct cf_registry *reg, struct cf_room *room, const char *node,
+                    const char *uid, const char *name, int joined)
+{
+	size_t kl = strlen(node) + 1 + strlen(uid), nl = strlen(name);
+	struct room_state *st = joined ? cf_bus_redis_state_get(room) : state_of(room);
+	struct remote *rm;
+	char *key;
+
+	if (!st || !(key = malloc(kl + 1)))
+		return;
+	snprintf(key, kl + 1, "%s\x1f%s", node, uid);
+	HASH_FIND(hh, st->remote, key, kl, rm);
+	free(key);
+	if (!joined) {
+		if (rm)
+			remote_remove(reg, room, st, rm);
+		return;
+	}
+	if (rm) {
+		rm->stale = 0;
+		return;
+	}
+	rm = calloc(1, sizeof(*rm) + kl + 1 + nl + 1);
+	if (!rm)
+		return;
+	snprintf(rm->key, kl + 1, "%s\x1f%s", node, uid);
+	memcpy(rm->key + kl + 1, name, nl + 1);
+	rm->name = rm->key + kl + 1;
+	if (cf_room_presence_remote(reg, room, uid, name, 1) < 0) {
+		free(rm);
+		return;
+	}
+	HASH_ADD(hh, st->remote, key[0], kl, rm);
+}
+
+void
+cf_bus_redis_remote_mark(struct cf_room *room)
+{
+	struct room_state *st = state_of(room);
+	struct remote *rm, *tmp;
+
+	if (!st)
+		return;
+	HASH_ITER(hh, st->remote, rm, tmp)
+	{
+		rm->stale = 1;
+	}
+}
+
+void
+cf_bus_redis_remote_sweep(struct cf_registry *reg, struct cf_room *room)
+{
+	struct room_state *st = state_of(room);
+	struct remote *rm, *tmp;
+
+	if (!st)
+		return;
+	HASH_ITER(hh, st->remote, rm, tmp)
+	{
+		if (rm->stale)
+			remote_remove(reg, room, st, rm);
+	}
 }
 
 /* The room's whole presence hash (field "<node>\x1f<user id>", value the name): the other
@@ -44,7 +121,7 @@ cf_bus_redis_apply_presence(struct bus_redis *b, struct cf_room *room, const red
 {
 	size_t nl = strlen(b->node);
 
-	cf_room_remote_mark(room);
+	cf_bus_redis_remote_mark(room);
 	for (size_t i = 0; i + 1 < h->elements; i += 2) {
 		const redisReply *k = h->element[i], *v = h->element[i + 1];
 		char node[128];
@@ -59,9 +136,9 @@ cf_bus_redis_apply_presence(struct bus_redis *b, struct cf_room *room, const red
 			continue; /* our own: the registry knows them first-hand */
 		memcpy(node, k->str, (size_t)(sep - k->str));
 		node[sep - k->str] = '\0';
-		cf_room_remote(b->reg, room, node, sep + 1, v->str, 1);
+		cf_bus_redis_remote(b->reg, room, node, sep + 1, v->str, 1);
 	}
-	cf_room_remote_sweep(b->reg, room);
+	cf_bus_redis_remote_sweep(b->reg, room);
 }
 
 static void

@@ -42,7 +42,6 @@ static void
 room_free(struct cf_registry *reg, struct cf_room *room)
 {
 	struct cf_presence *p, *tmp;
-	struct cf_remote *rm, *rtmp;
 
 	HASH_DEL(reg->rooms, room);
 	reg->nrooms--;
@@ -55,11 +54,8 @@ room_free(struct cf_registry *reg, struct cf_room *room)
 		HASH_DEL(room->users, p);
 		free(p);
 	}
-	HASH_ITER(hh, room->remote, rm, rtmp)
-	{
-		HASH_DEL(room->remote, rm);
-		free(rm);
-	}
+	if (room->bus_state && reg->host.state_free)
+		reg->host.state_free(room->bus_state);
 	for (uint32_t i = 0; i < room->hist_count; i++)
 		cf_msg_unref(cf_room_hist_at(room, i));
 	free(room->hist);
@@ -460,11 +456,9 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 	}
 	if (!room->members.count) {
 		if (reg->host.mirror && room->sync != CF_ROOM_STALE) {
+			/* Not followed any more: the bus forgets what it knew of other nodes. */
 			bus_unwatch(reg, room);
 			room->sync = CF_ROOM_STALE;
-			/* Not followed any more: what we knew of other nodes goes stale. */
-			cf_room_remote_mark(room);
-			cf_room_remote_sweep(reg, room);
 		}
 		room->empty_since_s = cf_now_s();
 		lws_dll2_add_tail(&room->in_empty, &reg->empty);
@@ -605,76 +599,25 @@ cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err)
 	}
 }
 
-static void
-remote_remove(struct cf_registry *reg, struct cf_room *room, struct cf_remote *rm)
+int
+cf_room_presence_remote(struct cf_registry *reg, struct cf_room *room, const char *uid,
+                        const char *name, int joined)
 {
-	const char *uid = strchr(rm->key, '\x1f') + 1;
 	struct cf_presence *p;
 
-	HASH_DEL(room->remote, rm);
+	if (joined) {
+		p = user_ref(reg, room, uid, name);
+		if (!p)
+			return -ENOMEM;
+		p->remote++;
+		return 0;
+	}
 	HASH_FIND_STR(room->users, uid, p);
 	if (p && p->remote) {
 		p->remote--;
 		user_check(reg, room, p);
 	}
-	free(rm);
-}
-
-void
-cf_room_remote(struct cf_registry *reg, struct cf_room *room, const char *node, const char *uid,
-               const char *name, int joined)
-{
-	size_t kl = strlen(node) + 1 + strlen(uid), nl = strlen(name);
-	struct cf_remote *rm;
-	struct cf_presence *p;
-	char *key = malloc(kl + 1);
-
-	if (!key)
-		return;
-	snprintf(key, kl + 1, "%s\x1f%s", node, uid);
-	HASH_FIND(hh, room->remote, key, kl, rm);
-	free(key);
-	if (!joined) {
-		if (rm)
-			remote_remove(reg, room, rm);
-		return;
-	}
-	if (rm) {
-		rm->stale = 0;
-		return;
-	}
-	rm = calloc(1, sizeof(*rm) + kl + 1 + nl + 1);
-	if (!rm)
-		return;
-	snprintf(rm->key, kl + 1, "%s\x1f%s", node, uid);
-	memcpy(rm->key + kl + 1, name, nl + 1);
-	rm->name = rm->key + kl + 1;
-	p = user_ref(reg, room, uid, name);
-	if (!p) {
-		free(rm);
-		return;
-	}
-	HASH_ADD(hh, room->remote, key[0], kl, rm);
-	p->remote++;
-}
-
-void
-cf_room_remote_mark(struct cf_room *room)
-{
-	for (struct cf_remote *rm = room->remote; rm; rm = rm->hh.next)
-		rm->stale = 1;
-}
-
-void
-cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room)
-{
-	struct cf_remote *rm, *tmp;
-
-	HASH_ITER(hh, room->remote, rm, tmp)
-	{
-		if (rm->stale)
-			remote_remove(reg, room, rm);
-	}
+	return 0;
 }
 
 struct cf_room *

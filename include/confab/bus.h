@@ -64,6 +64,9 @@ struct cf_bus_ops {
 	/* The bus owns the rooms' seq, epoch and history (it orders them elsewhere): the registry
 	 * holds mirrors, which watch() syncs (cf_registry_host.mirror). */
 	int mirror;
+	/* Frees what the bus hung on a room (cf_room.bus_state) when the registry frees the room;
+	 * needs no bus (the registry may outlive it). May be NULL: the bus hangs nothing. */
+	void (*room_state_free)(void *state);
 	int (*publish)(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
 	               int64_t tag);
 	void (*cancel)(struct cf_bus *b, void *ud);
@@ -147,7 +150,7 @@ int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, 
 void cf_bus_user(struct cf_bus *b, const char *uid, int present);
 void cf_bus_dm_written(struct cf_bus *b, const char *uid, const char *mid);
 /* Fills h's bus part (room.h struct cf_registry_host: publish, watch, unwatch, presence, user,
- * mirror) so that the registry tells b, without naming the bus. */
+ * mirror, state_free) so that the registry tells b, without naming the bus. */
 struct cf_registry_host;
 void cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h);
 /* Asks whether each of uids[0..n) (1 <= n <= CF_BUS_ONLINE_MAX) has a session on any node.

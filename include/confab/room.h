@@ -28,15 +28,6 @@ struct cf_presence {
 	char id[];
 };
 
-/* Cluster mode: one (node, user) entry of the room's presence in Redis. One allocation:
- * key = "<node>\x1f<user id>", then the user's name. */
-struct cf_remote {
-	UT_hash_handle hh;
-	uint8_t stale; /* not seen in the last full read */
-	const char *name;
-	char key[];
-};
-
 /* Whether the room's state here is the bus's (cluster mode: a mirror of the room's log). */
 enum cf_room_sync {
 	CF_ROOM_LIVE,    /* in step: deliveries arrive in order */
@@ -49,20 +40,14 @@ struct cf_room {
 	char *name; /* owned; the hash key */
 	uint64_t seq;
 	uint64_t epoch;
-	/* Cluster mode only, kept by the bus: */
-	uint8_t sync;      /* enum cf_room_sync */
-	uint8_t fetching;  /* a catch-up read is in flight */
-	uint8_t refetch;   /* another is needed when it completes */
-	uint64_t seen_seq; /* newest live message dropped while catching up */
-	uint64_t seen_epoch;
-	/* The epoch continues prev_epoch after base_seq: messages of prev_epoch with a later
-	 * seq belong to the current epoch (written before a node noticed a failover). */
-	uint64_t prev_epoch, base_seq;
+	uint8_t sync; /* enum cf_room_sync; LIVE unless the bus mirrors (cf_registry_host) */
+	/* What the bus keeps of the room (a mirroring bus: its catch-up), owned by the bus and
+	 * freed with the room through cf_registry_host.state_free. */
+	void *bus_state;
 	struct lws_dll2_owner members; /* struct cf_member via in_room */
 	struct cf_presence *users;     /* uthash by user id */
 	uint32_t nusers;
-	struct cf_remote *remote; /* uthash by key; cluster mode */
-	struct cf_msg **hist;     /* ring of hist_cap references */
+	struct cf_msg **hist; /* ring of hist_cap references */
 	uint32_t hist_cap, hist_head, hist_count;
 	struct lws_dll2 in_empty; /* on the registry's empty list while it has no members */
 	uint64_t empty_since_s;
@@ -131,6 +116,8 @@ struct cf_registry_host {
 	/* The bus owns seq, epoch and history (cluster mode): rooms are mirrors, created STALE
 	 * and synced by the bus on their first member. */
 	int mirror;
+	/* Frees a room's bus_state. Needs no bus: it may run after the bus is gone. */
+	void (*state_free)(void *state);
 };
 
 struct cf_registry {
@@ -168,13 +155,11 @@ int cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, s
                  struct cf_member **ret_mb);
 /* The bus finished (err 0) or gave up (err < 0) syncing the room: pending joins complete. */
 void cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err);
-/* Cluster mode: user uid (name) of another node joined (1) or left (0) the room. Idempotent. */
-void cf_room_remote(struct cf_registry *reg, struct cf_room *room, const char *node,
-                    const char *uid, const char *name, int joined);
-/* Before a full read of the room's presence: entries not seen again by cf_room_remote_sweep()
- * are gone. */
-void cf_room_remote_mark(struct cf_room *room);
-void cf_room_remote_sweep(struct cf_registry *reg, struct cf_room *room);
+/* Cluster mode: user uid (name) is in the room on one more other node (joined 1) or one fewer
+ * (0). The user is listed, and its join and leave announced once, while a local session or any
+ * other node has it. The bus keeps which nodes those are. 0, or -ENOMEM (nothing changed). */
+int cf_room_presence_remote(struct cf_registry *reg, struct cf_room *room, const char *uid,
+                            const char *name, int joined);
 
 /* The rooms held here, in no order; NULL after the last. A room freed meanwhile must not be
  * passed to cf_room_next(). */

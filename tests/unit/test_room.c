@@ -25,6 +25,8 @@
 #include "confab/server.h"
 #include "confab/session.h"
 
+#include "../../src/bus_redis_int.h" /* the cluster bus's (node, user) presence entries */
+
 #define NSESS 4
 
 struct fx {
@@ -269,40 +271,50 @@ test_room_limits(void **state)
 }
 
 /* Cluster mode: users on other nodes are listed too, and a user present both here and there
- * is announced once, when first seen, and once when gone everywhere. */
+ * is announced once, when first seen, and once when gone everywhere. The cluster bus keeps
+ * which nodes have whom (bus_redis_presence.c) on the room, and the room frees it. */
 static void
 test_remote_presence(void **state)
 {
 	struct fx *fx = *state;
 	struct cf_registry *reg = fx->srv.env.reg;
 	struct cf_sess *bob = &fx->s[2], *a1 = &fx->s[0];
+	struct cf_registry_host rh = reg->host;
 	struct cf_room *room;
 
+	rh.state_free = cf_bus_redis_state_free;
+	cf_registry_set_host(reg, &rh);
 	assert_int_equal(cf_room_join(reg, bob, "lobby", &room, NULL), 0);
+	/* A node that never had a user leaving: nothing to tell. */
+	assert_int_equal(cf_room_presence_remote(reg, room, "u7", "Gone", 0), 0);
+	assert_int_equal(room->nusers, 1);
+	assert_int_equal(bob->out.count, 0);
 	/* Alice on node n2: Bob hears of her. The same event again changes nothing. */
-	cf_room_remote(reg, room, "n2", "u1", "Alice", 1);
-	cf_room_remote(reg, room, "n2", "u1", "Alice", 1);
+	cf_bus_redis_remote(reg, room, "n2", "u1", "Alice", 1);
+	cf_bus_redis_remote(reg, room, "n2", "u1", "Alice", 1);
 	assert_int_equal(room->nusers, 2);
 	assert_int_equal(presence_of(room, "u1")->remote, 1);
 	assert_int_equal(bob->out.count, 1);
 	/* And on n3, and here: still one user, no more events. */
-	cf_room_remote(reg, room, "n3", "u1", "Alice", 1);
+	cf_bus_redis_remote(reg, room, "n3", "u1", "Alice", 1);
 	assert_int_equal(cf_room_join(reg, a1, "lobby", &room, NULL), 0);
 	assert_int_equal(bob->out.count, 1);
 	assert_int_equal(presence_of(room, "u1")->remote, 2);
 	assert_int_equal(presence_of(room, "u1")->sessions, 1);
 	/* Gone from n2 and from here: n3 still has her. */
-	cf_room_remote(reg, room, "n2", "u1", "Alice", 0);
+	cf_bus_redis_remote(reg, room, "n2", "u1", "Alice", 0);
 	assert_int_equal(cf_room_leave(reg, a1, room), 0);
 	assert_int_equal(bob->out.count, 1);
 	assert_non_null(presence_of(room, "u1"));
 	/* A full read without n3's entry (the node died): she leaves, once. */
-	cf_room_remote_mark(room);
-	cf_room_remote(reg, room, "n4", "u9", "Zed", 1);
-	cf_room_remote_sweep(reg, room);
+	cf_bus_redis_remote_mark(room);
+	cf_bus_redis_remote(reg, room, "n4", "u9", "Zed", 1);
+	cf_bus_redis_remote_sweep(reg, room);
 	assert_null(presence_of(room, "u1"));
 	assert_non_null(presence_of(room, "u9"));
 	assert_int_equal(room->nusers, 2);
+	assert_non_null(room->bus_state);
+	assert_int_equal(HASH_COUNT(((struct room_state *)room->bus_state)->remote), 1);
 	assert_int_equal(bob->out.count, 3); /* Zed's join, Alice's leave */
 	expect_payload(cf_ring_peek(&bob->out, 2),
 	               "{\"ev\":\"leave\",\"room\":\"lobby\",\"user\":{\"id\":\"u1\",\"name\":"
