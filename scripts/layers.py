@@ -30,7 +30,7 @@ LAYERS = [
     ("bus-impl", "bus_local bus_redis bus_redis_int bus_redis_order bus_redis_presence "
                  "bus_redis_dm bus_redis_created bus_redis_store redis redis_lws"),
     ("auth", "auth auth_file auth_limits pwhash token"),
-    ("dialects", "dialect_native dialect_native_int dialect_native_render "
+    ("dialects", "dialects dialect_native dialect_native_int dialect_native_render "
                  "dialect_native_accounts dialect_native_rooms dialect_redis_chat dialect_redis_chat_int "
                  "dialect_redis_chat_render dialect_redis_chat_accounts dialect_redis_chat_channels "
                  "dialect_chatty dialect_texto dialect_ttu dialect_disposable"),

@@ -7,6 +7,7 @@
 #include "confab/config.h"
 #include "confab/req.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 #include "confab/frame.h"
 #include "confab/ident.h"
 #include "confab/log.h"

@@ -7,6 +7,7 @@
 #include "dialect_native_int.h"
 #include "confab/clock.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 #include "confab/frame.h"
 #include "confab/ident.h"
 

@@ -10,6 +10,7 @@
 #include "dialect_redis_chat_int.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 #include "confab/env.h"
 #include "confab/frame.h"
 #include "confab/text.h"

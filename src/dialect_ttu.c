@@ -9,6 +9,7 @@
 #include "confab/bus.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 #include "confab/frame.h"
 #include "confab/ident.h"
 #include "confab/auth.h"

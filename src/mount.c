@@ -8,6 +8,7 @@
 #include "confab/mount.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -40,7 +40,7 @@ cf_msg_unref(struct cf_msg *m)
 {
 	if (!m || --m->refs)
 		return NULL;
-	for (int i = 0; i < CF_DIALECT_MAX; i++)
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
 		cf_frame_unref(m->frames[i]);
 	free(m->room);
 	free(m->from_id);

@@ -295,7 +295,7 @@ static void
 announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const char *uid,
          const char *uname, struct cf_sess *except)
 {
-	struct cf_frame *frames[CF_DIALECT_MAX] = {0};
+	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
 
 	if (room->members.count > (uint32_t)reg->cfg->presence_events_max)
 		return;
@@ -313,7 +313,7 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 		}
 	}
 	lws_end_foreach_dll_safe(d, d1);
-	for (int i = 0; i < CF_DIALECT_MAX; i++)
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
 		cf_frame_unref(frames[i]);
 }
 
@@ -647,7 +647,7 @@ cf_room_presence_next(struct cf_presence *p)
 static void
 tell_gap(struct cf_registry *reg, struct cf_room *room)
 {
-	struct cf_frame *frames[CF_DIALECT_MAX] = {0};
+	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
 
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
@@ -661,7 +661,7 @@ tell_gap(struct cf_registry *reg, struct cf_room *room)
 		}
 	}
 	lws_end_foreach_dll_safe(d, d1);
-	for (int i = 0; i < CF_DIALECT_MAX; i++)
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
 		cf_frame_unref(frames[i]);
 }
 

@@ -10,13 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* CF_DIALECT_<ID>: a dialect's index in the dialect table (dialects.def). */
-enum {
-#define CF_DIALECT(ID, sym, name, in_default, sw) CF_DIALECT_##ID,
-#include "confab/dialects.def"
-#undef CF_DIALECT
-	CF_DIALECT_MAX,
-};
+/* How many dialects a build may have: a message keeps one rendered frame per dialect
+ * (msg.h), indexed by the dialect's id. The dialects themselves are listed in the dialects
+ * layer (dialects.def, dialects.h); the core never names one. */
+#define CF_DIALECT_SLOTS 8
 
 struct cf_sess;
 struct cf_msg;
@@ -126,16 +123,3 @@ struct cf_dialect {
 	/* At exit, after the bus is freed: forgets what the dialect keeps process-wide. */
 	void (*cleanup)(void);
 };
-
-#define CF_DIALECT(ID, sym, name, in_default, sw) extern const struct cf_dialect cf_dialect_##sym;
-#include "confab/dialects.def"
-#undef CF_DIALECT
-
-/* Seed 004 (dialect_ttu.c), for its unit tests (tests/unit/test_ttu.c). */
-/* The name a `username:<name>` frame registers (NULs stripped) into
- * out: its length, -EINVAL when the frame is no registration, -E2BIG when out is too small. */
-int cf_ttu_parse_username(const char *buf, size_t len, char *out, size_t outlen);
-/* The body of POST /api/send or /api/receive: receiver, sender (NULL when absent) and payload
- * as new strings, or -EINVAL with the plain-text reason in *why. */
-int cf_ttu_parse_body(const char *body, size_t len, char **receiver, char **sender, char **payload,
-                      const char **why);

@@ -55,7 +55,7 @@ struct cf_msg {
 	/* A kept direct message's id (a UUID the bus gives it), "" otherwise. */
 	char mid[CF_MSG_ID_LEN];
 	/* Frames rendered lazily, once per dialect; owned (one reference each). */
-	struct cf_frame *frames[CF_DIALECT_MAX];
+	struct cf_frame *frames[CF_DIALECT_SLOTS];
 };
 
 struct cf_msg *cf_msg_new(const char *room, const char *from_id, const char *from_name,

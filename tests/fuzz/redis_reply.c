@@ -31,6 +31,7 @@
 #include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 #include "confab/log.h"
 #include "confab/metrics.h"
 #include "confab/ring.h"

@@ -12,6 +12,7 @@
 
 #include "confab/config.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 #include "confab/mount.h"
 
 #define B(id)       CF_MOUNT_BIT(CF_DIALECT_##id)

@@ -17,6 +17,7 @@
 #include "confab/clock.h"
 #include "confab/config.h"
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 #include "confab/frame.h"
 #include "confab/log.h"
 #include "confab/metrics.h"

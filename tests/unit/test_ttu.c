@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "confab/dialect.h"
+#include "confab/dialects.h"
 
 static int
 user(const char *frame, size_t len, char *out)
