@@ -2,67 +2,109 @@
 # SPDX-License-Identifier: MIT
 """layers.py - checks that confab's includes point down (DESIGN.md principle 8).
 
-Reads the includes of confab's headers (`#include "confab/<name>.h"`) and of private ones
-(`#include "<name>.h"`: src/*.h, such as bus_redis_int.h, which the files of one concept share)
-in src/*.c, src/*.h and include/confab/*.h, maps each file to its layer with LAYERS below (the
-one place where the layers are written; docs/architecture.md draws the same picture), and
-reports:
-- an include of a higher layer's header from a lower layer;
-- a cycle between layers (a strongly connected component of the include graph, a .c and its
-  .h counting as one module, that spans two layers or more; modules of one layer may include
-  each other);
-- a file that no layer names.
-Exit 0 when there is none of them, 1 otherwise. Usage: scripts/layers.py [--quiet]
+A file's layer is its folder under src/: LAYERS below is the one place where the folders are
+ranked (docs/architecture.md "Layers" draws the same picture). Every include is written from
+src/ (`#include "core/room.h"`), so each line names the layer it reaches into. The script reads
+the includes of every src/**/*.c and *.h, a .c and its .h counting as one module, and reports:
+- an include of a higher layer's file from a lower layer;
+- a cycle between layers (a strongly connected component of the include graph that spans two
+  layers or more; modules of one layer may include each other);
+- an include written relative to the including file instead of from src/;
+- a file in a folder that no layer names.
+Exit 0 when there is none of them, 1 otherwise.
+Usage: scripts/layers.py [--quiet] [--graph]   (--graph prints the edges between layers)
 
-scripts/lint.sh runs it, so .ci/run fails on a violation. A new module goes into LAYERS (and
+scripts/lint.sh runs it, so .ci/run fails on a violation. A new folder goes into LAYERS (and
 docs/architecture.md "Layers") in the commit that adds it.
 """
 import os
 import re
 import sys
 
-# From the bottom. A module may include its own layer's headers and any lower layer's.
+# From the bottom: (layer, its folders under src/; "" is src/ itself). A module may include
+# its own layer's files and any lower layer's.
 LAYERS = [
-    ("helpers", "text clock ratelimit log metrics ident xff state redis_url"),
-    ("config", "config config_int config_alias config_doc"),
-    ("core", "frame ring pack msg dialect env sess req room inbox"),
-    ("bus", "bus store"),
-    ("bus-impl", "bus_local bus_redis bus_redis_int bus_redis_order bus_redis_presence "
-                 "bus_redis_dm bus_redis_created bus_redis_store redis redis_lws"),
-    ("auth", "auth auth_file auth_limits pwhash token"),
-    ("dialects", "dialects dialect_native dialect_native_int dialect_native_render "
-                 "dialect_native_accounts dialect_native_rooms dialect_redis_chat dialect_redis_chat_int "
-                 "dialect_redis_chat_render dialect_redis_chat_accounts dialect_redis_chat_channels "
-                 "dialect_chatty dialect_texto dialect_ttu dialect_disposable"),
-    ("transport", "server http http_int http_api http_static session listen mount tls sd"),
-    ("main", "main"),
+    ("base", "base"),            # text, clock, log, metrics, rate buckets, parsers: no state of ours
+    ("config", "config"),        # the option table and what reads it
+    ("core", "core"),            # rooms, members, messages, frames, sessions' state, inboxes
+    ("bus", "bus"),              # the bus and account-store interfaces
+    ("bus-impl", "bus/local bus/redis"),  # in-process bus; Redis bus, store and connection
+    ("auth", "auth"),            # tokens, password hashing, accounts, attempt limits
+    ("dialects", "dialects"),    # one codec per wire protocol
+    ("net", "net"),              # lws: listeners, HTTP, WebSocket sessions, the server
+    ("main", ""),                # main.c
 ]
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-INCLUDE = re.compile(r'^\s*#\s*include\s+"(?:confab/)?([a-z0-9_]+)\.h"', re.M)
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+SRC = os.path.join(ROOT, "src")
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
-def layer_of():
+def rank_of_folder():
     out = {}
-    for rank, (name, mods) in enumerate(LAYERS):
-        for m in mods.split():
-            out[m] = (rank, name)
+    for rank, (name, folders) in enumerate(LAYERS):
+        for f in folders.split() or [""]:
+            out[f] = (rank, name)
     return out
 
 
-def modules():
-    """{module: set of modules its .c and .h include}."""
-    deps = {}
-    for d, ext in (("src", ".c"), ("src", ".h"), (os.path.join("include", "confab"), ".h")):
-        path = os.path.join(ROOT, d)
-        for f in sorted(os.listdir(path)):
-            if not f.endswith(ext):
+def files():
+    for d, _, names in os.walk(SRC):
+        for n in sorted(names):
+            if n.endswith((".c", ".h", ".def")):
+                yield os.path.relpath(os.path.join(d, n), SRC)
+
+
+def main():
+    quiet, graph = "--quiet" in sys.argv, "--graph" in sys.argv
+    folders = rank_of_folder()
+    layer, deps, problems = {}, {}, []
+    for f in sorted(files()):
+        mod = os.path.splitext(f)[0]
+        folder = os.path.dirname(f)
+        if folder not in folders:
+            problems.append(f"src/{f}: folder src/{folder} is in no layer (LAYERS in "
+                            "scripts/layers.py)")
+            continue
+        layer[mod] = folders[folder]
+        with open(os.path.join(SRC, f), encoding="utf-8") as fh:
+            incs = INCLUDE.findall(fh.read())
+        for inc in incs:
+            if os.path.isfile(os.path.join(SRC, inc)):
+                dep = os.path.splitext(os.path.normpath(inc))[0]
+                if dep != mod:
+                    deps.setdefault(mod, set()).add(dep)
+            elif folder and os.path.isfile(os.path.join(SRC, folder, inc)):
+                problems.append(f"src/{f}: write the include of {inc} from src/: "
+                                f'"{os.path.join(folder, inc)}"')
+        deps.setdefault(mod, set())
+    edges = set()
+    for m in sorted(deps):
+        for d in sorted(deps[m]):
+            if m not in layer or d not in layer:
                 continue
-            mod = f[:-len(ext)]
-            with open(os.path.join(path, f), encoding="utf-8") as fh:
-                inc = set(INCLUDE.findall(fh.read()))
-            deps.setdefault(mod, set()).update(inc - {mod})
-    return deps
+            edges.add((layer[m][1], layer[d][1]))
+            if layer[d][0] > layer[m][0]:
+                problems.append(f"{m} ({layer[m][1]}) includes {d} ({layer[d][1]}): "
+                                "a lower layer may not include a higher one")
+    for comp in cycles(deps):
+        spans = sorted({layer[m][1] for m in comp if m in layer})
+        if len(spans) > 1:
+            problems.append(f"cycle of {len(comp)} modules across {', '.join(spans)}: "
+                            f"{' '.join(comp)}")
+    if graph:
+        for a, b in sorted(edges, key=lambda e: (-folders_rank(e[0]), -folders_rank(e[1]))):
+            if a != b:
+                print(f"{a} -> {b}")
+    if not quiet or problems:
+        for p in problems:
+            print(f"layers: {p}")
+        print(f"layers: {len(deps)} modules in {len(LAYERS)} layers, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def folders_rank(name):
+    return [n for n, _ in LAYERS].index(name)
 
 
 def cycles(deps):
@@ -98,30 +140,6 @@ def cycles(deps):
         if v not in index:
             visit(v)
     return out
-
-
-def main():
-    quiet = "--quiet" in sys.argv
-    layers, deps = layer_of(), modules()
-    problems = []
-    for m in sorted(deps):
-        if m not in layers:
-            problems.append(f"{m}: in no layer (add it to LAYERS in scripts/layers.py)")
-            continue
-        for d in sorted(deps[m]):
-            if d in layers and layers[d][0] > layers[m][0]:
-                problems.append(f"{m} ({layers[m][1]}) includes {d}.h ({layers[d][1]}): "
-                                "a lower layer may not include a higher one")
-    for comp in cycles(deps):
-        spans = sorted({layers[m][1] for m in comp if m in layers})
-        if len(spans) > 1:
-            problems.append(f"cycle of {len(comp)} modules across {', '.join(spans)}: "
-                            f"{' '.join(comp)}")
-    if not quiet or problems:
-        for p in problems:
-            print(f"layers: {p}")
-        print(f"layers: {len(deps)} modules, {len(problems)} problem(s)")
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 bad=$(awk '/lws_start_foreach_dll/ { inl = 1; start = FNR }
            inl && /(^|[^a-z_])continue;/ { print FILENAME ":" FNR ": continue inside the lws foreach loop at line " start }
-           /lws_end_foreach_dll/ { inl = 0 }' src/*.c bench/*.c)
+           /lws_end_foreach_dll/ { inl = 0 }' $(find src -name '*.c') bench/*.c)
 if [ -n "$bad" ]; then
 	echo "$bad" >&2
 	exit 1

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c - confabd: command line, configuration, startup order, signals, the loop and the
  * shutdown order. */
-#include "confab/clock.h"
-#include "confab/config.h"
-#include "confab/log.h"
-#include "confab/bus.h"
-#include "confab/metrics.h"
-#include "confab/mount.h"
-#include "confab/sd.h"
-#include "confab/state.h"
-#include "confab/server.h"
-#include "confab/tls.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/state.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "net/mount.h"
+#include "net/sd.h"
+#include "net/server.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <getopt.h>

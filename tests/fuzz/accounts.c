@@ -4,7 +4,7 @@
 #include "fuzz.h"
 
 #include <errno.h>
-#include "confab/auth_file.h"
+#include "auth/auth_file.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

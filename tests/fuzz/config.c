@@ -6,9 +6,9 @@
 
 #include <stdio.h>
 #include <unistd.h>
-#include "confab/config.h"
-#include "confab/mount.h"
-#include "confab/log.h"
+#include "config/config.h"
+#include "base/log.h"
+#include "net/mount.h"
 
 static char path[64];
 static int fd = -1;

@@ -7,9 +7,9 @@
 
 #include <ctype.h>
 #include <stdio.h>
-#include "confab/config.h"
-#include "confab/mount.h"
-#include "confab/log.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "net/mount.h"
 
 static const char *const aliases[] = {
         "ACCEPTED_ORIGIN", "REDIS_URL",      "REDIS_ENDPOINT", "REDIS_SECRET",

@@ -20,14 +20,14 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "confab/clock.h"
-#include "confab/config.h"
-#include "confab/req.h"
-#include "confab/mount.h"
-#include "confab/log.h"
-#include "confab/metrics.h"
-#include "confab/server.h"
-#include "confab/state.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/state.h"
+#include "config/config.h"
+#include "core/req.h"
+#include "net/mount.h"
+#include "net/server.h"
 
 #define NLISTEN 3
 

@@ -10,12 +10,12 @@
 #include <unistd.h>
 #include <jansson.h>
 #include <openssl/sha.h>
-#include "confab/config.h"
-#include "confab/bus.h"
-#include "confab/inbox.h"
-#include "confab/log.h"
-#include "confab/metrics.h"
-#include "confab/state.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/state.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/inbox.h"
 
 static char dir[64];
 static struct cf_config cfg;

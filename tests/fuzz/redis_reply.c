@@ -27,17 +27,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <hiredis/hiredis.h>
-#include "confab/bus.h"
-#include "confab/clock.h"
-#include "confab/config.h"
-#include "confab/dialect.h"
-#include "confab/dialects.h"
-#include "confab/log.h"
-#include "confab/metrics.h"
-#include "confab/ring.h"
-#include "confab/room.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/dialect.h"
+#include "core/ring.h"
+#include "core/room.h"
+#include "dialects/dialects.h"
+#include "net/server.h"
+#include "net/session.h"
 
 #define ROOM "lobby"
 

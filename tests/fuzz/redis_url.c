@@ -5,7 +5,7 @@
 #include "fuzz.h"
 
 #include <errno.h>
-#include "confab/redis_url.h"
+#include "base/redis_url.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

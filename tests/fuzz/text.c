@@ -5,7 +5,7 @@
  * cf_text_has_invisible() finds. */
 #include "fuzz.h"
 
-#include "confab/text.h"
+#include "base/text.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -9,7 +9,7 @@
 #include <libwebsockets.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "confab/token.h"
+#include "auth/token.h"
 
 static const unsigned char key[32] = "confab fuzz key: 32 bytes long!";
 

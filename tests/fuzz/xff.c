@@ -8,7 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include "confab/xff.h"
+#include "base/xff.h"
 
 static const char *const proxies[] = {"127.0.0.1", "10.0.0.1", "::1", "2001:db8::1"};
 

@@ -3,7 +3,7 @@
 
 lws 4.1.6 loops forever in lws_http_action() when a request with a body is parsed from the
 bytes pipelined behind another one, and repeats HTTP_BODY_COMPLETION while pipelined bytes wait
-(src/http.c, the comment above request_in()). confab therefore answers one request per
+(src/net/http.c, the comment above request_in()). confab therefore answers one request per
 connection, with `Connection: close`, and drops what was pipelined behind it.
 
 Every case here: an attacker writes two requests in one write (or a body split across writes)

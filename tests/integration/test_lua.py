@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""The Redis scripts of src/lua, each EVALed as it is on a real redis-server with representative
-KEYS and ARGV: their replies and their effects on the keys and channels (docs/architecture.md
+"""The Redis scripts of src/bus/redis/lua, each EVALed as it is on a real redis-server with
+representative KEYS and ARGV: their replies and their effects on the keys and channels (docs/architecture.md
 "Cluster mode"). And that what confabd loads is those files byte for byte (they are embedded at
-build time by src/lua/embed.cmake)."""
+build time by src/bus/redis/lua/embed.cmake)."""
 import hashlib
 import json
 import os
@@ -11,7 +11,8 @@ import socket
 from confabtest import T, _resp_encode, _RespReader, poll_until_sync, redis_call
 from test_cluster import node_conf
 
-LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "lua")
+LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "bus", "redis",
+                   "lua")
 P = "t:"  # the key prefix, as redis.prefix would give it
 
 

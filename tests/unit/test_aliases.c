@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "confab/config.h"
-#include "confab/log.h"
+#include "base/log.h"
+#include "config/config.h"
 
 static char err[512];
 static char notes[2048];

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/auth_file.h"
+#include "auth/auth_file.h"
 
 static const char id[] = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
 

@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "confab/bus.h"
-#include "confab/config.h"
+#include "bus/bus.h"
+#include "config/config.h"
 
 static struct {
 	int calls, err;

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "confab/config.h"
-#include "confab/log.h"
-#include "confab/redis_url.h"
+#include "base/log.h"
+#include "base/redis_url.h"
+#include "config/config.h"
 
 /* A temporary file holding text; its path is written into path (PATH_MAX-ish buffer). */
 static void

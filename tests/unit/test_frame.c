@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "confab/frame.h"
-#include "confab/ring.h"
+#include "core/frame.h"
+#include "core/ring.h"
 
 #include <jansson.h>
 

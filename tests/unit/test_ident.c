@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "confab/ident.h"
+#include "base/ident.h"
 
 #define UUID "0b7cb7c2-500c-47cf-afc6-1610b58130a6"
 

@@ -16,11 +16,11 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include "confab/bus.h"
-#include "confab/config.h"
-#include "confab/inbox.h"
-#include "confab/metrics.h"
-#include "confab/state.h"
+#include "base/metrics.h"
+#include "base/state.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/inbox.h"
 
 #define T0 1700000000000LL
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/metrics.h"
+#include "base/metrics.h"
 
 static char *
 render(void)

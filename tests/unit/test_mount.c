@@ -10,10 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "confab/config.h"
-#include "confab/dialect.h"
-#include "confab/dialects.h"
-#include "confab/mount.h"
+#include "config/config.h"
+#include "core/dialect.h"
+#include "dialects/dialects.h"
+#include "net/mount.h"
 
 #define B(id)       CF_MOUNT_BIT(CF_DIALECT_##id)
 #define DEFAULT_SET (B(NATIVE) | B(DISPOSABLE) | B(CHATTY) | B(TEXTO))

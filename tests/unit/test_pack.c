@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/frame.h"
-#include "confab/pack.h"
-#include "confab/ring.h"
-#include "confab/server.h" /* CF_WRITE_MAX, CF_PACK_MAX: the limits the server writes with */
+#include "core/frame.h"
+#include "core/pack.h"
+#include "core/ring.h"
+#include "net/server.h" /* CF_WRITE_MAX, CF_PACK_MAX: the limits the server writes with */
 
 #define SENTINEL 0xa5
 

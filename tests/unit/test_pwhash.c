@@ -12,7 +12,7 @@
 
 #include <crypt.h>
 
-#include "confab/pwhash.h"
+#include "auth/pwhash.h"
 
 static void
 test_hash(void **state)

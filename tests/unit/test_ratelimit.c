@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "confab/ratelimit.h"
+#include "base/ratelimit.h"
 
 #define T0 1000000000ULL /* an arbitrary start, in microseconds */
 

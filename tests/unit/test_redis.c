@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "confab/config.h"
-#include "confab/redis.h"
+#include "bus/redis/redis.h"
+#include "config/config.h"
 
 static struct cf_redis_target t;
 static char err[512];

@@ -13,20 +13,20 @@
 #include <string.h>
 #include <jansson.h>
 
-#include "confab/bus.h"
-#include "confab/clock.h"
-#include "confab/config.h"
-#include "confab/dialect.h"
-#include "confab/dialects.h"
-#include "confab/frame.h"
-#include "confab/log.h"
-#include "confab/metrics.h"
-#include "confab/ring.h"
-#include "confab/room.h"
-#include "confab/server.h"
-#include "confab/session.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/dialect.h"
+#include "core/frame.h"
+#include "core/ring.h"
+#include "core/room.h"
+#include "dialects/dialects.h"
+#include "net/server.h"
+#include "net/session.h"
 
-#include "../../src/bus_redis_int.h" /* the cluster bus's (node, user) presence entries */
+#include "bus/redis/bus_redis_int.h" /* the cluster bus's (node, user) presence entries */
 
 #define NSESS 4
 
@@ -37,7 +37,7 @@ struct fx {
 	struct cf_sess s[NSESS];
 };
 
-/* The bus host of src/server.c. */
+/* The bus host of src/net/server.c. */
 static void
 host_deliver(void *ud, struct cf_msg *m)
 {

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/dialect.h"
-#include "confab/sess.h"
+#include "core/dialect.h"
+#include "core/sess.h"
 
 #define LOG_MAX 64
 

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "confab/state.h"
+#include "base/state.h"
 
 static char base[PATH_MAX];
 

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/auth_file.h"
-#include "confab/config.h"
-#include "confab/state.h"
-#include "confab/store.h"
-#include "confab/token.h"
+#include "auth/auth_file.h"
+#include "auth/token.h"
+#include "base/state.h"
+#include "bus/store.h"
+#include "config/config.h"
 
 static char base[PATH_MAX];
 static struct cf_config cfg;

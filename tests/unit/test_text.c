@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/text.h"
+#include "base/text.h"
 
 /* Checks a NUL-terminated string (its strlen is the length). */
 static int

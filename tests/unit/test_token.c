@@ -15,7 +15,7 @@
 #include <string.h>
 #include <stdio.h>
 
-#include "confab/token.h"
+#include "auth/token.h"
 
 static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 static const unsigned char key2[32] = "fedcba9876543210fedcba9876543210";

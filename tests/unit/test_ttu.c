@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/dialect.h"
-#include "confab/dialects.h"
+#include "core/dialect.h"
+#include "dialects/dialects.h"
 
 static int
 user(const char *frame, size_t len, char *out)

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "confab/xff.h"
+#include "base/xff.h"
 
 /* The trusted proxies of these tests: a NULL-terminated list of canonical addresses. */
 static int

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* bus.c - the bus interface dispatch (see bus.h). */
+#include "bus/bus.h"
+#include "base/text.h"
+#include "core/room.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+cf_bus_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
+{
+	return b->ops->publish(b, m, cb, ud, tag);
+}
+
+void
+cf_bus_cancel(struct cf_bus *b, void *ud)
+{
+	b->ops->cancel(b, ud);
+}
+
+int
+cf_bus_healthy(struct cf_bus *b)
+{
+	return b->ops->healthy(b);
+}
+
+const char *
+cf_bus_status(struct cf_bus *b)
+{
+	return b->ops->status ? b->ops->status(b) : "ok";
+}
+
+int
+cf_bus_settled(struct cf_bus *b)
+{
+	return !b->ops->settled || b->ops->settled(b);
+}
+
+int
+cf_bus_watch(struct cf_bus *b, struct cf_room *room)
+{
+	return b && b->ops->watch ? b->ops->watch(b, room) : 0;
+}
+
+void
+cf_bus_unwatch(struct cf_bus *b, struct cf_room *room)
+{
+	if (b && b->ops->unwatch)
+		b->ops->unwatch(b, room);
+}
+
+int
+cf_bus_history(struct cf_bus *b, const char *room, uint64_t before, uint32_t limit,
+               cf_bus_history_cb *cb, void *ud)
+{
+	if (!b->ops->history)
+		return -EOPNOTSUPP;
+	return b->ops->history(b, room, before, limit, cb, ud);
+}
+
+int
+cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
+{
+	if (m->keep && !m->mid[0])
+		cf_text_uuid4(m->mid, (unsigned long long)m->ts_ms);
+	return b->ops->dm(b, m, cb, ud, tag);
+}
+
+int
+cf_bus_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb, void *ud)
+{
+	if (n < 1 || n > CF_BUS_ONLINE_MAX)
+		return -EINVAL;
+	if (!b->ops->online)
+		return -EOPNOTSUPP;
+	return b->ops->online(b, uids, n, cb, ud);
+}
+
+void
+cf_bus_user(struct cf_bus *b, const char *uid, int present)
+{
+	if (b && b->ops->user)
+		b->ops->user(b, uid, present);
+}
+
+void
+cf_bus_dm_written(struct cf_bus *b, const char *uid, const char *mid)
+{
+	if (b && b->ops->dm_written)
+		b->ops->dm_written(b, uid, mid);
+}
+
+void
+cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
+                int joined)
+{
+	if (b && b->ops->presence)
+		b->ops->presence(b, room, uid, name, joined);
+}
+
+int
+cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
+{
+	if (!b->ops->room_create)
+		return -EOPNOTSUPP;
+	return b->ops->room_create(b, room, max, cb, ud);
+}
+
+int
+cf_bus_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud)
+{
+	if (!b->ops->room_check)
+		return -EOPNOTSUPP;
+	return b->ops->room_check(b, room, cb, ud);
+}
+
+int
+cf_bus_room_known(struct cf_bus *b, const char *room)
+{
+	return b->ops->room_known ? b->ops->room_known(b, room) : -EAGAIN;
+}
+
+struct cf_store *
+cf_bus_store(struct cf_bus *b)
+{
+	return b && b->ops->store ? b->ops->store(b) : NULL;
+}
+
+void
+cf_bus_stop(struct cf_bus *b)
+{
+	if (b && b->ops->stop)
+		b->ops->stop(b);
+}
+
+void
+cf_bus_free(struct cf_bus *b)
+{
+	if (b)
+		b->ops->free(b);
+}
+
+static int
+reg_publish(void *b, struct cf_msg *m, cf_msg_done_cb *cb, void *ud, int64_t tag)
+{
+	return cf_bus_publish(b, m, cb, ud, tag);
+}
+
+static int
+reg_watch(void *b, struct cf_room *room)
+{
+	return cf_bus_watch(b, room);
+}
+
+static void
+reg_unwatch(void *b, struct cf_room *room)
+{
+	cf_bus_unwatch(b, room);
+}
+
+static void
+reg_presence(void *b, struct cf_room *room, const char *uid, const char *name, int joined)
+{
+	cf_bus_presence(b, room, uid, name, joined);
+}
+
+static void
+reg_user(void *b, const char *uid, int present)
+{
+	cf_bus_user(b, uid, present);
+}
+
+void
+cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h)
+{
+	h->bus = b;
+	h->publish = reg_publish;
+	h->watch = reg_watch;
+	h->unwatch = reg_unwatch;
+	h->presence = reg_presence;
+	h->user = reg_user;
+	h->mirror = b->ops->mirror;
+	h->state_free = b->ops->room_state_free;
+}

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+/* bus_local.c - the standalone bus: orders messages in-process. A publish is queued and
+ * completed on the next loop turn (a zero-delay lws_sul), so callers see the same asynchronous
+ * contract as with Redis: ordering, delivery and the sender's ack all happen later, in FIFO
+ * order, and a publisher that goes away in between simply loses its ack. It also keeps what the
+ * cluster bus keeps in Redis for every node: the offline inboxes (inbox.c) and seed 002's
+ * created rooms, so that no dialect has to ask which bus runs. */
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/inbox.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <libwebsockets.h>
+#include <uthash.h>
+
+struct pending {
+	struct lws_dll2 list;
+	struct cf_msg *m; /* one reference; NULL: deliver uid's inbox */
+	char *uid;
+	cf_bus_done_cb *cb;
+	void *ud;
+	int64_t tag;
+};
+
+struct bus_local {
+	struct cf_bus bus; /* first: cf_bus* <-> bus_local* */
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t sul;
+	struct lws_dll2_owner queue;
+	struct cf_inbox *inbox; /* NULL: kept direct messages fail like the others */
+
+	/* Seed 002's created rooms, by name and by deadline; none while cfg is NULL (see
+	 * cf_bus_local_rooms()). */
+	struct created *created;
+	struct lws_dll2_owner by_end;
+	const struct cf_config *cfg;
+};
+
+/* Delivers uid's inbox to its sessions here, oldest first; each message stays kept until a
+ * session has written it (local_dm_written()). */
+static void
+drain(struct bus_local *bl, const char *uid)
+{
+	struct cf_msg **v;
+	size_t n = cf_inbox_drain(bl->inbox, uid, cf_wall_ms(), &v);
+
+	for (size_t i = 0; i < n; i++) {
+		if (bl->bus.host.deliver_dm(bl->bus.host.ud, v[i]))
+			cf_metrics.inbox_delivered_total++;
+		cf_msg_unref(v[i]);
+	}
+	free(v);
+}
+
+/* A direct message to keep: delivered and held until a session has written it (or delivered
+ * unheld when it cannot be kept), or kept waiting if its user is offline (m->queued). 0 or a
+ * negative errno. Everything here runs in one loop turn, so the user cannot appear halfway;
+ * messages wait while the user has a session only between its first session and the drain
+ * queued for it: a new one queues behind them, and the drain (now) keeps the order. */
+static int
+keep_dm(struct bus_local *bl, struct cf_msg *m)
+{
+	const struct cf_bus_host *h = &bl->bus.host;
+	int r;
+
+	if (!cf_inbox_waiting(bl->inbox, m->room) && h->user_sessions(h->ud, m->room)) {
+		/* Too large or too many to keep: delivered all the same, as it always was. */
+		m->held = 1;
+		if (cf_inbox_put(bl->inbox, m, cf_wall_ms()) < 0)
+			m->held = 0;
+		/* Should no session take it (dialects without direct messages), it stays held for
+		 * the user's next first session. */
+		(void)h->deliver_dm(h->ud, m);
+		return 0;
+	}
+	r = cf_inbox_put(bl->inbox, m, cf_wall_ms());
+	if (r < 0)
+		return r;
+	if (h->user_sessions(h->ud, m->room))
+		drain(bl, m->room);
+	else
+		m->queued = 1;
+	return 0;
+}
+
+static void
+local_dm_written(struct cf_bus *b, const char *uid, const char *mid)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	if (bl->inbox && !cf_inbox_done(bl->inbox, uid, mid))
+		log_debug("inbox: %s's message %s is written", uid, mid);
+}
+
+static void
+order_one(struct bus_local *bl, struct pending *p)
+{
+	struct cf_msg *m = p->m;
+	uint64_t seq = 0, epoch = 0;
+	int r;
+
+	r = bl->bus.host.room_seq(bl->bus.host.ud, m->room, &seq, &epoch);
+	if (r < 0) {
+		if (p->cb)
+			p->cb(p->ud, p->tag, m, r);
+		return;
+	}
+	m->seq = seq + 1;
+	m->epoch = epoch;
+	m->ts_ms = cf_wall_ms();
+	m->ordered_ns = cf_now_ns();
+	/* Ack before delivery: the sender's reply precedes its own msg event. */
+	if (p->cb)
+		p->cb(p->ud, p->tag, m, 0);
+	bl->bus.host.deliver(bl->bus.host.ud, m);
+}
+
+void
+cf_bus_local_run(struct cf_bus *b)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	/* Only what is queued now: completions may publish again, on the next turn. */
+	uint32_t n = bl->queue.count;
+	while (n-- && bl->queue.head) {
+		struct pending *p = lws_container_of(bl->queue.head, struct pending, list);
+
+		lws_dll2_remove(&p->list);
+		if (!p->m) {
+			if (bl->inbox && bl->bus.host.user_sessions(bl->bus.host.ud, p->uid))
+				drain(bl, p->uid);
+			free(p->uid);
+			free(p);
+			continue;
+		}
+		if (p->m->dm && p->m->keep && !p->m->keep_acct && bl->inbox) {
+			int r = keep_dm(bl, p->m);
+
+			if (p->cb)
+				p->cb(p->ud, p->tag, p->m, r);
+		} else if (p->m->dm) {
+			uint32_t got = bl->bus.host.deliver_dm(bl->bus.host.ud, p->m);
+
+			if (p->cb)
+				p->cb(p->ud, p->tag, p->m, got ? 0 : -ENOENT);
+		} else {
+			order_one(bl, p);
+		}
+		cf_msg_unref(p->m);
+		free(p);
+	}
+}
+
+static void
+run_cb(lws_sorted_usec_list_t *sul)
+{
+	struct bus_local *bl = lws_container_of(sul, struct bus_local, sul);
+
+	cf_bus_local_run(&bl->bus);
+	if (bl->queue.count)
+		lws_sul_schedule(bl->ctx, 0, &bl->sul, run_cb, 1);
+}
+
+static void
+enqueue(struct bus_local *bl, struct pending *p)
+{
+	lws_dll2_add_tail(&p->list, &bl->queue);
+	if (bl->ctx && bl->queue.count == 1)
+		lws_sul_schedule(bl->ctx, 0, &bl->sul, run_cb, 1);
+}
+
+static int
+local_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, int64_t tag)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->m = cf_msg_ref(m);
+	p->cb = cb;
+	p->ud = ud;
+	p->tag = tag;
+	enqueue(bl, p);
+	return 0;
+}
+
+/* The user's first session here: its inbox is delivered on the next turn, after the session
+ * got its identity (and the dialect its greeting out), in FIFO order with the direct messages
+ * queued before it. */
+static void
+local_user(struct cf_bus *b, const char *uid, int present)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct pending *p;
+
+	if (!present || !bl->inbox || !cf_inbox_count(bl->inbox, uid))
+		return;
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->uid = strdup(uid))) {
+		free(p);
+		log_error("inbox: out of memory: %s's kept messages wait for the next session",
+		          uid);
+		return;
+	}
+	enqueue(bl, p);
+}
+
+static int
+local_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb, void *ud)
+{
+	uint8_t on[CF_BUS_ONLINE_MAX];
+
+	for (size_t i = 0; i < n; i++)
+		on[i] = b->host.user_sessions && b->host.user_sessions(b->host.ud, uids[i]) > 0;
+	cb(ud, 0, on, n);
+	return 0;
+}
+
+/* ---- seed 002's created rooms ------------------------------------------------------------- */
+
+/* Joinable at least this long, as in Redis (bus_redis.c's KEY_TTL_MIN). */
+#define CREATED_TTL_MIN 10
+
+/* A room created by room_create: forgotten at its deadline unless the registry holds it. */
+struct created {
+	UT_hash_handle hh;
+	struct lws_dll2 in_end; /* on by_end */
+	uint64_t deadline_s;    /* cf_now_s() */
+	char room[];
+};
+
+/* The id is joinable for another TTL from now. by_end stays in deadline order. */
+static void
+created_touch(struct bus_local *bl, struct created *c, uint64_t now)
+{
+	int ttl = bl->cfg->history_ttl;
+
+	c->deadline_s = now + (uint64_t)(ttl > CREATED_TTL_MIN ? ttl : CREATED_TTL_MIN);
+	lws_dll2_remove(&c->in_end);
+	lws_dll2_add_tail(&c->in_end, &bl->by_end);
+}
+
+static void
+created_free(struct bus_local *bl, struct created *c)
+{
+	HASH_DEL(bl->created, c);
+	lws_dll2_remove(&c->in_end);
+	free(c);
+}
+
+/* Forgets the ids past their deadline whose room is not held (one whose room is held, with
+ * members or history, gets another TTL). Each id is looked at once per TTL at most, so this is
+ * cheap enough to run on every create and check. */
+static void
+created_sweep(struct bus_local *bl)
+{
+	const struct cf_bus_host *h = &bl->bus.host;
+	uint64_t now = cf_now_s();
+
+	while (bl->by_end.head) {
+		struct created *c = lws_container_of(bl->by_end.head, struct created, in_end);
+
+		if (c->deadline_s > now)
+			break;
+		if (h->room_held && h->room_held(h->ud, c->room))
+			created_touch(bl, c, now);
+		else
+			created_free(bl, c);
+	}
+}
+
+static struct created *
+created_find(struct bus_local *bl, const char *room)
+{
+	struct created *c;
+
+	created_sweep(bl);
+	HASH_FIND_STR(bl->created, room, c);
+	return c;
+}
+
+static int
+local_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	size_t n = strlen(room);
+	struct created *c;
+
+	if (!bl->cfg)
+		return -EOPNOTSUPP;
+	if (created_find(bl, room)) {
+		cb(ud, room, -EEXIST);
+		return 0;
+	}
+	if (HASH_COUNT(bl->created) >= max) {
+		cb(ud, room, -ENOSPC);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c) + n + 1);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c->room, room, n + 1);
+	HASH_ADD_STR(bl->created, room, c);
+	created_touch(bl, c, cf_now_s());
+	cb(ud, room, 0);
+	return 0;
+}
+
+static int
+local_room_check(struct cf_bus *b, const char *room, cf_bus_room_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct created *c;
+
+	if (!bl->cfg)
+		return -EOPNOTSUPP;
+	c = created_find(bl, room);
+	if (c)
+		created_touch(bl, c, cf_now_s());
+	cb(ud, room, c ? 0 : -ENOENT);
+	return 0;
+}
+
+static int
+local_room_known(struct cf_bus *b, const char *room)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	return bl->cfg && created_find(bl, room);
+}
+
+void
+cf_bus_local_rooms(struct cf_bus *b, const struct cf_config *cfg)
+{
+	((struct bus_local *)b)->cfg = cfg;
+}
+
+static void
+local_stop(struct cf_bus *b)
+{
+	cf_inbox_stop(((struct bus_local *)b)->inbox);
+}
+
+int
+cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct cf_inbox *ib = cf_inbox_new(bl->ctx, cfg);
+	int r;
+
+	if (!ib) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = cf_inbox_load(ib, cf_wall_ms(), err, errlen);
+	if (r < 0) {
+		cf_inbox_free(ib);
+		return r;
+	}
+	cf_inbox_free(bl->inbox);
+	bl->inbox = ib;
+	return 0;
+}
+
+static void
+local_cancel(struct cf_bus *b, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	lws_start_foreach_dll (struct lws_dll2 *, d, bl->queue.head) {
+		struct pending *p = lws_container_of(d, struct pending, list);
+		if (p->ud == ud)
+			p->cb = NULL;
+	}
+	lws_end_foreach_dll(d);
+}
+
+static int
+local_healthy(struct cf_bus *b)
+{
+	return 1;
+}
+
+static void
+local_free(struct cf_bus *b)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	/* Freed after the lws context is destroyed (cf_server_stop): the sul is no longer on any
+	 * list then, so it needs no cancel. */
+	while (bl->queue.head) {
+		struct pending *p = lws_container_of(bl->queue.head, struct pending, list);
+		lws_dll2_remove(&p->list);
+		cf_msg_unref(p->m);
+		free(p->uid);
+		free(p);
+	}
+	cf_inbox_free(bl->inbox);
+	while (bl->created)
+		created_free(bl, bl->created);
+	free(bl);
+}
+
+static const struct cf_bus_ops local_ops = {
+        .name = "local",
+        .publish = local_publish,
+        .dm = local_publish, /* queued alike; run_cb tells them apart */
+        .cancel = local_cancel,
+        .healthy = local_healthy,
+        .user = local_user,
+        .dm_written = local_dm_written,
+        .online = local_online,
+        .room_create = local_room_create,
+        .room_check = local_room_check,
+        .room_known = local_room_known,
+        .stop = local_stop,
+        .free = local_free,
+};
+
+struct cf_bus *
+cf_bus_local_new(struct lws_context *ctx, const struct cf_bus_host *host)
+{
+	struct bus_local *bl = calloc(1, sizeof(*bl));
+
+	if (!bl)
+		return NULL;
+	bl->bus.ops = &local_ops;
+	bl->bus.host = *host;
+	bl->ctx = ctx;
+	return &bl->bus;
+}

@@ -1,0 +1,891 @@
+/* SPDX-License-Identifier: MIT */
+/* room.c - the room registry (see room.h). Fan-out lives here: a message or presence event is
+ * rendered once per dialect and a reference is pushed to each member's queue. */
+#include "core/room.h"
+#include "base/clock.h"
+#include "base/metrics.h"
+#include "config/config.h"
+#include "core/dialect.h"
+#include "core/frame.h"
+#include "core/sess.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+uint64_t
+cf_room_new_epoch(void)
+{
+	uint64_t e = 0;
+
+	/* Any value works as long as a re-created room is unlikely to repeat it; keep it below
+	 * 2^53 so JavaScript clients hold it exactly. */
+	if (getrandom(&e, sizeof(e), GRND_NONBLOCK) != sizeof(e))
+		e = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+	e &= (1ULL << 53) - 1;
+	return e ? e : 1;
+}
+
+struct cf_registry *
+cf_registry_new(const struct cf_config *cfg)
+{
+	struct cf_registry *reg = calloc(1, sizeof(*reg));
+
+	if (reg)
+		reg->cfg = cfg;
+	return reg;
+}
+
+static void
+room_free(struct cf_registry *reg, struct cf_room *room)
+{
+	struct cf_presence *p, *tmp;
+
+	HASH_DEL(reg->rooms, room);
+	reg->nrooms--;
+	cf_metrics.rooms = reg->nrooms;
+	if (room->creator)
+		room->creator->rooms--; /* the entry goes in the next sweep if nothing holds it */
+	lws_dll2_remove(&room->in_empty);
+	HASH_ITER(hh, room->users, p, tmp)
+	{
+		HASH_DEL(room->users, p);
+		free(p);
+	}
+	if (room->bus_state && reg->host.state_free)
+		reg->host.state_free(room->bus_state);
+	for (uint32_t i = 0; i < room->hist_count; i++)
+		cf_msg_unref(cf_room_hist_at(room, i));
+	free(room->hist);
+	free(room->name);
+	free(room);
+}
+
+void
+cf_registry_free(struct cf_registry *reg)
+{
+	struct cf_room *room, *tmp;
+
+	if (!reg)
+		return;
+	HASH_ITER(hh, reg->rooms, room, tmp)
+	{
+		/* Sessions are closed before the registry goes; drop what is left. */
+		lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+			struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+			lws_dll2_remove(&mb->in_room);
+			lws_dll2_remove(&mb->in_sess);
+			free(mb);
+		}
+		lws_end_foreach_dll_safe(d, d1);
+		room_free(reg, room);
+	}
+	{
+		struct cf_user *u, *utmp;
+
+		HASH_ITER(hh, reg->users, u, utmp)
+		{
+			while (u->sessions.head)
+				lws_dll2_remove(u->sessions.head);
+			HASH_DEL(reg->users, u);
+			free(u->held);
+			free(u);
+		}
+	}
+	{
+		struct cf_addr *a, *atmp;
+
+		HASH_ITER(hh, reg->addrs, a, atmp)
+		{
+			HASH_DEL(reg->addrs, a);
+			free(a);
+		}
+	}
+	free(reg);
+}
+
+struct cf_room *
+cf_room_find(struct cf_registry *reg, const char *name)
+{
+	struct cf_room *room;
+
+	HASH_FIND_STR(reg->rooms, name, room);
+	return room;
+}
+
+/* The entry of a client address, created (with a full bucket) if there was none. NULL on OOM. */
+static struct cf_addr *
+addr_get(struct cf_registry *reg, const char *ip)
+{
+	struct cf_addr *a;
+
+	HASH_FIND_STR(reg->addrs, ip, a);
+	if (a)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	snprintf(a->ip, sizeof(a->ip), "%s", ip);
+	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, cf_now_us());
+	cf_bucket_init(&a->creates, reg->cfg->create_rate_per_ip, cf_now_us() / 60);
+	cf_bucket_init(&a->keeps, reg->cfg->inbox_max_per_ip, cf_now_us());
+	HASH_ADD_STR(reg->addrs, ip, a);
+	reg->naddrs++;
+	return a;
+}
+
+static int
+bucket_full(const struct cf_bucket *b, int rate, int burst, uint64_t now)
+{
+	return b->tokens + (double)(now - b->last_us) * rate / 1e6 >= burst;
+}
+
+/* An address that holds no room and whose buckets have refilled is the same as none: forgotten,
+ * so the table holds only addresses active within the last join_burst_per_ip /
+ * join_rate_per_ip seconds (a minute for POST /chat), or holding rooms (at most rooms.max_rooms
+ * of those). */
+static void
+addr_sweep(struct cf_registry *reg, uint64_t now)
+{
+	const struct cf_config *cfg = reg->cfg;
+	struct cf_addr *a, *tmp;
+
+	HASH_ITER(hh, reg->addrs, a, tmp)
+	{
+		if (!a->rooms &&
+		    bucket_full(&a->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now) &&
+		    bucket_full(&a->creates, cfg->create_rate_per_ip, cfg->create_rate_per_ip,
+		                now / 60) &&
+		    cf_bucket_full_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, now)) {
+			HASH_DEL(reg->addrs, a);
+			free(a);
+			reg->naddrs--;
+		}
+	}
+}
+
+static int
+room_new(struct cf_registry *reg, const char *name, struct cf_addr *creator, struct cf_room **ret)
+{
+	struct cf_room *room;
+
+	if (reg->nrooms >= (uint32_t)reg->cfg->max_rooms)
+		return -ENOSPC;
+	room = calloc(1, sizeof(*room));
+	if (!room || !(room->name = strdup(name))) {
+		free(room);
+		return -ENOMEM;
+	}
+	/* A mirror learns its epoch from the bus when it syncs. */
+	room->epoch = reg->host.mirror ? 0 : cf_room_new_epoch();
+	room->sync = reg->host.mirror ? CF_ROOM_STALE : CF_ROOM_LIVE;
+	HASH_ADD_KEYPTR(hh, reg->rooms, room->name, strlen(room->name), room);
+	reg->nrooms++;
+	cf_metrics.rooms = reg->nrooms;
+	/* Empty until someone joins: expires like any other empty room. */
+	room->empty_since_s = cf_now_s();
+	lws_dll2_add_tail(&room->in_empty, &reg->empty);
+	room->creator = creator;
+	if (creator)
+		creator->rooms++;
+	*ret = room;
+	return 0;
+}
+
+int
+cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret)
+{
+	struct cf_room *room = cf_room_find(reg, name);
+
+	if (room) {
+		*ret = room;
+		return 0;
+	}
+	return room_new(reg, name, NULL, ret);
+}
+
+static uint32_t expire_rooms(struct cf_registry *reg, uint64_t now);
+
+/* An empty room that never had a message published in it holds nothing worth history_ttl: it
+ * goes at once, so joining and leaving rooms cannot fill rooms.max_rooms. */
+static void
+free_if_unused(struct cf_registry *reg, struct cf_room *room)
+{
+	if (room->members.count)
+		return;
+	if (!room->spoken && !room->seq && !room->hist_count)
+		room_free(reg, room);
+	else if (reg->cfg->history_ttl == 0)
+		expire_rooms(reg, cf_now_s());
+}
+
+void
+cf_registry_set_host(struct cf_registry *reg, const struct cf_registry_host *h)
+{
+	reg->host = *h;
+}
+
+static int
+bus_watch(struct cf_registry *reg, struct cf_room *room)
+{
+	return reg->host.watch ? reg->host.watch(reg->host.bus, room) : 0;
+}
+
+static void
+bus_unwatch(struct cf_registry *reg, struct cf_room *room)
+{
+	if (reg->host.unwatch)
+		reg->host.unwatch(reg->host.bus, room);
+}
+
+static void
+bus_presence(struct cf_registry *reg, struct cf_room *room, const char *uid, const char *name,
+             int joined)
+{
+	if (reg->host.presence)
+		reg->host.presence(reg->host.bus, room, uid, name, joined);
+}
+
+static void
+bus_user(struct cf_registry *reg, const char *uid, int present)
+{
+	if (reg->host.user)
+		reg->host.user(reg->host.bus, uid, present);
+}
+
+static void
+push(struct cf_registry *reg, struct cf_sess *s, struct cf_frame *f)
+{
+	if (reg->host.push)
+		reg->host.push(s, f);
+}
+
+int
+cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, void *ud,
+                int64_t tag)
+{
+	struct cf_room *room = cf_room_find(reg, m->room);
+
+	/* Before the bus has it: a member leaving now must not free the room under it (the
+	 * ordered message would create it again, counted against no address). */
+	if (room)
+		room->spoken = 1;
+	if (!reg->host.publish)
+		return -ENOTCONN;
+	return reg->host.publish(reg->host.bus, m, cb, ud, tag);
+}
+
+struct cf_member *
+cf_room_member_of(struct cf_sess *s, struct cf_room *room)
+{
+	lws_start_foreach_dll (struct lws_dll2 *, d, s->rooms.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_sess);
+		if (mb->room == room)
+			return mb;
+	}
+	lws_end_foreach_dll(d);
+	return NULL;
+}
+
+/* Queues a join/leave event to every member but `except` (a session, may be NULL). Large rooms
+ * get none: N members joining would cost N^2 events. */
+static void
+announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const char *uid,
+         const char *uname, struct cf_sess *except)
+{
+	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
+
+	if (room->members.count > (uint32_t)reg->cfg->presence_events_max)
+		return;
+
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+		const struct cf_dialect *dl = mb->sess->dialect;
+
+		/* No `continue` in lws's foreach macros: it would skip the step to the next. */
+		if (mb->sess != except && !mb->pending) {
+			if (!frames[dl->id] && dl->render_presence)
+				frames[dl->id] = dl->render_presence(ev, room->name, uid, uname);
+			if (frames[dl->id])
+				push(reg, mb->sess, frames[dl->id]);
+		}
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
+		cf_frame_unref(frames[i]);
+}
+
+/* Presence entries are one allocation each: an idle member costs little. */
+static struct cf_presence *
+user_new(const char *id, const char *name)
+{
+	size_t il = strlen(id), nl = strcmp(id, name) ? strlen(name) + 1 : 0;
+	struct cf_presence *p = calloc(1, sizeof(*p) + il + 1 + nl);
+
+	if (!p)
+		return NULL;
+	memcpy(p->id, id, il + 1);
+	p->name = p->id;
+	if (nl) {
+		memcpy(p->id + il + 1, name, nl);
+		p->name = p->id + il + 1;
+	}
+	return p;
+}
+
+/* The room's entry for the user, created (and announced) if the user was not present. */
+static struct cf_presence *
+user_ref(struct cf_registry *reg, struct cf_room *room, const char *uid, const char *name)
+{
+	struct cf_presence *p;
+
+	HASH_FIND_STR(room->users, uid, p);
+	if (p)
+		return p;
+	p = user_new(uid, name);
+	if (!p)
+		return NULL;
+	HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
+	room->nusers++;
+	announce(reg, room, "join", p->id, p->name, NULL);
+	return p;
+}
+
+/* Forgets (and announces) the user once neither a local session nor another node has it. */
+static void
+user_check(struct cf_registry *reg, struct cf_room *room, struct cf_presence *p)
+{
+	if (p->sessions || p->remote)
+		return;
+	HASH_DEL(room->users, p);
+	room->nusers--;
+	announce(reg, room, "leave", p->id, p->name, NULL);
+	free(p);
+}
+
+int
+cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
+             struct cf_member **ret_mb)
+{
+	const struct cf_config *cfg = reg->cfg;
+	const char *ip = reg->host.addr ? reg->host.addr(s) : NULL;
+	struct cf_addr *addr = NULL;
+	struct cf_room *room;
+	struct cf_member *mb;
+	struct cf_presence *p;
+	uint64_t now = cf_now_us();
+	int r;
+
+	room = cf_room_find(reg, name);
+	if (room && cf_room_member_of(s, room))
+		return -EALREADY;
+	if (s->rooms.count >= (uint32_t)cfg->max_rooms_per_session)
+		return -E2BIG;
+	/* Sessions without an address (none in practice) are bounded by their own bucket. */
+	if (ip && !(addr = addr_get(reg, ip)))
+		return -ENOMEM;
+	if (!room && addr && addr->rooms >= (uint32_t)cfg->max_rooms_per_ip) {
+		cf_metrics.room_quota_total++;
+		return -EDQUOT;
+	}
+	if (!room && reg->nrooms >= (uint32_t)cfg->max_rooms)
+		return -ENOSPC;
+	/* Joins have their own buckets: every join costs presence events at each member, and the
+	 * send bucket would let a client trade messages for joins. */
+	if (!cf_bucket_take(&s->join_bucket, cfg->join_rate, cfg->join_burst, now) ||
+	    (addr &&
+	     !cf_bucket_take(&addr->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now))) {
+		cf_metrics.join_limited_total++;
+		return -EBUSY;
+	}
+	if (!room) {
+		r = room_new(reg, name, addr, &room);
+		if (r < 0)
+			return r;
+	}
+	if (!room->members.count && room->sync == CF_ROOM_STALE) {
+		/* The first member here: the bus starts following the room. */
+		r = bus_watch(reg, room);
+		if (r < 0) {
+			free_if_unused(reg, room);
+			return r;
+		}
+		room->sync = r > 0 ? CF_ROOM_SYNCING : CF_ROOM_LIVE;
+	}
+	mb = calloc(1, sizeof(*mb));
+	if (!mb)
+		return -ENOMEM;
+	p = user_ref(reg, room, s->user_id, s->user_name);
+	if (!p) {
+		free(mb);
+		return -ENOMEM;
+	}
+	mb->room = room;
+	mb->sess = s;
+	lws_dll2_add_tail(&mb->in_room, &room->members);
+	lws_dll2_add_tail(&mb->in_sess, &s->rooms);
+	lws_dll2_remove(&room->in_empty);
+	if (++p->sessions == 1)
+		bus_presence(reg, room, p->id, p->name, 1);
+	*ret = room;
+	if (ret_mb)
+		*ret_mb = mb;
+	if (room->sync != CF_ROOM_LIVE) {
+		mb->pending = 1;
+		return -EINPROGRESS;
+	}
+	return 0;
+}
+
+static void
+member_remove(struct cf_registry *reg, struct cf_member *mb)
+{
+	struct cf_room *room = mb->room;
+	struct cf_sess *s = mb->sess;
+	struct cf_presence *p;
+
+	lws_dll2_remove(&mb->in_room);
+	lws_dll2_remove(&mb->in_sess);
+	free(mb);
+	HASH_FIND_STR(room->users, s->user_id, p);
+	if (p && --p->sessions == 0) {
+		bus_presence(reg, room, p->id, p->name, 0);
+		user_check(reg, room, p);
+	}
+	if (!room->members.count) {
+		if (reg->host.mirror && room->sync != CF_ROOM_STALE) {
+			/* Not followed any more: the bus forgets what it knew of other nodes. */
+			bus_unwatch(reg, room);
+			room->sync = CF_ROOM_STALE;
+		}
+		room->empty_since_s = cf_now_s();
+		lws_dll2_add_tail(&room->in_empty, &reg->empty);
+		free_if_unused(reg, room);
+	}
+}
+
+int
+cf_room_leave(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room)
+{
+	struct cf_member *mb = cf_room_member_of(s, room);
+
+	if (!mb)
+		return -ENOENT;
+	member_remove(reg, mb);
+	return 0;
+}
+
+void
+cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s)
+{
+	while (s->rooms.head)
+		member_remove(reg, lws_container_of(s->rooms.head, struct cf_member, in_sess));
+}
+
+struct cf_msg *
+cf_room_hist_at(const struct cf_room *room, uint32_t i)
+{
+	if (i >= room->hist_count)
+		return NULL;
+	return room->hist[(room->hist_head + i) % room->hist_cap];
+}
+
+uint32_t
+cf_room_hist_after(const struct cf_room *room, uint64_t since)
+{
+	uint32_t lo = 0, hi = room->hist_count;
+
+	/* History is in seq order: binary search. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (cf_room_hist_at(room, mid)->seq <= since)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct cf_msg *
+cf_room_find_nonce(const struct cf_room *room, const char *user_id, const char *nonce)
+{
+	for (uint32_t i = room->hist_count; i-- > 0;) {
+		struct cf_msg *m = cf_room_hist_at(room, i);
+		if (m->nonce && !strcmp(m->nonce, nonce) && !strcmp(m->from_id, user_id))
+			return m;
+	}
+	return NULL;
+}
+
+static void
+hist_append(struct cf_registry *reg, struct cf_room *room, struct cf_msg *m)
+{
+	uint32_t cap = (uint32_t)reg->cfg->history;
+
+	if (!room->hist) {
+		/* Allocated on the first message: rooms that never talk cost nothing. */
+		room->hist = calloc(cap, sizeof(*room->hist));
+		if (!room->hist)
+			return;
+		room->hist_cap = cap;
+	}
+	if (room->hist_count == room->hist_cap) {
+		cf_msg_unref(room->hist[room->hist_head]);
+		room->hist[room->hist_head] = cf_msg_ref(m);
+		room->hist_head = (room->hist_head + 1) % room->hist_cap;
+		return;
+	}
+	room->hist[(room->hist_head + room->hist_count) % room->hist_cap] = cf_msg_ref(m);
+	room->hist_count++;
+}
+
+void
+cf_room_deliver(struct cf_registry *reg, struct cf_msg *m)
+{
+	struct cf_room *room;
+
+	if (cf_room_get(reg, m->room, &room) < 0)
+		return;
+	if (m->epoch != room->epoch) {
+		/* The ordering side restarted its counter: history before it is another life. */
+		for (uint32_t i = 0; i < room->hist_count; i++)
+			cf_msg_unref(cf_room_hist_at(room, i));
+		room->hist_count = room->hist_head = 0;
+		room->epoch = m->epoch;
+	}
+	room->seq = m->seq;
+	hist_append(reg, room, m);
+	cf_metrics.messages_in_total++;
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+		struct cf_frame *f = mb->pending ? NULL : cf_msg_frame(m, mb->sess->dialect);
+
+		if (f)
+			push(reg, mb->sess, f);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+}
+
+void
+cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err)
+{
+	if (!err)
+		room->sync = CF_ROOM_LIVE;
+	/* Completions may add or remove members: take one pending member at a time. */
+	for (;;) {
+		struct cf_member *mb = NULL;
+
+		lws_start_foreach_dll (struct lws_dll2 *, d, room->members.head) {
+			struct cf_member *x = lws_container_of(d, struct cf_member, in_room);
+			if (x->pending) {
+				mb = x;
+				break;
+			}
+		}
+		lws_end_foreach_dll(d);
+		if (!mb)
+			break;
+		mb->pending = 0;
+		mb->sess->dialect->join_done(mb->sess, mb, err);
+		if (err < 0) {
+			int last = room->members.count == 1;
+
+			member_remove(reg, mb);
+			if (last)
+				return; /* the room may be gone */
+		}
+	}
+}
+
+int
+cf_room_presence_remote(struct cf_registry *reg, struct cf_room *room, const char *uid,
+                        const char *name, int joined)
+{
+	struct cf_presence *p;
+
+	if (joined) {
+		p = user_ref(reg, room, uid, name);
+		if (!p)
+			return -ENOMEM;
+		p->remote++;
+		return 0;
+	}
+	HASH_FIND_STR(room->users, uid, p);
+	if (p && p->remote) {
+		p->remote--;
+		user_check(reg, room, p);
+	}
+	return 0;
+}
+
+struct cf_room *
+cf_room_first(struct cf_registry *reg)
+{
+	return reg->rooms;
+}
+
+struct cf_room *
+cf_room_next(struct cf_room *room)
+{
+	return room->hh.next;
+}
+
+struct cf_presence *
+cf_room_presence_first(struct cf_room *room)
+{
+	return room->users;
+}
+
+struct cf_presence *
+cf_room_presence_next(struct cf_presence *p)
+{
+	return p->hh.next;
+}
+
+static void
+tell_gap(struct cf_registry *reg, struct cf_room *room)
+{
+	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
+
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+		const struct cf_dialect *dl = mb->sess->dialect;
+
+		if (!mb->pending && dl->render_gap) {
+			if (!frames[dl->id])
+				frames[dl->id] = dl->render_gap(room->name, room->epoch, room->seq);
+			if (frames[dl->id])
+				push(reg, mb->sess, frames[dl->id]);
+		}
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
+		cf_frame_unref(frames[i]);
+}
+
+void
+cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch)
+{
+	(void)reg;
+	if (epoch != room->epoch) {
+		for (uint32_t i = 0; i < room->hist_count; i++)
+			cf_msg_unref(cf_room_hist_at(room, i));
+		room->hist_count = room->hist_head = 0;
+		room->epoch = epoch;
+		room->seq = 0;
+	}
+	tell_gap(reg, room);
+}
+
+void
+cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoch, uint64_t seq)
+{
+	(void)reg;
+	/* History is in seq order: drop from the newest end. */
+	while (room->hist_count && cf_room_hist_at(room, room->hist_count - 1)->seq > seq) {
+		cf_msg_unref(cf_room_hist_at(room, room->hist_count - 1));
+		room->hist_count--;
+	}
+	room->epoch = epoch;
+	if (room->seq > seq)
+		room->seq = seq;
+	tell_gap(reg, room);
+}
+
+int
+cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s)
+{
+	struct cf_user *u;
+
+	cf_registry_user_remove(reg, s);
+	HASH_FIND_STR(reg->users, s->user_id, u);
+	if (!u) {
+		size_t n = strlen(s->user_id);
+
+		u = calloc(1, sizeof(*u) + n + 1);
+		if (!u)
+			return -ENOMEM;
+		memcpy(u->id, s->user_id, n + 1);
+		HASH_ADD(hh, reg->users, id[0], n, u);
+		bus_user(reg, u->id, 1);
+	}
+	lws_dll2_add_tail(&s->in_user, &u->sessions);
+	return 0;
+}
+
+void
+cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
+{
+	struct cf_user *u;
+
+	if (!s->in_user.owner)
+		return;
+	u = lws_container_of(s->in_user.owner, struct cf_user, sessions);
+	lws_dll2_remove(&s->in_user);
+	if (u->sessions.count)
+		return;
+	bus_user(reg, u->id, 0);
+	HASH_DEL(reg->users, u);
+	free(u->held);
+	free(u);
+}
+
+uint32_t
+cf_registry_user_sessions(struct cf_registry *reg, const char *uid)
+{
+	struct cf_user *u;
+
+	HASH_FIND_STR(reg->users, uid, u);
+	return u ? u->sessions.count : 0;
+}
+
+struct cf_user *
+cf_registry_user_first(struct cf_registry *reg)
+{
+	return reg->users;
+}
+
+struct cf_user *
+cf_registry_user_next(struct cf_user *u)
+{
+	return u->hh.next;
+}
+
+#define HELD_SEEN 16
+
+/* Whether u's sessions here were given the held message mid already; remembers it if not. */
+static int
+held_seen(struct cf_user *u, const char *mid)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (const char *p = mid; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	if (!u->held && !(u->held = calloc(HELD_SEEN, sizeof(*u->held))))
+		return 0; /* OOM: a second copy is the lesser harm */
+	for (int i = 0; i < HELD_SEEN; i++)
+		if (u->held[i] == h)
+			return 1;
+	u->held[u->held_next] = h;
+	u->held_next = (uint8_t)((u->held_next + 1) % HELD_SEEN);
+	return 0;
+}
+
+uint32_t
+cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
+{
+	struct cf_user *u;
+	uint32_t n = 0;
+
+	HASH_FIND_STR(reg->users, m->room, u);
+	if (!u)
+		return 0;
+	/* Nothing new: they have it, queued or written. */
+	if (m->held && m->mid[0] && held_seen(u, m->mid))
+		return 0;
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, u->sessions.head) {
+		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_user);
+		struct cf_frame *f = cf_msg_frame(m, s->dialect);
+
+		if (f) {
+			push(reg, s, f);
+			n++;
+		}
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	return n;
+}
+
+static uint32_t
+expire_rooms(struct cf_registry *reg, uint64_t now)
+{
+	uint32_t n = 0;
+
+	while (reg->empty.head) {
+		struct cf_room *room = lws_container_of(reg->empty.head, struct cf_room, in_empty);
+
+		if (room->empty_since_s + (uint64_t)reg->cfg->history_ttl > now)
+			break;
+		room_free(reg, room);
+		n++;
+	}
+	return n;
+}
+
+uint32_t
+cf_registry_expire(struct cf_registry *reg, uint64_t now)
+{
+	uint32_t n = expire_rooms(reg, now);
+
+	addr_sweep(reg, cf_now_us());
+	return n;
+}
+
+int
+cf_registry_create_take(struct cf_registry *reg, const char *ip)
+{
+	int rate = reg->cfg->create_rate_per_ip;
+	struct cf_addr *a = addr_get(reg, ip);
+
+	if (!a)
+		return -ENOMEM;
+	if (!cf_bucket_take(&a->creates, rate, rate, cf_now_us() / 60)) {
+		cf_metrics.create_limited_total++;
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int
+cf_registry_keep_take(struct cf_registry *reg, const char *ip)
+{
+	const struct cf_config *cfg = reg->cfg;
+	struct cf_addr *a;
+
+	if (!ip)
+		return 0;
+	if (!(a = addr_get(reg, ip)))
+		return -ENOMEM;
+	if (!cf_bucket_take_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, cf_now_us())) {
+		cf_metrics.inbox_limited_total++;
+		return -EDQUOT;
+	}
+	return 0;
+}
+
+void
+cf_registry_keep_refund(struct cf_registry *reg, const char *ip)
+{
+	struct cf_addr *a;
+
+	if (!ip)
+		return;
+	HASH_FIND_STR(reg->addrs, ip, a);
+	if (a)
+		cf_bucket_refund(&a->keeps, reg->cfg->inbox_max_per_ip);
+}
+
+void
+cf_registry_keep_charge(struct cf_registry *reg, const char *ip, struct cf_msg *m)
+{
+	int r;
+
+	if (!m->keep)
+		return;
+	r = cf_registry_keep_take(reg, ip);
+	if (r == -EDQUOT) {
+		m->keep = m->keep_acct = 0;
+		m->keep_quota = CF_KEEP_REFUSED;
+	} else if (r == 0 && ip) {
+		m->keep_quota = CF_KEEP_CHARGED;
+	}
+}
+
+void
+cf_registry_keep_settle(struct cf_registry *reg, const char *ip, const struct cf_msg *m, int err)
+{
+	if (m->keep_quota == CF_KEEP_CHARGED && !(err == 0 && m->queued))
+		cf_registry_keep_refund(reg, ip);
+}

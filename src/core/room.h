@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/* room.h - the room registry: name -> room, each with its members (sessions), presence (users),
+ * sequence counter and epoch, and a bounded history ring of ordered messages. A room is created
+ * on first join (or first message) and forgotten when it has had no member for history_ttl. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libwebsockets.h>
+#include <uthash.h>
+
+#include "base/ratelimit.h"
+#include "core/msg.h"
+
+struct cf_config;
+struct cf_sess;
+struct cf_msg;
+struct cf_frame;
+
+/* A user present in a room: through local sessions, or (cluster mode) on other nodes. It is
+ * listed while either count is above 0. One allocation: id, then name (name == id when they
+ * are equal). */
+struct cf_presence {
+	UT_hash_handle hh;
+	const char *name;  /* into id[], or id itself */
+	uint32_t sessions; /* local sessions in the room */
+	uint32_t remote;   /* other nodes that have the user in the room */
+	char id[];
+};
+
+/* Whether the room's state here is the bus's (cluster mode: a mirror of the room's log). */
+enum cf_room_sync {
+	CF_ROOM_LIVE,    /* in step: deliveries arrive in order */
+	CF_ROOM_SYNCING, /* catching up; joins wait (cf_member.pending) until cf_room_ready() */
+	CF_ROOM_STALE,   /* not followed (no member here): may lag; synced again on the next join */
+};
+
+struct cf_room {
+	UT_hash_handle hh;
+	char *name; /* owned; the hash key */
+	uint64_t seq;
+	uint64_t epoch;
+	uint8_t sync; /* enum cf_room_sync; LIVE unless the bus mirrors (cf_registry_host) */
+	/* What the bus keeps of the room (a mirroring bus: its catch-up), owned by the bus and
+	 * freed with the room through cf_registry_host.state_free. */
+	void *bus_state;
+	struct lws_dll2_owner members; /* struct cf_member via in_room */
+	struct cf_presence *users;     /* uthash by user id */
+	uint32_t nusers;
+	struct cf_msg **hist; /* ring of hist_cap references */
+	uint32_t hist_cap, hist_head, hist_count;
+	struct lws_dll2 in_empty; /* on the registry's empty list while it has no members */
+	uint64_t empty_since_s;
+	struct cf_addr *creator; /* the address whose join created it (NULL: none counted) */
+	/* A message was published here (it may still be on its way to the bus): the room is
+	 * kept for history_ttl after its last member, not freed at once. */
+	uint8_t spoken;
+};
+
+/* One session's membership of one room; owned by the registry. */
+struct cf_member {
+	struct lws_dll2 in_room;
+	struct lws_dll2 in_sess;
+	struct cf_room *room;
+	struct cf_sess *sess;
+	/* A join waiting for the room to sync: no events until cf_room_ready(). The request's
+	 * parameters are kept for the dialect's reply. */
+	uint8_t pending;
+	int64_t req_id, req_since, req_epoch;
+};
+
+/* A user with sessions on this node (direct messages find them here). */
+struct cf_user {
+	UT_hash_handle hh;
+	struct lws_dll2_owner sessions; /* struct cf_sess via in_user */
+	/* Hashes of the last held direct messages given to the sessions here (cf_msg.held): the
+	 * inbox publishes a held message again when another node drains it, and sessions that
+	 * have it already must not get it twice. Allocated on the first; owned. */
+	uint64_t *held;
+	uint8_t held_next;
+	char id[];
+};
+
+/* A client address that creates or joins rooms or leaves direct messages kept: what bounds it
+ * across its sessions and requests (rooms.max_rooms_per_ip, join_rate_per_ip,
+ * create_rate_per_ip, inbox.max_per_ip). Kept while it holds rooms or one of its buckets is not
+ * full again. */
+struct cf_addr {
+	UT_hash_handle hh;
+	uint32_t rooms;           /* rooms its joins created that are still held */
+	struct cf_bucket joins;   /* per second */
+	struct cf_bucket creates; /* per minute: its clock runs 60 times slower */
+	struct cf_bucket keeps;   /* inbox.max_per_ip per inbox.ttl */
+	char ip[48];
+};
+
+/* What the registry tells and asks the layers above it, which the core does not name: the bus
+ * (bus.h, cf_bus_registry_host() fills these) and the transport (push). Any may be NULL (unit
+ * tests): nothing is told, a publish fails with -ENOTCONN. */
+struct cf_registry_host {
+	void *bus;
+	/* Orders m; as cf_bus_publish(). */
+	int (*publish)(void *bus, struct cf_msg *m, cf_msg_done_cb *cb, void *ud, int64_t tag);
+	/* The room got its first member here, or lost its last; as cf_bus_watch(), unwatch(). */
+	int (*watch)(void *bus, struct cf_room *room);
+	void (*unwatch)(void *bus, struct cf_room *room);
+	/* A user's first session here joined the room (joined 1), or its last left (0). */
+	void (*presence)(void *bus, struct cf_room *room, const char *uid, const char *name,
+	                 int joined);
+	/* A user got its first session here (1), or lost its last (0). */
+	void (*user)(void *bus, const char *uid, int present);
+	/* Queues a reference to f on session s (the transport's cf_sess_push()). */
+	void (*push)(struct cf_sess *s, struct cf_frame *f);
+	/* The client address of s, or NULL (the transport's cf_sess_addr()). */
+	const char *(*addr)(const struct cf_sess *s);
+	/* The bus owns seq, epoch and history (cluster mode): rooms are mirrors, created STALE
+	 * and synced by the bus on their first member. */
+	int mirror;
+	/* Frees a room's bus_state. Needs no bus: it may run after the bus is gone. */
+	void (*state_free)(void *state);
+};
+
+struct cf_registry {
+	struct cf_room *rooms; /* uthash by name */
+	uint32_t nrooms;
+	struct lws_dll2_owner empty; /* rooms without members, oldest first */
+	const struct cf_config *cfg; /* borrowed */
+	struct cf_registry_host host;
+	struct cf_user *users; /* uthash by id */
+	struct cf_addr *addrs; /* uthash by ip */
+	uint32_t naddrs;
+};
+
+struct cf_registry *cf_registry_new(const struct cf_config *cfg);
+/* Connects the registry to the bus and the transport (copies h). */
+void cf_registry_set_host(struct cf_registry *reg, const struct cf_registry_host *h);
+/* A random epoch for a new life of a room's sequence: 1 .. 2^53-1 (JavaScript holds it). */
+uint64_t cf_room_new_epoch(void);
+void cf_registry_free(struct cf_registry *reg);
+
+struct cf_room *cf_room_find(struct cf_registry *reg, const char *name);
+/* Finds or creates. -ENOSPC at rooms.max_rooms, -ENOMEM. */
+int cf_room_get(struct cf_registry *reg, const char *name, struct cf_room **ret);
+
+struct cf_member *cf_room_member_of(struct cf_sess *s, struct cf_room *room);
+/* Adds s to the room (creating it). Announces the user to the others if this is the user's
+ * first session in the room. Takes a join token of the session and of its address.
+ * -EALREADY, -E2BIG (rooms per session), -EBUSY (rooms.join_rate or join_rate_per_ip: no
+ * token), -EDQUOT (the room does not exist and s's address holds rooms.max_rooms_per_ip rooms
+ * it created), -ENOSPC, -ENOMEM;
+ * -ENOTCONN when the room must sync and the bus cannot now (nothing changed);
+ * -EINPROGRESS: s is a pending member until the room syncs, when the registry calls
+ * s->dialect->join_done(). *ret_mb is the membership. */
+int cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
+                 struct cf_member **ret_mb);
+/* The bus finished (err 0) or gave up (err < 0) syncing the room: pending joins complete. */
+void cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err);
+/* Cluster mode: user uid (name) is in the room on one more other node (joined 1) or one fewer
+ * (0). The user is listed, and its join and leave announced once, while a local session or any
+ * other node has it. The bus keeps which nodes those are. 0, or -ENOMEM (nothing changed). */
+int cf_room_presence_remote(struct cf_registry *reg, struct cf_room *room, const char *uid,
+                            const char *name, int joined);
+
+/* The rooms held here, in no order; NULL after the last. A room freed meanwhile must not be
+ * passed to cf_room_next(). */
+struct cf_room *cf_room_first(struct cf_registry *reg);
+struct cf_room *cf_room_next(struct cf_room *room);
+/* The users present in the room (local or, cluster mode, on other nodes), in no order. */
+struct cf_presence *cf_room_presence_first(struct cf_room *room);
+struct cf_presence *cf_room_presence_next(struct cf_presence *p);
+
+/* The room's history after seq is void (a failover lost it): drops it, moves to epoch, and
+ * tells the members with a gap event (epoch, seq) that what follows continues after seq. */
+void cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoch, uint64_t seq);
+
+/* Messages may be missing before the next delivery (the log no longer reaches, or the room's
+ * sequence restarted with a new epoch: then history is dropped and seq restarts at 0). Tells
+ * every member with a gap event. */
+void cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch);
+/* -ENOENT if s is not in the room. A room left empty that never had a message published in it
+ * is freed at once (nothing to keep for history_ttl); callers must not use it afterwards. */
+int cf_room_leave(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room);
+void cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s);
+
+/* Marks m's room, if held here, as spoken in (kept for history_ttl once empty) and hands m to
+ * the bus: cf_bus_publish()'s contract. Every room message from a client goes through here. */
+int cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, void *ud,
+                    int64_t tag);
+
+/* Records an ordered message in the room's history and queues it to every member. */
+void cf_room_deliver(struct cf_registry *reg, struct cf_msg *m);
+
+/* History, i = 0 is the oldest held. Borrowed. */
+struct cf_msg *cf_room_hist_at(const struct cf_room *room, uint32_t i);
+/* Index of the first held message with seq > since (hist_count if none). */
+uint32_t cf_room_hist_after(const struct cf_room *room, uint64_t since);
+/* The held message from user_id with this nonce, or NULL. */
+struct cf_msg *cf_room_find_nonce(const struct cf_room *room, const char *user_id,
+                                  const char *nonce);
+
+/* A session got its user identity, or is going (or changing identity): keeps the users index
+ * and tells the bus about a user's first and last session. add: 0 or -ENOMEM. */
+int cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s);
+void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
+/* How many sessions user uid has on this node. */
+uint32_t cf_registry_user_sessions(struct cf_registry *reg, const char *uid);
+/* The users with a session here, in no order; NULL after the last. */
+struct cf_user *cf_registry_user_first(struct cf_registry *reg);
+struct cf_user *cf_registry_user_next(struct cf_user *u);
+/* Queues a direct message to every local session of user m->room; returns how many. A held
+ * message (cf_msg.held) the user's sessions here were given already is not given again (0). */
+uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
+
+/* Takes one of ip's room-creation tokens (rooms.create_rate_per_ip per minute, seed 002's
+ * POST /chat): 0, -EBUSY (none left), -ENOMEM. */
+int cf_registry_create_take(struct cf_registry *reg, const char *ip);
+/* Takes one of the address's kept direct messages (inbox.max_per_ip per inbox.ttl, so that
+ * at most twice that many of its messages are kept at any time on this node): 0, -EDQUOT when
+ * it has none left, -ENOMEM. ip NULL (an unknown address): 0. */
+int cf_registry_keep_take(struct cf_registry *reg, const char *ip);
+/* Gives it back: the message was not kept after all (delivered, refused). */
+void cf_registry_keep_refund(struct cf_registry *reg, const char *ip);
+/* For a sender about to send m: with m->keep, takes one of ip's kept messages (m->keep_quota
+ * CF_KEEP_CHARGED) or, with none left, clears keep (CF_KEEP_REFUSED: the message is delivered
+ * live or not at all). */
+void cf_registry_keep_charge(struct cf_registry *reg, const char *ip, struct cf_msg *m);
+/* In the send's completion: gives back the charge unless m was kept (err 0, m->queued). */
+void cf_registry_keep_settle(struct cf_registry *reg, const char *ip, const struct cf_msg *m,
+                             int err);
+
+/* Forgets rooms that have been empty for history_ttl seconds at now_s, and addresses that hold
+ * no room and whose join bucket is full again. Returns how many rooms. */
+uint32_t cf_registry_expire(struct cf_registry *reg, uint64_t now_s);

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/* http_api.c - confab's own HTTP API (README "HTTP API"): /healthz on every listener; /metrics,
+ * the rooms, their history and the admin API's messages (a room's, a user's kept ones) where a
+ * dialect that asks for it is mounted. Reads answer at once, or when the bus has read the
+ * history or presence; writes take the admin token and are answered when the bus completes. */
+#include "base/clock.h"
+#include "base/ident.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/text.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/msg.h"
+#include "core/req.h"
+#include "core/room.h"
+#include "net/http_int.h"
+#include "net/mount.h"
+#include "net/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+int
+cf_http_api_healthz(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_server *srv = p->srv;
+	int ok = !srv->draining && cf_bus_healthy(srv->env.bus);
+
+	const char *why = srv->draining ? "draining" : cf_bus_status(srv->env.bus);
+
+	return cf_http_respond_json(
+	        wsi, p, ok ? 200 : 503, NULL,
+	        json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status", ok ? "ok" : "unavailable",
+	                  "reason", ok ? "" : why, "node", srv->env.node_id, "version",
+	                  CONFAB_VERSION, "bus", srv->env.bus->ops->name, "draining", srv->draining,
+	                  "connections", (json_int_t)srv->sessions.count, "rooms",
+	                  (json_int_t)srv->env.reg->nrooms));
+}
+
+int
+cf_http_api_metrics(struct lws *wsi, struct http_pss *p)
+{
+	char *txt;
+	size_t len;
+	int r;
+
+	if (cf_metrics_render(&txt, &len) < 0)
+		return -1;
+	r = cf_http_respond(wsi, p, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, txt,
+	                    len);
+	free(txt);
+	return r;
+}
+
+/* Whether a dialect keeps the room out of listings (any dialect: rooms are the node's). */
+static int
+room_hidden(const char *name)
+{
+	const struct cf_dialect *d;
+
+	for (size_t i = 0; (d = cf_mount_at(i)); i++)
+		if (d->room_hidden && d->room_hidden(name))
+			return 1;
+	return 0;
+}
+
+int
+cf_http_api_rooms(struct lws *wsi, struct http_pss *p)
+{
+	json_t *a = json_array();
+	const struct cf_room *room;
+
+	for (room = p->srv->env.reg->rooms; room; room = room->hh.next)
+		if (!room_hidden(room->name))
+			json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
+			                                   "members", (json_int_t)room->nusers,
+			                                   "seq", (json_int_t)room->seq, "epoch",
+			                                   (json_int_t)room->epoch));
+	return cf_http_respond_json(wsi, p, 200, NULL, json_pack("{s:o}", "rooms", a));
+}
+
+/* An unsigned query argument, or def when absent; -1 when malformed, also when the query
+ * holds an argument too long to read (cf_req_query_arg(): lws's own reader would call every
+ * argument after it absent, and the default would answer for a value that was given). */
+static long long
+urlarg_uint(struct lws *wsi, const char *name, long long def)
+{
+	char buf[64], *end;
+	long long n;
+	int r = cf_req_query_arg(wsi, name, buf, sizeof(buf));
+
+	if (r == -ENOENT)
+		return def;
+	if (r < 0)
+		return -1;
+	n = strtoll(buf, &end, 10);
+	if (end == buf || *end || n < 0)
+		return -1;
+	return n;
+}
+
+static json_t *
+history_json(const char *room, uint64_t epoch, uint64_t seq, json_t *msgs)
+{
+	return json_pack("{s:s,s:I,s:I,s:o}", "room", room, "epoch", (json_int_t)epoch, "seq",
+	                 (json_int_t)seq, "messages", msgs);
+}
+
+/* A history read from the cluster bus (a room this node does not follow) is in. */
+static void
+history_done(void *ud, int err, uint64_t epoch, uint64_t seq, struct cf_msg **msgs, size_t n)
+{
+	struct http_pss *p = ud;
+	json_t *a;
+	int r;
+
+	p->waiting = 0;
+	if (err == -ENOENT || err == -ERANGE) {
+		r = cf_http_error(p->wsi, p, 404, NULL, "no_such_room", "no room '%s'", p->room);
+	} else if (err < 0) {
+		r = cf_http_error(p->wsi, p, 503, NULL, "unavailable",
+		                  "the history could not be read: %s", strerror(-err));
+	} else {
+		a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, cf_msg_json(msgs[i]));
+		r = cf_http_respond_json(p->wsi, p, 200, NULL,
+		                         history_json(p->room, epoch, seq, a));
+	}
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+int
+cf_http_api_history(struct lws *wsi, struct http_pss *p, const char *name)
+{
+	const struct cf_room *room = cf_room_find(p->srv->env.reg, name);
+	long long before = urlarg_uint(wsi, "before", 0), limit;
+	uint32_t from, to;
+	json_t *a;
+	int r;
+
+	limit = urlarg_uint(wsi, "limit", 50);
+	if (before < 0 || limit < 1 || limit > p->srv->env.cfg->history)
+		return cf_http_error(wsi, p, 400, NULL, "bad_request",
+		                     "before must be an integer >= 0, limit in [1, %d]",
+		                     p->srv->env.cfg->history);
+	if (!room || room->sync != CF_ROOM_LIVE) {
+		/* Cluster mode: what this node does not follow is read from Redis. history_done()
+		 * names the room from p->room (the caller's name usually is p->room). */
+		if (name != p->room) {
+			free(p->room);
+			p->room = strdup(name);
+			if (!p->room)
+				return -1;
+		}
+		r = cf_bus_history(p->srv->env.bus, name, (uint64_t)before, (uint32_t)limit,
+		                   history_done, p);
+		if (r == 0) {
+			p->waiting = 1; /* history_done() fills p->resp and asks for WRITEABLE */
+			return 0;
+		}
+		if (r == -ENOTCONN)
+			return cf_http_error(wsi, p, 503, NULL, "unavailable",
+			                     "this room is read from Redis, which is unreachable");
+		if (r != -EOPNOTSUPP && r != -ERANGE)
+			return cf_http_error(wsi, p, 500, NULL, "internal", "%s", strerror(-r));
+	}
+	if (!room)
+		return cf_http_error(wsi, p, 404, NULL, "no_such_room", "no room '%s'", name);
+	to = before ? cf_room_hist_after(room, (uint64_t)before - 1) : room->hist_count;
+	from = to > limit ? to - (uint32_t)limit : 0;
+	a = json_array();
+	for (uint32_t i = from; i < to; i++)
+		json_array_append_new(a, cf_msg_json(cf_room_hist_at(room, i)));
+	return cf_http_respond_json(wsi, p, 200, NULL,
+	                            history_json(room->name, room->epoch, room->seq, a));
+}
+
+int
+cf_http_api_auth(struct lws *wsi, struct cf_server *srv)
+{
+	const char *tok = srv->env.cfg->admin_token;
+	char hdr[512];
+	size_t tl = strlen(tok);
+	int n;
+
+	if (!tl)
+		return -1;
+	n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n <= 7 || strncasecmp(hdr, "Bearer ", 7))
+		return 0;
+	/* Constant time: do not leak the token's prefix through timing. */
+	return (size_t)n - 7 == tl && !CRYPTO_memcmp(hdr + 7, tok, tl);
+}
+
+static void
+post_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct http_pss *p = ud;
+	int r;
+
+	(void)tag;
+	p->waiting = 0;
+	if (err < 0)
+		r = cf_http_error(p->wsi, p, 503, NULL, "unavailable",
+		                  "the bus could not order the message: %s", strerror(-err));
+	else
+		r = cf_http_respond_json(
+		        p->wsi, p, 200, NULL,
+		        json_pack("{s:s,s:I}", "room", m->room, "seq", (json_int_t)m->seq));
+	/* Out of memory: close rather than leave the client waiting. */
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+/* The admin API's POSTed message, {"text": ..., "from"?: ...}, to target (a room, or the user
+ * of a direct message): 0 with *ret a new message, 0 with *ret NULL when the request has been
+ * answered (an error), or -1. */
+static int
+admin_message(struct lws *wsi, struct http_pss *p, const char *target, struct cf_msg **ret)
+{
+	const struct cf_config *cfg = p->srv->env.cfg;
+	const char *from = "admin";
+	json_t *o, *t, *f;
+	int r = 0;
+
+	*ret = NULL;
+	if (p->auth_ok < 0)
+		return cf_http_error(wsi, p, 403, NULL, "forbidden",
+		                     "the admin API is off (server.admin_token is empty)");
+	if (!p->auth_ok)
+		return cf_http_error(wsi, p, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
+		                     "missing or wrong bearer token");
+	if (p->too_big)
+		return cf_http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
+	o = json_loadb(p->post ? p->post : "", p->post_len, 0, NULL);
+	t = o ? json_object_get(o, "text") : NULL;
+	f = o ? json_object_get(o, "from") : NULL;
+	if (f && json_is_string(f))
+		from = json_string_value(f);
+	if (!o || !json_is_object(o) || !json_is_string(t) || (f && !json_is_string(f)))
+		r = cf_http_error(wsi, p, 400, NULL, "bad_request",
+		                  "body must be a JSON object with string 'text' (and 'from')");
+	else if (!json_string_length(t) || json_string_length(t) > (size_t)cfg->max_text ||
+	         strlen(json_string_value(t)) != json_string_length(t))
+		r = cf_http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
+		                  cfg->max_text);
+	else if (cf_text_name_ok(from, strlen(from), 1, (size_t)cfg->max_name, 1) < 0)
+		r = cf_http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid 'from'");
+	else if (!(*ret = cf_msg_new(target, from, from, json_string_value(t), NULL)))
+		r = -1;
+	json_decref(o);
+	return r;
+}
+
+int
+cf_http_api_post_message(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_server *srv = p->srv;
+	struct cf_room *room;
+	struct cf_msg *m;
+	int r = admin_message(wsi, p, p->room, &m);
+
+	if (r < 0 || !m)
+		return r;
+	if (cf_room_get(srv->env.reg, p->room, &room) < 0) {
+		cf_msg_unref(m);
+		return cf_http_error(wsi, p, 503, NULL, "room_limit", "room limit reached");
+	}
+	r = cf_bus_publish(srv->env.bus, m, post_done, p, 0);
+	cf_msg_unref(m);
+	if (r < 0)
+		return cf_http_error(wsi, p, 503, NULL, "unavailable",
+		                     "the bus refused the message");
+	p->waiting = 1; /* post_done() fills p->resp and asks for WRITEABLE */
+	return 0;
+}
+
+/* ---- /api/v1/users/<id>: presence, and direct messages kept while the user is offline ---- */
+
+static void
+online_done(void *ud, int err, const uint8_t *online, size_t n)
+{
+	struct http_pss *p = ud;
+	int r;
+
+	p->waiting = 0;
+	if (err < 0 || n != 1)
+		r = cf_http_error(p->wsi, p, 503, NULL, "unavailable",
+		                  "presence is unknown now: %s", strerror(err < 0 ? -err : EIO));
+	else
+		r = cf_http_respond_json(
+		        p->wsi, p, 200, NULL,
+		        json_pack("{s:s,s:b}", "id", p->room, "online", online[0]));
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+static int
+get_user(struct lws *wsi, struct http_pss *p)
+{
+	const char *uid = p->room;
+	int r;
+
+	/* online_done() may run before cf_bus_online() returns (the local bus answers at once). */
+	p->waiting = 1;
+	r = cf_bus_online(p->srv->env.bus, &uid, 1, online_done, p);
+	if (r == 0)
+		return 0;
+	p->waiting = 0;
+	if (r == -ENOTCONN)
+		return cf_http_error(wsi, p, 503, NULL, "unavailable", "Redis is unreachable");
+	return cf_http_error(wsi, p, 500, NULL, "internal", "%s", strerror(-r));
+}
+
+static void
+dm_done(void *ud, int64_t tag, struct cf_msg *m, int err)
+{
+	struct http_pss *p = ud;
+	int r;
+
+	(void)tag;
+	p->waiting = 0;
+	if (err == -ENOSPC)
+		r = cf_http_error(p->wsi, p, 507, NULL, "inbox_full",
+		                  "inbox.max_users users have kept messages already");
+	else if (err == -EMSGSIZE)
+		r = cf_http_error(p->wsi, p, 413, NULL, "too_big",
+		                  "the message exceeds inbox.max_bytes");
+	else if (err < 0)
+		r = cf_http_error(p->wsi, p, 503, NULL, "unavailable",
+		                  "the message could not be sent: %s", strerror(-err));
+	else if (m->queued)
+		r = cf_http_respond_json(p->wsi, p, 202, NULL,
+		                         json_pack("{s:b,s:s}", "queued", 1, "mid", m->mid));
+	else
+		r = cf_http_respond_json(p->wsi, p, 200, NULL,
+		                         json_pack("{s:b,s:s}", "delivered", 1, "mid", m->mid));
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+/* An operator's notice to a user: delivered to every session the user has on any node, or
+ * kept in the user's inbox until one appears (guest or account: the operator
+ * decides). */
+int
+cf_http_api_post_dm(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_msg *m;
+	int r = admin_message(wsi, p, p->room, &m);
+
+	if (r < 0 || !m)
+		return r;
+	m->dm = 1;
+	m->keep = 1;
+	m->ts_ms = cf_wall_ms();
+	p->waiting = 1;
+	r = cf_bus_dm(p->srv->env.bus, m, dm_done, p, 0);
+	cf_msg_unref(m);
+	if (r < 0) {
+		p->waiting = 0;
+		return cf_http_error(wsi, p, 503, NULL, "unavailable",
+		                     "the bus refused the message");
+	}
+	return 0; /* dm_done() fills p->resp and asks for WRITEABLE */
+}
+
+/* GET /api/v1/users/<id> (public, like the room API's reads) and POST
+ * /api/v1/users/<id>/messages (admin token). */
+int
+cf_http_api_users(struct lws *wsi, struct http_pss *p, const char *rest, int method)
+{
+	const char *slash = strchr(rest, '/');
+	size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+	char id[CF_IDENT_MAX], *raw;
+	int r;
+
+	if (slash && strcmp(slash, "/messages"))
+		return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+	/* A user id as confab.v1's dm takes it: an account's name or "<space>:<id>" (ident.h). */
+	raw = strndup(rest, len);
+	if (!raw)
+		return -1;
+	r = cf_ident_parse(raw, len, CF_ID_ACCOUNT, (size_t)p->srv->env.cfg->max_name, id,
+	                   sizeof(id));
+	free(raw);
+	if (r < 0)
+		return cf_http_error(wsi, p, 400, NULL, "user_name_invalid", "invalid user id");
+	free(p->room);
+	p->room = strdup(id);
+	if (!p->room)
+		return -1;
+	if (!slash) {
+		if (method != 'G')
+			return cf_http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
+			                     "use GET");
+		return get_user(wsi, p);
+	}
+	if (method != 'P')
+		return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
+		                     "use POST");
+	p->route = R_POST_DM;
+	p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+	return 0; /* the body follows */
+}

@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/* session.c - the WebSocket session: lifecycle callbacks, reassembly with a size cap, the
+ * outbound queue and its coalesced, capped writes, slow-consumer and rate-limit closes. */
+#include "net/session.h"
+#include "auth/auth.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/text.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/dialect.h"
+#include "core/frame.h"
+#include "core/pack.h"
+#include "core/req.h"
+#include "core/room.h"
+#include "net/http.h"
+#include "net/server.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct cf_server *
+server_of(struct cf_sess *s)
+{
+	return lws_container_of(s->env, struct cf_server, env);
+}
+
+static const char *
+peer(const struct cf_sess *s)
+{
+	return s->ipc ? s->ipc->ip : "?";
+}
+
+static void
+set_close(struct cf_sess *s, int code, const char *reason)
+{
+	s->close_code = code;
+	s->close_reason = reason;
+	lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)reason,
+	                 strlen(reason));
+}
+
+static void
+ack_frame(struct cf_sess *s, struct cf_frame *f)
+{
+	cf_bus_dm_written(s->env->bus, cf_frame_ack_uid(f), cf_frame_ack_mid(f));
+}
+
+/* Tells the bus about the held direct messages written once lws has handed the whole write to
+ * the kernel: what lws still holds dies with the process, so only then is it delivered. */
+static void
+ack_written(struct cf_sess *s)
+{
+	struct cf_frame *f;
+
+	if (!s->x)
+		return;
+	while ((f = cf_ring_peek(&s->x->acks, 0))) {
+		ack_frame(s, f);
+		cf_ring_drop(&s->x->acks, 1);
+	}
+	cf_ring_clear(&s->x->acks); /* frees the storage */
+}
+
+/* The n oldest queued frames are written (this write, or its last slice). */
+static void
+account(struct cf_sess *s, uint32_t n, uint64_t now_ns)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct cf_frame *f = cf_ring_peek(&s->out, i);
+
+		if (f->ack) {
+			struct cf_sess_ext *x = s->unsent ? cf_sess_ext(s) : NULL;
+
+			/* Without room to wait (OOM), no ack: the message comes again, never lost.
+			 */
+			if (!s->unsent)
+				ack_frame(s, f);
+			else if (x && cf_ring_push(&x->acks, f, UINT32_MAX, SIZE_MAX) == 0)
+				lws_callback_on_writable(s->wsi);
+		}
+
+		if (f->ordered_ns) {
+			cf_metrics.deliveries_total++;
+			cf_hist_observe(&cf_metrics.delivery_latency,
+			                (double)(now_ns - f->ordered_ns) / 1e9);
+		}
+	}
+}
+
+/* One lws_write() of bytes the WebSocket stream already frames. lws sends what the socket takes
+ * and keeps a copy of the rest (up to CF_WRITE_MAX: the cap is what bounds that copy), which
+ * cf_sess_push() counts against session.queue_bytes until lws has sent it. */
+static int
+write_raw(struct cf_sess *s, unsigned char *buf, size_t len)
+{
+	if (lws_write(s->wsi, buf, len, LWS_WRITE_RAW) < 0)
+		return -1;
+	cf_metrics.bytes_out_total += len;
+	s->unsent = lws_partial_buffered(s->wsi) ? (uint32_t)len : 0;
+	return 0;
+}
+
+/* Writes as much of the queue as fits in one lws_write() of at most CF_WRITE_MAX bytes, as
+ * cf_pack_next() plans it: (part of) the oldest frame alone, straight from its shared buffer, or
+ * several complete WebSocket frames built in the server's scratch buffer (the DESIGN.md
+ * measurement: one send per callback is the cost). Dialects that allow it get several events
+ * packed into one frame, newline-separated, up to CF_PACK_MAX. */
+static int
+write_queue(struct cf_sess *s)
+{
+	const struct cf_pack_limits lim = {
+	        .write_max = CF_WRITE_MAX,
+	        .pack_max = CF_PACK_MAX,
+	        .newline = s->dialect->pack_newline,
+	};
+	uint64_t now = cf_now_ns();
+	struct cf_pack w;
+
+	if (cf_pack_next(&s->out, s->out_off, &lim, server_of(s)->scratch + LWS_PRE, &w) < 0)
+		return -1;
+	if (write_raw(s, w.buf, w.len) < 0)
+		return -1;
+	s->out_off = w.off;
+	if (w.frames) {
+		account(s, w.frames, now);
+		cf_ring_drop(&s->out, w.frames);
+	}
+	return 0;
+}
+
+/* Milliseconds modulo 2^32: differences stay right for intervals below 49 days. */
+static uint32_t
+mono_ms(void)
+{
+	return (uint32_t)cf_now_ms();
+}
+
+/* Our own keepalive instead of lws's retry policy: lws 4.1 keeps one validity timer per
+ * connection in a sorted linked list, so every new connection and every pong walks the whole
+ * list (40 % of the server's CPU while 10,000 clients connect). One walk a second over the
+ * sessions is cheaper. */
+void
+cf_sess_keepalive(struct cf_server *srv)
+{
+	uint32_t now = mono_ms(), ping = (uint32_t)srv->env.cfg->ping_interval * 1000;
+	uint32_t pong = (uint32_t)srv->env.cfg->pong_timeout * 1000;
+
+	lws_start_foreach_dll (struct lws_dll2 *, d, srv->sessions.head) {
+		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_server);
+		uint32_t idle = now - s->seen_ms;
+		/* A ping is outstanding while nothing arrived after it. */
+		int outstanding = (int32_t)(s->ping_ms - s->seen_ms) > 0;
+
+		/* No `continue` here: lws's foreach macros would never reach the next element. */
+		if (s->close_started) {
+			/* lws is closing it */
+		} else if (outstanding && now - s->ping_ms >= pong) {
+			cf_log_client(CF_LOG_INFO, "dead_peer", peer(s), (unsigned long long)s->id,
+			              NULL,
+			              "session %llu (%s): no sign of life for %u ms, hanging up",
+			              (unsigned long long)s->id, peer(s), idle);
+			s->close_started = 1;
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		} else if (!outstanding && idle >= ping) {
+			s->ping_ms = now;
+			s->ping_due = 1;
+			lws_callback_on_writable(s->wsi);
+		}
+	}
+	lws_end_foreach_dll(d);
+}
+
+static int
+on_writeable(struct cf_sess *s)
+{
+	/* lws calls WRITEABLE only once it has sent all it held of our last write. */
+	s->unsent = 0;
+	ack_written(s);
+	/* After we asked lws to close, it sends the close frame and waits for the peer's; a
+	 * further WRITEABLE must not return -1 again, which would cut that wait short. */
+	if (s->close_started)
+		return 0;
+	/* A ping may not land inside a frame written in slices: it waits for the frame's end. */
+	if (s->ping_due && !s->out_off) {
+		/* lws 4.1 does not report empty pongs: give the ping a payload to echo. */
+		unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'c', 'f', 'k', 'a'};
+
+		s->ping_due = 0;
+		if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+			return -1;
+		if (s->out.count || s->closing || s->slow)
+			lws_callback_on_writable(s->wsi);
+		return 0;
+	}
+	/* What is queued goes first: a slow session's queue holds only a frame halfway written. */
+	if (s->out.count) {
+		if (write_queue(s) < 0)
+			return -1;
+		/* The close frame is a write of its own: it goes on the next WRITEABLE. */
+		if (s->out.count || s->closing || s->slow || s->ping_due)
+			lws_callback_on_writable(s->wsi);
+		return 0;
+	}
+	if (s->slow) {
+		s->close_started = 1;
+		set_close(s, 4008, "slow consumer");
+		return -1;
+	}
+	if (s->closing) {
+		s->close_started = 1;
+		set_close(s, s->close_code, s->close_reason);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reassembles a message from lws's chunks (rx_buffer_size is small on purpose) and hands the
+ * complete message to the dialect. */
+/* Hands a complete message to the dialect. A dialect that reads binary messages as text (the
+ * seeds' Go decoders did) gets them as UTF-8, as Go decoded them: invalid sequences become
+ * U+FFFD, and a NUL ends the text. Others get buf NULL for a binary message. */
+static int
+to_dialect(struct cf_sess *s, const char *buf, size_t len)
+{
+	char *clean;
+	int r;
+
+	if (!s->rx_binary)
+		return s->dialect->on_text(s, buf, len);
+	if (!s->dialect->binary_as_text)
+		return s->dialect->on_text(s, NULL, 0);
+	clean = cf_text_utf8_sanitize(buf, len);
+	if (!clean)
+		return -1;
+	r = s->dialect->on_text(s, clean, strlen(clean));
+	free(clean);
+	return r;
+}
+
+static int
+on_receive(struct cf_sess *s, const void *in, size_t len)
+{
+	const struct cf_config *cfg = s->env->cfg;
+	int first = lws_is_first_fragment(s->wsi), final = lws_is_final_fragment(s->wsi);
+	size_t total = s->rx_len + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
+	size_t max = s->dialect->max_frame ? s->dialect->max_frame : (size_t)cfg->max_frame;
+	int r;
+
+	if (s->dialect->max_is_text)
+		max = (size_t)cfg->max_text;
+	cf_metrics.bytes_in_total += len;
+	s->seen_ms = mono_ms();
+	if (s->slow || s->closing)
+		return 0; /* nothing more is processed from a session on its way out */
+	if (first) {
+		s->rx_binary = !!lws_frame_is_binary(s->wsi);
+		s->rx_len = 0;
+	}
+	if (total > max) {
+		cf_metrics.frame_too_big_total++;
+		cf_log_client(CF_LOG_INFO, "message_too_big", peer(s), (unsigned long long)s->id,
+		              NULL, "session %llu (%s): message over %zu bytes, closing with 1009",
+		              (unsigned long long)s->id, peer(s), max);
+		cf_sess_close_quiet(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+		return 0;
+	}
+	if (first && final)
+		return to_dialect(s, in, len);
+	if (len) {
+		unsigned char *nrx = realloc(s->rx, s->rx_len + len);
+
+		if (!nrx)
+			return -1;
+		s->rx = nrx;
+		memcpy(s->rx + s->rx_len, in, len);
+		s->rx_len += len;
+	}
+	if (!final)
+		return 0;
+	r = to_dialect(s, (const char *)s->rx, s->rx_len);
+	free(s->rx);
+	s->rx = NULL;
+	s->rx_len = 0;
+	return r;
+}
+
+static int
+on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
+{
+	const struct cf_dialect *d;
+	char ip[48], path[256];
+
+	/* The endpoint's dialect among those the listener mounts: cf_server_admit() let only
+	 * their paths through. */
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+		path[0] = '\0';
+	d = cf_server_ws_endpoint(srv, wsi, path);
+	if (!d)
+		return -1;
+	memset(s, 0, sizeof(*s));
+	s->wsi = wsi;
+	s->env = &srv->env;
+	s->dialect = d;
+	s->id = ++srv->next_sess_id;
+	cf_req_client_ip(srv->env.cfg, wsi, ip, sizeof(ip));
+	s->ipc = cf_server_ip_ref(srv, ip);
+	cf_bucket_init(&s->bucket, srv->env.cfg->burst, cf_now_us());
+	s->seen_ms = s->ping_ms = mono_ms();
+	lws_dll2_add_tail(&s->in_server, &srv->sessions);
+	cf_metrics.connections = srv->sessions.count;
+	cf_metrics.connections_total++;
+	log_debug("session %llu (%s): open (%s)", (unsigned long long)s->id, peer(s),
+	          s->dialect->name);
+	return s->dialect->on_open ? s->dialect->on_open(s, wsi) : 0;
+}
+
+static void
+on_closed(struct cf_server *srv, struct cf_sess *s)
+{
+	if (!s->env) /* never established */
+		return;
+	cf_bus_cancel(srv->env.bus, s);
+	cf_auth_cancel(srv->env.auth, s);
+	if (s->dialect->on_close)
+		s->dialect->on_close(s);
+	cf_sess_hold_clear(s);
+	/* Held messages lws never sent stay kept: the bus delivers them again. */
+	if (s->x)
+		cf_ring_clear(&s->x->acks);
+	free(s->x); /* the dialect's on_close emptied what it owned in it */
+	s->x = NULL;
+	cf_room_leave_all(srv->env.reg, s);
+	cf_registry_user_remove(srv->env.reg, s);
+	cf_ring_clear(&s->out);
+	free(s->rx);
+	free(s->user_id); /* user_name lives in the same allocation */
+	lws_dll2_remove(&s->in_server);
+	/* Logged while the address entry (peer()) still exists: the unref may free it. */
+	log_debug("session %llu (%s): closed", (unsigned long long)s->id, peer(s));
+	cf_server_ip_unref(srv, s->ipc);
+	s->ipc = NULL;
+	cf_metrics.connections = srv->sessions.count;
+	s->env = NULL;
+}
+
+int
+cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+	struct cf_server *srv = lws_context_user(lws_get_context(wsi));
+	struct cf_sess *s = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* lws asks the protocol the connection is bound to, which is this one (the vhost's
+		 * "default"), not the HTTP protocol: the gate lives in http.c either way. */
+		return cf_http_callback(wsi, reason, NULL, in, len);
+	case LWS_CALLBACK_ESTABLISHED:
+		return on_established(srv, s, wsi);
+	case LWS_CALLBACK_RECEIVE:
+		return on_receive(s, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		s->seen_ms = mono_ms();
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return on_writeable(s);
+	case LWS_CALLBACK_CLOSED:
+		on_closed(srv, s);
+		if (srv->draining && !srv->sessions.count)
+			lws_cancel_service(srv->ctx);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
