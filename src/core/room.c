@@ -632,16 +632,25 @@ cf_room_next(struct cf_room *room)
 	return room->hh.next;
 }
 
-struct cf_presence *
-cf_room_presence_first(struct cf_room *room)
+const struct cf_presence *
+cf_room_presence_first(const struct cf_room *room)
 {
 	return room->users;
 }
 
-struct cf_presence *
-cf_room_presence_next(struct cf_presence *p)
+const struct cf_presence *
+cf_room_presence_next(const struct cf_presence *p)
 {
 	return p->hh.next;
+}
+
+const struct cf_presence *
+cf_room_presence_find(const struct cf_room *room, const char *uid)
+{
+	struct cf_presence *p;
+
+	HASH_FIND_STR(room->users, uid, p);
+	return p;
 }
 
 static void

@@ -166,8 +166,10 @@ int cf_room_presence_remote(struct cf_registry *reg, struct cf_room *room, const
 struct cf_room *cf_room_first(struct cf_registry *reg);
 struct cf_room *cf_room_next(struct cf_room *room);
 /* The users present in the room (local or, cluster mode, on other nodes), in no order. */
-struct cf_presence *cf_room_presence_first(struct cf_room *room);
-struct cf_presence *cf_room_presence_next(struct cf_presence *p);
+const struct cf_presence *cf_room_presence_first(const struct cf_room *room);
+const struct cf_presence *cf_room_presence_next(const struct cf_presence *p);
+/* The user uid's presence in the room, or NULL. */
+const struct cf_presence *cf_room_presence_find(const struct cf_room *room, const char *uid);
 
 /* The room's history after seq is void (a failover lost it): drops it, moves to epoch, and
  * tells the members with a gap event (epoch, seq) that what follows continues after seq. */

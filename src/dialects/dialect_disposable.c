@@ -241,7 +241,8 @@ welcome(struct cf_sess *s, struct cf_room *room)
 {
 	json_t *a = json_array();
 
-	for (const struct cf_presence *p = room->users; p; p = p->hh.next)
+	for (const struct cf_presence *p = cf_room_presence_first(room); p;
+	     p = cf_room_presence_next(p))
 		json_array_append_new(a, client_json(p->id, p->name));
 	cf_sess_push_owned(
 	        s, cf_frame_from_json(json_pack("{s:s,s:{s:{s:s,s:o}}}", "type", "welcome", "data",

@@ -78,7 +78,7 @@ members_json(const struct cf_room *room)
 	json_t *a = json_array();
 	const struct cf_presence *p;
 
-	for (p = room->users; p; p = p->hh.next)
+	for (p = cf_room_presence_first(room); p; p = cf_room_presence_next(p))
 		json_array_append_new(a, cf_native_user_json(p->id, p->name));
 	return a;
 }

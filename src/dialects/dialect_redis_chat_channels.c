@@ -69,7 +69,8 @@ join_reply(struct cf_sess *s, const struct cf_room *room, int recip_online)
 			                      cf_redis_chat_msg_obj(cf_room_hist_at(room, i), 1));
 		json_object_set_new(cj, "messages", msgs);
 	}
-	for (const struct cf_presence *p = room->users; p; p = p->hh.next) {
+	for (const struct cf_presence *p = cf_room_presence_first(room); p;
+	     p = cf_room_presence_next(p)) {
 		const char *uuid = cf_redis_chat_uuid_of(p->id);
 
 		recip_listed |= !strcmp(uuid, q->recip);
@@ -102,7 +103,8 @@ join_online(void *ud, int err, const uint8_t *online, size_t n)
 static int
 unknown_members(const struct cf_room *room)
 {
-	for (const struct cf_presence *p = room->users; p; p = p->hh.next)
+	for (const struct cf_presence *p = cf_room_presence_first(room); p;
+	     p = cf_room_presence_next(p))
 		if (cf_ident_space_of(p->id, NULL) == CF_ID_ACCOUNT &&
 		    cf_redis_chat_uuid_of(p->id) == p->id)
 			return 1;
@@ -149,10 +151,8 @@ join_complete(struct cf_sess *s, struct cf_room *room)
 	}
 
 	if (*q->recip && q->rname) {
-		struct cf_presence *p;
-
-		HASH_FIND_STR(room->users, q->rname, p);
-		if (!p && cf_bus_online(s->env->bus, ids, 1, join_online, s) == 0)
+		if (!cf_room_presence_find(room, q->rname) &&
+		    cf_bus_online(s->env->bus, ids, 1, join_online, s) == 0)
 			return;
 	}
 	join_reply(s, room, 0);

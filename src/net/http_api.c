@@ -72,9 +72,9 @@ int
 cf_http_api_rooms(struct lws *wsi, struct http_pss *p)
 {
 	json_t *a = json_array();
-	const struct cf_room *room;
+	struct cf_room *room;
 
-	for (room = p->srv->env.reg->rooms; room; room = room->hh.next)
+	for (room = cf_room_first(p->srv->env.reg); room; room = cf_room_next(room))
 		if (!room_hidden(room->name))
 			json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "name", room->name,
 			                                   "members", (json_int_t)room->nusers,

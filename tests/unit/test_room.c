@@ -351,7 +351,7 @@ test_iteration(void **state)
 		users |= 1u << i;
 	}
 	assert_int_equal(users, 7); /* u1, u2, u3 */
-	for (struct cf_presence *p = cf_room_presence_first(lobby); p;
+	for (const struct cf_presence *p = cf_room_presence_first(lobby); p;
 	     p = cf_room_presence_next(p)) {
 		int i = p->id[1] - '1';
 

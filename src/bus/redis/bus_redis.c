@@ -232,7 +232,7 @@ on_up(void *ud)
 		if (cf_bus_redis_subscribe_room(b, room) < 0)
 			log_warn("redis: cannot follow room '%s' again", room->name);
 		/* If we were gone longer than node_ttl the others removed our users. */
-		for (struct cf_presence *p = cf_room_presence_first(room); p;
+		for (const struct cf_presence *p = cf_room_presence_first(room); p;
 		     p = cf_room_presence_next(p))
 			if (p->sessions)
 				cf_bus_redis_presence(&b->bus, room, p->id, p->name, 1);
