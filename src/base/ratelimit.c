@@ -25,6 +25,12 @@ cf_bucket_take(struct cf_bucket *b, int rate, int burst, uint64_t now_us)
 	return 1;
 }
 
+int
+cf_bucket_full(const struct cf_bucket *b, int rate, int burst, uint64_t now_us)
+{
+	return b->tokens + (double)(now_us - b->last_us) * rate / 1e6 >= burst;
+}
+
 void
 cf_bucket_refund(struct cf_bucket *b, int burst)
 {

@@ -13,6 +13,8 @@ struct cf_bucket {
 void cf_bucket_init(struct cf_bucket *b, int burst, uint64_t now_us);
 /* Takes one token: returns 1 if there was one, 0 if not. */
 int cf_bucket_take(struct cf_bucket *b, int rate, int burst, uint64_t now_us);
+/* Whether b is full again: rate per second has refilled it to burst since its last take. */
+int cf_bucket_full(const struct cf_bucket *b, int rate, int burst, uint64_t now_us);
 /* Gives back a token taken for something that did not happen, up to burst. */
 void cf_bucket_refund(struct cf_bucket *b, int burst);
 /* The same bucket counted over a window: n tokens per period_s seconds, up to n. Whatever the

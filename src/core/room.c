@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "core/dialect.h"
 #include "core/frame.h"
+#include "core/registry_int.h"
 #include "core/sess.h"
 
 #include <errno.h>
@@ -115,57 +116,6 @@ cf_room_find(struct cf_registry *reg, const char *name)
 	return room;
 }
 
-/* The entry of a client address, created (with a full bucket) if there was none. NULL on OOM. */
-static struct cf_addr *
-addr_get(struct cf_registry *reg, const char *ip)
-{
-	struct cf_addr *a;
-
-	HASH_FIND_STR(reg->addrs, ip, a);
-	if (a)
-		return a;
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return NULL;
-	snprintf(a->ip, sizeof(a->ip), "%s", ip);
-	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, cf_now_us());
-	cf_bucket_init(&a->creates, reg->cfg->create_rate_per_ip, cf_now_us() / 60);
-	cf_bucket_init(&a->keeps, reg->cfg->inbox_max_per_ip, cf_now_us());
-	HASH_ADD_STR(reg->addrs, ip, a);
-	reg->naddrs++;
-	return a;
-}
-
-static int
-bucket_full(const struct cf_bucket *b, int rate, int burst, uint64_t now)
-{
-	return b->tokens + (double)(now - b->last_us) * rate / 1e6 >= burst;
-}
-
-/* An address that holds no room and whose buckets have refilled is the same as none: forgotten,
- * so the table holds only addresses active within the last join_burst_per_ip /
- * join_rate_per_ip seconds (a minute for POST /chat), or holding rooms (at most rooms.max_rooms
- * of those). */
-static void
-addr_sweep(struct cf_registry *reg, uint64_t now)
-{
-	const struct cf_config *cfg = reg->cfg;
-	struct cf_addr *a, *tmp;
-
-	HASH_ITER(hh, reg->addrs, a, tmp)
-	{
-		if (!a->rooms &&
-		    bucket_full(&a->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now) &&
-		    bucket_full(&a->creates, cfg->create_rate_per_ip, cfg->create_rate_per_ip,
-		                now / 60) &&
-		    cf_bucket_full_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, now)) {
-			HASH_DEL(reg->addrs, a);
-			free(a);
-			reg->naddrs--;
-		}
-	}
-}
-
 static int
 room_new(struct cf_registry *reg, const char *name, struct cf_addr *creator, struct cf_room **ret)
 {
@@ -246,13 +196,6 @@ bus_presence(struct cf_registry *reg, struct cf_room *room, const char *uid, con
 {
 	if (reg->host.presence)
 		reg->host.presence(reg->host.bus, room, uid, name, joined);
-}
-
-static void
-bus_user(struct cf_registry *reg, const char *uid, int present)
-{
-	if (reg->host.user)
-		reg->host.user(reg->host.bus, uid, present);
 }
 
 static void
@@ -384,7 +327,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	if (s->rooms.count >= (uint32_t)cfg->max_rooms_per_session)
 		return -E2BIG;
 	/* Sessions without an address (none in practice) are bounded by their own bucket. */
-	if (ip && !(addr = addr_get(reg, ip)))
+	if (ip && !(addr = cf_registry_addr(reg, ip)))
 		return -ENOMEM;
 	if (!room && addr && addr->rooms >= (uint32_t)cfg->max_rooms_per_ip) {
 		cf_metrics.room_quota_total++;
@@ -703,110 +646,6 @@ cf_room_rewind(struct cf_registry *reg, struct cf_room *room, uint64_t epoch, ui
 	tell_gap(reg, room);
 }
 
-int
-cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s)
-{
-	struct cf_user *u;
-
-	cf_registry_user_remove(reg, s);
-	HASH_FIND_STR(reg->users, s->user_id, u);
-	if (!u) {
-		size_t n = strlen(s->user_id);
-
-		u = calloc(1, sizeof(*u) + n + 1);
-		if (!u)
-			return -ENOMEM;
-		memcpy(u->id, s->user_id, n + 1);
-		HASH_ADD(hh, reg->users, id[0], n, u);
-		bus_user(reg, u->id, 1);
-	}
-	lws_dll2_add_tail(&s->in_user, &u->sessions);
-	return 0;
-}
-
-void
-cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
-{
-	struct cf_user *u;
-
-	if (!s->in_user.owner)
-		return;
-	u = lws_container_of(s->in_user.owner, struct cf_user, sessions);
-	lws_dll2_remove(&s->in_user);
-	if (u->sessions.count)
-		return;
-	bus_user(reg, u->id, 0);
-	HASH_DEL(reg->users, u);
-	free(u->held);
-	free(u);
-}
-
-uint32_t
-cf_registry_user_sessions(struct cf_registry *reg, const char *uid)
-{
-	struct cf_user *u;
-
-	HASH_FIND_STR(reg->users, uid, u);
-	return u ? u->sessions.count : 0;
-}
-
-struct cf_user *
-cf_registry_user_first(struct cf_registry *reg)
-{
-	return reg->users;
-}
-
-struct cf_user *
-cf_registry_user_next(struct cf_user *u)
-{
-	return u->hh.next;
-}
-
-#define HELD_SEEN 16
-
-/* Whether u's sessions here were given the held message mid already; remembers it if not. */
-static int
-held_seen(struct cf_user *u, const char *mid)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (const char *p = mid; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	if (!u->held && !(u->held = calloc(HELD_SEEN, sizeof(*u->held))))
-		return 0; /* OOM: a second copy is the lesser harm */
-	for (int i = 0; i < HELD_SEEN; i++)
-		if (u->held[i] == h)
-			return 1;
-	u->held[u->held_next] = h;
-	u->held_next = (uint8_t)((u->held_next + 1) % HELD_SEEN);
-	return 0;
-}
-
-uint32_t
-cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
-{
-	struct cf_user *u;
-	uint32_t n = 0;
-
-	HASH_FIND_STR(reg->users, m->room, u);
-	if (!u)
-		return 0;
-	/* Nothing new: they have it, queued or written. */
-	if (m->held && m->mid[0] && held_seen(u, m->mid))
-		return 0;
-	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, u->sessions.head) {
-		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_user);
-		struct cf_frame *f = cf_msg_frame(m, s->dialect);
-
-		if (f) {
-			push(reg, s, f);
-			n++;
-		}
-	}
-	lws_end_foreach_dll_safe(d, d1);
-	return n;
-}
-
 static uint32_t
 expire_rooms(struct cf_registry *reg, uint64_t now)
 {
@@ -828,73 +667,6 @@ cf_registry_expire(struct cf_registry *reg, uint64_t now)
 {
 	uint32_t n = expire_rooms(reg, now);
 
-	addr_sweep(reg, cf_now_us());
+	cf_registry_addr_sweep(reg, cf_now_us());
 	return n;
-}
-
-int
-cf_registry_create_take(struct cf_registry *reg, const char *ip)
-{
-	int rate = reg->cfg->create_rate_per_ip;
-	struct cf_addr *a = addr_get(reg, ip);
-
-	if (!a)
-		return -ENOMEM;
-	if (!cf_bucket_take(&a->creates, rate, rate, cf_now_us() / 60)) {
-		cf_metrics.create_limited_total++;
-		return -EBUSY;
-	}
-	return 0;
-}
-
-int
-cf_registry_keep_take(struct cf_registry *reg, const char *ip)
-{
-	const struct cf_config *cfg = reg->cfg;
-	struct cf_addr *a;
-
-	if (!ip)
-		return 0;
-	if (!(a = addr_get(reg, ip)))
-		return -ENOMEM;
-	if (!cf_bucket_take_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, cf_now_us())) {
-		cf_metrics.inbox_limited_total++;
-		return -EDQUOT;
-	}
-	return 0;
-}
-
-void
-cf_registry_keep_refund(struct cf_registry *reg, const char *ip)
-{
-	struct cf_addr *a;
-
-	if (!ip)
-		return;
-	HASH_FIND_STR(reg->addrs, ip, a);
-	if (a)
-		cf_bucket_refund(&a->keeps, reg->cfg->inbox_max_per_ip);
-}
-
-void
-cf_registry_keep_charge(struct cf_registry *reg, const char *ip, struct cf_msg *m)
-{
-	int r;
-
-	if (!m->keep)
-		return;
-	r = cf_registry_keep_take(reg, ip);
-	if (r == -EDQUOT) {
-		m->keep = m->keep_acct = 0;
-		m->keep_quota = CF_KEEP_REFUSED;
-	} else if (r == 0 && ip) {
-		m->keep_quota = CF_KEEP_CHARGED;
-	}
-}
-
-void
-cf_registry_keep_settle(struct cf_registry *reg, const char *ip, const struct cf_msg *m, int err)
-{
-	if (m->keep_quota == CF_KEEP_CHARGED && !(err == 0 && m->queued))
-		cf_registry_keep_refund(reg, ip);
 }

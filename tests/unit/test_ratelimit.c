@@ -128,6 +128,22 @@ test_window_bounds_any_period(void **state)
 	assert_true(b.tokens == 2.0 && b.last_us == T0);
 }
 
+/* Full again once rate per second has refilled it to burst: the moment the registry may forget
+ * an address's bucket. */
+static void
+test_full_again(void **state)
+{
+	struct cf_bucket b;
+
+	(void)state;
+	cf_bucket_init(&b, 20, T0);
+	assert_true(cf_bucket_full(&b, 10, 20, T0));
+	assert_int_equal(cf_bucket_take(&b, 10, 20, T0), 1);
+	assert_false(cf_bucket_full(&b, 10, 20, T0));
+	assert_false(cf_bucket_full(&b, 10, 20, T0 + 99999)); /* 0.99 of a token back */
+	assert_true(cf_bucket_full(&b, 10, 20, T0 + 100000));
+}
+
 int
 main(void)
 {
@@ -137,6 +153,7 @@ main(void)
 	        cmocka_unit_test(test_refill_at_rate),
 	        cmocka_unit_test(test_cap_at_burst),
 	        cmocka_unit_test(test_lowered_burst),
+	        cmocka_unit_test(test_full_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* user.c - the registry's users (struct cf_user, room.h): who has sessions on this node, told to
+ * the bus as the first arrives and the last leaves, and the delivery of direct messages to
+ * their sessions, each held message once. */
+#include "core/dialect.h"
+#include "core/msg.h"
+#include "core/room.h"
+#include "core/sess.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s)
+{
+	struct cf_user *u;
+
+	cf_registry_user_remove(reg, s);
+	HASH_FIND_STR(reg->users, s->user_id, u);
+	if (!u) {
+		size_t n = strlen(s->user_id);
+
+		u = calloc(1, sizeof(*u) + n + 1);
+		if (!u)
+			return -ENOMEM;
+		memcpy(u->id, s->user_id, n + 1);
+		HASH_ADD(hh, reg->users, id[0], n, u);
+		if (reg->host.user)
+			reg->host.user(reg->host.bus, u->id, 1);
+	}
+	lws_dll2_add_tail(&s->in_user, &u->sessions);
+	return 0;
+}
+
+void
+cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
+{
+	struct cf_user *u;
+
+	if (!s->in_user.owner)
+		return;
+	u = lws_container_of(s->in_user.owner, struct cf_user, sessions);
+	lws_dll2_remove(&s->in_user);
+	if (u->sessions.count)
+		return;
+	if (reg->host.user)
+		reg->host.user(reg->host.bus, u->id, 0);
+	HASH_DEL(reg->users, u);
+	free(u->held);
+	free(u);
+}
+
+uint32_t
+cf_registry_user_sessions(struct cf_registry *reg, const char *uid)
+{
+	struct cf_user *u;
+
+	HASH_FIND_STR(reg->users, uid, u);
+	return u ? u->sessions.count : 0;
+}
+
+struct cf_user *
+cf_registry_user_first(struct cf_registry *reg)
+{
+	return reg->users;
+}
+
+struct cf_user *
+cf_registry_user_next(struct cf_user *u)
+{
+	return u->hh.next;
+}
+
+#define HELD_SEEN 16
+
+/* Whether u's sessions here were given the held message mid already; remembers it if not. */
+static int
+held_seen(struct cf_user *u, const char *mid)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (const char *p = mid; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	if (!u->held && !(u->held = calloc(HELD_SEEN, sizeof(*u->held))))
+		return 0; /* OOM: a second copy is the lesser harm */
+	for (int i = 0; i < HELD_SEEN; i++)
+		if (u->held[i] == h)
+			return 1;
+	u->held[u->held_next] = h;
+	u->held_next = (uint8_t)((u->held_next + 1) % HELD_SEEN);
+	return 0;
+}
+
+uint32_t
+cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
+{
+	struct cf_user *u;
+	uint32_t n = 0;
+
+	HASH_FIND_STR(reg->users, m->room, u);
+	if (!u)
+		return 0;
+	/* Nothing new: they have it, queued or written. */
+	if (m->held && m->mid[0] && held_seen(u, m->mid))
+		return 0;
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, u->sessions.head) {
+		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_user);
+		struct cf_frame *f = cf_msg_frame(m, s->dialect);
+
+		if (f) {
+			if (reg->host.push)
+				reg->host.push(s, f);
+			n++;
+		}
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	return n;
+}
