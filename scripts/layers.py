@@ -10,6 +10,7 @@ the includes of every src/**/*.c and *.h, a .c and its .h counting as one module
 - a cycle between layers (a strongly connected component of the include graph that spans two
   layers or more; modules of one layer may include each other);
 - an include written relative to the including file instead of from src/;
+- an include of a private header (*_int.h) from outside its folder;
 - a file in a folder that no layer names.
 Exit 0 when there is none of them, 1 otherwise.
 Usage: scripts/layers.py [--quiet] [--graph]   (--graph prints the edges between layers)
@@ -72,6 +73,8 @@ def main():
         for inc in incs:
             if os.path.isfile(os.path.join(SRC, inc)):
                 dep = os.path.splitext(os.path.normpath(inc))[0]
+                if inc.endswith("_int.h") and os.path.dirname(inc) != folder:
+                    problems.append(f"src/{f}: {inc} is private to src/{os.path.dirname(inc)}/")
                 if dep != mod:
                     deps.setdefault(mod, set()).add(dep)
             elif folder and os.path.isfile(os.path.join(SRC, folder, inc)):
