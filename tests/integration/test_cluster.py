@@ -273,7 +273,8 @@ async def test_redis_killed_and_restarted_loses_nothing(start_server, redis_fact
     await loop.run_in_executor(None, a.wait_notify,
                                re.compile(r"^STATUS=Serving \d+ connections .*; redis: "))
     sending = asyncio.ensure_future(asyncio.gather(*(send(k) for k in range(20, 40))))
-    await asyncio.sleep(0.5)
+    # Restart only once the outage has refused a send: the clients are mid-retry.
+    await poll_until(lambda: sender.unavailable > 0, T(15), what="a send refused while down")
     await loop.run_in_executor(None, r.restart)
     await wait_healthy(a)
     await wait_healthy(b)
@@ -368,14 +369,22 @@ async def test_presence_is_the_same_on_every_node(start_server, redis):
     for c in (alice, bob, bob2):
         p = await c.ok("presence", room=room)
         assert sorted(m["id"] for m in p["members"]) == ["guest:alice", "guest:bob"], (c.name, p)
-    await bob.send_cmd("leave", room=room)
-    await asyncio.sleep(0.3)
-    assert not alice.evs("leave", room), "bob is still in the room through node a"
+    # carol on bob's node b: what node b publishes after bob's leave reaches alice after it.
+    carol = await Client.connect(b, "carol")
+    await carol.join(room)
+    await alice.wait_event(lambda e: e.get("ev") == "join" and e["user"]["id"] == "guest:carol")
+    await bob.ok("leave", room=room)
+    r = await carol.send(room, "after bob left")
+    await alice.wait_msg(room, r["seq"])
+    assert not [e for e in alice.evs("leave", room) if e["user"]["id"] == "guest:bob"], \
+        "bob is still in the room through node a"
+    await carol.ok("leave", room=room)
+    await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:carol")
     await bob2.send_cmd("leave", room=room)
     ev = await alice.wait_event(lambda e: e.get("ev") == "leave" and e["user"]["id"] == "guest:bob")
     p = await alice.ok("presence", room=room)
     assert [m["id"] for m in p["members"]] == ["guest:alice"]
-    await close_all([alice, bob, bob2])
+    await close_all([alice, bob, bob2, carol])
 
 
 async def test_crashed_node_leaves_no_ghosts(start_server, redis):
