@@ -657,6 +657,11 @@ parse_ours(struct span from, struct span text, uint32_t *pub, uint64_t *seq, uin
 	const char *p, *e;
 	uint64_t gi;
 
+	/* A guest's id is "guest:<name>" (docs/protocol.md "Identities"). */
+	if (id.n > 6 && !memcmp(id.p, "guest:", 6)) {
+		id.p += 6;
+		id.n -= 6;
+	}
 	if (id.n <= pl || memcmp(id.p, opt.prefix, pl) || !t.p)
 		return false;
 	p = id.p + pl;
@@ -1344,8 +1349,8 @@ self_test(void)
 	buf_append(&in, resp, strlen(resp));
 	st_frame(&in, 0x81, rep, strlen(rep));
 	st_frame(&in, 0x89, "abc", 3);
-	st_msg(&in, "lg1", 1, 300, "");                                     /* 16-bit length */
-	st_msg(&in, "lg1", 2, 70000, "");                                   /* 64-bit length */
+	st_msg(&in, "guest:lg1", 1, 300, ""); /* 16-bit length, a guest's id */
+	st_msg(&in, "lg1", 2, 70000, "");     /* 64-bit length */
 	st_msg(&in, "lg1", 2, 1, "\n{\"ev\":\"join\",\"room\":\"bench\"}"); /* dup + event */
 	st_msg(&in, "alice", 9, 1, "");                                     /* foreign */
 	st_frame(&in, 0x01, frag1, strlen(frag1));                          /* fragmented */
