@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* loadgen.c - confab-loadgen, the load generator for confabd's native protocol (confab.v1, see
- * docs/protocol.md). One file, one epoll thread, libc and libm only. This file owns:
+ * docs/protocol.md) and, with --proto raw, for any WebSocket broadcast server (confab's dialects,
+ * nchan, a Node ws server: bench/peers.py). One file, one epoll thread, libc and libm only. This
+ * file owns:
  *  - a minimal WebSocket client: HTTP/1.1 upgrade with a fixed key, masked client frames, server
  *    frame parsing (7/16/64-bit lengths, fragments, several frames per read), ping -> pong, close;
  *  - a minimal JSON scanner for the server's newline-separated objects;
  *  - the benchmark: N subscribers and P paced publishers over K rooms, a log-linear latency
  *    histogram, loss/duplicate detection from per-publisher sequence numbers, an --idle mode;
+ *  - raw mode: a marker "~<prefix> p<pub> s<seq> t<ns>~" in the text, found anywhere in a received
+ *    frame whatever envelope the server wraps around it; publishers send a WebSocket text frame
+ *    or an HTTP/1.1 keep-alive POST per message;
  *  - sampling of the server's RSS and CPU time from /proc/PID, and the report.
  * Policy: it connects to loopback addresses (or a unix socket) only. */
 #define _GNU_SOURCE
@@ -64,6 +69,7 @@ struct conn {
 
 struct pub {
 	uint64_t seq;
+	uint64_t answered; /* --pub-url: HTTP responses so far (they come in request order) */
 	uint64_t sent_ns[ACK_RING];
 };
 
@@ -83,16 +89,18 @@ struct sample {
 };
 
 static struct {
-	const char *host, *unix_path, *path, *room, *prefix;
+	const char *host, *unix_path, *path, *room, *prefix, *proto, *pub_path, *pub_url, *pub_wrap;
 	int port, conns, pubs, rooms, size, src_addrs;
 	double rate, duration, drain, ramp, connect_timeout;
-	bool idle, json, quiet;
+	bool idle, json, quiet, raw;
 	int server_pid;
 } opt = {
         .host = "127.0.0.1",
         .path = "/v1/ws",
         .room = "bench",
         .prefix = "lg",
+        .proto = "confab.v1",
+        .pub_wrap = "{msg}",
         .port = 8080,
         .conns = 100,
         .pubs = 1,
@@ -565,10 +573,36 @@ conn_start(struct conn *c)
 		conn_fail(c, "connect: %s", strerror(errno));
 }
 
+/* Expands {room} and {i} (the connection's index) in a --path, --pub-path or --pub-url. */
+static int
+conn_path(char *out, size_t sz, const char *tpl, const struct conn *c)
+{
+	size_t n = 0;
+	int k;
+
+	while (*tpl) {
+		if (!strncmp(tpl, "{room}", 6)) {
+			k = room_name(out + n, sz - n, c->room);
+			tpl += 6;
+		} else if (!strncmp(tpl, "{i}", 3)) {
+			k = snprintf(out + n, sz - n, "%" PRIu32, c->idx);
+			tpl += 3;
+		} else {
+			k = snprintf(out + n, sz - n, "%c", *tpl++);
+		}
+		if (k < 0 || (size_t)k >= sz - n)
+			die("path too long: %s", tpl);
+		n += (size_t)k;
+	}
+	return (int)n;
+}
+
+static void conn_ready(struct conn *c);
+
 static void
 conn_connected(struct conn *c)
 {
-	char req[512];
+	char req[1024], path[600];
 	int err = 0, n;
 	socklen_t len = sizeof(err);
 
@@ -578,11 +612,16 @@ conn_connected(struct conn *c)
 		conn_fail(c, "connect: %s", strerror(err));
 		return;
 	}
+	if (c->is_pub && opt.pub_url) { /* an HTTP publisher: ready once connected */
+		arm_out(c, false);
+		conn_ready(c);
+		return;
+	}
+	conn_path(path, sizeof(path), c->is_pub && opt.pub_path ? opt.pub_path : opt.path, c);
 	n = snprintf(req, sizeof(req),
 	             "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	             "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n"
-	             "Sec-WebSocket-Protocol: confab.v1\r\n\r\n",
-	             opt.path, host_hdr);
+	             "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+	             path, host_hdr, opt.raw ? "" : "Sec-WebSocket-Protocol: confab.v1\r\n");
 	c->st = C_UPGRADING;
 	conn_write(c, req, (size_t)n);
 }
@@ -618,6 +657,10 @@ feed_http(struct conn *c, const unsigned char *p, size_t n)
 		h += strspn(h + 23, " \t") + 23;
 	if (!h || strncmp(h, WS_ACCEPT, strlen(WS_ACCEPT))) {
 		conn_fail(c, "http: bad Sec-WebSocket-Accept");
+		return hl;
+	}
+	if (opt.raw) { /* no hello, no join: the server subscribed us by the URL */
+		conn_ready(c);
 		return hl;
 	}
 	h = strcasestr(head, "\r\nSec-WebSocket-Protocol:");
@@ -675,15 +718,13 @@ parse_ours(struct span from, struct span text, uint32_t *pub, uint64_t *seq, uin
 	       *seq <= UINT32_MAX;
 }
 
+/* Message seq of publisher j (its index among publishers), sent at ts, reached subscriber c. */
 static void
-on_msg(struct conn *c, struct span from, struct span text)
+on_delivery(struct conn *c, uint32_t j, uint64_t seq, uint64_t ts)
 {
-	uint64_t seq, ts;
-	uint32_t j, *last;
+	uint32_t *last;
 
-	if (c->is_pub || c->st != C_READY)
-		return; /* publishers receive the messages too; they are not measured */
-	if (!parse_ours(from, text, &j, &seq, &ts) || j % nrooms != c->room) {
+	if (j % nrooms != c->room) {
 		stats.foreign++;
 		return;
 	}
@@ -698,6 +739,61 @@ on_msg(struct conn *c, struct span from, struct span text)
 	stats.recv++;
 	stats.last_recv_ns = g_now;
 	hist_add(&lat_hist, g_now > ts ? (g_now - ts) / 1000 : 0);
+}
+
+static void
+on_msg(struct conn *c, struct span from, struct span text)
+{
+	uint64_t seq, ts;
+	uint32_t j;
+
+	if (c->is_pub || c->st != C_READY)
+		return; /* publishers receive the messages too; they are not measured */
+	if (!parse_ours(from, text, &j, &seq, &ts))
+		stats.foreign++;
+	else
+		on_delivery(c, j, seq, ts);
+}
+
+/* Parses "~<prefix> p<pub> s<seq> t<ns>~" at p (just after "~<prefix> p"). */
+static bool
+parse_marker(const char **p, const char *e, uint64_t *pub, uint64_t *seq, uint64_t *ts)
+{
+	const char *q = *p;
+
+	if (!parse_u64(&q, e, pub) || e - q < 2 || memcmp(q, " s", 2))
+		return false;
+	q += 2;
+	if (!parse_u64(&q, e, seq) || e - q < 2 || memcmp(q, " t", 2))
+		return false;
+	q += 2;
+	if (!parse_u64(&q, e, ts) || q >= e || *q != '~')
+		return false;
+	*p = q + 1;
+	return *pub < (uint64_t)opt.pubs && *seq <= UINT32_MAX;
+}
+
+/* --proto raw: every marker in the frame is a delivery, whatever the server wrapped around it. */
+static void
+on_raw(struct conn *c, const unsigned char *p, size_t n)
+{
+	const char *s = (const char *)p, *e = s + n, *m;
+	char pat[32];
+	size_t pl = (size_t)snprintf(pat, sizeof(pat), "~%s p", opt.prefix);
+	bool any = false;
+
+	if (c->is_pub || c->st != C_READY)
+		return;
+	while (s < e && (m = memmem(s, (size_t)(e - s), pat, pl))) {
+		uint64_t j, seq, ts;
+		s = m + pl;
+		if (parse_marker(&s, e, &j, &seq, &ts)) {
+			on_delivery(c, (uint32_t)j, seq, ts);
+			any = true;
+		}
+	}
+	if (!any)
+		stats.other_events++; /* presence, welcome, anything the server adds */
 }
 
 static void
@@ -762,6 +858,10 @@ on_message(struct conn *c, const unsigned char *p, size_t n)
 {
 	const char *s = (const char *)p, *e = s + n, *nl;
 
+	if (opt.raw) {
+		on_raw(c, p, n);
+		return;
+	}
 	for (; s < e && c->st != C_DEAD; s = nl + 1) {
 		if (!(nl = memchr(s, '\n', (size_t)(e - s))))
 			nl = e;
@@ -820,15 +920,83 @@ ws_frame(struct conn *c, bool fin, int op, const unsigned char *p, size_t n)
 	}
 }
 
+/* --pub-url: an answer to the k-th POST of publisher c (HTTP/1.1 answers come in order). */
+static void
+on_post_answer(struct conn *c, int status)
+{
+	struct pub *pb = &pubs[c->idx - nsubs];
+	uint64_t k = ++pb->answered;
+
+	if (status < 200 || status > 299) {
+		stats.send_errors++;
+		tally("http %d", status);
+		return;
+	}
+	stats.acks++;
+	if (k <= pb->seq && pb->seq - k < ACK_RING && g_now >= pb->sent_ns[k % ACK_RING])
+		hist_add(&ack_hist, (g_now - pb->sent_ns[k % ACK_RING]) / 1000);
+}
+
+/* --pub-url: parses the answers to a publisher's POSTs; returns the bytes used. */
+static size_t
+feed_post(struct conn *c, const unsigned char *p, size_t n)
+{
+	char head[MAX_HTTP_HEAD + 1];
+	size_t off = 0;
+
+	while (c->st != C_DEAD && off < n) {
+		const unsigned char *h = p + off, *e = memmem(h, n - off, "\r\n\r\n", 4);
+		const char *cl;
+		uint64_t blen = 0;
+		int status = 0;
+		size_t hl;
+
+		if (!e) {
+			if (n - off > MAX_HTTP_HEAD)
+				conn_fail(c, "http: header too long");
+			break;
+		}
+		hl = (size_t)(e - h) + 4;
+		if (hl > MAX_HTTP_HEAD) {
+			conn_fail(c, "http: header too long");
+			break;
+		}
+		memcpy(head, h, hl);
+		head[hl] = 0;
+		if (sscanf(head, "HTTP/1.%*d %d", &status) != 1) {
+			conn_fail(c, "http: bad status line");
+			break;
+		}
+		if (strcasestr(head, "\r\nTransfer-Encoding:")) {
+			conn_fail(c, "http: chunked answer"); /* not needed by the peers we run */
+			break;
+		}
+		if ((cl = strcasestr(head, "\r\nContent-Length:"))) {
+			cl += 17 + strspn(cl + 17, " \t");
+			if (!parse_u64(&cl, head + hl, &blen) || blen > MAX_MESSAGE) {
+				conn_fail(c, "http: bad Content-Length");
+				break;
+			}
+		}
+		if (n - off - hl < blen)
+			break;
+		off += hl + (size_t)blen;
+		on_post_answer(c, status);
+	}
+	return off;
+}
+
 /* Parses what the server sent; returns the bytes used (the rest is an incomplete frame). */
 static size_t
 feed(struct conn *c, const unsigned char *p, size_t n)
 {
 	size_t off = 0;
 
+	if (c->is_pub && opt.pub_url)
+		return feed_post(c, p, n);
 	if (c->st == C_UPGRADING) {
 		off = feed_http(c, p, n);
-		if (c->st != C_JOINING)
+		if (c->st != C_JOINING && c->st != C_READY)
 			return off;
 	}
 	while (c->st != C_DEAD && n - off >= 2) {
@@ -922,6 +1090,44 @@ on_event(struct conn *c, uint32_t events)
 
 /* ---- publishing ---- */
 
+/* --proto raw: the marker padded to --size, put into --pub-wrap, sent as a text frame or POST. */
+static void
+pub_send_raw(struct conn *c, uint64_t seq, uint64_t t)
+{
+	static char text[MAX_SIZE + 64], req[MAX_SIZE + 2048];
+	const char *w = strstr(opt.pub_wrap, "{msg}");
+	char path[600];
+	int tl, n, hn = 0;
+
+	tl = snprintf(text, sizeof(text), "~%s p%" PRIu32 " s%" PRIu64 " t%" PRIu64 "~", opt.prefix,
+	              c->idx - nsubs, seq, t);
+	if (tl < opt.size) {
+		memset(text + tl, 'x', (size_t)(opt.size - tl));
+		tl = opt.size;
+	}
+	n = (int)(w - opt.pub_wrap) + tl + (int)strlen(w + 5);
+	if (opt.pub_url) {
+		conn_path(path, sizeof(path), opt.pub_url, c);
+		hn = snprintf(req, 1024,
+		              "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\n"
+		              "Content-Length: %d\r\n\r\n",
+		              path, host_hdr, n);
+	}
+	snprintf(req + hn, sizeof(req) - (size_t)hn, "%.*s%.*s%s", (int)(w - opt.pub_wrap),
+	         opt.pub_wrap, tl, text, w + 5);
+	pubs[c->idx - nsubs].sent_ns[seq % ACK_RING] = t;
+	stats.sent++;
+	if (!stats.first_send_ns)
+		stats.first_send_ns = t;
+	stats.expected += room_subs[c->room]; /* no ack carries a count in these protocols */
+	if (opt.pub_url) {
+		conn_write(c, req, (size_t)(hn + n));
+	} else {
+		stats.acks++; /* a WebSocket broadcast server answers nothing: sent is acked */
+		ws_send_text(c, req, n);
+	}
+}
+
 static void
 pub_send(struct conn *c)
 {
@@ -931,6 +1137,10 @@ pub_send(struct conn *c)
 	char room[80];
 	int tl, n;
 
+	if (opt.raw) {
+		pub_send_raw(c, seq, t);
+		return;
+	}
 	tl = snprintf(text, sizeof(text), "%" PRIu64 ":%" PRIu64 ":", seq, t);
 	if (tl < opt.size) {
 		memset(text + tl, 'x', (size_t)(opt.size - tl));
@@ -1122,7 +1332,10 @@ close_all(uint64_t run_t0)
 			static const unsigned char normal[2] = {0x03, 0xe8}; /* 1000 */
 			c->st = C_CLOSING;
 			closing++;
-			ws_send(c, 0x8, normal, 2);
+			if (c->is_pub && opt.pub_url)
+				conn_close(c); /* HTTP: nothing to say goodbye with */
+			else
+				ws_send(c, 0x8, normal, 2);
 		} else if (c->st != C_DEAD) {
 			conn_fail(c, "not ready at the end");
 		}
@@ -1225,14 +1438,14 @@ report(struct sample s0, struct sample sr, struct sample se, double own0, double
 		fputc('\n', f);
 	}
 	if (opt.json) {
-		printf("{\"mode\":\"%s\",\"conns\":%d,\"pubs\":%d,\"rooms\":%" PRIu32
-		       ",\"rate\":%.3f,\"duration\":%.3f,\"size\":%d"
+		printf("{\"mode\":\"%s\",\"proto\":\"%s\",\"conns\":%d,\"pubs\":%d,\"rooms\":"
+		       "%" PRIu32 ",\"rate\":%.3f,\"duration\":%.3f,\"size\":%d"
 		       ",\"ready\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"dropped\":%" PRIu64
 		       ",\"sent\":%" PRIu64 ",\"acks\":%" PRIu64 ",\"send_errors\":%" PRIu64
 		       ",\"skipped\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"received\":%" PRIu64
 		       ",\"loss\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"gaps\":%" PRIu64
 		       ",\"foreign\":%" PRIu64,
-		       opt.idle ? "idle" : "load", opt.conns, opt.pubs, nrooms, opt.rate,
+		       opt.idle ? "idle" : "load", opt.proto, opt.conns, opt.pubs, nrooms, opt.rate,
 		       opt.duration, opt.size, stats.ready, stats.failed, stats.dropped, stats.sent,
 		       stats.acks, stats.send_errors, stats.skipped, stats.expected, stats.recv,
 		       loss, stats.dups, stats.gaps, stats.foreign);
@@ -1390,6 +1603,18 @@ self_test(void)
 	CHECK(labs((long)hist_pct(&h, .5) - 50000) < 1600 &&
 	      labs((long)hist_pct(&h, .99) - 99000) < 3100);
 	CHECK(hist_pct(&h, 1) == 100000);
+	{ /* --proto raw: the marker inside an envelope; cut off or malformed ones are not ours */
+		static const char *const bad[] = {"0 s7 t12", "0 s7 t12x", "1 s7 t12~", "0 s t1~"};
+		const char *env = "{\"data\":{\"text\":\"~lg p0 s7 t123~xx\"}}", *q;
+		uint64_t a, b, t;
+		q = strstr(env, "~lg p") + 5;
+		CHECK(parse_marker(&q, env + strlen(env), &a, &b, &t));
+		CHECK(a == 0 && b == 7 && t == 123 && *q == 'x');
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			q = bad[i];
+			CHECK(!parse_marker(&q, bad[i] + strlen(bad[i]), &a, &b, &t));
+		}
+	}
 	buf_free(&in);
 	puts("self-test ok");
 	return 0;
@@ -1401,13 +1626,22 @@ static void
 usage(FILE *f)
 {
 	fputs("Usage: confab-loadgen [options]\n"
-	      "Load generator for confabd's native protocol confab.v1. Loopback only.\n"
+	      "Load generator for confabd's native protocol confab.v1, or (--proto raw) for\n"
+	      "any WebSocket broadcast server. Loopback only.\n"
 	      "\n"
 	      "Target:\n"
 	      "  --host ADDR          numeric loopback address or localhost (default 127.0.0.1)\n"
 	      "  --port N             TCP port (default 8080)\n"
 	      "  --unix PATH          connect to a unix socket listener instead\n"
-	      "  --path PATH          WebSocket path (default /v1/ws)\n"
+	      "  --path PATH          WebSocket path (default /v1/ws); {room} and {i} (the\n"
+	      "                       connection's index) are replaced\n"
+	      "  --proto P            confab.v1 (default) or raw: see below\n"
+	      "  --pub-path PATH      raw: publishers' WebSocket path (default --path)\n"
+	      "  --pub-url PATH       raw: publishers POST each message to PATH on the same\n"
+	      "                       host and port instead (HTTP/1.1 keep-alive, one\n"
+	      "                       connection each; a 2xx answer is the ack)\n"
+	      "  --pub-wrap TEMPLATE  raw: what a publisher sends, {msg} replaced by the text\n"
+	      "                       (default {msg}; confab's seed 000: {\"text\":\"{msg}\"})\n"
 	      "  --server-pid PID     sample confabd's VmRSS and utime+stime from /proc/PID\n"
 	      "Load:\n"
 	      "  --conns N            subscriber connections (default 100)\n"
@@ -1438,6 +1672,16 @@ usage(FILE *f)
 	      "measure latency and detect loss and duplicates per publisher. Sending starts\n"
 	      "once every connection is ready or has failed. At most 60000 connections;\n"
 	      "RLIMIT_NOFILE is raised to its hard limit.\n"
+	      "\n"
+	      "With --proto raw a connection is ready once upgraded (the URL names its room;\n"
+	      "no subprotocol, no Origin). The text is \"~<prefix> p<pub> s<seq> t<ns>~\"\n"
+	      "padded to --size; every such marker found anywhere in a received frame is a\n"
+	      "delivery, whatever envelope the server put around it, and frames without one\n"
+	      "are counted as other events. Expected deliveries are counted at send time\n"
+	      "(subscribers ready in the room); WebSocket publishers get no ack.\n"
+	      "  nchan:    --path '/sub/{room}' --pub-url '/pub/{room}'\n"
+	      "  confabd seed 000: --path '/ws?room={room}&name=lg{i}' --pub-wrap\n"
+	      "            '{\"text\":\"{msg}\"}'   (texts up to 300 bytes there)\n"
 	      "\n"
 	      "Configure the server for the load (confab.conf or CONFAB_<SECTION>_<KEY>):\n"
 	      "  limits.rate, limits.burst   each publisher sends R/P messages/s: set rate above\n"
@@ -1525,6 +1769,10 @@ parse_args(int argc, char **argv)
 	        {"port", 'i', &opt.port, 1, 65535},
 	        {"unix", 's', &opt.unix_path, 0, 0},
 	        {"path", 's', &opt.path, 0, 0},
+	        {"proto", 's', &opt.proto, 0, 0},
+	        {"pub-path", 's', &opt.pub_path, 0, 0},
+	        {"pub-url", 's', &opt.pub_url, 0, 0},
+	        {"pub-wrap", 's', &opt.pub_wrap, 0, 0},
 	        {"server-pid", 'i', &opt.server_pid, 1, 1 << 30},
 	        {"conns", 'i', &opt.conns, 0, MAX_CONNS},
 	        {"pubs", 'i', &opt.pubs, 0, MAX_CONNS},
@@ -1585,8 +1833,21 @@ parse_args(int argc, char **argv)
 	if (strlen(opt.prefix) > 20 ||
 	    strspn(opt.prefix, "abcdefghijklmnopqrstuvwxyz") != strlen(opt.prefix))
 		die("--prefix: up to 20 lowercase letters");
-	if (strlen(opt.path) > 200 || opt.path[0] != '/' || strpbrk(opt.path, " \r\n"))
-		die("--path: must start with / and hold no spaces");
+	if (!strcmp(opt.proto, "raw"))
+		opt.raw = true;
+	else if (strcmp(opt.proto, "confab.v1"))
+		die("--proto: confab.v1 or raw");
+	if (!opt.raw && (opt.pub_path || opt.pub_url || strcmp(opt.pub_wrap, "{msg}")))
+		die("--pub-path, --pub-url and --pub-wrap need --proto raw");
+	if (opt.pub_path && opt.pub_url)
+		die("--pub-path and --pub-url exclude each other");
+	const char *paths[] = {opt.path, opt.pub_path, opt.pub_url};
+	for (int i = 0; i < 3; i++)
+		if (paths[i] &&
+		    (strlen(paths[i]) > 200 || paths[i][0] != '/' || strpbrk(paths[i], " \r\n")))
+			die("--path, --pub-path, --pub-url: must start with / and hold no spaces");
+	if (strlen(opt.pub_wrap) > 200 || !strstr(opt.pub_wrap, "{msg}"))
+		die("--pub-wrap: up to 200 bytes holding {msg}");
 }
 
 static void
