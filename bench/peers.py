@@ -1,0 +1,301 @@
+#!/usr/bin/python3
+"""peers.py - issue 14's fan-out scenario against confabd and its peers, side by side.
+
+Usage: /usr/bin/python3 bench/peers.py [--quick] [--rates 100,500] [--duration S]
+       [--repeat N] [--conns N] [--servers confab,nchan,node] [--build DIR] [--out FILE]
+
+Runs "1 room x --conns subscribers, 1 publisher, R msg/s for --duration s" with
+bench/loadgen.c (--proto raw, the same load generator for all) against:
+  confab  build-rel/confabd, seed 000 dialect (/ws?room=&name=, {"text": ...} in, a JSON
+          "chat" out), limits as bench/run.sh sets them;
+  nchan   Debian's libnginx-mod-nchan in its own nginx (bench/peers/nchan.conf.in, one worker),
+          HTTP POST publisher, WebSocket subscribers;
+  node    a ws broadcast server (bench/peers/node, `npm ci` from the lockfile into a temp dir).
+Each server runs alone, started fresh for every run in a temp dir on a free 127.0.0.1 port and
+killed by PID afterwards; runs are interleaved across servers (rate by rate, repeat by repeat)
+so that a noisy machine spreads over all three. Prints the median and the spread (min-max) of
+each figure and the confab/peer ratios of the medians. --quick: one 3 s run at 100 msg/s.
+Installs libnginx-mod-nchan with apt-get when it is missing (needs root).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "bench", "peers")
+NCHAN_SO = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+SERVERS = ("confab", "nchan", "node")
+# The loadgen's arguments for each server's protocol (--proto raw).
+PROTO = {
+    "confab": ["--path", "/ws?room={room}&name=lg{i}", "--pub-wrap", '{"text":"{msg}"}'],
+    "nchan": ["--path", "/sub/{room}", "--pub-url", "/pub/{room}"],
+    "node": ["--path", "/r/{room}"],
+}
+HEALTH = {"confab": "/healthz", "nchan": "/health", "node": "/health"}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def die(msg):
+    log("peers.py: " + msg)
+    sys.exit(2)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_build(build):
+    if all(os.access(os.path.join(build, b), os.X_OK) for b in ("confabd", "confab-loadgen")):
+        return
+    log(f"building {build} (RelWithDebInfo)")
+    subprocess.run(["cmake", "-S", ROOT, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                    "-DCONFAB_TESTS=OFF"], check=True, stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(["cmake", "--build", build, "-j2"], check=True, stdout=subprocess.DEVNULL,
+                   timeout=1800)
+
+
+def ensure_nchan():
+    if os.path.exists(NCHAN_SO) and shutil.which("nginx"):
+        return
+    if os.geteuid() != 0:
+        die("nchan is not installed: apt-get install libnginx-mod-nchan nginx-light (as root)")
+    pkgs = ["libnginx-mod-nchan"] + ([] if shutil.which("nginx") else ["nginx-light"])
+    log("installing " + " ".join(pkgs))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends"] + pkgs, check=True,
+                   env=env, timeout=900)
+
+
+def ensure_node(tmp):
+    """Installs the lockfile's ws into tmp/node; returns the directory."""
+    d = os.path.join(tmp, "node")
+    os.mkdir(d)
+    for f in ("package.json", "package-lock.json", "server.js"):
+        shutil.copy(os.path.join(PEERS, "node", f), d)
+    log("npm ci (bench/peers/node)")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=d,
+                   check=True, stdout=subprocess.DEVNULL, timeout=300)
+    return d
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+class Server:
+    """One fresh server process in its own temp dir; measure_pid is what does the work."""
+
+    def __init__(self, kind, args, tmp, node_dir):
+        self.kind, self.port = kind, free_port()
+        self.dir = tempfile.mkdtemp(prefix=kind + ".", dir=tmp)
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        env = dict(os.environ)
+        if kind == "confab":
+            for k in ("ACCEPTED_ORIGIN", "CONFAB_DIALECTS_DISPOSABLE_ORIGIN"):
+                env.pop(k, None)  # empty accepted Origin: the loadgen sends none
+            env.update(CONFAB_STATE_DIR=self.dir, CONFAB_LIMITS_RATE="1000000",
+                       CONFAB_LIMITS_BURST="1000000", CONFAB_SERVER_MAX_CONNECTIONS="60000",
+                       CONFAB_SERVER_MAX_CONNECTIONS_PER_IP="60000",
+                       CONFAB_DIALECTS_DISPOSABLE_CHAT="1")
+            cmd = [os.path.join(args.build, "confabd"), "--config", "/dev/null", "--listen",
+                   f"127.0.0.1:{self.port}"]
+        elif kind == "nchan":
+            with open(os.path.join(PEERS, "nchan.conf.in")) as f:
+                conf = f.read().replace("@DIR@", self.dir).replace("@PORT@", str(self.port))
+            with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+                f.write(conf)
+            cmd = ["nginx", "-p", self.dir, "-c", os.path.join(self.dir, "nginx.conf"), "-e",
+                   os.path.join(self.dir, "error.log")]
+        else:
+            cmd = ["node", os.path.join(node_dir, "server.js"), str(self.port)]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.measure_pid = self.proc.pid
+        self.wait_ready()
+
+    def wait_ready(self):
+        deadline = time.monotonic() + 15
+        url = f"http://127.0.0.1:{self.port}{HEALTH[self.kind]}"
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}: "
+                                   f"see {self.log.name}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind} not healthy after 15 s")
+            time.sleep(0.05)
+        if self.kind == "nchan":  # measure the one worker, not the master
+            kids = children(self.proc.pid)
+            if len(kids) != 1:
+                raise RuntimeError(f"nginx has {len(kids)} workers, expected 1")
+            self.measure_pid = kids[0]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            # nginx: SIGQUIT is its graceful stop, but a fast one (SIGTERM) is enough here
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def run_one(args, kind, rate, node_dir, tmp):
+    srv = Server(kind, args, tmp, node_dir)
+    try:
+        cmd = [os.path.join(args.build, "confab-loadgen"), "--proto", "raw", "--port",
+               str(srv.port), "--conns", str(args.conns), "--pubs", "1", "--rate", str(rate),
+               "--duration", str(args.duration), "--size", "64", "--server-pid",
+               str(srv.measure_pid), "--json", "--quiet"] + PROTO[kind]
+        limit = 15 + args.conns / 2000 + 5 + args.duration + 2 + 1 + 30
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=limit)
+    finally:
+        srv.stop()
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"loadgen against {kind} gave no result: {p.stderr[-500:]}")
+    r = json.loads(lines[-1])
+    exp = r["expected"] or 1
+    rss = r["server_rss_per_conn_kib"]
+    return {
+        "dps": r["deliveries_per_s"],
+        "loss": 100.0 * r["loss"] / exp,
+        "p50": r["latency_us"]["p50"] / 1000,
+        "p99": r["latency_us"]["p99"] / 1000,
+        "cpu_m": r["server_cpu_s_per_m_deliveries"],
+        "rss_conn": rss * 1024 if rss is not None else None,
+        "cpu_conn": r["server_cpu_connect_s"],
+        "lg_cpu": 100.0 * r["loadgen_cpu_msgs_s"] / (args.duration + 2),
+        "failed": r["failed"] + r["dropped"],
+        "reasons": r["reasons"],
+    }
+
+
+METRICS = [  # key, label, format
+    ("dps", "deliveries/s", "{:,.0f}"),
+    ("loss", "loss %", "{:.2f}"),
+    ("p50", "end-to-end p50 ms", "{:.1f}"),
+    ("p99", "end-to-end p99 ms", "{:.1f}"),
+    ("cpu_m", "server CPU s per million deliveries", "{:.2f}"),
+    ("rss_conn", "server RSS per connection, bytes", "{:,.0f}"),
+    ("cpu_conn", "server CPU to connect, s", "{:.2f}"),
+]
+
+
+def cell(vals, fmt):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-", None
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt.format(med), med
+    return f"{fmt.format(med)} ({fmt.format(min(vals))}-{fmt.format(max(vals))})", med
+
+
+def table(results, args, servers):
+    out = []
+    peers = [s for s in servers if s != "confab"]
+    for rate in args.rates:
+        out.append(f"\n1 room x {args.conns:,} subscribers, 1 publisher, {rate} msg/s "
+                   f"({rate * args.conns:,} deliveries/s offered), {args.duration:g} s, "
+                   f"{args.repeat} run(s) each: median (min-max)\n")
+        head = ["figure"] + servers + [f"confab/{p}" for p in peers if "confab" in servers]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for key, label, fmt in METRICS:
+            row, med = [label], {}
+            for s in servers:
+                text, med[s] = cell([r[key] for r in results[(s, rate)]], fmt)
+                row.append(text)
+            if "confab" in servers:
+                for p in peers:
+                    ok = med.get("confab") is not None and med.get(p)
+                    row.append(f"{med['confab'] / med[p]:.2f}" if ok else "-")
+            out.append("| " + " | ".join(row) + " |")
+        notes = []
+        for s in servers:
+            for i, r in enumerate(results[(s, rate)]):
+                if r["failed"] or r["reasons"]:
+                    notes.append(f"{s} run {i + 1}: {r['failed']} connections failed or "
+                                 f"dropped; {r['reasons']}")
+                if r["lg_cpu"] > 90:
+                    notes.append(f"{s} run {i + 1}: the load generator was CPU-bound "
+                                 f"({r['lg_cpu']:.0f} % of a core)")
+        out += ["", *notes] if notes else []
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="one 3 s run at 100 msg/s")
+    ap.add_argument("--rates", help="comma-separated msg/s (default 100,500)")
+    ap.add_argument("--duration", type=float, help="seconds of sending per run (default 10)")
+    ap.add_argument("--repeat", type=int, help="runs per server and rate (default 3)")
+    ap.add_argument("--conns", type=int, default=1000, help="subscribers (default 1000)")
+    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
+    ap.add_argument("--out", help="write every run's figures as JSON here")
+    args = ap.parse_args()
+    q = args.quick
+    args.rates = [int(x) for x in (args.rates or ("100" if q else "100,500")).split(",")]
+    args.duration = args.duration or (3 if q else 10)
+    args.repeat = args.repeat or (1 if q else 3)
+    servers = [s for s in args.servers.split(",") if s]
+    if any(s not in SERVERS for s in servers) or not servers:
+        die(f"--servers: a list of {','.join(SERVERS)}")
+    if not (1 <= args.repeat <= 20 and 0 < args.duration <= 600 and 1 <= args.conns <= 18000
+            and all(1 <= r <= 100000 for r in args.rates) and len(args.rates) <= 10):
+        die("--repeat 1-20, --duration up to 600, --conns up to 18000, up to 10 rates")
+    args.build = os.path.abspath(args.build)
+    ensure_build(args.build)
+    if "nchan" in servers:
+        ensure_nchan()
+    results = {(s, r): [] for s in servers for r in args.rates}
+    with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
+        node_dir = ensure_node(tmp) if "node" in servers else None
+        for rate in args.rates:
+            for i in range(args.repeat):
+                for s in servers:
+                    r = run_one(args, s, rate, node_dir, tmp)
+                    results[(s, rate)].append(r)
+                    log(f"{s:6} {rate} msg/s run {i + 1}: {r['dps']:,.0f}/s, loss "
+                        f"{r['loss']:.2f} %, p50/p99 {r['p50']:.1f}/{r['p99']:.1f} ms, "
+                        f"{r['cpu_m'] or 0:.2f} s per million")
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            stdout=subprocess.PIPE, text=True).stdout.strip()
+    print(f"bench/peers.py at {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(table(results, args, servers))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({f"{s} {r}": v for (s, r), v in results.items()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
