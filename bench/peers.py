@@ -9,7 +9,9 @@ bench/loadgen.c (--proto raw, the same load generator for all) against:
   confab  build-rel/confabd, seed 000 dialect (/ws?room=&name=, {"text": ...} in, a JSON
           "chat" out), limits as bench/run.sh sets them;
   nchan   Debian's libnginx-mod-nchan in its own nginx (bench/peers/nchan.conf.in, one worker),
-          HTTP POST publisher, WebSocket subscribers;
+          WebSocket subscribers; the publisher POSTs each message over one keep-alive HTTP
+          connection, or (--nchan-publisher websocket) sends it as a frame on nchan's
+          WebSocket publisher;
   node    a ws broadcast server (bench/peers/node, `npm ci` from the lockfile into a temp dir).
 Each server runs alone, started fresh for every run in a temp dir on a free 127.0.0.1 port and
 killed by PID afterwards; runs are interleaved across servers (rate by rate, repeat by repeat)
@@ -168,10 +170,13 @@ class Server:
 def run_one(args, kind, rate, node_dir, tmp):
     srv = Server(kind, args, tmp, node_dir)
     try:
+        proto = PROTO[kind]
+        if kind == "nchan" and args.nchan_publisher == "websocket":
+            proto = ["--path", "/sub/{room}", "--pub-path", "/pub/{room}"]
         cmd = [os.path.join(args.build, "confab-loadgen"), "--proto", "raw", "--port",
                str(srv.port), "--conns", str(args.conns), "--pubs", "1", "--rate", str(rate),
                "--duration", str(args.duration), "--size", "64", "--server-pid",
-               str(srv.measure_pid), "--json", "--quiet"] + PROTO[kind]
+               str(srv.measure_pid), "--json", "--quiet"] + proto
         limit = 15 + args.conns / 2000 + 5 + args.duration + 2 + 1 + 30
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=limit)
@@ -191,6 +196,7 @@ def run_one(args, kind, rate, node_dir, tmp):
         "cpu_m": r["server_cpu_s_per_m_deliveries"],
         "rss_conn": rss * 1024 if rss is not None else None,
         "cpu_conn": r["server_cpu_connect_s"],
+        "lg_s": r["loadgen_cpu_msgs_s"],
         "lg_cpu": 100.0 * r["loadgen_cpu_msgs_s"] / (args.duration + 2),
         "failed": r["failed"] + r["dropped"],
         "reasons": r["reasons"],
@@ -205,6 +211,7 @@ METRICS = [  # key, label, format
     ("cpu_m", "server CPU s per million deliveries", "{:.2f}"),
     ("rss_conn", "server RSS per connection, bytes", "{:,.0f}"),
     ("cpu_conn", "server CPU to connect, s", "{:.2f}"),
+    ("lg_s", "load generator CPU while sending + draining, s", "{:.2f}"),
 ]
 
 
@@ -259,6 +266,8 @@ def main():
     ap.add_argument("--repeat", type=int, help="runs per server and rate (default 3)")
     ap.add_argument("--conns", type=int, default=1000, help="subscribers (default 1000)")
     ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--nchan-publisher", choices=("http", "websocket"), default="http",
+                    help="how the publisher reaches nchan (default http)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
     ap.add_argument("--out", help="write every run's figures as JSON here")
     args = ap.parse_args()
@@ -290,7 +299,7 @@ def main():
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             stdout=subprocess.PIPE, text=True).stdout.strip()
     print(f"bench/peers.py at {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}, nchan publisher: {args.nchan_publisher}")
     print(table(results, args, servers))
     if args.out:
         with open(args.out, "w") as f:
