@@ -205,7 +205,7 @@ def run_one(args, kind, rate, node_dir, tmp):
 
 METRICS = [  # key, label, format
     ("dps", "deliveries/s", "{:,.0f}"),
-    ("loss", "loss %", "{:.2f}"),
+    ("loss", "undelivered at the end of the 2 s drain, %", "{:.2f}"),
     ("p50", "end-to-end p50 ms", "{:.1f}"),
     ("p99", "end-to-end p99 ms", "{:.1f}"),
     ("cpu_m", "server CPU s per million deliveries", "{:.2f}"),
@@ -242,7 +242,7 @@ def table(results, args, servers):
                 row.append(text)
             if "confab" in servers:
                 for p in peers:
-                    ok = med.get("confab") is not None and med.get(p)
+                    ok = key != "loss" and med.get("confab") is not None and med.get(p)
                     row.append(f"{med['confab'] / med[p]:.2f}" if ok else "-")
             out.append("| " + " | ".join(row) + " |")
         notes = []
