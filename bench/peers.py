@@ -199,6 +199,7 @@ def run_one(args, kind, rate, node_dir, tmp):
         "lg_s": r["loadgen_cpu_msgs_s"],
         "lg_cpu": 100.0 * r["loadgen_cpu_msgs_s"] / (args.duration + 2),
         "failed": r["failed"] + r["dropped"],
+        "dups": r["dups"],
         "reasons": r["reasons"],
     }
 
@@ -251,6 +252,8 @@ def table(results, args, servers):
                 if r["failed"] or r["reasons"]:
                     notes.append(f"{s} run {i + 1}: {r['failed']} connections failed or "
                                  f"dropped; {r['reasons']}")
+                if r["dups"]:
+                    notes.append(f"{s} run {i + 1}: {r['dups']} duplicate deliveries")
                 if r["lg_cpu"] > 90:
                     notes.append(f"{s} run {i + 1}: the load generator was CPU-bound "
                                  f"({r['lg_cpu']:.0f} % of a core)")
