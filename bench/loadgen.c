@@ -580,6 +580,7 @@ conn_path(char *out, size_t sz, const char *tpl, const struct conn *c)
 	size_t n = 0;
 	int k;
 
+	out[0] = '\0';
 	while (*tpl) {
 		if (!strncmp(tpl, "{room}", 6)) {
 			k = room_name(out + n, sz - n, c->room);
