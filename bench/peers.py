@@ -244,7 +244,7 @@ def table(results, args, servers):
             if "confab" in servers:
                 for p in peers:
                     ok = key != "loss" and med.get("confab") is not None and med.get(p)
-                    row.append(f"{med['confab'] / med[p]:.2f}" if ok else "-")
+                    row.append(f"{med['confab'] / med[p]:.3g}" if ok else "-")
             out.append("| " + " | ".join(row) + " |")
         notes = []
         for s in servers:
