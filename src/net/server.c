@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -379,6 +380,43 @@ is_unix_socket(int fd)
 	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
 }
 
+/* Descriptors besides the connections: listeners, the Redis links, lws's own, files of the state
+ * directory and inboxes, name resolution, the journal. */
+#define FD_RESERVE   64
+#define FD_TABLE_MAX (1 << 20) /* Linux's default nr_open */
+
+/* lws sizes its table of descriptors from the soft limit when the context is created, and lws
+ * 4.1 retries accept() on EMFILE for as long as the listener stays readable: a process at its
+ * limit spins a core. So the soft limit is raised to the hard one first (a shell's 1,024 would
+ * hold a server of 10,000), and a limit below server.max_connections is said at startup. */
+static void
+fd_limits(const struct cf_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > FD_TABLE_MAX ? FD_TABLE_MAX
+	                                                                  : rl.rlim_max;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s", (unsigned long long)want,
+			         strerror(errno));
+		else
+			log_debug("descriptor limit raised to %llu", (unsigned long long)want);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)cfg->max_connections + FD_RESERVE)
+		log_warn("the descriptor limit is %llu (LimitNOFILE=, ulimit -n): fewer than "
+		         "server.max_connections (%d) + %d; at the limit new connections fail and "
+		         "lws retries them at full CPU",
+		         (unsigned long long)rl.rlim_cur, cfg->max_connections, FD_RESERVE);
+}
+
 int
 cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 {
@@ -421,6 +459,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	info.timeout_secs = (unsigned)cfg->handshake_timeout;
 	info.gid = (gid_t)-1;
 	info.uid = (uid_t)-1;
+	fd_limits(cfg);
 	srv->ctx = lws_create_context(&info);
 	if (!srv->ctx)
 		return cf_log_errno(CF_LOG_ERR, -EIO, "could not create the lws context");

@@ -111,8 +111,10 @@ class Server:
     """One confabd process. Use start(); stop() returns the exit code."""
 
     def __init__(self, overrides=None, args=(), env=None, www_dir=WWW_DIR, port=None,
-                 activate=None, held=None, journal_dir=None):
+                 activate=None, held=None, journal_dir=None, nofile=None):
         self.fixed_port = port  # None: a free one
+        # (soft, hard) RLIMIT_NOFILE to start confabd with (prlimit), or None: the test's own.
+        self.nofile = nofile
         # Socket activation: [(address, fd name), ...] for systemd-socket-activate, which
         # starts confabd on the first connection (start() then does not wait for READY=1).
         self.activate = activate
@@ -199,6 +201,8 @@ class Server:
         cmd = [CONFABD, "--config", self.conf_path] + self.args
         if VALGRIND:
             cmd = VALGRIND_CMD + cmd
+        if self.nofile:
+            cmd = ["prlimit", f"--nofile={self.nofile[0]}:{self.nofile[1]}", "--"] + cmd
         if self.activate:
             # It passes only PATH and LISTEN_* on: the rest goes by -E.
             pre = [SOCKET_ACTIVATE]

@@ -176,6 +176,39 @@ async def test_max_connections_503(server):
 
 
 # --------------------------------------------------------------------------------------------
+# descriptor limit
+
+def nofile(server):
+    """confabd's (soft, hard) RLIMIT_NOFILE, as /proc says it."""
+    with open(f"/proc/{server.proc.pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return tuple(int(v) for v in line.split()[3:5])
+    raise AssertionError("no Max open files line")
+
+
+@pytest.mark.skipif(VALGRIND, reason="valgrind keeps descriptors of its own below the limit")
+async def test_descriptor_soft_limit_raised_to_the_hard_one(start_server):
+    server = start_server(nofile=(64, 20000))
+    assert nofile(server) == (20000, 20000)
+    assert "descriptor limit" not in server.log_text()
+    c = await Client.connect(server, "a")
+    await c.ok("ping")
+    await c.close()
+
+
+@pytest.mark.skipif(VALGRIND, reason="valgrind keeps descriptors of its own below the limit")
+async def test_descriptor_limit_below_max_connections_is_said(start_server):
+    server = start_server({("server", "max_connections"): 1000}, nofile=(256, 256))
+    assert nofile(server) == (256, 256)
+    assert re.search(r"the descriptor limit is 256 .*server\.max_connections \(1000\)",
+                     server.log_text()), server.log_text()
+    c = await Client.connect(server, "a")
+    await c.ok("ping")
+    await c.close()
+
+
+# --------------------------------------------------------------------------------------------
 # slow consumer
 
 # Big messages: the kernel's socket buffers (autotuned, several MB, and how large depends on the
