@@ -172,6 +172,54 @@ reg_user(void *b, const char *uid, int present)
 	cf_bus_user(b, uid, present);
 }
 
+static void
+reg_deliver(void *ud, struct cf_msg *m)
+{
+	cf_room_deliver(ud, m);
+}
+
+static uint32_t
+reg_deliver_dm(void *ud, struct cf_msg *m)
+{
+	return cf_registry_deliver_dm(ud, m);
+}
+
+static uint32_t
+reg_user_sessions(void *ud, const char *uid)
+{
+	return cf_registry_user_sessions(ud, uid);
+}
+
+static int
+reg_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
+{
+	struct cf_room *room;
+	int r = cf_room_get(ud, name, &room);
+
+	if (r < 0)
+		return r;
+	*ret_seq = room->seq;
+	*ret_epoch = room->epoch;
+	return 0;
+}
+
+static int
+reg_room_held(void *ud, const char *name)
+{
+	return cf_room_find(ud, name) != NULL;
+}
+
+void
+cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg)
+{
+	*h = (struct cf_bus_host){.deliver = reg_deliver,
+	                          .deliver_dm = reg_deliver_dm,
+	                          .user_sessions = reg_user_sessions,
+	                          .room_seq = reg_room_seq,
+	                          .room_held = reg_room_held,
+	                          .ud = reg};
+}
+
 void
 cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h)
 {

@@ -153,6 +153,9 @@ void cf_bus_dm_written(struct cf_bus *b, const char *uid, const char *mid);
  * mirror, state_free) so that the registry tells b, without naming the bus. */
 struct cf_registry_host;
 void cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h);
+/* The other way round: a bus host whose every callback goes to the registry reg (delivery,
+ * users here, in-process room order, held rooms), as a node, its tests and fuzzers need. */
+void cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg);
 /* Asks whether each of uids[0..n) (1 <= n <= CF_BUS_ONLINE_MAX) has a session on any node.
  * cb(ud, ...) runs exactly once, unless cf_bus_cancel(b, ud) runs first; it may run before
  * this returns (the local bus answers at once). Returns 0 or a negative errno (cb will not

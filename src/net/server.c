@@ -162,52 +162,6 @@ cf_server_admit(struct cf_server *srv, struct lws *wsi, const char *path, const 
 	return 0;
 }
 
-static void
-host_deliver(void *ud, struct cf_msg *m)
-{
-	struct cf_server *srv = ud;
-
-	cf_room_deliver(srv->env.reg, m);
-}
-
-static uint32_t
-host_deliver_dm(void *ud, struct cf_msg *m)
-{
-	struct cf_server *srv = ud;
-
-	return cf_registry_deliver_dm(srv->env.reg, m);
-}
-
-static uint32_t
-host_user_sessions(void *ud, const char *uid)
-{
-	struct cf_server *srv = ud;
-
-	return cf_registry_user_sessions(srv->env.reg, uid);
-}
-
-static int
-host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
-{
-	struct cf_server *srv = ud;
-	struct cf_room *room;
-	int r = cf_room_get(srv->env.reg, name, &room);
-
-	if (r < 0)
-		return r;
-	*ret_seq = room->seq;
-	*ret_epoch = room->epoch;
-	return 0;
-}
-
-static int
-host_room_held(void *ud, const char *name)
-{
-	struct cf_server *srv = ud;
-
-	return cf_room_find(srv->env.reg, name) != NULL;
-}
-
 /* STATUS= for systemctl status: what this process is doing, in one line. */
 static void
 update_status(struct cf_server *srv)
@@ -421,12 +375,7 @@ int
 cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 {
 	struct lws_context_creation_info info;
-	struct cf_bus_host host = {.deliver = host_deliver,
-	                           .deliver_dm = host_deliver_dm,
-	                           .user_sessions = host_user_sessions,
-	                           .room_seq = host_room_seq,
-	                           .room_held = host_room_held,
-	                           .ud = srv};
+	struct cf_bus_host host;
 	struct lws_vhost *vh0 = NULL;
 	struct passed ps = {0};
 	char hostname[64], err[512];
@@ -572,6 +521,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		                     : "");
 	}
 	passed_done(&ps);
+	cf_bus_host_registry(&host, srv->env.reg);
 	if (cfg->redis_url[0]) {
 		srv->env.bus = cf_bus_redis_new(srv->ctx, vh0, cfg, srv->env.reg, srv->env.node_id,
 		                                &host, err, sizeof(err));

@@ -68,45 +68,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The bus host of server.c. */
-static void
-host_deliver(void *ud, struct cf_msg *m)
-{
-	struct cf_server *srv = ud;
-
-	cf_room_deliver(srv->env.reg, m);
-}
-
-static uint32_t
-host_deliver_dm(void *ud, struct cf_msg *m)
-{
-	struct cf_server *srv = ud;
-
-	return cf_registry_deliver_dm(srv->env.reg, m);
-}
-
-static uint32_t
-host_user_sessions(void *ud, const char *uid)
-{
-	struct cf_server *srv = ud;
-
-	return cf_registry_user_sessions(srv->env.reg, uid);
-}
-
-static int
-host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
-{
-	struct cf_server *srv = ud;
-	struct cf_room *room;
-	int r = cf_room_get(srv->env.reg, name, &room);
-
-	if (r < 0)
-		return r;
-	*ret_seq = room->seq;
-	*ret_epoch = room->epoch;
-	return 0;
-}
-
 /* Strict UTF-8, as lws's validator (no overlongs, surrogates or code points past U+10FFFF). */
 static int
 utf8_ok(const uint8_t *s, size_t n)
@@ -212,10 +173,7 @@ close_sess(struct cf_server *srv, struct cf_sess *s)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cf_bus_host host = {.deliver = host_deliver,
-	                           .deliver_dm = host_deliver_dm,
-	                           .user_sessions = host_user_sessions,
-	                           .room_seq = host_room_seq};
+	struct cf_bus_host host;
 	size_t max = DIALECT.max_frame ? DIALECT.max_frame : (size_t)cfg.max_frame;
 	const uint8_t *p = data, *end = data + size;
 	struct cf_server srv = {.env.cfg = &cfg};
@@ -227,7 +185,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 256 * 1024)
 		return -1;
 	srv.env.reg = cf_registry_new(&cfg);
-	host.ud = &srv;
+	cf_bus_host_registry(&host, srv.env.reg);
 	srv.env.bus = cf_bus_local_new(NULL, &host);
 	if (!srv.env.reg || !srv.env.bus)
 		abort();

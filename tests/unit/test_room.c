@@ -37,34 +37,11 @@ struct fx {
 	struct cf_sess s[NSESS];
 };
 
-/* The bus host of src/net/server.c. */
-static void
-host_deliver(void *ud, struct cf_msg *m)
-{
-	struct cf_server *srv = ud;
-
-	cf_room_deliver(srv->env.reg, m);
-}
-
-static int
-host_room_seq(void *ud, const char *name, uint64_t *ret_seq, uint64_t *ret_epoch)
-{
-	struct cf_server *srv = ud;
-	struct cf_room *room;
-	int r = cf_room_get(srv->env.reg, name, &room);
-
-	if (r < 0)
-		return r;
-	*ret_seq = room->seq;
-	*ret_epoch = room->epoch;
-	return 0;
-}
-
 static int
 setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	struct cf_bus_host host = {.deliver = host_deliver, .room_seq = host_room_seq};
+	struct cf_bus_host host;
 
 	if (!fx)
 		return -1;
@@ -77,7 +54,7 @@ setup(void **state)
 	fx->srv.env.reg = cf_registry_new(&fx->cfg);
 	if (!fx->srv.env.reg)
 		return -1;
-	host.ud = &fx->srv;
+	cf_bus_host_registry(&host, fx->srv.env.reg);
 	fx->bus = cf_bus_local_new(NULL, &host);
 	if (!fx->bus)
 		return -1;
