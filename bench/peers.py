@@ -12,8 +12,12 @@ bench/loadgen.c (--proto raw, the same load generator for all) against:
           WebSocket subscribers; the publisher POSTs each message over one keep-alive HTTP
           connection, or (--nchan-publisher websocket) sends it as a frame on nchan's
           WebSocket publisher;
-  node    a ws broadcast server (bench/peers/node, `npm ci` from the lockfile into a temp dir).
-Each server runs alone, started fresh for every run in a temp dir on a free 127.0.0.1 port and
+  node    a ws broadcast server (bench/peers/node, `npm ci` from the lockfile into a temp dir);
+  floor   not a server: bench/floor.c (confab-floor), one send() per delivery of the frame nchan
+          and Node write for the text (2 + 64 bytes) to --conns loopback sockets at the same
+          rate and duration, its CPU per send the floor that every server's CPU per delivery
+          is divided by ("CPU per delivery / floor", run by run).
+Each server (and the floor) runs alone, started fresh for every run in a temp dir on a free 127.0.0.1 port and
 killed by PID afterwards; runs are interleaved across servers (rate by rate, repeat by repeat)
 so that a noisy machine spreads over all three. Prints the median and the spread (min-max) of
 each figure and the confab/peer ratios of the medians. --quick: one 3 s run at 100 msg/s.
@@ -42,6 +46,8 @@ PROTO = {
     "nchan": ["--path", "/sub/{room}", "--pub-url", "/pub/{room}"],
     "node": ["--path", "/r/{room}"],
 }
+TEXT_SIZE = 64  # the loadgen's --size: bytes of text per message
+FLOOR_SIZE = TEXT_SIZE + 2  # the WebSocket frame for it: 2 header bytes below 126
 HEALTH = {"confab": "/healthz", "nchan": "/health", "node": "/health"}
 
 
@@ -61,7 +67,8 @@ def free_port():
 
 
 def ensure_build(build):
-    if all(os.access(os.path.join(build, b), os.X_OK) for b in ("confabd", "confab-loadgen")):
+    if all(os.access(os.path.join(build, b), os.X_OK) for b in ("confabd", "confab-loadgen",
+                                                                  "confab-floor")):
         return
     log(f"building {build} (RelWithDebInfo)")
     subprocess.run(["cmake", "-S", ROOT, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
@@ -175,7 +182,7 @@ def run_one(args, kind, rate, node_dir, tmp):
             proto = ["--path", "/sub/{room}", "--pub-path", "/pub/{room}"]
         cmd = [os.path.join(args.build, "confab-loadgen"), "--proto", "raw", "--port",
                str(srv.port), "--conns", str(args.conns), "--pubs", "1", "--rate", str(rate),
-               "--duration", str(args.duration), "--size", "64", "--server-pid",
+               "--duration", str(args.duration), "--size", str(TEXT_SIZE), "--server-pid",
                str(srv.measure_pid), "--json", "--quiet"] + proto
         limit = 15 + args.conns / 2000 + 5 + args.duration + 2 + 1 + 30
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -204,15 +211,37 @@ def run_one(args, kind, rate, node_dir, tmp):
     }
 
 
+def run_floor(args, rate):
+    cmd = [os.path.join(args.build, "confab-floor"), "--conns", str(args.conns), "--rate",
+           str(rate), "--size", str(FLOOR_SIZE), "--duration", str(args.duration), "--json"]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=2 * args.duration + 90)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"confab-floor gave no result: {p.stderr[-500:]}")
+    r = json.loads(lines[-1])
+    full = r["full_sends_bytes"] or 1
+    return {
+        "dps": r["sends_per_s"],
+        "loss": 100.0 * max(0, full - r["reader_bytes"]) / full,
+        "p50": None, "p99": None,
+        "cpu_m": r["sender_us_per_send"],  # us per send = s per million
+        "rss_conn": None, "cpu_conn": None,
+        "lg_s": r["reader_cpu_s"],
+        "short": r["short_sends"],
+        "behind": r["sends_per_s"] < 0.95 * rate * args.conns,
+    }
+
+
 METRICS = [  # key, label, format
     ("dps", "deliveries/s", "{:,.0f}"),
     ("loss", "undelivered at the end of the 2 s drain, %", "{:.2f}"),
     ("p50", "end-to-end p50 ms", "{:.1f}"),
     ("p99", "end-to-end p99 ms", "{:.1f}"),
-    ("cpu_m", "server CPU s per million deliveries", "{:.2f}"),
+    ("cpu_m", "server CPU s per million deliveries (floor: µs per send)", "{:.2f}"),
     ("rss_conn", "server RSS per connection, bytes", "{:,.0f}"),
     ("cpu_conn", "server CPU to connect, s", "{:.2f}"),
-    ("lg_s", "load generator CPU while sending + draining, s", "{:.2f}"),
+    ("lg_s", "load generator CPU while sending + draining, s (floor: its reader's)", "{:.2f}"),
 ]
 
 
@@ -233,7 +262,8 @@ def table(results, args, servers):
         out.append(f"\n1 room x {args.conns:,} subscribers, 1 publisher, {rate} msg/s "
                    f"({rate * args.conns:,} deliveries/s offered), {args.duration:g} s, "
                    f"{args.repeat} run(s) each: median (min-max)\n")
-        head = ["figure"] + servers + [f"confab/{p}" for p in peers if "confab" in servers]
+        head = ["figure"] + servers + ["floor"] + [f"confab/{p}" for p in peers
+                                                   if "confab" in servers]
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
         for key, label, fmt in METRICS:
@@ -241,11 +271,20 @@ def table(results, args, servers):
             for s in servers:
                 text, med[s] = cell([r[key] for r in results[(s, rate)]], fmt)
                 row.append(text)
+            row.append(cell([r[key] for r in results[("floor", rate)]], fmt)[0])
             if "confab" in servers:
                 for p in peers:
                     ok = key != "loss" and med.get("confab") is not None and med.get(p)
                     row.append(f"{med['confab'] / med[p]:.3g}" if ok else "-")
             out.append("| " + " | ".join(row) + " |")
+        # each run against the floor run of the same round: the machine's load then
+        row = ["server CPU per delivery / floor (run by run)"]
+        for s in servers:
+            row.append(cell([r["cpu_m"] / f["cpu_m"] for r, f in zip(results[(s, rate)],
+                                                                     results[("floor", rate)])
+                             if r["cpu_m"] is not None and f["cpu_m"]], "{:.2f}")[0])
+        row += ["1"] + ["-"] * (len(head) - len(row) - 1)
+        out.append("| " + " | ".join(row) + " |")
         notes = []
         for s in servers:
             for i, r in enumerate(results[(s, rate)]):
@@ -257,6 +296,11 @@ def table(results, args, servers):
                 if r["lg_cpu"] > 90:
                     notes.append(f"{s} run {i + 1}: the load generator was CPU-bound "
                                  f"({r['lg_cpu']:.0f} % of a core)")
+        for i, f in enumerate(results[("floor", rate)]):
+            if f["short"] or f["behind"]:
+                notes.append(f"floor run {i + 1}: the sender fell behind ({f['dps']:,.0f} "
+                             f"sends/s of {rate * args.conns:,} offered, {f['short']} sends "
+                             f"short): the machine's other load took its core")
         out += ["", *notes] if notes else []
     return "\n".join(out)
 
@@ -288,7 +332,7 @@ def main():
     ensure_build(args.build)
     if "nchan" in servers:
         ensure_nchan()
-    results = {(s, r): [] for s in servers for r in args.rates}
+    results = {(s, r): [] for s in servers + ["floor"] for r in args.rates}
     with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
         node_dir = ensure_node(tmp) if "node" in servers else None
         for rate in args.rates:
@@ -299,6 +343,10 @@ def main():
                     log(f"{s:6} {rate} msg/s run {i + 1}: {r['dps']:,.0f}/s, loss "
                         f"{r['loss']:.2f} %, p50/p99 {r['p50']:.1f}/{r['p99']:.1f} ms, "
                         f"{r['cpu_m'] or 0:.2f} s per million")
+                f = run_floor(args, rate)
+                results[("floor", rate)].append(f)
+                log(f"floor  {rate} msg/s run {i + 1}: {f['dps']:,.0f} sends/s, "
+                    f"{f['cpu_m']:.2f} us per send, reader {f['lg_s']:.2f} s")
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             stdout=subprocess.PIPE, text=True).stdout.strip()
     print(f"bench/peers.py at {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
