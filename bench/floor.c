@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -258,10 +259,13 @@ main(int argc, char **argv)
 		die("pipe: %s", strerror(errno));
 	int64_t deadline = now_ns() + (int64_t)((2 * secs + GRACE_S) * NS);
 	fflush(NULL);
-	pid_t pid = fork();
+	pid_t sender = getpid(), pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a sender that died leaves no reader */
+		if (getppid() != sender)
+			_exit(1);
 		alarm((unsigned)(2 * secs + GRACE_S + 10));
 		close(ready[0]);
 		close(result[0]);
