@@ -17,10 +17,12 @@ bench/loadgen.c (--proto raw, the same load generator for all) against:
           and Node write for the text (2 + 64 bytes) to --conns loopback sockets at the same
           rate and duration, its CPU per send the floor that every server's CPU per delivery
           is divided by ("CPU per delivery / floor", run by run).
-Each server (and the floor) runs alone, started fresh for every run in a temp dir on a free 127.0.0.1 port and
-killed by PID afterwards; runs are interleaved across servers (rate by rate, repeat by repeat)
-so that a noisy machine spreads over all three. Prints the median and the spread (min-max) of
-each figure and the confab/peer ratios of the medians. --quick: one 3 s run at 100 msg/s.
+Each server runs alone, started fresh for every run in a temp dir on a free 127.0.0.1 port and
+killed by PID afterwards; runs are interleaved across servers (rate by rate, repeat by repeat),
+the floor alone after them in each round, so that a noisy machine spreads over all of them.
+Prints the median and the spread (min-max) of each figure, the confab/peer ratios of the
+medians and each server's CPU per delivery over the floor's CPU per send. --quick: one 3 s
+run at 100 msg/s.
 Installs libnginx-mod-nchan with apt-get when it is missing (needs root).
 """
 import argparse
