@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""peers.py - issue 14's fan-out scenario against confabd and its peers, side by side.
+"""peers.py - issue 14's fan-out and idle scenarios against confabd and its peers, side by side.
 
-Usage: /usr/bin/python3 bench/peers.py [--quick] [--rates 100,500] [--duration S]
-       [--repeat N] [--conns N] [--servers confab,nchan,node] [--build DIR] [--out FILE]
+Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|idle] [--quick] [--rates 100,500]
+       [--counts 1000,5000,10000,18000] [--duration S] [--repeat N] [--conns N]
+       [--servers confab,nchan,node] [--build DIR] [--out FILE]
+
+--scenario fanout (the default):
 
 Runs "1 room x --conns subscribers, 1 publisher, R msg/s for --duration s" with
 bench/loadgen.c (--proto raw, the same load generator for all) against:
@@ -23,8 +26,20 @@ the floor alone after them in each round, so that a noisy machine spreads over a
 Prints the median and the spread (min-max) of each figure, the confab/peer ratios of the
 medians and each server's CPU per delivery over the floor's CPU per send. --quick: one 3 s
 run at 100 msg/s.
+
+--scenario idle: for each count N (--counts, default 1000,5000,10000,18000; --quick: 1000,5000,
+one run each) and each server, a fresh server gets N idle subscribers in N/10 rooms from
+`confab-loadgen --proto raw --idle` (its default ramp of 2,000 connection attempts/s, one
+127.0.0.x source address per 250 connections), held --duration s (default 2). Figures: the
+server's CPU from the first connection attempt to the last upgrade ("connect" in the loadgen's
+/proc sampling), that CPU per connection in µs, RSS growth per connection after the hold, and
+connections that failed. Runs are interleaved across servers as above, no floor. The fd limit:
+confabd raises its soft limit to the hard one itself, nginx has worker_rlimit_nofile and
+worker_connections in nchan.conf.in, node runs under `prlimit --nofile=HARD:HARD`.
+
 Installs libnginx-mod-nchan with apt-get when it is missing (needs root).
 """
+import resource
 import argparse
 import json
 import os
@@ -136,7 +151,11 @@ class Server:
             cmd = ["nginx", "-p", self.dir, "-c", os.path.join(self.dir, "nginx.conf"), "-e",
                    os.path.join(self.dir, "error.log")]
         else:
-            cmd = ["node", os.path.join(node_dir, "server.js"), str(self.port)]
+            # Node keeps the soft limit it was started with: give it the hard one (prlimit
+            # execs node, so the PID is node's).
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            cmd = ["prlimit", f"--nofile={hard}:{hard}", "node",
+                   os.path.join(node_dir, "server.js"), str(self.port)]
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         self.measure_pid = self.proc.pid
@@ -235,6 +254,84 @@ def run_floor(args, rate):
     }
 
 
+def run_idle(args, kind, n, node_dir, tmp):
+    """One idle cell: N raw WebSocket subscribers in N/10 rooms, held, on a fresh server."""
+    srv = Server(kind, args, tmp, node_dir)
+    try:
+        cmd = [os.path.join(args.build, "confab-loadgen"), "--proto", "raw", "--idle",
+               "--port", str(srv.port), "--conns", str(n), "--rooms", str(max(1, n // 10)),
+               "--src-addrs", str(max(1, -(-n // 250))), "--duration", str(args.duration),
+               "--server-pid", str(srv.measure_pid), "--json", "--quiet"] + PROTO[kind][:2]
+        limit = 15 + n / 2000 + args.duration + 1 + 60
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=limit)
+    finally:
+        srv.stop()
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"loadgen against {kind} gave no result: {p.stderr[-500:]}")
+    r = json.loads(lines[-1])
+    cpu, rss = r["server_cpu_connect_s"], r["server_rss_per_conn_kib"]
+    return {
+        "cpu_conn": cpu,
+        "us_conn": 1e6 * cpu / r["ready"] if cpu is not None and r["ready"] else None,
+        "rss_conn": rss * 1024 if rss is not None else None,
+        "failed": n - r["ready"] + r["dropped"],
+        "reasons": r["reasons"],
+    }
+
+
+IDLE_METRICS = [  # key, label, format
+    ("cpu_conn", "server CPU to connect, s", "{:.2f}"),
+    ("us_conn", "server CPU per connection, µs", "{:,.0f}"),
+    ("rss_conn", "server RSS per idle connection, bytes", "{:,.0f}"),
+    ("failed", "connections failed or dropped", "{:,.0f}"),
+]
+
+
+def idle_table(results, args, servers):
+    out = [f"\nN idle connections in N/10 rooms, held {args.duration:g} s, {args.repeat} "
+           f"run(s) each: median (min-max)"]
+    peers = [s for s in servers if s != "confab"] if "confab" in servers else []
+    for key, label, fmt in IDLE_METRICS:
+        out.append(f"\n{label}:\n")
+        head = ["N"] + servers + [f"confab/{p}" for p in peers]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for n in args.counts:
+            row, med = [f"{n:,}"], {}
+            for s in servers:
+                text, med[s] = cell([r[key] for r in results[(s, n)]], fmt)
+                row.append(text)
+            for p in peers:
+                ok = key != "failed" and med.get("confab") is not None and med.get(p)
+                row.append(f"{med['confab'] / med[p]:.3g}" if ok else "-")
+            out.append("| " + " | ".join(row) + " |")
+    notes = []
+    for s in servers:
+        for n in args.counts:
+            for i, r in enumerate(results[(s, n)]):
+                if r["failed"] or r["reasons"]:
+                    notes.append(f"{s} {n:,} run {i + 1}: {r['failed']} connections failed or "
+                                 f"dropped; {r['reasons']}")
+    return "\n".join(out + (["", *notes] if notes else []))
+
+
+def main_idle(args, servers):
+    results = {(s, n): [] for s in servers for n in args.counts}
+    with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
+        node_dir = ensure_node(tmp) if "node" in servers else None
+        for n in args.counts:
+            for i in range(args.repeat):
+                for s in servers:
+                    r = run_idle(args, s, n, node_dir, tmp)
+                    results[(s, n)].append(r)
+                    log(f"{s:6} idle {n} run {i + 1}: connect {r['cpu_conn'] or 0:.2f} s "
+                        f"({r['us_conn'] or 0:.0f} us each), {r['rss_conn'] or 0:,.0f} B each, "
+                        f"{r['failed']} failed")
+    return results
+
+
 METRICS = [  # key, label, format
     ("dps", "deliveries/s", "{:,.0f}"),
     ("loss", "undelivered at the end of the 2 s drain, %", "{:.2f}"),
@@ -309,20 +406,27 @@ def table(results, args, servers):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="one 3 s run at 100 msg/s")
-    ap.add_argument("--rates", help="comma-separated msg/s (default 100,500)")
-    ap.add_argument("--duration", type=float, help="seconds of sending per run (default 10)")
-    ap.add_argument("--repeat", type=int, help="runs per server and rate (default 3)")
-    ap.add_argument("--conns", type=int, default=1000, help="subscribers (default 1000)")
+    ap.add_argument("--scenario", choices=("fanout", "idle"), default="fanout")
+    ap.add_argument("--quick", action="store_true",
+                    help="fanout: one 3 s run at 100 msg/s; idle: one run at 1000,5000")
+    ap.add_argument("--rates", help="fanout: comma-separated msg/s (default 100,500)")
+    ap.add_argument("--counts", help="idle: comma-separated connections "
+                    "(default 1000,5000,10000,18000)")
+    ap.add_argument("--duration", type=float,
+                    help="seconds of sending per run (default 10), idle: of holding (default 2)")
+    ap.add_argument("--repeat", type=int, help="runs per server and rate or count (default 3)")
+    ap.add_argument("--conns", type=int, default=1000, help="fanout: subscribers (default 1000)")
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--nchan-publisher", choices=("http", "websocket"), default="http",
                     help="how the publisher reaches nchan (default http)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
     ap.add_argument("--out", help="write every run's figures as JSON here")
     args = ap.parse_args()
-    q = args.quick
+    q, idle = args.quick, args.scenario == "idle"
     args.rates = [int(x) for x in (args.rates or ("100" if q else "100,500")).split(",")]
-    args.duration = args.duration or (3 if q else 10)
+    args.counts = [int(x) for x in (args.counts or ("1000,5000" if q else
+                                                    "1000,5000,10000,18000")).split(",")]
+    args.duration = args.duration or (2 if idle else 3 if q else 10)
     args.repeat = args.repeat or (1 if q else 3)
     servers = [s for s in args.servers.split(",") if s]
     if any(s not in SERVERS for s in servers) or not servers:
@@ -330,10 +434,30 @@ def main():
     if not (1 <= args.repeat <= 20 and 0 < args.duration <= 600 and 1 <= args.conns <= 18000
             and all(1 <= r <= 100000 for r in args.rates) and len(args.rates) <= 10):
         die("--repeat 1-20, --duration up to 600, --conns up to 18000, up to 10 rates")
+    if not (all(10 <= n <= 18000 for n in args.counts) and len(args.counts) <= 10
+            and (not idle or args.duration <= 10)):
+        die("--counts: up to 10 counts of 10-18000; idle --duration up to 10")
     args.build = os.path.abspath(args.build)
     ensure_build(args.build)
     if "nchan" in servers:
         ensure_nchan()
+    if idle:
+        results = main_idle(args, servers)
+    else:
+        results = main_fanout(args, servers)
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            stdout=subprocess.PIPE, text=True).stdout.strip()
+    print(f"bench/peers.py --scenario {args.scenario} at {commit}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.1f}"
+          + ("" if idle else f", nchan publisher: {args.nchan_publisher}"))
+    print(idle_table(results, args, servers) if idle else table(results, args, servers))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({f"{s} {r}": v for (s, r), v in results.items()}, f, indent=1)
+
+
+def main_fanout(args, servers):
     results = {(s, r): [] for s in servers + ["floor"] for r in args.rates}
     with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
         node_dir = ensure_node(tmp) if "node" in servers else None
@@ -349,15 +473,7 @@ def main():
                 results[("floor", rate)].append(f)
                 log(f"floor  {rate} msg/s run {i + 1}: {f['dps']:,.0f} sends/s, "
                     f"{f['cpu_m']:.2f} us per send, reader {f['lg_s']:.2f} s")
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                            stdout=subprocess.PIPE, text=True).stdout.strip()
-    print(f"bench/peers.py at {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"load average {os.getloadavg()[0]:.1f}, nchan publisher: {args.nchan_publisher}")
-    print(table(results, args, servers))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({f"{s} {r}": v for (s, r), v in results.items()}, f, indent=1)
-
+    return results
 
 if __name__ == "__main__":
     main()
