@@ -2,7 +2,7 @@
 """peers.py - issue 14's fan-out and idle scenarios against confabd and its peers, side by side.
 
 Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|idle] [--quick] [--rates 100,500]
-       [--counts 1000,5000,10000,18000] [--duration S] [--repeat N] [--conns N]
+       [--counts 1000,5000,10000,18000] [--ramp R] [--duration S] [--repeat N] [--conns N]
        [--servers confab,nchan,node] [--build DIR] [--out FILE]
 
 --scenario fanout (the default):
@@ -29,8 +29,11 @@ run at 100 msg/s.
 
 --scenario idle: for each count N (--counts, default 1000,5000,10000,18000; --quick: 1000,5000,
 one run each) and each server, a fresh server gets N idle subscribers in N/10 rooms from
-`confab-loadgen --proto raw --idle` (its default ramp of 2,000 connection attempts/s, one
-127.0.0.x source address per 250 connections), held --duration s (default 2). Figures: the
+`confab-loadgen --proto raw --idle` (--ramp connection attempts/s, default 2000, the loadgen's
+default; 0: all at once, at most 1,000 handshakes in flight; one 127.0.0.x source address per
+250 connections), held --duration s (default 2). The ramp changes the figure: a server that
+does O(open connections) work per loop turn pays it per connect when connects arrive paced,
+and once per batch when they arrive together. Figures: the
 server's CPU from the first connection attempt to the last upgrade ("connect" in the loadgen's
 /proc sampling), that CPU per connection in µs, RSS growth per connection after the hold, and
 connections that failed. Runs are interleaved across servers as above, no floor. The fd limit:
@@ -260,9 +263,10 @@ def run_idle(args, kind, n, node_dir, tmp):
     try:
         cmd = [os.path.join(args.build, "confab-loadgen"), "--proto", "raw", "--idle",
                "--port", str(srv.port), "--conns", str(n), "--rooms", str(max(1, n // 10)),
-               "--src-addrs", str(max(1, -(-n // 250))), "--duration", str(args.duration),
+               "--src-addrs", str(max(1, -(-n // 250))), "--ramp", str(args.ramp),
+               "--duration", str(args.duration),
                "--server-pid", str(srv.measure_pid), "--json", "--quiet"] + PROTO[kind][:2]
-        limit = 15 + n / 2000 + args.duration + 1 + 60
+        limit = 15 + n / (args.ramp or 5000) + args.duration + 1 + 60
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=limit)
     finally:
@@ -290,8 +294,9 @@ IDLE_METRICS = [  # key, label, format
 
 
 def idle_table(results, args, servers):
-    out = [f"\nN idle connections in N/10 rooms, held {args.duration:g} s, {args.repeat} "
-           f"run(s) each: median (min-max)"]
+    ramp = f"{args.ramp:,} connection attempts/s" if args.ramp else "no ramp (all at once)"
+    out = [f"\nN idle connections in N/10 rooms, {ramp}, held {args.duration:g} s, "
+           f"{args.repeat} run(s) each: median (min-max)"]
     peers = [s for s in servers if s != "confab"] if "confab" in servers else []
     for key, label, fmt in IDLE_METRICS:
         out.append(f"\n{label}:\n")
@@ -412,6 +417,8 @@ def main():
     ap.add_argument("--rates", help="fanout: comma-separated msg/s (default 100,500)")
     ap.add_argument("--counts", help="idle: comma-separated connections "
                     "(default 1000,5000,10000,18000)")
+    ap.add_argument("--ramp", type=int, default=2000,
+                    help="idle: connection attempts/s, 0: all at once (default 2000)")
     ap.add_argument("--duration", type=float,
                     help="seconds of sending per run (default 10), idle: of holding (default 2)")
     ap.add_argument("--repeat", type=int, help="runs per server and rate or count (default 3)")
@@ -435,8 +442,8 @@ def main():
             and all(1 <= r <= 100000 for r in args.rates) and len(args.rates) <= 10):
         die("--repeat 1-20, --duration up to 600, --conns up to 18000, up to 10 rates")
     if not (all(10 <= n <= 18000 for n in args.counts) and len(args.counts) <= 10
-            and (not idle or args.duration <= 10)):
-        die("--counts: up to 10 counts of 10-18000; idle --duration up to 10")
+            and (not idle or args.duration <= 10) and 0 <= args.ramp <= 100000):
+        die("--counts: up to 10 counts of 10-18000; idle --duration up to 10; --ramp 0-100000")
     args.build = os.path.abspath(args.build)
     ensure_build(args.build)
     if "nchan" in servers:
