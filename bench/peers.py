@@ -33,19 +33,18 @@ one run each) and each server, a fresh server gets N idle subscribers in N/10 ro
 default; 0: all at once, at most 1,000 handshakes in flight; one 127.0.0.x source address per
 250 connections), held --duration s (default 2). The ramp changes the figure: a server that
 does O(open connections) work per loop turn pays it per connect when connects arrive paced,
-and once per batch when they arrive together. Figures: the
-server's CPU from the first connection attempt to the last upgrade ("connect" in the loadgen's
-/proc sampling), that CPU per connection in µs, RSS growth per connection after the hold, and
-connections that failed. Runs are interleaved across servers as above, no floor. The fd limit:
+and once per batch when they arrive together. Figures: the server's CPU from the first
+connection attempt to the last upgrade ("connect" in the loadgen's /proc sampling), that CPU
+per connection in µs, RSS growth per connection after the hold, and connections that failed. Runs are interleaved across servers as above, no floor. The fd limit:
 confabd raises its soft limit to the hard one itself, nginx has worker_rlimit_nofile and
 worker_connections in nchan.conf.in, node runs under `prlimit --nofile=HARD:HARD`.
 
 Installs libnginx-mod-nchan with apt-get when it is missing (needs root).
 """
-import resource
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
