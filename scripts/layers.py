@@ -2,15 +2,17 @@
 # SPDX-License-Identifier: MIT
 """layers.py - checks that confab's includes point down (DESIGN.md principle 8).
 
-A file's layer is its folder under src/: LAYERS below is the one place where the folders are
-ranked (docs/architecture.md "Layers" draws the same picture). Every include is written from
-src/ (`#include "core/room.h"`), so each line names the layer it reaches into. The script reads
-the includes of every src/**/*.c and *.h, a .c and its .h counting as one module, and reports:
+A file's layer is its folder under src/ (sources and private *_int.h headers) or include/ (the
+headers modules offer each other), the same folders in both: LAYERS below is the one place where
+the folders are ranked (docs/architecture.md "The source tree" draws the same picture). Every
+include is written from those roots (`#include "core/room.h"`), so each line names the layer it
+reaches into. The script reads the includes of every .c, .h and .def under src/ and include/, a
+.c and its .h counting as one module, and reports:
 - an include of a higher layer's file from a lower layer;
 - a cycle between layers (a strongly connected component of the include graph that spans two
   layers or more; modules of one layer may include each other);
-- an include written relative to the including file instead of from src/;
-- an include of a private header (*_int.h) from outside its folder;
+- an include written relative to the including file instead of from src/ or include/;
+- an include of a private header (*_int.h) from outside its folder, or one under include/;
 - a file in a folder that no layer names.
 Exit 0 when there is none of them, 1 otherwise.
 Usage: scripts/layers.py [--quiet] [--graph]   (--graph prints the edges between layers)
@@ -38,6 +40,8 @@ LAYERS = [
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 SRC = os.path.join(ROOT, "src")
+INC = os.path.join(ROOT, "include")
+ROOTS = (SRC, INC)
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -50,35 +54,44 @@ def rank_of_folder():
 
 
 def files():
-    for d, _, names in os.walk(SRC):
-        for n in sorted(names):
-            if n.endswith((".c", ".h", ".def")):
-                yield os.path.relpath(os.path.join(d, n), SRC)
+    """(root, path relative to it) of every source and header."""
+    for root in ROOTS:
+        for d, _, names in os.walk(root):
+            for n in sorted(names):
+                if n.endswith((".c", ".h", ".def")):
+                    yield root, os.path.relpath(os.path.join(d, n), root)
+
+
+def found(inc):
+    return any(os.path.isfile(os.path.join(root, inc)) for root in ROOTS)
 
 
 def main():
     quiet, graph = "--quiet" in sys.argv, "--graph" in sys.argv
     folders = rank_of_folder()
     layer, deps, problems = {}, {}, []
-    for f in sorted(files()):
+    for root, f in sorted(files()):
         mod = os.path.splitext(f)[0]
         folder = os.path.dirname(f)
+        where = os.path.relpath(root, ROOT)
         if folder not in folders:
-            problems.append(f"src/{f}: folder src/{folder} is in no layer (LAYERS in "
+            problems.append(f"{where}/{f}: folder {folder or '.'} is in no layer (LAYERS in "
                             "scripts/layers.py)")
             continue
+        if root == INC and f.endswith("_int.h"):
+            problems.append(f"{where}/{f}: a private header belongs in src/{folder}/")
         layer[mod] = folders[folder]
-        with open(os.path.join(SRC, f), encoding="utf-8") as fh:
+        with open(os.path.join(root, f), encoding="utf-8") as fh:
             incs = INCLUDE.findall(fh.read())
         for inc in incs:
-            if os.path.isfile(os.path.join(SRC, inc)):
+            if found(inc):
                 dep = os.path.splitext(os.path.normpath(inc))[0]
                 if inc.endswith("_int.h") and os.path.dirname(inc) != folder:
-                    problems.append(f"src/{f}: {inc} is private to src/{os.path.dirname(inc)}/")
+                    problems.append(f"{where}/{f}: {inc} is private to src/{os.path.dirname(inc)}/")
                 if dep != mod:
                     deps.setdefault(mod, set()).add(dep)
-            elif folder and os.path.isfile(os.path.join(SRC, folder, inc)):
-                problems.append(f"src/{f}: write the include of {inc} from src/: "
+            elif folder and found(os.path.join(folder, inc)):
+                problems.append(f"{where}/{f}: write the include of {inc} from the root: "
                                 f'"{os.path.join(folder, inc)}"')
         deps.setdefault(mod, set())
     edges = set()

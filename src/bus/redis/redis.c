@@ -12,7 +12,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "bus/redis/redis_lws.h"
+#include "bus/redis/redis_lws_int.h"
 #include "config/config.h"
 
 #include <arpa/inet.h>

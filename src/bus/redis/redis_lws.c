@@ -7,7 +7,7 @@
  * lws: hiredis's cleanup hook sets c.fd = -1 so redisFree() leaves it alone, and asks lws to
  * close the wsi. Reads need no registration: a raw file is always polled for input. */
 #include "bus/redis/redis.h"
-#include "bus/redis/redis_lws.h"
+#include "bus/redis/redis_lws_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

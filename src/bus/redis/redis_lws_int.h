@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* redis_lws.h - the hiredis <-> lws adapter of redis.c (private to the Redis connection). */
+/* redis_lws_int.h - the hiredis <-> lws adapter of redis.c (private to the Redis connection). */
 #pragma once
 
 #include <libwebsockets.h>
