@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """peers.py - issue 14's fan-out and idle scenarios against confabd and its peers, side by side.
 
-Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|idle] [--quick] [--rates 100,500]
+Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|idle|fill] [--quick] [--rates 100,500]
        [--counts 1000,5000,10000,18000] [--ramp R] [--duration S] [--repeat N] [--conns N]
        [--servers confab,nchan,node] [--build DIR] [--out FILE]
 
@@ -39,6 +39,17 @@ per connection in µs, RSS growth per connection after the hold, and connections
 confabd raises its soft limit to the hard one itself, nginx has worker_rlimit_nofile and
 worker_connections in nchan.conf.in, node runs under `prlimit --nofile=HARD:HARD`.
 
+--scenario fill: for each count N (--counts, default 1000; --quick: one run) and each server, a
+fresh server gets N idle subscribers in one room, and another fresh one N subscribers in N rooms
+of one, from `confab-loadgen --idle` as above (--ramp, --duration). Figure: the server's CPU from
+the first connection attempt to the end of the hold (connect + hold: what the joins made it write
+after the last upgrade is included), for one room and for N rooms, and their ratio (one room /
+N rooms, run by run; issue 14's target is at most 5). Servers: confab's seed 000 dialect (each
+join is a welcome listing the room's members to the joiner and an `info` event to every member
+up to rooms.presence_events_max), confab.v1 ("confab.v1": hello + join, ready on the join reply,
+which lists the members; `join` events as for seed 000), nchan and node (a join is an upgrade on
+the room's URL: they have no presence, so their figures are what a join costs without it).
+
 Installs libnginx-mod-nchan with apt-get when it is missing (needs root).
 """
 import argparse
@@ -59,12 +70,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "bench", "peers")
 NCHAN_SO = "/usr/lib/nginx/modules/ngx_nchan_module.so"
 SERVERS = ("confab", "nchan", "node")
+# The fill scenario also runs confab's own protocol: the same confabd, the loadgen's default
+# (confab.v1) protocol instead of --proto raw.
+FILL_SERVERS = ("confab", "confab.v1", "nchan", "node")
 # The loadgen's arguments for each server's protocol (--proto raw).
 PROTO = {
     "confab": ["--path", "/ws?room={room}&name=lg{i}", "--pub-wrap", '{"text":"{msg}"}'],
     "nchan": ["--path", "/sub/{room}", "--pub-url", "/pub/{room}"],
     "node": ["--path", "/r/{room}"],
 }
+# The loadgen's protocol and path for an idle subscriber of each server (idle and fill).
+SUB = {k: ["--proto", "raw"] + v[:2] for k, v in PROTO.items()}
+SUB["confab.v1"] = []
 TEXT_SIZE = 64  # the loadgen's --size: bytes of text per message
 FLOOR_SIZE = TEXT_SIZE + 2  # the WebSocket frame for it: 2 header bytes below 126
 HEALTH = {"confab": "/healthz", "nchan": "/health", "node": "/health"}
@@ -256,15 +273,17 @@ def run_floor(args, rate):
     }
 
 
-def run_idle(args, kind, n, node_dir, tmp):
-    """One idle cell: N raw WebSocket subscribers in N/10 rooms, held, on a fresh server."""
-    srv = Server(kind, args, tmp, node_dir)
+def run_idle(args, kind, n, node_dir, tmp, rooms=None):
+    """One idle cell: N WebSocket subscribers in `rooms` rooms (default N/10), held, on a
+    fresh server."""
+    rooms = rooms or max(1, n // 10)
+    srv = Server("confab" if kind == "confab.v1" else kind, args, tmp, node_dir)
     try:
-        cmd = [os.path.join(args.build, "confab-loadgen"), "--proto", "raw", "--idle",
-               "--port", str(srv.port), "--conns", str(n), "--rooms", str(max(1, n // 10)),
+        cmd = [os.path.join(args.build, "confab-loadgen"), "--idle",
+               "--port", str(srv.port), "--conns", str(n), "--rooms", str(rooms),
                "--src-addrs", str(max(1, -(-n // 250))), "--ramp", str(args.ramp),
                "--duration", str(args.duration),
-               "--server-pid", str(srv.measure_pid), "--json", "--quiet"] + PROTO[kind][:2]
+               "--server-pid", str(srv.measure_pid), "--json", "--quiet"] + SUB[kind]
         limit = 15 + n / (args.ramp or 5000) + args.duration + 1 + 60
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=limit)
@@ -275,8 +294,10 @@ def run_idle(args, kind, n, node_dir, tmp):
         raise RuntimeError(f"loadgen against {kind} gave no result: {p.stderr[-500:]}")
     r = json.loads(lines[-1])
     cpu, rss = r["server_cpu_connect_s"], r["server_rss_per_conn_kib"]
+    hold = r["server_cpu_msgs_s"]
     return {
         "cpu_conn": cpu,
+        "cpu_fill": cpu + hold if cpu is not None and hold is not None else None,
         "us_conn": 1e6 * cpu / r["ready"] if cpu is not None and r["ready"] else None,
         "rss_conn": rss * 1024 if rss is not None else None,
         "failed": n - r["ready"] + r["dropped"],
@@ -333,6 +354,49 @@ def main_idle(args, servers):
                     log(f"{s:6} idle {n} run {i + 1}: connect {r['cpu_conn'] or 0:.2f} s "
                         f"({r['us_conn'] or 0:.0f} us each), {r['rss_conn'] or 0:,.0f} B each, "
                         f"{r['failed']} failed")
+    return results
+
+
+def fill_table(results, args, servers):
+    ramp = f"{args.ramp:,} connection attempts/s" if args.ramp else "no ramp (all at once)"
+    out = [f"\nN subscribers into one room vs into N rooms of one, {ramp}, held "
+           f"{args.duration:g} s, {args.repeat} run(s) each: server CPU to connect and "
+           f"hold, s, median (min-max)\n"]
+    head = ["server", "N", "one room", "N rooms", "one room / N rooms (run by run)",
+            "failed or dropped, all runs"]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    notes = []
+    for s in servers:
+        for n in args.counts:
+            one, many = results[(s, n, 1)], results[(s, n, n)]
+            ratio = cell([a["cpu_fill"] / b["cpu_fill"] for a, b in zip(one, many)
+                          if a["cpu_fill"] is not None and b["cpu_fill"]], "{:.2f}")[0]
+            failed = f"{sum(r['failed'] for r in one + many):,}"
+            out.append(f"| {s} | {n:,} | {cell([r['cpu_fill'] for r in one], '{:.2f}')[0]} | "
+                       f"{cell([r['cpu_fill'] for r in many], '{:.2f}')[0]} | {ratio} | "
+                       f"{failed} |")
+            for k, rs in ((1, one), (n, many)):
+                for i, r in enumerate(rs):
+                    if r["failed"] or r["reasons"]:
+                        notes.append(f"{s} {n:,} in {k:,} room(s) run {i + 1}: {r['failed']} "
+                                     f"connections failed or dropped; {r['reasons']}")
+    out.append("\nnchan and node have no presence: a join there is an upgrade on the room's URL.")
+    return "\n".join(out + (["", *notes] if notes else []))
+
+
+def main_fill(args, servers):
+    results = {(s, n, k): [] for s in servers for n in args.counts for k in (1, n)}
+    with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
+        node_dir = ensure_node(tmp) if "node" in servers else None
+        for n in args.counts:
+            for i in range(args.repeat):
+                for s in servers:
+                    for k in (1, n):
+                        r = run_idle(args, s, n, node_dir, tmp, rooms=k)
+                        results[(s, n, k)].append(r)
+                        log(f"{s:9} fill {n} in {k} room(s) run {i + 1}: "
+                            f"{r['cpu_fill'] or 0:.2f} s, {r['failed']} failed")
     return results
 
 
@@ -410,33 +474,37 @@ def table(results, args, servers):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scenario", choices=("fanout", "idle"), default="fanout")
+    ap.add_argument("--scenario", choices=("fanout", "idle", "fill"), default="fanout")
     ap.add_argument("--quick", action="store_true",
-                    help="fanout: one 3 s run at 100 msg/s; idle: one run at 1000,5000")
+                    help="fanout: one 3 s run at 100 msg/s; idle: one run at 1000,5000; "
+                    "fill: one run")
     ap.add_argument("--rates", help="fanout: comma-separated msg/s (default 100,500)")
-    ap.add_argument("--counts", help="idle: comma-separated connections "
-                    "(default 1000,5000,10000,18000)")
+    ap.add_argument("--counts", help="idle, fill: comma-separated connections "
+                    "(default idle 1000,5000,10000,18000; fill 1000)")
     ap.add_argument("--ramp", type=int, default=2000,
-                    help="idle: connection attempts/s, 0: all at once (default 2000)")
+                    help="idle, fill: connection attempts/s, 0: all at once (default 2000)")
     ap.add_argument("--duration", type=float,
                     help="seconds of sending per run (default 10), idle: of holding (default 2)")
     ap.add_argument("--repeat", type=int, help="runs per server and rate or count (default 3)")
     ap.add_argument("--conns", type=int, default=1000, help="fanout: subscribers (default 1000)")
-    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--servers", help="default confab,nchan,node (fill: confab,confab.v1,"
+                    "nchan,node)")
     ap.add_argument("--nchan-publisher", choices=("http", "websocket"), default="http",
                     help="how the publisher reaches nchan (default http)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
     ap.add_argument("--out", help="write every run's figures as JSON here")
     args = ap.parse_args()
-    q, idle = args.quick, args.scenario == "idle"
+    q, fill = args.quick, args.scenario == "fill"
+    idle = args.scenario == "idle" or fill  # the fill scenario holds idle connections too
     args.rates = [int(x) for x in (args.rates or ("100" if q else "100,500")).split(",")]
-    args.counts = [int(x) for x in (args.counts or ("1000,5000" if q else
+    args.counts = [int(x) for x in (args.counts or ("1000" if fill else "1000,5000" if q else
                                                     "1000,5000,10000,18000")).split(",")]
     args.duration = args.duration or (2 if idle else 3 if q else 10)
     args.repeat = args.repeat or (1 if q else 3)
-    servers = [s for s in args.servers.split(",") if s]
-    if any(s not in SERVERS for s in servers) or not servers:
-        die(f"--servers: a list of {','.join(SERVERS)}")
+    known = FILL_SERVERS if fill else SERVERS
+    servers = [s for s in (args.servers or ",".join(known)).split(",") if s]
+    if any(s not in known for s in servers) or not servers:
+        die(f"--servers: a list of {','.join(known)}")
     if not (1 <= args.repeat <= 20 and 0 < args.duration <= 600 and 1 <= args.conns <= 18000
             and all(1 <= r <= 100000 for r in args.rates) and len(args.rates) <= 10):
         die("--repeat 1-20, --duration up to 600, --conns up to 18000, up to 10 rates")
@@ -447,7 +515,9 @@ def main():
     ensure_build(args.build)
     if "nchan" in servers:
         ensure_nchan()
-    if idle:
+    if fill:
+        results = main_fill(args, servers)
+    elif idle:
         results = main_idle(args, servers)
     else:
         results = main_fanout(args, servers)
@@ -457,10 +527,11 @@ def main():
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"load average {os.getloadavg()[0]:.1f}"
           + ("" if idle else f", nchan publisher: {args.nchan_publisher}"))
-    print(idle_table(results, args, servers) if idle else table(results, args, servers))
+    print(fill_table(results, args, servers) if fill else idle_table(results, args, servers)
+          if idle else table(results, args, servers))
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({f"{s} {r}": v for (s, r), v in results.items()}, f, indent=1)
+            json.dump({" ".join(map(str, k)): v for k, v in results.items()}, f, indent=1)
 
 
 def main_fanout(args, servers):
