@@ -27,6 +27,17 @@ int cf_text_has_invisible(const char *s, size_t len);
  * before an escape or character that would not fit. Returns the length written. */
 size_t cf_text_escape(const char *s, size_t len, char *out, size_t outlen);
 
+/* Bytes cf_text_json_str() may write for len bytes of input. */
+#define CF_TEXT_JSON_MAX(len) (6 * (len) + 2)
+/* Writes s (len bytes) into out as a quoted JSON string, escaped as jansson's json_dumps()
+ * escapes one: '"' and '\' with a backslash, \b \f \n \r \t, other C0 controls as \u00XX,
+ * everything else as it is; a byte that is not UTF-8 becomes U+FFFD, so the text stays valid
+ * JSON. out holds CF_TEXT_JSON_MAX(len) bytes (not NUL-terminated). Returns the length written.
+ * For lists too long to build as jansson trees (a room's members). */
+size_t cf_text_json_str(const char *s, size_t len, char *out);
+/* The length cf_text_json_str() writes for s. */
+size_t cf_text_json_len(const char *s, size_t len);
+
 /* Copy of s (len bytes) with each invalid UTF-8 byte replaced by U+FFFD, as Go does when it
  * marshals a string. New NUL-terminated string (embedded NULs are kept); NULL on OOM. */
 char *cf_text_utf8_sanitize(const char *s, size_t len);

@@ -250,6 +250,72 @@ cf_text_go_key_is(const char *key, const char *name)
 	return *key == '\0';
 }
 
+/* cf_text_json_str() into out, or with out NULL the length it would write. */
+static size_t
+json_str(const char *s, size_t len, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 1;
+
+	if (out)
+		out[0] = '"';
+	for (size_t i = 0; i < len;) {
+		unsigned char c = p[i];
+		uint32_t cp;
+		size_t n = c < 0x80 ? 1 : utf8_next(p + i, len - i, &cp);
+		const char *e = NULL;
+
+		if (n == 1)
+			e = c == '"'    ? "\\\""
+			    : c == '\\' ? "\\\\"
+			    : c == '\b' ? "\\b"
+			    : c == '\f' ? "\\f"
+			    : c == '\n' ? "\\n"
+			    : c == '\r' ? "\\r"
+			    : c == '\t' ? "\\t"
+			    : c < 0x20  ? "\\u00"
+			                : NULL;
+		if (!n) { /* not UTF-8: U+FFFD */
+			if (out)
+				memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			n = 1;
+		} else if (!e) {
+			if (out)
+				memcpy(out + o, p + i, n);
+			o += n;
+		} else if (e[2]) {
+			if (out) {
+				memcpy(out + o, e, 4);
+				out[o + 4] = hex[c >> 4];
+				out[o + 5] = hex[c & 15];
+			}
+			o += 6;
+		} else {
+			if (out)
+				memcpy(out + o, e, 2);
+			o += 2;
+		}
+		i += n;
+	}
+	if (out)
+		out[o] = '"';
+	return o + 1;
+}
+
+size_t
+cf_text_json_str(const char *s, size_t len, char *out)
+{
+	return json_str(s, len, out);
+}
+
+size_t
+cf_text_json_len(const char *s, size_t len)
+{
+	return json_str(s, len, NULL);
+}
+
 size_t
 cf_text_escape(const char *s, size_t len, char *out, size_t outlen)
 {

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "base/text.h"
 
 /* Checks a NUL-terminated string (its strlen is the length). */
@@ -430,6 +432,64 @@ test_hex(void **state)
 	assert_int_equal(cf_text_unhex(" 07fa5ff", out, sizeof(out)), -EINVAL);
 }
 
+/* cf_text_json_str() against jansson's own dump of the same string: the same bytes. */
+static void
+json_like_jansson(const char *s, size_t len)
+{
+	json_t *j = json_stringn(s, len);
+	char *want = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	char out[CF_TEXT_JSON_MAX(64)];
+	size_t n;
+
+	assert_true(len <= 64);
+	assert_non_null(want);
+	n = cf_text_json_str(s, len, out);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(out, want, n);
+	assert_int_equal(cf_text_json_len(s, len), n);
+	free(want);
+	json_decref(j);
+}
+
+static void
+test_json_str(void **state)
+{
+	static const char *const utf8[] = {"",
+	                                   "alice",
+	                                   "h\xc3\xa9llo",
+	                                   "\xe6\x97\xa5\xe6\x9c\xac",
+	                                   "\xf0\x9f\x98\x80",
+	                                   "\xe2\x80\xa8",
+	                                   "a/b",
+	                                   "\x7f"};
+	char worst[64], out[CF_TEXT_JSON_MAX(64)];
+
+	(void)state;
+	/* Every ASCII byte but NUL, between two letters. */
+	for (int c = 1; c < 0x80; c++) {
+		char s[3] = {'a', (char)c, 'z'};
+
+		json_like_jansson(s, 3);
+	}
+	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++)
+		json_like_jansson(utf8[i], strlen(utf8[i]));
+	/* Bytes that are not UTF-8 each become U+FFFD: the text stays valid JSON. */
+	assert_int_equal(cf_text_json_str("a\xff"
+	                                  "b",
+	                                  3, out),
+	                 7);
+	assert_memory_equal(out,
+	                    "\"a\xef\xbf\xbd"
+	                    "b\"",
+	                    7);
+	assert_int_equal(cf_text_json_str("\xe6\x97", 2, out), 8);
+	assert_memory_equal(out, "\"\xef\xbf\xbd\xef\xbf\xbd\"", 8);
+	assert_int_equal(cf_text_json_len("\xe6\x97", 2), 8);
+	/* The bound holds for the worst input. */
+	memset(worst, 1, sizeof(worst));
+	assert_int_equal(cf_text_json_str(worst, sizeof(worst), out), CF_TEXT_JSON_MAX(64));
+}
+
 int
 main(void)
 {
@@ -440,6 +500,7 @@ main(void)
 	        cmocka_unit_test(test_escape),        cmocka_unit_test(test_edge_spaces),
 	        cmocka_unit_test(test_uuid_parse),    cmocka_unit_test(test_uuid4),
 	        cmocka_unit_test(test_utf8_sanitize), cmocka_unit_test(test_hex),
+	        cmocka_unit_test(test_json_str),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
