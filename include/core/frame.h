@@ -19,6 +19,9 @@ struct cf_frame {
 
 /* New frame with a copy of payload and one reference (the caller's). NULL on OOM. */
 struct cf_frame *cf_frame_new(const void *payload, size_t len);
+/* New frame with room for cap payload bytes and len 0 (one reference): the caller writes the
+ * payload (cf_frame_payload()) and sets len, at most cap. NULL on OOM. */
+struct cf_frame *cf_frame_alloc(size_t cap);
 /* New frame with the compact JSON text of o, which it steals (NULL o: NULL, so that a failed
  * json_pack() passes through). NULL on OOM. */
 struct json_t;

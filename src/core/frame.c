@@ -9,20 +9,31 @@
 #include <libwebsockets.h>
 
 struct cf_frame *
-cf_frame_new(const void *payload, size_t len)
+cf_frame_alloc(size_t cap)
 {
 	struct cf_frame *f;
 
-	if (len > UINT32_MAX)
+	if (cap > UINT32_MAX)
 		return NULL;
-	f = malloc(sizeof(*f) + LWS_PRE + len);
+	f = malloc(sizeof(*f) + LWS_PRE + cap);
 	if (!f)
 		return NULL;
 	f->refs = 1;
-	f->len = (uint32_t)len;
+	f->len = 0;
 	f->ordered_ns = 0;
 	f->ack = NULL;
-	memcpy(f->buf + LWS_PRE, payload, len);
+	return f;
+}
+
+struct cf_frame *
+cf_frame_new(const void *payload, size_t len)
+{
+	struct cf_frame *f = cf_frame_alloc(len);
+
+	if (f) {
+		f->len = (uint32_t)len;
+		memcpy(f->buf + LWS_PRE, payload, len);
+	}
 	return f;
 }
 

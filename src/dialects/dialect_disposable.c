@@ -236,17 +236,30 @@ membership(struct cf_sess *s)
 	return s->rooms.head ? lws_container_of(s->rooms.head, struct cf_member, in_sess) : NULL;
 }
 
+static const char *
+show_id(const char *id, char *buf, size_t buflen)
+{
+	return cf_ident_show(id, CF_ID_DISPOSABLE, buf, buflen);
+}
+
 static void
 welcome(struct cf_sess *s, struct cf_room *room)
 {
-	json_t *a = json_array();
+	static const char pre[] = "{\"type\":\"welcome\",\"data\":{\"room\":{\"name\":",
+	                  key[] = ",\"activeClients\":", tail[] = "}}}";
+	char head[sizeof(pre) + sizeof(key) + CF_TEXT_JSON_MAX(CF_ROOM_NAME_MAX)];
+	size_t rl = strlen(room->name), n = sizeof(pre) - 1;
 
-	for (const struct cf_presence *p = cf_room_presence_first(room); p;
-	     p = cf_room_presence_next(p))
-		json_array_append_new(a, client_json(p->id, p->name));
-	cf_sess_push_owned(
-	        s, cf_frame_from_json(json_pack("{s:s,s:{s:{s:s,s:o}}}", "type", "welcome", "data",
-	                                        "room", "name", room->name, "activeClients", a)));
+	/* Written straight, not as a jansson tree: the list is as long as the room
+	 * (cf_room_members_frame()). A 000 room name is at most LEN_MAX bytes. */
+	if (rl > CF_ROOM_NAME_MAX)
+		return;
+	memcpy(head, pre, n);
+	n += cf_text_json_str(room->name, rl, head + n);
+	memcpy(head + n, key, sizeof(key) - 1);
+	n += sizeof(key) - 1;
+	cf_sess_push_owned(s,
+	                   cf_room_members_frame(room, show_id, head, n, tail, sizeof(tail) - 1));
 	/* The others heard of the join from the registry; the joiner hears it after its welcome. */
 	cf_sess_push_owned(s, render_presence("join", room->name, s->user_id, s->user_name));
 }

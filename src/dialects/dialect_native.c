@@ -37,6 +37,36 @@ cf_native_reply_to(struct cf_sess *s, json_int_t id, const char *op, json_t *obj
 	push_json(s, obj);
 }
 
+void
+cf_native_reply_members(struct cf_sess *s, json_int_t id, const char *op, json_t *obj,
+                        struct cf_room *room)
+{
+	static const char key[] = "\"members\":";
+	char *txt, *head;
+	size_t n;
+
+	if (!obj)
+		return;
+	json_object_set_new(obj, "op", json_string(op));
+	if (id >= 0)
+		json_object_set_new(obj, "id", json_integer(id));
+	txt = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	n = txt ? strlen(txt) : 0;
+	/* The object's text without its closing brace, a comma, the key; the list and the brace
+	 * follow. The object always has members (op at least). */
+	head = n >= 2 && txt[n - 1] == '}' ? malloc(n + sizeof(key)) : NULL;
+	if (head) {
+		memcpy(head, txt, n - 1);
+		head[n - 1] = ',';
+		memcpy(head + n, key, sizeof(key) - 1);
+		cf_sess_push_owned(
+		        s, cf_room_members_frame(room, NULL, head, n + sizeof(key) - 1, "}", 1));
+	}
+	free(head);
+	free(txt);
+}
+
 int
 cf_native_reply(struct cmd *c, const char *op, json_t *obj)
 {

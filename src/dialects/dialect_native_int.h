@@ -34,6 +34,10 @@ struct cmd {
  * come later than the command (acks, joins that waited). */
 void cf_native_reply_to(struct cf_sess *s, json_int_t id, const char *op, json_t *obj);
 int cf_native_reply(struct cmd *c, const char *op, json_t *obj);
+/* cf_native_reply_to() with one more member, "members": the users present in room, written
+ * straight into the frame (core/room.h cf_room_members_frame()). */
+void cf_native_reply_members(struct cf_sess *s, json_int_t id, const char *op, json_t *obj,
+                             struct cf_room *room);
 /* An error event with the code and message; returns 0. */
 int cf_native_err_reply(struct cf_sess *s, json_int_t id, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));

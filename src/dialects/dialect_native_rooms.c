@@ -72,17 +72,6 @@ get_joined_room(struct cmd *c, struct cf_room **ret)
 	return 1;
 }
 
-static json_t *
-members_json(const struct cf_room *room)
-{
-	json_t *a = json_array();
-	const struct cf_presence *p;
-
-	for (p = cf_room_presence_first(room); p; p = cf_room_presence_next(p))
-		json_array_append_new(a, cf_native_user_json(p->id, p->name));
-	return a;
-}
-
 /* Messages [from, to) of the room's history as an array of msg events. */
 static json_t *
 hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
@@ -96,7 +85,7 @@ hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
 
 /* The join reply from the room's state: history after since (or the last join_history). */
 static void
-join_reply(struct cf_sess *s, const struct cf_room *room, json_int_t id, json_int_t since,
+join_reply(struct cf_sess *s, struct cf_room *room, json_int_t id, json_int_t since,
            json_int_t epoch)
 {
 	const struct cf_config *cfg = s->env->cfg;
@@ -114,11 +103,11 @@ join_reply(struct cf_sess *s, const struct cf_room *room, json_int_t id, json_in
 		if ((uint64_t)since < room->seq)
 			gap = !to || cf_room_hist_at(room, 0)->seq > (uint64_t)since + 1;
 	}
-	cf_native_reply_to(s, id, "join",
-	                   json_pack("{s:s,s:I,s:I,s:o,s:o,s:b}", "room", room->name, "epoch",
-	                             (json_int_t)room->epoch, "seq", (json_int_t)room->seq,
-	                             "members", members_json(room), "history",
-	                             hist_json(room, from, to), "gap", gap));
+	cf_native_reply_members(s, id, "join",
+	                        json_pack("{s:s,s:I,s:I,s:o,s:b}", "room", room->name, "epoch",
+	                                  (json_int_t)room->epoch, "seq", (json_int_t)room->seq,
+	                                  "history", hist_json(room, from, to), "gap", gap),
+	                        room);
 }
 
 void
@@ -280,9 +269,9 @@ cf_native_cmd_presence(struct cmd *c)
 
 	if (get_joined_room(c, &room) < 0)
 		return 0;
-	return cf_native_reply(
-	        c, "presence",
-	        json_pack("{s:s,s:o}", "room", room->name, "members", members_json(room)));
+	cf_native_reply_members(c->s, c->id, "presence", json_pack("{s:s}", "room", room->name),
+	                        room);
+	return 0;
 }
 
 static void

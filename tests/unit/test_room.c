@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "base/clock.h"
+#include "base/ident.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "bus/bus.h"
@@ -1091,6 +1092,116 @@ test_create_bucket(void **state)
 	assert_int_equal(cf_registry_create_take(reg, "192.0.2.1"), -EBUSY);
 }
 
+static const char *
+show_x(const char *id, char *buf, size_t buflen)
+{
+	snprintf(buf, buflen, "x-%s", id);
+	return buf;
+}
+
+/* The room's members as jansson writes them, for comparison: the list as iteration gives it. */
+static char *
+members_ref(const struct cf_room *room, cf_room_show_fn *show)
+{
+	json_t *a = json_array();
+	char buf[CF_IDENT_MAX], *txt;
+
+	for (const struct cf_presence *p = cf_room_presence_first(room); p;
+	     p = cf_room_presence_next(p))
+		json_array_append_new(a, json_pack("{s:s,s:s}", "id",
+		                                   show ? show(p->id, buf, sizeof(buf)) : p->id,
+		                                   "name", p->name));
+	txt = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	assert_non_null(txt);
+	return txt;
+}
+
+/* The frame is head, the list, tail; the list is what jansson writes for the same members. */
+static void
+expect_members(struct cf_room *room, cf_room_show_fn *show)
+{
+	struct cf_frame *f = cf_room_members_frame(room, show, "<head>", 6, "<tail>", 6);
+	char *want = members_ref(room, show);
+	size_t n = strlen(want);
+
+	assert_non_null(f);
+	assert_int_equal(f->len, 6 + n + 6);
+	assert_memory_equal(cf_frame_payload(f), "<head>", 6);
+	assert_memory_equal(cf_frame_payload(f) + 6, want, n);
+	assert_memory_equal(cf_frame_payload(f) + 6 + n, "<tail>", 6);
+	free(want);
+	cf_frame_unref(f);
+}
+
+/* Member lists written straight into a frame: the same text jansson writes, in small rooms
+ * (written each time) and large ones (kept between joins, for each way of showing ids), after
+ * joins, leaves and a rejoin. */
+static void
+test_members_frame(void **state)
+{
+	enum { N = 80 };
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_sess *many = calloc(N, sizeof(*many));
+	struct cf_room *room;
+	struct cf_frame *f;
+	char id[32], name[32];
+
+	assert_non_null(many);
+	assert_int_equal(cf_room_get(reg, "empty", &room), 0);
+	f = cf_room_members_frame(room, NULL, "{", 1, "}", 1);
+	expect_payload(f, "{[]}");
+	cf_frame_unref(f);
+
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "lobby", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, &fx->s[2], "lobby", &room, NULL), 0);
+	f = cf_room_members_frame(room, NULL, "H", 1, "T", 1);
+	expect_payload(f,
+	               "H[{\"id\":\"u1\",\"name\":\"Alice\"},{\"id\":\"u2\",\"name\":\"Bob\"}]T");
+	cf_frame_unref(f);
+	expect_members(room, show_x);
+	assert_null(room->mtext); /* a small room keeps nothing */
+
+	/* Names that JSON escapes, and a large room. */
+	for (int i = 0; i < N; i++) {
+		struct cf_sess *s = &many[i];
+
+		s->env = &fx->srv.env;
+		s->dialect = &cf_dialect_native;
+		s->id = 100 + (uint64_t)i;
+		snprintf(id, sizeof(id), "m%d", i);
+		snprintf(name, sizeof(name), i % 3 ? "m\"%d\\" : "\xc3\xa9t\xc3\xa9 %d", i);
+		assert_int_equal(cf_sess_set_user(s, id, name), 0);
+		assert_int_equal(cf_room_join(reg, s, "lobby", &room, NULL), 0);
+		if (i % 17 == 0) {
+			expect_members(room, NULL);
+			expect_members(room, show_x);
+		}
+	}
+	assert_non_null(room->mtext);
+	expect_members(room, NULL);
+	expect_members(room, show_x);
+	/* A user goes: the kept lists go with it and are made again. */
+	assert_int_equal(cf_room_leave(reg, &many[5], room), 0);
+	expect_members(room, show_x);
+	expect_members(room, NULL);
+	assert_int_equal(cf_room_join(reg, &many[5], "lobby", &room, NULL), 0);
+	expect_members(room, NULL);
+	expect_members(room, show_x);
+	/* A second session of a listed user changes nothing. */
+	assert_int_equal(cf_room_join(reg, &fx->s[1], "lobby", &room, NULL), 0);
+	expect_members(room, NULL);
+
+	for (int i = 0; i < N; i++) {
+		cf_room_leave_all(reg, &many[i]);
+		cf_registry_user_remove(reg, &many[i]);
+		cf_ring_clear(&many[i].out);
+		free(many[i].user_id);
+	}
+	free(many);
+}
+
 int
 main(void)
 {
@@ -1103,6 +1214,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remote_presence, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_members_frame, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_mirror_host, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_history_ring, setup, teardown),
