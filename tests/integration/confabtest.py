@@ -947,6 +947,10 @@ class RawWS:
 
     def handshake(self, path="/v1/ws", subprotocol="confab.v1", origin=None, headers=None):
         """Sends the upgrade request. Returns an HTTPResponse (status 101 on success)."""
+        return self.read_upgrade(self.send_upgrade(path, subprotocol, origin, headers))
+
+    def send_upgrade(self, path="/v1/ws", subprotocol="confab.v1", origin=None, headers=None):
+        """Sends the upgrade request only (handshake() in two steps); returns its key."""
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
@@ -958,6 +962,10 @@ class RawWS:
         for k, v in (headers or {}).items():
             lines.append(f"{k}: {v}")
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return key
+
+    def read_upgrade(self, key):
+        """The answer to send_upgrade(): an HTTPResponse (status 101 on success)."""
         resp = self.read_http_head()
         if resp.status == 101:
             want = base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
