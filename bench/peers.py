@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""peers.py - issue 14's fan-out and idle scenarios against confabd and its peers, side by side.
+"""peers.py - issue 14's fan-out, idle and room fill scenarios against confabd and its peers.
 
 Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|idle|fill] [--quick] [--rates 100,500]
        [--counts 1000,5000,10000,18000] [--ramp R] [--duration S] [--repeat N] [--conns N]
@@ -484,7 +484,8 @@ def main():
     ap.add_argument("--ramp", type=int, default=2000,
                     help="idle, fill: connection attempts/s, 0: all at once (default 2000)")
     ap.add_argument("--duration", type=float,
-                    help="seconds of sending per run (default 10), idle: of holding (default 2)")
+                    help="seconds of sending per run (default 10), idle and fill: of holding "
+                    "(default 2)")
     ap.add_argument("--repeat", type=int, help="runs per server and rate or count (default 3)")
     ap.add_argument("--conns", type=int, default=1000, help="fanout: subscribers (default 1000)")
     ap.add_argument("--servers", help="default confab,nchan,node (fill: confab,confab.v1,"
