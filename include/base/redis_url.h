@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CF_REDIS_SENTINELS_MAX 8
 
@@ -38,3 +39,20 @@ int cf_redis_parse_url(const char *url, struct cf_redis_target *t, char *err, si
  * Works on malformed URLs too, for error messages that repeat what was given. unix: URLs
  * carry no userinfo: an '@' after the path's first '/' is the path's. */
 void cf_redis_url_mask(const char *url, char *out, size_t outlen);
+
+/* Most Redis shards (redis.url and the redis.shards entries together). */
+#define CF_REDIS_SHARDS_MAX 16
+
+/* A shard's identity, what the hash of names to shards is computed over: where its data is,
+ * never how it is reached (no password, no user, no Sentinel addresses). "tcp:host:port/db",
+ * "unix:path/db" or "sentinel:master/db": a Sentinel-managed shard keeps its identity (and
+ * its rooms) across failovers. Returns 0 or -ENAMETOOLONG. */
+int cf_redis_target_id(const struct cf_redis_target *t, char *out, size_t outlen);
+
+/* The seed of the shard whose identity is id, for cf_redis_shard_pick(). */
+uint64_t cf_redis_shard_seed(const char *id);
+
+/* Rendezvous (highest random weight) hashing: the index in seeds[0..n) of the shard that owns
+ * name (a room name or a user id). Adding a shard moves only the names it wins (about 1/n of
+ * them), removing one moves only its own; the order of the shards does not matter. n >= 1. */
+size_t cf_redis_shard_pick(const uint64_t *seeds, size_t n, const char *name);

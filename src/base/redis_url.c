@@ -252,3 +252,65 @@ bad:
 	         url_shown);
 	return -EINVAL;
 }
+
+int
+cf_redis_target_id(const struct cf_redis_target *t, char *out, size_t outlen)
+{
+	int n;
+
+	switch (t->kind) {
+	case CF_REDIS_UNIX:
+		n = snprintf(out, outlen, "unix:%s/%d", t->path, t->db);
+		break;
+	case CF_REDIS_SENTINEL:
+		n = snprintf(out, outlen, "sentinel:%s/%d", t->master, t->db);
+		break;
+	default:
+		n = snprintf(out, outlen, "tcp:%s:%d/%d", t->host, t->port, t->db);
+		break;
+	}
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+/* FNV-1a, 64 bits, continued from h. */
+static uint64_t
+fnv1a(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* splitmix64's finaliser: FNV's low bits mix poorly, the weights must not. */
+static uint64_t
+mix(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+uint64_t
+cf_redis_shard_seed(const char *id)
+{
+	return fnv1a(0xcbf29ce484222325ULL, id);
+}
+
+size_t
+cf_redis_shard_pick(const uint64_t *seeds, size_t n, const char *name)
+{
+	uint64_t h = fnv1a(0xcbf29ce484222325ULL, name), best = 0;
+	size_t pick = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t w = mix(seeds[i] ^ h);
+
+		if (i == 0 || w > best) {
+			best = w;
+			pick = i;
+		}
+	}
+	return pick;
+}

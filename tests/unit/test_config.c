@@ -655,6 +655,38 @@ test_mask_url(void **state)
 #undef M
 }
 
+/* Rendezvous hashing: stable, spread, and adding a shard moves only what the new one wins. */
+static void
+test_shard_pick(void **state)
+{
+	uint64_t seeds[3] = {cf_redis_shard_seed("tcp:a:1/0"), cf_redis_shard_seed("tcp:b:1/0"),
+	                     cf_redis_shard_seed("tcp:c:1/0")};
+	uint64_t rev[2] = {seeds[1], seeds[0]};
+	size_t count[3] = {0}, moved = 0;
+	char name[32];
+
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		size_t two, three;
+
+		snprintf(name, sizeof(name), "room-%d", i);
+		assert_int_equal(cf_redis_shard_pick(seeds, 1, name), 0);
+		two = cf_redis_shard_pick(seeds, 2, name);
+		three = cf_redis_shard_pick(seeds, 3, name);
+		/* The order of the shards does not matter. */
+		assert_int_equal(1 - cf_redis_shard_pick(rev, 2, name), two);
+		if (three != two) {
+			assert_int_equal(three, 2);
+			moved++;
+		}
+		count[three]++;
+	}
+	/* About a third each, and a third moved to the new shard. */
+	for (int i = 0; i < 3; i++)
+		assert_true(count[i] > 800 && count[i] < 1200);
+	assert_true(moved > 800 && moved < 1200);
+}
+
 /* Secrets are never printed back: --check-config shows "(set)" or the URL masked. */
 static void
 test_dump_masks_secrets(void **state)
@@ -873,6 +905,7 @@ main(void)
 	        cmocka_unit_test(test_validate),
 	        cmocka_unit_test(test_dump_roundtrip),
 	        cmocka_unit_test(test_mask_url),
+	        cmocka_unit_test(test_shard_pick),
 	        cmocka_unit_test(test_dump_masks_secrets),
 	        cmocka_unit_test(test_reload),
 	};
