@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Most Redis shards the metrics tell apart (CF_REDIS_SHARDS_MAX). */
+#define CF_METRICS_SHARDS 16
+
 #define CF_HIST_MAX_BUCKETS 16
 
 struct cf_hist {
@@ -43,8 +46,11 @@ struct cf_metrics {
 	uint64_t sd_notify_dropped_total; /* STATUS=/WATCHDOG=1 not sent: the queue was full */
 	/* Cluster mode; redis_mode is 0 when standalone (the link metrics are then omitted). */
 	int redis_mode;
-	int redis_up;
-	uint64_t redis_reconnects;
+	/* Per Redis shard (redis.url is 0, redis.shards the rest); confab_redis_up is 1 while
+	 * every shard is up, the reconnects are summed. */
+	int redis_shards;
+	int redis_shard_up[CF_METRICS_SHARDS];
+	uint64_t redis_shard_reconnects[CF_METRICS_SHARDS];
 	uint64_t redis_resyncs_total;     /* rooms caught up from their log */
 	uint64_t redis_unavailable_total; /* publishes refused or failed while the link was down */
 	struct cf_hist queue_depth;       /* session queue depth seen at each enqueue (events) */

@@ -73,6 +73,9 @@ struct cf_bus_ops {
 	int (*healthy)(struct cf_bus *b);
 	/* Why not healthy ("ok" when healthy). */
 	const char *(*status)(struct cf_bus *b);
+	/* A sharded bus: how shard i (from 0) is ("up", or why not), NULL past the last. NULL:
+	 * the bus has no shards. */
+	const char *(*shard_status)(struct cf_bus *b, size_t i);
 	/* Whether the first attempt to reach what the bus needs has ended, either way (READY=1
 	 * waits for it). NULL: at once. */
 	int (*settled)(struct cf_bus *b);
@@ -141,6 +144,8 @@ void cf_bus_cancel(struct cf_bus *b, void *ud);
 int cf_bus_healthy(struct cf_bus *b);
 const char *cf_bus_status(struct cf_bus *b);
 int cf_bus_settled(struct cf_bus *b);
+/* How shard i of a sharded bus is ("up" or why not); NULL past the last, or without shards. */
+const char *cf_bus_shard_status(struct cf_bus *b, size_t i);
 int cf_bus_watch(struct cf_bus *b, struct cf_room *room);
 void cf_bus_unwatch(struct cf_bus *b, struct cf_room *room);
 /* -EOPNOTSUPP when the bus keeps no history of its own. */

@@ -74,6 +74,7 @@ struct cf_config {
 	int debug_stall;
 	/* [redis] */
 	char *redis_url;
+	struct cf_strlist redis_shards; /* more primaries: redis.url is shard 0 */
 	char *redis_password;
 	char *redis_password_file;
 	char *redis_prefix;

@@ -123,10 +123,36 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	counter(f, "confab_frame_too_big_total", "Sessions closed with 1009.", "counter",
 	        m->frame_too_big_total);
 	if (m->redis_mode) {
-		counter(f, "confab_redis_up", "1 while the Redis links are up.", "gauge",
-		        (uint64_t)m->redis_up);
+		int n = m->redis_shards < 1                   ? 1
+		        : m->redis_shards > CF_METRICS_SHARDS ? CF_METRICS_SHARDS
+		                                              : m->redis_shards;
+		uint64_t up = 1, reconnects = 0;
+
+		for (int i = 0; i < n; i++) {
+			up &= m->redis_shard_up[i] != 0;
+			reconnects += m->redis_shard_reconnects[i];
+		}
+		counter(f, "confab_redis_up", "1 while the Redis links are up (of every shard).",
+		        "gauge", up);
 		counter(f, "confab_redis_reconnects_total", "Times the Redis links came back.",
-		        "counter", m->redis_reconnects);
+		        "counter", reconnects);
+		if (n > 1) {
+			fputs("# HELP confab_redis_shard_up 1 while the shard's Redis links are "
+			      "up.\n"
+			      "# TYPE confab_redis_shard_up gauge\n",
+			      f);
+			for (int i = 0; i < n; i++)
+				fprintf(f, "confab_redis_shard_up{shard=\"%d\"} %d\n", i,
+				        m->redis_shard_up[i] != 0);
+			fputs("# HELP confab_redis_shard_reconnects_total Times the shard's Redis "
+			      "links "
+			      "came back.\n# TYPE confab_redis_shard_reconnects_total counter\n",
+			      f);
+			for (int i = 0; i < n; i++)
+				fprintf(f,
+				        "confab_redis_shard_reconnects_total{shard=\"%d\"} %llu\n",
+				        i, (unsigned long long)m->redis_shard_reconnects[i]);
+		}
 		counter(f, "confab_redis_resyncs_total", "Room catch-ups read from the room logs.",
 		        "counter", m->redis_resyncs_total);
 		counter(f, "confab_redis_unavailable_total",

@@ -38,6 +38,12 @@ cf_bus_settled(struct cf_bus *b)
 	return !b->ops->settled || b->ops->settled(b);
 }
 
+const char *
+cf_bus_shard_status(struct cf_bus *b, size_t i)
+{
+	return b->ops->shard_status ? b->ops->shard_status(b, i) : NULL;
+}
+
 int
 cf_bus_watch(struct cf_bus *b, struct cf_room *room)
 {

@@ -112,6 +112,9 @@ static const struct cf_config_def defs[] = {
         {"redis", "url", CF_CFG_STR, CF_CFG_SECRET_URL, O(redis_url), "", 0, 0,
          "Redis for cluster mode: redis://[user:password@]host:port/db, unix:///path?db=N or "
          "sentinel://host:port[,host:port]/master (empty: standalone)"},
+        {"redis", "shards", CF_CFG_LIST, CF_CFG_SECRET_URL, O(redis_shards), "", 0, 0,
+         "more Redis primaries, one URL per line (as redis.url): rooms and users are spread "
+         "over redis.url and these by a hash of their name (man confab.conf: SHARDS)"},
         {"redis", "password", CF_CFG_STR, CF_CFG_SECRET, O(redis_password), "", 0, 0,
          "Redis password when the URL has none (prefer password_file)"},
         {"redis", "password_file", CF_CFG_STR, 0, O(redis_password_file), "", 0, 0,
@@ -442,6 +445,49 @@ cf_config_mark_cli(struct cf_config *c, const char *section, const char *key)
 		c->from_file[d - defs] = CF_FROM_CLI;
 }
 
+/* redis.shards: each entry a URL redis.url would take, redis.url set (it is the first shard and
+ * the home of what is not a room's or a user's), no two shards with the same identity (the
+ * hash would give both the same names, and the same Redis twice means one shard's keys twice). */
+static int
+validate_shards(const struct cf_config *c, char *err, size_t errlen)
+{
+	char ids[CF_REDIS_SHARDS_MAX][400], masked[300], why[300];
+	struct cf_redis_target t;
+
+	if (!c->redis_shards.n)
+		return 0;
+	if (!c->redis_url[0]) {
+		snprintf(err, errlen, "redis.shards needs redis.url: it is the first shard");
+		return -EINVAL;
+	}
+	if (c->redis_shards.n + 1 > CF_REDIS_SHARDS_MAX) {
+		snprintf(err, errlen, "redis.shards: %zu entries; at most %d shards with redis.url",
+		         c->redis_shards.n, CF_REDIS_SHARDS_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i <= c->redis_shards.n; i++) {
+		const char *url = i ? c->redis_shards.v[i - 1] : c->redis_url;
+
+		cf_redis_url_mask(url, masked, sizeof(masked));
+		if (cf_redis_parse_url(url, &t, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "redis.shards: '%s': %s", masked, why);
+			return -EINVAL;
+		}
+		if (cf_redis_target_id(&t, ids[i], sizeof(ids[i])) < 0) {
+			snprintf(err, errlen, "redis.shards: '%s': address too long", masked);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(ids[i], ids[j])) {
+				snprintf(err, errlen,
+				         "redis.shards: '%s' is the same shard (%s) as %s", masked,
+				         ids[i], j ? "an earlier entry" : "redis.url");
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
 int
 cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 {
@@ -515,7 +561,7 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
-	return 0;
+	return validate_shards(c, err, errlen);
 }
 
 static int

@@ -44,8 +44,14 @@ dump_value(const struct cf_config *c, const struct cf_config_def *d, FILE *f)
 
 		if (!l->n)
 			fprintf(f, "#%s =\n", d->key);
-		for (size_t i = 0; i < l->n; i++)
-			fprintf(f, "%s = %s\n", d->key, l->v[i]);
+		for (size_t i = 0; i < l->n; i++) {
+			char masked[1024];
+
+			if (d->flags & CF_CFG_SECRET_URL)
+				cf_redis_url_mask(l->v[i], masked, sizeof(masked));
+			fprintf(f, "%s = %s\n", d->key,
+			        d->flags & CF_CFG_SECRET_URL ? masked : l->v[i]);
+		}
 		break;
 	}
 	}

@@ -31,14 +31,23 @@ cf_http_api_healthz(struct lws *wsi, struct http_pss *p)
 	int ok = !srv->draining && cf_bus_healthy(srv->env.bus);
 
 	const char *why = srv->draining ? "draining" : cf_bus_status(srv->env.bus);
+	json_t *o = json_pack(
+	        "{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status", ok ? "ok" : "unavailable", "reason",
+	        ok ? "" : why, "node", srv->env.node_id, "version", CONFAB_VERSION, "bus",
+	        srv->env.bus->ops->name, "draining", srv->draining, "connections",
+	        (json_int_t)srv->sessions.count, "rooms", (json_int_t)srv->env.reg->nrooms);
+	const char *st;
 
-	return cf_http_respond_json(
-	        wsi, p, ok ? 200 : 503, NULL,
-	        json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "status", ok ? "ok" : "unavailable",
-	                  "reason", ok ? "" : why, "node", srv->env.node_id, "version",
-	                  CONFAB_VERSION, "bus", srv->env.bus->ops->name, "draining", srv->draining,
-	                  "connections", (json_int_t)srv->sessions.count, "rooms",
-	                  (json_int_t)srv->env.reg->nrooms));
+	/* Sharded Redis: each shard's state, in shard order (redis.url is 0). */
+	if (o && cf_bus_shard_status(srv->env.bus, 0)) {
+		json_t *a = json_array();
+
+		for (size_t i = 0; a && (st = cf_bus_shard_status(srv->env.bus, i)); i++)
+			json_array_append_new(a, json_pack("{s:I,s:b,s:s}", "shard", (json_int_t)i,
+			                                   "up", !strcmp(st, "up"), "status", st));
+		json_object_set_new(o, "redis_shards", a);
+	}
+	return cf_http_respond_json(wsi, p, ok ? 200 : 503, NULL, o);
 }
 
 int

@@ -655,6 +655,49 @@ test_mask_url(void **state)
 #undef M
 }
 
+/* redis.shards: every entry a valid URL, never the same shard twice (identity: where the data
+ * is, not how it is reached), only with redis.url. */
+static void
+test_validate_shards(void **state)
+{
+	char err[512] = "";
+	struct cf_config c;
+
+	(void)state;
+	assert_int_equal(cf_config_init(&c), 0);
+	assert_int_equal(
+	        cf_config_set(&c, "redis", "shards", "redis://h2:1/0", 1, err, sizeof(err)), 0);
+	assert_int_equal(cf_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "needs redis.url"));
+	assert_int_equal(cf_config_set(&c, "redis", "url", "redis://h1:1/0", 1, err, sizeof(err)),
+	                 0);
+	assert_int_equal(cf_config_validate(&c, err, sizeof(err)), 0);
+	/* The same Redis with another password, or the same master through other Sentinels. */
+	assert_int_equal(
+	        cf_config_set(&c, "redis", "shards", "redis://:pw@h1:1/0", 0, err, sizeof(err)), 0);
+	assert_int_equal(cf_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "same shard (tcp:h1:1/0) as redis.url"));
+	assert_null(strstr(err, "pw@"));
+	assert_int_equal(
+	        cf_config_set(&c, "redis", "shards", "sentinel://s1:2/m", 1, err, sizeof(err)), 0);
+	assert_int_equal(
+	        cf_config_set(&c, "redis", "shards", "sentinel://s2:2/m/0", 0, err, sizeof(err)),
+	        0);
+	assert_int_equal(cf_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "an earlier entry"));
+	/* Another db is another shard. */
+	assert_int_equal(
+	        cf_config_set(&c, "redis", "shards", "redis://h1:1/1", 1, err, sizeof(err)), 0);
+	assert_int_equal(cf_config_validate(&c, err, sizeof(err)), 0);
+	assert_int_equal(
+	        cf_config_set(&c, "redis", "shards", "redis://:secret9@h3:x", 0, err, sizeof(err)),
+	        0);
+	assert_int_equal(cf_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "redis.shards: 'redis://:(hidden)@h3:x'"));
+	assert_null(strstr(err, "secret9"));
+	cf_config_fini(&c);
+}
+
 /* Rendezvous hashing: stable, spread, and adding a shard moves only what the new one wins. */
 static void
 test_shard_pick(void **state)
@@ -707,6 +750,9 @@ test_dump_masks_secrets(void **state)
 	                 0);
 	assert_int_equal(
 	        cf_config_set(&c, "server", "admin_token", "token333", 1, err, sizeof(err)), 0);
+	assert_int_equal(cf_config_set(&c, "redis", "shards", "redis://:shardpw444@h:2/0", 0, err,
+	                               sizeof(err)),
+	                 0);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	f = fdopen(fd, "w");
@@ -718,7 +764,9 @@ test_dump_masks_secrets(void **state)
 	assert_null(strstr(text, "urlpw111"));
 	assert_null(strstr(text, "keypw222"));
 	assert_null(strstr(text, "token333"));
+	assert_null(strstr(text, "shardpw444"));
 	assert_non_null(strstr(text, "\nurl = redis://u:(hidden)@h:1/0\n"));
+	assert_non_null(strstr(text, "\nshards = redis://:(hidden)@h:2/0\n"));
 	assert_non_null(strstr(text, "\npassword = (set)\n"));
 	assert_non_null(strstr(text, "\nadmin_token = (set)\n"));
 	free(text);
@@ -727,7 +775,7 @@ test_dump_masks_secrets(void **state)
 	for (size_t i = 0; i < n; i++)
 		if (defs[i].flags & (CF_CFG_SECRET | CF_CFG_SECRET_URL))
 			nsecret++;
-	assert_int_equal(nsecret, 3);
+	assert_int_equal(nsecret, 4);
 }
 
 /* --check-config's dump is a config file that loads back to the same values. */
@@ -905,6 +953,7 @@ main(void)
 	        cmocka_unit_test(test_validate),
 	        cmocka_unit_test(test_dump_roundtrip),
 	        cmocka_unit_test(test_mask_url),
+	        cmocka_unit_test(test_validate_shards),
 	        cmocka_unit_test(test_shard_pick),
 	        cmocka_unit_test(test_dump_masks_secrets),
 	        cmocka_unit_test(test_reload),

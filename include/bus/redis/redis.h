@@ -20,6 +20,10 @@ struct cf_config;
 int cf_redis_target_from_config(const struct cf_config *cfg, struct cf_redis_target *t, char *err,
                                 size_t errlen);
 
+/* The same for one shard's url (redis.url or a redis.shards entry); what names it in errors. */
+int cf_redis_target_from_url(const struct cf_config *cfg, const char *url, const char *what,
+                             struct cf_redis_target *t, char *err, size_t errlen);
+
 struct cf_redis;
 
 /* What the user of the connection hears. All run from the loop. */
@@ -35,10 +39,12 @@ struct cf_redis_events {
 	void *ud;
 };
 
-/* Starts connecting (asynchronously) to t. The vhost is where the sockets are adopted. */
+/* Starts connecting (asynchronously) to t. The vhost is where the sockets are adopted; shard
+ * (< CF_METRICS_SHARDS) is the index its metrics are kept under. */
 struct cf_redis *cf_redis_new(struct lws_context *ctx, struct lws_vhost *vh,
                               const struct cf_config *cfg, const struct cf_redis_target *t,
-                              const char *node_id, const struct cf_redis_events *ev);
+                              const char *node_id, unsigned shard,
+                              const struct cf_redis_events *ev);
 /* Drops the links and stops reconnecting; call before the lws context is destroyed. */
 void cf_redis_close(struct cf_redis *r);
 void cf_redis_free(struct cf_redis *r);

@@ -159,7 +159,7 @@ touch_rooms(struct bus_redis *b)
 	b->touched_us = now;
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	for (struct cf_room *room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
-		if (!room->members.count)
+		if (!room->members.count || !owns(b, room->name))
 			continue;
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 			if (key(k, sizeof(k), b, kinds[i], room->name) == 0)
@@ -217,14 +217,15 @@ on_up(void *ud)
 		load_script(b, all[i]);
 	alive_cb(&b->sul_alive);
 	for (struct cf_user *u = cf_registry_user_first(b->reg); u; u = cf_registry_user_next(u))
-		cf_bus_redis_user(&b->bus, u->id, 1);
+		if (owns(b, u->id))
+			cf_bus_redis_user(&b->bus, u->id, 1);
 
 	/* The new subscriber link follows nothing yet: follow every room with members again and
 	 * catch each up from its log once the subscription is confirmed. */
 	for (struct cf_room *room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
 		struct room_state *st = state_of(room);
 
-		if (!room->members.count)
+		if (!room->members.count || !owns(b, room->name))
 			continue;
 		room->sync = CF_ROOM_SYNCING;
 		if (st)
@@ -251,6 +252,8 @@ on_down(void *ud, const char *why)
 	/* Rooms keep their members and mirrors; joins still waiting for a sync fail. Failing
 	 * them may free rooms, so collect the names first. */
 	for (room = cf_room_first(b->reg); room; room = cf_room_next(room)) {
+		if (!owns(b, room->name))
+			continue;
 		if (state_of(room))
 			state_of(room)->fetching = 0;
 		if (room->sync != CF_ROOM_SYNCING)
@@ -300,7 +303,11 @@ redis_status(struct cf_bus *bus)
 
 	if (cf_redis_is_up(b->redis))
 		return "ok";
-	snprintf(b->status, sizeof(b->status), "redis: %s", cf_redis_status(b->redis));
+	if (b->set)
+		snprintf(b->status, sizeof(b->status), "redis shard %u: %s", b->idx,
+		         cf_redis_status(b->redis));
+	else
+		snprintf(b->status, sizeof(b->status), "redis: %s", cf_redis_status(b->redis));
 	return b->status;
 }
 
@@ -340,7 +347,7 @@ redis_free(struct cf_bus *bus)
 	free(b);
 }
 
-static const struct cf_bus_ops redis_ops = {
+static const struct cf_bus_ops cf_bus_redis_ops = {
         .name = "redis",
         .mirror = 1,
         .room_state_free = cf_bus_redis_state_free,
@@ -364,24 +371,21 @@ static const struct cf_bus_ops redis_ops = {
         .free = redis_free,
 };
 
-struct cf_bus *
-cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_config *cfg,
+struct bus_redis *
+cf_bus_redis_one(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_config *cfg,
                  struct cf_registry *reg, const char *node_id, const struct cf_bus_host *host,
-                 char *err, size_t errlen)
+                 const struct cf_redis_target *t, const struct shard_set *set, unsigned idx)
 {
 	struct bus_redis *b;
-	struct cf_redis_target t;
 	struct cf_redis_events ev = {.up = on_up, .down = on_down, .message = on_message};
 
-	if (cf_redis_target_from_config(cfg, &t, err, errlen) < 0)
-		return NULL;
 	b = calloc(1, sizeof(*b));
-	if (!b) {
-		snprintf(err, errlen, "out of memory");
+	if (!b)
 		return NULL;
-	}
-	b->bus.ops = &redis_ops;
+	b->bus.ops = &cf_bus_redis_ops;
 	b->bus.host = *host;
+	b->set = set;
+	b->idx = idx;
 	b->reg = reg;
 	b->cfg = cfg;
 	b->replicated = !strcmp(cfg->redis_ack, "replicated");
@@ -399,11 +403,34 @@ cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	snprintf(b->node, sizeof(b->node), "%s", node_id);
 	cf_metrics.redis_mode = 1;
 	ev.ud = b;
-	b->redis = cf_redis_new(ctx, vh, cfg, &t, node_id, &ev);
-	b->store = b->redis ? cf_bus_redis_store_new(b->redis, cfg) : NULL;
-	if (!b->store) {
+	b->redis = cf_redis_new(ctx, vh, cfg, t, node_id, idx, &ev);
+	/* The accounts and the token key are the cluster's, not a name's: shard 0 keeps them. */
+	if (b->redis && idx == 0 && !(b->store = cf_bus_redis_store_new(b->redis, cfg))) {
 		cf_redis_free(b->redis);
+		b->redis = NULL;
+	}
+	if (!b->redis) {
 		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+struct cf_bus *
+cf_bus_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_config *cfg,
+                 struct cf_registry *reg, const char *node_id, const struct cf_bus_host *host,
+                 char *err, size_t errlen)
+{
+	struct bus_redis *b;
+	struct cf_redis_target t;
+
+	if (cfg->redis_shards.n)
+		return cf_bus_redis_sharded_new(ctx, vh, cfg, reg, node_id, host, err, errlen);
+	if (cf_redis_target_from_config(cfg, &t, err, errlen) < 0)
+		return NULL;
+	cf_metrics.redis_shards = 1;
+	b = cf_bus_redis_one(ctx, vh, cfg, reg, node_id, host, &t, NULL, 0);
+	if (!b) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}

@@ -37,8 +37,19 @@ struct script {
 	char sha[41];
 };
 
+/* The shards of a sharded cluster bus (bus_redis_shard.c): each name's owner is
+ * cf_redis_shard_pick() over their seeds. */
+struct shard_set {
+	size_t n;
+	uint64_t seed[CF_REDIS_SHARDS_MAX];
+};
+
 struct bus_redis {
 	struct cf_bus bus; /* first: cf_bus* <-> bus_redis* */
+	/* Sharded: this bus is shard idx of set and follows only the rooms and users it owns
+	 * (the registry holds them all). NULL: one Redis, it owns everything. */
+	const struct shard_set *set;
+	unsigned idx;
 	struct cf_redis *redis;
 	struct cf_store *store;      /* the accounts (bus_redis_store.c), over redis */
 	struct cf_registry *reg;     /* borrowed */
@@ -76,6 +87,13 @@ struct room_state {
 	uint64_t prev_epoch, base_seq;
 	struct remote *remote; /* uthash by key: the other nodes' users in the room */
 };
+
+/* Whether this bus's Redis holds the room or user name (always, unsharded). */
+static inline int
+owns(const struct bus_redis *b, const char *name)
+{
+	return !b->set || cf_redis_shard_pick(b->set->seed, b->set->n, name) == b->idx;
+}
 
 /* The room's state, or NULL if the bus never followed it. */
 static inline struct room_state *
@@ -161,6 +179,20 @@ struct req *cf_bus_redis_req_new(struct bus_redis *b, enum req_kind kind, void *
 void cf_bus_redis_req_free(struct req *q);
 void cf_bus_redis_req_finish(struct req *q, int err);
 void cf_bus_redis_script_reply(void *privdata, redisReply *rep);
+
+/* One shard's bus on target t: the bus of cf_bus_redis_new() when set is NULL, else shard idx
+ * of set (only idx 0 keeps the accounts: cf_bus_store()). */
+struct bus_redis *cf_bus_redis_one(struct lws_context *ctx, struct lws_vhost *vh,
+                                   const struct cf_config *cfg, struct cf_registry *reg,
+                                   const char *node_id, const struct cf_bus_host *host,
+                                   const struct cf_redis_target *t, const struct shard_set *set,
+                                   unsigned idx);
+
+/* bus_redis_shard.c: the bus over redis.url and redis.shards. */
+struct cf_bus *cf_bus_redis_sharded_new(struct lws_context *ctx, struct lws_vhost *vh,
+                                        const struct cf_config *cfg, struct cf_registry *reg,
+                                        const char *node_id, const struct cf_bus_host *host,
+                                        char *err, size_t errlen);
 
 /* bus_redis_order.c */
 int cf_bus_redis_publish(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,

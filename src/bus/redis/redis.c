@@ -52,6 +52,7 @@ struct pending {
 };
 
 struct cf_redis {
+	unsigned shard; /* its metrics' index */
 	struct lws_vhost *vh;
 	struct lws_context *ctx;
 	const struct cf_config *cfg; /* borrowed */
@@ -94,11 +95,18 @@ int
 cf_redis_target_from_config(const struct cf_config *cfg, struct cf_redis_target *t, char *err,
                             size_t errlen)
 {
+	return cf_redis_target_from_url(cfg, cfg->redis_url, "redis.url", t, err, errlen);
+}
+
+int
+cf_redis_target_from_url(const struct cf_config *cfg, const char *url, const char *what,
+                         struct cf_redis_target *t, char *err, size_t errlen)
+{
 	char why[300];
-	int r = cf_redis_parse_url(cfg->redis_url, t, why, sizeof(why));
+	int r = cf_redis_parse_url(url, t, why, sizeof(why));
 
 	if (r < 0) {
-		snprintf(err, errlen, "redis.url: %s", why);
+		snprintf(err, errlen, "%s: %s", what, why);
 		return r;
 	}
 	if (t->password[0])
@@ -223,7 +231,7 @@ set_phase(struct cf_redis *r, enum phase ph)
 {
 	r->phase = ph;
 	r->phase_us = cf_now_us();
-	cf_metrics.redis_up = ph == PH_UP;
+	cf_metrics.redis_shard_up[r->shard] = ph == PH_UP;
 }
 
 static void
@@ -291,7 +299,7 @@ become_up(struct cf_redis *r)
 	if (r->was_up)
 		r->reconnects++;
 	r->was_up = 1;
-	cf_metrics.redis_reconnects = r->reconnects;
+	cf_metrics.redis_shard_reconnects[r->shard] = r->reconnects;
 	r->attempts = 0;
 	r->logged_down = 0;
 	snprintf(r->status, sizeof(r->status), "up");
@@ -641,12 +649,14 @@ watch_cb(lws_sorted_usec_list_t *sul)
 
 struct cf_redis *
 cf_redis_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_config *cfg,
-             const struct cf_redis_target *t, const char *node_id, const struct cf_redis_events *ev)
+             const struct cf_redis_target *t, const char *node_id, unsigned shard,
+             const struct cf_redis_events *ev)
 {
-	struct cf_redis *r = calloc(1, sizeof(*r));
+	struct cf_redis *r = shard < CF_METRICS_SHARDS ? calloc(1, sizeof(*r)) : NULL;
 
 	if (!r)
 		return NULL;
+	r->shard = shard;
 	r->vh = vh;
 	r->ctx = ctx;
 	r->cfg = cfg;
@@ -675,7 +685,7 @@ cf_redis_close(struct cf_redis *r)
 	if (!r || r->phase == PH_CLOSED)
 		return;
 	r->phase = PH_CLOSED;
-	cf_metrics.redis_up = 0;
+	cf_metrics.redis_shard_up[r->shard] = 0;
 	lws_sul_cancel(&r->sul_watch);
 	lws_sul_cancel(&r->sul_retry);
 	free_ctx(&r->sentinel);
