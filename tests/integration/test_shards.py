@@ -294,3 +294,44 @@ def test_check_config_refuses_bad_shards():
     assert r.returncode == 0, r.stderr
     assert "shards = sentinel://:(hidden)@127.0.0.1:26379/other/0" in r.stdout
     assert os.path.exists(CONFABD)
+
+
+async def test_online_over_both_shards_in_one_question(start_server, redis_factory, tmp_path):
+    """Seed 001's users list asks who is online for many accounts at once: the question is
+    split over the shards that own them and the answers put back in order."""
+    from test_dialect_001 import C1, start_001
+    www = tmp_path / "www"
+    (www / "static").mkdir(parents=True)
+    (www / "index.html").write_text("<!doctype html>")
+    r0, r1 = redis_factory(), redis_factory()
+    ids = [shard_id(r0), shard_id(r1)]
+    s, port = start_001(start_server, str(www), shard_conf(r0, r1, "node0"))
+    await wait_healthy(s)
+    names = [name_on(ids, shard, f"u{shard}") for shard in (0, 1, 1, 0)]
+    clients = [await C1.connect(port) for _ in names]
+    for c, n in zip(clients, names):
+        await c.sign(n)
+    # One of each shard goes offline.
+    await clients[2].close()
+    await clients[3].close()
+    for n in names[2:]:
+        await poll_until(lambda n=n: online(s, n) is False, T(5), what=f"{n} offline")
+    users = await clients[0].users()
+    assert [(u["Username"], u["OnLine"]) for u in users["users"]] == [
+        (names[0], True), (names[1], True), (names[2], False), (names[3], False)], users
+    # The accounts are on shard 0, whichever shard their user is on.
+    for n in names:
+        assert r0.call("EXISTS", f"confab:acct:{n}") == 1
+        assert r1.call("EXISTS", f"confab:acct:{n}") == 0
+    await close_all(clients[:2])
+
+
+async def test_one_url_shows_no_shards(start_server, redis):
+    """With redis.url alone, nothing of the shards appears: the bus is the one of before."""
+    s = start_server(node_conf(redis, "solo"))
+    await wait_healthy(s)
+    h = s.get("/healthz").json()
+    assert h["status"] == "ok" and "redis_shards" not in h, h
+    text = s.get("/metrics").text
+    assert "confab_redis_up 1" in text
+    assert "confab_redis_shard_up" not in text
