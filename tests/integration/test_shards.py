@@ -335,3 +335,32 @@ async def test_one_url_shows_no_shards(start_server, redis):
     text = s.get("/metrics").text
     assert "confab_redis_up 1" in text
     assert "confab_redis_shard_up" not in text
+
+
+async def test_shard_0_down_takes_the_accounts_not_the_other_rooms(start_server, redis_factory):
+    """Shard 0 is also the home of the accounts: with it down, what needs an account (a kept
+    DM to accounts only) is unavailable, while shard 1's rooms and guests go on."""
+    r0, r1 = redis_factory(), redis_factory()
+    ids = [shard_id(r0), shard_id(r1)]
+    a, b = await start_sharded(start_server, r0, r1, extra={("auth", "enabled"): 1})
+    bob = name_on(ids, 1, "bob")
+    await account(a, bob)
+    room = name_on(ids, 1, "room")
+    ca, cb = await Client.connect(a, uniq("ca")), await Client.connect(b, uniq("cb"))
+    await ca.join(room)
+    await cb.join(room)
+    r0.kill9()
+    await wait_healthy(a, ok=False)
+    body = a.get("/healthz").json()
+    assert body["reason"].startswith("redis shard 0:"), body
+    assert [(e["shard"], e["up"]) for e in body["redis_shards"]] == [(0, False), (1, True)]
+    # A kept DM to an account on shard 1 needs shard 0 to know it is an account.
+    assert_error(await ca.send_cmd("dm", to=bob, text="kept?"), "unavailable")
+    assert r1.call("EXISTS", "confab:inbox:" + bob) == 0
+    # Shard 1's rooms and guests go on.
+    await ca.send(room, "on shard 1")
+    assert (await cb.wait_msgs(room, 1))[-1]["text"] == "on shard 1"
+    guest = name_on(ids, 1, "g", "guest:")
+    queued(a, "guest:" + guest, "for a guest")
+    assert r1.call("LLEN", "confab:inbox:guest:" + guest) == 1
+    await close_all([ca, cb])
