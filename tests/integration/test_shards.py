@@ -8,8 +8,8 @@ import os
 import subprocess
 import time
 
-from confabtest import (ADMIN_TOKEN, CONFABD, T, Client, Server, assert_error, close_all,
-                        poll_until, uniq)
+from confabtest import (ADMIN_TOKEN, CONFABD, T, Client, RedisSentinel, Server, assert_error,
+                        close_all, poll_until, uniq)
 from test_cluster import free_tcp_port, node_conf, wait_healthy
 from test_inbox import account, online, queued, wait_dms
 
@@ -364,3 +364,31 @@ async def test_shard_0_down_takes_the_accounts_not_the_other_rooms(start_server,
     queued(a, "guest:" + guest, "for a guest")
     assert r1.call("LLEN", "confab:inbox:guest:" + guest) == 1
     await close_all([ca, cb])
+
+
+async def test_a_shard_through_its_own_sentinel(start_server, redis_factory, request):
+    """A shard's URL may be a sentinel:// one: its identity is the master's name (not the
+    Sentinels' addresses), and its rooms are ordered on the master the Sentinel names."""
+    r0, r1 = redis_factory(), redis_factory()
+    sentinel = RedisSentinel(r1.port, name="shard1")
+    request.addfinalizer(sentinel.cleanup)
+    sentinel.start()
+    ids = [shard_id(r0), "sentinel:shard1/0"]
+    shards = {("redis", "shards"): [f"sentinel://127.0.0.1:{sentinel.port}/shard1"]}
+    nodes = [start_server(node_conf(r0, f"node{i}", shards)) for i in range(2)]
+    for s in nodes:
+        await wait_healthy(s)
+        assert "redis: shard 1 is sentinel:shard1/0" in s.log_text()
+    clients = []
+    for shard, redis in enumerate((r0, r1)):
+        room = name_on(ids, shard, f"s{shard}")
+        ca = await Client.connect(nodes[0], uniq("a"))
+        cb = await Client.connect(nodes[1], uniq("b"))
+        await ca.join(room)
+        await cb.join(room)
+        await ca.send(room, "via the sentinel" if shard else "direct")
+        assert (await cb.wait_msgs(room, 1))[-1]["seq"] == 1
+        assert redis.call("HGET", f"confab:meta:{room}", "seq") == "1"
+        assert (r1, r0)[shard].call("EXISTS", f"confab:meta:{room}") == 0
+        clients += [ca, cb]
+    await close_all(clients)
