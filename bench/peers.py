@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""peers.py - issue 14's fan-out, idle and room fill scenarios against confabd and its peers.
+"""peers.py - issue 14's scenarios (fanout, rooms, idle, fill, storm): confabd against its peers.
 
-Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|idle|fill] [--quick] [--rates 100,500]
+Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|rooms|idle|fill|storm] [--quick]
+       [--rates 100,500]
        [--counts 1000,5000,10000,18000] [--ramp R] [--duration S] [--repeat N] [--conns N]
        [--servers confab,nchan,node] [--build DIR] [--out FILE]
 
@@ -27,6 +28,13 @@ Prints the median and the spread (min-max) of each figure, the confab/peer ratio
 medians and each server's CPU per delivery over the floor's CPU per send. --quick: one 3 s
 run at 100 msg/s.
 
+--scenario rooms: as fanout, but --conns subscribers (default 5,000) in 500 rooms of
+--conns/500 (default 10) and 100 publishers spread round-robin over the rooms (the loadgen's
+--rooms and --pubs: so one publisher in each of rooms 0-99, rooms 100-499 only hold members),
+--rates msg/s in total over the publishers (default 1000, i.e. 10 msg/s each; --quick: one
+3 s run). Servers: confab (seed 000), confab.v1 (the loadgen's own protocol, hello + join +
+send), nchan and node. No floor: the floor is one room's sender.
+
 --scenario idle: for each count N (--counts, default 1000,5000,10000,18000; --quick: 1000,5000,
 one run each) and each server, a fresh server gets N idle subscribers in N/10 rooms from
 `confab-loadgen --proto raw --idle` (--ramp connection attempts/s, default 2000, the loadgen's
@@ -49,6 +57,15 @@ join is a welcome listing the room's members to the joiner and an `info` event t
 up to rooms.presence_events_max), confab.v1 ("confab.v1": hello + join, ready on the join reply,
 which lists the members; `join` events as for seed 000), nchan and node (a join is an upgrade on
 the room's URL: they have no presence, so their figures are what a join costs without it).
+
+--scenario storm: for each count N (--counts, default 10000; --quick: 1000, one run) and each
+server (as for rooms), a fresh server gets N idle subscribers in N/10 rooms (--ramp, here
+default 0: all at once); then the loadgen is SIGKILLed, so the kernel closes all N sockets at
+once with no WebSocket close (a client-side crash or network drop), and as soon as the server
+holds no connection any more (its /proc/PID/fd count back to what it was before) a second
+loadgen connects N again (--ramp) and holds them --duration s. Figures: the server's CPU for
+the first connect, for the drop (from the kill to the last close) and for the reconnect, in
+total and per connection, and the wall time of the drop.
 
 Installs libnginx-mod-nchan with apt-get when it is missing (needs root).
 """
@@ -84,6 +101,7 @@ SUB = {k: ["--proto", "raw"] + v[:2] for k, v in PROTO.items()}
 SUB["confab.v1"] = []
 TEXT_SIZE = 64  # the loadgen's --size: bytes of text per message
 FLOOR_SIZE = TEXT_SIZE + 2  # the WebSocket frame for it: 2 header bytes below 126
+ROOMS, PUBS = 500, 100  # the rooms scenario: --conns/ROOMS members each, PUBS publishers
 HEALTH = {"confab": "/healthz", "nchan": "/health", "node": "/health"}
 
 
@@ -214,14 +232,26 @@ class Server:
         self.log.close()
 
 
-def run_one(args, kind, rate, node_dir, tmp):
-    srv = Server(kind, args, tmp, node_dir)
+def loadgen_result(p, kind):
+    """The loadgen's JSON result line from a finished subprocess.run."""
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"loadgen against {kind} gave no result: {p.stderr[-500:]}")
+    return json.loads(lines[-1])
+
+
+def run_one(args, kind, rate, node_dir, tmp, rooms=1, pubs=1):
+    """One sending cell: args.conns subscribers in `rooms` rooms, `pubs` publishers spread
+    over them round-robin, `rate` msg/s in total, on a fresh server."""
+    srv = Server("confab" if kind == "confab.v1" else kind, args, tmp, node_dir)
     try:
-        proto = PROTO[kind]
+        proto = ["--proto", "raw"] + PROTO[kind] if kind in PROTO else []
         if kind == "nchan" and args.nchan_publisher == "websocket":
-            proto = ["--path", "/sub/{room}", "--pub-path", "/pub/{room}"]
-        cmd = [os.path.join(args.build, "confab-loadgen"), "--proto", "raw", "--port",
-               str(srv.port), "--conns", str(args.conns), "--pubs", "1", "--rate", str(rate),
+            proto = ["--proto", "raw", "--path", "/sub/{room}", "--pub-path", "/pub/{room}"]
+        # the loadgen's default --src-addrs keeps 250 connections per source address
+        cmd = [os.path.join(args.build, "confab-loadgen"), "--port", str(srv.port),
+               "--conns", str(args.conns), "--pubs", str(pubs), "--rooms", str(rooms),
+               "--rate", str(rate),
                "--duration", str(args.duration), "--size", str(TEXT_SIZE), "--server-pid",
                str(srv.measure_pid), "--json", "--quiet"] + proto
         limit = 15 + args.conns / 2000 + 5 + args.duration + 2 + 1 + 30
@@ -229,10 +259,7 @@ def run_one(args, kind, rate, node_dir, tmp):
                            timeout=limit)
     finally:
         srv.stop()
-    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"loadgen against {kind} gave no result: {p.stderr[-500:]}")
-    r = json.loads(lines[-1])
+    r = loadgen_result(p, kind)
     exp = r["expected"] or 1
     rss = r["server_rss_per_conn_kib"]
     return {
@@ -273,26 +300,34 @@ def run_floor(args, rate):
     }
 
 
+def idle_cmd(args, kind, srv, n, rooms, duration):
+    """The loadgen holding N idle subscribers of srv in `rooms` rooms for `duration` s."""
+    return [os.path.join(args.build, "confab-loadgen"), "--idle",
+            "--port", str(srv.port), "--conns", str(n), "--rooms", str(rooms),
+            "--src-addrs", str(max(1, -(-n // 250))), "--ramp", str(args.ramp),
+            "--duration", str(duration), "--server-pid", str(srv.measure_pid)] + SUB[kind]
+
+
+def idle_timeout(args, n):
+    return 15 + n / (args.ramp or 5000) + args.duration + 1 + 60
+
+
 def run_idle(args, kind, n, node_dir, tmp, rooms=None):
     """One idle cell: N WebSocket subscribers in `rooms` rooms (default N/10), held, on a
     fresh server."""
     rooms = rooms or max(1, n // 10)
     srv = Server("confab" if kind == "confab.v1" else kind, args, tmp, node_dir)
     try:
-        cmd = [os.path.join(args.build, "confab-loadgen"), "--idle",
-               "--port", str(srv.port), "--conns", str(n), "--rooms", str(rooms),
-               "--src-addrs", str(max(1, -(-n // 250))), "--ramp", str(args.ramp),
-               "--duration", str(args.duration),
-               "--server-pid", str(srv.measure_pid), "--json", "--quiet"] + SUB[kind]
-        limit = 15 + n / (args.ramp or 5000) + args.duration + 1 + 60
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=limit)
+        p = subprocess.run(idle_cmd(args, kind, srv, n, rooms, args.duration)
+                           + ["--json", "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=idle_timeout(args, n))
     finally:
         srv.stop()
-    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"loadgen against {kind} gave no result: {p.stderr[-500:]}")
-    r = json.loads(lines[-1])
+    return idle_figures(loadgen_result(p, kind), n)
+
+
+def idle_figures(r, n):
+    """The idle figures of the loadgen's JSON result r for N connections."""
     cpu, rss = r["server_cpu_connect_s"], r["server_rss_per_conn_kib"]
     hold = r["server_cpu_msgs_s"]
     return {
@@ -305,6 +340,82 @@ def run_idle(args, kind, n, node_dir, tmp, rooms=None):
     }
 
 
+def proc_cpu(pid):
+    """utime + stime of pid, s."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def run_storm(args, kind, n, node_dir, tmp):
+    """One storm cell on a fresh server: N idle subscribers in N/10 rooms connect, their
+    loadgen is SIGKILLed so the kernel closes every socket at once (a crash or a network
+    drop: no WebSocket close), and as soon as the server holds no connection any more a
+    second loadgen connects N again (--ramp)."""
+    rooms = max(1, n // 10)
+    srv = Server("confab" if kind == "confab.v1" else kind, args, tmp, node_dir)
+    try:
+        pid, base = srv.measure_pid, proc_fds(srv.measure_pid)
+        c0 = proc_cpu(pid)
+        # held far longer than the storm takes; killed below, never waited out
+        lg = subprocess.Popen(idle_cmd(args, kind, srv, n, rooms, 300), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        try:
+            ready = None
+            for line in lg.stderr:  # the loadgen ends its connect phase within its timeout
+                if line.startswith("ready: "):
+                    ready = int(line.split()[1])
+                    break
+            if ready is None:
+                raise RuntimeError(f"loadgen against {kind} exited before it was ready")
+            c1 = proc_cpu(pid)
+        finally:
+            lg.kill()
+            lg.wait(timeout=30)
+            lg.stderr.close()
+        t1, deadline = time.monotonic(), time.monotonic() + 60
+        while proc_fds(pid) > base:  # every close seen and done
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} still holds {proc_fds(pid) - base} connections "
+                                   f"60 s after the drop")
+            time.sleep(0.005)
+        c2, t2 = proc_cpu(pid), time.monotonic()
+        p = subprocess.run(idle_cmd(args, kind, srv, n, rooms, args.duration)
+                           + ["--json", "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=idle_timeout(args, n))
+    finally:
+        srv.stop()
+    r = idle_figures(loadgen_result(p, kind), n)
+    return {
+        "ready": ready,
+        "cpu_first": c1 - c0,
+        "us_first": 1e6 * (c1 - c0) / ready if ready else None,
+        "cpu_drop": c2 - c1,
+        "us_drop": 1e6 * (c2 - c1) / ready if ready else None,
+        "drop_wall": t2 - t1,
+        "cpu_re": r["cpu_conn"],
+        "us_re": r["us_conn"],
+        "failed": n - ready + r["failed"],
+        "reasons": r["reasons"],
+    }
+
+
+STORM_METRICS = [
+    ("cpu_first", "server CPU for the first connect, s", "{:.2f}"),
+    ("cpu_drop", "server CPU for the drop (all closes), s", "{:.2f}"),
+    ("us_drop", "server CPU per dropped connection, µs", "{:,.0f}"),
+    ("drop_wall", "wall time from the drop to the last close, s", "{:.2f}"),
+    ("cpu_re", "server CPU for the reconnect, s", "{:.2f}"),
+    ("us_re", "server CPU per reconnection, µs", "{:,.0f}"),
+    ("us_first", "server CPU per first connection, µs", "{:,.0f}"),
+    ("failed", "connections failed or dropped (both connects)", "{:,.0f}"),
+]
+
+
 IDLE_METRICS = [  # key, label, format
     ("cpu_conn", "server CPU to connect, s", "{:.2f}"),
     ("us_conn", "server CPU per connection, µs", "{:,.0f}"),
@@ -313,12 +424,12 @@ IDLE_METRICS = [  # key, label, format
 ]
 
 
-def idle_table(results, args, servers):
+def idle_table(results, args, servers, metrics=IDLE_METRICS, what=None):
     ramp = f"{args.ramp:,} connection attempts/s" if args.ramp else "no ramp (all at once)"
-    out = [f"\nN idle connections in N/10 rooms, {ramp}, held {args.duration:g} s, "
-           f"{args.repeat} run(s) each: median (min-max)"]
+    what = what or f"N idle connections in N/10 rooms, {ramp}, held {args.duration:g} s"
+    out = [f"\n{what}, {args.repeat} run(s) each: median (min-max)"]
     peers = [s for s in servers if s != "confab"] if "confab" in servers else []
-    for key, label, fmt in IDLE_METRICS:
+    for key, label, fmt in metrics:
         out.append(f"\n{label}:\n")
         head = ["N"] + servers + [f"confab/{p}" for p in peers]
         out.append("| " + " | ".join(head) + " |")
@@ -340,21 +451,6 @@ def idle_table(results, args, servers):
                     notes.append(f"{s} {n:,} run {i + 1}: {r['failed']} connections failed or "
                                  f"dropped; {r['reasons']}")
     return "\n".join(out + (["", *notes] if notes else []))
-
-
-def main_idle(args, servers):
-    results = {(s, n): [] for s in servers for n in args.counts}
-    with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
-        node_dir = ensure_node(tmp) if "node" in servers else None
-        for n in args.counts:
-            for i in range(args.repeat):
-                for s in servers:
-                    r = run_idle(args, s, n, node_dir, tmp)
-                    results[(s, n)].append(r)
-                    log(f"{s:6} idle {n} run {i + 1}: connect {r['cpu_conn'] or 0:.2f} s "
-                        f"({r['us_conn'] or 0:.0f} us each), {r['rss_conn'] or 0:,.0f} B each, "
-                        f"{r['failed']} failed")
-    return results
 
 
 def fill_table(results, args, servers):
@@ -385,21 +481,6 @@ def fill_table(results, args, servers):
     return "\n".join(out + (["", *notes] if notes else []))
 
 
-def main_fill(args, servers):
-    results = {(s, n, k): [] for s in servers for n in args.counts for k in (1, n)}
-    with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
-        node_dir = ensure_node(tmp) if "node" in servers else None
-        for n in args.counts:
-            for i in range(args.repeat):
-                for s in servers:
-                    for k in (1, n):
-                        r = run_idle(args, s, n, node_dir, tmp, rooms=k)
-                        results[(s, n, k)].append(r)
-                        log(f"{s:9} fill {n} in {k} room(s) run {i + 1}: "
-                            f"{r['cpu_fill'] or 0:.2f} s, {r['failed']} failed")
-    return results
-
-
 METRICS = [  # key, label, format
     ("dps", "deliveries/s", "{:,.0f}"),
     ("loss", "undelivered at the end of the 2 s drain, %", "{:.2f}"),
@@ -426,11 +507,19 @@ def table(results, args, servers):
     out = []
     peers = [s for s in servers if s != "confab"]
     for rate in args.rates:
-        out.append(f"\n1 room x {args.conns:,} subscribers, 1 publisher, {rate} msg/s "
-                   f"({rate * args.conns:,} deliveries/s offered), {args.duration:g} s, "
-                   f"{args.repeat} run(s) each: median (min-max)\n")
-        head = ["figure"] + servers + ["floor"] + [f"confab/{p}" for p in peers
-                                                   if "confab" in servers]
+        floor = ("floor", rate) in results
+        if floor:
+            out.append(f"\n1 room x {args.conns:,} subscribers, 1 publisher, {rate} msg/s "
+                       f"({rate * args.conns:,} deliveries/s offered), {args.duration:g} s, "
+                       f"{args.repeat} run(s) each: median (min-max)\n")
+        else:  # the rooms scenario: publishers in rooms 0 .. pubs-1 only
+            members = args.conns // ROOMS
+            out.append(f"\n{ROOMS} rooms x {members} subscribers, {PUBS} publishers (one "
+                       f"each in {PUBS} of the rooms), {rate} msg/s in total "
+                       f"({rate * members:,} deliveries/s offered), {args.duration:g} s, "
+                       f"{args.repeat} run(s) each: median (min-max)\n")
+        head = ["figure"] + servers + ["floor"] * floor + [f"confab/{p}" for p in peers
+                                                           if "confab" in servers]
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
         for key, label, fmt in METRICS:
@@ -438,20 +527,22 @@ def table(results, args, servers):
             for s in servers:
                 text, med[s] = cell([r[key] for r in results[(s, rate)]], fmt)
                 row.append(text)
-            row.append(cell([r[key] for r in results[("floor", rate)]], fmt)[0])
+            if floor:
+                row.append(cell([r[key] for r in results[("floor", rate)]], fmt)[0])
             if "confab" in servers:
                 for p in peers:
                     ok = key != "loss" and med.get("confab") is not None and med.get(p)
                     row.append(f"{med['confab'] / med[p]:.3g}" if ok else "-")
             out.append("| " + " | ".join(row) + " |")
         # each run against the floor run of the same round: the machine's load then
-        row = ["server CPU per delivery / floor (run by run)"]
-        for s in servers:
-            row.append(cell([r["cpu_m"] / f["cpu_m"] for r, f in zip(results[(s, rate)],
-                                                                     results[("floor", rate)])
-                             if r["cpu_m"] is not None and f["cpu_m"]], "{:.2f}")[0])
-        row += ["1"] + ["-"] * (len(head) - len(row) - 1)
-        out.append("| " + " | ".join(row) + " |")
+        if floor:
+            row = ["server CPU per delivery / floor (run by run)"]
+            for s in servers:
+                row.append(cell([r["cpu_m"] / f["cpu_m"] for r, f in
+                                 zip(results[(s, rate)], results[("floor", rate)])
+                                 if r["cpu_m"] is not None and f["cpu_m"]], "{:.2f}")[0])
+            row += ["1"] + ["-"] * (len(head) - len(row) - 1)
+            out.append("| " + " | ".join(row) + " |")
         notes = []
         for s in servers:
             for i, r in enumerate(results[(s, rate)]):
@@ -463,7 +554,7 @@ def table(results, args, servers):
                 if r["lg_cpu"] > 90:
                     notes.append(f"{s} run {i + 1}: the load generator was CPU-bound "
                                  f"({r['lg_cpu']:.0f} % of a core)")
-        for i, f in enumerate(results[("floor", rate)]):
+        for i, f in enumerate(results.get(("floor", rate), [])):
             if f["short"] or f["behind"]:
                 notes.append(f"floor run {i + 1}: the sender fell behind ({f['dps']:,.0f} "
                              f"sends/s of {rate * args.conns:,} offered, {f['short']} sends "
@@ -474,38 +565,49 @@ def table(results, args, servers):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scenario", choices=("fanout", "idle", "fill"), default="fanout")
+    ap.add_argument("--scenario", choices=("fanout", "rooms", "idle", "fill", "storm"),
+                    default="fanout")
     ap.add_argument("--quick", action="store_true",
-                    help="fanout: one 3 s run at 100 msg/s; idle: one run at 1000,5000; "
-                    "fill: one run")
-    ap.add_argument("--rates", help="fanout: comma-separated msg/s (default 100,500)")
-    ap.add_argument("--counts", help="idle, fill: comma-separated connections "
-                    "(default idle 1000,5000,10000,18000; fill 1000)")
-    ap.add_argument("--ramp", type=int, default=2000,
-                    help="idle, fill: connection attempts/s, 0: all at once (default 2000)")
+                    help="fanout, rooms: one 3 s run at 100 msg/s (rooms: 1000); idle: one run "
+                    "at 1000,5000; fill, storm: one run (storm: of 1000)")
+    ap.add_argument("--rates", help="fanout: comma-separated msg/s (default 100,500); rooms: "
+                    "in total over the publishers (default 1000)")
+    ap.add_argument("--counts", help="idle, fill, storm: comma-separated connections "
+                    "(default idle 1000,5000,10000,18000; fill 1000; storm 10000)")
+    ap.add_argument("--ramp", type=int,
+                    help="idle, fill, storm: connection attempts/s, 0: all at once (default "
+                    "2000; storm 0)")
     ap.add_argument("--duration", type=float,
-                    help="seconds of sending per run (default 10), idle and fill: of holding "
-                    "(default 2)")
+                    help="seconds of sending per run (default 10), idle, fill and storm: of "
+                    "holding (default 2)")
     ap.add_argument("--repeat", type=int, help="runs per server and rate or count (default 3)")
-    ap.add_argument("--conns", type=int, default=1000, help="fanout: subscribers (default 1000)")
-    ap.add_argument("--servers", help="default confab,nchan,node (fill: confab,confab.v1,"
-                    "nchan,node)")
+    ap.add_argument("--conns", type=int, help="fanout: subscribers (default 1000); rooms: "
+                    f"subscribers, --conns/{ROOMS} in each of {ROOMS} rooms (default 5000)")
+    ap.add_argument("--servers", help="default confab,nchan,node (fill, rooms, storm: confab,"
+                    "confab.v1,nchan,node)")
     ap.add_argument("--nchan-publisher", choices=("http", "websocket"), default="http",
                     help="how the publisher reaches nchan (default http)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
     ap.add_argument("--out", help="write every run's figures as JSON here")
     args = ap.parse_args()
-    q, fill = args.quick, args.scenario == "fill"
-    idle = args.scenario == "idle" or fill  # the fill scenario holds idle connections too
-    args.rates = [int(x) for x in (args.rates or ("100" if q else "100,500")).split(",")]
-    args.counts = [int(x) for x in (args.counts or ("1000" if fill else "1000,5000" if q else
-                                                    "1000,5000,10000,18000")).split(",")]
+    sc, q = args.scenario, args.quick
+    fill, rooms, storm = sc == "fill", sc == "rooms", sc == "storm"
+    idle = sc in ("idle", "fill", "storm")  # these hold idle connections
+    args.rates = [int(x) for x in (args.rates or ("1000" if rooms else "100" if q else
+                                                  "100,500")).split(",")]
+    args.counts = [int(x) for x in (args.counts or ("1000" if fill or storm and q else
+                                                    "10000" if storm else "1000,5000" if q
+                                                    else "1000,5000,10000,18000")).split(",")]
+    args.conns = args.conns or (10 * ROOMS if rooms else 1000)
+    args.ramp = (0 if storm else 2000) if args.ramp is None else args.ramp
     args.duration = args.duration or (2 if idle else 3 if q else 10)
     args.repeat = args.repeat or (1 if q else 3)
-    known = FILL_SERVERS if fill else SERVERS
+    known = FILL_SERVERS if fill or rooms or storm else SERVERS
     servers = [s for s in (args.servers or ",".join(known)).split(",") if s]
     if any(s not in known for s in servers) or not servers:
         die(f"--servers: a list of {','.join(known)}")
+    if rooms and not ROOMS <= args.conns <= 18000 - PUBS:
+        die(f"rooms --conns: {ROOMS}-{18000 - PUBS}")
     if not (1 <= args.repeat <= 20 and 0 < args.duration <= 600 and 1 <= args.conns <= 18000
             and all(1 <= r <= 100000 for r in args.rates) and len(args.rates) <= 10):
         die("--repeat 1-20, --duration up to 600, --conns up to 18000, up to 10 rates")
@@ -518,8 +620,12 @@ def main():
         ensure_nchan()
     if fill:
         results = main_fill(args, servers)
+    elif storm:
+        results = main_storm(args, servers)
     elif idle:
         results = main_idle(args, servers)
+    elif rooms:
+        results = main_fanout(args, servers, rooms=ROOMS, pubs=PUBS)
     else:
         results = main_fanout(args, servers)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
@@ -528,30 +634,86 @@ def main():
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"load average {os.getloadavg()[0]:.1f}"
           + ("" if idle else f", nchan publisher: {args.nchan_publisher}"))
-    print(fill_table(results, args, servers) if fill else idle_table(results, args, servers)
-          if idle else table(results, args, servers))
+    if fill:
+        print(fill_table(results, args, servers))
+    elif storm:
+        ramp = f"{args.ramp:,} connection attempts/s" if args.ramp else "all at once"
+        print(idle_table(results, args, servers, STORM_METRICS,
+                         f"N idle connections in N/10 rooms ({ramp}), all dropped at once "
+                         f"(the loadgen SIGKILLed), then reconnected ({ramp}) and held "
+                         f"{args.duration:g} s"))
+    elif idle:
+        print(idle_table(results, args, servers))
+    else:
+        print(table(results, args, servers))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({" ".join(map(str, k)): v for k, v in results.items()}, f, indent=1)
 
 
-def main_fanout(args, servers):
-    results = {(s, r): [] for s in servers + ["floor"] for r in args.rates}
+def rounds(args, servers, cells, run, after_round=None):
+    """Every scenario's loop: for each cell, args.repeat rounds of run(server, cell, node_dir,
+    tmp) for each server, then after_round(cell, node_dir, tmp); interleaved so that a noisy
+    machine spreads over all servers. run and after_round return a list of (results key,
+    figures, log line); returns {key: [figures of each round]}."""
+    results = {}
     with tempfile.TemporaryDirectory(prefix="confab-peers.") as tmp:
         node_dir = ensure_node(tmp) if "node" in servers else None
-        for rate in args.rates:
+        for cell in cells:
             for i in range(args.repeat):
-                for s in servers:
-                    r = run_one(args, s, rate, node_dir, tmp)
-                    results[(s, rate)].append(r)
-                    log(f"{s:6} {rate} msg/s run {i + 1}: {r['dps']:,.0f}/s, loss "
-                        f"{r['loss']:.2f} %, p50/p99 {r['p50']:.1f}/{r['p99']:.1f} ms, "
-                        f"{r['cpu_m'] or 0:.2f} s per million")
-                f = run_floor(args, rate)
-                results[("floor", rate)].append(f)
-                log(f"floor  {rate} msg/s run {i + 1}: {f['dps']:,.0f} sends/s, "
-                    f"{f['cpu_m']:.2f} us per send, reader {f['lg_s']:.2f} s")
+                done = [x for s in servers for x in run(s, cell, node_dir, tmp)]
+                done += after_round(cell, node_dir, tmp) if after_round else []
+                for key, r, line in done:
+                    results.setdefault(key, []).append(r)
+                    log(f"{line} (run {i + 1})")
     return results
+
+
+def main_idle(args, servers):
+    def run(s, n, node_dir, tmp):
+        r = run_idle(args, s, n, node_dir, tmp)
+        return [((s, n), r, f"{s:9} idle {n}: connect {r['cpu_conn'] or 0:.2f} s "
+                 f"({r['us_conn'] or 0:.0f} us each), {r['rss_conn'] or 0:,.0f} B each, "
+                 f"{r['failed']} failed")]
+    return rounds(args, servers, args.counts, run)
+
+
+def main_fill(args, servers):
+    def run(s, n, node_dir, tmp):
+        out = []
+        for k in (1, n):
+            r = run_idle(args, s, n, node_dir, tmp, rooms=k)
+            out.append(((s, n, k), r, f"{s:9} fill {n} in {k} room(s): "
+                        f"{r['cpu_fill'] or 0:.2f} s, {r['failed']} failed"))
+        return out
+    return rounds(args, servers, args.counts, run)
+
+
+def main_storm(args, servers):
+    def run(s, n, node_dir, tmp):
+        r = run_storm(args, s, n, node_dir, tmp)
+        return [((s, n), r, f"{s:9} storm {n}: first {r['cpu_first']:.2f} s, drop "
+                 f"{r['cpu_drop']:.2f} s in {r['drop_wall']:.2f} s, reconnect "
+                 f"{r['cpu_re'] or 0:.2f} s, {r['failed']} failed")]
+    return rounds(args, servers, args.counts, run)
+
+
+def main_fanout(args, servers, rooms=1, pubs=1):
+    """Fan-out (1 room, 1 publisher, with the floor) or, with rooms and pubs, the rooms
+    scenario (no floor: its sends do not go to one room's members)."""
+    def run(s, rate, node_dir, tmp):
+        r = run_one(args, s, rate, node_dir, tmp, rooms=rooms, pubs=pubs)
+        return [((s, rate), r, f"{s:9} {rate} msg/s: {r['dps']:,.0f}/s, loss "
+                 f"{r['loss']:.2f} %, p50/p99 {r['p50']:.1f}/{r['p99']:.1f} ms, "
+                 f"{r['cpu_m'] or 0:.2f} s per million")]
+
+    def floor(rate, node_dir, tmp):
+        f = run_floor(args, rate)
+        return [(("floor", rate), f, f"floor     {rate} msg/s: {f['dps']:,.0f} sends/s, "
+                 f"{f['cpu_m']:.2f} us per send, reader {f['lg_s']:.2f} s")]
+    return rounds(args, servers, args.rates, run, floor if rooms == 1 else None)
+
+
 
 if __name__ == "__main__":
     main()
