@@ -202,9 +202,12 @@ static struct lws_protocols protocols[] = {
                 .name = "confab.v1",
                 .callback = cf_sess_callback,
                 .per_session_data_size = sizeof(struct cf_sess),
-                /* Small on purpose: lws allocates it per connection (DESIGN.md); session.c
-                 * reassembles larger messages up to limits.max_frame. */
-                .rx_buffer_size = 512,
+                /* Small on purpose: lws allocates it per connection, and it is the largest
+                 * part of an idle connection that confab can size (docs/benchmarks.md, idle
+                 * memory). session.c reassembles larger messages up to limits.max_frame. Not
+                 * below 125: lws answers a ping with what the buffer holds, so a control
+                 * frame's whole payload (RFC 6455: at most 125 bytes) must fit. */
+                .rx_buffer_size = 128,
                 /* Without this a small rx_buffer_size would also cap each send() and undo the
                  * coalesced writes. */
                 .tx_packet_size = CF_WRITE_MAX + 64,
