@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* ring.h - a session's bounded FIFO of frame references. Storage is allocated on first use and
- * grows by doubling up to the frame limit, so an idle session costs nothing. */
+/* ring.h - a session's bounded FIFO of frame references. Storage is allocated on first use,
+ * grows by doubling up to the frame limit and is freed when the ring drains, so an idle session
+ * costs nothing. */
 #pragma once
 
 #include <stddef.h>
@@ -19,7 +20,7 @@ struct cf_ring {
 int cf_ring_push(struct cf_ring *r, struct cf_frame *f, uint32_t max_frames, size_t max_bytes);
 /* The i-th oldest frame (borrowed), or NULL. */
 struct cf_frame *cf_ring_peek(const struct cf_ring *r, uint32_t i);
-/* Removes the n oldest and drops their references. */
+/* Removes the n oldest and drops their references; frees the storage when none is left. */
 void cf_ring_drop(struct cf_ring *r, uint32_t n);
 /* Drops all but the keep oldest, newest first; frees the storage when none is left. Returns the
  * number of frames dropped. */

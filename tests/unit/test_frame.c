@@ -152,20 +152,23 @@ test_ring_fifo_wrap_and_grow(void **state)
 	assert_ptr_equal(cf_ring_peek(&r, 8), f[0]);
 	assert_int_equal(f[0]->refs, 3);
 
-	/* Dropping more than held drops all. */
+	/* Dropping more than held drops all, and a drained ring holds no storage. */
 	cf_ring_drop(&r, 100);
 	assert_int_equal(r.count, 0);
 	assert_int_equal(r.bytes, 0);
 	assert_int_equal(r.head, 0);
-	/* cap 16 is not "past 16": the storage is kept for reuse. */
-	assert_non_null(r.v);
-	assert_int_equal(r.cap, 16);
+	assert_null(r.v);
+	assert_int_equal(r.cap, 0);
 	for (int i = 0; i < 12; i++)
 		assert_int_equal(f[i]->refs, 1);
 
-	assert_int_equal(cf_ring_clear(&r), 0);
+	/* Drained by exact count too; the next push allocates again. */
+	assert_int_equal(cf_ring_push(&r, f[1], 64, 1 << 20), 0);
+	assert_int_equal(r.cap, 4);
+	cf_ring_drop(&r, 1);
 	assert_null(r.v);
 	assert_int_equal(r.cap, 0);
+	assert_int_equal(cf_ring_clear(&r), 0);
 	for (int i = 0; i < 12; i++)
 		cf_frame_unref(f[i]);
 }
@@ -353,7 +356,7 @@ test_ring_burst_frees_storage(void **state)
 	assert_int_equal(r.cap, 4);
 	assert_ptr_equal(cf_ring_peek(&r, 0), f);
 	cf_ring_drop(&r, 1);
-	assert_non_null(r.v); /* small rings keep their storage */
+	assert_null(r.v); /* small rings too: an idle session holds no storage */
 	assert_int_equal(cf_ring_clear(&r), 0);
 	assert_null(r.v);
 	cf_frame_unref(f);
