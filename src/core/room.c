@@ -18,6 +18,16 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* A room's presence table starts with 4 buckets, not uthash's 32: rooms are mostly small, and
+ * 32 buckets are 512 bytes a room (about 45 bytes an idle connection in rooms of 10,
+ * docs/benchmarks.md). uthash doubles a table whose chains grow past 10, so a large room
+ * still finds a user in a few steps. Only a table's creation reads these (HASH_MAKE_TABLE):
+ * the rooms table created here starts small too and grows the same way. */
+#undef HASH_INITIAL_NUM_BUCKETS
+#undef HASH_INITIAL_NUM_BUCKETS_LOG2
+#define HASH_INITIAL_NUM_BUCKETS      4U
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
+
 uint64_t
 cf_room_new_epoch(void)
 {
