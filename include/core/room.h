@@ -74,13 +74,15 @@ struct cf_member {
 /* A user with sessions on this node (direct messages find them here). */
 struct cf_user {
 	UT_hash_handle hh;
+	/* The hash key, borrowed: the user_id of one of its sessions, which all hold the same
+	 * string (another's once that one goes), so that an idle user's id is held once. */
+	const char *id;
 	struct lws_dll2_owner sessions; /* struct cf_sess via in_user */
 	/* Hashes of the last held direct messages given to the sessions here (cf_msg.held): the
 	 * inbox publishes a held message again when another node drains it, and sessions that
 	 * have it already must not get it twice. Allocated on the first; owned. */
 	uint64_t *held;
 	uint8_t held_next;
-	char id[];
 };
 
 /* A client address that creates or joins rooms or leaves direct messages kept: what bounds it
@@ -216,7 +218,9 @@ struct cf_msg *cf_room_find_nonce(const struct cf_room *room, const char *user_i
                                   const char *nonce);
 
 /* A session got its user identity, or is going (or changing identity): keeps the users index
- * and tells the bus about a user's first and last session. add: 0 or -ENOMEM. */
+ * and tells the bus about a user's first and last session. add: 0 or -ENOMEM. The user borrows
+ * s->user_id while s is one of its sessions: a session's identity changes only between
+ * remove and add (cf_sess_set_user() does so). */
 int cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s);
 void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
 /* How many sessions user uid has on this node. */

@@ -143,6 +143,9 @@ cf_sess_set_user(struct cf_sess *s, const char *id, const char *name)
 	memcpy(buf, id, il + 1);
 	if (nl)
 		memcpy(buf + il + 1, name, nl);
+	/* Out of the users index before the old id goes: its user may have borrowed it. */
+	if (s->env)
+		cf_registry_user_remove(s->env->reg, s);
 	free(s->user_id);
 	s->user_id = buf;
 	s->user_name = nl ? buf + il + 1 : buf;

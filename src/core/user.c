@@ -19,13 +19,11 @@ cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s)
 	cf_registry_user_remove(reg, s);
 	HASH_FIND_STR(reg->users, s->user_id, u);
 	if (!u) {
-		size_t n = strlen(s->user_id);
-
-		u = calloc(1, sizeof(*u) + n + 1);
+		u = calloc(1, sizeof(*u));
 		if (!u)
 			return -ENOMEM;
-		memcpy(u->id, s->user_id, n + 1);
-		HASH_ADD(hh, reg->users, id[0], n, u);
+		u->id = s->user_id;
+		HASH_ADD_KEYPTR(hh, reg->users, u->id, strlen(u->id), u);
 		if (reg->host.user)
 			reg->host.user(reg->host.bus, u->id, 1);
 	}
@@ -42,8 +40,18 @@ cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
 		return;
 	u = lws_container_of(s->in_user.owner, struct cf_user, sessions);
 	lws_dll2_remove(&s->in_user);
-	if (u->sessions.count)
+	if (u->sessions.count) {
+		/* The key was s's string: another session's equal one takes its place (same bytes,
+		 * same hash). */
+		if (u->id == s->user_id) {
+			struct cf_sess *o =
+			        lws_container_of(u->sessions.head, struct cf_sess, in_user);
+
+			u->id = o->user_id;
+			u->hh.key = o->user_id;
+		}
 		return;
+	}
 	if (reg->host.user)
 		reg->host.user(reg->host.bus, u->id, 0);
 	HASH_DEL(reg->users, u);

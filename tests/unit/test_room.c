@@ -957,6 +957,50 @@ test_leave_all(void **state)
 	assert_int_equal(bob->out.count, 3);
 }
 
+/* A user borrows its id from one of its sessions: when that session goes (or takes another
+ * identity, which frees the string), the user keys on another session's copy and is found as
+ * before (ASan and valgrind see a use of the freed id). */
+static void
+test_user_id_borrowed(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_sess *a1 = &fx->s[0], *a2 = &fx->s[1];
+	struct cf_user *u;
+	struct cf_msg *m;
+
+	HASH_FIND_STR(reg->users, "u1", u);
+	assert_non_null(u);
+	assert_ptr_equal(u->id, a1->user_id);
+	assert_int_equal(cf_registry_user_sessions(reg, "u1"), 2);
+
+	/* a1 becomes someone else: its old id is freed, u1 keys on a2's. */
+	assert_int_equal(cf_sess_set_user(a1, "u9", "Zed"), 0);
+	HASH_FIND_STR(reg->users, "u1", u);
+	assert_non_null(u);
+	assert_ptr_equal(u->id, a2->user_id);
+	assert_ptr_equal(u->hh.key, a2->user_id);
+	assert_int_equal(cf_registry_user_sessions(reg, "u1"), 1);
+	assert_int_equal(cf_registry_user_sessions(reg, "u9"), 1);
+	m = cf_msg_new("u1", "u2", "Bob", "hi", NULL);
+	assert_non_null(m);
+	assert_int_equal(cf_registry_deliver_dm(reg, m), 1);
+	cf_msg_unref(m);
+	assert_int_equal(a2->out.count, 1);
+	assert_int_equal(a1->out.count, 0);
+
+	/* The user's last session goes: so does the user. */
+	cf_registry_user_remove(reg, a2);
+	assert_int_equal(cf_registry_user_sessions(reg, "u1"), 0);
+	HASH_FIND_STR(reg->users, "u1", u);
+	assert_null(u);
+	/* And comes back with it. */
+	assert_int_equal(cf_registry_user_add(reg, a2), 0);
+	HASH_FIND_STR(reg->users, "u1", u);
+	assert_non_null(u);
+	assert_ptr_equal(u->id, a2->user_id);
+}
+
 /* Joins have their own buckets, per session and per client address; refused joins change
  * nothing and tell nobody. */
 static void
@@ -1226,6 +1270,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_expire_ttl_zero, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_leave_all, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_user_id_borrowed, setup, teardown),
 	};
 
 	/* The slow-consumer log lines are expected; keep the output to failures. */
