@@ -65,11 +65,27 @@ struct cf_member {
 	struct lws_dll2 in_sess;
 	struct cf_room *room;
 	struct cf_sess *sess;
-	/* A join waiting for the room to sync: no events until cf_room_ready(). The request's
-	 * parameters are kept for the dialect's reply. */
+	/* A join waiting for the room to sync: no events until cf_room_ready(). */
 	uint8_t pending;
+	/* The join had to wait: allocated as a struct cf_member_wait (cf_member_wait()). */
+	uint8_t waited;
+};
+
+/* A membership whose join waited for the room to sync (cluster mode), with the request's
+ * parameters the dialect keeps for its reply. Only those joins carry them, so that an idle
+ * member is 72 bytes, not 96. */
+struct cf_member_wait {
+	struct cf_member mb;
 	int64_t req_id, req_since, req_epoch;
 };
+
+/* mb's request parameters if its join waited (cf_room_join() returned -EINPROGRESS), else
+ * NULL. */
+static inline struct cf_member_wait *
+cf_member_wait(struct cf_member *mb)
+{
+	return mb->waited ? lws_container_of(mb, struct cf_member_wait, mb) : NULL;
+}
 
 /* A user with sessions on this node (direct messages find them here). */
 struct cf_user {
@@ -154,7 +170,8 @@ struct cf_member *cf_room_member_of(struct cf_sess *s, struct cf_room *room);
  * it created), -ENOSPC, -ENOMEM;
  * -ENOTCONN when the room must sync and the bus cannot now (nothing changed);
  * -EINPROGRESS: s is a pending member until the room syncs, when the registry calls
- * s->dialect->join_done(). *ret_mb is the membership. */
+ * s->dialect->join_done(); cf_member_wait(*ret_mb) holds what the dialect keeps for it until
+ * then. *ret_mb is the membership. */
 int cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
                  struct cf_member **ret_mb);
 /* The bus finished (err 0) or gave up (err < 0) syncing the room: pending joins complete. */

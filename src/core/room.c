@@ -212,6 +212,18 @@ cf_room_members_frame(struct cf_room *room, cf_room_show_fn *show, const char *h
 	return f;
 }
 
+/* A membership, allocated as a struct cf_member_wait when its join waited. */
+static void
+member_free(struct cf_member *mb)
+{
+	struct cf_member_wait *w = cf_member_wait(mb);
+
+	if (w)
+		free(w);
+	else
+		free(mb);
+}
+
 struct cf_registry *
 cf_registry_new(const struct cf_config *cfg)
 {
@@ -262,7 +274,7 @@ cf_registry_free(struct cf_registry *reg)
 			struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
 			lws_dll2_remove(&mb->in_room);
 			lws_dll2_remove(&mb->in_sess);
-			free(mb);
+			member_free(mb);
 		}
 		lws_end_foreach_dll_safe(d, d1);
 		room_free(reg, room);
@@ -543,12 +555,20 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 		}
 		room->sync = r > 0 ? CF_ROOM_SYNCING : CF_ROOM_LIVE;
 	}
-	mb = calloc(1, sizeof(*mb));
+	if (room->sync != CF_ROOM_LIVE) {
+		struct cf_member_wait *w = calloc(1, sizeof(*w));
+
+		mb = w ? &w->mb : NULL;
+		if (mb)
+			mb->waited = 1;
+	} else {
+		mb = calloc(1, sizeof(*mb));
+	}
 	if (!mb)
 		return -ENOMEM;
 	p = user_ref(reg, room, s->user_id, s->user_name);
 	if (!p) {
-		free(mb);
+		member_free(mb);
 		return -ENOMEM;
 	}
 	mb->room = room;
@@ -577,7 +597,7 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 
 	lws_dll2_remove(&mb->in_room);
 	lws_dll2_remove(&mb->in_sess);
-	free(mb);
+	member_free(mb);
 	HASH_FIND_STR(room->users, s->user_id, p);
 	if (p && --p->sessions == 0) {
 		bus_presence(reg, room, p->id, p->name, 0);

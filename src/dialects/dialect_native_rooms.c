@@ -113,13 +113,16 @@ join_reply(struct cf_sess *s, struct cf_room *room, json_int_t id, json_int_t si
 void
 cf_native_join_done(struct cf_sess *s, struct cf_member *mb, int err)
 {
+	/* Only joins that waited complete here, and those carry their request (room.h). */
+	const struct cf_member_wait *w = cf_member_wait(mb);
+
 	if (err < 0) {
-		cf_native_err_reply(s, mb->req_id, "unavailable",
+		cf_native_err_reply(s, w->req_id, "unavailable",
 		                    "room '%s' could not be loaded: %s", mb->room->name,
 		                    strerror(-err));
 		return;
 	}
-	join_reply(s, mb->room, mb->req_id, mb->req_since, mb->req_epoch);
+	join_reply(s, mb->room, w->req_id, w->req_since, w->req_epoch);
 }
 
 int
@@ -143,9 +146,9 @@ cf_native_cmd_join(struct cmd *c)
 		return 0;
 	case -EINPROGRESS:
 		/* The room is syncing from the cluster: cf_native_join_done() replies. */
-		mb->req_id = c->id;
-		mb->req_since = since;
-		mb->req_epoch = epoch;
+		cf_member_wait(mb)->req_id = c->id;
+		cf_member_wait(mb)->req_since = since;
+		cf_member_wait(mb)->req_epoch = epoch;
 		return 0;
 	case -EALREADY:
 		return fail(c, "already_joined", "already in room '%s'", name);

@@ -1001,6 +1001,55 @@ test_user_id_borrowed(void **state)
 	assert_ptr_equal(u->id, a2->user_id);
 }
 
+static int
+watch_syncing(void *bus, struct cf_room *room)
+{
+	(void)bus;
+	(void)room;
+	return 1; /* the bus syncs the room first: joins wait */
+}
+
+/* Only a join that waits for its room to sync carries the request's parameters, and the
+ * dialect's reply gets them back when the room is ready. */
+static void
+test_join_waits(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_registry_host rh = reg->host;
+	struct cf_sess *alice = &fx->s[0], *bob = &fx->s[2];
+	struct cf_room *room;
+	struct cf_member *mb;
+	char buf[512];
+
+	assert_int_equal(cf_room_join(reg, bob, "live", &room, &mb), 0);
+	assert_null(cf_member_wait(mb));
+	assert_int_equal(mb->pending, 0);
+
+	rh.mirror = 1;
+	rh.watch = watch_syncing;
+	cf_registry_set_host(reg, &rh);
+	assert_int_equal(cf_room_join(reg, alice, "synced", &room, &mb), -EINPROGRESS);
+	assert_int_equal(room->sync, CF_ROOM_SYNCING);
+	assert_int_equal(mb->pending, 1);
+	assert_non_null(cf_member_wait(mb));
+	cf_member_wait(mb)->req_id = 42;
+	cf_member_wait(mb)->req_since = -1;
+	cf_member_wait(mb)->req_epoch = -1;
+	assert_int_equal(alice->out.count, 0);
+
+	cf_room_ready(reg, room, 0);
+	assert_int_equal(room->sync, CF_ROOM_LIVE);
+	assert_int_equal(mb->pending, 0);
+	assert_int_equal(alice->out.count, 1);
+	payload_str(cf_ring_peek(&alice->out, 0), buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\"id\":42"));
+	assert_non_null(strstr(buf, "\"room\":\"synced\""));
+	/* A waited membership is freed as any other. */
+	assert_int_equal(cf_room_leave(reg, alice, room), 0);
+	assert_null(cf_room_member_of(alice, room));
+}
+
 /* Joins have their own buckets, per session and per client address; refused joins change
  * nothing and tell nobody. */
 static void
@@ -1271,6 +1320,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_expire_ttl_zero, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_leave_all, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_user_id_borrowed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
 	};
 
 	/* The slow-consumer log lines are expected; keep the output to failures. */
