@@ -12,11 +12,11 @@ struct cf_frame;
 struct cf_ring {
 	struct cf_frame **v; /* owned; each slot holds one reference */
 	uint32_t cap, head, count;
-	size_t bytes; /* payload bytes queued */
+	uint32_t bytes; /* payload bytes queued (session.queue_bytes is at most 1 GiB) */
 };
 
-/* Takes a new reference to f. Returns 0, -ENOBUFS when max_frames or max_bytes would be
- * exceeded (nothing queued), or -ENOMEM. */
+/* Takes a new reference to f. Returns 0, -ENOBUFS when max_frames or max_bytes (or 4 GiB)
+ * would be exceeded (nothing queued), or -ENOMEM. */
 int cf_ring_push(struct cf_ring *r, struct cf_frame *f, uint32_t max_frames, size_t max_bytes);
 /* The i-th oldest frame (borrowed), or NULL. */
 struct cf_frame *cf_ring_peek(const struct cf_ring *r, uint32_t i);

@@ -32,7 +32,8 @@ cf_ring_push(struct cf_ring *r, struct cf_frame *f, uint32_t max_frames, size_t 
 {
 	int e;
 
-	if (r->count >= max_frames || r->bytes + f->len > max_bytes)
+	if (r->count >= max_frames || r->bytes + f->len > max_bytes ||
+	    r->bytes + f->len > UINT32_MAX)
 		return -ENOBUFS;
 	if (r->count == r->cap && (e = grow(r, max_frames)) < 0)
 		return e;
