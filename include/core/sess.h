@@ -40,6 +40,13 @@ struct cf_sess_ext {
 	/* Held direct messages' frames (frame.h ack) written while lws still holds part of the
 	 * write: acknowledged once lws has sent it all (the next WRITEABLE). Owned (session.c). */
 	struct cf_ring acks;
+	/* A message lws delivers in several chunks (more than rx_buffer_size bytes), reassembled
+	 * (session.c). Owned. */
+	unsigned char *rx;
+	size_t rx_len;
+	/* The close frame's reason (a string literal) while the session closes after its queue
+	 * (cf_sess_close()); without it (out of memory) the close frame has the code alone. */
+	const char *close_reason;
 };
 
 struct cf_sess {
@@ -78,12 +85,9 @@ struct cf_sess {
 	 * the whole write counts. 0 once lws calls WRITEABLE again, which it does only after
 	 * sending that copy. */
 	uint32_t unsent;
-	unsigned char *rx; /* owned; reassembly of a fragmented message */
-	size_t rx_len;
-	const char *close_reason; /* a string literal */
-	struct cf_ipcount *ipc;   /* the peer address's entry; NULL on OOM */
-	struct lws_dll2 in_user;  /* on the registry's cf_user.sessions once it has a user */
-	struct cf_sess_ext *x;    /* owned; NULL until cf_sess_ext() */
+	struct cf_ipcount *ipc;  /* the peer address's entry; NULL on OOM */
+	struct lws_dll2 in_user; /* on the registry's cf_user.sessions once it has a user */
+	struct cf_sess_ext *x;   /* owned; NULL until cf_sess_ext() */
 };
 
 /* The id of the account s is signed in as, or "" (guests, and sessions without s->x). */
@@ -95,6 +99,10 @@ cf_sess_account(const struct cf_sess *s)
 
 /* s->x, allocated (zeroed) if it was not: NULL when out of memory. */
 struct cf_sess_ext *cf_sess_ext(struct cf_sess *s);
+/* Frees s->x when it holds nothing any more (as cf_sess_ext() made it), so that a session that
+ * needed it for a while (a long message, a write lws held) is small again once idle. Callers
+ * must not keep a pointer to s->x across it. */
+void cf_sess_ext_release(struct cf_sess *s);
 /* The client address of s (X-Forwarded-For applied), or NULL when it is not known. */
 const char *cf_sess_addr(const struct cf_sess *s);
 

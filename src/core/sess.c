@@ -90,10 +90,13 @@ begin_close(struct cf_sess *s, int code, const char *reason, int bye)
 	}
 	s->closing = 1;
 	s->close_code = code;
-	s->close_reason = reason;
-	free(s->rx);
-	s->rx = NULL;
-	s->rx_len = 0;
+	if (cf_sess_ext(s))
+		s->x->close_reason = reason;
+	if (s->x) { /* a message being reassembled is dropped */
+		free(s->x->rx);
+		s->x->rx = NULL;
+		s->x->rx_len = 0;
+	}
 	if (s->wsi)
 		lws_callback_on_writable(s->wsi);
 }
@@ -159,6 +162,18 @@ cf_sess_ext(struct cf_sess *s)
 	if (!s->x)
 		s->x = calloc(1, sizeof(*s->x));
 	return s->x;
+}
+
+void
+cf_sess_ext_release(struct cf_sess *s)
+{
+	const struct cf_sess_ext *x = s->x;
+
+	if (x && !x->account_id[0] && !x->held.count && !x->auth_arg && !x->dstate &&
+	    !x->acks.count && !x->acks.v && !x->rx && !x->close_reason) {
+		free(s->x);
+		s->x = NULL;
+	}
 }
 
 /* A command held back, with its own copy of the bytes (NUL-terminated for the parsers). */

@@ -38,7 +38,6 @@ static void
 set_close(struct cf_sess *s, int code, const char *reason)
 {
 	s->close_code = code;
-	s->close_reason = reason;
 	lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)reason,
 	                 strlen(reason));
 }
@@ -63,6 +62,7 @@ ack_written(struct cf_sess *s)
 		cf_ring_drop(&s->x->acks, 1);
 	}
 	cf_ring_clear(&s->x->acks); /* frees the storage */
+	cf_sess_ext_release(s);
 }
 
 /* The n oldest queued frames are written (this write, or its last slice). */
@@ -212,14 +212,12 @@ on_writeable(struct cf_sess *s)
 	}
 	if (s->closing) {
 		s->close_started = 1;
-		set_close(s, s->close_code, s->close_reason);
+		set_close(s, s->close_code, s->x && s->x->close_reason ? s->x->close_reason : "");
 		return -1;
 	}
 	return 0;
 }
 
-/* Reassembles a message from lws's chunks (rx_buffer_size is small on purpose) and hands the
- * complete message to the dialect. */
 /* Hands a complete message to the dialect. A dialect that reads binary messages as text (the
  * seeds' Go decoders did) gets them as UTF-8, as Go decoded them: invalid sequences become
  * U+FFFD, and a NUL ends the text. Others get buf NULL for a binary message. */
@@ -241,12 +239,16 @@ to_dialect(struct cf_sess *s, const char *buf, size_t len)
 	return r;
 }
 
+/* Reassembles a message lws delivers in several chunks (more than rx_buffer_size bytes, or
+ * fragmented by the client) in s->x, which is released again once the message is handed on. */
 static int
 on_receive(struct cf_sess *s, const void *in, size_t len)
 {
 	const struct cf_config *cfg = s->env->cfg;
 	int first = lws_is_first_fragment(s->wsi), final = lws_is_final_fragment(s->wsi);
-	size_t total = s->rx_len + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
+	struct cf_sess_ext *x = s->x;
+	size_t have = x && !first ? x->rx_len : 0;
+	size_t total = have + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
 	size_t max = s->dialect->max_frame ? s->dialect->max_frame : (size_t)cfg->max_frame;
 	int r;
 
@@ -258,7 +260,8 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		return 0; /* nothing more is processed from a session on its way out */
 	if (first) {
 		s->rx_binary = !!lws_frame_is_binary(s->wsi);
-		s->rx_len = 0;
+		if (x)
+			x->rx_len = 0;
 	}
 	if (total > max) {
 		cf_metrics.frame_too_big_total++;
@@ -271,20 +274,25 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	if (first && final)
 		return to_dialect(s, in, len);
 	if (len) {
-		unsigned char *nrx = realloc(s->rx, s->rx_len + len);
+		unsigned char *nrx;
 
-		if (!nrx)
+		if (!(x = cf_sess_ext(s)) || !(nrx = realloc(x->rx, x->rx_len + len)))
 			return -1;
-		s->rx = nrx;
-		memcpy(s->rx + s->rx_len, in, len);
-		s->rx_len += len;
+		x->rx = nrx;
+		memcpy(x->rx + x->rx_len, in, len);
+		x->rx_len += len;
 	}
 	if (!final)
 		return 0;
-	r = to_dialect(s, (const char *)s->rx, s->rx_len);
-	free(s->rx);
-	s->rx = NULL;
-	s->rx_len = 0;
+	x = s->x;
+	r = to_dialect(s, x ? (const char *)x->rx : NULL, x ? x->rx_len : 0);
+	/* The dialect may have used s->x meanwhile, but never frees it. */
+	if ((x = s->x)) {
+		free(x->rx);
+		x->rx = NULL;
+		x->rx_len = 0;
+		cf_sess_ext_release(s);
+	}
 	return r;
 }
 
@@ -329,14 +337,15 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 		s->dialect->on_close(s);
 	cf_sess_hold_clear(s);
 	/* Held messages lws never sent stay kept: the bus delivers them again. */
-	if (s->x)
+	if (s->x) {
 		cf_ring_clear(&s->x->acks);
+		free(s->x->rx);
+	}
 	free(s->x); /* the dialect's on_close emptied what it owned in it */
 	s->x = NULL;
 	cf_room_leave_all(srv->env.reg, s);
 	cf_registry_user_remove(srv->env.reg, s);
 	cf_ring_clear(&s->out);
-	free(s->rx);
 	free(s->user_id); /* user_name lives in the same allocation */
 	lws_dll2_remove(&s->in_server);
 	/* Logged while the address entry (peer()) still exists: the unref may free it. */

@@ -161,12 +161,13 @@ close_sess(struct cf_server *srv, struct cf_sess *s)
 	if (s->dialect->on_close)
 		s->dialect->on_close(s);
 	cf_sess_hold_clear(s);
+	if (s->x)
+		free(s->x->rx);
 	free(s->x);
 	s->x = NULL;
 	cf_room_leave_all(srv->env.reg, s);
 	cf_registry_user_remove(srv->env.reg, s);
 	cf_ring_clear(&s->out);
-	free(s->rx);
 	free(s->user_id);
 }
 
