@@ -18,14 +18,17 @@ struct cf_msg;
 struct cf_frame;
 
 /* A user present in a room: through local sessions, or (cluster mode) on other nodes. It is
- * listed while either count is above 0. One allocation: id, then name (name == id when they
- * are equal). */
+ * listed while either count is above 0. While only local sessions have it, id and name are
+ * borrowed from one of them (a member of the room, whose user_id and user_name they are; another
+ * member's once that one leaves), so that an idle member's id is not held once more per room;
+ * once another node has it too they are its own copy (own). */
 struct cf_presence {
 	UT_hash_handle hh;
-	const char *name;  /* into id[], or id itself */
+	const char *id; /* the hash key */
+	const char *name;
+	char *own;         /* id, then name unless it is the same; NULL while borrowed */
 	uint32_t sessions; /* local sessions in the room */
 	uint32_t remote;   /* other nodes that have the user in the room */
-	char id[];
 };
 
 /* Whether the room's state here is the bus's (cluster mode: a mirror of the room's log). */

@@ -120,7 +120,8 @@ void cf_sess_close_quiet(struct cf_sess *s, int code, const char *reason);
 /* Takes a send token. 0: allowed; -EAGAIN: refused; -ECONNABORTED: refused, and the session is
  * now closing with 4029 (after what is queued, without a bye). */
 int cf_sess_rate_take(struct cf_sess *s);
-/* Gives the session a user identity (copies). -ENOMEM. */
+/* Gives the session a user identity (copies). -ENOMEM; -EBUSY while the session is in a room
+ * (its identity changes only outside rooms: the rooms' presence borrows it). */
 int cf_sess_set_user(struct cf_sess *s, const char *id, const char *name);
 
 /* ---- commands held back while the session waits on asynchronous work ---------------------

@@ -249,6 +249,7 @@ room_free(struct cf_registry *reg, struct cf_room *room)
 	HASH_ITER(hh, room->users, p, tmp)
 	{
 		HASH_DEL(room->users, p);
+		free(p->own);
 		free(p);
 	}
 	if (room->bus_state && reg->host.state_free)
@@ -456,41 +457,74 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 		cf_frame_unref(frames[i]);
 }
 
-/* Presence entries are one allocation each: an idle member costs little. */
-static struct cf_presence *
-user_new(const char *id, const char *name)
+/* p's own copy of its id and name, which it borrowed (cluster mode: another node has the user
+ * too, and no local session may be left to lend them). -ENOMEM: nothing changed. */
+static int
+user_own(struct cf_presence *p)
 {
-	size_t il = strlen(id), nl = strcmp(id, name) ? strlen(name) + 1 : 0;
-	struct cf_presence *p = calloc(1, sizeof(*p) + il + 1 + nl);
+	size_t il = strlen(p->id), nl = strcmp(p->id, p->name) ? strlen(p->name) + 1 : 0;
+	char *own;
 
-	if (!p)
-		return NULL;
-	memcpy(p->id, id, il + 1);
-	p->name = p->id;
-	if (nl) {
-		memcpy(p->id + il + 1, name, nl);
-		p->name = p->id + il + 1;
-	}
-	return p;
+	if (p->own)
+		return 0;
+	own = malloc(il + 1 + nl);
+	if (!own)
+		return -ENOMEM;
+	memcpy(own, p->id, il + 1);
+	if (nl)
+		memcpy(own + il + 1, p->name, nl);
+	p->own = own;
+	p->hh.key = p->id = own;
+	p->name = nl ? own + il + 1 : own;
+	return 0;
 }
 
-/* The room's entry for the user, created (and announced) if the user was not present. */
+/* The room's entry for the user, created (and announced) if the user was not present: it
+ * borrows the strings of s, which is joining, or copies uid and name (s NULL: another node's
+ * user). */
 static struct cf_presence *
-user_ref(struct cf_registry *reg, struct cf_room *room, const char *uid, const char *name)
+user_ref(struct cf_registry *reg, struct cf_room *room, const char *uid, const char *name,
+         struct cf_sess *s)
 {
 	struct cf_presence *p;
 
 	HASH_FIND_STR(room->users, uid, p);
 	if (p)
 		return p;
-	p = user_new(uid, name);
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	p->id = uid;
+	p->name = name;
+	if (!s && user_own(p) < 0) {
+		free(p);
+		return NULL;
+	}
 	HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
 	room->nusers++;
 	mtext_user_added(room, p);
 	announce(reg, room, "join", p->id, p->name, NULL);
 	return p;
+}
+
+/* s leaves the room while other sessions of its user stay: p borrowed s's strings, so it
+ * borrows another member's (the same id; found among the room's members, which happens only
+ * to a user with several sessions in one room). */
+static void
+user_lend(struct cf_room *room, struct cf_presence *p, const struct cf_sess *s)
+{
+	if (p->own || p->id != s->user_id)
+		return;
+	lws_start_foreach_dll (struct lws_dll2 *, d, room->members.head) {
+		struct cf_sess *o = lws_container_of(d, struct cf_member, in_room)->sess;
+
+		if (o != s && !strcmp(o->user_id, p->id)) {
+			p->hh.key = p->id = o->user_id;
+			p->name = o->user_name;
+			break;
+		}
+	}
+	lws_end_foreach_dll(d);
 }
 
 /* Forgets (and announces) the user once neither a local session nor another node has it. */
@@ -503,6 +537,7 @@ user_check(struct cf_registry *reg, struct cf_room *room, struct cf_presence *p)
 	room->nusers--;
 	mtext_clear(room, 0);
 	announce(reg, room, "leave", p->id, p->name, NULL);
+	free(p->own);
 	free(p);
 }
 
@@ -566,7 +601,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	}
 	if (!mb)
 		return -ENOMEM;
-	p = user_ref(reg, room, s->user_id, s->user_name);
+	p = user_ref(reg, room, s->user_id, s->user_name, s);
 	if (!p) {
 		member_free(mb);
 		return -ENOMEM;
@@ -602,6 +637,8 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 	if (p && --p->sessions == 0) {
 		bus_presence(reg, room, p->id, p->name, 0);
 		user_check(reg, room, p);
+	} else if (p) {
+		user_lend(room, p, s);
 	}
 	if (!room->members.count) {
 		if (reg->host.mirror && room->sync != CF_ROOM_STALE) {
@@ -755,8 +792,10 @@ cf_room_presence_remote(struct cf_registry *reg, struct cf_room *room, const cha
 	struct cf_presence *p;
 
 	if (joined) {
-		p = user_ref(reg, room, uid, name);
-		if (!p)
+		p = user_ref(reg, room, uid, name, NULL);
+		/* Borrowed strings are lent by local members only: once the last of them leaves
+		 * the entry stays for the other node, so it needs its own. */
+		if (!p || user_own(p) < 0)
 			return -ENOMEM;
 		p->remote++;
 		return 0;

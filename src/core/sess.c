@@ -139,8 +139,12 @@ cf_sess_set_user(struct cf_sess *s, const char *id, const char *name)
 {
 	/* One allocation: the id, then the name unless it is the same. */
 	size_t il = strlen(id), nl = strcmp(id, name) ? strlen(name) + 1 : 0;
-	char *buf = malloc(il + 1 + nl);
+	char *buf;
 
+	/* The rooms' presence entries borrow the strings of their members (room.h). */
+	if (s->rooms.count)
+		return -EBUSY;
+	buf = malloc(il + 1 + nl);
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, id, il + 1);

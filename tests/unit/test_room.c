@@ -1001,6 +1001,65 @@ test_user_id_borrowed(void **state)
 	assert_ptr_equal(u->id, a2->user_id);
 }
 
+/* A room's presence entry borrows its id and name from a member session of the user: from
+ * another when that one leaves, its own copy once another node has the user (whose entry
+ * outlives the local members). ASan and valgrind see a use of a string freed under it. */
+static void
+test_presence_borrowed(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_sess *a1 = &fx->s[0], *a2 = &fx->s[1], *bob = &fx->s[2];
+	struct cf_room *room;
+	struct cf_presence *p;
+
+	assert_int_equal(cf_room_join(reg, a1, "r", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, a2, "r", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, bob, "r", &room, NULL), 0);
+	p = presence_of(room, "u1");
+	assert_non_null(p);
+	assert_null(p->own);
+	assert_ptr_equal(p->id, a1->user_id);
+	assert_int_equal(p->sessions, 2);
+
+	/* a1 leaves and takes another name: u1 is a2's now, and found as before. */
+	assert_int_equal(cf_room_leave(reg, a1, room), 0);
+	assert_int_equal(cf_sess_set_user(a1, "u9", "Zed"), 0);
+	p = presence_of(room, "u1");
+	assert_non_null(p);
+	assert_ptr_equal(p->id, a2->user_id);
+	assert_ptr_equal(p->hh.key, a2->user_id);
+	assert_string_equal(p->name, "Alice");
+	assert_int_equal(room->nusers, 2);
+
+	/* Another node has u1 too: the entry copies the strings, and outlives a2's. */
+	assert_int_equal(cf_room_presence_remote(reg, room, "u1", "Alice", 1), 0);
+	p = presence_of(room, "u1");
+	assert_non_null(p->own);
+	assert_ptr_equal(p->id, p->own);
+	assert_int_equal(cf_room_leave(reg, a2, room), 0);
+	assert_int_equal(cf_sess_set_user(a2, "u8", "Yan"), 0);
+	p = presence_of(room, "u1");
+	assert_non_null(p);
+	assert_string_equal(p->id, "u1");
+	assert_string_equal(p->name, "Alice");
+	assert_int_equal(p->sessions, 0);
+	assert_int_equal(p->remote, 1);
+	/* Another node's user alone has its own copy from the start. */
+	assert_int_equal(cf_room_presence_remote(reg, room, "u7", "Xi", 1), 0);
+	assert_non_null(presence_of(room, "u7")->own);
+	assert_int_equal(cf_room_presence_remote(reg, room, "u7", "Xi", 0), 0);
+	assert_null(presence_of(room, "u7"));
+	assert_int_equal(cf_room_presence_remote(reg, room, "u1", "Alice", 0), 0);
+	assert_null(presence_of(room, "u1"));
+	assert_int_equal(room->nusers, 1);
+
+	/* A member's identity changes only outside rooms: its rooms' entries borrow it. */
+	assert_int_equal(cf_sess_set_user(bob, "u6", "Bobby"), -EBUSY);
+	assert_string_equal(bob->user_id, "u2");
+	assert_ptr_equal(presence_of(room, "u2")->id, bob->user_id);
+}
+
 static int
 watch_syncing(void *bus, struct cf_room *room)
 {
@@ -1320,6 +1379,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_expire_ttl_zero, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_leave_all, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_user_id_borrowed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_presence_borrowed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
 	};
 
