@@ -15,6 +15,7 @@
 
 struct cf_env;
 struct cf_frame;
+struct cf_user;
 struct cf_dialect;
 
 /* Sessions per client address (the server counts them); sessions hold a pointer to their
@@ -85,9 +86,12 @@ struct cf_sess {
 	 * the whole write counts. 0 once lws calls WRITEABLE again, which it does only after
 	 * sending that copy. */
 	uint32_t unsent;
-	struct cf_ipcount *ipc;  /* the peer address's entry; NULL on OOM */
-	struct lws_dll2 in_user; /* on the registry's cf_user.sessions once it has a user */
-	struct cf_sess_ext *x;   /* owned; NULL until cf_sess_ext() */
+	struct cf_ipcount *ipc; /* the peer address's entry; NULL on OOM */
+	/* Its user (the registry's, user.c) and its place on the user's list of sessions, once it
+	 * has one. */
+	struct cf_user *user;
+	struct cf_sess *user_prev, *user_next;
+	struct cf_sess_ext *x; /* owned; NULL until cf_sess_ext() */
 };
 
 /* The id of the account s is signed in as, or "" (guests, and sessions without s->x). */

@@ -285,8 +285,13 @@ cf_registry_free(struct cf_registry *reg)
 
 		HASH_ITER(hh, reg->users, u, utmp)
 		{
-			while (u->sessions.head)
-				lws_dll2_remove(u->sessions.head);
+			while (u->sessions) {
+				struct cf_sess *s = u->sessions;
+
+				u->sessions = s->user_next;
+				s->user = NULL;
+				s->user_prev = s->user_next = NULL;
+			}
 			HASH_DEL(reg->users, u);
 			free(u->held);
 			free(u);

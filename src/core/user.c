@@ -27,7 +27,13 @@ cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s)
 		if (reg->host.user)
 			reg->host.user(reg->host.bus, u->id, 1);
 	}
-	lws_dll2_add_tail(&s->in_user, &u->sessions);
+	s->user = u;
+	s->user_prev = NULL;
+	s->user_next = u->sessions;
+	if (u->sessions)
+		u->sessions->user_prev = s;
+	u->sessions = s;
+	u->nsessions++;
 	return 0;
 }
 
@@ -36,19 +42,22 @@ cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s)
 {
 	struct cf_user *u;
 
-	if (!s->in_user.owner)
+	if (!(u = s->user))
 		return;
-	u = lws_container_of(s->in_user.owner, struct cf_user, sessions);
-	lws_dll2_remove(&s->in_user);
-	if (u->sessions.count) {
+	if (s->user_prev)
+		s->user_prev->user_next = s->user_next;
+	else
+		u->sessions = s->user_next;
+	if (s->user_next)
+		s->user_next->user_prev = s->user_prev;
+	s->user = NULL;
+	s->user_prev = s->user_next = NULL;
+	if (--u->nsessions) {
 		/* The key was s's string: another session's equal one takes its place (same bytes,
 		 * same hash). */
 		if (u->id == s->user_id) {
-			struct cf_sess *o =
-			        lws_container_of(u->sessions.head, struct cf_sess, in_user);
-
-			u->id = o->user_id;
-			u->hh.key = o->user_id;
+			u->id = u->sessions->user_id;
+			u->hh.key = u->sessions->user_id;
 		}
 		return;
 	}
@@ -65,7 +74,7 @@ cf_registry_user_sessions(struct cf_registry *reg, const char *uid)
 	struct cf_user *u;
 
 	HASH_FIND_STR(reg->users, uid, u);
-	return u ? u->sessions.count : 0;
+	return u ? u->nsessions : 0;
 }
 
 struct cf_user *
@@ -112,16 +121,15 @@ cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
 	/* Nothing new: they have it, queued or written. */
 	if (m->held && m->mid[0] && held_seen(u, m->mid))
 		return 0;
-	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, u->sessions.head) {
-		struct cf_sess *s = lws_container_of(d, struct cf_sess, in_user);
+	for (struct cf_sess *s = u->sessions, *next; s; s = next) {
 		struct cf_frame *f = cf_msg_frame(m, s->dialect);
 
+		next = s->user_next;
 		if (f) {
 			if (reg->host.push)
 				reg->host.push(s, f);
 			n++;
 		}
 	}
-	lws_end_foreach_dll_safe(d, d1);
 	return n;
 }
