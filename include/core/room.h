@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <libwebsockets.h>
 #include <uthash.h>
 
@@ -24,12 +25,21 @@ struct cf_frame;
  * once another node has it too they are its own copy (own). */
 struct cf_presence {
 	UT_hash_handle hh;
-	const char *id; /* the hash key */
-	const char *name;
-	char *own;         /* id, then name unless it is the same; NULL while borrowed */
-	uint32_t sessions; /* local sessions in the room */
-	uint32_t remote;   /* other nodes that have the user in the room */
+	/* The hash key, and the name after its NUL unless the name is the id (named 0): the
+	 * layout of a session's user_id and user_name (cf_sess_set_user()). cf_presence_name(). */
+	const char *id;
+	uint32_t sessions : 31; /* local sessions in the room */
+	uint32_t own : 1;       /* id is the entry's own allocation, not borrowed */
+	uint32_t remote : 31;   /* other nodes that have the user in the room */
+	uint32_t named : 1;
 };
+
+/* The user's name as p shows it. */
+static inline const char *
+cf_presence_name(const struct cf_presence *p)
+{
+	return p->named ? p->id + strlen(p->id) + 1 : p->id;
+}
 
 /* Whether the room's state here is the bus's (cluster mode: a mirror of the room's log). */
 enum cf_room_sync {

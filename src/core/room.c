@@ -62,10 +62,10 @@ static size_t
 entry_len(cf_room_show_fn *show, const struct cf_presence *p)
 {
 	char buf[CF_IDENT_MAX];
-	const char *id = show ? show(p->id, buf, sizeof(buf)) : p->id;
+	const char *id = show ? show(p->id, buf, sizeof(buf)) : p->id, *name = cf_presence_name(p);
 
 	return sizeof(id_key) - 1 + sizeof(name_key) - 1 + 1 + cf_text_json_len(id, strlen(id)) +
-	       cf_text_json_len(p->name, strlen(p->name));
+	       cf_text_json_len(name, strlen(name));
 }
 
 /* Writes p's entry at out; returns its length (entry_len()). */
@@ -73,14 +73,14 @@ static size_t
 entry_write(cf_room_show_fn *show, const struct cf_presence *p, char *out)
 {
 	char buf[CF_IDENT_MAX];
-	const char *id = show ? show(p->id, buf, sizeof(buf)) : p->id;
+	const char *id = show ? show(p->id, buf, sizeof(buf)) : p->id, *name = cf_presence_name(p);
 	size_t o = sizeof(id_key) - 1;
 
 	memcpy(out, id_key, o);
 	o += cf_text_json_str(id, strlen(id), out + o);
 	memcpy(out + o, name_key, sizeof(name_key) - 1);
 	o += sizeof(name_key) - 1;
-	o += cf_text_json_str(p->name, strlen(p->name), out + o);
+	o += cf_text_json_str(name, strlen(name), out + o);
 	out[o++] = '}';
 	return o;
 }
@@ -234,6 +234,15 @@ cf_registry_new(const struct cf_config *cfg)
 	return reg;
 }
 
+/* A presence entry, and its strings if they are its own. */
+static void
+user_free(struct cf_presence *p)
+{
+	if (p->own)
+		free((char *)p->id);
+	free(p);
+}
+
 static void
 room_free(struct cf_registry *reg, struct cf_room *room)
 {
@@ -249,8 +258,7 @@ room_free(struct cf_registry *reg, struct cf_room *room)
 	HASH_ITER(hh, room->users, p, tmp)
 	{
 		HASH_DEL(room->users, p);
-		free(p->own);
-		free(p);
+		user_free(p);
 	}
 	if (room->bus_state && reg->host.state_free)
 		reg->host.state_free(room->bus_state);
@@ -462,25 +470,37 @@ announce(struct cf_registry *reg, struct cf_room *room, const char *ev, const ch
 		cf_frame_unref(frames[i]);
 }
 
+/* A copy of id and name laid out as a session's (id, then name unless it is the same). */
+static char *
+strings_copy(const char *id, const char *name, int *named)
+{
+	size_t il = strlen(id), nl = strcmp(id, name) ? strlen(name) + 1 : 0;
+	char *c = malloc(il + 1 + nl);
+
+	if (c) {
+		memcpy(c, id, il + 1);
+		if (nl)
+			memcpy(c + il + 1, name, nl);
+		*named = nl != 0;
+	}
+	return c;
+}
+
 /* p's own copy of its id and name, which it borrowed (cluster mode: another node has the user
  * too, and no local session may be left to lend them). -ENOMEM: nothing changed. */
 static int
 user_own(struct cf_presence *p)
 {
-	size_t il = strlen(p->id), nl = strcmp(p->id, p->name) ? strlen(p->name) + 1 : 0;
+	int named;
 	char *own;
 
 	if (p->own)
 		return 0;
-	own = malloc(il + 1 + nl);
+	own = strings_copy(p->id, cf_presence_name(p), &named);
 	if (!own)
 		return -ENOMEM;
-	memcpy(own, p->id, il + 1);
-	if (nl)
-		memcpy(own + il + 1, p->name, nl);
-	p->own = own;
 	p->hh.key = p->id = own;
-	p->name = nl ? own + il + 1 : own;
+	p->own = 1;
 	return 0;
 }
 
@@ -492,6 +512,7 @@ user_ref(struct cf_registry *reg, struct cf_room *room, const char *uid, const c
          struct cf_sess *s)
 {
 	struct cf_presence *p;
+	int named = 0;
 
 	HASH_FIND_STR(room->users, uid, p);
 	if (p)
@@ -499,16 +520,20 @@ user_ref(struct cf_registry *reg, struct cf_room *room, const char *uid, const c
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->id = uid;
-	p->name = name;
-	if (!s && user_own(p) < 0) {
+	if (s) {
+		p->id = s->user_id;
+		p->named = s->user_name != s->user_id;
+	} else if ((p->id = strings_copy(uid, name, &named))) {
+		p->own = 1;
+		p->named = named;
+	} else {
 		free(p);
 		return NULL;
 	}
 	HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
 	room->nusers++;
 	mtext_user_added(room, p);
-	announce(reg, room, "join", p->id, p->name, NULL);
+	announce(reg, room, "join", p->id, cf_presence_name(p), NULL);
 	return p;
 }
 
@@ -524,8 +549,12 @@ user_lend(struct cf_room *room, struct cf_presence *p, const struct cf_sess *s)
 		struct cf_sess *o = lws_container_of(d, struct cf_member, in_room)->sess;
 
 		if (o != s && !strcmp(o->user_id, p->id)) {
+			/* The same user may have named its sessions differently: a kept list
+			 * showing the old name goes. */
+			if (strcmp(o->user_name, cf_presence_name(p)))
+				mtext_clear(room, 0);
 			p->hh.key = p->id = o->user_id;
-			p->name = o->user_name;
+			p->named = o->user_name != o->user_id;
 			break;
 		}
 	}
@@ -541,9 +570,8 @@ user_check(struct cf_registry *reg, struct cf_room *room, struct cf_presence *p)
 	HASH_DEL(room->users, p);
 	room->nusers--;
 	mtext_clear(room, 0);
-	announce(reg, room, "leave", p->id, p->name, NULL);
-	free(p->own);
-	free(p);
+	announce(reg, room, "leave", p->id, cf_presence_name(p), NULL);
+	user_free(p);
 }
 
 int
@@ -617,7 +645,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	lws_dll2_add_tail(&mb->in_sess, &s->rooms);
 	lws_dll2_remove(&room->in_empty);
 	if (++p->sessions == 1)
-		bus_presence(reg, room, p->id, p->name, 1);
+		bus_presence(reg, room, p->id, cf_presence_name(p), 1);
 	*ret = room;
 	if (ret_mb)
 		*ret_mb = mb;
@@ -640,7 +668,7 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 	member_free(mb);
 	HASH_FIND_STR(room->users, s->user_id, p);
 	if (p && --p->sessions == 0) {
-		bus_presence(reg, room, p->id, p->name, 0);
+		bus_presence(reg, room, p->id, cf_presence_name(p), 0);
 		user_check(reg, room, p);
 	} else if (p) {
 		user_lend(room, p, s);

@@ -74,7 +74,7 @@ join_reply(struct cf_sess *s, const struct cf_room *room, int recip_online)
 		const char *uuid = cf_redis_chat_uuid_of(p->id);
 
 		recip_listed |= !strcmp(uuid, q->recip);
-		json_array_append_new(users, cf_redis_chat_user_obj(uuid, p->name, 1));
+		json_array_append_new(users, cf_redis_chat_user_obj(uuid, cf_presence_name(p), 1));
 	}
 	if (!recip_listed)
 		json_array_append_new(users,

@@ -387,7 +387,7 @@ test_presence(void **state)
 	assert_int_equal(cf_room_join(reg, a1, "lobby", &room, NULL), 0);
 	assert_int_equal(room->nusers, 2);
 	assert_int_equal(presence_of(room, "u1")->sessions, 1);
-	assert_string_equal(presence_of(room, "u1")->name, "Alice");
+	assert_string_equal(cf_presence_name(presence_of(room, "u1")), "Alice");
 	assert_int_equal(bob->out.count, 1);
 	expect_payload(cf_ring_peek(&bob->out, 0),
 	               "{\"ev\":\"join\",\"room\":\"lobby\",\"user\":{\"id\":\"u1\",\"name\":"
@@ -1018,7 +1018,7 @@ test_presence_borrowed(void **state)
 	assert_int_equal(cf_room_join(reg, bob, "r", &room, NULL), 0);
 	p = presence_of(room, "u1");
 	assert_non_null(p);
-	assert_null(p->own);
+	assert_false(p->own);
 	assert_ptr_equal(p->id, a1->user_id);
 	assert_int_equal(p->sessions, 2);
 
@@ -1029,25 +1029,26 @@ test_presence_borrowed(void **state)
 	assert_non_null(p);
 	assert_ptr_equal(p->id, a2->user_id);
 	assert_ptr_equal(p->hh.key, a2->user_id);
-	assert_string_equal(p->name, "Alice");
+	assert_string_equal(cf_presence_name(p), "Alice");
 	assert_int_equal(room->nusers, 2);
 
 	/* Another node has u1 too: the entry copies the strings, and outlives a2's. */
 	assert_int_equal(cf_room_presence_remote(reg, room, "u1", "Alice", 1), 0);
 	p = presence_of(room, "u1");
-	assert_non_null(p->own);
-	assert_ptr_equal(p->id, p->own);
+	assert_true(p->own);
+	assert_ptr_not_equal(p->id, a2->user_id);
 	assert_int_equal(cf_room_leave(reg, a2, room), 0);
 	assert_int_equal(cf_sess_set_user(a2, "u8", "Yan"), 0);
 	p = presence_of(room, "u1");
 	assert_non_null(p);
 	assert_string_equal(p->id, "u1");
-	assert_string_equal(p->name, "Alice");
+	assert_string_equal(cf_presence_name(p), "Alice");
 	assert_int_equal(p->sessions, 0);
 	assert_int_equal(p->remote, 1);
 	/* Another node's user alone has its own copy from the start. */
 	assert_int_equal(cf_room_presence_remote(reg, room, "u7", "Xi", 1), 0);
-	assert_non_null(presence_of(room, "u7")->own);
+	assert_true(presence_of(room, "u7")->own);
+	assert_string_equal(cf_presence_name(presence_of(room, "u7")), "Xi");
 	assert_int_equal(cf_room_presence_remote(reg, room, "u7", "Xi", 0), 0);
 	assert_null(presence_of(room, "u7"));
 	assert_int_equal(cf_room_presence_remote(reg, room, "u1", "Alice", 0), 0);
@@ -1262,7 +1263,7 @@ members_ref(const struct cf_room *room, cf_room_show_fn *show)
 	     p = cf_room_presence_next(p))
 		json_array_append_new(a, json_pack("{s:s,s:s}", "id",
 		                                   show ? show(p->id, buf, sizeof(buf)) : p->id,
-		                                   "name", p->name));
+		                                   "name", cf_presence_name(p)));
 	txt = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	assert_non_null(txt);

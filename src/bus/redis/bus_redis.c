@@ -236,7 +236,7 @@ on_up(void *ud)
 		for (const struct cf_presence *p = cf_room_presence_first(room); p;
 		     p = cf_room_presence_next(p))
 			if (p->sessions)
-				cf_bus_redis_presence(&b->bus, room, p->id, p->name, 1);
+				cf_bus_redis_presence(&b->bus, room, p->id, cf_presence_name(p), 1);
 	}
 }
 
