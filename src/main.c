@@ -294,16 +294,14 @@ main(int argc, char **argv)
 
 		while (!srv.stop && !got_term && !cf_bus_settled(srv.env.bus) &&
 		       cf_now_us() < until)
-			if (lws_service(srv.ctx, 0) < 0)
-				break;
+			cf_server_service(&srv);
 	}
 	log_info("confabd %s ready (node %s, %s)", CONFAB_VERSION, srv.env.node_id,
 	         cfg.redis_url[0] ? "cluster mode" : "standalone");
 	cf_sd_ready();
 
 	while (!srv.stop) {
-		if (lws_service(srv.ctx, 0) < 0)
-			break;
+		cf_server_service(&srv);
 		if (got_hup) {
 			got_hup = 0;
 			reload(&srv, &o);

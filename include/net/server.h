@@ -32,6 +32,7 @@ struct cf_server {
 	/* Names and addresses of the vhosts: lws keeps pointers to them, so they live as long
 	 * as the context. */
 	struct cf_listener *listeners;
+	struct ev_loop *loop; /* ours; lws runs on it (LWS_SERVER_OPTION_LIBEV, foreign) */
 	size_t nlisteners;
 	lws_sorted_usec_list_t sul_tick;
 	lws_sorted_usec_list_t sul_drain;
@@ -48,8 +49,9 @@ struct cf_server {
 
 /* Creates the context and a vhost per listener. Returns 0 or a negative errno (logged). */
 int cf_server_start(struct cf_server *srv, struct cf_config *cfg);
-/* Runs the loop until stopped. */
-void cf_server_run(struct cf_server *srv);
+/* Runs one turn of the loop: waits for I/O, a timer or lws_cancel_service(), and handles
+ * what is ready. */
+void cf_server_service(struct cf_server *srv);
 /* Begins the graceful drain (SIGTERM). */
 void cf_server_drain(struct cf_server *srv);
 /* Applies a freshly loaded config (SIGHUP). next is not kept. */

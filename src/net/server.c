@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <ev.h>
 #include <uthash.h>
 #include <systemd/sd-daemon.h>
 
@@ -374,6 +375,34 @@ fd_limits(const struct cf_config *cfg)
 		         (unsigned long long)rl.rlim_cur, cfg->max_connections, FD_RESERVE);
 }
 
+/* lws re-arms the loop's timer for its sorted timer list only in its own callbacks (libev.c's
+ * idle and timer ones, net/evlib.c); a timer scheduled outside of them, here or from main.c's
+ * loop body, could wait for the next event. A wake through lws's pipe is such an event. */
+static void
+wake_timers(struct cf_server *srv)
+{
+	lws_cancel_service(srv->ctx);
+}
+
+/* lws ends its startup (the protocol init that gives each vhost its default protocol) in a
+ * timer of its own. Under its poll() loop that timer ran before the first connection was
+ * read; on our loop a client could be upgraded first, to protocol 0, and never reach a
+ * session. So the loop turns until lws is operational, before any listener exists. */
+static int
+wait_operational(struct cf_server *srv)
+{
+	lws_state_manager_t *mgr = lws_system_get_state_manager(srv->ctx);
+
+	/* One wake: its event starts lws's idle watcher, which serves the timers that are due. */
+	wake_timers(srv);
+	for (int i = 0; i < 100 && mgr->state < LWS_SYSTATE_OPERATIONAL; i++)
+		ev_run(srv->loop, EVRUN_ONCE);
+	if (mgr->state < LWS_SYSTATE_OPERATIONAL)
+		return cf_log_errno(CF_LOG_ERR, -EIO, "lws did not finish starting up (state %d)",
+		                    mgr->state);
+	return 0;
+}
+
 int
 cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 {
@@ -381,6 +410,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	struct cf_bus_host host;
 	struct lws_vhost *vh0 = NULL;
 	struct passed ps = {0};
+	void *foreign[1];
 	char hostname[64], err[512];
 	int r0;
 
@@ -411,10 +441,25 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	info.timeout_secs = (unsigned)cfg->handshake_timeout;
 	info.gid = (gid_t)-1;
 	info.uid = (uid_t)-1;
+	/* epoll through libev: lws's own loop is poll() over every descriptor, which made each
+	 * connect and each turn cost O(connections) (docs/benchmarks.md, "lws on an epoll
+	 * loop"). The loop is ours (foreign to lws): one turn is cf_server_service(), and main.c
+	 * keeps its order of startup and shutdown. net/evlib.c corrects lws's libev glue. */
+	srv->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (!srv->loop)
+		return cf_log_errno(CF_LOG_ERR, -ENOMEM, "could not create the event loop");
+	foreign[0] = srv->loop;
+	info.options |= LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = foreign;
 	fd_limits(cfg);
 	srv->ctx = lws_create_context(&info);
 	if (!srv->ctx)
-		return cf_log_errno(CF_LOG_ERR, -EIO, "could not create the lws context");
+		return cf_log_errno(CF_LOG_ERR, -EIO,
+		                    "could not create the lws context (the libev loop needs the "
+		                    "package libwebsockets-evlib-ev)");
+	r0 = wait_operational(srv);
+	if (r0 < 0)
+		return r0;
 	/* All zero: no lws validity timers; session.c pings (cf_sess_keepalive). */
 	memset(&retry, 0, sizeof(retry));
 	r0 = sd_listen_fds_with_names(1, &ps.names);
@@ -553,6 +598,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 	}
 	cf_sd_watchdog_start(srv->ctx);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick, LWS_US_PER_SEC);
+	wake_timers(srv);
 	return 0;
 }
 
@@ -582,6 +628,7 @@ cf_server_drain(struct cf_server *srv)
 	lws_end_foreach_dll_safe(d, d1);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_drain, drain_deadline,
 	                 (lws_usec_t)srv->env.cfg->drain_timeout * LWS_US_PER_SEC);
+	wake_timers(srv);
 }
 
 static void
@@ -613,6 +660,14 @@ cf_server_reload(struct cf_server *srv, const struct cf_config *next)
 }
 
 void
+cf_server_service(struct cf_server *srv)
+{
+	/* One turn: wait for events or the next timer, handle them. lws_cancel_service() (the
+	 * signal handler) wakes it through lws's pipe, which the loop watches. */
+	ev_run(srv->loop, EVRUN_ONCE);
+}
+
+void
 cf_server_stop(struct cf_server *srv)
 {
 	struct cf_ipcount *c, *tmp;
@@ -628,6 +683,10 @@ cf_server_stop(struct cf_server *srv)
 		srv->ctx = NULL;
 		cf_tls_forget();
 		cf_listen_forget();
+	}
+	if (srv->loop) {
+		ev_loop_destroy(srv->loop);
+		srv->loop = NULL;
 	}
 	cf_bus_free(srv->env.bus);
 	srv->env.bus = NULL;
