@@ -490,6 +490,18 @@ def uniq(prefix="room"):
     return f"{prefix}-{os.getpid() % 1000}-{next(_uniq)}"
 
 
+def raw_session(server, room, name_prefix="raw"):
+    """A confab.v1 session on a RawWS (frame by frame, for protocol-level tests): hello, then
+    join room; the replies are checked."""
+    w = RawWS(server.port)
+    assert w.handshake().status == 101
+    reply, _ = w.request({"op": "hello", "id": 1, "name": uniq(name_prefix)})
+    assert "error" not in reply, reply
+    reply, _ = w.request({"op": "join", "id": 2, "room": room})
+    assert "error" not in reply, reply
+    return w
+
+
 def quote_room(room):
     return urllib.parse.quote(room, safe="")
 

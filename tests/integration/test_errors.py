@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from confabtest import (OP_CONT, OP_TEXT, Client, RawWS, T, assert_consecutive,
-                        assert_error, close_all, uniq)
+from confabtest import (OP_CONT, OP_TEXT, Client, T, assert_consecutive, assert_error,
+                        close_all, raw_session, uniq)
 
 SHARED_CONF = {}  # the base config: limits.max_text 4096, max_name 32, 32 rooms per session
 
@@ -293,7 +293,7 @@ async def test_large_frame_closes_1009(shared_server, size):
     """The client must see the 1009 close frame, even if the server did not read the whole
     frame (closing with unread input makes the kernel send RST, which destroys it)."""
     room = uniq("big")
-    w = _raw_session(shared_server, room)
+    w = raw_session(shared_server, room)
     try:
         w.send_text(json.dumps({"op": "ping", "id": 8, "pad": "b" * size}))
     except (BrokenPipeError, ConnectionResetError):
@@ -303,19 +303,9 @@ async def test_large_frame_closes_1009(shared_server, size):
     w.close()
 
 
-def _raw_session(server, room):
-    w = RawWS(server.port)
-    assert w.handshake().status == 101
-    reply, _ = w.request({"op": "hello", "id": 1, "name": uniq("raw")})
-    assert "error" not in reply, reply
-    reply, _ = w.request({"op": "join", "id": 2, "room": room})
-    assert "error" not in reply, reply
-    return w
-
-
 async def test_fragmented_message_reassembled_and_bounded(shared_server):
     room = uniq("frag")
-    w = _raw_session(shared_server, room)
+    w = raw_session(shared_server, room)
     # Under the limit: three fragments make one command.
     msg = json.dumps({"op": "ping", "id": 3, "pad": "y" * 20000})
     third = len(msg) // 3
@@ -343,7 +333,7 @@ async def test_invalid_utf8_closes_1007(shared_server):
     room = uniq("utf8")
     b = await Client.connect(shared_server, uniq("good"))
     await b.join(room)
-    w = _raw_session(shared_server, room)
+    w = raw_session(shared_server, room)
     w.send_frame(OP_TEXT, b'{"op":"send","id":5,"room":"' + room.encode() +
                  b'","text":"bad \xff\xfe here"}')
     objs, how = w.read_until_close(T(10))
@@ -359,7 +349,7 @@ async def test_invalid_utf8_closes_1007(shared_server):
 @pytest.mark.parametrize("case", ["1009", "1007"])
 async def test_protocol_close_has_code_and_no_bye(shared_server, case):
     """docs: closes for a protocol reason come without a bye; the close frame says why."""
-    w = _raw_session(shared_server, uniq("bye"))
+    w = raw_session(shared_server, uniq("bye"))
     if case == "1009":
         w.send_text(json.dumps({"op": "ping", "id": 6, "pad": "q" * 70000}))
     else:

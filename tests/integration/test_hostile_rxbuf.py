@@ -8,18 +8,8 @@ import json
 import os
 import struct
 
-from confabtest import (OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Client, RawWS, T,
-                        assert_bystander_unaffected, close_all, uniq)
-
-
-def _session(server, room):
-    w = RawWS(server.port)
-    assert w.handshake().status == 101
-    reply, _ = w.request({"op": "hello", "id": 1, "name": uniq("rx")})
-    assert "error" not in reply, reply
-    reply, _ = w.request({"op": "join", "id": 2, "room": room})
-    assert "error" not in reply, reply
-    return w
+from confabtest import (OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Client, T,
+                        assert_bystander_unaffected, close_all, raw_session, uniq)
 
 
 def _send_frame_of(room, cid, total):
@@ -33,7 +23,7 @@ def _send_frame_of(room, cid, total):
 
 async def test_ping_of_125_bytes_is_answered_whole(shared_server):
     """RFC 6455 allows 125 bytes of control payload; lws answers a ping from the rx buffer."""
-    w = _session(shared_server, uniq("rxping"))
+    w = raw_session(shared_server, uniq("rxping"), "rx")
     w.settimeout(T(10))
     for n in (0, 1, 124, 125):
         payload = os.urandom(n)
@@ -51,7 +41,7 @@ async def test_ping_of_125_bytes_is_answered_whole(shared_server):
 
 async def test_close_with_longest_reason_is_answered(shared_server):
     """A close frame of 125 bytes (code and a 123-byte reason) fits the buffer too."""
-    w = _session(shared_server, uniq("rxclose"))
+    w = raw_session(shared_server, uniq("rxclose"), "rx")
     w.send_frame(OP_CLOSE, struct.pack("!H", 1000) + b"r" * 123)
     _, how = w.read_until_close(T(10))
     assert how == ("close", 1000), how
@@ -65,7 +55,7 @@ async def test_messages_across_rx_chunks_arrive_whole(shared_server):
     room = uniq("rxmsg")
     b = await Client.connect(shared_server, uniq("b"))
     await b.join(room)
-    w = _session(shared_server, room)
+    w = raw_session(shared_server, room, "rx")
     w.settimeout(T(10))
     cid = 10
     for total in (100, 127, 128, 129, 143, 144, 145, 255, 256, 257, 1000, 4000):
