@@ -50,10 +50,21 @@ def T(seconds):
     return seconds * SLOW
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port on 127.0.0.1 that this process has not handed out before: the kernel
+    may give the same free port to two calls in a row, and a server whose two listeners got
+    one port binds both and routes every connection to the first."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no free port left that this test process has not used")
 
 
 # --------------------------------------------------------------------------------------------
