@@ -52,6 +52,9 @@ int cf_server_start(struct cf_server *srv, struct cf_config *cfg);
 /* Runs one turn of the loop: waits for I/O, a timer or lws_cancel_service(), and handles
  * what is ready. */
 void cf_server_service(struct cf_server *srv);
+/* Handles what is ready without waiting (the fuzz harnesses, which drive the loop between
+ * inputs): lws_service() would run the libev loop until stopped. */
+void cf_server_poll(struct cf_server *srv);
 /* Begins the graceful drain (SIGTERM). */
 void cf_server_drain(struct cf_server *srv);
 /* Applies a freshly loaded config (SIGHUP). next is not kept. */

@@ -660,6 +660,12 @@ cf_server_reload(struct cf_server *srv, const struct cf_config *next)
 }
 
 void
+cf_server_poll(struct cf_server *srv)
+{
+	ev_run(srv->loop, EVRUN_NOWAIT);
+}
+
+void
 cf_server_service(struct cf_server *srv)
 {
 	/* One turn: wait for events or the next timer, handle them. lws_cancel_service() (the

@@ -145,7 +145,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (rounds++ == 8) {
 			shutdown(fd, SHUT_WR);
 		}
-		lws_service(srv.ctx, -1);
+		cf_server_poll(&srv);
 		while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
 			if (verbose)
 				fwrite(buf, 1, (size_t)n, stderr);
@@ -159,6 +159,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* Let the server finish closing its side. */
 	for (int i = 0; i < 4; i++)
-		lws_service(srv.ctx, -1);
+		cf_server_poll(&srv);
 	return 0;
 }

@@ -140,7 +140,7 @@ settle(void)
 	for (int idle = 0; idle < 3 && cf_now_ms() < until;) {
 		struct pollfd none;
 
-		lws_service(srv.ctx, -1);
+		cf_server_poll(&srv);
 		idle = poll(&none, 0, 1) == 0 ? idle + 1 : 0;
 	}
 }
@@ -180,7 +180,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	until = cf_now_ms() + 10000;
 	while (!cf_bus_healthy(srv.env.bus) && cf_now_ms() < until)
-		lws_service(srv.ctx, -1);
+		cf_server_poll(&srv);
 	if (!cf_bus_healthy(srv.env.bus)) {
 		fprintf(stderr, "redis_reply fuzz: the bus did not come up: %s\n",
 		        cf_bus_status(srv.env.bus));
