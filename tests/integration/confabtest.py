@@ -12,6 +12,7 @@ import asyncio
 import base64
 import fcntl
 import hashlib
+import inspect
 import itertools
 import json
 import os
@@ -535,10 +536,13 @@ def parse_metrics(text):
 
 
 async def poll_until(pred, timeout, interval=0.05, what="condition"):
-    """Bounded polling of a condition that cannot be awaited otherwise."""
+    """Bounded polling of a condition that cannot be awaited otherwise. pred may be a
+    coroutine function (an action retried until the server takes it)."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
+        if inspect.isawaitable(v):
+            v = await v
         if v:
             return v
         if time.monotonic() > deadline:

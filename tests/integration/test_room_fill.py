@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from confabtest import OP_CLOSE, OP_TEXT, RawWS, uniq
+from confabtest import OP_TEXT, RawWS, uniq
 
 K = 24
 ORIGIN = "http://test.local"

@@ -3,10 +3,8 @@
 processes, two confabd nodes. Rooms and users live on the shard their name hashes to
 (rendezvous hashing over the shards' identities, recomputed here to pick names on each shard);
 a shard that is down takes only its own rooms and users with it."""
-import asyncio
 import os
 import subprocess
-import time
 
 from confabtest import (ADMIN_TOKEN, CONFABD, T, Client, RedisSentinel, Server, assert_error,
                         close_all, poll_until, uniq)
@@ -201,19 +199,11 @@ async def test_a_shard_down_takes_only_its_rooms(start_server, redis_factory):
     async def sent():
         reply = await ca.send_cmd("send", room=down_room, text="after")
         return "error" not in reply
-    deadline = T(15)
-    await poll_until_async(sent, deadline, what="a send on shard 1 again")
+    await poll_until(sent, T(15), what="a send on shard 1 again")
     msgs = await cb.wait_event(lambda e: e.get("ev") == "msg" and e.get("room") == down_room
                                and e.get("text") == "after")
     assert msgs["text"] == "after"
     await close_all([ca, cb, late])
-
-
-async def poll_until_async(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not await pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_adding_a_shard_moves_rooms_with_a_new_epoch(start_server, redis_factory):
