@@ -22,21 +22,7 @@ trap 'kill $PIDS 2>/dev/null; rm -rf "$DIR"' EXIT
 # The standalone node keeps its state (a signing key) here, never in the system's /var/lib/confab.
 export CONFAB_STATE_DIR="$DIR/state"
 
-cpu() { # utime+stime of the pids, in seconds
-	t=0
-	for p in "$@"; do
-		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	echo "$t $(getconf CLK_TCK)" | awk '{printf "%.2f", $1 / $2}'
-}
-wait_ok() { # url
-	i=0
-	until curl -sf "$1" >/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "no answer from $1"; cat "$DIR"/*.log; exit 1; }
-		sleep 0.05
-	done
-}
+. bench/lib.sh
 
 for rate in 100 500; do
 	echo "== standalone: 1 room x 1,000 members, 1 publisher, $rate msg/s"
@@ -49,28 +35,16 @@ for rate in 100 500; do
 	c0=$(cpu "$S")
 	"$B/confab-loadgen" --port "$PORT" --conns 1000 --pubs 1 --rate "$rate" --duration 10 \
 		-q 2>&1 | tail -6
-	echo "server CPU: $(echo "$(cpu "$S") $c0" | awk '{printf "%.2f", $1 - $2}') s"
+	echo "server CPU: $(delta "$(cpu "$S")" "$c0") s"
 	curl -s "http://127.0.0.1:$PORT/metrics" | grep '^confab_delivery_latency_seconds_bucket' |
 		grep -E 'le="0.001"|le="0.01"|Inf'
 	kill "$S"
 	wait "$S" || true
 
 	echo "== cluster: 2 nodes sharing the port + redis-server, same load"
-	redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
-		--dir "$DIR" --logfile "$DIR/redis.log" &
-	R=$!
-	until redis-cli -p "$RPORT" ping >/dev/null 2>&1; do sleep 0.05; done
-	for n in 1 2; do
-		mp=$((PORT + 9 + n))
-		env CONFAB_LIMITS_RATE=1000000 CONFAB_LIMITS_BURST=1000000 \
-			CONFAB_SERVER_MAX_CONNECTIONS=60000 \
-			CONFAB_SERVER_MAX_CONNECTIONS_PER_IP=60000 CONFAB_SERVER_NODE_ID="node$n" \
-			CONFAB_SERVER_REUSE_PORT=1 \
-			"$B/confabd" --config /dev/null --listen "127.0.0.1:$PORT" \
-			--listen "127.0.0.1:$mp" --redis "redis://127.0.0.1:$RPORT" \
-			2>>"$DIR/node$n.log" &
-		eval "N$n=\$!"
-	done
+	redis "$RPORT" R
+	node 1 "redis://127.0.0.1:$RPORT"
+	node 2 "redis://127.0.0.1:$RPORT"
 	PIDS="$R $N1 $N2"
 	wait_ok "http://127.0.0.1:$MPORT1/healthz"
 	wait_ok "http://127.0.0.1:$MPORT2/healthz"
@@ -79,9 +53,8 @@ for rate in 100 500; do
 	cr=$(cpu "$R")
 	"$B/confab-loadgen" --port "$PORT" --conns 1000 --pubs 1 --rate "$rate" --duration 10 \
 		-q 2>&1 | tail -6
-	echo "CPU: node1 $(echo "$(cpu "$N1") $c1" | awk '{printf "%.2f", $1 - $2}') s," \
-		"node2 $(echo "$(cpu "$N2") $c2" | awk '{printf "%.2f", $1 - $2}') s," \
-		"redis $(echo "$(cpu "$R") $cr" | awk '{printf "%.2f", $1 - $2}') s"
+	echo "CPU: node1 $(delta "$(cpu "$N1")" "$c1") s, node2 $(delta "$(cpu "$N2")" "$c2") s," \
+		"redis $(delta "$(cpu "$R")" "$cr") s"
 	for mp in $MPORT1 $MPORT2; do
 		echo "node on :$mp: $(curl -s "http://127.0.0.1:$mp/metrics" |
 			grep -E '^confab_(connections|deliveries_total) ' | tr '\n' ' ')"

@@ -28,28 +28,7 @@ DIR=$(mktemp -d)
 PIDS=
 trap '[ -z "$PIDS" ] || kill $PIDS 2>/dev/null; rm -rf "$DIR"' EXIT
 
-cpu() { # utime+stime of the pids, in seconds
-	t=0
-	for p in "$@"; do
-		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	echo "$t $(getconf CLK_TCK)" | awk '{printf "%.2f", $1 / $2}'
-}
-delta() { echo "$1 $2" | awk '{printf "%.2f", $1 - $2}'; }
-wait_ok() { # url
-	i=0
-	until curl -sf "$1" >/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "no answer from $1"; cat "$DIR"/*.log; exit 1; }
-		sleep 0.05
-	done
-}
-redis() { # port var: starts a redis-server (a child of this shell, so wait works), its pid in var
-	redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no \
-		--dir "$DIR" --logfile "$DIR/redis-$1.log" >/dev/null &
-	eval "$2=\$!"
-	until redis-cli -p "$1" ping >/dev/null 2>&1; do sleep 0.05; done
-}
+. bench/lib.sh
 
 for shards in ${SETUPS:-1 2}; do
 	for rate in $RATES; do
@@ -61,20 +40,8 @@ for shards in ${SETUPS:-1 2}; do
 			redis "$RPORT2" R2
 			extra="redis://127.0.0.1:$RPORT2"
 		fi
-		for n in 1 2; do
-			mp=$((PORT + 9 + n))
-			env CONFAB_LIMITS_RATE=1000000 CONFAB_LIMITS_BURST=1000000 \
-				CONFAB_SERVER_MAX_CONNECTIONS=60000 \
-				CONFAB_SERVER_MAX_CONNECTIONS_PER_IP=60000 \
-				CONFAB_SERVER_NODE_ID="node$n" CONFAB_SERVER_REUSE_PORT=1 \
-				CONFAB_ROOMS_MAX_ROOMS_PER_IP=100000 CONFAB_ROOMS_JOIN_RATE_PER_IP=100000 \
-				CONFAB_ROOMS_JOIN_BURST_PER_IP=100000 \
-				CONFAB_REDIS_SHARDS="$extra" \
-				"$B/confabd" --config /dev/null --listen "127.0.0.1:$PORT" \
-				--listen "127.0.0.1:$mp" --redis "redis://127.0.0.1:$RPORT1" \
-				2>>"$DIR/node$n.log" &
-			eval "N$n=\$!"
-		done
+		node 1 "redis://127.0.0.1:$RPORT1" "$extra"
+		node 2 "redis://127.0.0.1:$RPORT1" "$extra"
 		PIDS="$R1 $R2 $N1 $N2"
 		wait_ok "http://127.0.0.1:$MPORT1/healthz"
 		wait_ok "http://127.0.0.1:$MPORT2/healthz"
