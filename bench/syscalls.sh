@@ -22,7 +22,7 @@ command -v perf >/dev/null || { echo "syscalls.sh: perf is missing (apt-get inst
 TMP=$(mktemp -d)
 PID=
 trap 'kill $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-EVENTS="syscalls:sys_enter_poll,syscalls:sys_enter_ppoll,syscalls:sys_enter_epoll_wait,\
+EVENTS="syscalls:sys_enter_poll,syscalls:sys_enter_ppoll,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl,\
 syscalls:sys_enter_sendto,syscalls:sys_enter_write,syscalls:sys_enter_writev,\
 syscalls:sys_enter_sendmsg,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,\
 syscalls:sys_enter_accept4,syscalls:sys_enter_getsockopt,syscalls:sys_enter_setsockopt,\

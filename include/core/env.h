@@ -8,6 +8,7 @@ struct cf_config;
 struct cf_registry;
 struct cf_bus;
 struct cf_auth;
+struct cf_sess;
 
 struct cf_env {
 	struct cf_config *cfg;   /* borrowed from main; replaced fields on reload */
@@ -15,4 +16,9 @@ struct cf_env {
 	struct cf_bus *bus;      /* owned by the server */
 	struct cf_auth *auth;    /* owned by the server; NULL with auth.enabled = 0 */
 	char node_id[128];       /* server.node_id, or host name and pid */
+	/* Sessions whose queue went from empty to non-empty in this loop turn (sess.c): the
+	 * transport writes them at the turn's end (cf_sess_flush()) instead of asking lws for
+	 * POLLOUT first. At most one entry per session (cf_sess.flush_queued); owned. */
+	struct cf_sess **flush;
+	unsigned flush_n, flush_cap;
 };

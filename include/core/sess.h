@@ -76,8 +76,9 @@ struct cf_sess {
 	/* A command is being served (cf_sess_busy()): later ones are held (x->held) and replayed
 	 * once it is done, so replies keep the commands' order. */
 	unsigned busy : 1;
-	unsigned rx_off : 1;    /* it waits (cf_sess_wait()): lws stopped reading the socket */
-	unsigned replaying : 1; /* cf_sess_done() is feeding held commands to the dialect */
+	unsigned rx_off : 1;       /* it waits (cf_sess_wait()): lws stopped reading the socket */
+	unsigned replaying : 1;    /* cf_sess_done() is feeding held commands to the dialect */
+	unsigned flush_queued : 1; /* on env->flush: written at the end of this loop turn */
 	/* Bytes of the oldest queued frame already written: a frame larger than one write
 	 * (CF_WRITE_MAX) goes out in slices, and nothing else may be written in between. */
 	uint32_t out_off;

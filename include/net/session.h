@@ -15,6 +15,11 @@ struct cf_server;
  * ping_interval + pong_timeout. */
 void cf_sess_keepalive(struct cf_server *srv);
 
+/* Writes the queues that became non-empty during this loop turn (env.h flush), once the turn's
+ * events are handled: one write per session for all its frames of the turn, without waiting
+ * for POLLOUT. */
+void cf_sess_flush(struct cf_server *srv);
+
 /* The lws protocol callback of WebSocket sessions. */
 int cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len);

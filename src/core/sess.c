@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* sess.c - a session's state (see sess.h): queueing frames within the session's bounds, the
  * decision to close (slow consumer, rate limit, a dialect's), the send rate limit, the user
- * identity, the commands held back while one waits. What reaches the connection is a request to lws
- * to call the transport back (lws_callback_on_writable()); the transport (session.c) writes and
- * closes. */
+ * identity, the commands held back while one waits. What reaches the connection is an entry on
+ * the loop turn's flush list (env.h) or a request to lws to call the transport back
+ * (lws_callback_on_writable()); the transport (session.c) writes and closes. */
 #include "core/sess.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -39,6 +39,31 @@ cf_sess_push_owned(struct cf_sess *s, struct cf_frame *f)
 	}
 }
 
+/* The queue is no longer empty: the transport writes it at the end of this loop turn, so that
+ * all the turn's frames for s go in one write and no POLLOUT round trip (two epoll_ctl() and a
+ * wakeup) comes before it. Without memory for the list, lws calls back once the socket has room. */
+static void
+want_write(struct cf_sess *s)
+{
+	struct cf_env *e = s->env;
+
+	if (s->flush_queued)
+		return;
+	if (e->flush_n == e->flush_cap) {
+		unsigned cap = e->flush_cap ? e->flush_cap * 2 : 64;
+		struct cf_sess **p = realloc(e->flush, cap * sizeof(*p));
+
+		if (!p) {
+			lws_callback_on_writable(s->wsi);
+			return;
+		}
+		e->flush = p;
+		e->flush_cap = cap;
+	}
+	e->flush[e->flush_n++] = s;
+	s->flush_queued = 1;
+}
+
 void
 cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 {
@@ -71,7 +96,7 @@ cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 	cf_hist_observe(&cf_metrics.queue_depth, s->out.count);
 	/* A session without a connection (unit tests) only queues. */
 	if (s->out.count == 1 && s->wsi)
-		lws_callback_on_writable(s->wsi);
+		want_write(s);
 }
 
 /* Stops taking input (what still arrives is read and dropped, so the peer's pending bytes do not

@@ -663,6 +663,7 @@ void
 cf_server_poll(struct cf_server *srv)
 {
 	ev_run(srv->loop, EVRUN_NOWAIT);
+	cf_sess_flush(srv);
 }
 
 void
@@ -671,6 +672,7 @@ cf_server_service(struct cf_server *srv)
 	/* One turn: wait for events or the next timer, handle them. lws_cancel_service() (the
 	 * signal handler) wakes it through lws's pipe, which the loop watches. */
 	ev_run(srv->loop, EVRUN_ONCE);
+	cf_sess_flush(srv);
 }
 
 void
@@ -710,6 +712,9 @@ cf_server_stop(struct cf_server *srv)
 	}
 	free(srv->scratch);
 	srv->scratch = NULL;
+	free(srv->env.flush);
+	srv->env.flush = NULL;
+	srv->env.flush_n = srv->env.flush_cap = 0;
 	for (size_t i = 0; srv->listeners && i < srv->nlisteners; i++)
 		free(srv->listeners[i].www);
 	free(srv->listeners);

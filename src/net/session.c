@@ -132,6 +132,42 @@ write_queue(struct cf_sess *s)
 	return 0;
 }
 
+/* Writes s's queue now, outside WRITEABLE: lws allows it while it holds nothing of an earlier
+ * write (it would append to that copy, and Debian's lws asserts). What lws cannot send at once
+ * it keeps and sends on POLLOUT, as from WRITEABLE; the rest of the queue, a ping, a close and
+ * the acks of what lws holds wait for WRITEABLE as before. */
+static void
+flush_one(struct cf_sess *s)
+{
+	s->flush_queued = 0;
+	if (!s->wsi || !s->env || s->close_started || !s->out.count)
+		return;
+	if (lws_partial_buffered(s->wsi)) {
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	if (write_queue(s) < 0) {
+		/* What a -1 from WRITEABLE does: lws closes the connection. */
+		s->close_started = 1;
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (s->out.count || s->closing || s->slow || s->ping_due || s->unsent)
+		lws_callback_on_writable(s->wsi);
+}
+
+void
+cf_sess_flush(struct cf_server *srv)
+{
+	struct cf_env *e = &srv->env;
+
+	/* A write may queue more (an ack's bus work): entries added meanwhile are written too. */
+	for (unsigned i = 0; i < e->flush_n; i++)
+		if (e->flush[i])
+			flush_one(e->flush[i]);
+	e->flush_n = 0;
+}
+
 /* Milliseconds modulo 2^32: differences stay right for intervals below 49 days. */
 static uint32_t
 mono_ms(void)
@@ -331,6 +367,11 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 {
 	if (!s->env) /* never established */
 		return;
+	if (s->flush_queued) /* closed in the turn its queue filled: rare, so a scan */
+		for (unsigned i = 0; i < srv->env.flush_n; i++)
+			if (srv->env.flush[i] == s)
+				srv->env.flush[i] = NULL;
+	s->flush_queued = 0;
 	cf_bus_cancel(srv->env.bus, s);
 	cf_auth_cancel(srv->env.auth, s);
 	if (s->dialect->on_close)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_sess.c - a session's held commands (sess.h: cf_sess_hold() and the rest): held while
- * one is served, replayed in order once it is done, bounded per session. The session has no
+ * one is served, replayed in order once it is done, bounded per session; and the loop turn's
+ * flush list, one entry per session. The session has no
  * wsi, so the socket's flow control is not exercised here (the integration tests do); the
  * dialect is a small one of this file that serves its commands the way the real ones do. */
 #include <stdarg.h>
@@ -14,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "core/dialect.h"
+#include "core/env.h"
+#include "core/frame.h"
 #include "core/sess.h"
 
 #define LOG_MAX 64
@@ -230,6 +234,52 @@ test_held_bytes_are_copies(void **state)
 	assert_string_equal(seen[1], "hi");
 }
 
+/* A session whose queue fills goes on the loop turn's flush list once, however many frames are
+ * queued in the turn, so the list never holds more entries than there are sessions; a session
+ * already waiting for the transport (a non-empty queue) is not listed again. */
+static void
+test_flush_list_once_per_session(void **state)
+{
+	struct cf_sess *s = *state, *t = calloc(1, sizeof(*t));
+	struct cf_config cfg = {.queue_bytes = 1 << 20, .queue_frames = 64};
+	struct cf_env env = {.cfg = &cfg};
+	struct cf_frame *f = cf_frame_new("x", 1);
+
+	assert_non_null(t);
+	assert_non_null(f);
+	s->env = t->env = &env;
+	/* Never dereferenced: with memory for the list, a push only lists the session. */
+	s->wsi = t->wsi = (struct lws *)&env;
+	for (int i = 0; i < 3; i++) {
+		cf_sess_push(s, f);
+		cf_sess_push(t, f);
+	}
+	assert_int_equal(s->out.count, 3);
+	assert_int_equal(env.flush_n, 2);
+	assert_ptr_equal(env.flush[0], s);
+	assert_ptr_equal(env.flush[1], t);
+	assert_true(s->flush_queued && t->flush_queued);
+
+	/* The transport wrote t's queue but not all of s's at the turn's end: s is not listed
+	 * again (it waits for WRITEABLE), t is, once its queue fills again. */
+	env.flush_n = 0;
+	s->flush_queued = t->flush_queued = 0;
+	cf_ring_clear(&t->out);
+	cf_sess_push(s, f);
+	cf_sess_push(t, f);
+	cf_sess_push(t, f);
+	assert_int_equal(env.flush_n, 1);
+	assert_ptr_equal(env.flush[0], t);
+
+	cf_ring_clear(&s->out);
+	cf_ring_clear(&t->out);
+	s->wsi = NULL;
+	s->env = NULL;
+	free(env.flush);
+	free(t);
+	cf_frame_unref(f);
+}
+
 int
 main(void)
 {
@@ -242,6 +292,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_failed_command_closes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_closing_stops_the_replay, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_held_bytes_are_copies, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_flush_list_once_per_session, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
