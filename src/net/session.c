@@ -132,10 +132,11 @@ write_queue(struct cf_sess *s)
 	return 0;
 }
 
-/* Writes s's queue now, outside WRITEABLE: lws allows it while it holds nothing of an earlier
- * write (it would append to that copy, and Debian's lws asserts). What lws cannot send at once
- * it keeps and sends on POLLOUT, as from WRITEABLE; the rest of the queue, a ping, a close and
- * the acks of what lws holds wait for WRITEABLE as before. */
+/* Writes s's queue now, outside WRITEABLE, but only while lws holds nothing of an earlier write:
+ * lws would append to that copy, which grows past what the slow-consumer bound counts (the last
+ * write, s->unsent). What lws cannot send at once it keeps and sends on POLLOUT, as from
+ * WRITEABLE; the rest of the queue, a ping, a close and the acks of what lws holds wait for
+ * WRITEABLE as before. */
 static void
 flush_one(struct cf_sess *s)
 {
