@@ -67,6 +67,10 @@ loadgen connects N again (--ramp) and holds them --duration s. Figures: the serv
 the first connect, for the drop (from the kill to the last close) and for the reconnect, in
 total and per connection, and the wall time of the drop.
 
+--scenario all: each of the above in turn, with its own defaults (about 20 minutes; --quick:
+about 2), so that one command runs every scenario against confab and its peers. Two processes
+sharing the port through Redis is bench/cluster.sh (confab only: the peers here run standalone).
+
 Installs libnginx-mod-nchan with apt-get when it is missing (needs root).
 """
 import argparse
@@ -90,6 +94,7 @@ SERVERS = ("confab", "nchan", "node")
 # The fill scenario also runs confab's own protocol: the same confabd, the loadgen's default
 # (confab.v1) protocol instead of --proto raw.
 FILL_SERVERS = ("confab", "confab.v1", "nchan", "node")
+SCENARIOS = ("fanout", "rooms", "idle", "fill", "storm")
 # The loadgen's arguments for each server's protocol (--proto raw).
 PROTO = {
     "confab": ["--path", "/ws?room={room}&name=lg{i}", "--pub-wrap", '{"text":"{msg}"}'],
@@ -565,8 +570,9 @@ def table(results, args, servers):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scenario", choices=("fanout", "rooms", "idle", "fill", "storm"),
-                    default="fanout")
+    ap.add_argument("--scenario", choices=SCENARIOS + ("all",), default="fanout",
+                    help="all: each scenario in turn with its defaults (with --quick, --repeat, "
+                    "--build, --nchan-publisher, --out)")
     ap.add_argument("--quick", action="store_true",
                     help="fanout, rooms: one 3 s run at 100 msg/s (rooms: 1000); idle: one run "
                     "at 1000,5000; fill, storm: one run (storm: of 1000)")
@@ -590,6 +596,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
     ap.add_argument("--out", help="write every run's figures as JSON here")
     args = ap.parse_args()
+    if args.scenario == "all":
+        return main_all(args)
     sc, q = args.scenario, args.quick
     fill, rooms, storm = sc == "fill", sc == "rooms", sc == "storm"
     idle = sc in ("idle", "fill", "storm")  # these hold idle connections
@@ -649,6 +657,30 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             json.dump({" ".join(map(str, k)): v for k, v in results.items()}, f, indent=1)
+
+
+def main_all(args):
+    """--scenario all: this script once per scenario, one after the other, each with its own
+    defaults (rates, counts, servers), so that one command runs every scenario against confab
+    and its peers. The options that would mean different things per scenario are refused."""
+    per = ("rates", "counts", "ramp", "duration", "conns", "servers")
+    given = [o for o in per if getattr(args, o) is not None]
+    if given:
+        die("--scenario all takes its scenarios' defaults: drop --" + ", --".join(given))
+    failed = []
+    for sc in SCENARIOS:
+        cmd = [sys.executable, os.path.abspath(__file__), "--scenario", sc, "--build", args.build,
+               "--nchan-publisher", args.nchan_publisher]
+        cmd += ["--quick"] if args.quick else []
+        cmd += ["--repeat", str(args.repeat)] if args.repeat else []
+        cmd += ["--out", f"{args.out}.{sc}.json"] if args.out else []
+        log(f"== --scenario {sc}")
+        sys.stdout.flush()
+        if subprocess.run(cmd).returncode:
+            failed.append(sc)
+        print(flush=True)
+    if failed:
+        die("failed: " + ", ".join(failed))
 
 
 def rounds(args, servers, cells, run, after_round=None):
