@@ -21,4 +21,7 @@ struct cf_env {
 	 * POLLOUT first. At most one entry per session (cf_sess.flush_queued); owned. */
 	struct cf_sess **flush;
 	unsigned flush_n, flush_cap;
+	/* A queue passed a quarter of its bound since the turn began (sess.c): the transport
+	 * writes now instead of reading ahead (cf_server_service()). */
+	int flush_deep;
 };

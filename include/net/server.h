@@ -38,6 +38,7 @@ struct cf_server {
 	lws_sorted_usec_list_t sul_drain;
 	int draining;
 	int stop;
+	int rx_turn; /* a session received data in this loop turn (cf_server_service()) */
 };
 
 /* Largest single write to a session (coalesced frames, or a slice of one large frame). lws
@@ -49,8 +50,9 @@ struct cf_server {
 
 /* Creates the context and a vhost per listener. Returns 0 or a negative errno (logged). */
 int cf_server_start(struct cf_server *srv, struct cf_config *cfg);
-/* Runs one turn of the loop: waits for I/O, a timer or lws_cancel_service(), and handles
- * what is ready. */
+/* Runs one turn of the loop: waits for I/O, a timer or lws_cancel_service(), handles what is
+ * ready, reads on while clients' input keeps arriving (bounded), then writes the queues that
+ * filled (cf_sess_flush()). */
 void cf_server_service(struct cf_server *srv);
 /* Handles what is ready without waiting (the fuzz harnesses, which drive the loop between
  * inputs): lws_service() would run the libev loop until stopped. */

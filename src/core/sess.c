@@ -94,6 +94,8 @@ cf_sess_push(struct cf_sess *s, struct cf_frame *f)
 		return;
 	}
 	cf_hist_observe(&cf_metrics.queue_depth, s->out.count);
+	if (s->out.count > (uint32_t)cfg->queue_frames / 4 || s->out.bytes > max / 4)
+		s->env->flush_deep = 1;
 	/* A session without a connection (unit tests) only queues. */
 	if (s->out.count == 1 && s->wsi)
 		want_write(s);

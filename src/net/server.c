@@ -666,12 +666,34 @@ cf_server_poll(struct cf_server *srv)
 	cf_sess_flush(srv);
 }
 
+/* lws reads at most rx_buffer_size + LWS_PRE bytes of a socket per turn, about one message, so a
+ * server that fell behind a publisher would write each message to every member apart (a send
+ * per delivery) and stay behind. While clients' input keeps arriving, the loop reads on before
+ * it writes, and each session gets what queued meanwhile in one write. Bounded in turns, in time
+ * (the latency it adds is at most READ_AHEAD_NS, and none when input does not queue up) and by
+ * the queues: once one passes a quarter of its bound (env.h flush_deep) it writes, so that
+ * reading ahead cannot make a reader that keeps up look slow (docs/benchmarks.md). */
+#define READ_AHEAD_TURNS 64
+#define READ_AHEAD_NS    (2 * 1000 * 1000)
+
 void
 cf_server_service(struct cf_server *srv)
 {
 	/* One turn: wait for events or the next timer, handle them. lws_cancel_service() (the
 	 * signal handler) wakes it through lws's pipe, which the loop watches. */
+	srv->env.flush_deep = 0;
 	ev_run(srv->loop, EVRUN_ONCE);
+	if (srv->rx_turn && srv->env.flush_n) {
+		uint64_t t0 = cf_now_ns();
+
+		for (int i = 0; i < READ_AHEAD_TURNS && srv->rx_turn && !srv->env.flush_deep &&
+		                cf_now_ns() - t0 < READ_AHEAD_NS;
+		     i++) {
+			srv->rx_turn = 0;
+			ev_run(srv->loop, EVRUN_NOWAIT);
+		}
+	}
+	srv->rx_turn = 0;
 	cf_sess_flush(srv);
 }
 

@@ -291,6 +291,7 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 
 	if (s->dialect->max_is_text)
 		max = (size_t)cfg->max_text;
+	server_of(s)->rx_turn = 1;
 	cf_metrics.bytes_in_total += len;
 	s->seen_ms = mono_ms();
 	if (s->slow || s->closing)

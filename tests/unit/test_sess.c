@@ -280,6 +280,40 @@ test_flush_list_once_per_session(void **state)
 	cf_frame_unref(f);
 }
 
+/* A queue past a quarter of session.queue_frames (or queue_bytes) tells the transport to write
+ * instead of reading ahead (env.h flush_deep); below it, nothing is said. */
+static void
+test_deep_queue_stops_reading_ahead(void **state)
+{
+	struct cf_sess *s = *state;
+	struct cf_config cfg = {.queue_bytes = 1 << 20, .queue_frames = 16};
+	struct cf_env env = {.cfg = &cfg};
+	struct cf_frame *f = cf_frame_new("x", 1), *big = cf_frame_alloc(300000);
+
+	assert_non_null(f);
+	assert_non_null(big);
+	memset(cf_frame_payload(big), 'x', 300000);
+	big->len = 300000;
+	s->env = &env;
+	for (int i = 0; i < 4; i++)
+		cf_sess_push(s, f);
+	assert_int_equal(env.flush_deep, 0);
+	cf_sess_push(s, f); /* 5 of 16 frames */
+	assert_int_equal(env.flush_deep, 1);
+	assert_false(s->slow);
+
+	cf_ring_clear(&s->out);
+	env.flush_deep = 0;
+	cf_sess_push(s, big); /* 300,000 of 1 MiB */
+	assert_int_equal(env.flush_deep, 1);
+	assert_false(s->slow);
+
+	cf_ring_clear(&s->out);
+	s->env = NULL;
+	cf_frame_unref(f);
+	cf_frame_unref(big);
+}
+
 int
 main(void)
 {
@@ -293,6 +327,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_closing_stops_the_replay, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_held_bytes_are_copies, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_flush_list_once_per_session, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_deep_queue_stops_reading_ahead, setup,
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
