@@ -590,7 +590,7 @@ def main():
     ap.add_argument("--conns", type=int, help="fanout: subscribers (default 1000); rooms: "
                     f"subscribers, --conns/{ROOMS} in each of {ROOMS} rooms (default 5000)")
     ap.add_argument("--servers", help="default confab,nchan,node (fill, rooms, storm: confab,"
-                    "confab.v1,nchan,node)")
+                    "confab.v1,nchan,node); confab.v1 is taken by every scenario")
     ap.add_argument("--nchan-publisher", choices=("http", "websocket"), default="http",
                     help="how the publisher reaches nchan (default http)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-rel"))
@@ -610,8 +610,9 @@ def main():
     args.ramp = (0 if storm else 2000) if args.ramp is None else args.ramp
     args.duration = args.duration or (2 if idle else 3 if q else 10)
     args.repeat = args.repeat or (1 if q else 3)
-    known = FILL_SERVERS if fill or rooms or storm else SERVERS
-    servers = [s for s in (args.servers or ",".join(known)).split(",") if s]
+    known = FILL_SERVERS  # fanout and idle default to SERVERS but take confab.v1 too
+    default = FILL_SERVERS if fill or rooms or storm else SERVERS
+    servers = [s for s in (args.servers or ",".join(default)).split(",") if s]
     if any(s not in known for s in servers) or not servers:
         die(f"--servers: a list of {','.join(known)}")
     if rooms and not ROOMS <= args.conns <= 18000 - PUBS:
