@@ -141,7 +141,9 @@ static void
 flush_one(struct cf_sess *s)
 {
 	s->flush_queued = 0;
-	if (!s->wsi || !s->env || s->close_started || !s->out.count)
+	/* Listed sessions have a wsi and an env (on_closed() takes a closing one off the list);
+	 * a WRITEABLE in the same turn may have written the queue, or lws may be closing it. */
+	if (s->close_started || !s->out.count)
 		return;
 	if (lws_partial_buffered(s->wsi)) {
 		lws_callback_on_writable(s->wsi);
