@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c - confabd: command line, configuration, startup order, signals, the loop and the
  * shutdown order. */
+#include "auth/jwt.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -135,6 +136,16 @@ load_config(struct cf_config *c, const struct opts *o, struct notes *notes, char
 	r = cf_config_validate(c, err, errlen);
 	if (r == 0)
 		r = cf_mount_validate(c, err, errlen);
+	if (r == 0) {
+		/* The application's key is read and checked here too, so --check-config and a
+		 * reload catch a wrong one. */
+		int off;
+		struct cf_jwt *j = cf_jwt_new(c, &off, err, errlen);
+
+		if (!j && !off)
+			r = -EINVAL;
+		cf_jwt_free(j);
+	}
 	if (r < 0 || !c->tls_cert[0])
 		return r;
 	return cf_tls_check(c->tls_cert, c->tls_key, c->tls_client_ca, err, errlen);

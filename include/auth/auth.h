@@ -19,6 +19,7 @@
 #include "bus/store.h" /* struct cf_account */
 
 struct cf_config;
+struct cf_jwt_claims;
 
 #define CF_AUTH_ID_LEN CF_STORE_ID_LEN /* a UUID's text */
 
@@ -32,6 +33,8 @@ struct cf_auth_result {
 	int err;
 	const struct cf_account *acct;
 	const char *token;
+	const struct cf_jwt_claims *claims; /* cf_auth_jwt_check(): what the token said */
+	const char *detail; /* cf_auth_jwt_check() refused the token: why, for the client */
 };
 typedef void cf_auth_cb(void *ud, int64_t tag, const struct cf_auth_result *r);
 /* A listing: every account, in creation order (borrowed for the call), or err < 0. */
@@ -69,6 +72,16 @@ int cf_auth_by_id(struct cf_auth *a, const char *id, cf_auth_cb *cb, void *ud, i
  * the account. */
 int cf_auth_token_check(struct cf_auth *a, const char *token, cf_auth_cb *cb, void *ud,
                         int64_t tag);
+/* Checks an application token (jwt.h) and finds its user's account, making it at the user's
+ * first sign-in (an account without a password: no login reaches it). The result carries the
+ * account and the claims. Errors: those of cf_jwt_verify(), -EEXIST (the token names an
+ * account with a password, which is somebody's own), -EDQUOT (the client address ip had
+ * auth.attempts_per_ip tokens refused in the last minute: not checked), -ENOSPC, -EAGAIN,
+ * -EOPNOTSUPP (no auth.jwt_alg). */
+int cf_auth_jwt_check(struct cf_auth *a, const char *ip, const char *token, cf_auth_cb *cb,
+                      void *ud, int64_t tag);
+/* Whether application tokens are accepted (auth.jwt_alg is set). */
+int cf_auth_jwt_enabled(const struct cf_auth *a);
 /* Bumps the account's gen: every token issued before is revoked. Result: the account. */
 int cf_auth_bump_gen(struct cf_auth *a, const char *name, cf_auth_cb *cb, void *ud, int64_t tag);
 /* Every account, in creation order (at most auth.max_accounts). */

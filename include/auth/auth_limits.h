@@ -22,4 +22,7 @@ int cf_auth_limits_attempt(struct cf_auth_limits *t, const char *ip, const char 
 void cf_auth_limits_failed(struct cf_auth_limits *t, const char *name);
 /* Whether name's slow-down is empty (logins for it wait auth.failure_delay): 1 or 0. */
 int cf_auth_limits_slowed(struct cf_auth_limits *t, const char *name);
+/* Whether ip's attempts bucket is empty (not charged here): an application token from it is
+ * then refused before its signature costs anything. 1 or 0. */
+int cf_auth_limits_spent(struct cf_auth_limits *t, const char *ip);
 void cf_auth_limits_clear(struct cf_auth_limits *t);

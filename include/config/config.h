@@ -104,6 +104,11 @@ struct cf_config {
 	int auth_failures_name;
 	int auth_failure_delay;
 	char *auth_secret_file;
+	char *auth_jwt_alg;
+	char *auth_jwt_key_file;
+	char *auth_jwt_audience;
+	char *auth_jwt_issuer;
+	int auth_jwt_leeway;
 	/* Per key (index in the table): CF_FROM_FILE when cf_config_load() read it from the
 	 * file, CF_FROM_CLI when a command-line option will set it; the seeds' environment
 	 * aliases apply only to the others. */
@@ -181,7 +186,8 @@ int cf_config_apply_dialect_aliases(struct cf_config *c, char *err, size_t errle
 
 /* Fills what is empty from systemd credentials ($CREDENTIALS_DIRECTORY): server.admin_token
  * from admin-token, tls.key from tls-key (as a path) when tls.cert is set, auth.secret_file
- * from auth-secret (as a path). */
+ * from auth-secret (as a path), auth.jwt_key_file from jwt-key (as a path) when auth.jwt_alg
+ * is set. */
 int cf_config_apply_credentials(struct cf_config *c, char *err, size_t errlen);
 
 /* Reads a one-line secret (one trailing newline dropped) from path into out. */

@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "auth/auth_file.h"
 #include "auth/auth_limits.h"
+#include "auth/jwt.h"
 #include "auth/pwhash.h"
 #include "auth/token.h"
 #include "base/clock.h"
@@ -30,7 +31,12 @@
 
 #define SECRET_MIN 32 /* bytes of a configured secret */
 
-enum op_kind { OP_CREATE, OP_VERIFY, OP_BY_NAME, OP_BY_ID, OP_TOKEN, OP_BUMP, OP_LIST };
+enum op_kind { OP_CREATE, OP_VERIFY, OP_BY_NAME, OP_BY_ID, OP_TOKEN, OP_JWT, OP_BUMP, OP_LIST };
+
+/* The stored hash of an account the application's tokens made (OP_JWT): no password
+ * matches it (libcrypt knows no "$jwt$" method), and a login for it runs the stand-in check,
+ * as for a name without an account. */
+#define JWT_HASH "$jwt$"
 
 struct op;
 typedef void step_fn(struct op *o);
@@ -59,7 +65,10 @@ struct op {
 	size_t nlist;
 	step_fn *next; /* what runs once the key is known */
 	int unknown;   /* OP_VERIFY of a name without an account: the check is a stand-in */
-	int delayed;   /* sul_delay is scheduled (the per-name slow-down) */
+	int retried;   /* OP_JWT: the create lost a race and looked again */
+	struct cf_jwt_claims claims; /* OP_JWT: what the token said (owned) */
+	char why[160];               /* OP_JWT: why the token was refused */
+	int delayed;                 /* sul_delay is scheduled (the per-name slow-down) */
 	lws_sorted_usec_list_t sul_delay;
 };
 
@@ -68,6 +77,7 @@ struct cf_auth {
 	const struct cf_config *cfg;
 	struct cf_store *store;
 	struct cf_store *own; /* the file store, opened here when no store was given */
+	struct cf_jwt *jwt;   /* the application's tokens (auth.jwt_alg), or NULL */
 	unsigned char key[CF_TOKEN_KEY_MAX];
 	size_t keylen; /* 0: not known yet (the first operation that needs it asks the store) */
 	struct cf_pwhash *ph;
@@ -95,9 +105,12 @@ done_cb(lws_sorted_usec_list_t *sul)
 
 	while (a->done.head) {
 		struct op *o = lws_container_of(a->done.head, struct op, dlist);
-		struct cf_auth_result res = {.err = o->err,
-		                             .acct = o->have_acct ? &o->acct : NULL,
-		                             .token = o->have_token ? o->token : NULL};
+		struct cf_auth_result res = {
+		        .err = o->err,
+		        .acct = o->have_acct ? &o->acct : NULL,
+		        .token = o->have_token ? o->token : NULL,
+		        .claims = o->kind == OP_JWT && o->claims.sub ? &o->claims : NULL,
+		        .detail = o->why[0] ? o->why : NULL};
 
 		lws_dll2_remove(&o->dlist);
 		if (o->lcb)
@@ -124,6 +137,7 @@ op_free(struct op *o)
 		free(o->accts[i].name);
 	free(o->accts);
 	free(o->arg);
+	cf_jwt_claims_free(&o->claims);
 	explicit_bzero(o->token, sizeof(o->token));
 	free(o);
 }
@@ -265,9 +279,15 @@ issue_token(struct op *o)
 /* No such account. A login still runs a password check, against the stand-in setting, so an
  * unknown name answers after the same work, through the same queue (and its busy), as a known
  * one: timing tells nobody which names exist. job_done() answers -ENOENT. */
+static void jwt_not_found(struct op *o);
+
 static void
 not_found(struct op *o)
 {
+	if (o->kind == OP_JWT && !o->retried) {
+		jwt_not_found(o);
+		return;
+	}
 	if (o->kind != OP_VERIFY) {
 		finish(o, -ENOENT);
 		return;
@@ -300,6 +320,10 @@ on_get(void *ud, int err, const struct cf_account *acct, const char *hash)
 		finish(o, -ENOMEM);
 		return;
 	}
+	if (o->kind == OP_VERIFY && !strcmp(hash, JWT_HASH)) {
+		not_found(o);
+		return;
+	}
 	memcpy(o->job.hash, hash, strlen(hash) + 1);
 	o->next(o);
 }
@@ -326,11 +350,17 @@ step_found(struct op *o)
 
 /* -- create -- */
 
+static void jwt_created(struct op *o, int err);
+
 static void
 on_create(void *ud, int err)
 {
 	struct op *o = ud;
 
+	if (o->kind == OP_JWT) {
+		jwt_created(o, err);
+		return;
+	}
 	if (err < 0) {
 		finish(o, err);
 		return;
@@ -527,6 +557,98 @@ cf_auth_token_check(struct cf_auth *a, const char *token, cf_auth_cb *cb, void *
 	return 0;
 }
 
+/* -- the application's tokens -- */
+
+/* The token's user is an account: one the application's tokens made (its hash is JWT_HASH),
+ * never one with a password, which is somebody's own. */
+static void
+jwt_found(struct op *o)
+{
+	int mine = !strcmp(o->job.hash, JWT_HASH);
+
+	explicit_bzero(o->job.hash, sizeof(o->job.hash));
+	if (!mine)
+		log_notice("auth: an application token names '%s', an account with a password: "
+		           "refused",
+		           o->arg);
+	finish(o, mine ? 0 : -EEXIST);
+}
+
+/* The first sign-in of the token's user makes its account (so the inbox keeps its messages
+ * while it is away), bounded by auth.max_accounts like registrations. */
+static void
+jwt_not_found(struct op *o)
+{
+	char id[CF_AUTH_ID_LEN + 1];
+	int r;
+
+	cf_text_uuid4(id, (unsigned long long)cf_now_us());
+	r = set_acct(o, id, o->arg, wall_s(), 0);
+	if (r == 0)
+		r = cf_store_create(o->a->store, &o->acct, JWT_HASH, on_create, o);
+	if (r < 0)
+		finish(o, r);
+}
+
+static void
+jwt_created(struct op *o, int err)
+{
+	if (err == -EEXIST && !o->retried) {
+		/* Another node (or session) made it first: it is found now. */
+		o->retried = 1;
+		lookup(o, 0, jwt_found);
+		return;
+	}
+	if (err == 0)
+		log_info("auth: account '%s' created for the application's user", o->arg);
+	finish(o, err);
+}
+
+int
+cf_auth_jwt_check(struct cf_auth *a, const char *ip, const char *token, cf_auth_cb *cb, void *ud,
+                  int64_t tag)
+{
+	struct op *o = op_new(a, OP_JWT, NULL, cb, ud, tag);
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	if (!a->jwt) {
+		finish(o, -EOPNOTSUPP);
+		return 0;
+	}
+	/* A signature check costs up to ~100 us (ES256): an address whose tokens were refused
+	 * auth.attempts_per_ip times in a minute gets no more checks for a while. Tokens that
+	 * verify are not counted, so a reconnecting crowd behind one address signs in. */
+	if (cf_auth_limits_spent(&a->limits, ip)) {
+		finish(o, -EDQUOT);
+		return 0;
+	}
+	r = cf_jwt_verify(a->jwt, token, wall_s(), (size_t)a->cfg->max_name, &o->claims, o->why,
+	                  sizeof(o->why));
+	if (r < 0) {
+		cf_metrics.auth_jwt_refused_total++;
+		(void)cf_auth_limits_attempt(&a->limits, ip, NULL);
+		log_debug("auth: application token refused: %s", o->why);
+		finish(o, r);
+		return 0;
+	}
+	o->why[0] = '\0';
+	o->arg = strdup(o->claims.sub);
+	if (!o->arg) {
+		finish(o, -ENOMEM);
+		return 0;
+	}
+	lookup(o, 0, jwt_found);
+	return 0;
+}
+
+int
+cf_auth_jwt_enabled(const struct cf_auth *a)
+{
+	return a && a->jwt;
+}
+
 /* -- bump -- */
 
 static void
@@ -676,6 +798,13 @@ cf_auth_new(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_confi
 	a->limits.cfg = cfg;
 	if (cfg->auth_secret_file[0] && load_secret(a, err, errlen) < 0)
 		goto fail;
+	{
+		int off;
+
+		a->jwt = cf_jwt_new(cfg, &off, err, errlen);
+		if (!a->jwt && !off)
+			goto fail;
+	}
 	if (!store) {
 		/* Standalone: the file store, which also holds the key unless the secret signs. */
 		a->own = cf_auth_file_open(cfg, a->keylen ? NULL : a->key, &a->keylen, err, errlen);
@@ -725,6 +854,7 @@ cf_auth_free(struct cf_auth *a)
 	cf_store_free(a->own);
 	cf_auth_limits_clear(&a->limits);
 	cf_pwhash_free(a->ph);
+	cf_jwt_free(a->jwt);
 	explicit_bzero(a->key, sizeof(a->key));
 	free(a);
 }

@@ -117,26 +117,38 @@ cf_auth_limits_failed(struct cf_auth_limits *t, const char *name)
 		                     now);
 }
 
-/* Whether name's slow-down bucket is empty (it is not charged here: only failures are). */
-int
-cf_auth_limits_slowed(struct cf_auth_limits *t, const char *name)
+/* Whether the bucket kind:what is empty, at rate per minute (it is not charged here). */
+static int
+bucket_empty(struct cf_auth_limits *t, char kind, const char *what, int rate)
 {
 	uint64_t now = minute_clock();
-	int rate = t->cfg->auth_failures_name;
 	struct cf_auth_limit *l;
-	size_t n = strlen(name) + 3;
+	size_t n = strlen(what) + 3;
 	char *key = malloc(n);
 	double tokens;
 
 	if (!key)
 		return 0;
-	snprintf(key, n, "n:%s", name);
+	snprintf(key, n, "%c:%s", kind, what);
 	HASH_FIND_STR(t->table, key, l);
 	free(key);
 	if (!l)
 		return 0;
 	tokens = l->b.tokens + (double)(now > l->b.last_us ? now - l->b.last_us : 0) * rate / 1e6;
 	return tokens < 1.0;
+}
+
+/* Whether name's slow-down bucket is empty (it is not charged here: only failures are). */
+int
+cf_auth_limits_slowed(struct cf_auth_limits *t, const char *name)
+{
+	return bucket_empty(t, 'n', name, t->cfg->auth_failures_name);
+}
+
+int
+cf_auth_limits_spent(struct cf_auth_limits *t, const char *ip)
+{
+	return bucket_empty(t, 'i', ip, t->cfg->auth_attempts_ip);
 }
 
 void

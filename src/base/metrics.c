@@ -106,6 +106,10 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	counter(f, "confab_auth_delayed_total",
 	        "Logins held back by auth.failure_delay (auth.failures_per_name reached).",
 	        "counter", m->auth_delayed_total);
+	counter(f, "confab_auth_jwt_refused_total",
+	        "Application tokens (JWT) refused at hello: forged, expired, another algorithm, "
+	        "audience or issuer, or claims breaking their rules.",
+	        "counter", m->auth_jwt_refused_total);
 	counter(f, "confab_rate_limit_closes_total", "Sessions closed with 4029.", "counter",
 	        m->rate_limit_closes_total);
 	counter(f, "confab_join_limited_total",

@@ -173,6 +173,18 @@ static const struct cf_config_def defs[] = {
         {"auth", "secret_file", CF_CFG_STR, 0, O(auth_secret_file), "", 0, 0,
          "file holding the token signing secret (empty: credential auth-secret, else a "
          "generated key in state.dir or Redis)"},
+        {"auth", "jwt_alg", CF_CFG_STR, 0, O(auth_jwt_alg), "", 0, 0,
+         "algorithm of the application's sign-in tokens (JWT): HS256, HS384, HS512, RS256, "
+         "RS384, RS512, ES256, ES384 or ES512 (empty: not accepted)"},
+        {"auth", "jwt_key_file", CF_CFG_STR, 0, O(auth_jwt_key_file), "", 0, 0,
+         "the JWT key: the shared secret (HS*; empty: credential jwt-key) or the PEM public "
+         "key (RS*, ES*)"},
+        {"auth", "jwt_audience", CF_CFG_STR, 0, O(auth_jwt_audience), "", 0, 0,
+         "the aud a JWT must name (empty: a JWT with an aud is refused)"},
+        {"auth", "jwt_issuer", CF_CFG_STR, 0, O(auth_jwt_issuer), "", 0, 0,
+         "the iss a JWT must carry (empty: any)"},
+        {"auth", "jwt_leeway", CF_CFG_INT, 0, O(auth_jwt_leeway), "30", 0, 600,
+         "seconds of clock skew allowed on a JWT's exp and nbf"},
 };
 
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
@@ -524,6 +536,12 @@ cf_config_validate(const struct cf_config *c, char *err, size_t errlen)
 		snprintf(err, errlen,
 		         "server.reuse_port needs redis.url: standalone processes sharing "
 		         "a port would each hold rooms of their own");
+		return -EINVAL;
+	}
+	if (c->auth_jwt_alg[0] && !c->auth_enabled) {
+		snprintf(err, errlen,
+		         "auth.jwt_alg is set but auth.enabled = 0: application "
+		         "tokens sign users in to accounts");
 		return -EINVAL;
 	}
 	if (strcmp(c->redis_ack, "master") && strcmp(c->redis_ack, "replicated")) {

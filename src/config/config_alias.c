@@ -355,8 +355,14 @@ cf_config_apply_credentials(struct cf_config *c, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	if (!c->auth_secret_file[0] && credential_path("auth-secret", path, sizeof(path)))
-		return cf_config_set(c, "auth", "secret_file", path, 1, err, errlen);
+	if (!c->auth_secret_file[0] && credential_path("auth-secret", path, sizeof(path))) {
+		r = cf_config_set(c, "auth", "secret_file", path, 1, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (c->auth_jwt_alg[0] && !c->auth_jwt_key_file[0] &&
+	    credential_path("jwt-key", path, sizeof(path)))
+		return cf_config_set(c, "auth", "jwt_key_file", path, 1, err, errlen);
 	return 0;
 }
 

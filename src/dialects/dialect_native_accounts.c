@@ -3,6 +3,7 @@
  * account's token), register, login, logout. Those that wait for auth.c hold the session's
  * later commands back and stop reading it (sess.h), so replies keep the commands' order. */
 #include "auth/auth.h"
+#include "auth/jwt.h"
 #include "base/ident.h"
 #include "base/text.h"
 #include "config/config.h"
@@ -31,7 +32,8 @@ hello_reply(struct cf_sess *s, json_int_t id)
 	cf_native_reply_to(s, id, "hello", o);
 }
 
-/* The session closes: what a hello waiting for auth.c kept (the name it asked about). */
+/* The session closes: what a hello waiting for auth.c kept (the name it asked about), and
+ * what an application token said. */
 void
 cf_native_on_close(struct cf_sess *s)
 {
@@ -39,6 +41,17 @@ cf_native_on_close(struct cf_sess *s)
 		return;
 	free(s->x->auth_arg);
 	s->x->auth_arg = NULL;
+	cf_jwt_claims_free(s->x->dstate);
+	free(s->x->dstate);
+	s->x->dstate = NULL;
+}
+
+int
+cf_native_room_allowed(const struct cf_sess *s, const char *room)
+{
+	const struct cf_jwt_claims *c = s->x ? s->x->dstate : NULL;
+
+	return !c || cf_jwt_room_allowed(c, room);
 }
 
 /* Answers an account operation's failure with its protocol error. */
@@ -64,6 +77,9 @@ auth_error(struct cf_sess *s, json_int_t id, int err, int token)
 		break;
 	case -EKEYEXPIRED:
 		cf_native_err_reply(s, id, "token_expired", "the token has expired: log in again");
+		break;
+	case -EKEYREJECTED:
+		cf_native_err_reply(s, id, "token_invalid", "the token is not valid yet (nbf)");
 		break;
 	case -ENOSPC:
 		cf_native_err_reply(s, id, "account_limit",
@@ -223,6 +239,41 @@ hello_token_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 	cf_sess_done(s);
 }
 
+/* hello {token} with the application's token (jwt.h): the session is the token's user, an
+ * account, and may join only the rooms the token names, if it names any. */
+static void
+hello_jwt_done(void *ud, int64_t tag, const struct cf_auth_result *r)
+{
+	struct cf_sess *s = ud;
+	struct cf_jwt_claims *keep = NULL;
+
+	if (r->err == -EBADMSG) {
+		cf_native_err_reply(s, tag, "token_invalid", "the token is not valid: %s",
+		                    r->detail ? r->detail : "?");
+	} else if (r->err == -EDQUOT) {
+		cf_native_err_reply(s, tag, "rate_limited",
+		                    "too many refused tokens from this address: wait a minute");
+	} else if (r->err == -EEXIST) {
+		cf_native_err_reply(s, tag, "name_taken",
+		                    "the token's user is an account with a password here: it signs "
+		                    "in with its password");
+	} else if (r->err < 0) {
+		auth_error(s, tag, r->err, 1);
+	} else if (!cf_sess_ext(s) || !(keep = calloc(1, sizeof(*keep))) ||
+	           cf_jwt_claims_dup(keep, r->claims) < 0 ||
+	           cf_sess_set_user(s, r->claims->sub, r->claims->name) < 0) {
+		cf_jwt_claims_free(keep);
+		free(keep);
+		cf_sess_close(s, 1011, "internal error");
+	} else {
+		memcpy(s->x->account_id, r->acct->id, sizeof(s->x->account_id));
+		s->x->dstate = keep;
+		s->hello = 1;
+		hello_reply(s, tag);
+	}
+	cf_sess_done(s);
+}
+
 /* hello {name} without a token: the name must not be an account's. */
 static void
 hello_name_done(void *ud, int64_t tag, const struct cf_auth_result *r)
@@ -266,8 +317,19 @@ cf_native_cmd_hello(struct cmd *c)
 	if (rt > 0) {
 		if (!need_auth(c))
 			return 0;
-		if (cf_auth_token_check(s->env->auth, token, hello_token_done, s, c->id) < 0)
+		/* confab's own tokens have two parts, a JWT three. */
+		if (cf_jwt_looks_like(token)) {
+			if (!cf_auth_jwt_enabled(s->env->auth))
+				return fail(
+				        c, "token_invalid",
+				        "this server takes no application tokens (auth.jwt_alg)");
+			if (cf_auth_jwt_check(s->env->auth, sess_ip(s), token, hello_jwt_done, s,
+			                      c->id) < 0)
+				return -1;
+		} else if (cf_auth_token_check(s->env->auth, token, hello_token_done, s, c->id) <
+		           0) {
 			return -1;
+		}
 		cf_sess_wait(s);
 		return 0;
 	}
@@ -332,6 +394,10 @@ cf_native_cmd_logout(struct cmd *c)
 		return fail(c, "bad_request", "field 'all' must be a boolean");
 	if (!cf_sess_account(s)[0] || !s->user_id)
 		return fail(c, "bad_state", "logout needs a session that said hello with a token");
+	if (s->x->dstate && all && json_is_true(all))
+		return fail(c, "bad_state",
+		            "this session signed in with the application's token: sign out there "
+		            "(its tokens end at their exp)");
 	/* A token is a bearer credential the server does not list: one alone cannot be
 	 * revoked, the client forgets it. all bumps the account's gen: every token is void. */
 	if (!all || !json_is_true(all))

@@ -65,6 +65,8 @@ int cf_native_cmd_register(struct cmd *c);
 int cf_native_cmd_login(struct cmd *c);
 int cf_native_cmd_logout(struct cmd *c);
 void cf_native_on_close(struct cf_sess *s);
+/* Whether s may join room: an application token may name the only rooms its user may. */
+int cf_native_room_allowed(const struct cf_sess *s, const char *room);
 
 /* dialect_native_rooms.c */
 int cf_native_cmd_join(struct cmd *c);

@@ -139,6 +139,9 @@ cf_native_cmd_join(struct cmd *c)
 	if (get_room_name(c, &name) < 0 || cf_native_get_int(c, "since", 0, ID_MAX, &since) < 0 ||
 	    cf_native_get_int(c, "epoch", 0, ID_MAX, &epoch) < 0)
 		return 0;
+	if (!cf_native_room_allowed(s, name))
+		return fail(c, "forbidden", "your sign-in token does not let you join room '%s'",
+		            name);
 	r = cf_room_join(s->env->reg, s, name, &room, &mb);
 	switch (r) {
 	case 0:
