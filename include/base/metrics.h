@@ -38,6 +38,8 @@ struct cf_metrics {
 	uint64_t auth_delayed_total;
 	/* Application tokens (JWT) refused: forged, expired, wrong alg, audience or claims. */
 	uint64_t auth_jwt_refused_total;
+	/* Room members removed by a rules change: kicks, bans, rules they no longer meet. */
+	uint64_t rules_removed_total;
 	uint64_t rate_limit_closes_total;
 	uint64_t join_limited_total;   /* joins refused by rooms.join_rate or join_rate_per_ip */
 	uint64_t room_quota_total;     /* room creations refused by rooms.max_rooms_per_ip */

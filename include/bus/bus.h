@@ -10,6 +10,7 @@
 
 #include "core/dialect.h"
 #include "core/msg.h"
+#include "core/rules.h"
 
 struct lws_context;
 struct lws_vhost;
@@ -37,6 +38,11 @@ struct cf_bus_host {
 	/* Whether the registry holds the room (members or history): it keeps a created room
 	 * alive (room_create) for a bus that keeps those in-process. May be NULL: none is held. */
 	int (*room_held)(void *ud, const char *room);
+	/* The rules of a room changed (rules.h): c says how, or is NULL when a newer copy came
+	 * without one (a catch-up); r is the rules now (NULL: none), borrowed. Told on every node
+	 * that follows the room (standalone: the one node), once per change. May be NULL. */
+	void (*rules_changed)(void *ud, const char *room, const struct cf_rules *r,
+	                      const struct cf_rules_change *c);
 	void *ud;
 };
 
@@ -49,6 +55,13 @@ typedef void cf_bus_history_cb(void *ud, int err, uint64_t epoch, uint64_t seq,
  * expired), -ENOSPC (create: max rooms reached), -EEXIST (create: the id is taken), -ENOTCONN
  * (Redis is unreachable), another negative errno. room is borrowed. */
 typedef void cf_bus_room_cb(void *ud, const char *room, int err);
+
+/* Completion of a rules read or change: err 0 with the room's rules as they are now (NULL:
+ * the room has none), borrowed for the call; or err < 0: cf_rules_check()'s refusals, -ENOSPC
+ * (rooms.max_ruled rooms have rules), -EDQUOT (the actor created rooms.max_created_per_user
+ * rooms), -EAGAIN (Redis unreachable, or other nodes' changes kept winning), -EIO (not
+ * written), -ENOMEM. */
+typedef void cf_bus_rules_cb(void *ud, int err, const struct cf_rules *r);
 
 /* Completion of cf_bus_online(): err 0 and online[i] (1 or 0) for each of the n user ids
  * asked about, in order, or err < 0 (online NULL). online is borrowed. */
@@ -122,6 +135,17 @@ struct cf_bus_ops {
 	/* Whether each user has a session on any node; see cf_bus_online(). May be NULL. */
 	int (*online)(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_online_cb *cb,
 	              void *ud);
+	/* Room rules (rules.h), kept where every node sees them and as long as accounts are.
+	 * rules: what this node holds now, borrowed; NULL when the room has none, or (a mirroring
+	 * bus) when the room is not followed here: then its rules come with watch(), before
+	 * cf_room_ready(). rules_get reads them wherever they are kept. rules_change checks c
+	 * against the current rules (cf_rules_check()) and the bounds, keeps the result, and tells
+	 * every node that follows the room (host.rules_changed) before cb. Both cbs run later,
+	 * exactly once, unless cancel(ud) ran first. May be NULL: no rules (-EOPNOTSUPP). */
+	const struct cf_rules *(*rules)(struct cf_bus *b, const char *room);
+	int (*rules_get)(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud);
+	int (*rules_change)(struct cf_bus *b, const char *room, const struct cf_rules_change *c,
+	                    cf_bus_rules_cb *cb, void *ud);
 	/* Where the bus keeps accounts for every node (store.h), owned by the bus. May be NULL:
 	 * the bus shares none, and each node keeps its own. */
 	struct cf_store *(*store)(struct cf_bus *b);
@@ -182,6 +206,13 @@ int cf_bus_room_known(struct cf_bus *b, const char *room);
 /* The account store the bus shares between nodes (borrowed: it lives as long as the bus), or
  * NULL when accounts stay on each node (the local bus). */
 struct cf_store *cf_bus_store(struct cf_bus *b);
+/* Room rules: see rules, rules_get and rules_change in struct cf_bus_ops. rules is NULL-safe
+ * (b NULL or without rules: NULL); the others return 0 or a negative errno (cb will not run),
+ * -EOPNOTSUPP when the bus keeps no rules. */
+const struct cf_rules *cf_bus_rules(struct cf_bus *b, const char *room);
+int cf_bus_rules_get(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud);
+int cf_bus_rules_change(struct cf_bus *b, const char *room, const struct cf_rules_change *c,
+                        cf_bus_rules_cb *cb, void *ud);
 void cf_bus_stop(struct cf_bus *b);
 void cf_bus_free(struct cf_bus *b);
 
@@ -192,6 +223,10 @@ void cf_bus_local_run(struct cf_bus *b);
  * when it is open. 0, or a negative errno with err naming the file that could not be read.
  * Without inboxes, kept direct messages to users without a session fail with -ENOENT. */
 int cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen);
+/* Gives the standalone bus its room rules (rules.h), loaded from state.dir/rooms.json when the
+ * state directory is open (else kept in memory only). 0, or a negative errno with err naming
+ * the file that could not be read. Without them the bus keeps no rules (-EOPNOTSUPP). */
+int cf_bus_local_rules(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen);
 /* Gives the standalone bus seed 002's created rooms (room_create, room_check), kept in memory
  * for the times cfg's rooms.history_ttl sets. Without them both answer -EOPNOTSUPP. */
 void cf_bus_local_rooms(struct cf_bus *b, const struct cf_config *cfg);

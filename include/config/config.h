@@ -67,6 +67,9 @@ struct cf_config {
 	int join_burst_per_ip;
 	int max_rooms_per_ip;
 	int create_rate_per_ip;
+	int rooms_max_ruled;
+	int rooms_max_created;
+	int rooms_max_rule_users;
 	/* [session] */
 	int queue_frames;
 	int queue_bytes;

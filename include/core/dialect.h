@@ -19,6 +19,8 @@ struct cf_sess;
 struct cf_msg;
 struct cf_frame;
 struct cf_member;
+struct cf_rules;
+struct cf_rules_change;
 struct cf_config;
 struct cf_env;
 struct lws;
@@ -82,6 +84,15 @@ struct cf_dialect {
 	cf_frame_render_fn *render_dm;
 	/* {"ev":"gap"}: messages after seq may be missing; epoch is the room's from now on. */
 	struct cf_frame *(*render_gap)(const char *room, uint64_t epoch, uint64_t seq);
+	/* The rules of a room changed (rules.h; r NULL: the room has none any more): the event
+	 * its members see. NULL: not shown in this protocol. */
+	struct cf_frame *(*render_rules)(const char *room, const struct cf_rules *r,
+	                                 const struct cf_rules_change *c);
+	/* The session's user is being removed from room: c is the kick or ban, or NULL when the
+	 * room's rules no longer let it in (a private room it has no role in). Called before the
+	 * membership goes; the dialect tells its client. NULL: the registry closes the session
+	 * (1008), as a protocol that cannot say it has no other way to. */
+	void (*kicked)(struct cf_sess *s, const char *room, const struct cf_rules_change *c);
 	/* A join that waited for the room to sync (cf_room_join() gave -EINPROGRESS) is done:
 	 * reply from the room's state, or with an error when err < 0 (the member is removed
 	 * after this returns). */

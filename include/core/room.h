@@ -82,6 +82,9 @@ struct cf_member {
 	uint8_t pending;
 	/* The join had to wait: allocated as a struct cf_member_wait (cf_member_wait()). */
 	uint8_t waited;
+	/* Counted in the room's presence (cf_presence.sessions): a waiting join is counted, and
+	 * announced, only once the room's rules let it in (cf_room_ready()). */
+	uint8_t counted;
 };
 
 /* A membership whose join waited for the room to sync (cluster mode), with the request's
@@ -146,6 +149,8 @@ struct cf_registry_host {
 	                 int joined);
 	/* A user got its first session here (1), or lost its last (0). */
 	void (*user)(void *bus, const char *uid, int present);
+	/* The rules the bus holds for the room now (cf_bus_rules()), borrowed; NULL: none. */
+	const struct cf_rules *(*rules)(void *bus, const char *room);
 	/* Queues a reference to f on session s (the transport's cf_sess_push()). */
 	void (*push)(struct cf_sess *s, struct cf_frame *f);
 	/* The client address of s, or NULL (the transport's cf_sess_addr()). */
@@ -184,7 +189,9 @@ struct cf_member *cf_room_member_of(struct cf_sess *s, struct cf_room *room);
  * first session in the room. Takes a join token of the session and of its address.
  * -EALREADY, -E2BIG (rooms per session), -EBUSY (rooms.join_rate or join_rate_per_ip: no
  * token), -EDQUOT (the room does not exist and s's address holds rooms.max_rooms_per_ip rooms
- * it created), -ENOSPC, -ENOMEM;
+ * it created), -ENOSPC, -ENOMEM; the room's rules (cf_rules_may_join(): -EPERM banned,
+ * -EACCES private, -EKEYREJECTED not an account in a room that is not open), checked now, or
+ * for a join that waits, when the room has synced (join_done() gets them);
  * -ENOTCONN when the room must sync and the bus cannot now (nothing changed);
  * -EINPROGRESS: s is a pending member until the room syncs, when the registry calls
  * s->dialect->join_done(); cf_member_wait(*ret_mb) holds what the dialect keeps for it until
@@ -235,8 +242,20 @@ void cf_room_gap(struct cf_registry *reg, struct cf_room *room, uint64_t epoch);
 int cf_room_leave(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room);
 void cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s);
 
+/* The rules of room changed (the bus tells every node that follows it): the local members
+ * hear it through their dialects' render_rules; members the change removes (c a kick or a
+ * ban of their user, or rules they no longer meet: a private room they have no role in) leave
+ * the room, told through their dialect's kicked() first. r NULL: the room has no rules. */
+struct cf_rules;
+struct cf_rules_change;
+void cf_room_rules_changed(struct cf_registry *reg, const char *room, const struct cf_rules *r,
+                           const struct cf_rules_change *c);
+
 /* Marks m's room, if held here, as spoken in (kept for history_ttl once empty) and hands m to
- * the bus: cf_bus_publish()'s contract. Every room message from a client goes through here. */
+ * the bus: cf_bus_publish()'s contract. Every room message from a client goes through here, and
+ * is checked against the room's rules first (cf_rules_may_send(): -EPERM banned, -EACCES an
+ * announce room and the sender no moderator, -EKEYEXPIRED muted, -EKEYREJECTED not an account
+ * in a room that is not open; nothing is published then). */
 int cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, void *ud,
                     int64_t tag);
 

@@ -110,6 +110,10 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	        "Application tokens (JWT) refused at hello: forged, expired, another algorithm, "
 	        "audience or issuer, or claims breaking their rules.",
 	        "counter", m->auth_jwt_refused_total);
+	counter(f, "confab_rules_removed_total",
+	        "Room members removed by a change of the room's rules: kicks, bans, and rules they "
+	        "no longer meet.",
+	        "counter", m->rules_removed_total);
 	counter(f, "confab_rate_limit_closes_total", "Sessions closed with 4029.", "counter",
 	        m->rate_limit_closes_total);
 	counter(f, "confab_join_limited_total",

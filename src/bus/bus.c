@@ -106,6 +106,29 @@ cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const c
 		b->ops->presence(b, room, uid, name, joined);
 }
 
+const struct cf_rules *
+cf_bus_rules(struct cf_bus *b, const char *room)
+{
+	return b && b->ops->rules ? b->ops->rules(b, room) : NULL;
+}
+
+int
+cf_bus_rules_get(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud)
+{
+	if (!b->ops->rules_get)
+		return -EOPNOTSUPP;
+	return b->ops->rules_get(b, room, cb, ud);
+}
+
+int
+cf_bus_rules_change(struct cf_bus *b, const char *room, const struct cf_rules_change *c,
+                    cf_bus_rules_cb *cb, void *ud)
+{
+	if (!b->ops->rules_change)
+		return -EOPNOTSUPP;
+	return b->ops->rules_change(b, room, c, cb, ud);
+}
+
 int
 cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
 {
@@ -215,6 +238,19 @@ reg_room_held(void *ud, const char *name)
 	return cf_room_find(ud, name) != NULL;
 }
 
+static void
+reg_rules_changed(void *ud, const char *room, const struct cf_rules *r,
+                  const struct cf_rules_change *c)
+{
+	cf_room_rules_changed(ud, room, r, c);
+}
+
+static const struct cf_rules *
+reg_rules(void *b, const char *room)
+{
+	return cf_bus_rules(b, room);
+}
+
 void
 cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg)
 {
@@ -223,6 +259,7 @@ cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg)
 	                          .user_sessions = reg_user_sessions,
 	                          .room_seq = reg_room_seq,
 	                          .room_held = reg_room_held,
+	                          .rules_changed = reg_rules_changed,
 	                          .ud = reg};
 }
 
@@ -235,6 +272,7 @@ cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h)
 	h->unwatch = reg_unwatch;
 	h->presence = reg_presence;
 	h->user = reg_user;
+	h->rules = reg_rules;
 	h->mirror = b->ops->mirror;
 	h->state_free = b->ops->room_state_free;
 }

@@ -10,6 +10,7 @@
 #include "core/dialect.h"
 #include "core/frame.h"
 #include "core/registry_int.h"
+#include "core/rules.h"
 #include "core/sess.h"
 
 #include <errno.h>
@@ -408,6 +409,20 @@ bus_presence(struct cf_registry *reg, struct cf_room *room, const char *uid, con
 		reg->host.presence(reg->host.bus, room, uid, name, joined);
 }
 
+/* The rules the bus holds for the room, or NULL. */
+static const struct cf_rules *
+rules_of(struct cf_registry *reg, const char *room)
+{
+	return reg->host.rules ? reg->host.rules(reg->host.bus, room) : NULL;
+}
+
+/* Whether uid is an account's: proven (base/ident.h: every unproven space carries a tag). */
+static int
+proven(const char *uid)
+{
+	return cf_ident_space_of(uid, NULL) == CF_ID_ACCOUNT;
+}
+
 static void
 push(struct cf_registry *reg, struct cf_sess *s, struct cf_frame *f)
 {
@@ -420,7 +435,11 @@ cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, v
                 int64_t tag)
 {
 	struct cf_room *room = cf_room_find(reg, m->room);
+	int r = cf_rules_may_send(rules_of(reg, m->room), m->from_id, proven(m->from_id),
+	                          (int64_t)time(NULL));
 
+	if (r < 0)
+		return r;
 	/* Before the bus has it: a member leaving now must not free the room under it (the
 	 * ordered message would create it again, counted against no address). */
 	if (room)
@@ -533,7 +552,8 @@ user_ref(struct cf_registry *reg, struct cf_room *room, const char *uid, const c
 	HASH_ADD_KEYPTR(hh, room->users, p->id, strlen(p->id), p);
 	room->nusers++;
 	mtext_user_added(room, p);
-	announce(reg, room, "join", p->id, cf_presence_name(p), NULL);
+	/* Not to the joining session itself (a waiting join is on the member list already). */
+	announce(reg, room, "join", p->id, cf_presence_name(p), s);
 	return p;
 }
 
@@ -574,6 +594,38 @@ user_check(struct cf_registry *reg, struct cf_room *room, struct cf_presence *p)
 	user_free(p);
 }
 
+/* The room lost its last member (or a join into it failed): it waits on the empty list, or
+ * goes at once (free_if_unused()). */
+static void
+room_emptied(struct cf_registry *reg, struct cf_room *room)
+{
+	if (reg->host.mirror && room->sync != CF_ROOM_STALE) {
+		/* Not followed any more: the bus forgets what it knew of other nodes. */
+		bus_unwatch(reg, room);
+		room->sync = CF_ROOM_STALE;
+	}
+	room->empty_since_s = cf_now_s();
+	lws_dll2_add_tail(&room->in_empty, &reg->empty);
+	free_if_unused(reg, room);
+}
+
+/* mb's session counts in the room's presence: the user is listed (and announced, and told the
+ * bus) with its first session. 0 or -ENOMEM (nothing changed). */
+static int
+member_count(struct cf_registry *reg, struct cf_member *mb)
+{
+	struct cf_room *room = mb->room;
+	struct cf_sess *s = mb->sess;
+	struct cf_presence *p = user_ref(reg, room, s->user_id, s->user_name, s);
+
+	if (!p)
+		return -ENOMEM;
+	mb->counted = 1;
+	if (++p->sessions == 1)
+		bus_presence(reg, room, p->id, cf_presence_name(p), 1);
+	return 0;
+}
+
 int
 cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struct cf_room **ret,
              struct cf_member **ret_mb)
@@ -583,7 +635,6 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	struct cf_addr *addr = NULL;
 	struct cf_room *room;
 	struct cf_member *mb;
-	struct cf_presence *p;
 	uint64_t now = cf_now_us();
 	int r;
 
@@ -592,6 +643,14 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 		return -EALREADY;
 	if (s->rooms.count >= (uint32_t)cfg->max_rooms_per_session)
 		return -E2BIG;
+	/* The rules, where this node holds them now; a mirror that does not follow the room
+	 * learns them with its catch-up, and cf_room_ready() checks then. */
+	if (!reg->host.mirror || (room && room->sync == CF_ROOM_LIVE)) {
+		r = cf_rules_may_join(rules_of(reg, name), s->user_id, proven(s->user_id),
+		                      (int64_t)time(NULL));
+		if (r < 0)
+			return r;
+	}
 	/* Sessions without an address (none in practice) are bounded by their own bucket. */
 	if (ip && !(addr = cf_registry_addr(reg, ip)))
 		return -ENOMEM;
@@ -634,22 +693,23 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 	}
 	if (!mb)
 		return -ENOMEM;
-	p = user_ref(reg, room, s->user_id, s->user_name, s);
-	if (!p) {
-		member_free(mb);
-		return -ENOMEM;
-	}
 	mb->room = room;
 	mb->sess = s;
+	/* Counted before it is a member: its own join is announced to the others only. */
+	if (room->sync == CF_ROOM_LIVE && member_count(reg, mb) < 0) {
+		member_free(mb);
+		if (!room->members.count)
+			room_emptied(reg, room); /* the room may be gone */
+		return -ENOMEM;
+	}
 	lws_dll2_add_tail(&mb->in_room, &room->members);
 	lws_dll2_add_tail(&mb->in_sess, &s->rooms);
 	lws_dll2_remove(&room->in_empty);
-	if (++p->sessions == 1)
-		bus_presence(reg, room, p->id, cf_presence_name(p), 1);
 	*ret = room;
 	if (ret_mb)
 		*ret_mb = mb;
 	if (room->sync != CF_ROOM_LIVE) {
+		/* Counted (and announced) once the room's rules let it in (cf_room_ready()). */
 		mb->pending = 1;
 		return -EINPROGRESS;
 	}
@@ -661,28 +721,22 @@ member_remove(struct cf_registry *reg, struct cf_member *mb)
 {
 	struct cf_room *room = mb->room;
 	struct cf_sess *s = mb->sess;
-	struct cf_presence *p;
+	struct cf_presence *p = NULL;
+	int counted = mb->counted;
 
 	lws_dll2_remove(&mb->in_room);
 	lws_dll2_remove(&mb->in_sess);
 	member_free(mb);
-	HASH_FIND_STR(room->users, s->user_id, p);
+	if (counted)
+		HASH_FIND_STR(room->users, s->user_id, p);
 	if (p && --p->sessions == 0) {
 		bus_presence(reg, room, p->id, cf_presence_name(p), 0);
 		user_check(reg, room, p);
 	} else if (p) {
 		user_lend(room, p, s);
 	}
-	if (!room->members.count) {
-		if (reg->host.mirror && room->sync != CF_ROOM_STALE) {
-			/* Not followed any more: the bus forgets what it knew of other nodes. */
-			bus_unwatch(reg, room);
-			room->sync = CF_ROOM_STALE;
-		}
-		room->empty_since_s = cf_now_s();
-		lws_dll2_add_tail(&room->in_empty, &reg->empty);
-		free_if_unused(reg, room);
-	}
+	if (!room->members.count)
+		room_emptied(reg, room);
 }
 
 int
@@ -790,6 +844,8 @@ cf_room_deliver(struct cf_registry *reg, struct cf_msg *m)
 void
 cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err)
 {
+	int merr;
+
 	if (!err)
 		room->sync = CF_ROOM_LIVE;
 	/* Completions may add or remove members: take one pending member at a time. */
@@ -807,14 +863,84 @@ cf_room_ready(struct cf_registry *reg, struct cf_room *room, int err)
 		if (!mb)
 			break;
 		mb->pending = 0;
-		mb->sess->dialect->join_done(mb->sess, mb, err);
-		if (err < 0) {
+		/* The rules came with the catch-up: a join they refuse is announced to nobody. */
+		merr = err;
+		if (!merr)
+			merr = cf_rules_may_join(rules_of(reg, room->name), mb->sess->user_id,
+			                         proven(mb->sess->user_id), (int64_t)time(NULL));
+		if (!merr)
+			merr = member_count(reg, mb);
+		mb->sess->dialect->join_done(mb->sess, mb, merr);
+		if (merr < 0) {
 			int last = room->members.count == 1;
 
 			member_remove(reg, mb);
 			if (last)
 				return; /* the room may be gone */
 		}
+	}
+}
+
+/* The first counted member of room that c removes: c kicks or bans its user, or the rules r
+ * no longer let its user in. NULL: none. */
+static struct cf_member *
+removed_by(struct cf_room *room, const struct cf_rules *r, const struct cf_rules_change *c,
+           int64_t now)
+{
+	lws_start_foreach_dll (struct lws_dll2 *, d, room->members.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
+		const char *uid = mb->sess->user_id;
+
+		if (mb->counted && ((c && (c->op == CF_RULES_KICK || c->op == CF_RULES_BAN) &&
+		                     c->target && !strcmp(c->target, uid)) ||
+		                    cf_rules_may_join(r, uid, proven(uid), now) < 0))
+			return mb;
+	}
+	lws_end_foreach_dll(d);
+	return NULL;
+}
+
+void
+cf_room_rules_changed(struct cf_registry *reg, const char *name, const struct cf_rules *r,
+                      const struct cf_rules_change *c)
+{
+	struct cf_room *room = cf_room_find(reg, name);
+	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
+	int64_t now = (int64_t)time(NULL);
+	struct cf_member *mb;
+
+	if (!room || !room->members.count)
+		return;
+	/* Every member hears of the change, those it removes too: they learn why. */
+	lws_start_foreach_dll (struct lws_dll2 *, d, room->members.head) {
+		struct cf_member *m = lws_container_of(d, struct cf_member, in_room);
+		const struct cf_dialect *dl = m->sess->dialect;
+
+		if (m->counted && dl->render_rules) {
+			if (!frames[dl->id])
+				frames[dl->id] = dl->render_rules(name, r, c);
+			if (frames[dl->id])
+				push(reg, m->sess, frames[dl->id]);
+		}
+	}
+	lws_end_foreach_dll(d);
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
+		cf_frame_unref(frames[i]);
+	/* One at a time: a removal changes the list, and the last one may free the room. */
+	while ((mb = removed_by(room, r, c, now))) {
+		struct cf_sess *s = mb->sess;
+		int last = room->members.count == 1;
+		int targeted = c && (c->op == CF_RULES_KICK || c->op == CF_RULES_BAN) &&
+		               c->target && !strcmp(c->target, s->user_id);
+
+		cf_metrics.rules_removed_total++;
+		if (s->dialect->kicked)
+			s->dialect->kicked(s, name, targeted ? c : NULL);
+		else
+			cf_sess_close(s, 1008, "removed from the room");
+		member_remove(reg, mb);
+		if (last)
+			return;
 	}
 }
 

@@ -21,6 +21,7 @@
 #include "core/frame.h"
 #include "core/req.h"
 #include "core/room.h"
+#include "core/rules.h"
 #include "core/sess.h"
 #include "dialects/dialects.h"
 
@@ -425,6 +426,12 @@ join_room(struct cf_sess *s, const char *room)
 	case -ENOTCONN:
 	case -EAGAIN:
 		cf_sess_close(s, 1013, "try again later");
+		break;
+	case -EPERM:
+	case -EACCES:
+	case -EKEYREJECTED:
+		/* The room's rules (core/rules.h): seed 002 has no error frame to say so. */
+		cf_sess_close(s, 1008, "not allowed in this room");
 		break;
 	default:
 		cf_sess_close(s, 1011, "internal error");

@@ -13,6 +13,7 @@
 #include "core/frame.h"
 #include "core/req.h"
 #include "core/room.h"
+#include "core/rules.h"
 #include "core/sess.h"
 #include "dialects/dialects.h"
 
@@ -326,6 +327,11 @@ on_open(struct cf_sess *s, struct lws *wsi)
 		refuse(s, "the room cannot be loaded now, try again later", 1013,
 		       "try again later");
 		break;
+	case -EPERM:
+	case -EACCES:
+	case -EKEYREJECTED:
+		refuse(s, cf_rules_why(r), 1008, "not allowed in this room");
+		break;
 	default:
 		cf_sess_close(s, 1011, "internal error");
 		break;
@@ -399,7 +405,8 @@ on_text(struct cf_sess *s, const char *buf, size_t len)
 	r = cf_room_publish(s->env->reg, m, send_done, s, 0);
 	cf_msg_unref(m);
 	if (r < 0)
-		send_error(s, "the message could not be sent, try again later");
+		send_error(s, cf_rules_why(r) ? cf_rules_why(r)
+		                              : "the message could not be sent, try again later");
 	return 0;
 }
 

@@ -173,6 +173,16 @@ static const struct {
         {"register", cf_native_cmd_register, 1},
         {"login", cf_native_cmd_login, 1},
         {"logout", cf_native_cmd_logout, 1},
+        {"create", cf_native_cmd_rules, 0},
+        {"room", cf_native_cmd_rules, 0},
+        {"topic", cf_native_cmd_rules, 0},
+        {"kind", cf_native_cmd_rules, 0},
+        {"role", cf_native_cmd_rules, 0},
+        {"kick", cf_native_cmd_rules, 0},
+        {"ban", cf_native_cmd_rules, 0},
+        {"unban", cf_native_cmd_rules, 0},
+        {"mute", cf_native_cmd_rules, 0},
+        {"unmute", cf_native_cmd_rules, 0},
 };
 
 static int
@@ -252,6 +262,8 @@ const struct cf_dialect cf_dialect_native = {
         .render_bye = cf_native_render_bye,
         .render_gap = cf_native_render_gap,
         .render_dm = cf_native_render_dm,
+        .render_rules = cf_native_render_rules,
+        .kicked = cf_native_kicked,
         .join_done = cf_native_join_done,
         .on_close = cf_native_on_close,
         .ws_path = ws_path,

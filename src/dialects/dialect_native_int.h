@@ -8,7 +8,9 @@
  *   dialect_native_render.c    core events as confab.v1 events
  *   dialect_native_accounts.c  hello, register, login, logout (commands that wait for auth.c
  *                              hold the session's later ones back: sess.h)
- *   dialect_native_rooms.c     join, leave, send, history, presence, dm */
+ *   dialect_native_rooms.c     join, leave, send, history, presence, dm
+ *   dialect_native_mod.c       rooms with owners and rules: create, room, topic, kind, role,
+ *                              kick, ban, unban, mute, unmute */
 #ifndef CONFAB_DIALECT_NATIVE_INT_H
 #define CONFAB_DIALECT_NATIVE_INT_H
 
@@ -67,6 +69,17 @@ int cf_native_cmd_logout(struct cmd *c);
 void cf_native_on_close(struct cf_sess *s);
 /* Whether s may join room: an application token may name the only rooms its user may. */
 int cf_native_room_allowed(const struct cf_sess *s, const char *room);
+
+/* dialect_native_mod.c */
+int cf_native_cmd_rules(struct cmd *c);
+struct cf_frame *cf_native_render_rules(const char *room, const struct cf_rules *r,
+                                        const struct cf_rules_change *c);
+void cf_native_kicked(struct cf_sess *s, const char *room, const struct cf_rules_change *c);
+/* The errors of the rules' refusals (core/rules.h) and of the bus's rules operations. */
+void cf_native_rules_error(struct cf_sess *s, json_int_t id, int err, const char *room);
+void cf_native_join_refused(struct cf_sess *s, json_int_t id, int err, const char *room);
+/* Frees the rules request the session waited for. */
+void cf_native_mod_forget(struct cf_sess *s);
 
 /* dialect_native_rooms.c */
 int cf_native_cmd_join(struct cmd *c);

@@ -116,6 +116,10 @@ cf_native_join_done(struct cf_sess *s, struct cf_member *mb, int err)
 	/* Only joins that waited complete here, and those carry their request (room.h). */
 	const struct cf_member_wait *w = cf_member_wait(mb);
 
+	if (err == -EPERM || err == -EACCES || err == -EKEYREJECTED) {
+		cf_native_join_refused(s, w->req_id, err, mb->room->name);
+		return;
+	}
 	if (err < 0) {
 		cf_native_err_reply(s, w->req_id, "unavailable",
 		                    "room '%s' could not be loaded: %s", mb->room->name,
@@ -172,6 +176,11 @@ cf_native_cmd_join(struct cmd *c)
 		            "room '%s' cannot be loaded now: the cluster bus is "
 		            "down",
 		            name);
+	case -EPERM:
+	case -EACCES:
+	case -EKEYREJECTED:
+		cf_native_join_refused(s, c->id, r, name);
+		return 0;
 	default:
 		return -1;
 	}
@@ -243,6 +252,14 @@ cf_native_cmd_send(struct cmd *c)
 		return -1;
 	r = cf_room_publish(s->env->reg, m, send_done, s, c->id);
 	cf_msg_unref(m);
+	if (r == -EPERM)
+		return fail(c, "banned", "you are banned from '%s'", room->name);
+	if (r == -EACCES)
+		return fail(c, "forbidden", "only the moderators of '%s' send there", room->name);
+	if (r == -EKEYEXPIRED || r == -EKEYREJECTED) {
+		cf_native_rules_error(s, c->id, r, room->name);
+		return 0;
+	}
 	if (r < 0)
 		return fail(c, "unavailable", "the bus refused the message");
 	return 0;

@@ -7,6 +7,7 @@
 #include "bus/bus.h"
 #include "config/config.h"
 #include "core/env.h"
+#include "core/rules.h"
 #include "dialects/dialect_redis_chat_int.h"
 
 #include <errno.h>
@@ -236,7 +237,9 @@ join_room(struct cf_sess *s)
 	                    r == -ENOSPC   ? "the server holds its maximum number of rooms"
 	                    : r == -EDQUOT ? "your address created its maximum number of rooms"
 	                    : r == -EBUSY  ? "too many channel joins, slow down"
-	                                   : "the channel cannot be joined now, try again later");
+	                    : cf_rules_why(r)
+	                            ? cf_rules_why(r)
+	                            : "the channel cannot be joined now, try again later");
 	cf_redis_chat_finish(s);
 }
 
@@ -343,8 +346,10 @@ cf_redis_chat_message(struct cf_sess *s, json_t *obj)
 	r = cf_room_publish(s->env->reg, m, message_done, s, 0);
 	cf_msg_unref(m);
 	if (r < 0)
-		cf_redis_chat_error(s, E_WRITE, q->o,
-		                    "the message could not be sent, try again later");
+		cf_redis_chat_error(s, E_WRITE, q->o, "%s",
+		                    cf_rules_why(r)
+		                            ? cf_rules_why(r)
+		                            : "the message could not be sent, try again later");
 }
 
 void

@@ -10,10 +10,10 @@
  * a real redis-server the harness starts on a unix socket in a temporary directory. Each input
  * is a list of operations: a byte (the operation), a 16-bit little-endian length and that many
  * bytes of payload. Operations write to Redis directly (PUBLISH on the bus's channels, XADD
- * to the room log, HSET meta and presence fields, RPUSH to an inbox, SET a key to the wrong
- * type) or make the server act (two sessions without sockets join and leave the room, publish,
- * read history, send kept direct messages). After each one the loop runs until Redis has
- * answered. */
+ * to the room log, HSET meta, presence and rules fields, RPUSH to an inbox, SET a key to the
+ * wrong type) or make the server act (two sessions without sockets join and leave the room,
+ * publish, read history, send kept direct messages, change the room's rules). After each one the
+ * loop runs until Redis has answered. */
 #include "fuzz.h"
 
 #include <errno.h>
@@ -35,6 +35,7 @@
 #include "core/dialect.h"
 #include "core/ring.h"
 #include "core/room.h"
+#include "core/rules.h"
 #include "dialects/dialects.h"
 #include "net/server.h"
 #include "net/session.h"
@@ -273,11 +274,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len > (size_t)(end - p) - 3)
 			len = (size_t)(end - p) - 3;
 		p += 3 + len;
-		switch (op % 12) {
+		switch (op % 14) {
 		case 0: /* another node's publish, or a presence event, on the room's channel */
 		case 1: /* a direct message on alice's channel */
 			snprintf(k, sizeof(k), "%s%s:%s", cfg.redis_prefix,
-			         op % 12 ? "user" : "room", op % 12 ? "alice" : ROOM);
+			         op % 14 ? "user" : "room", op % 14 ? "alice" : ROOM);
 			{
 				const char *argv[] = {"PUBLISH", k, pl};
 				const size_t lens[] = {7, strlen(k), len};
@@ -375,6 +376,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			m->keep = 1;
 			(void)cf_bus_dm(srv.env.bus, m, done_cb, who, 0);
 			cf_msg_unref(m);
+		} break;
+		case 12: /* the room's rules, as another node (or anyone) wrote them */
+			snprintf(k, sizeof(k), "%srules:%s", cfg.redis_prefix, ROOM);
+			{
+				const char *argv[] = {"HSET", k, "j", pl};
+				const size_t lens[] = {4, strlen(k), 1, len};
+
+				cmd(4, argv, lens);
+			}
+			break;
+		case 13: /* a session changes the room's rules (read, checked, written, spread) */
+		{
+			struct cf_rules_change c = {
+			        .op = (enum cf_rules_op)(len ? (uint8_t)pl[0] % 9 : 0),
+			        .actor = who->user_id,
+			        .target = op & 64 ? "bob" : "alice",
+			        .role = (uint8_t)(len > 1 ? (uint8_t)pl[1] % 4 : 1),
+			        .kind = (uint8_t)(len > 1 ? (uint8_t)pl[1] % 3 : 0),
+			        .topic = "fuzzed",
+			        .until = 4000000000LL};
+
+			(void)cf_bus_rules_change(srv.env.bus, ROOM, &c, NULL, NULL);
 		} break;
 		case 11: /* who is online; then a user's sessions come and go (drains the inbox) */
 		{

@@ -103,22 +103,60 @@ def test_fetch_reads_after_a_seq_with_presence(redis):
     for text in ("a", "b", "c"):
         publish(redis, "f", text)
     redis.call("HSET", P + "presence:f", "n2\x1fbob", "Bob")
-    keys = [P + "meta:f", P + "log:f", P + "presence:f"]
-    # No epoch in the mirror: the newest count entries, newest first.
-    e, seq, ents, pres, upto, prev, base = ev(redis, "fetch", keys, "-1", "2", "9", "60", "1")
+    redis.call("HSET", P + "rules:f", "v", "3", "j", '{"v":3}')
+    keys = [P + "meta:f", P + "log:f", P + "presence:f", P + "rules:f"]
+    # No epoch in the mirror: the newest count entries, newest first; the room's rules.
+    e, seq, ents, pres, upto, prev, base, rules = ev(redis, "fetch", keys, "-1", "2", "9", "60",
+                                                     "1")
+    assert rules == '{"v":3}'
     assert (e, seq, prev, base, upto) == ("5", "3", None, None, [])
     assert [x[0] for x in ents] == ["3-0", "2-0"]
     assert pres == ["n2\x1fbob", "Bob"]
     # After seq 1, with 1 entry up to it to compare: oldest first, and entry 1 itself.
-    e, seq, ents, pres, upto, prev, base = ev(redis, "fetch", keys, "1", "10", "9", "60", "1")
+    e, seq, ents, pres, upto, prev, base, _ = ev(redis, "fetch", keys, "1", "10", "9", "60", "1")
     assert [x[0] for x in ents] == ["2-0", "3-0"] and [x[0] for x in upto] == ["1-0"]
     assert json.loads(ents[0][1][1])["x"] == "b"
     # A room Redis does not know: the new epoch is created, seq 0.
-    keys = [P + "meta:g", P + "log:g", P + "presence:g"]
+    keys = [P + "meta:g", P + "log:g", P + "presence:g", P + "rules:g"]
     assert ev(redis, "fetch", keys, "-1", "10", "9", "60", "1") == ["9", "0", [], [], [], None,
-                                                                     None]
+                                                                     None, None]
     assert hgetall(redis, P + "meta:g") == {"epoch": "9", "seq": "0"}
     assert 0 < redis.call("TTL", P + "meta:g") <= 60
+
+
+def test_rules_written_only_on_the_version_read_and_bounded(redis):
+    def keys(room, creator="alice"):
+        return [P + "rules:" + room, P + "ruled", P + "created:" + creator, P + "meta:" + room,
+                P + "presence:" + room]
+
+    def put(room, read, new, j, mode="change", max_ruled="3", max_created="2", creator="alice"):
+        return ev(redis, "rules", keys(room, creator), read, new, j, P + "room:" + room,
+                  '{"q":1}', room, mode, max_ruled, max_created)
+
+    sub = Sub(redis, P + "room:a")
+    assert put("a", "0", "1", '{"v":1}', "create") == "ok"
+    assert sub.get() == '{"q":1}'
+    assert hgetall(redis, P + "rules:a") == {"v": "1", "j": '{"v":1}'}
+    assert redis.call("SMEMBERS", P + "created:alice") == ["a"]
+    # Created once; a change must name the version it read.
+    assert put("a", "0", "1", '{"v":1}', "create") == "exists"
+    assert put("a", "0", "2", '{"v":2}') == "conflict"
+    assert put("a", "1", "2", '{"v":2}') == "ok"
+    assert put("a", "1", "3", '{"v":3}') == "conflict"
+    assert hgetall(redis, P + "rules:a")["v"] == "2"
+    # A kick (no rules) writes nothing and is published.
+    assert put("a", "2", "2", "") == "ok"
+    assert hgetall(redis, P + "rules:a")["v"] == "2"
+    # Not over a room with history or members; bounded per creator and in all.
+    redis.call("HSET", P + "meta:b", "epoch", "1", "seq", "0")
+    assert put("b", "0", "1", '{"v":1}', "create") == "exists"
+    redis.call("HSET", P + "presence:c", "n\x1fu", "U")
+    assert put("c", "0", "1", '{"v":1}', "create") == "exists"
+    assert put("d", "0", "1", '{"v":1}', "create") == "ok"
+    assert put("e", "0", "1", '{"v":1}', "create") == "quota"
+    assert put("e", "0", "1", '{"v":1}', "create", creator="bob") == "ok"
+    assert put("f", "0", "1", '{"v":1}', "create", creator="carl") == "full"
+    sub.close()
 
 
 def test_newepoch_replaces_only_the_epoch_seen_and_history_reads_it(redis):
@@ -317,7 +355,7 @@ def test_confabd_loads_the_files(start_server, redis):
     """The scripts a node loads with SCRIPT LOAD are the files, byte for byte."""
     start_server(node_conf(redis, "lua0"))
     names = ["publish", "fetch", "history", "newepoch", "presence", "alive", "created", "dmkeep",
-             "drain", "dmdone"]
+             "drain", "dmdone", "rules"]
     shas = [hashlib.sha1(script(n).encode()).hexdigest() for n in names]
     # SCRIPT LOAD is the first thing on a new link: once all are there, none is another.
     poll_until_sync(lambda: sum(redis.call("SCRIPT", "EXISTS", *shas)) == len(names), T(10),

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "bus/bus.h"
+#include "bus/local/rules_file_int.h"
 #include "config/config.h"
 #include "core/inbox.h"
 
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <libwebsockets.h>
 #include <uthash.h>
 
@@ -40,6 +42,20 @@ struct bus_local {
 	struct created *created;
 	struct lws_dll2_owner by_end;
 	const struct cf_config *cfg;
+
+	/* Room rules (rules_file_int.h); NULL: none kept (cf_bus_local_rules() not called). Their
+	 * completions wait for the next turn on rules_q. */
+	struct cf_rules_file *rules;
+	struct lws_dll2_owner rules_q;
+	lws_sorted_usec_list_t sul_rules;
+};
+
+struct rules_done {
+	struct lws_dll2 list;
+	cf_bus_rules_cb *cb;
+	void *ud;
+	int err;
+	char room[];
 };
 
 /* Delivers uid's inbox to its sessions here, oldest first; each message stays kept until a
@@ -345,7 +361,102 @@ cf_bus_local_rooms(struct cf_bus *b, const struct cf_config *cfg)
 static void
 local_stop(struct cf_bus *b)
 {
-	cf_inbox_stop(((struct bus_local *)b)->inbox);
+	struct bus_local *bl = (struct bus_local *)b;
+
+	cf_inbox_stop(bl->inbox);
+	if (bl->ctx)
+		lws_sul_cancel(&bl->sul_rules);
+}
+
+/* ---- room rules ---- */
+
+int
+cf_bus_local_rules(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct cf_rules_file *f = cf_rules_file_open(cfg, err, errlen);
+
+	if (!f)
+		return -EINVAL;
+	cf_rules_file_free(bl->rules);
+	bl->rules = f;
+	return 0;
+}
+
+static const struct cf_rules *
+local_rules(struct cf_bus *b, const char *room)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	return bl->rules ? cf_rules_file_get(bl->rules, room) : NULL;
+}
+
+static void
+rules_run(lws_sorted_usec_list_t *sul)
+{
+	struct bus_local *bl = lws_container_of(sul, struct bus_local, sul_rules);
+
+	while (bl->rules_q.head) {
+		struct rules_done *d = lws_container_of(bl->rules_q.head, struct rules_done, list);
+
+		lws_dll2_remove(&d->list);
+		if (d->cb)
+			d->cb(d->ud, d->err, d->err ? NULL : cf_rules_file_get(bl->rules, d->room));
+		free(d);
+	}
+}
+
+/* Completes cb on the next loop turn, as every bus completion. */
+static int
+rules_later(struct bus_local *bl, const char *room, int err, cf_bus_rules_cb *cb, void *ud)
+{
+	size_t n = strlen(room);
+	struct rules_done *d = calloc(1, sizeof(*d) + n + 1);
+
+	if (!d)
+		return -ENOMEM;
+	memcpy(d->room, room, n + 1);
+	d->err = err;
+	d->cb = cb;
+	d->ud = ud;
+	lws_dll2_add_tail(&d->list, &bl->rules_q);
+	if (bl->ctx && bl->rules_q.count == 1)
+		lws_sul_schedule(bl->ctx, 0, &bl->sul_rules, rules_run, 1);
+	return 0;
+}
+
+static int
+local_rules_get(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+
+	if (!bl->rules)
+		return -EOPNOTSUPP;
+	return rules_later(bl, room, 0, cb, ud);
+}
+
+static int
+local_rules_change(struct cf_bus *b, const char *room, const struct cf_rules_change *c,
+                   cf_bus_rules_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	const struct cf_bus_host *h = &bl->bus.host;
+	int r;
+
+	if (!bl->rules)
+		return -EOPNOTSUPP;
+	/* Only a new room gets an owner: one that has members or history is everybody's. */
+	if (c->op == CF_RULES_CREATE && !cf_rules_file_get(bl->rules, room) && h->room_held &&
+	    h->room_held(h->ud, room))
+		r = -EEXIST;
+	else
+		r = cf_rules_file_change(bl->rules, room, c, (int64_t)time(NULL));
+	if (r == -ENOMEM)
+		return r;
+	/* The one node: its members hear of it now, the actor's answer comes next turn. */
+	if (r == 0 && h->rules_changed)
+		h->rules_changed(h->ud, room, cf_rules_file_get(bl->rules, room), c);
+	return rules_later(bl, room, r, cb, ud);
 }
 
 int
@@ -374,6 +485,12 @@ local_cancel(struct cf_bus *b, void *ud)
 {
 	struct bus_local *bl = (struct bus_local *)b;
 
+	lws_start_foreach_dll (struct lws_dll2 *, d, bl->rules_q.head) {
+		struct rules_done *x = lws_container_of(d, struct rules_done, list);
+		if (x->ud == ud)
+			x->cb = NULL;
+	}
+	lws_end_foreach_dll(d);
 	lws_start_foreach_dll (struct lws_dll2 *, d, bl->queue.head) {
 		struct pending *p = lws_container_of(d, struct pending, list);
 		if (p->ud == ud)
@@ -403,6 +520,12 @@ local_free(struct cf_bus *b)
 		free(p);
 	}
 	cf_inbox_free(bl->inbox);
+	while (bl->rules_q.head) {
+		struct rules_done *d = lws_container_of(bl->rules_q.head, struct rules_done, list);
+		lws_dll2_remove(&d->list);
+		free(d);
+	}
+	cf_rules_file_free(bl->rules);
 	while (bl->created)
 		created_free(bl, bl->created);
 	free(bl);
@@ -420,6 +543,9 @@ static const struct cf_bus_ops local_ops = {
         .room_create = local_room_create,
         .room_check = local_room_check,
         .room_known = local_room_known,
+        .rules = local_rules,
+        .rules_get = local_rules_get,
+        .rules_change = local_rules_change,
         .stop = local_stop,
         .free = local_free,
 };

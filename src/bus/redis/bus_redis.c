@@ -45,6 +45,10 @@ cf_bus_redis_req_free(struct req *q)
 {
 	lws_dll2_remove(&q->list);
 	cf_msg_unref(q->m);
+	if (q->own_free)
+		q->own_free(q->own);
+	else
+		free(q->own);
 	free(q);
 }
 
@@ -72,6 +76,10 @@ cf_bus_redis_req_finish(struct req *q, int err)
 		if (q->cb.online)
 			q->cb.online(q->ud, err, NULL, 0);
 		break;
+	case REQ_RULES:
+		if (q->cb.rules)
+			q->cb.rules(q->ud, err, NULL);
+		break;
 	}
 	cf_bus_redis_req_free(q);
 }
@@ -96,6 +104,9 @@ cf_bus_redis_state_free(void *state)
 		HASH_DEL(st->remote, rm);
 		free(rm);
 	}
+	if (st->rules)
+		cf_rules_fini(st->rules);
+	free(st->rules);
 	free(st);
 }
 
@@ -208,8 +219,9 @@ static void
 on_up(void *ud)
 {
 	struct bus_redis *b = ud;
-	struct script *all[] = {&b->pub,     &b->fetch,   &b->presence, &b->alive, &b->newepoch,
-	                        &b->history, &b->created, &b->dmkeep,   &b->drain, &b->dmdone};
+	struct script *all[] = {&b->pub,      &b->fetch,   &b->presence, &b->alive,
+	                        &b->newepoch, &b->history, &b->created,  &b->dmkeep,
+	                        &b->drain,    &b->dmdone,  &b->rules};
 
 	/* First on the new link: every EVALSHA after them finds the scripts (a restarted or
 	 * promoted Redis has none). */
@@ -366,6 +378,9 @@ static const struct cf_bus_ops cf_bus_redis_ops = {
         .user = cf_bus_redis_user,
         .dm_written = cf_bus_redis_dm_written,
         .online = cf_bus_redis_online,
+        .rules = cf_bus_redis_rules,
+        .rules_get = cf_bus_redis_rules_get,
+        .rules_change = cf_bus_redis_rules_change,
         .store = redis_store,
         .stop = redis_stop,
         .free = redis_free,
@@ -399,6 +414,7 @@ cf_bus_redis_one(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	script_init(&b->dmkeep, "keep", cf_lua_dmkeep);
 	script_init(&b->drain, "drain", cf_lua_drain);
 	script_init(&b->dmdone, "dmdone", cf_lua_dmdone);
+	script_init(&b->rules, "rules", cf_lua_rules);
 	b->ctx = ctx;
 	snprintf(b->node, sizeof(b->node), "%s", node_id);
 	cf_metrics.redis_mode = 1;

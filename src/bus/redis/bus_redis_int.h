@@ -56,7 +56,7 @@ struct bus_redis {
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner reqs;  /* struct req in flight */
 	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain,
-	        dmdone;
+	        dmdone, rules;
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
 	uint64_t touched_us; /* when the followed rooms' keys were last refreshed */
@@ -86,6 +86,10 @@ struct room_state {
 	 * seq belong to the current epoch (written before a node noticed a failover). */
 	uint64_t prev_epoch, base_seq;
 	struct remote *remote; /* uthash by key: the other nodes' users in the room */
+	/* The room's rules (core/rules.h), read with the catch-up and kept current by the rules
+	 * messages on its channel; NULL: none. Owned. */
+	struct cf_rules *rules;
+	uint8_t rules_known; /* a catch-up has read them */
 };
 
 /* Whether this bus's Redis holds the room or user name (always, unsharded). */
@@ -107,6 +111,7 @@ enum req_kind {
 	REQ_HISTORY, /* a history read for the REST API: cb.history */
 	REQ_ROOM,    /* seed 002's room_create or room_check: cb.room */
 	REQ_ONLINE,  /* a presence question (PUBSUB NUMSUB): cb.online */
+	REQ_RULES,   /* a room's rules read or changed: cb.rules */
 };
 
 /* A caller's request in flight, on b->reqs until its last reply is in, so that cf_bus_cancel()
@@ -120,13 +125,16 @@ struct req {
 		cf_bus_history_cb *history;
 		cf_bus_room_cb *room;
 		cf_bus_online_cb *online;
+		cf_bus_rules_cb *rules;
 	} cb; /* NULL once cancelled */
 	void *ud;
 	struct cf_msg *m; /* REQ_PUBLISH: one reference */
 	int64_t tag;      /* REQ_PUBLISH: the caller's */
 	size_t n;         /* REQ_ONLINE: how many users were asked about */
 	uint8_t add;      /* REQ_ROOM: create (else check) */
-	char room[];      /* REQ_ROOM: the room */
+	void *own;        /* REQ_RULES: the request's state (bus_redis_rules.c), freed with q */
+	void (*own_free)(void *own);
+	char room[]; /* REQ_ROOM: the room */
 };
 
 /* <prefix><kind>:<name>, or -ENAMETOOLONG. */
@@ -228,6 +236,18 @@ void cf_bus_redis_user(struct cf_bus *bus, const char *uid, int present);
 void cf_bus_redis_dm_written(struct cf_bus *bus, const char *uid, const char *mid);
 void cf_bus_redis_on_dm(struct bus_redis *b, const char *payload, size_t len);
 void cf_bus_redis_drain(struct bus_redis *b, const char *uid, size_t len);
+
+/* bus_redis_rules.c */
+const struct cf_rules *cf_bus_redis_rules(struct cf_bus *bus, const char *room);
+int cf_bus_redis_rules_get(struct cf_bus *bus, const char *room, cf_bus_rules_cb *cb, void *ud);
+int cf_bus_redis_rules_change(struct cf_bus *bus, const char *room, const struct cf_rules_change *c,
+                              cf_bus_rules_cb *cb, void *ud);
+/* A rules message on a room's channel (o: parsed, borrowed). */
+void cf_bus_redis_on_rules(struct bus_redis *b, json_t *o);
+/* The catch-up read the room's rules (rep: a string, or nil for none): 0, or -EIO when what
+ * Redis holds is not rules (the join is refused as unavailable: a room must not open up
+ * because its rules were damaged). */
+int cf_bus_redis_rules_fetched(struct bus_redis *b, struct cf_room *room, const redisReply *rep);
 
 /* bus_redis_created.c */
 int cf_bus_redis_room_create(struct cf_bus *bus, const char *room, uint32_t max, cf_bus_room_cb *cb,

@@ -122,6 +122,11 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 		json_decref(o);
 		return;
 	}
+	if (o && json_object_get(o, "q")) {
+		cf_bus_redis_on_rules(b, o);
+		json_decref(o);
+		return;
+	}
 	if (o)
 		m = msg_of(o);
 	json_decref(o);
@@ -318,7 +323,7 @@ on_fetch_reply(void *privdata, redisReply *rep)
 		free(f);
 		return;
 	}
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 7 ||
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 8 ||
 	    rep->element[2]->type != REDIS_REPLY_ARRAY ||
 	    rep->element[3]->type != REDIS_REPLY_ARRAY ||
 	    rep->element[4]->type != REDIS_REPLY_ARRAY ||
@@ -413,26 +418,28 @@ on_fetch_reply(void *privdata, redisReply *rep)
 	}
 	cf_bus_redis_apply_presence(b, room, rep->element[3]);
 	free(f);
-	fetch_done(b, room, 0);
+	fetch_done(b, room, cf_bus_redis_rules_fetched(b, room, rep->element[7]));
 }
 
 static void
 send_fetch(struct fetch *f)
 {
 	struct bus_redis *b = f->b;
-	char meta[512], log[512], pres[512], after[24], count[16], epoch[24], ttl[16], upto[16];
-	const char *argv[] = {"EVALSHA", b->fetch.sha, "3",   meta, log, pres,
-	                      after,     count,        epoch, ttl,  upto};
+	char meta[512], log[512], pres[512], rules[512], after[24], count[16], epoch[24], ttl[16],
+	        upto[16];
+	const char *argv[] = {"EVALSHA", b->fetch.sha, "4",   meta,  log, pres,
+	                      rules,     after,        count, epoch, ttl, upto};
 
 	key(meta, sizeof(meta), b, "meta", f->room);
 	key(log, sizeof(log), b, "log", f->room);
 	key(pres, sizeof(pres), b, "presence", f->room);
+	key(rules, sizeof(rules), b, "rules", f->room);
 	snprintf(after, sizeof(after), "%lld", (long long)f->after);
 	snprintf(count, sizeof(count), "%d", f->after < 0 ? b->cfg->history : FETCH_BATCH);
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)cf_room_new_epoch());
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	snprintf(upto, sizeof(upto), "%u", f->upto);
-	fetch_cmd(f, on_fetch_reply, 11, argv);
+	fetch_cmd(f, on_fetch_reply, 12, argv);
 }
 
 static void

@@ -125,6 +125,28 @@ sh_room_create(struct cf_bus *bus, const char *room, uint32_t max, cf_bus_room_c
 	return cf_bus_redis_room_create(&shard_of(sb, room)->bus, room, share, cb, ud);
 }
 
+static const struct cf_rules *
+sh_rules(struct cf_bus *bus, const char *room)
+{
+	return cf_bus_redis_rules(&shard_of((struct sharded *)bus, room)->bus, room);
+}
+
+static int
+sh_rules_get(struct cf_bus *bus, const char *room, cf_bus_rules_cb *cb, void *ud)
+{
+	return cf_bus_redis_rules_get(&shard_of((struct sharded *)bus, room)->bus, room, cb, ud);
+}
+
+/* A room's rules live on the room's shard, bounded per shard (rooms.max_ruled and
+ * rooms.max_created_per_user count the rooms of that shard). */
+static int
+sh_rules_change(struct cf_bus *bus, const char *room, const struct cf_rules_change *c,
+                cf_bus_rules_cb *cb, void *ud)
+{
+	return cf_bus_redis_rules_change(&shard_of((struct sharded *)bus, room)->bus, room, c, cb,
+	                                 ud);
+}
+
 static int
 sh_room_check(struct cf_bus *bus, const char *room, cf_bus_room_cb *cb, void *ud)
 {
@@ -422,6 +444,9 @@ static const struct cf_bus_ops sharded_ops = {
         .history = sh_history,
         .room_create = sh_room_create,
         .room_check = sh_room_check,
+        .rules = sh_rules,
+        .rules_get = sh_rules_get,
+        .rules_change = sh_rules_change,
         .user = sh_user,
         .dm_written = sh_dm_written,
         .online = sh_online,

@@ -1,10 +1,11 @@
 -- SPDX-License-Identifier: MIT
 -- fetch.lua - a room's catch-up read (EVALSHA).
--- KEYS: meta hash, log stream, presence hash. ARGV: after seq (-1: the newest count entries),
+-- KEYS: meta hash, log stream, presence hash, rules hash. ARGV: after seq (-1: the newest count entries),
 -- count, epoch for a new life, ttl s, how many entries up to after to return as well (to check
 -- they are the ones this node delivered). Returns {epoch, seq, entries, presence, entries up
--- to after newest first, prev epoch, base seq}: prev and base (or nil) say that the current
--- epoch continues prev after seq base (a failover lost what followed base).
+-- to after newest first, prev epoch, base seq, rules}: prev and base (or nil) say that the
+-- current epoch continues prev after seq base (a failover lost what followed base); rules is
+-- the room's rules JSON (or nil: none), read with the rest so a join is checked against them.
 local e = redis.call('HGET', KEYS[1], 'epoch')
 if not e then
   e = ARGV[3]
@@ -27,4 +28,5 @@ if after > 0 and tonumber(ARGV[5]) > 0 then
     'COUNT', ARGV[5])
 end
 local pb = redis.call('HMGET', KEYS[1], 'prev', 'base')
-return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3]), upto, pb[1], pb[2]}
+return {e, redis.call('HGET', KEYS[1], 'seq'), r, redis.call('HGETALL', KEYS[3]), upto, pb[1],
+  pb[2], redis.call('HGET', KEYS[4], 'j')}
