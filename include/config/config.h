@@ -67,6 +67,11 @@ struct cf_config {
 	int join_burst_per_ip;
 	int max_rooms_per_ip;
 	int create_rate_per_ip;
+	int typing_ttl; /* ms */
+	int typing_rate;
+	int typing_burst;
+	int typing_rate_per_ip;
+	int typing_burst_per_ip;
 	/* [session] */
 	int queue_frames;
 	int queue_bytes;
