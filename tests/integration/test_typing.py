@@ -1,18 +1,20 @@
 # SPDX-License-Identifier: MIT
 """confab.v1 typing indicators (docs/protocol.md "typing"): a member says it is typing or that it
-stopped, and the room's other users see it, with the time to show it for. Nothing is stored; a
-token bucket per session and one per address bound what a client can make the server send; seed
-dialects show nothing.
+stopped, and the room's other users see it, on every node, with the time to show it for. Nothing
+is stored; a token bucket per session and one per address bound what a client can make the
+server send; seed dialects show nothing.
 
 Where a test must show that something was NOT delivered, it uses a barrier instead of a wait:
 typing events go through the bus in order with the messages their session sends after them, so a
 message sent after the typing event reaches every session after any typing frame it would get."""
 import asyncio
+import json
 
 import pytest
 
 from confabtest import (VALGRIND, Client, T, assert_bystander_unaffected, assert_error,
-                        close_all, uniq)
+                        close_all, poll_until, uniq)
+from test_cluster import start_nodes, wait_healthy
 from test_dialect_000 import D0, ORIGIN
 from test_dialect_002 import D2, create, joined
 
@@ -256,3 +258,99 @@ async def test_seed_clients_in_the_room_get_nothing(start_server):
     await close_all([alice, bob])
     await dora.close()
     await chaz.close()
+
+
+# ---- cluster ---------------------------------------------------------------------------------
+
+def redis_keys(redis):
+    return set(redis.call("KEYS", "*"))
+
+
+@pytest.mark.deadline(60)
+async def test_cluster_typing_across_nodes(start_server, redis):
+    a, b = await start_nodes(start_server, redis, 2)
+    room, other = uniq("typc"), uniq("typcother")
+    alice = await Client.connect(a, uniq("alice"))
+    alice2 = await Client.connect(b, alice.name)
+    bob = await Client.connect(b, uniq("bob"))
+    carol = await Client.connect(b, uniq("carol"))
+    for c in (alice, alice2, bob):
+        await c.join(room)
+    for c in (alice, carol):
+        await c.join(other)
+    # Everyone knows everyone before the typing starts (presence crossed the nodes).
+    await alice.wait_until(lambda: any(e.get("ev") == "join" and e["user"]["id"] == bob.id
+                                       for e in alice.events), what="bob's join on node a")
+    keys = redis_keys(redis)
+
+    await typing_ok(alice, room)
+    ev = await bob.wait_event(lambda e: e.get("ev") == "typing")
+    assert ev == {"ev": "typing", "room": room, "user": user(alice), "typing": True,
+                  "ttl": 6000}, ev
+    # Nothing stored: no key appeared or went.
+    assert redis_keys(redis) == keys
+    await barrier(alice, room, alice, alice2)
+    await barrier(alice, other, carol)
+    assert typing_evs(alice) == typing_evs(alice2) == typing_evs(carol) == []
+
+    # The other way, and a stop.
+    await typing_ok(bob, room)
+    await typing_ok(bob, room, typing=False)
+    for c in (alice, alice2):
+        await c.wait_event(lambda e: e.get("ev") == "typing" and not e["typing"])
+        assert [(e["user"], e["typing"]) for e in typing_evs(c)] == [
+            (user(bob), True), (user(bob), False)]
+
+    # A typing event sent right after a message comes after it on the other node too.
+    f1 = await alice.start_cmd("send", room=room, text="sent")
+    f2 = await alice.start_cmd("typing", room=room)
+    await asyncio.wait_for(asyncio.gather(f1, f2), T(10))
+    await bob.wait_until(lambda: len(typing_evs(bob)) == 2, what="the second typing event")
+    seen = [o.get("text") or o["ev"] for o in bob.events if o.get("room") == room]
+    assert seen[-2:] == ["sent", "typing"], seen
+
+    # Redis gone: refused with unavailable, nothing queued.
+    redis.stop()
+    await wait_healthy(a, ok=False)
+    await alice.err("typing", "unavailable", room=room)
+    await close_all([alice, alice2, bob, carol])
+
+
+@pytest.mark.deadline(60)
+async def test_cluster_typing_payloads_from_redis_are_checked(start_server, redis):
+    """Whoever can PUBLISH on a room channel can send typing events; what is not one a node
+    would send is dropped (and logged), and a user who is not in the room is never shown."""
+    a, b = await start_nodes(start_server, redis, 2)
+    room = uniq("typforge")
+    alice = await Client.connect(a, uniq("alice"))
+    bob = await Client.connect(b, uniq("bob"))
+    await alice.join(room)
+    # Node b read alice's presence before answering.
+    assert user(alice) in (await bob.join(room))["members"]
+    ch = f"confab:room:{room}"
+    bad = [
+        {"y": "true", "r": room, "u": alice.id},
+        {"y": 1, "r": room, "u": alice.id},
+        {"y": True, "r": room},
+        {"y": True, "u": alice.id},
+        {"y": True, "r": room, "u": ["x"]},
+        {"y": True, "r": room, "u": "x" * 1000},
+        {"y": True, "r": "a\u202eb", "u": alice.id},
+        {"y": True, "r": room, "u": "guest:nobody"},  # well-formed, not in the room
+    ]
+    for p in bad:
+        assert redis.call("PUBLISH", ch, json.dumps(p)) == 2
+    assert redis.call("PUBLISH", ch, b"{\"y\":true,\"r\":\"" + room.encode() + b"\xff\"}") == 2
+    await barrier(alice, room, bob, alice)
+    assert typing_evs(bob) == [] and typing_evs(alice) == []
+    # A well-formed one for a user in the room is shown (Redis is trusted that far).
+    assert redis.call("PUBLISH", ch, json.dumps({"y": True, "r": room, "u": alice.id})) == 2
+    ev = await bob.wait_event(lambda e: e.get("ev") == "typing")
+    assert ev["user"] == user(alice), ev
+    await barrier(bob, room, alice)
+    assert typing_evs(alice) == []  # her own typing, as any other
+    for n in (a, b):
+        await poll_until(lambda n=n: "malformed typing event" in n.log_text(), T(5),
+                         what="the warning")
+        assert n.get("/healthz").status_code == 200
+    await close_all([alice, bob])

@@ -1539,6 +1539,59 @@ test_typing_buckets(void **state)
 	alice->ipc = alice2->ipc = NULL;
 }
 
+/* What another node (or anyone who can PUBLISH on a room channel) sends as a typing event. */
+static void
+test_typing_redis_payload(void **state)
+{
+	static const char *const bad[] = {
+	        "{\"r\":\"r\",\"u\":\"u1\"}",                    /* no y */
+	        "{\"y\":1,\"r\":\"r\",\"u\":\"u1\"}",            /* not a boolean */
+	        "{\"y\":\"true\",\"r\":\"r\",\"u\":\"u1\"}",     /* nor this */
+	        "{\"y\":true,\"u\":\"u1\"}",                     /* no room */
+	        "{\"y\":true,\"r\":7,\"u\":\"u1\"}",             /* not a string */
+	        "{\"y\":true,\"r\":\"r\"}",                      /* no user */
+	        "{\"y\":true,\"r\":\"r\",\"u\":null}",           /* not a string */
+	        "{\"y\":true,\"r\":\"\",\"u\":\"u1\"}",          /* empty room */
+	        "{\"y\":true,\"r\":\"r\",\"u\":\"\"}",           /* empty user */
+	        "{\"y\":true,\"r\":\"a\\u0007b\",\"u\":\"u1\"}", /* control */
+	        "{\"y\":true,\"r\":\"a\\u202eb\",\"u\":\"u1\"}", /* bidi */
+	};
+	struct cf_typing t;
+	char big[400];
+	json_t *o;
+
+	(void)state;
+	o = json_loads("{\"y\":true,\"r\":\"lobby\",\"u\":\"guest:bob\",\"x\":1}", 0, NULL);
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
+	assert_string_equal(t.room, "lobby");
+	assert_string_equal(t.uid, "guest:bob");
+	assert_int_equal(t.typing, 1);
+	json_decref(o);
+	o = json_loads("{\"y\":false,\"r\":\"lobby\",\"u\":\"guest:bob\"}", 0, NULL);
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
+	assert_int_equal(t.typing, 0);
+	json_decref(o);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = json_loads(bad[i], 0, NULL);
+		assert_non_null(o);
+		if (cf_bus_redis_typing_parse(o, &t) == 0)
+			fail_msg("accepted %s", bad[i]);
+		json_decref(o);
+	}
+	/* Longer than any room name, or any user id. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	o = json_pack("{s:b,s:s,s:s}", "y", 1, "r", big + sizeof(big) - 1 - 65, "u", "u1");
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), -EINVAL);
+	json_decref(o);
+	o = json_pack("{s:b,s:s,s:s}", "y", 1, "r", big + sizeof(big) - 1 - 64, "u", "u1");
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
+	json_decref(o);
+	o = json_pack("{s:b,s:s,s:s}", "y", 1, "r", "r", "u", big + sizeof(big) - 1 - CF_IDENT_MAX);
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), -EINVAL);
+	json_decref(o);
+}
+
 int
 main(void)
 {
@@ -1569,6 +1622,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_typing_fanout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_typing_large_room, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_typing_buckets, setup, teardown),
+	        cmocka_unit_test(test_typing_redis_payload),
 	};
 
 	/* The slow-consumer log lines are expected; keep the output to failures. */
