@@ -45,6 +45,8 @@ struct cf_metrics {
 	uint64_t room_quota_total;     /* room creations refused by rooms.max_rooms_per_ip */
 	uint64_t create_limited_total; /* seed 002 POST /chat refused by create_rate_per_ip */
 	uint64_t inbox_limited_total;  /* direct messages not kept: inbox.max_per_ip */
+	uint64_t typing_total;         /* typing events accepted from this node's sessions */
+	uint64_t typing_limited_total; /* typing events refused by rooms.typing_rate(_per_ip) */
 	uint64_t frame_too_big_total;
 	uint64_t rejected_connections_total;
 	uint64_t sd_notify_dropped_total; /* STATUS=/WATCHDOG=1 not sent: the queue was full */

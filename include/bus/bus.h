@@ -19,6 +19,7 @@ struct cf_room;
 struct cf_registry;
 struct cf_config;
 struct cf_store;
+struct cf_typing;
 
 /* Completion of one publish (msg.h): the bus's name for it. */
 typedef cf_msg_done_cb cf_bus_done_cb;
@@ -35,6 +36,8 @@ struct cf_bus_host {
 	/* The room's last seq and its epoch (creating the room's state if needed), for a bus that
 	 * orders in-process. Returns 0 or a negative errno. */
 	int (*room_seq)(void *ud, const char *room, uint64_t *ret_seq, uint64_t *ret_epoch);
+	/* Delivers a typing event to the room's local members (cf_room_typing_deliver()). */
+	void (*typing)(void *ud, const struct cf_typing *t);
 	/* Whether the registry holds the room (members or history): it keeps a created room
 	 * alive (room_create) for a bus that keeps those in-process. May be NULL: none is held. */
 	int (*room_held)(void *ud, const char *room);
@@ -114,6 +117,11 @@ struct cf_bus_ops {
 	/* A user's first local session joined the room (joined 1), or its last left (0). */
 	void (*presence)(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
 	                 int joined);
+	/* A typing event (room.h struct cf_typing, strings borrowed) to the room's members on
+	 * every node, this one included (host.typing): not ordered with messages nor stored,
+	 * at most once, but after what the same caller published before. 0, or a negative errno
+	 * (-ENOTCONN: Redis is unreachable; nothing is delivered). */
+	int (*typing)(struct cf_bus *b, const struct cf_typing *t);
 	/* Reads a room's history where it is kept, for rooms this node does not follow (the
 	 * registry answers for the others). Messages with seq < before (0: the newest). cb runs
 	 * later, once, unless cancel(ud) runs first. May be NULL: nothing beyond the registry. */
@@ -179,11 +187,11 @@ int cf_bus_dm(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, 
 void cf_bus_user(struct cf_bus *b, const char *uid, int present);
 void cf_bus_dm_written(struct cf_bus *b, const char *uid, const char *mid);
 /* Fills h's bus part (room.h struct cf_registry_host: publish, watch, unwatch, presence, user,
- * mirror, state_free) so that the registry tells b, without naming the bus. */
+ * typing, mirror, state_free) so that the registry tells b, without naming the bus. */
 struct cf_registry_host;
 void cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h);
 /* The other way round: a bus host whose every callback goes to the registry reg (delivery,
- * users here, in-process room order, held rooms), as a node, its tests and fuzzers need. */
+ * typing, users here, in-process room order, held rooms), as a node, its tests and fuzzers need. */
 void cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg);
 /* Asks whether each of uids[0..n) (1 <= n <= CF_BUS_ONLINE_MAX) has a session on any node.
  * cb(ud, ...) runs exactly once, unless cf_bus_cancel(b, ud) runs first; it may run before
@@ -193,6 +201,8 @@ int cf_bus_online(struct cf_bus *b, const char *const *uids, size_t n, cf_bus_on
                   void *ud);
 void cf_bus_presence(struct cf_bus *b, struct cf_room *room, const char *uid, const char *name,
                      int joined);
+/* See typing in struct cf_bus_ops. -EOPNOTSUPP when the bus carries no typing events. */
+int cf_bus_typing(struct cf_bus *b, const struct cf_typing *t);
 /* Seed 002's created rooms (see room_create and room_check in struct cf_bus_ops). Return 0
  * (cb runs exactly once, unless cf_bus_cancel(b, ud) runs first; it may run before the call
  * returns) or a negative errno (cb will not run): -ENOTCONN (Redis unreachable),

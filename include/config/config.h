@@ -70,6 +70,11 @@ struct cf_config {
 	int rooms_max_ruled;
 	int rooms_max_created;
 	int rooms_max_rule_users;
+	int typing_ttl; /* ms */
+	int typing_rate;
+	int typing_burst;
+	int typing_rate_per_ip;
+	int typing_burst_per_ip;
 	/* [session] */
 	int queue_frames;
 	int queue_bytes;

@@ -82,6 +82,10 @@ struct cf_dialect {
 	struct cf_frame *(*render_bye)(int code, const char *reason);
 	/* A direct message (m->dm). */
 	cf_frame_render_fn *render_dm;
+	/* User uid (uname) is typing in room (typing 1, shown for ttl_ms unless renewed) or
+	 * stopped (0): room.h struct cf_typing. */
+	struct cf_frame *(*render_typing)(const char *room, const char *uid, const char *uname,
+	                                  int typing, int ttl_ms);
 	/* {"ev":"gap"}: messages after seq may be missing; epoch is the room's from now on. */
 	struct cf_frame *(*render_gap)(const char *room, uint64_t epoch, uint64_t seq);
 	/* The rules of a room changed (rules.h; r NULL: the room has none any more): the event

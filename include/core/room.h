@@ -131,7 +131,17 @@ struct cf_addr {
 	struct cf_bucket joins;   /* per second */
 	struct cf_bucket creates; /* per minute: its clock runs 60 times slower */
 	struct cf_bucket keeps;   /* inbox.max_per_ip per inbox.ttl */
+	struct cf_bucket typing;  /* per second: rooms.typing_rate_per_ip */
 	char ip[48];
+};
+
+/* A typing event (docs/protocol.md "typing"): user uid is typing in room (typing 1) or stopped
+ * (0). Ephemeral: never stored, not ordered with messages, delivered at most once; clients
+ * drop the indicator after rooms.typing_ttl on their own. Strings are borrowed. */
+struct cf_typing {
+	const char *room;
+	const char *uid;
+	int typing;
 };
 
 /* What the registry tells and asks the layers above it, which the core does not name: the bus
@@ -151,6 +161,8 @@ struct cf_registry_host {
 	void (*user)(void *bus, const char *uid, int present);
 	/* The rules the bus holds for the room now (cf_bus_rules()), borrowed; NULL: none. */
 	const struct cf_rules *(*rules)(void *bus, const char *room);
+	/* Hands a typing event to every node's members of its room; as cf_bus_typing(). */
+	int (*typing)(void *bus, const struct cf_typing *t);
 	/* Queues a reference to f on session s (the transport's cf_sess_push()). */
 	void (*push)(struct cf_sess *s, struct cf_frame *f);
 	/* The client address of s, or NULL (the transport's cf_sess_addr()). */
@@ -301,6 +313,21 @@ void cf_registry_keep_charge(struct cf_registry *reg, const char *ip, struct cf_
 /* In the send's completion: gives back the charge unless m was kept (err 0, m->queued). */
 void cf_registry_keep_settle(struct cf_registry *reg, const char *ip, const struct cf_msg *m,
                              int err);
+
+/* s says its user is typing in room (typing 1) or stopped (0): takes a typing token of s
+ * (rooms.typing_rate) and of its address (typing_rate_per_ip) and hands the event to the bus,
+ * which brings it back to the room's members on every node (cf_room_typing_deliver()). In a
+ * room whose presence lists more than rooms.presence_events_max users nothing is sent (0):
+ * as join and leave events, N members typing would cost N^2 frames. 0; -ENOENT (s is not a
+ * member), -EBUSY (no token: nothing sent), -ENOTCONN (the bus cannot now), -ENOMEM; and for
+ * typing 1, the refusals of cf_rules_may_send(): a user who may not send there is not shown
+ * typing either. */
+int cf_room_typing(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room, int typing);
+/* A typing event from the bus (this node's or another's): rendered once per dialect that
+ * shows typing and queued to the room's members here, but the user's own sessions and members
+ * whose join still waits. Nothing when the user is not present in the room (it left since, or
+ * a forged event) or the room lists more than presence_events_max users. */
+void cf_room_typing_deliver(struct cf_registry *reg, const struct cf_typing *t);
 
 /* Forgets rooms that have been empty for history_ttl seconds at now_s, and addresses that hold
  * no room and whose join bucket is full again. Returns how many rooms. */

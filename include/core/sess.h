@@ -63,6 +63,8 @@ struct cf_sess {
 	struct cf_bucket bucket;
 	/* rooms.join_rate, apart from the send bucket; zeroed (as lws allocates it) is full */
 	struct cf_bucket join_bucket;
+	/* rooms.typing_rate, apart from both; zeroed is full too */
+	struct cf_bucket typing_bucket;
 	uint32_t strikes;    /* refused sends in a row */
 	uint32_t seen_ms;    /* CLOCK_MONOTONIC ms (mod 2^32) of the peer's last frame or pong */
 	uint32_t ping_ms;    /* ... of our last ping */

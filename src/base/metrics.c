@@ -128,6 +128,11 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	counter(f, "confab_inbox_limited_total",
 	        "Direct messages not kept because their sender's address reached inbox.max_per_ip.",
 	        "counter", m->inbox_limited_total);
+	counter(f, "confab_typing_total", "Typing events accepted from this node's sessions.",
+	        "counter", m->typing_total);
+	counter(f, "confab_typing_limited_total",
+	        "Typing events refused by rooms.typing_rate or rooms.typing_rate_per_ip.",
+	        "counter", m->typing_limited_total);
 	counter(f, "confab_frame_too_big_total", "Sessions closed with 1009.", "counter",
 	        m->frame_too_big_total);
 	if (m->redis_mode) {

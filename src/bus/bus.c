@@ -130,6 +130,14 @@ cf_bus_rules_change(struct cf_bus *b, const char *room, const struct cf_rules_ch
 }
 
 int
+cf_bus_typing(struct cf_bus *b, const struct cf_typing *t)
+{
+	if (!b || !b->ops->typing)
+		return -EOPNOTSUPP;
+	return b->ops->typing(b, t);
+}
+
+int
 cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
 {
 	if (!b->ops->room_create)
@@ -201,6 +209,18 @@ reg_user(void *b, const char *uid, int present)
 	cf_bus_user(b, uid, present);
 }
 
+static int
+reg_typing(void *b, const struct cf_typing *t)
+{
+	return cf_bus_typing(b, t);
+}
+
+static void
+reg_typing_deliver(void *ud, const struct cf_typing *t)
+{
+	cf_room_typing_deliver(ud, t);
+}
+
 static void
 reg_deliver(void *ud, struct cf_msg *m)
 {
@@ -256,6 +276,7 @@ cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg)
 {
 	*h = (struct cf_bus_host){.deliver = reg_deliver,
 	                          .deliver_dm = reg_deliver_dm,
+	                          .typing = reg_typing_deliver,
 	                          .user_sessions = reg_user_sessions,
 	                          .room_seq = reg_room_seq,
 	                          .room_held = reg_room_held,
@@ -273,6 +294,7 @@ cf_bus_registry_host(struct cf_bus *b, struct cf_registry_host *h)
 	h->presence = reg_presence;
 	h->user = reg_user;
 	h->rules = reg_rules;
+	h->typing = reg_typing;
 	h->mirror = b->ops->mirror;
 	h->state_free = b->ops->room_state_free;
 }

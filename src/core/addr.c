@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* addr.c - the registry's client addresses (struct cf_addr, room.h): what bounds one address
  * across its sessions and requests, the rooms its joins created (rooms.max_rooms_per_ip) and its
- * buckets for joins, POST /chat and kept direct messages. An entry lives while it holds a room
- * or one of its buckets is not full again, so the table holds only recently active addresses
- * and room holders. */
+ * buckets for joins, POST /chat, kept direct messages and typing events. An entry lives while it
+ * holds a room or one of its buckets is not full again, so the table holds only recently active
+ * addresses and room holders. */
 #include "core/registry_int.h"
 #include "base/clock.h"
 #include "base/metrics.h"
@@ -30,6 +30,7 @@ cf_registry_addr(struct cf_registry *reg, const char *ip)
 	cf_bucket_init(&a->joins, reg->cfg->join_burst_per_ip, cf_now_us());
 	cf_bucket_init(&a->creates, reg->cfg->create_rate_per_ip, cf_now_us() / 60);
 	cf_bucket_init(&a->keeps, reg->cfg->inbox_max_per_ip, cf_now_us());
+	cf_bucket_init(&a->typing, reg->cfg->typing_burst_per_ip, cf_now_us());
 	HASH_ADD_STR(reg->addrs, ip, a);
 	reg->naddrs++;
 	return a;
@@ -47,7 +48,9 @@ cf_registry_addr_sweep(struct cf_registry *reg, uint64_t now)
 		    cf_bucket_full(&a->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now) &&
 		    cf_bucket_full(&a->creates, cfg->create_rate_per_ip, cfg->create_rate_per_ip,
 		                   now / 60) &&
-		    cf_bucket_full_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, now)) {
+		    cf_bucket_full_window(&a->keeps, cfg->inbox_max_per_ip, cfg->inbox_ttl, now) &&
+		    cf_bucket_full(&a->typing, cfg->typing_rate_per_ip, cfg->typing_burst_per_ip,
+		                   now)) {
 			HASH_DEL(reg->addrs, a);
 			free(a);
 			reg->naddrs--;

@@ -8,7 +8,7 @@
  *   dialect_native_render.c    core events as confab.v1 events
  *   dialect_native_accounts.c  hello, register, login, logout (commands that wait for auth.c
  *                              hold the session's later ones back: sess.h)
- *   dialect_native_rooms.c     join, leave, send, history, presence, dm
+ *   dialect_native_rooms.c     join, leave, send, history, presence, dm, typing
  *   dialect_native_mod.c       rooms with owners and rules: create, room, topic, kind, role,
  *                              kick, ban, unban, mute, unmute */
 #ifndef CONFAB_DIALECT_NATIVE_INT_H
@@ -57,6 +57,8 @@ json_t *cf_native_user_json(const char *id, const char *name);
 struct cf_frame *cf_native_render_msg(const struct cf_msg *m);
 struct cf_frame *cf_native_render_presence(const char *ev, const char *room, const char *uid,
                                            const char *uname);
+struct cf_frame *cf_native_render_typing(const char *room, const char *uid, const char *uname,
+                                         int typing, int ttl_ms);
 struct cf_frame *cf_native_render_bye(int code, const char *reason);
 struct cf_frame *cf_native_render_dm(const struct cf_msg *m);
 struct cf_frame *cf_native_render_gap(const char *room, uint64_t epoch, uint64_t seq);
@@ -88,6 +90,7 @@ int cf_native_cmd_send(struct cmd *c);
 int cf_native_cmd_history(struct cmd *c);
 int cf_native_cmd_presence(struct cmd *c);
 int cf_native_cmd_dm(struct cmd *c);
+int cf_native_cmd_typing(struct cmd *c);
 void cf_native_join_done(struct cf_sess *s, struct cf_member *mb, int err);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* dialect_native_render.c - core events as confab.v1 events (docs/protocol.md): msg (confab's
- * JSON object of a message, msg.c), join/leave presence, dm, gap, bye. */
+ * JSON object of a message, msg.c), join/leave presence, typing, dm, gap, bye. */
 #include "core/frame.h"
 #include "dialects/dialect_native_int.h"
 
@@ -21,6 +21,21 @@ cf_native_render_presence(const char *ev, const char *room, const char *uid, con
 {
 	return cf_frame_from_json(json_pack("{s:s,s:s,s:o}", "ev", ev, "room", room, "user",
 	                                    cf_native_user_json(uid, uname)));
+}
+
+/* {"ev":"typing","room","user":{id,name},"typing":true,"ttl":ms}; a stop carries no ttl. */
+struct cf_frame *
+cf_native_render_typing(const char *room, const char *uid, const char *uname, int typing,
+                        int ttl_ms)
+{
+	json_t *o = json_pack("{s:s,s:s,s:o,s:b}", "ev", "typing", "room", room, "user",
+	                      cf_native_user_json(uid, uname), "typing", typing);
+
+	if (o && typing && json_object_set_new(o, "ttl", json_integer(ttl_ms)) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	return cf_frame_from_json(o);
 }
 
 struct cf_frame *

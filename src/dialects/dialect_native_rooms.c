@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* dialect_native_rooms.c - confab.v1's chat commands: join (with history since a seq, or a
  * gap), leave, send (nonces, the rate limit, the bus's ack), history, presence, dm (kept in
- * the offline inbox for an account that is away). */
+ * the offline inbox for an account that is away), typing. */
 #include "auth/auth.h"
 #include "base/clock.h"
 #include "base/ident.h"
@@ -383,4 +383,42 @@ cf_native_cmd_dm(struct cmd *c)
 	if (r < 0)
 		return fail(c, "unavailable", "the bus refused the message");
 	return 0;
+}
+
+/* {"op":"typing","room":..,"typing":true|false}: shown to the room's other users on every
+ * node until rooms.typing_ttl passes (core/typing.c). Answered at once: the event is not
+ * acknowledged by anyone, only accepted. */
+int
+cf_native_cmd_typing(struct cmd *c)
+{
+	const struct cf_config *cfg = c->s->env->cfg;
+	struct cf_room *room;
+	json_t *v;
+	int r;
+
+	if (get_joined_room(c, &room) < 0)
+		return 0;
+	v = json_object_get(c->o, "typing");
+	if (v && !json_is_boolean(v))
+		return fail(c, "bad_request", "field 'typing' must be a boolean");
+	r = cf_room_typing(c->s->env->reg, c->s, room, !v || json_is_true(v));
+	switch (r) {
+	case 0:
+		return cf_native_reply(c, "typing", json_pack("{s:s}", "room", room->name));
+	case -EBUSY:
+		return fail(c, "rate_limited", "more than %d typing events per second",
+		            cfg->typing_rate);
+	case -ENOTCONN:
+	case -EAGAIN:
+	case -EOPNOTSUPP:
+		return fail(c, "unavailable", "the cluster bus is down");
+	case -EPERM:
+	case -EACCES:
+	case -EKEYEXPIRED:
+	case -EKEYREJECTED:
+		cf_native_rules_error(c->s, c->id, r, room->name);
+		return 0;
+	default:
+		return -1;
+	}
 }

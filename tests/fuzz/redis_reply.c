@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* redis_reply.c - the cluster bus's handling of what comes from Redis: messages on room and
- * user channels (another node's publishes, presence events, inbox drains), the room log's
- * entries, the meta and presence hashes and the inbox lists its scripts read, and the replies
- * those scripts give when the keys hold something no node wrote (a bad node, or anyone who can
- * reach Redis). The wire format itself is hiredis's to parse; what the bus does with
+ * user channels (another node's publishes, presence and typing events, inbox drains), the room
+ * log's entries, the meta and presence hashes and the inbox lists its scripts read, and the
+ * replies those scripts give when the keys hold something no node wrote (a bad node, or anyone
+ * who can reach Redis). The wire format itself is hiredis's to parse; what the bus does with
  * well-formed replies of any shape is what is fuzzed.
  *
  * A real confabd server (cf_server_start, cluster mode) runs in the harness's process against
@@ -12,8 +12,8 @@
  * bytes of payload. Operations write to Redis directly (PUBLISH on the bus's channels, XADD
  * to the room log, HSET meta, presence and rules fields, RPUSH to an inbox, SET a key to the
  * wrong type) or make the server act (two sessions without sockets join and leave the room,
- * publish, read history, send kept direct messages, change the room's rules). After each one the
- * loop runs until Redis has answered. */
+ * publish, say they are typing, read history, send kept direct messages, change the room's
+ * rules). After each one the loop runs until Redis has answered. */
 #include "fuzz.h"
 
 #include <errno.h>
@@ -346,8 +346,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(void)cf_room_join(srv.env.reg, who, ROOM, &room, &mb);
 			}
 			break;
-		case 8: /* a session publishes */
-			if (member_of(who)) {
+		case 8: /* a session publishes, or (op & 64) says it is typing */
+			if (member_of(who) && (op & 64)) {
+				(void)cf_room_typing(srv.env.reg, who, member_of(who)->room,
+				                     len & 1);
+			} else if (member_of(who)) {
 				char *text = fuzz_str((const uint8_t *)pl, len);
 				struct cf_msg *m = cf_msg_new(ROOM, who->user_id, who->user_name,
 				                              text, len & 1 ? "nonce" : NULL);

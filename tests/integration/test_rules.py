@@ -319,6 +319,11 @@ async def test_two_nodes_rules_apply_everywhere(start_server, redis):
     await bob.join(room)
     carol = await account(n0)
     await ok(bob, "role", room=room, user=carol.uid, role="member")
+    # node0 follows the room: it applies the change when the rules message arrives, which may
+    # be after bob's reply (protocol.md: a change is not ordered with joins on other nodes).
+    await wait_ev(alice, lambda e: any(x.get("user") == carol.uid
+                                       for x in rules_evs(alice, room, "role")),
+                  "carol's role on node0")
     await carol.join(room)
     await ok(bob, "mute", room=room, user=carol.uid, seconds=60)
     await wait_ev(carol, lambda e: rules_evs(carol, room, "mute"), "mute event on node0")
@@ -390,4 +395,23 @@ async def test_two_nodes_damaged_rules_fail_closed(start_server, redis):
     assert "malformed rules message" in n1.log_text() or \
         "without valid rules" in n1.log_text(), n1.log_text()[-800:]
     await assert_bystander_unaffected(n1)
+    await close_all([alice, bob])
+
+
+async def test_muted_and_audience_are_not_shown_typing(server):
+    alice, bob = await account(server), await account(server)
+    room = uniq("news")
+    await ok(alice, "create", room=room, kind="announce")
+    await alice.join(room)
+    await bob.join(room)
+    await err(bob, "forbidden", "typing", room=room)
+    await ok(alice, "typing", room=room)
+    await wait_ev(bob, lambda e: e.get("ev") == "typing", "alice typing")
+    room2 = uniq("open")
+    await ok(alice, "create", room=room2)
+    await alice.join(room2)
+    await bob.join(room2)
+    await ok(alice, "mute", room=room2, user=bob.uid, seconds=60)
+    await err(bob, "muted", "typing", room=room2)
+    await ok(bob, "typing", room=room2, typing=False)  # stopping is always allowed
     await close_all([alice, bob])

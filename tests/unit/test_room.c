@@ -22,6 +22,7 @@
 #include "core/dialect.h"
 #include "core/frame.h"
 #include "core/ring.h"
+#include "core/registry_int.h" /* the address sweep at a time of the test's choosing */
 #include "core/room.h"
 #include "dialects/dialects.h"
 #include "net/server.h"
@@ -1355,6 +1356,242 @@ test_members_frame(void **state)
 	free(many);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+
+static int
+typing_of(struct fx *fx, const char *room, const char *uid, int typing)
+{
+	struct cf_room *r = cf_room_find(fx->srv.env.reg, room);
+	struct cf_sess *s = NULL;
+
+	for (int i = 0; i < NSESS && !s; i++)
+		if (!strcmp(fx->s[i].user_id, uid) && cf_room_member_of(&fx->s[i], r))
+			s = &fx->s[i];
+	assert_non_null(s);
+	return cf_room_typing(fx->srv.env.reg, s, r, typing);
+}
+
+/* A typing event goes through the bus (after the messages published before it), is rendered
+ * once, reaches the other users' sessions only and is kept nowhere. */
+static void
+test_typing_fanout(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_sess *alice = &fx->s[0], *alice2 = &fx->s[1], *bob = &fx->s[2],
+	               *carol = &fx->s[3];
+	struct done_rec rec = {0};
+	struct cf_room *room, *other;
+
+	fx->cfg.typing_ttl = 4000;
+	assert_int_equal(cf_room_join(reg, alice, "r", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice2, "r", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, bob, "r", &room, NULL), 0);
+	assert_int_equal(cf_room_join(reg, carol, "elsewhere", &other, NULL), 0);
+	for (int i = 0; i < NSESS; i++)
+		cf_ring_clear(&fx->s[i].out);
+
+	/* A message, then typing: queued on the bus, in that order. */
+	publish(fx, "r", "u1", "first", NULL, &rec, 1);
+	assert_int_equal(cf_room_typing(reg, alice, room, 1), 0);
+	assert_int_equal(bob->out.count, 0);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(bob->out.count, 2);
+	check_msg_json(cf_ring_peek(&bob->out, 0), "r", 1, "first");
+	expect_payload(cf_ring_peek(&bob->out, 1),
+	               "{\"ev\":\"typing\",\"room\":\"r\",\"user\":{\"id\":\"u1\",\"name\":"
+	               "\"Alice\"},\"typing\":true,\"ttl\":4000}");
+	/* Neither of Alice's sessions hears her own typing; Carol is not in the room. */
+	assert_int_equal(alice->out.count, 1);
+	assert_int_equal(alice2->out.count, 1);
+	assert_int_equal(carol->out.count, 0);
+	assert_int_equal(room->hist_count, 1); /* the message only */
+	assert_int_equal(cf_metrics.typing_total, 1);
+
+	/* Stopped: no ttl. Bob's typing reaches both of Alice's sessions, one frame shared. */
+	assert_int_equal(cf_room_typing(reg, alice2, room, 0), 0);
+	assert_int_equal(cf_room_typing(reg, bob, room, 1), 0);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(bob->out.count, 3);
+	expect_payload(cf_ring_peek(&bob->out, 2),
+	               "{\"ev\":\"typing\",\"room\":\"r\",\"user\":{\"id\":\"u1\",\"name\":"
+	               "\"Alice\"},\"typing\":false}");
+	assert_int_equal(alice->out.count, 2);
+	assert_ptr_equal(cf_ring_peek(&alice->out, 1), cf_ring_peek(&alice2->out, 1));
+	assert_int_equal(cf_ring_peek(&alice->out, 1)->refs, 2);
+
+	/* Not a member: refused before any token. */
+	assert_int_equal(cf_room_typing(reg, carol, room, 1), -ENOENT);
+
+	/* A user that left before the bus ran is not shown typing; nor is one never there. */
+	assert_int_equal(cf_room_typing(reg, bob, room, 1), 0);
+	assert_int_equal(cf_room_leave(reg, bob, room), 0);
+	cf_ring_clear(&alice->out);
+	cf_ring_clear(&alice2->out);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(alice->out.count, 0);
+	cf_room_typing_deliver(reg, &(struct cf_typing){.room = "r", .uid = "u3", .typing = 1});
+	cf_room_typing_deliver(reg,
+	                       &(struct cf_typing){.room = "nowhere", .uid = "u1", .typing = 1});
+	assert_int_equal(alice->out.count + alice2->out.count, 0);
+	assert_null(cf_room_find(reg, "nowhere"));
+
+	/* A join that waits hears nothing until it is answered. */
+	assert_int_equal(cf_room_join(reg, bob, "r", &room, NULL), 0);
+	cf_ring_clear(&alice->out);
+	cf_ring_clear(&alice2->out);
+	cf_room_member_of(alice2, room)->pending = 1;
+	assert_int_equal(typing_of(fx, "r", "u2", 1), 0);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(alice->out.count, 1);
+	assert_int_equal(alice2->out.count, 0);
+	cf_room_member_of(alice2, room)->pending = 0;
+}
+
+/* Above presence_events_max users a room gets no typing events, and they cost no token. */
+static void
+test_typing_large_room(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_room *room;
+
+	fx->cfg.presence_events_max = 2;
+	fx->cfg.typing_burst = 1;
+	fx->cfg.typing_rate = 1;
+	for (int i = 0; i < NSESS; i++)
+		assert_int_equal(cf_room_join(reg, &fx->s[i], "big", &room, NULL), 0);
+	for (int i = 0; i < NSESS; i++)
+		cf_ring_clear(&fx->s[i].out);
+	assert_int_equal(room->nusers, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(typing_of(fx, "big", "u2", 1), 0);
+	cf_bus_local_run(fx->bus);
+	cf_room_typing_deliver(reg, &(struct cf_typing){.room = "big", .uid = "u2", .typing = 1});
+	for (int i = 0; i < NSESS; i++)
+		assert_int_equal(fx->s[i].out.count, 0);
+	assert_int_equal(cf_metrics.typing_total, 0);
+
+	/* At the limit they are sent again: Carol leaves, 2 users (3 sessions). */
+	assert_int_equal(cf_room_leave(reg, &fx->s[3], room), 0);
+	cf_ring_clear(&fx->s[0].out);
+	cf_ring_clear(&fx->s[1].out);
+	assert_int_equal(typing_of(fx, "big", "u2", 1), 0);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(fx->s[0].out.count, 1);
+	assert_int_equal(fx->s[1].out.count, 1);
+}
+
+/* Typing has its own buckets, per session (all rooms together) and per client address (all
+ * sessions together); a refused event is sent nowhere. */
+static void
+test_typing_buckets(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_ipcount addr = {.n = 2, .ip = "198.51.100.3"};
+	struct cf_sess *alice = &fx->s[0], *alice2 = &fx->s[1], *bob = &fx->s[2],
+	               *carol = &fx->s[3];
+	struct cf_room *a, *b;
+
+	/* Rates of 1/s: no token comes back while the test runs. */
+	fx->cfg.typing_rate = 1;
+	fx->cfg.typing_burst = 3;
+	fx->cfg.typing_rate_per_ip = 1;
+	fx->cfg.typing_burst_per_ip = 5;
+	assert_int_equal(cf_room_join(reg, bob, "a", &a, NULL), 0);
+	assert_int_equal(cf_room_join(reg, bob, "b", &b, NULL), 0);
+	assert_int_equal(cf_room_join(reg, carol, "a", &a, NULL), 0);
+	assert_int_equal(cf_room_join(reg, carol, "b", &b, NULL), 0);
+	assert_int_equal(cf_room_typing(reg, bob, a, 1), 0);
+	assert_int_equal(cf_room_typing(reg, bob, b, 0), 0);
+	assert_int_equal(cf_room_typing(reg, bob, a, 0), 0);
+	/* The session's bucket is shared by its rooms and by true and false. */
+	assert_int_equal(cf_room_typing(reg, bob, b, 1), -EBUSY);
+	assert_int_equal(cf_room_typing(reg, bob, a, 0), -EBUSY);
+	assert_int_equal(cf_metrics.typing_limited_total, 2);
+	cf_bus_local_run(fx->bus);
+	assert_int_equal(carol->out.count, 3);
+	/* Another session has its own. */
+	assert_int_equal(cf_room_typing(reg, carol, a, 1), 0);
+
+	/* The address's bucket (5) is shared by its sessions: after alice's three, alice2 gets
+	 * the two left, and its own bucket keeps its refused token. */
+	alice->ipc = alice2->ipc = &addr;
+	assert_int_equal(cf_room_join(reg, alice, "a", &a, NULL), 0);
+	assert_int_equal(cf_room_join(reg, alice2, "b", &b, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cf_room_typing(reg, alice, a, i & 1), 0);
+	assert_int_equal(cf_room_typing(reg, alice, a, 1), -EBUSY);
+	assert_int_equal(cf_room_typing(reg, alice2, b, 1), 0);
+	assert_int_equal(cf_room_typing(reg, alice2, b, 0), 0);
+	assert_int_equal(cf_room_typing(reg, alice2, b, 1), -EBUSY);
+	assert_true(alice2->typing_bucket.tokens >= 1.0);
+	/* The entry lives until its typing bucket is full again (5 s at 1/s), its join bucket
+	 * refilled at once. */
+	cf_room_leave_all(reg, alice);
+	cf_room_leave_all(reg, alice2);
+	fx->cfg.join_rate_per_ip = 1000000;
+	cf_registry_addr_sweep(reg, cf_now_us() + 1000000);
+	assert_int_equal(reg->naddrs, 1);
+	cf_registry_addr_sweep(reg, cf_now_us() + 10000000);
+	assert_int_equal(reg->naddrs, 0);
+	alice->ipc = alice2->ipc = NULL;
+}
+
+/* What another node (or anyone who can PUBLISH on a room channel) sends as a typing event. */
+static void
+test_typing_redis_payload(void **state)
+{
+	static const char *const bad[] = {
+	        "{\"r\":\"r\",\"u\":\"u1\"}",                    /* no y */
+	        "{\"y\":1,\"r\":\"r\",\"u\":\"u1\"}",            /* not a boolean */
+	        "{\"y\":\"true\",\"r\":\"r\",\"u\":\"u1\"}",     /* nor this */
+	        "{\"y\":true,\"u\":\"u1\"}",                     /* no room */
+	        "{\"y\":true,\"r\":7,\"u\":\"u1\"}",             /* not a string */
+	        "{\"y\":true,\"r\":\"r\"}",                      /* no user */
+	        "{\"y\":true,\"r\":\"r\",\"u\":null}",           /* not a string */
+	        "{\"y\":true,\"r\":\"\",\"u\":\"u1\"}",          /* empty room */
+	        "{\"y\":true,\"r\":\"r\",\"u\":\"\"}",           /* empty user */
+	        "{\"y\":true,\"r\":\"a\\u0007b\",\"u\":\"u1\"}", /* control */
+	        "{\"y\":true,\"r\":\"a\\u202eb\",\"u\":\"u1\"}", /* bidi */
+	};
+	struct cf_typing t;
+	char big[400];
+	json_t *o;
+
+	(void)state;
+	o = json_loads("{\"y\":true,\"r\":\"lobby\",\"u\":\"guest:bob\",\"x\":1}", 0, NULL);
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
+	assert_string_equal(t.room, "lobby");
+	assert_string_equal(t.uid, "guest:bob");
+	assert_int_equal(t.typing, 1);
+	json_decref(o);
+	o = json_loads("{\"y\":false,\"r\":\"lobby\",\"u\":\"guest:bob\"}", 0, NULL);
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
+	assert_int_equal(t.typing, 0);
+	json_decref(o);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = json_loads(bad[i], 0, NULL);
+		assert_non_null(o);
+		if (cf_bus_redis_typing_parse(o, &t) == 0)
+			fail_msg("accepted %s", bad[i]);
+		json_decref(o);
+	}
+	/* Longer than any room name, or any user id. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	o = json_pack("{s:b,s:s,s:s}", "y", 1, "r", big + sizeof(big) - 1 - 65, "u", "u1");
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), -EINVAL);
+	json_decref(o);
+	o = json_pack("{s:b,s:s,s:s}", "y", 1, "r", big + sizeof(big) - 1 - 64, "u", "u1");
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
+	json_decref(o);
+	o = json_pack("{s:b,s:s,s:s}", "y", 1, "r", "r", "u", big + sizeof(big) - 1 - CF_IDENT_MAX);
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), -EINVAL);
+	json_decref(o);
+}
+
 int
 main(void)
 {
@@ -1382,6 +1619,10 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_user_id_borrowed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_presence_borrowed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_join_waits, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_typing_fanout, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_typing_large_room, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_typing_buckets, setup, teardown),
+	        cmocka_unit_test(test_typing_redis_payload),
 	};
 
 	/* The slow-consumer log lines are expected; keep the output to failures. */

@@ -2,7 +2,8 @@
 /* bus_local.c - the standalone bus: orders messages in-process. A publish is queued and
  * completed on the next loop turn (a zero-delay lws_sul), so callers see the same asynchronous
  * contract as with Redis: ordering, delivery and the sender's ack all happen later, in FIFO
- * order, and a publisher that goes away in between simply loses its ack. It also keeps what the
+ * order, and a publisher that goes away in between simply loses its ack. Typing events take the
+ * same queue, so they stay behind their session's earlier messages. It also keeps what the
  * cluster bus keeps in Redis for every node: the offline inboxes (inbox.c) and seed 002's
  * created rooms, so that no dialect has to ask which bus runs. */
 #include "base/clock.h"
@@ -12,6 +13,7 @@
 #include "bus/local/rules_file_int.h"
 #include "config/config.h"
 #include "core/inbox.h"
+#include "core/room.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -23,12 +25,23 @@
 
 struct pending {
 	struct lws_dll2 list;
-	struct cf_msg *m; /* one reference; NULL: deliver uid's inbox */
+	struct cf_msg *m; /* one reference; NULL: deliver uid's inbox, or a typing event */
 	char *uid;
+	char *room; /* a typing event's room (owned), with typing; NULL: not a typing event */
+	int typing;
 	cf_bus_done_cb *cb;
 	void *ud;
 	int64_t tag;
 };
+
+static void
+pending_free(struct pending *p)
+{
+	cf_msg_unref(p->m);
+	free(p->uid);
+	free(p->room);
+	free(p);
+}
 
 struct bus_local {
 	struct cf_bus bus; /* first: cf_bus* <-> bus_local* */
@@ -148,11 +161,18 @@ cf_bus_local_run(struct cf_bus *b)
 		struct pending *p = lws_container_of(bl->queue.head, struct pending, list);
 
 		lws_dll2_remove(&p->list);
+		if (p->room) {
+			struct cf_typing t = {.room = p->room, .uid = p->uid, .typing = p->typing};
+
+			if (bl->bus.host.typing)
+				bl->bus.host.typing(bl->bus.host.ud, &t);
+			pending_free(p);
+			continue;
+		}
 		if (!p->m) {
 			if (bl->inbox && bl->bus.host.user_sessions(bl->bus.host.ud, p->uid))
 				drain(bl, p->uid);
-			free(p->uid);
-			free(p);
+			pending_free(p);
 			continue;
 		}
 		if (p->m->dm && p->m->keep && !p->m->keep_acct && bl->inbox) {
@@ -168,8 +188,7 @@ cf_bus_local_run(struct cf_bus *b)
 		} else {
 			order_one(bl, p);
 		}
-		cf_msg_unref(p->m);
-		free(p);
+		pending_free(p);
 	}
 }
 
@@ -203,6 +222,24 @@ local_publish(struct cf_bus *b, struct cf_msg *m, cf_bus_done_cb *cb, void *ud, 
 	p->cb = cb;
 	p->ud = ud;
 	p->tag = tag;
+	enqueue(bl, p);
+	return 0;
+}
+
+/* Queued with the messages, so that a typing event comes after what its session published
+ * before it (a client that sends and starts typing again is not hidden by its own message). */
+static int
+local_typing(struct cf_bus *b, const struct cf_typing *t)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->uid = strdup(t->uid)) || !(p->room = strdup(t->room))) {
+		if (p)
+			pending_free(p);
+		return -ENOMEM;
+	}
+	p->typing = t->typing;
 	enqueue(bl, p);
 	return 0;
 }
@@ -515,9 +552,7 @@ local_free(struct cf_bus *b)
 	while (bl->queue.head) {
 		struct pending *p = lws_container_of(bl->queue.head, struct pending, list);
 		lws_dll2_remove(&p->list);
-		cf_msg_unref(p->m);
-		free(p->uid);
-		free(p);
+		pending_free(p);
 	}
 	cf_inbox_free(bl->inbox);
 	while (bl->rules_q.head) {
@@ -538,6 +573,7 @@ static const struct cf_bus_ops local_ops = {
         .cancel = local_cancel,
         .healthy = local_healthy,
         .user = local_user,
+        .typing = local_typing,
         .dm_written = local_dm_written,
         .online = local_online,
         .room_create = local_room_create,

@@ -371,6 +371,7 @@ static const struct cf_bus_ops cf_bus_redis_ops = {
         .watch = cf_bus_redis_watch,
         .unwatch = cf_bus_redis_unwatch,
         .presence = cf_bus_redis_presence,
+        .typing = cf_bus_redis_typing,
         .dm = cf_bus_redis_dm,
         .history = cf_bus_redis_history,
         .room_create = cf_bus_redis_room_create,

@@ -127,6 +127,11 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 		json_decref(o);
 		return;
 	}
+	if (o && json_object_get(o, "y")) {
+		cf_bus_redis_on_typing(b, o);
+		json_decref(o);
+		return;
+	}
 	if (o)
 		m = msg_of(o);
 	json_decref(o);

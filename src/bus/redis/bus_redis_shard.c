@@ -106,6 +106,12 @@ sh_presence(struct cf_bus *bus, struct cf_room *room, const char *uid, const cha
 }
 
 static int
+sh_typing(struct cf_bus *bus, const struct cf_typing *t)
+{
+	return cf_bus_redis_typing(&shard_of((struct sharded *)bus, t->room)->bus, t);
+}
+
+static int
 sh_history(struct cf_bus *bus, const char *room, uint64_t before, uint32_t limit,
            cf_bus_history_cb *cb, void *ud)
 {
@@ -440,6 +446,7 @@ static const struct cf_bus_ops sharded_ops = {
         .watch = sh_watch,
         .unwatch = sh_unwatch,
         .presence = sh_presence,
+        .typing = sh_typing,
         .dm = sh_dm,
         .history = sh_history,
         .room_create = sh_room_create,
