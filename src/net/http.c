@@ -274,6 +274,8 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			sfx = "/history";
 		else if (plen > sizeof(rooms) - 1 + 9 && !strcmp(path + plen - 9, "/messages"))
 			sfx = "/messages";
+		else if (plen > sizeof(rooms) - 1 + 6 && !strcmp(path + plen - 6, "/rules"))
+			sfx = "/rules";
 		if (!sfx)
 			return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 		nlen = plen - (sizeof(rooms) - 1) - strlen(sfx);
@@ -290,10 +292,18 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 				                     "method_not_allowed", "use GET");
 			return cf_http_api_history(wsi, p, p->room);
 		}
+		if (!strcmp(sfx, "/rules") && m == 'G') {
+			p->auth_ok =
+			        !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+			return cf_http_api_get_rules(wsi, p);
+		}
+		if (m != 'P' && !strcmp(sfx, "/rules"))
+			return cf_http_error(wsi, p, 405, "Allow: GET, POST\r\n",
+			                     "method_not_allowed", "use GET or POST");
 		if (m != 'P')
 			return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
 			                     "use POST");
-		p->route = R_POST_MESSAGE;
+		p->route = !strcmp(sfx, "/rules") ? R_POST_RULES : R_POST_MESSAGE;
 		p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
@@ -567,6 +577,8 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 			return -1; /* answered before its body was in: now the connection ends */
 		if (p->route == R_POST_DM)
 			return cf_http_api_post_dm(wsi, p) < 0 ? -1 : 0;
+		if (p->route == R_POST_RULES)
+			return cf_http_api_post_rules(wsi, p) < 0 ? -1 : 0;
 		if (p->route == R_DIALECT)
 			return dialect_body(wsi, p) < 0 ? -1 : 0;
 		if (p->route != R_POST_MESSAGE)

@@ -13,6 +13,7 @@
 #include "core/msg.h"
 #include "core/req.h"
 #include "core/room.h"
+#include "core/rules.h"
 #include "net/http_int.h"
 #include "net/mount.h"
 #include "net/server.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
@@ -416,4 +418,137 @@ cf_http_api_users(struct lws *wsi, struct http_pss *p, const char *rest, int met
 	p->route = R_POST_DM;
 	p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
 	return 0; /* the body follows */
+}
+
+/* ---- /api/v1/rooms/<room>/rules: the operator's view and changes of a room's rules ---- */
+
+/* The admin token: 0 to go on, else the request is answered. */
+static int
+admin_only(struct lws *wsi, struct http_pss *p, int *answered)
+{
+	*answered = 1;
+	if (p->auth_ok < 0)
+		return cf_http_error(wsi, p, 403, NULL, "forbidden",
+		                     "the admin API is off (server.admin_token is empty)");
+	if (!p->auth_ok)
+		return cf_http_error(wsi, p, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
+		                     "missing or wrong bearer token");
+	*answered = 0;
+	return 0;
+}
+
+static void
+rules_done(void *ud, int err, const struct cf_rules *r)
+{
+	static const struct {
+		int err, status;
+		const char *code, *msg;
+	} map[] = {
+	        {-EEXIST, 409, "room_exists", "the room has rules, members or history"},
+	        {-ENOENT, 404, "no_rules", "the room has no rules: create it first"},
+	        {-EPERM, 403, "forbidden", "not allowed"},
+	        {-EINVAL, 400, "bad_request", "a field is missing or out of range"},
+	        {-E2BIG, 409, "rule_limit", "the room's rules list rooms.max_rule_users users"},
+	        {-ENOSPC, 409, "room_limit", "rooms.max_ruled rooms have rules"},
+	        {-EDQUOT, 409, "room_limit", "the creator's rooms.max_created_per_user is reached"},
+	        {-EBUSY, 409, "last_owner", "the room would have no owner left"},
+	};
+	struct http_pss *p = ud;
+	int rr = 0;
+
+	p->waiting = 0;
+	if (err < 0) {
+		size_t i;
+
+		for (i = 0; i < sizeof(map) / sizeof(map[0]) && map[i].err != err; i++)
+			;
+		if (i < sizeof(map) / sizeof(map[0]))
+			rr = cf_http_error(p->wsi, p, map[i].status, NULL, map[i].code, "%s",
+			                   map[i].msg);
+		else
+			rr = cf_http_error(p->wsi, p, 503, NULL, "unavailable",
+			                   "the room's rules cannot be reached now: %s",
+			                   strerror(-err));
+	} else {
+		rr = cf_http_respond_json(p->wsi, p, 200, NULL,
+		                          json_pack("{s:s,s:o}", "room", p->room, "rules",
+		                                    r ? cf_rules_json(r) : json_null()));
+	}
+	if (rr < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+int
+cf_http_api_get_rules(struct lws *wsi, struct http_pss *p)
+{
+	int answered, r = admin_only(wsi, p, &answered);
+
+	if (answered)
+		return r;
+	r = cf_bus_rules_get(p->srv->env.bus, p->room, rules_done, p);
+	if (r < 0)
+		return cf_http_error(wsi, p, 503, NULL, "unavailable",
+		                     "the rules cannot be read: %s", strerror(-r));
+	p->waiting = 1;
+	return 0;
+}
+
+/* {"op", "user"?, "role"?, "kind"?, "topic"?, "seconds"?}: the operator may do anything a
+ * room's owner may, and create a room with or without an owner ("user"). */
+int
+cf_http_api_post_rules(struct lws *wsi, struct http_pss *p)
+{
+	static const char *const ops[] = {"create", "topic", "kind", "role",  "kick",
+	                                  "ban",    "unban", "mute", "unmute"};
+	const struct cf_config *cfg = p->srv->env.cfg;
+	struct cf_rules_change c = {0};
+	const char *op = NULL, *user = NULL, *role = "none", *kind = "open", *topic = NULL;
+	char uid[CF_IDENT_MAX];
+	json_int_t secs = 0;
+	json_t *o;
+	size_t i;
+	int answered, r = admin_only(wsi, p, &answered);
+
+	if (answered)
+		return r;
+	if (p->too_big)
+		return cf_http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
+	o = json_loadb(p->post ? p->post : "", p->post_len, 0, NULL);
+	if (!json_is_object(o) ||
+	    json_unpack(o, "{s:s,s?s,s?s,s?s,s?s,s?I}", "op", &op, "user", &user, "role", &role,
+	                "kind", &kind, "topic", &topic, "seconds", &secs) < 0) {
+		json_decref(o);
+		return cf_http_error(wsi, p, 400, NULL, "bad_request",
+		                     "body: {\"op\", \"user\", \"role\", \"kind\", \"topic\", "
+		                     "\"seconds\"} (strings; seconds an integer)");
+	}
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]) && strcmp(op, ops[i]); i++)
+		;
+	c.op = (enum cf_rules_op)i;
+	c.role = (uint8_t)cf_rules_role_parse(role);
+	c.kind = (uint8_t)cf_rules_kind_parse(kind);
+	c.topic = topic ? topic : (c.op == CF_RULES_CREATE ? "" : NULL);
+	c.until = secs > 0 && secs <= 10LL * 365 * 86400 ? (int64_t)time(NULL) + secs
+	                                                 : CF_RULES_FOREVER;
+	if (i == sizeof(ops) / sizeof(ops[0]) || cf_rules_role_parse(role) < 0 ||
+	    cf_rules_kind_parse(kind) < 0 || secs < 0 || secs > 10LL * 365 * 86400) {
+		json_decref(o);
+		return cf_http_error(wsi, p, 400, NULL, "bad_request",
+		                     "op, role or kind is not one of those of docs/protocol.md");
+	}
+	if (user && cf_ident_parse(user, strlen(user), CF_ID_ACCOUNT, (size_t)cfg->max_name, uid,
+	                           sizeof(uid)) < 0) {
+		json_decref(o);
+		return cf_http_error(wsi, p, 400, NULL, "user_name_invalid",
+		                     "'user' is no user id");
+	}
+	c.target = user ? uid : NULL;
+	c.actor = NULL; /* the operator */
+	r = cf_bus_rules_change(p->srv->env.bus, p->room, &c, rules_done, p);
+	json_decref(o);
+	if (r < 0)
+		return cf_http_error(wsi, p, 503, NULL, "unavailable",
+		                     "the rules cannot be changed: %s", strerror(-r));
+	p->waiting = 1;
+	return 0;
 }

@@ -18,8 +18,9 @@ struct cf_dialect;
 enum route {
 	R_NONE,
 	R_POST_MESSAGE,
-	R_POST_DM, /* POST /api/v1/users/<id>/messages; p->room holds the user id */
-	R_DIALECT, /* a dialect's request with a body (p->dialect); p->room holds the path */
+	R_POST_DM,    /* POST /api/v1/users/<id>/messages; p->room holds the user id */
+	R_DIALECT,    /* a dialect's request with a body (p->dialect); p->room holds the path */
+	R_POST_RULES, /* POST /api/v1/rooms/<room>/rules: a change of the room's rules */
 };
 
 struct http_pss {
@@ -63,6 +64,10 @@ int cf_http_api_auth(struct lws *wsi, struct cf_server *srv);
 int cf_http_api_users(struct lws *wsi, struct http_pss *p, const char *rest, int method);
 int cf_http_api_post_message(struct lws *wsi, struct http_pss *p);
 int cf_http_api_post_dm(struct lws *wsi, struct http_pss *p);
+/* GET (the rules as they are kept) and POST (a change, as the operator) of
+ * /api/v1/rooms/<p->room>/rules; both take the admin token. */
+int cf_http_api_get_rules(struct lws *wsi, struct http_pss *p);
+int cf_http_api_post_rules(struct lws *wsi, struct http_pss *p);
 
 /* http_static.c: the directory the request's listener serves at / ("" for none), and a file of
  * it (or 404). */

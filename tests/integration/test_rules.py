@@ -6,8 +6,8 @@ bounds a client can reach."""
 import asyncio
 import json
 
-from confabtest import (T, Client, ServerStartError, assert_bystander_unaffected, assert_error,
-                        close_all, uniq)
+from confabtest import (ADMIN_TOKEN, T, Client, ServerStartError, assert_bystander_unaffected,
+                        assert_error, close_all, quote_room, uniq)
 from test_dialect_000 import D0, SHARED_CONF as D0_CONF
 
 PW = "password123"
@@ -414,4 +414,69 @@ async def test_muted_and_audience_are_not_shown_typing(server):
     await ok(alice, "mute", room=room2, user=bob.uid, seconds=60)
     await err(bob, "muted", "typing", room=room2)
     await ok(bob, "typing", room=room2, typing=False)  # stopping is always allowed
+    await close_all([alice, bob])
+
+
+# ---- the admin API -----------------------------------------------------------------------------
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def admin(server, room, body=None, auth=AUTH):
+    path = f"/api/v1/rooms/{quote_room(room)}/rules"
+    if body is None:
+        return server.get(path, headers=auth)
+    return server.post(path, json=body, headers=auth)
+
+
+async def test_admin_api_reads_and_changes_rules(server):
+    alice, bob = await account(server), await account(server)
+    room = uniq("adm")
+    # The operator creates a room for alice, who owns it from then on.
+    r = await asyncio.to_thread(admin, server, room,
+                                {"op": "create", "user": alice.uid, "kind": "private",
+                                 "topic": "made by the operator"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rules"]["users"][alice.uid]["role"] == "owner", r.json()
+    info = await ok(alice, "room", room=room)
+    assert info["role"] == "owner" and info["kind"] == "private", info
+    await ok(alice, "role", room=room, user=bob.uid, role="member")
+    await alice.join(room)
+    await bob.join(room)
+    # The operator bans bob: he is removed at once, and the rules say until when.
+    r = await asyncio.to_thread(admin, server, room, {"op": "ban", "user": bob.uid,
+                                                      "seconds": 600})
+    assert r.status_code == 200, r.text
+    k = await wait_ev(bob, lambda e: e.get("ev") == "kicked", "kicked by the operator")
+    assert k["by"] is None and k["ban"] is True, k
+    ev = await wait_ev(alice, lambda e: rules_evs(alice, room, "ban"), "ban event")
+    assert rules_evs(alice, room, "ban")[0]["by"] is None, ev
+    r = await asyncio.to_thread(admin, server, room)
+    assert r.status_code == 200 and r.json()["rules"]["users"][bob.uid]["ban"] > 0, r.text
+    # The operator may leave a room without an owner, unlike its owners.
+    r = await asyncio.to_thread(admin, server, room, {"op": "role", "user": alice.uid,
+                                                      "role": "none"})
+    assert r.status_code == 200, r.text
+    # Refusals, each a defined error.
+    cases = [({"op": "create"}, 409, "room_exists"),
+             ({"op": "topic", "topic": "x"}, 200, None),
+             ({"op": "nope"}, 400, "bad_request"),
+             ({"op": "ban", "user": "a:b:c"}, 400, "user_name_invalid"),
+             ({"op": "kind", "kind": "secret"}, 400, "bad_request"),
+             ({"op": "topic"}, 400, "bad_request")]
+    for body, status, code in cases:
+        r = await asyncio.to_thread(admin, server, room, body)
+        assert r.status_code == status, (body, r.text)
+        if code:
+            assert r.json()["error"]["code"] == code, (body, r.text)
+    r = await asyncio.to_thread(admin, server, uniq("none"), {"op": "kick", "user": "x"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_rules", r.text
+    assert (await asyncio.to_thread(admin, server, uniq("none"))).json()["rules"] is None
+    # Without the token: nothing.
+    for body in (None, {"op": "kick", "user": alice.uid}):
+        r = await asyncio.to_thread(admin, server, room, body, {})
+        assert r.status_code == 401, r.text
+    r = await asyncio.to_thread(server.get, f"/api/v1/rooms/{room}/rules",
+                                headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401, r.text
     await close_all([alice, bob])
