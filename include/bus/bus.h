@@ -46,6 +46,9 @@ struct cf_bus_host {
 	 * that follows the room (standalone: the one node), once per change. May be NULL. */
 	void (*rules_changed)(void *ud, const char *room, const struct cf_rules *r,
 	                      const struct cf_rules_change *c);
+	/* User uid's read marker in room moved to seq: its sessions here hear of it
+	 * (cf_registry_read_deliver()). May be NULL. */
+	void (*read)(void *ud, const char *uid, const char *room, uint64_t seq);
 	void *ud;
 };
 
@@ -65,6 +68,12 @@ typedef void cf_bus_room_cb(void *ud, const char *room, int err);
  * rooms), -EAGAIN (Redis unreachable, or other nodes' changes kept winning), -EIO (not
  * written), -ENOMEM. */
 typedef void cf_bus_rules_cb(void *ud, int err, const struct cf_rules *r);
+
+/* Completions of read marker operations: err 0 with the marker now (set) or the markers of the
+ * rooms asked about, in order, 0 for none (get; borrowed); or err < 0 (-ENOTCONN: Redis is
+ * unreachable; -ENOMEM). */
+typedef void cf_bus_read_cb(void *ud, int err, uint64_t seq);
+typedef void cf_bus_reads_cb(void *ud, int err, const uint64_t *seqs, size_t n);
 
 /* Completion of cf_bus_online(): err 0 and online[i] (1 or 0) for each of the n user ids
  * asked about, in order, or err < 0 (online NULL). online is borrowed. */
@@ -154,6 +163,14 @@ struct cf_bus_ops {
 	int (*rules_get)(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud);
 	int (*rules_change)(struct cf_bus *b, const char *room, const struct cf_rules_change *c,
 	                    cf_bus_rules_cb *cb, void *ud);
+	/* Read markers, kept for every node as accounts are: read_set raises user uid's marker in
+	 * room to seq (never lowers it) and, when it moved, tells the user's sessions on every node
+	 * (host.read); read_get reads the markers of n rooms (at most CF_BUS_READS_MAX). Both cbs
+	 * run later, exactly once, unless cancel(ud). May be NULL: no markers (-EOPNOTSUPP). */
+	int (*read_set)(struct cf_bus *b, const char *uid, const char *room, uint64_t seq,
+	                cf_bus_read_cb *cb, void *ud);
+	int (*read_get)(struct cf_bus *b, const char *uid, const char *const *rooms, size_t n,
+	                cf_bus_reads_cb *cb, void *ud);
 	/* Where the bus keeps accounts for every node (store.h), owned by the bus. May be NULL:
 	 * the bus shares none, and each node keeps its own. */
 	struct cf_store *(*store)(struct cf_bus *b);
@@ -223,6 +240,13 @@ const struct cf_rules *cf_bus_rules(struct cf_bus *b, const char *room);
 int cf_bus_rules_get(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud);
 int cf_bus_rules_change(struct cf_bus *b, const char *room, const struct cf_rules_change *c,
                         cf_bus_rules_cb *cb, void *ud);
+#define CF_BUS_READS_MAX 256
+/* Read markers: see read_set and read_get in struct cf_bus_ops. 0 or a negative errno (cb
+ * will not run): -EOPNOTSUPP, -EINVAL (n), -ENOTCONN, -ENOMEM. */
+int cf_bus_read_set(struct cf_bus *b, const char *uid, const char *room, uint64_t seq,
+                    cf_bus_read_cb *cb, void *ud);
+int cf_bus_read_get(struct cf_bus *b, const char *uid, const char *const *rooms, size_t n,
+                    cf_bus_reads_cb *cb, void *ud);
 void cf_bus_stop(struct cf_bus *b);
 void cf_bus_free(struct cf_bus *b);
 
@@ -237,6 +261,10 @@ int cf_bus_local_inbox(struct cf_bus *b, const struct cf_config *cfg, char *err,
  * state directory is open (else kept in memory only). 0, or a negative errno with err naming
  * the file that could not be read. Without them the bus keeps no rules (-EOPNOTSUPP). */
 int cf_bus_local_rules(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen);
+/* Gives the standalone bus its read markers (core/reads.h), loaded from state.dir/read.json. 0,
+ * or a negative errno with err naming the file. Without them read_set/read_get answer
+ * -EOPNOTSUPP. */
+int cf_bus_local_reads(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen);
 /* Gives the standalone bus seed 002's created rooms (room_create, room_check), kept in memory
  * for the times cfg's rooms.history_ttl sets. Without them both answer -EOPNOTSUPP. */
 void cf_bus_local_rooms(struct cf_bus *b, const struct cf_config *cfg);

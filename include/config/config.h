@@ -70,6 +70,7 @@ struct cf_config {
 	int rooms_max_ruled;
 	int rooms_max_created;
 	int rooms_max_rule_users;
+	int read_max_markers;
 	int typing_ttl; /* ms */
 	int typing_rate;
 	int typing_burst;

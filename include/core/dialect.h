@@ -97,6 +97,9 @@ struct cf_dialect {
 	 * membership goes; the dialect tells its client. NULL: the registry closes the session
 	 * (1008), as a protocol that cannot say it has no other way to. */
 	void (*kicked)(struct cf_sess *s, const char *room, const struct cf_rules_change *c);
+	/* The user's read marker in room moved to seq (another session of the same user, or this
+	 * one, read on). NULL: not shown in this protocol. */
+	struct cf_frame *(*render_read)(const char *room, uint64_t seq);
 	/* A join that waited for the room to sync (cf_room_join() gave -EINPROGRESS) is done:
 	 * reply from the room's state, or with an error when err < 0 (the member is removed
 	 * after this returns). */

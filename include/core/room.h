@@ -288,6 +288,10 @@ struct cf_msg *cf_room_find_nonce(const struct cf_room *room, const char *user_i
  * remove and add (cf_sess_set_user() does so). */
 int cf_registry_user_add(struct cf_registry *reg, struct cf_sess *s);
 void cf_registry_user_remove(struct cf_registry *reg, struct cf_sess *s);
+/* User uid's read marker in room moved to seq: every session of uid here hears of it, in the
+ * room or not (its unread count changed), through its dialect's render_read. */
+void cf_registry_read_deliver(struct cf_registry *reg, const char *uid, const char *room,
+                              uint64_t seq);
 /* How many sessions user uid has on this node. */
 uint32_t cf_registry_user_sessions(struct cf_registry *reg, const char *uid);
 /* The users with a session here, in no order; NULL after the last. */

@@ -138,6 +138,26 @@ cf_bus_typing(struct cf_bus *b, const struct cf_typing *t)
 }
 
 int
+cf_bus_read_set(struct cf_bus *b, const char *uid, const char *room, uint64_t seq,
+                cf_bus_read_cb *cb, void *ud)
+{
+	if (!b->ops->read_set)
+		return -EOPNOTSUPP;
+	return b->ops->read_set(b, uid, room, seq, cb, ud);
+}
+
+int
+cf_bus_read_get(struct cf_bus *b, const char *uid, const char *const *rooms, size_t n,
+                cf_bus_reads_cb *cb, void *ud)
+{
+	if (n > CF_BUS_READS_MAX)
+		return -EINVAL;
+	if (!b->ops->read_get)
+		return -EOPNOTSUPP;
+	return b->ops->read_get(b, uid, rooms, n, cb, ud);
+}
+
+int
 cf_bus_room_create(struct cf_bus *b, const char *room, uint32_t max, cf_bus_room_cb *cb, void *ud)
 {
 	if (!b->ops->room_create)
@@ -265,6 +285,12 @@ reg_rules_changed(void *ud, const char *room, const struct cf_rules *r,
 	cf_room_rules_changed(ud, room, r, c);
 }
 
+static void
+reg_read(void *ud, const char *uid, const char *room, uint64_t seq)
+{
+	cf_registry_read_deliver(ud, uid, room, seq);
+}
+
 static const struct cf_rules *
 reg_rules(void *b, const char *room)
 {
@@ -281,6 +307,7 @@ cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg)
 	                          .room_seq = reg_room_seq,
 	                          .room_held = reg_room_held,
 	                          .rules_changed = reg_rules_changed,
+	                          .read = reg_read,
 	                          .ud = reg};
 }
 

@@ -3,6 +3,7 @@
  * the bus as the first arrives and the last leaves, and the delivery of direct messages to
  * their sessions, each held message once. */
 #include "core/dialect.h"
+#include "core/frame.h"
 #include "core/msg.h"
 #include "core/room.h"
 #include "core/sess.h"
@@ -132,4 +133,30 @@ cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m)
 		}
 	}
 	return n;
+}
+
+void
+cf_registry_read_deliver(struct cf_registry *reg, const char *uid, const char *room, uint64_t seq)
+{
+	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
+	uint8_t tried[CF_DIALECT_SLOTS] = {0};
+	struct cf_user *u;
+
+	HASH_FIND_STR(reg->users, uid, u);
+	if (!u)
+		return;
+	for (struct cf_sess *s = u->sessions; s; s = s->user_next) {
+		const struct cf_dialect *dl = s->dialect;
+
+		if (!dl->render_read)
+			continue;
+		if (!tried[dl->id]) {
+			tried[dl->id] = 1;
+			frames[dl->id] = dl->render_read(room, seq);
+		}
+		if (frames[dl->id] && reg->host.push)
+			reg->host.push(s, frames[dl->id]);
+	}
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
+		cf_frame_unref(frames[i]);
 }

@@ -184,6 +184,8 @@ static const struct {
         {"unban", cf_native_cmd_rules, 0},
         {"mute", cf_native_cmd_rules, 0},
         {"unmute", cf_native_cmd_rules, 0},
+        {"read", cf_native_cmd_read, 0},
+        {"unread", cf_native_cmd_unread, 0},
 };
 
 static int
@@ -266,6 +268,7 @@ const struct cf_dialect cf_dialect_native = {
         .render_dm = cf_native_render_dm,
         .render_rules = cf_native_render_rules,
         .kicked = cf_native_kicked,
+        .render_read = cf_native_render_read,
         .join_done = cf_native_join_done,
         .on_close = cf_native_on_close,
         .ws_path = ws_path,

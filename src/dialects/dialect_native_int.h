@@ -9,6 +9,7 @@
  *   dialect_native_accounts.c  hello, register, login, logout (commands that wait for auth.c
  *                              hold the session's later ones back: sess.h)
  *   dialect_native_rooms.c     join, leave, send, history, presence, dm, typing
+ *   dialect_native_read.c      read markers: read, unread, the read event
  *   dialect_native_mod.c       rooms with owners and rules: create, room, topic, kind, role,
  *                              kick, ban, unban, mute, unmute */
 #ifndef CONFAB_DIALECT_NATIVE_INT_H
@@ -83,7 +84,14 @@ void cf_native_join_refused(struct cf_sess *s, json_int_t id, int err, const cha
 /* Frees the rules request the session waited for. */
 void cf_native_mod_forget(struct cf_sess *s);
 
+/* dialect_native_read.c */
+int cf_native_cmd_read(struct cmd *c);
+int cf_native_cmd_unread(struct cmd *c);
+struct cf_frame *cf_native_render_read(const char *room, uint64_t seq);
+
 /* dialect_native_rooms.c */
+/* The joined room named by the command's "room": 1, or -1 after the error reply. */
+int cf_native_get_joined(struct cmd *c, struct cf_room **ret);
 int cf_native_cmd_join(struct cmd *c);
 int cf_native_cmd_leave(struct cmd *c);
 int cf_native_cmd_send(struct cmd *c);

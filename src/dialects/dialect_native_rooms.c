@@ -55,8 +55,8 @@ get_room_name(struct cmd *c, const char **ret)
 }
 
 /* The joined room named by the command. Returns 1, or -1 after replying. */
-static int
-get_joined_room(struct cmd *c, struct cf_room **ret)
+int
+cf_native_get_joined(struct cmd *c, struct cf_room **ret)
 {
 	const char *name;
 	struct cf_room *room;
@@ -192,7 +192,7 @@ cf_native_cmd_leave(struct cmd *c)
 	struct cf_room *room;
 	json_t *o;
 
-	if (get_joined_room(c, &room) < 0)
+	if (cf_native_get_joined(c, &room) < 0)
 		return 0;
 	o = json_pack("{s:s}", "room", room->name);
 	cf_room_leave(c->s->env->reg, c->s, room); /* may free the room */
@@ -229,7 +229,7 @@ cf_native_cmd_send(struct cmd *c)
 	struct cf_msg *m, *dup;
 	int r;
 
-	if (get_joined_room(c, &room) < 0)
+	if (cf_native_get_joined(c, &room) < 0)
 		return 0;
 	if (!get_text(c, &text, &tlen))
 		return 0;
@@ -273,7 +273,7 @@ cf_native_cmd_history(struct cmd *c)
 	json_int_t before = -1, limit = HISTORY_DEF;
 	uint32_t to, from;
 
-	if (get_joined_room(c, &room) < 0 ||
+	if (cf_native_get_joined(c, &room) < 0 ||
 	    cf_native_get_int(c, "before", 0, ID_MAX, &before) < 0 ||
 	    cf_native_get_int(c, "limit", 1, cfg->history, &limit) < 0)
 		return 0;
@@ -290,7 +290,7 @@ cf_native_cmd_presence(struct cmd *c)
 {
 	struct cf_room *room;
 
-	if (get_joined_room(c, &room) < 0)
+	if (cf_native_get_joined(c, &room) < 0)
 		return 0;
 	cf_native_reply_members(c->s, c->id, "presence", json_pack("{s:s}", "room", room->name),
 	                        room);
@@ -396,7 +396,7 @@ cf_native_cmd_typing(struct cmd *c)
 	json_t *v;
 	int r;
 
-	if (get_joined_room(c, &room) < 0)
+	if (cf_native_get_joined(c, &room) < 0)
 		return 0;
 	v = json_object_get(c->o, "typing");
 	if (v && !json_is_boolean(v))

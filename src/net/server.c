@@ -583,6 +583,8 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		r0 = cf_bus_local_inbox(srv->env.bus, cfg, err, sizeof(err));
 		if (r0 == 0)
 			r0 = cf_bus_local_rules(srv->env.bus, cfg, err, sizeof(err));
+		if (r0 == 0)
+			r0 = cf_bus_local_reads(srv->env.bus, cfg, err, sizeof(err));
 		if (r0 < 0)
 			return cf_log_errno(CF_LOG_ERR, r0, "%s", err);
 	}

@@ -13,6 +13,7 @@
 #include "bus/local/rules_file_int.h"
 #include "config/config.h"
 #include "core/inbox.h"
+#include "core/reads.h"
 #include "core/room.h"
 
 #include <errno.h>
@@ -59,15 +60,22 @@ struct bus_local {
 	/* Room rules (rules_file_int.h); NULL: none kept (cf_bus_local_rules() not called). Their
 	 * completions wait for the next turn on rules_q. */
 	struct cf_rules_file *rules;
+	struct cf_reads *reads; /* NULL: none kept (cf_bus_local_reads() not called) */
 	struct lws_dll2_owner rules_q;
 	lws_sorted_usec_list_t sul_rules;
 };
 
+/* A rules or read-marker completion waiting for the next turn. */
 struct rules_done {
 	struct lws_dll2 list;
 	cf_bus_rules_cb *cb;
+	cf_bus_read_cb *rcb;
+	cf_bus_reads_cb *rscb;
 	void *ud;
 	int err;
+	uint64_t seq;
+	size_t n;
+	uint64_t *seqs; /* owned */
 	char room[];
 };
 
@@ -401,6 +409,7 @@ local_stop(struct cf_bus *b)
 	struct bus_local *bl = (struct bus_local *)b;
 
 	cf_inbox_stop(bl->inbox);
+	cf_reads_stop(bl->reads);
 	if (bl->ctx)
 		lws_sul_cancel(&bl->sul_rules);
 }
@@ -439,6 +448,11 @@ rules_run(lws_sorted_usec_list_t *sul)
 		lws_dll2_remove(&d->list);
 		if (d->cb)
 			d->cb(d->ud, d->err, d->err ? NULL : cf_rules_file_get(bl->rules, d->room));
+		else if (d->rcb)
+			d->rcb(d->ud, d->err, d->seq);
+		else if (d->rscb)
+			d->rscb(d->ud, d->err, d->seqs, d->n);
+		free(d->seqs);
 		free(d);
 	}
 }
@@ -459,6 +473,77 @@ rules_later(struct bus_local *bl, const char *room, int err, cf_bus_rules_cb *cb
 	lws_dll2_add_tail(&d->list, &bl->rules_q);
 	if (bl->ctx && bl->rules_q.count == 1)
 		lws_sul_schedule(bl->ctx, 0, &bl->sul_rules, rules_run, 1);
+	return 0;
+}
+
+/* ---- read markers ---- */
+
+int
+cf_bus_local_reads(struct cf_bus *b, const struct cf_config *cfg, char *err, size_t errlen)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct cf_reads *rd = cf_reads_open(bl->ctx, cfg, err, errlen);
+
+	if (!rd)
+		return -EINVAL;
+	cf_reads_free(bl->reads);
+	bl->reads = rd;
+	return 0;
+}
+
+static int
+local_read_set(struct cf_bus *b, const char *uid, const char *room, uint64_t seq,
+               cf_bus_read_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	const struct cf_bus_host *h = &bl->bus.host;
+	uint64_t now;
+	int r;
+
+	if (!bl->reads)
+		return -EOPNOTSUPP;
+	r = cf_reads_set(bl->reads, uid, room, seq, &now);
+	if (r < 0)
+		return r;
+	if (r > 0 && h->read)
+		h->read(h->ud, uid, room, now);
+	r = rules_later(bl, room, 0, NULL, ud);
+	if (r == 0) {
+		struct rules_done *d = lws_container_of(bl->rules_q.tail, struct rules_done, list);
+
+		d->rcb = cb;
+		d->seq = now;
+	}
+	return r;
+}
+
+static int
+local_read_get(struct cf_bus *b, const char *uid, const char *const *rooms, size_t n,
+               cf_bus_reads_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	uint64_t *seqs;
+	int r;
+
+	if (!bl->reads)
+		return -EOPNOTSUPP;
+	seqs = calloc(n ? n : 1, sizeof(*seqs));
+	if (!seqs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = cf_reads_get(bl->reads, uid, rooms[i]);
+	r = rules_later(bl, "", 0, NULL, ud);
+	if (r < 0) {
+		free(seqs);
+		return r;
+	}
+	{
+		struct rules_done *d = lws_container_of(bl->rules_q.tail, struct rules_done, list);
+
+		d->rscb = cb;
+		d->seqs = seqs;
+		d->n = n;
+	}
 	return 0;
 }
 
@@ -524,8 +609,11 @@ local_cancel(struct cf_bus *b, void *ud)
 
 	lws_start_foreach_dll (struct lws_dll2 *, d, bl->rules_q.head) {
 		struct rules_done *x = lws_container_of(d, struct rules_done, list);
-		if (x->ud == ud)
+		if (x->ud == ud) {
 			x->cb = NULL;
+			x->rcb = NULL;
+			x->rscb = NULL;
+		}
 	}
 	lws_end_foreach_dll(d);
 	lws_start_foreach_dll (struct lws_dll2 *, d, bl->queue.head) {
@@ -558,8 +646,10 @@ local_free(struct cf_bus *b)
 	while (bl->rules_q.head) {
 		struct rules_done *d = lws_container_of(bl->rules_q.head, struct rules_done, list);
 		lws_dll2_remove(&d->list);
+		free(d->seqs);
 		free(d);
 	}
+	cf_reads_free(bl->reads);
 	cf_rules_file_free(bl->rules);
 	while (bl->created)
 		created_free(bl, bl->created);
@@ -582,6 +672,8 @@ static const struct cf_bus_ops local_ops = {
         .rules = local_rules,
         .rules_get = local_rules_get,
         .rules_change = local_rules_change,
+        .read_set = local_read_set,
+        .read_get = local_read_get,
         .stop = local_stop,
         .free = local_free,
 };

@@ -80,6 +80,12 @@ cf_bus_redis_req_finish(struct req *q, int err)
 		if (q->cb.rules)
 			q->cb.rules(q->ud, err, NULL);
 		break;
+	case REQ_READS:
+		if (q->add && q->cb.reads_get)
+			q->cb.reads_get(q->ud, err, NULL, 0);
+		else if (!q->add && q->cb.reads_set)
+			q->cb.reads_set(q->ud, err, 0);
+		break;
 	}
 	cf_bus_redis_req_free(q);
 }
@@ -221,7 +227,7 @@ on_up(void *ud)
 	struct bus_redis *b = ud;
 	struct script *all[] = {&b->pub,      &b->fetch,   &b->presence, &b->alive,
 	                        &b->newepoch, &b->history, &b->created,  &b->dmkeep,
-	                        &b->drain,    &b->dmdone,  &b->rules};
+	                        &b->drain,    &b->dmdone,  &b->rules,    &b->readset};
 
 	/* First on the new link: every EVALSHA after them finds the scripts (a restarted or
 	 * promoted Redis has none). */
@@ -382,6 +388,8 @@ static const struct cf_bus_ops cf_bus_redis_ops = {
         .rules = cf_bus_redis_rules,
         .rules_get = cf_bus_redis_rules_get,
         .rules_change = cf_bus_redis_rules_change,
+        .read_set = cf_bus_redis_read_set,
+        .read_get = cf_bus_redis_read_get,
         .store = redis_store,
         .stop = redis_stop,
         .free = redis_free,
@@ -416,6 +424,7 @@ cf_bus_redis_one(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	script_init(&b->drain, "drain", cf_lua_drain);
 	script_init(&b->dmdone, "dmdone", cf_lua_dmdone);
 	script_init(&b->rules, "rules", cf_lua_rules);
+	script_init(&b->readset, "readset", cf_lua_readset);
 	b->ctx = ctx;
 	snprintf(b->node, sizeof(b->node), "%s", node_id);
 	cf_metrics.redis_mode = 1;

@@ -28,6 +28,11 @@ cf_bus_redis_on_dm(struct bus_redis *b, const char *payload, size_t len)
 	const char *to, *u, *n, *x, *t, *i = NULL, *q = NULL;
 	struct cf_msg *m = NULL;
 
+	/* The user's channel also carries its read markers (bus_redis_reads.c). */
+	if (o && cf_bus_redis_on_read(b, o)) {
+		json_decref(o);
+		return;
+	}
 	if (o && json_unpack(o, "{s:s,s:s,s:s,s:s,s:s,s?s,s?s}", "to", &to, "u", &u, "n", &n, "x",
 	                     &x, "t", &t, "i", &i, "q", &q) == 0)
 		m = cf_msg_new(to, u, n, x, NULL);

@@ -57,7 +57,7 @@ struct bus_redis {
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner reqs;  /* struct req in flight */
 	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain,
-	        dmdone, rules;
+	        dmdone, rules, readset;
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
 	uint64_t touched_us; /* when the followed rooms' keys were last refreshed */
@@ -113,6 +113,7 @@ enum req_kind {
 	REQ_ROOM,    /* seed 002's room_create or room_check: cb.room */
 	REQ_ONLINE,  /* a presence question (PUBSUB NUMSUB): cb.online */
 	REQ_RULES,   /* a room's rules read or changed: cb.rules */
+	REQ_READS,   /* a read marker raised (cb.reads_set) or read (cb.reads_get) */
 };
 
 /* A caller's request in flight, on b->reqs until its last reply is in, so that cf_bus_cancel()
@@ -127,12 +128,14 @@ struct req {
 		cf_bus_room_cb *room;
 		cf_bus_online_cb *online;
 		cf_bus_rules_cb *rules;
+		cf_bus_read_cb *reads_set;
+		cf_bus_reads_cb *reads_get;
 	} cb; /* NULL once cancelled */
 	void *ud;
 	struct cf_msg *m; /* REQ_PUBLISH: one reference */
 	int64_t tag;      /* REQ_PUBLISH: the caller's */
 	size_t n;         /* REQ_ONLINE: how many users were asked about */
-	uint8_t add;      /* REQ_ROOM: create (else check) */
+	uint8_t add;      /* REQ_ROOM: create (else check); REQ_READS: a get (else a set) */
 	void *own;        /* REQ_RULES: the request's state (bus_redis_rules.c), freed with q */
 	void (*own_free)(void *own);
 	char room[]; /* REQ_ROOM: the room */
@@ -249,6 +252,14 @@ void cf_bus_redis_on_rules(struct bus_redis *b, json_t *o);
  * Redis holds is not rules (the join is refused as unavailable: a room must not open up
  * because its rules were damaged). */
 int cf_bus_redis_rules_fetched(struct bus_redis *b, struct cf_room *room, const redisReply *rep);
+
+/* bus_redis_reads.c */
+int cf_bus_redis_read_set(struct cf_bus *bus, const char *uid, const char *room, uint64_t seq,
+                          cf_bus_read_cb *cb, void *ud);
+int cf_bus_redis_read_get(struct cf_bus *bus, const char *uid, const char *const *rooms, size_t n,
+                          cf_bus_reads_cb *cb, void *ud);
+/* A message on a user's channel: 1 if it was a read marker (handled), 0 if not one. */
+int cf_bus_redis_on_read(struct bus_redis *b, json_t *o);
 
 /* bus_redis_created.c */
 int cf_bus_redis_room_create(struct cf_bus *bus, const char *room, uint32_t max, cf_bus_room_cb *cb,

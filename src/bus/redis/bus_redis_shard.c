@@ -153,6 +153,23 @@ sh_rules_change(struct cf_bus *bus, const char *room, const struct cf_rules_chan
 	                                 ud);
 }
 
+/* A user's markers live on the user's shard, with its channel. */
+static int
+sh_read_set(struct cf_bus *bus, const char *uid, const char *room, uint64_t seq, cf_bus_read_cb *cb,
+            void *ud)
+{
+	return cf_bus_redis_read_set(&shard_of((struct sharded *)bus, uid)->bus, uid, room, seq, cb,
+	                             ud);
+}
+
+static int
+sh_read_get(struct cf_bus *bus, const char *uid, const char *const *rooms, size_t n,
+            cf_bus_reads_cb *cb, void *ud)
+{
+	return cf_bus_redis_read_get(&shard_of((struct sharded *)bus, uid)->bus, uid, rooms, n, cb,
+	                             ud);
+}
+
 static int
 sh_room_check(struct cf_bus *bus, const char *room, cf_bus_room_cb *cb, void *ud)
 {
@@ -454,6 +471,8 @@ static const struct cf_bus_ops sharded_ops = {
         .rules = sh_rules,
         .rules_get = sh_rules_get,
         .rules_change = sh_rules_change,
+        .read_set = sh_read_set,
+        .read_get = sh_read_get,
         .user = sh_user,
         .dm_written = sh_dm_written,
         .online = sh_online,

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/* dialect_native_read.c - confab.v1's read markers (docs/protocol.md "read"): `read` raises the
+ * account's marker in a room it is in, `unread` answers how many messages each of its rooms
+ * holds after the marker, and the read event tells the account's sessions that a marker moved.
+ * The markers are the bus's (read_set, read_get); each command waits for it, holding the
+ * session's later commands back so that replies keep their order. */
+#include "base/ident.h"
+#include "bus/bus.h"
+#include "core/env.h"
+#include "core/frame.h"
+#include "dialects/dialect_native_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What a waiting read or unread keeps (in x->auth_arg, freed with the session): its id and
+ * the rooms asked about, NUL-separated. */
+struct read_req {
+	json_int_t id;
+	size_t n;
+	char names[];
+};
+
+struct cf_frame *
+cf_native_render_read(const char *room, uint64_t seq)
+{
+	return cf_frame_from_json(
+	        json_pack("{s:s,s:s,s:I}", "ev", "read", "room", room, "seq", (json_int_t)seq));
+}
+
+static struct read_req *
+req_of(struct cf_sess *s)
+{
+	return s->x ? (struct read_req *)s->x->auth_arg : NULL;
+}
+
+static struct read_req *
+req_new(struct cmd *c, const char *const *names, size_t n)
+{
+	struct cf_sess_ext *x = cf_sess_ext(c->s);
+	size_t len = 0;
+	struct read_req *q;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(names[i]) + 1;
+	q = x ? calloc(1, sizeof(*q) + len + 1) : NULL;
+	if (!q)
+		return NULL;
+	q->id = c->id;
+	q->n = n;
+	p = q->names;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+
+		memcpy(p, names[i], l + 1);
+		p += l + 1;
+	}
+	free(x->auth_arg);
+	x->auth_arg = (char *)q;
+	return q;
+}
+
+static void
+done(struct cf_sess *s)
+{
+	free(s->x->auth_arg);
+	s->x->auth_arg = NULL;
+	cf_sess_done(s);
+}
+
+static void
+set_done(void *ud, int err, uint64_t seq)
+{
+	struct cf_sess *s = ud;
+	struct read_req *q = req_of(s);
+
+	if (!q)
+		return;
+	if (err < 0)
+		cf_native_err_reply(s, q->id, "unavailable", "read markers cannot be reached now");
+	else
+		cf_native_reply_to(
+		        s, q->id, "read",
+		        json_pack("{s:s,s:I}", "room", q->names, "seq", (json_int_t)seq));
+	done(s);
+}
+
+static void
+get_done(void *ud, int err, const uint64_t *seqs, size_t n)
+{
+	struct cf_sess *s = ud;
+	struct read_req *q = req_of(s);
+	const char *name;
+	json_t *a;
+
+	if (!q)
+		return;
+	if (err < 0 || n != q->n) {
+		cf_native_err_reply(s, q->id, "unavailable", "read markers cannot be reached now");
+		done(s);
+		return;
+	}
+	a = json_array();
+	name = q->names;
+	for (size_t i = 0; i < n; i++, name += strlen(name) + 1) {
+		/* The room as this node holds it now (it may have been left meanwhile). */
+		struct cf_room *room = cf_room_find(s->env->reg, name);
+		uint64_t last = room ? room->seq : 0;
+
+		json_array_append_new(
+		        a, json_pack("{s:s,s:I,s:I,s:I}", "room", name, "seq", (json_int_t)last,
+		                     "read", (json_int_t)seqs[i], "unread",
+		                     (json_int_t)(last > seqs[i] ? last - seqs[i] : 0)));
+	}
+	cf_native_reply_to(s, q->id, "unread", json_pack("{s:o}", "rooms", a));
+	done(s);
+}
+
+/* Read markers are an account's: a guest's name is anybody's. 1, or 0 after the error. */
+static int
+need_account(struct cmd *c)
+{
+	if (cf_ident_space_of(c->s->user_id, NULL) == CF_ID_ACCOUNT)
+		return 1;
+	fail(c, "auth_required", "read markers are kept for accounts: say hello with a token");
+	return 0;
+}
+
+int
+cf_native_cmd_read(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	struct cf_room *room;
+	json_int_t seq;
+	int r;
+
+	if (cf_native_ensure_user(s) < 0)
+		return -1;
+	if (!need_account(c) || cf_native_get_joined(c, &room) < 0)
+		return 0;
+	r = cf_native_get_int(c, "seq", 0, ID_MAX, &seq);
+	if (r < 0)
+		return 0;
+	if (r == 0)
+		return fail(c, "bad_request", "missing field 'seq'");
+	if ((uint64_t)seq > room->seq)
+		return fail(c, "bad_request", "seq %lld is beyond the room's last message (%llu)",
+		            (long long)seq, (unsigned long long)room->seq);
+	if (!req_new(c, (const char *const[]){room->name}, 1))
+		return -1;
+	r = cf_bus_read_set(s->env->bus, s->user_id, room->name, (uint64_t)seq, set_done, s);
+	if (r < 0) {
+		free(s->x->auth_arg);
+		s->x->auth_arg = NULL;
+		return fail(c, "unavailable", "read markers cannot be reached now");
+	}
+	cf_sess_wait(s);
+	return 0;
+}
+
+int
+cf_native_cmd_unread(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const char *names[CF_BUS_READS_MAX];
+	size_t n = 0;
+	int r;
+
+	if (cf_native_ensure_user(s) < 0)
+		return -1;
+	if (!need_account(c))
+		return 0;
+	lws_start_foreach_dll (struct lws_dll2 *, d, s->rooms.head) {
+		struct cf_member *mb = lws_container_of(d, struct cf_member, in_sess);
+
+		if (n < CF_BUS_READS_MAX && !mb->pending)
+			names[n++] = mb->room->name;
+	}
+	lws_end_foreach_dll(d);
+	if (!req_new(c, names, n))
+		return -1;
+	r = cf_bus_read_get(s->env->bus, s->user_id, names, n, get_done, s);
+	if (r < 0) {
+		free(s->x->auth_arg);
+		s->x->auth_arg = NULL;
+		return fail(c, "unavailable", "read markers cannot be reached now");
+	}
+	cf_sess_wait(s);
+	return 0;
+}
