@@ -46,6 +46,9 @@ struct cf_bus_host {
 	 * that follows the room (standalone: the one node), once per change. May be NULL. */
 	void (*rules_changed)(void *ud, const char *room, const struct cf_rules *r,
 	                      const struct cf_rules_change *c);
+	/* How many users are in the room on this node and others it knows of (the registry's
+	 * presence), for a bus that keeps rooms in-process. May be NULL: 0. */
+	uint32_t (*room_users)(void *ud, const char *room);
 	/* User uid's read marker in room moved to seq: its sessions here hear of it
 	 * (cf_registry_read_deliver()). May be NULL. */
 	void (*read)(void *ud, const char *uid, const char *room, uint64_t seq);
@@ -68,6 +71,18 @@ typedef void cf_bus_room_cb(void *ud, const char *room, int err);
  * rooms), -EAGAIN (Redis unreachable, or other nodes' changes kept winning), -EIO (not
  * written), -ENOMEM. */
 typedef void cf_bus_rules_cb(void *ud, int err, const struct cf_rules *r);
+
+/* One room of the directory: a room created with rules whose kind is open or announce. */
+struct cf_dir_entry {
+	const char *room;
+	const char *topic;
+	uint8_t kind;     /* enum cf_room_kind */
+	uint32_t members; /* users present, on every node */
+};
+/* Completion of a directory page: err 0 with up to limit entries in name order (borrowed) and
+ * more set when rooms after the last one may follow; or err < 0. */
+typedef void cf_bus_dir_cb(void *ud, int err, const struct cf_dir_entry *e, size_t n, int more);
+#define CF_BUS_DIR_MAX 100 /* most entries of one page */
 
 /* Completions of read marker operations: err 0 with the marker now (set) or the markers of the
  * rooms asked about, in order, 0 for none (get; borrowed); or err < 0 (-ENOTCONN: Redis is
@@ -171,6 +186,12 @@ struct cf_bus_ops {
 	                cf_bus_read_cb *cb, void *ud);
 	int (*read_get)(struct cf_bus *b, const char *uid, const char *const *rooms, size_t n,
 	                cf_bus_reads_cb *cb, void *ud);
+	/* The room directory: the rooms created with rules, of kind open or announce, whose names
+	 * start with prefix and sort after `after` ("": from the first), in byte order, up to limit
+	 * (1..CF_BUS_DIR_MAX) per page. cb runs later, exactly once, unless cancel(ud). May be
+	 * NULL: -EOPNOTSUPP. */
+	int (*directory)(struct cf_bus *b, const char *prefix, const char *after, uint32_t limit,
+	                 cf_bus_dir_cb *cb, void *ud);
 	/* Where the bus keeps accounts for every node (store.h), owned by the bus. May be NULL:
 	 * the bus shares none, and each node keeps its own. */
 	struct cf_store *(*store)(struct cf_bus *b);
@@ -240,6 +261,10 @@ const struct cf_rules *cf_bus_rules(struct cf_bus *b, const char *room);
 int cf_bus_rules_get(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud);
 int cf_bus_rules_change(struct cf_bus *b, const char *room, const struct cf_rules_change *c,
                         cf_bus_rules_cb *cb, void *ud);
+/* See directory in struct cf_bus_ops: 0 or a negative errno (cb will not run): -EINVAL
+ * (limit), -EOPNOTSUPP, -ENOTCONN, -ENOMEM. */
+int cf_bus_directory(struct cf_bus *b, const char *prefix, const char *after, uint32_t limit,
+                     cf_bus_dir_cb *cb, void *ud);
 #define CF_BUS_READS_MAX 256
 /* Read markers: see read_set and read_get in struct cf_bus_ops. 0 or a negative errno (cb
  * will not run): -EOPNOTSUPP, -EINVAL (n), -ENOTCONN, -ENOMEM. */

@@ -138,6 +138,17 @@ cf_bus_typing(struct cf_bus *b, const struct cf_typing *t)
 }
 
 int
+cf_bus_directory(struct cf_bus *b, const char *prefix, const char *after, uint32_t limit,
+                 cf_bus_dir_cb *cb, void *ud)
+{
+	if (limit < 1 || limit > CF_BUS_DIR_MAX)
+		return -EINVAL;
+	if (!b->ops->directory)
+		return -EOPNOTSUPP;
+	return b->ops->directory(b, prefix, after, limit, cb, ud);
+}
+
+int
 cf_bus_read_set(struct cf_bus *b, const char *uid, const char *room, uint64_t seq,
                 cf_bus_read_cb *cb, void *ud)
 {
@@ -285,6 +296,14 @@ reg_rules_changed(void *ud, const char *room, const struct cf_rules *r,
 	cf_room_rules_changed(ud, room, r, c);
 }
 
+static uint32_t
+reg_room_users(void *ud, const char *name)
+{
+	struct cf_room *room = cf_room_find(ud, name);
+
+	return room ? room->nusers : 0;
+}
+
 static void
 reg_read(void *ud, const char *uid, const char *room, uint64_t seq)
 {
@@ -308,6 +327,7 @@ cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg)
 	                          .room_held = reg_room_held,
 	                          .rules_changed = reg_rules_changed,
 	                          .read = reg_read,
+	                          .room_users = reg_room_users,
 	                          .ud = reg};
 }
 

@@ -186,6 +186,7 @@ static const struct {
         {"unmute", cf_native_cmd_rules, 0},
         {"read", cf_native_cmd_read, 0},
         {"unread", cf_native_cmd_unread, 0},
+        {"rooms", cf_native_cmd_rooms, 0},
 };
 
 static int

@@ -87,6 +87,7 @@ void cf_native_mod_forget(struct cf_sess *s);
 /* dialect_native_read.c */
 int cf_native_cmd_read(struct cmd *c);
 int cf_native_cmd_unread(struct cmd *c);
+int cf_native_cmd_rooms(struct cmd *c);
 struct cf_frame *cf_native_render_read(const char *room, uint64_t seq);
 
 /* dialect_native_rooms.c */

@@ -79,10 +79,14 @@ room_hidden(const char *name)
 	return 0;
 }
 
-int
-cf_http_api_rooms(struct lws *wsi, struct http_pss *p)
+static long long urlarg_uint(struct lws *wsi, const char *name, long long def);
+
+/* The rooms this node holds (an operator's view), and a page of the room directory
+ * (docs/protocol.md "rooms"): dir NULL when the bus keeps none. */
+static int
+rooms_respond(struct http_pss *p, const struct cf_dir_entry *e, size_t n, int more, int have_dir)
 {
-	json_t *a = json_array();
+	json_t *a = json_array(), *dir = have_dir ? json_array() : json_null();
 	struct cf_room *room;
 
 	for (room = cf_room_first(p->srv->env.reg); room; room = cf_room_next(room))
@@ -91,7 +95,55 @@ cf_http_api_rooms(struct lws *wsi, struct http_pss *p)
 			                                   "members", (json_int_t)room->nusers,
 			                                   "seq", (json_int_t)room->seq, "epoch",
 			                                   (json_int_t)room->epoch));
-	return cf_http_respond_json(wsi, p, 200, NULL, json_pack("{s:o}", "rooms", a));
+	for (size_t i = 0; have_dir && i < n; i++)
+		json_array_append_new(dir,
+		                      json_pack("{s:s,s:s,s:s,s:I}", "room", e[i].room, "topic",
+		                                e[i].topic, "kind", cf_rules_kind_name(e[i].kind),
+		                                "members", (json_int_t)e[i].members));
+	return cf_http_respond_json(
+	        p->wsi, p, 200, NULL,
+	        json_pack("{s:o,s:o,s:o}", "rooms", a, "directory", dir, "next",
+	                  more && n ? json_string(e[n - 1].room) : json_null()));
+}
+
+static void
+rooms_page(void *ud, int err, const struct cf_dir_entry *e, size_t n, int more)
+{
+	struct http_pss *p = ud;
+	int r;
+
+	p->waiting = 0;
+	if (err < 0)
+		r = cf_http_error(p->wsi, p, 503, NULL, "unavailable",
+		                  "the room directory cannot be read now: %s", strerror(-err));
+	else
+		r = rooms_respond(p, e, n, more, 1);
+	if (r < 0)
+		lws_set_timeout(p->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+int
+cf_http_api_rooms(struct lws *wsi, struct http_pss *p)
+{
+	char prefix[CF_ROOM_NAME_MAX + 1] = "", after[CF_ROOM_NAME_MAX + 1] = "";
+	long long limit = urlarg_uint(wsi, "limit", 50);
+	int rp = cf_req_query_arg(wsi, "prefix", prefix, sizeof(prefix));
+	int ra = cf_req_query_arg(wsi, "after", after, sizeof(after));
+	int r;
+
+	if ((rp < 0 && rp != -ENOENT) || (ra < 0 && ra != -ENOENT) || limit < 1 ||
+	    limit > CF_BUS_DIR_MAX)
+		return cf_http_error(wsi, p, 400, NULL, "bad_request",
+		                     "prefix and after are at most %d bytes, limit 1 to %d",
+		                     CF_ROOM_NAME_MAX, CF_BUS_DIR_MAX);
+	r = cf_bus_directory(p->srv->env.bus, prefix, after, (uint32_t)limit, rooms_page, p);
+	if (r == -EOPNOTSUPP)
+		return rooms_respond(p, NULL, 0, 0, 0);
+	if (r < 0)
+		return cf_http_error(wsi, p, 503, NULL, "unavailable",
+		                     "the room directory cannot be read now: %s", strerror(-r));
+	p->waiting = 1;
+	return 0;
 }
 
 /* An unsigned query argument, or def when absent; -1 when malformed, also when the query

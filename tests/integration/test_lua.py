@@ -159,6 +159,36 @@ def test_rules_written_only_on_the_version_read_and_bounded(redis):
     sub.close()
 
 
+def test_directory_pages_in_name_order(redis):
+    for name in ("d-a", "d-b", "d-c", "e-a"):
+        redis.call("ZADD", P + "ruled", "0", name)
+        redis.call("HSET", P + "rules:" + name, "j", '{"v":1,"kind":"open"}')
+    redis.call("HSET", P + "presence:d-b", "n\x1fu", "U")
+    rows, more = ev(redis, "directory", [P + "ruled"], "d-", "", "2", P)
+    assert [r[0] for r in rows] == ["d-a", "d-b"] and more == 1, rows
+    assert rows[1] == ["d-b", '{"v":1,"kind":"open"}', 1], rows
+    rows, more = ev(redis, "directory", [P + "ruled"], "d-", "d-b", "2", P)
+    assert [r[0] for r in rows] == ["d-c"] and more == 0, rows
+    redis.call("DEL", P + "rules:d-c")
+    rows, _ = ev(redis, "directory", [P + "ruled"], "d-", "d-b", "2", P)
+    assert rows == [["d-c", None, 0]], rows
+
+
+def test_readset_raises_only_and_forgets_the_oldest(redis):
+    keys = [P + "read:al", P + "readt:al"]
+    sub = Sub(redis, P + "user:al")
+    assert ev(redis, "readset", keys, "r1", "5", "2", P + "user:al", "m1") == "5"
+    assert sub.get() == "m1"
+    assert ev(redis, "readset", keys, "r1", "3", "2", P + "user:al", "m2") == "5"
+    sub.nothing_more()
+    assert ev(redis, "readset", keys, "r2", "1", "2", P + "user:al", "m3") == "1"
+    assert sub.get() == "m3"
+    assert ev(redis, "readset", keys, "r3", "9", "2", P + "user:al", "m4") == "9"
+    assert sub.get() == "m4"
+    assert hgetall(redis, P + "read:al") == {"r2": "1", "r3": "9"}
+    sub.close()
+
+
 def test_newepoch_replaces_only_the_epoch_seen_and_history_reads_it(redis):
     for text in ("a", "b", "c"):
         publish(redis, "h", text)
@@ -355,7 +385,7 @@ def test_confabd_loads_the_files(start_server, redis):
     """The scripts a node loads with SCRIPT LOAD are the files, byte for byte."""
     start_server(node_conf(redis, "lua0"))
     names = ["publish", "fetch", "history", "newepoch", "presence", "alive", "created", "dmkeep",
-             "drain", "dmdone", "rules"]
+             "drain", "dmdone", "rules", "readset", "directory"]
     shas = [hashlib.sha1(script(n).encode()).hexdigest() for n in names]
     # SCRIPT LOAD is the first thing on a new link: once all are there, none is another.
     poll_until_sync(lambda: sum(redis.call("SCRIPT", "EXISTS", *shas)) == len(names), T(10),

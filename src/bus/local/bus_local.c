@@ -76,6 +76,10 @@ struct rules_done {
 	uint64_t seq;
 	size_t n;
 	uint64_t *seqs; /* owned */
+	cf_bus_dir_cb *dcb;
+	char *dir_after;          /* owned: the page is read when it completes */
+	char *dir_prefix;         /* owned */
+	uint32_t limit;
 	char room[];
 };
 
@@ -437,6 +441,26 @@ local_rules(struct cf_bus *b, const char *room)
 	return bl->rules ? cf_rules_file_get(bl->rules, room) : NULL;
 }
 
+/* A directory page, read when it completes so that what it borrows is current. */
+static void
+dir_complete(struct bus_local *bl, struct rules_done *d)
+{
+	const struct cf_bus_host *h = &bl->bus.host;
+	const char *names[CF_BUS_DIR_MAX];
+	const struct cf_rules *rules[CF_BUS_DIR_MAX];
+	struct cf_dir_entry e[CF_BUS_DIR_MAX];
+	int more = 0, n = cf_rules_file_list(bl->rules, d->dir_prefix, d->dir_after, d->limit,
+	                                     names, rules, &more);
+
+	for (int i = 0; i < n; i++)
+		e[i] = (struct cf_dir_entry){
+		        .room = names[i],
+		        .topic = rules[i]->topic ? rules[i]->topic : "",
+		        .kind = rules[i]->kind,
+		        .members = h->room_users ? h->room_users(h->ud, names[i]) : 0};
+	d->dcb(d->ud, n < 0 ? n : 0, n < 0 ? NULL : e, n < 0 ? 0 : (size_t)n, more);
+}
+
 static void
 rules_run(lws_sorted_usec_list_t *sul)
 {
@@ -452,7 +476,11 @@ rules_run(lws_sorted_usec_list_t *sul)
 			d->rcb(d->ud, d->err, d->seq);
 		else if (d->rscb)
 			d->rscb(d->ud, d->err, d->seqs, d->n);
+		else if (d->dcb)
+			dir_complete(bl, d);
 		free(d->seqs);
+		free(d->dir_after);
+		free(d->dir_prefix);
 		free(d);
 	}
 }
@@ -548,6 +576,34 @@ local_read_get(struct cf_bus *b, const char *uid, const char *const *rooms, size
 }
 
 static int
+local_directory(struct cf_bus *b, const char *prefix, const char *after, uint32_t limit,
+                cf_bus_dir_cb *cb, void *ud)
+{
+	struct bus_local *bl = (struct bus_local *)b;
+	struct rules_done *d;
+	char *a = strdup(after), *p = strdup(prefix);
+	int r;
+
+	if (!bl->rules) {
+		free(a);
+		free(p);
+		return -EOPNOTSUPP;
+	}
+	r = a && p ? rules_later(bl, "", 0, NULL, ud) : -ENOMEM;
+	if (r < 0) {
+		free(a);
+		free(p);
+		return r;
+	}
+	d = lws_container_of(bl->rules_q.tail, struct rules_done, list);
+	d->dcb = cb;
+	d->dir_after = a;
+	d->dir_prefix = p;
+	d->limit = limit;
+	return 0;
+}
+
+static int
 local_rules_get(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud)
 {
 	struct bus_local *bl = (struct bus_local *)b;
@@ -613,6 +669,7 @@ local_cancel(struct cf_bus *b, void *ud)
 			x->cb = NULL;
 			x->rcb = NULL;
 			x->rscb = NULL;
+			x->dcb = NULL;
 		}
 	}
 	lws_end_foreach_dll(d);
@@ -647,6 +704,8 @@ local_free(struct cf_bus *b)
 		struct rules_done *d = lws_container_of(bl->rules_q.head, struct rules_done, list);
 		lws_dll2_remove(&d->list);
 		free(d->seqs);
+		free(d->dir_after);
+		free(d->dir_prefix);
 		free(d);
 	}
 	cf_reads_free(bl->reads);
@@ -673,6 +732,7 @@ static const struct cf_bus_ops local_ops = {
         .rules_get = local_rules_get,
         .rules_change = local_rules_change,
         .read_set = local_read_set,
+        .directory = local_directory,
         .read_get = local_read_get,
         .stop = local_stop,
         .free = local_free,

@@ -247,3 +247,38 @@ cf_rules_file_change(struct cf_rules_file *f, const char *room, const struct cf_
 		cf_rules_fini(&next);
 	return r;
 }
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct ruled *const *)a)->name,
+	              (*(const struct ruled *const *)b)->name);
+}
+
+int
+cf_rules_file_list(const struct cf_rules_file *f, const char *prefix, const char *after,
+                   uint32_t limit, const char **names, const struct cf_rules **rules, int *more)
+{
+	const struct ruled **v = calloc(f->n ? f->n : 1, sizeof(*v));
+	struct ruled *e, *tmp;
+	size_t plen = strlen(prefix), n = 0, out = 0;
+
+	if (!v)
+		return -ENOMEM;
+	/* Every room with rules, at most rooms.max_ruled: sorted per page, which is fine for a
+	 * standalone node's thousands. */
+	HASH_ITER(hh, f->rooms, e, tmp)
+	{
+		if (e->r.kind != CF_KIND_PRIVATE && !strncmp(e->name, prefix, plen) &&
+		    strcmp(e->name, after) > 0)
+			v[n++] = e;
+	}
+	qsort(v, n, sizeof(*v), by_name);
+	for (; out < n && out < limit; out++) {
+		names[out] = v[out]->name;
+		rules[out] = &v[out]->r;
+	}
+	*more = n > limit;
+	free(v);
+	return (int)out;
+}

@@ -25,4 +25,11 @@ const struct cf_rules *cf_rules_file_get(const struct cf_rules_file *f, const ch
 int cf_rules_file_change(struct cf_rules_file *f, const char *room, const struct cf_rules_change *c,
                          int64_t now);
 
+/* The directory's page (bus.h directory): rooms with rules of kind open or announce, with
+ * prefix, after `after`, in byte order; at most limit into out (borrowed until the next change),
+ * *more set when others follow. The count returned; -ENOMEM. */
+int cf_rules_file_list(const struct cf_rules_file *f, const char *prefix, const char *after,
+                       uint32_t limit, const char **names, const struct cf_rules **rules,
+                       int *more);
+
 #endif

@@ -80,6 +80,10 @@ cf_bus_redis_req_finish(struct req *q, int err)
 		if (q->cb.rules)
 			q->cb.rules(q->ud, err, NULL);
 		break;
+	case REQ_DIR:
+		if (q->cb.dir)
+			q->cb.dir(q->ud, err, NULL, 0, 0);
+		break;
 	case REQ_READS:
 		if (q->add && q->cb.reads_get)
 			q->cb.reads_get(q->ud, err, NULL, 0);
@@ -225,9 +229,9 @@ static void
 on_up(void *ud)
 {
 	struct bus_redis *b = ud;
-	struct script *all[] = {&b->pub,      &b->fetch,   &b->presence, &b->alive,
-	                        &b->newepoch, &b->history, &b->created,  &b->dmkeep,
-	                        &b->drain,    &b->dmdone,  &b->rules,    &b->readset};
+	struct script *all[] = {&b->pub,     &b->fetch,   &b->presence, &b->alive, &b->newepoch,
+	                        &b->history, &b->created, &b->dmkeep,   &b->drain, &b->dmdone,
+	                        &b->rules,   &b->readset, &b->directory};
 
 	/* First on the new link: every EVALSHA after them finds the scripts (a restarted or
 	 * promoted Redis has none). */
@@ -389,6 +393,7 @@ static const struct cf_bus_ops cf_bus_redis_ops = {
         .rules_get = cf_bus_redis_rules_get,
         .rules_change = cf_bus_redis_rules_change,
         .read_set = cf_bus_redis_read_set,
+        .directory = cf_bus_redis_directory,
         .read_get = cf_bus_redis_read_get,
         .store = redis_store,
         .stop = redis_stop,
@@ -425,6 +430,7 @@ cf_bus_redis_one(struct lws_context *ctx, struct lws_vhost *vh, const struct cf_
 	script_init(&b->dmdone, "dmdone", cf_lua_dmdone);
 	script_init(&b->rules, "rules", cf_lua_rules);
 	script_init(&b->readset, "readset", cf_lua_readset);
+	script_init(&b->directory, "directory", cf_lua_directory);
 	b->ctx = ctx;
 	snprintf(b->node, sizeof(b->node), "%s", node_id);
 	cf_metrics.redis_mode = 1;

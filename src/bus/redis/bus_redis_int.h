@@ -57,7 +57,7 @@ struct bus_redis {
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner reqs;  /* struct req in flight */
 	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain,
-	        dmdone, rules, readset;
+	        dmdone, rules, readset, directory;
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t sul_alive;
 	uint64_t touched_us; /* when the followed rooms' keys were last refreshed */
@@ -114,6 +114,7 @@ enum req_kind {
 	REQ_ONLINE,  /* a presence question (PUBSUB NUMSUB): cb.online */
 	REQ_RULES,   /* a room's rules read or changed: cb.rules */
 	REQ_READS,   /* a read marker raised (cb.reads_set) or read (cb.reads_get) */
+	REQ_DIR,     /* a page of the room directory: cb.dir */
 };
 
 /* A caller's request in flight, on b->reqs until its last reply is in, so that cf_bus_cancel()
@@ -130,6 +131,7 @@ struct req {
 		cf_bus_rules_cb *rules;
 		cf_bus_read_cb *reads_set;
 		cf_bus_reads_cb *reads_get;
+		cf_bus_dir_cb *dir;
 	} cb; /* NULL once cancelled */
 	void *ud;
 	struct cf_msg *m; /* REQ_PUBLISH: one reference */
@@ -246,6 +248,8 @@ const struct cf_rules *cf_bus_redis_rules(struct cf_bus *bus, const char *room);
 int cf_bus_redis_rules_get(struct cf_bus *bus, const char *room, cf_bus_rules_cb *cb, void *ud);
 int cf_bus_redis_rules_change(struct cf_bus *bus, const char *room, const struct cf_rules_change *c,
                               cf_bus_rules_cb *cb, void *ud);
+int cf_bus_redis_directory(struct cf_bus *bus, const char *prefix, const char *after,
+                           uint32_t limit, cf_bus_dir_cb *cb, void *ud);
 /* A rules message on a room's channel (o: parsed, borrowed). */
 void cf_bus_redis_on_rules(struct bus_redis *b, json_t *o);
 /* The catch-up read the room's rules (rep: a string, or nil for none): 0, or -EIO when what

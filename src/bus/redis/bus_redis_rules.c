@@ -14,6 +14,7 @@
 #include "base/ident.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/text.h"
 
 #include <time.h>
 
@@ -428,4 +429,161 @@ cf_bus_redis_rules_change(struct cf_bus *bus, const char *room, const struct cf_
                           cf_bus_rules_cb *cb, void *ud)
 {
 	return start((struct bus_redis *)bus, room, c, cb, ud);
+}
+
+/* ---- the directory ------------------------------------------------------------------------ */
+
+#define DIR_ROUNDS 5 /* script calls per page: private rooms are skipped, not counted */
+
+struct dir_op {
+	char prefix[CF_ROOM_NAME_MAX + 1], after[CF_ROOM_NAME_MAX + 1];
+	uint32_t limit;
+	int rounds;
+	size_t n;
+	struct cf_dir_entry e[CF_BUS_DIR_MAX];
+	char *own[2 * CF_BUS_DIR_MAX]; /* the entries' strings */
+};
+
+static void
+dir_free(void *p)
+{
+	struct dir_op *d = p;
+
+	for (size_t i = 0; i < 2 * d->n; i++)
+		free(d->own[i]);
+	free(d);
+}
+
+static void dir_send(struct req *q);
+
+static void
+dir_finish(struct req *q, int err, int more)
+{
+	struct dir_op *d = q->own;
+
+	if (q->cb.dir)
+		q->cb.dir(q->ud, err, err ? NULL : d->e, err ? 0 : d->n, more);
+	cf_bus_redis_req_free(q);
+}
+
+static void
+on_dir(void *privdata, redisReply *rep)
+{
+	struct req *q = privdata;
+	struct bus_redis *b = q->b;
+	struct dir_op *d = q->own;
+	const redisReply *rows;
+	int more;
+
+	if (check_link_error(b, rep))
+		rep = NULL;
+	if (!rep) {
+		dir_finish(q, -ENOTCONN, 0);
+		return;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_ARRAY ||
+	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
+		log_warn("redis: reading the room directory: %s",
+		         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+		dir_finish(q, -EIO, 0);
+		return;
+	}
+	rows = rep->element[0];
+	more = rep->element[1]->integer == 1;
+	for (size_t i = 0; i < rows->elements; i++) {
+		const redisReply *row = rows->element[i];
+		struct cf_rules r;
+
+		if (row->type != REDIS_REPLY_ARRAY || row->elements != 3 ||
+		    row->element[0]->type != REDIS_REPLY_STRING ||
+		    row->element[0]->len > CF_ROOM_NAME_MAX ||
+		    row->element[2]->type != REDIS_REPLY_INTEGER)
+			continue;
+		snprintf(d->after, sizeof(d->after), "%s", row->element[0]->str);
+		if (d->n == d->limit) {
+			more = 1; /* read, but for the next page */
+			break;
+		}
+		cf_rules_init(&r);
+		/* A room whose rules are gone or damaged is not listed (its joins fail closed). */
+		if (row->element[1]->type != REDIS_REPLY_STRING ||
+		    parse_rules(b, row->element[0]->str, row->element[1]->str, row->element[1]->len,
+		                &r) < 0)
+			continue;
+		if (r.kind != CF_KIND_PRIVATE) {
+			char *name = strdup(row->element[0]->str), *topic = strdup(r.topic);
+
+			if (!name || !topic) {
+				free(name);
+				free(topic);
+				cf_rules_fini(&r);
+				dir_finish(q, -ENOMEM, 0);
+				return;
+			}
+			d->own[2 * d->n] = name;
+			d->own[2 * d->n + 1] = topic;
+			d->e[d->n++] = (struct cf_dir_entry){
+			        .room = name,
+			        .topic = topic,
+			        .kind = r.kind,
+			        .members = row->element[2]->integer > 0
+			                           ? (uint32_t)row->element[2]->integer
+			                           : 0};
+		}
+		cf_rules_fini(&r);
+	}
+	/* A page cut short only by the private rooms skipped reads on, a few times at most. */
+	if (d->n < d->limit && more && ++d->rounds < DIR_ROUNDS) {
+		dir_send(q);
+		return;
+	}
+	dir_finish(q, 0, more);
+}
+
+static void
+dir_send(struct req *q)
+{
+	struct bus_redis *b = q->b;
+	struct dir_op *d = q->own;
+	char rs[512], n[16];
+	const char *argv[] = {"EVALSHA", b->directory.sha, "1", rs,
+	                      d->prefix, d->after,         n,   b->cfg->redis_prefix};
+	int r;
+
+	snprintf(rs, sizeof(rs), "%sruled", b->cfg->redis_prefix);
+	snprintf(n, sizeof(n), "%u", d->limit * 2);
+	r = cf_redis_cmd(b->redis, on_dir, q, 8, argv, NULL);
+	if (r < 0)
+		dir_finish(q, r, 0);
+}
+
+int
+cf_bus_redis_directory(struct cf_bus *bus, const char *prefix, const char *after, uint32_t limit,
+                       cf_bus_dir_cb *cb, void *ud)
+{
+	struct bus_redis *b = (struct bus_redis *)bus;
+	struct dir_op *d;
+	struct req *q;
+
+	if (!cf_redis_is_up(b->redis)) {
+		cf_metrics.redis_unavailable_total++;
+		return -ENOTCONN;
+	}
+	if (strlen(prefix) > CF_ROOM_NAME_MAX || strlen(after) > CF_ROOM_NAME_MAX)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	q = d ? cf_bus_redis_req_new(b, REQ_DIR, ud, NULL) : NULL;
+	if (!q) {
+		free(d);
+		return -ENOMEM;
+	}
+	snprintf(d->prefix, sizeof(d->prefix), "%s", prefix);
+	snprintf(d->after, sizeof(d->after), "%s", after);
+	d->limit = limit;
+	q->own = d;
+	q->own_free = dir_free;
+	q->cb.dir = cb;
+	dir_send(q);
+	return 0;
 }

@@ -2,7 +2,8 @@
 -- rules.lua - keeps a room's rules (EVALSHA): writes them if they are still the version the
 -- node read (so two nodes changing one room's rules cannot both win), and tells every node
 -- that follows the room.
--- KEYS: rules hash {v, j}, ruled set (rooms with rules), the creator's set of created rooms
+-- KEYS: rules hash {v, j}, ruled sorted set (rooms with rules, all score 0: in name order for
+-- the directory), the creator's set of created rooms
 -- (create only; else the same as KEYS[2]), the room's meta hash, the room's presence hash.
 -- ARGV: version read (0: none), new version, new rules JSON ('' for a kick: nothing written),
 -- channel, payload, room, 'create' or 'change', most rooms with rules, most per creator.
@@ -15,14 +16,14 @@ if ARGV[7] == 'create' then
   if redis.call('EXISTS', KEYS[4]) == 1 or redis.call('HLEN', KEYS[5]) > 0 then
     return 'exists'
   end
-  if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[8]) then return 'full' end
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[8]) then return 'full' end
   if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[9]) then return 'quota' end
 elseif (v or '0') ~= ARGV[1] then
   return 'conflict'
 end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 'j', ARGV[3])
-  redis.call('SADD', KEYS[2], ARGV[6])
+  redis.call('ZADD', KEYS[2], 0, ARGV[6])
   if ARGV[7] == 'create' then redis.call('SADD', KEYS[3], ARGV[6]) end
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
