@@ -45,6 +45,9 @@ struct cf_sess_ext {
 	 * (session.c). Owned. */
 	unsigned char *rx;
 	size_t rx_len;
+	/* Where the UTF-8 check of a text message split over chunks stands (cf_text_utf8_feed()).
+	 */
+	uint8_t rx_utf8;
 	/* The close frame's reason (a string literal) while the session closes after its queue
 	 * (cf_sess_close()); without it (out of memory) the close frame has the code alone. */
 	const char *close_reason;

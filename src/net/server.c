@@ -433,7 +433,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 
 	protocols[0].per_session_data_size = cf_http_pss_size();
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	/* Not LWS_SERVER_OPTION_VALIDATE_UTF8: session.c checks text messages itself, because
+	 * lws 4.1.6 checks them before confab inflates a compressed one (net/deflate.c). */
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (cfg->tls_cert[0])
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = srv;
@@ -498,8 +500,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 				         cfg->listen.v[i], cf_mount_name(id), cf_mount_name(id));
 		}
 		memset(&info, 0, sizeof(info));
-		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-		               LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+		info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 		activated = !strncmp(spec.addr, "systemd:", 8);
 		if (activated) {
 			/* The socket exists already; the vhost only serves what it accepts. */

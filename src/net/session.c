@@ -278,6 +278,24 @@ to_dialect(struct cf_sess *s, const char *buf, size_t len)
 	return r;
 }
 
+/* Whether the next len bytes of a text message keep it UTF-8 (RFC 6455 8.1) from where *st
+ * stands, and once final, whether it ended on a whole character. Done here rather than by lws
+ * (LWS_SERVER_OPTION_VALIDATE_UTF8), which 4.1.6 can only do for the whole context and before
+ * an extension's output: a compressed message is checked once inflated. On failure the session
+ * ends as lws ended it: close 1007 at once, nothing of the message handed on. */
+static int
+utf8_ok(struct cf_sess *s, uint8_t *st, const void *in, size_t len, int final)
+{
+	if (cf_text_utf8_feed(st, in, len) == 0 && !(final && *st))
+		return 1;
+	cf_log_client(CF_LOG_INFO, "bad_utf8", peer(s), (unsigned long long)s->id, NULL,
+	              "session %llu (%s): text message not UTF-8, closing with 1007",
+	              (unsigned long long)s->id, peer(s));
+	lws_close_reason(s->wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+	                 (unsigned char *)(*st ? "partial utf8" : "bad utf8"), *st ? 12 : 8);
+	return 0;
+}
+
 /* Reassembles a message lws delivers in several chunks (more than rx_buffer_size bytes, or
  * fragmented by the client) in s->x, which is released again once the message is handed on. */
 static int
@@ -289,6 +307,7 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	size_t have = x && !first ? x->rx_len : 0;
 	size_t total = have + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
 	size_t max = s->dialect->max_frame ? s->dialect->max_frame : (size_t)cfg->max_frame;
+	uint8_t st;
 	int r;
 
 	if (s->dialect->max_is_text)
@@ -303,6 +322,11 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		if (x)
 			x->rx_len = 0;
 	}
+	/* Where the check of a text message split over chunks stood (a chunk may end inside a
+	 * character). */
+	st = first || !x ? 0 : x->rx_utf8;
+	if (!s->rx_binary && !utf8_ok(s, &st, in, len, final))
+		return -1;
 	if (total > max) {
 		cf_metrics.frame_too_big_total++;
 		cf_log_client(CF_LOG_INFO, "message_too_big", peer(s), (unsigned long long)s->id,
@@ -322,8 +346,11 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		memcpy(x->rx + x->rx_len, in, len);
 		x->rx_len += len;
 	}
-	if (!final)
+	if (!final) {
+		if (s->x)
+			s->x->rx_utf8 = st;
 		return 0;
+	}
 	x = s->x;
 	r = to_dialect(s, x ? (const char *)x->rx : NULL, x ? x->rx_len : 0);
 	/* The dialect may have used s->x meanwhile, but never frees it. */
@@ -419,6 +446,16 @@ cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		return on_receive(s, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
 		s->seen_ms = mono_ms();
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* A close frame's reason is UTF-8 too (RFC 6455 5.5.1): one that is not ends the
+		 * connection without the echo, as lws's own check did. */
+		if (len > 2) {
+			uint8_t st = 0;
+
+			if (cf_text_utf8_feed(&st, (const char *)in + 2, len - 2) < 0 || st)
+				return -1;
+		}
 		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writeable(s);
