@@ -14,6 +14,7 @@
 #include "core/dialect.h"
 #include "core/req.h"
 #include "core/room.h"
+#include "net/deflate.h"
 #include "net/http.h"
 #include "net/listen.h"
 #include "net/mount.h"
@@ -531,6 +532,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		info.vhost_name = l->name;
 		info.protocols = protocols;
 		info.pvo = &pvo_native;
+		/* Without a list lws offers no extension: the client's offer goes unanswered. */
+		if (spec.deflate)
+			info.extensions = cf_deflate_extensions;
 		/* A connection holding a header buffer without completing its request. */
 		info.timeout_secs_ah_idle = (unsigned)cfg->handshake_timeout;
 		info.keepalive_timeout = cfg->handshake_timeout;
@@ -563,8 +567,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		if ((info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
 		    chmod(info.iface, (mode_t)cfg->unix_mode) < 0)
 			log_warn("chmod %s: %s", info.iface, strerror(errno));
-		log_info("listening on %s%s%s", cfg->listen.v[i],
+		log_info("listening on %s%s%s%s", cfg->listen.v[i],
 		         info.ssl_cert_filepath ? " (TLS)" : "",
+		         spec.deflate ? " (permessage-deflate)" : "",
 		         shared      ? " (shared with other processes)"
 		         : activated ? " (socket passed by systemd)"
 		                     : "");
