@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* loadgen.c - confab-loadgen, the load generator for confabd's native protocol (confab.v1, see
  * docs/protocol.md) and, with --proto raw, for any WebSocket broadcast server (confab's dialects,
- * nchan, a Node ws server: bench/peers.py). One file, one epoll thread, libc and libm only. This
- * file owns:
+ * nchan, a Node ws server: bench/peers.py). One file, one epoll thread, libc, libm and zlib
+ * only. This file owns:
  *  - a minimal WebSocket client: HTTP/1.1 upgrade with a fixed key, masked client frames, server
  *    frame parsing (7/16/64-bit lengths, fragments, several frames per read), ping -> pong, close;
  *  - a minimal JSON scanner for the server's newline-separated objects;
  *  - the benchmark: N subscribers and P paced publishers over K rooms, a log-linear latency
  *    histogram, loss/duplicate detection from per-publisher sequence numbers, an --idle mode;
+ *  - --deflate: permessage-deflate (RFC 7692) as browsers offer it, every message it sends
+ *    compressed on its own, what arrives compressed inflated, and the bytes subscribers read
+ *    off their sockets counted against the bytes of the messages they got;
+ *  - --text FILE: the padding of each message's text taken from a file, so that compression
+ *    sees text rather than one repeated byte;
  *  - raw mode: a marker "~<prefix> p<pub> s<seq> t<ns>~" in the text, found anywhere in a received
  *    frame whatever envelope the server wraps around it; publishers send a WebSocket text frame
  *    or an HTTP/1.1 keep-alive POST per message;
@@ -34,6 +39,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define MAX_CONNS     60000
 #define MAX_SIZE      60000                      /* largest --size */
@@ -62,6 +68,8 @@ struct conn {
 	uint8_t st;
 	uint8_t frag_op;
 	bool is_pub, out_armed;
+	bool pmd, frag_z;   /* permessage-deflate negotiated; the message in frag is compressed */
+	z_stream *zin;      /* its inflater, made at its first compressed message */
 	uint32_t idx, room; /* idx: subscribers 0..N-1, publishers N..N+P-1; name prefix+idx */
 	struct buf in, out, frag;
 	uint32_t *last; /* subscriber: last sequence seen per publisher of its room */
@@ -90,9 +98,10 @@ struct sample {
 
 static struct {
 	const char *host, *unix_path, *path, *room, *prefix, *proto, *pub_path, *pub_url, *pub_wrap;
+	const char *text_file;
 	int port, conns, pubs, rooms, size, src_addrs;
 	double rate, duration, drain, ramp, connect_timeout;
-	bool idle, json, quiet, raw;
+	bool idle, json, quiet, raw, deflate;
 	int server_pid;
 } opt = {
         .host = "127.0.0.1",
@@ -117,6 +126,9 @@ static struct {
 	uint64_t ready, failed, dropped;
 	uint64_t sent, acks, send_errors, skipped, expected;
 	uint64_t recv, dups, gaps, foreign, other_events, unparsed;
+	/* from the first send on: bytes subscribers read off their sockets, and the bytes of the
+	 * messages (inflated) those made */
+	uint64_t sub_wire, sub_payload;
 	uint64_t first_send_ns, last_recv_ns;
 } stats;
 
@@ -141,6 +153,9 @@ static struct hist lat_hist, ack_hist;
 static volatile sig_atomic_t stop_flag;
 static unsigned char scratch[READ_CHUNK];
 static unsigned char frame_buf[MAX_SIZE + 512];
+static bool counting; /* the send phase began: stats.sub_wire and sub_payload count */
+static char *corpus;  /* --text: the file's printable ASCII, spaces for the rest */
+static size_t corpus_len;
 
 static uint64_t
 now_ns(void)
@@ -223,6 +238,71 @@ buf_free(struct buf *b)
 {
 	free(b->p);
 	*b = (struct buf){0};
+}
+
+/* ---- permessage-deflate ---- */
+
+static const unsigned char pmd_tail[4] = {0x00, 0x00, 0xff, 0xff}; /* RFC 7692 7.2.1 */
+
+/* Compresses a message on its own (no context takeover: each is a stream of its own, which any
+ * inflater takes) into out; returns its length without the tail. */
+static size_t
+pmd_compress(const void *p, size_t n, unsigned char *out, size_t cap)
+{
+	static z_stream z;
+	static bool init;
+
+	if (!init &&
+	    deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		die("deflateInit2 failed");
+	init = true;
+	deflateReset(&z);
+	z.next_in = (Bytef *)(uintptr_t)p;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_SYNC_FLUSH) != Z_OK || z.avail_in || !z.avail_out)
+		die("internal: a message of %zu bytes does not compress into %zu", n, cap);
+	n = cap - z.avail_out;
+	if (n < 4 || memcmp(out + n - 4, pmd_tail, 4))
+		die("internal: no flush at the end of a compressed message");
+	return n - 4;
+}
+
+/* The payload of a compressed message, inflated into out with c's inflater (kept from one
+ * message to the next: the server keeps its window). False if it does not inflate. */
+static bool
+pmd_inflate(struct conn *c, const unsigned char *p, size_t n, struct buf *out)
+{
+	unsigned char chunk[65536];
+
+	if (!c->zin) {
+		if (!(c->zin = calloc(1, sizeof(*c->zin))) || inflateInit2(c->zin, -15) != Z_OK)
+			die("out of memory");
+	}
+	out->len = 0;
+	for (int part = 0; part < 2; part++) {
+		z_stream *z = c->zin;
+
+		z->next_in = (Bytef *)(uintptr_t)(part ? pmd_tail : p);
+		z->avail_in = (uInt)(part ? sizeof(pmd_tail) : n);
+		do {
+			uInt before = z->avail_in;
+			int r;
+
+			z->next_out = chunk;
+			z->avail_out = sizeof(chunk);
+			r = inflate(z, Z_SYNC_FLUSH);
+			if (r != Z_OK && r != Z_BUF_ERROR)
+				return false;
+			buf_append(out, chunk, sizeof(chunk) - z->avail_out);
+			if (out->len > MAX_MESSAGE)
+				return false;
+			if (z->avail_in == before && z->avail_out == sizeof(chunk))
+				break; /* nothing more to get out of it */
+		} while (z->avail_in || !z->avail_out);
+	}
+	return true;
 }
 
 /* ---- log-linear histogram of microseconds ---- */
@@ -431,6 +511,11 @@ conn_close(struct conn *c)
 	buf_free(&c->out);
 	free(c->last);
 	c->last = NULL;
+	if (c->zin) {
+		inflateEnd(c->zin);
+		free(c->zin);
+		c->zin = NULL;
+	}
 	if (c != feeding) {
 		buf_free(&c->in);
 		buf_free(&c->frag);
@@ -527,7 +612,11 @@ ws_send(struct conn *c, int opcode, const void *payload, size_t n)
 static void
 ws_send_text(struct conn *c, const char *s, int n)
 {
-	if (n > 0)
+	static unsigned char z[MAX_SIZE + 4096];
+
+	if (n > 0 && c->pmd)
+		ws_send(c, 0x40 | 0x1, z, pmd_compress(s, (size_t)n, z, sizeof(z)));
+	else if (n > 0)
 		ws_send(c, 0x1, s, (size_t)n);
 }
 
@@ -621,8 +710,12 @@ conn_connected(struct conn *c)
 	conn_path(path, sizeof(path), c->is_pub && opt.pub_path ? opt.pub_path : opt.path, c);
 	n = snprintf(req, sizeof(req),
 	             "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	             "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
-	             path, host_hdr, opt.raw ? "" : "Sec-WebSocket-Protocol: confab.v1\r\n");
+	             "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n%s%s\r\n",
+	             path, host_hdr, opt.raw ? "" : "Sec-WebSocket-Protocol: confab.v1\r\n",
+	             /* what Chrome and Firefox offer */
+	             opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+	                           "client_max_window_bits\r\n"
+	                         : "");
 	c->st = C_UPGRADING;
 	conn_write(c, req, (size_t)n);
 }
@@ -659,6 +752,14 @@ feed_http(struct conn *c, const unsigned char *p, size_t n)
 	if (!h || strncmp(h, WS_ACCEPT, strlen(WS_ACCEPT))) {
 		conn_fail(c, "http: bad Sec-WebSocket-Accept");
 		return hl;
+	}
+	if (opt.deflate) {
+		h = strcasestr(head, "\r\nSec-WebSocket-Extensions:");
+		if (!h || strncmp(h + 28 + strspn(h + 28, " \t"), "permessage-deflate", 18)) {
+			conn_fail(c, "http: no permessage-deflate");
+			return hl;
+		}
+		c->pmd = true;
 	}
 	if (opt.raw) { /* no hello, no join: the server subscribed us by the URL */
 		conn_ready(c);
@@ -871,11 +972,37 @@ on_message(struct conn *c, const unsigned char *p, size_t n)
 	}
 }
 
+/* A whole message: inflated first if it came compressed (--deflate). */
+static void
+ws_message(struct conn *c, bool z, const unsigned char *p, size_t n)
+{
+	static struct buf inflated;
+
+	if (z) {
+		if (!pmd_inflate(c, p, n, &inflated)) {
+			conn_fail(c, "ws: does not inflate");
+			return;
+		}
+		p = inflated.p;
+		n = inflated.len;
+	}
+	if (counting && !c->is_pub)
+		stats.sub_payload += n;
+	on_message(c, p, n);
+}
+
+/* A frame; op has RSV1 (0x40) where permessage-deflate marks a compressed message. */
 static void
 ws_frame(struct conn *c, bool fin, int op, const unsigned char *p, size_t n)
 {
+	bool z = op & 0x40;
 	unsigned code;
 
+	op &= 0x0f;
+	if (z && op != 0x1 && op != 0x2) {
+		conn_fail(c, "ws: RSV1 on opcode %d", op);
+		return;
+	}
 	switch (op) {
 	case 0x8: /* close: answer it (unless we started it) and hang up */
 		code = n >= 2 ? (unsigned)p[0] << 8 | p[1] : 1005;
@@ -898,9 +1025,10 @@ ws_frame(struct conn *c, bool fin, int op, const unsigned char *p, size_t n)
 		if (c->frag_op) {
 			conn_fail(c, "ws: message inside fragments");
 		} else if (fin) {
-			on_message(c, p, n);
+			ws_message(c, z, p, n);
 		} else {
 			c->frag_op = (uint8_t)op;
+			c->frag_z = z;
 			buf_append(&c->frag, p, n);
 		}
 		return;
@@ -911,7 +1039,7 @@ ws_frame(struct conn *c, bool fin, int op, const unsigned char *p, size_t n)
 		}
 		buf_append(&c->frag, p, n);
 		if (fin) {
-			on_message(c, c->frag.p, c->frag.len);
+			ws_message(c, c->frag_z, c->frag.p, c->frag.len);
 			c->frag.len = 0;
 			c->frag_op = 0;
 		}
@@ -1005,7 +1133,7 @@ feed(struct conn *c, const unsigned char *p, size_t n)
 		size_t avail = n - off, hl = 2;
 		uint64_t len = f[1] & 0x7f;
 
-		if (f[0] & 0x70 || f[1] & 0x80) {
+		if ((f[0] & 0x70 & ~(c->pmd ? 0x40 : 0)) || f[1] & 0x80) {
 			conn_fail(c, "ws: reserved bits or masked frame");
 			break;
 		}
@@ -1028,7 +1156,7 @@ feed(struct conn *c, const unsigned char *p, size_t n)
 		}
 		if (avail - hl < len)
 			break;
-		ws_frame(c, f[0] & 0x80, f[0] & 0x0f, f + hl, (size_t)len);
+		ws_frame(c, f[0] & 0x80, f[0] & 0x4f, f + hl, (size_t)len);
 		off += hl + (size_t)len;
 	}
 	return off;
@@ -1086,10 +1214,55 @@ on_event(struct conn *c, uint32_t events)
 		return;
 	}
 	g_now = now_ns();
+	if (counting && !c->is_pub)
+		stats.sub_wire += (uint64_t)r;
 	conn_input(c, scratch, (size_t)r);
 }
 
 /* ---- publishing ---- */
+
+/* --text: the file's bytes, printable ASCII kept and anything else a space, so that any slice
+ * goes into a JSON string as it is. */
+static void
+load_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t cap = 0;
+	int ch;
+
+	if (!f)
+		die("--text %s: %s", path, strerror(errno));
+	while ((ch = getc(f)) != EOF && corpus_len < (64u << 20)) {
+		if (corpus_len == cap && !(corpus = realloc(corpus, cap = cap ? 2 * cap : 65536)))
+			die("out of memory");
+		corpus[corpus_len++] =
+		        ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\' ? (char)ch : ' ';
+	}
+	fclose(f);
+	if (corpus_len < MAX_SIZE)
+		die("--text %s: %zu bytes; at least %d needed", path, corpus_len, MAX_SIZE);
+}
+
+/* n bytes of padding: 'x's, or with --text the next n bytes of the text for publisher idx (each
+ * publisher reads on from where its last message stopped, as chat goes on). */
+static void
+pad(char *out, size_t n, uint32_t idx)
+{
+	static size_t *off;
+
+	if (!corpus) {
+		memset(out, 'x', n);
+		return;
+	}
+	if (!off && !(off = calloc(ntotal, sizeof(*off))))
+		die("out of memory");
+	if (!off[idx])
+		off[idx] = (size_t)idx * 7919 % (corpus_len - n) + 1;
+	if (off[idx] + n > corpus_len)
+		off[idx] = 1;
+	memcpy(out, corpus + off[idx], n);
+	off[idx] += n;
+}
 
 /* --proto raw: the marker padded to --size, put into --pub-wrap, sent as a text frame or POST. */
 static void
@@ -1103,7 +1276,7 @@ pub_send_raw(struct conn *c, uint64_t seq, uint64_t t)
 	tl = snprintf(text, sizeof(text), "~%s p%" PRIu32 " s%" PRIu64 " t%" PRIu64 "~", opt.prefix,
 	              c->idx - nsubs, seq, t);
 	if (tl < opt.size) {
-		memset(text + tl, 'x', (size_t)(opt.size - tl));
+		pad(text + tl, (size_t)(opt.size - tl), c->idx);
 		tl = opt.size;
 	}
 	n = (int)(w - opt.pub_wrap) + tl + (int)strlen(w + 5);
@@ -1144,7 +1317,7 @@ pub_send(struct conn *c)
 	}
 	tl = snprintf(text, sizeof(text), "%" PRIu64 ":%" PRIu64 ":", seq, t);
 	if (tl < opt.size) {
-		memset(text + tl, 'x', (size_t)(opt.size - tl));
+		pad(text + tl, (size_t)(opt.size - tl), c->idx);
 		tl = opt.size;
 	}
 	room_name(room, sizeof(room), c->room);
@@ -1402,6 +1575,14 @@ report(struct sample s0, struct sample sr, struct sample se, double own0, double
 		        stats.expected ? 100.0 * (double)loss / (double)stats.expected : 0.0,
 		        stats.dups, stats.gaps, stats.foreign);
 		fprintf(f, "throughput   %.0f deliveries/s\n", dps);
+		if (stats.recv)
+			fprintf(f,
+			        "wire bytes   %.1f read per delivery by subscribers, for %.1f "
+			        "bytes of "
+			        "messages%s\n",
+			        (double)stats.sub_wire / (double)stats.recv,
+			        (double)stats.sub_payload / (double)stats.recv,
+			        opt.deflate ? " (inflated)" : "");
 		fprintf(f,
 		        "latency us   p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64
 		        "  p99.9 %" PRIu64 "  max %" PRIu64 "\n",
@@ -1451,6 +1632,11 @@ report(struct sample s0, struct sample sr, struct sample se, double own0, double
 		       stats.acks, stats.send_errors, stats.skipped, stats.expected, stats.recv,
 		       loss, stats.dups, stats.gaps, stats.foreign);
 		print_num(stdout, "deliveries_per_s", dps, true);
+		printf(",\"deflate\":%s,\"sub_wire_bytes\":%" PRIu64
+		       ",\"sub_payload_bytes\":%" PRIu64,
+		       opt.deflate ? "true" : "false", stats.sub_wire, stats.sub_payload);
+		print_num(stdout, "wire_bytes_per_delivery",
+		          stats.recv ? (double)stats.sub_wire / (double)stats.recv : 0, stats.recv);
 		for (int h = 0; h < 2; h++) {
 			const struct hist *hh = h ? &ack_hist : &lat_hist;
 			printf(",\"%s\":{\"count\":%" PRIu64, h ? "ack_us" : "latency_us",
@@ -1616,6 +1802,22 @@ self_test(void)
 			CHECK(!parse_marker(&q, bad[i] + strlen(bad[i]), &a, &b, &t));
 		}
 	}
+	{ /* --deflate: what pmd_compress() makes pmd_inflate() gives back, message after message */
+		static unsigned char z[4096];
+		const char *m = "{\"op\":\"send\",\"text\":\"hello hello hello hello hello\"}";
+		struct conn zc = {.fd = -1};
+		struct buf zb = {0};
+		size_t zn = pmd_compress(m, strlen(m), z, sizeof(z));
+
+		CHECK(zn > 0 && zn < strlen(m));
+		for (int i = 0; i < 2; i++)
+			CHECK(pmd_inflate(&zc, z, zn, &zb) && zb.len == strlen(m) &&
+			      !memcmp(zb.p, m, zb.len));
+		CHECK(!pmd_inflate(&zc, (const unsigned char *)"\xff\xff\xff", 3, &zb));
+		inflateEnd(zc.zin);
+		free(zc.zin);
+		buf_free(&zb);
+	}
 	buf_free(&in);
 	puts("self-test ok");
 	return 0;
@@ -1659,6 +1861,12 @@ usage(FILE *f)
 	      "  --src-addrs N        bind TCP connections round-robin to 127.0.0.1 .. 127.0.0.N\n"
 	      "                       (default: enough for at most 250 connections per address)\n"
 	      "  --prefix STR         user names are STR<i> (default lg)\n"
+	      "  --text FILE          pad each message's text with the next bytes of FILE (its\n"
+	      "                       printable ASCII; default: 'x's, which compress to nothing)\n"
+	      "  --deflate            offer permessage-deflate as browsers do (client_max_window_\n"
+	      "                       bits) and fail a connection that does not get it; compress\n"
+	      "                       every message sent (each on its own), inflate what comes\n"
+	      "                       compressed; report the bytes subscribers read per delivery\n"
 	      "  --idle               connect and join only, hold for --duration printing the\n"
 	      "                       server's RSS every second; reports RSS per connection\n"
 	      "Output:\n"
@@ -1789,7 +1997,9 @@ parse_args(int argc, char **argv)
 	        {"prefix", 's', &opt.prefix, 0, 0},
 	        {"idle", 'f', &opt.idle, 0, 0},
 	        {"json", 'f', &opt.json, 0, 0},
-	        {"quiet", 'f', &opt.quiet, 0, 0},
+	        {"deflate", 'f', &opt.deflate, 0, 0},
+	        {"text", 's', &opt.text_file, 0, 0},
+	        {"quiet", 'f', &opt.quiet, 0, 0}, /* the last: -q */
 	};
 	enum { NTAB = sizeof(tab) / sizeof(tab[0]) };
 	struct option lo[NTAB + 3] = {{"self-test", 0, NULL, 1}, {"help", 0, NULL, 'h'}};
@@ -1868,6 +2078,8 @@ main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	resolve_target();
+	if (opt.text_file)
+		load_text(opt.text_file);
 	nsubs = (uint32_t)opt.conns;
 	ntotal = nsubs + (uint32_t)opt.pubs;
 	nrooms = (uint32_t)opt.rooms;
@@ -1932,9 +2144,11 @@ main(int argc, char **argv)
 	if (opt.idle) {
 		run_phase(PH_HOLD, t, t + (uint64_t)(opt.duration * 1e9), run_t0);
 	} else if (opt.pubs) {
+		counting = true;
 		run_phase(PH_SEND, t, t + (uint64_t)(opt.duration * 1e9), run_t0);
 		send_wall = (double)(now_ns() - t) / 1e9;
 		run_phase(PH_DRAIN, now_ns(), now_ns() + (uint64_t)(opt.drain * 1e9), run_t0);
+		counting = false;
 	}
 	wall_msgs = (double)(now_ns() - t) / 1e9;
 	if (stop_flag)

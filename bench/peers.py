@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""peers.py - issue 14's scenarios (fanout, rooms, idle, fill, storm): confabd against its peers.
+"""peers.py - issue 14's scenarios (fanout, rooms, idle, fill, storm): confabd against its peers;
+and confabd with and without permessage-deflate (deflate).
 
-Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|rooms|idle|fill|storm] [--quick]
+Usage: /usr/bin/python3 bench/peers.py [--scenario fanout|rooms|idle|fill|storm|deflate|all]
+       [--quick]
        [--rates 100,500]
        [--counts 1000,5000,10000,18000] [--ramp R] [--duration S] [--repeat N] [--conns N]
        [--servers confab,nchan,node] [--build DIR] [--out FILE]
@@ -67,7 +69,20 @@ loadgen connects N again (--ramp) and holds them --duration s. Figures: the serv
 the first connect, for the drop (from the kill to the last close) and for the reconnect, in
 total and per connection, and the wall time of the drop.
 
---scenario all: each of the above in turn, with its own defaults (about 20 minutes; --quick:
+--scenario deflate: confab.v1 without and with permessage-deflate (a listener with
+deflate=on, the loadgen's --deflate: offered as browsers offer it, every message the loadgen
+sends compressed on its own), confab alone. Chat text: each message's text is 100 bytes, the
+next of the repository's README.md and docs/*.md (the loadgen's --text), so that compression
+sees English rather than one repeated byte. Cells: 1 room x 1,000 subscribers, 1
+publisher, 100 msg/s (each member gets about one event per write), and 1 room x 100
+subscribers, 2,000 msg/s (several per write: confab.v1 packs them into one message), --duration
+s each (default 10); then 2,000 idle subscribers in 200 rooms, held 2 s. Figures: bytes
+subscribers read off their sockets per delivery (the wire: WebSocket framing and compressed
+payload) against the bytes of the messages, server CPU per delivery, latency, and server RSS
+per connection once joined, at the end of the sending (after the traffic) and idle. Runs are
+interleaved (plain, deflate) --repeat times; medians and spread. --quick: one run of 3 s.
+
+--scenario all: each of the above in turn, with its own defaults (about 25 minutes; --quick:
 about 2), so that one command runs every scenario against confab and its peers. Two processes
 sharing the port through Redis is bench/cluster.sh (confab only: the peers here run standalone).
 
@@ -94,7 +109,7 @@ SERVERS = ("confab", "nchan", "node")
 # The fill scenario also runs confab's own protocol: the same confabd, the loadgen's default
 # (confab.v1) protocol instead of --proto raw.
 FILL_SERVERS = ("confab", "confab.v1", "nchan", "node")
-SCENARIOS = ("fanout", "rooms", "idle", "fill", "storm")
+SCENARIOS = ("fanout", "rooms", "idle", "fill", "storm", "deflate")
 # The loadgen's arguments for each server's protocol (--proto raw).
 PROTO = {
     "confab": ["--path", "/ws?room={room}&name=lg{i}", "--pub-wrap", '{"text":"{msg}"}'],
@@ -171,7 +186,7 @@ def children(pid):
 class Server:
     """One fresh server process in its own temp dir; measure_pid is what does the work."""
 
-    def __init__(self, kind, args, tmp, node_dir):
+    def __init__(self, kind, args, tmp, node_dir, listen_opts=""):
         self.kind, self.port = kind, free_port()
         self.dir = tempfile.mkdtemp(prefix=kind + ".", dir=tmp)
         self.log = open(os.path.join(self.dir, "log"), "w")
@@ -184,7 +199,7 @@ class Server:
                        CONFAB_SERVER_MAX_CONNECTIONS_PER_IP="60000",
                        CONFAB_DIALECTS_DISPOSABLE_CHAT="1")
             cmd = [os.path.join(args.build, "confabd"), "--config", "/dev/null", "--listen",
-                   f"127.0.0.1:{self.port}"]
+                   f"127.0.0.1:{self.port}{listen_opts}"]
         elif kind == "nchan":
             with open(os.path.join(PEERS, "nchan.conf.in")) as f:
                 conf = f.read().replace("@DIR@", self.dir).replace("@PORT@", str(self.port))
@@ -598,6 +613,8 @@ def main():
     args = ap.parse_args()
     if args.scenario == "all":
         return main_all(args)
+    if args.scenario == "deflate":
+        return main_deflate(args)
     sc, q = args.scenario, args.quick
     fill, rooms, storm = sc == "fill", sc == "rooms", sc == "storm"
     idle = sc in ("idle", "fill", "storm")  # these hold idle connections
@@ -746,6 +763,160 @@ def main_fanout(args, servers, rooms=1, pubs=1):
                  f"{f['cpu_m']:.2f} us per send, reader {f['lg_s']:.2f} s")]
     return rounds(args, servers, args.rates, run, floor if rooms == 1 else None)
 
+
+# --scenario deflate: (subscribers, msg/s) of the sending cells, the idle count, the text.
+DEFLATE_CELLS = ((1000, 100), (100, 2000))
+DEFLATE_IDLE = 2000
+DEFLATE_KINDS = ("plain", "deflate")
+DEFLATE_SIZE = 100
+
+
+def deflate_corpus(tmp):
+    """The chat text: the repository's own prose, README.md and docs/*.md, one file."""
+    path = os.path.join(tmp, "corpus.txt")
+    docs = os.path.join(ROOT, "docs")
+    with open(path, "w") as out:
+        for name in ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(docs)
+                                           if f.endswith(".md")):
+            with open(os.path.join(ROOT, name)) as f:
+                out.write(f.read())
+    return path
+
+
+def run_deflate(args, kind, cell, tmp, corpus):
+    """One cell on a fresh confabd: (subscribers, rate) sending, or (N, None) idle."""
+    n, rate = cell
+    d = kind == "deflate"
+    srv = Server("confab", args, tmp, None, " deflate=on" if d else "")
+    lg = [os.path.join(args.build, "confab-loadgen"), "--port", str(srv.port), "--conns",
+          str(n), "--server-pid", str(srv.measure_pid), "--json", "--quiet"]
+    lg += ["--deflate"] if d else []
+    try:
+        if rate is None:
+            cmd = lg + ["--idle", "--rooms", str(n // 10), "--duration", "2",
+                        "--src-addrs", str(max(1, -(-n // 250)))]
+            limit = 15 + n / 2000 + 2 + 60
+        else:
+            cmd = lg + ["--pubs", "1", "--rate", str(rate), "--duration", str(args.duration),
+                        "--size", str(args.size), "--text", corpus]
+            limit = 15 + n / 2000 + args.duration + 2 + 60
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=limit)
+    finally:
+        srv.stop()
+    r = loadgen_result(p, "confab " + kind)
+    ready = r["ready"] or 1
+    start, end = r["server_rss_start_kib"], r["server_rss_end_kib"]
+    out = {
+        "rss_conn": r["server_rss_per_conn_kib"] * 1024
+        if r["server_rss_per_conn_kib"] is not None else None,
+        "failed": r["failed"] + r["dropped"],
+        "reasons": r["reasons"],
+    }
+    if rate is None:
+        return out
+    recv = r["received"] or 1
+    out.update({
+        "dps": r["deliveries_per_s"],
+        "loss": 100.0 * r["loss"] / (r["expected"] or 1),
+        "p50": r["latency_us"]["p50"] / 1000,
+        "p99": r["latency_us"]["p99"] / 1000,
+        "cpu_m": r["server_cpu_s_per_m_deliveries"],
+        "wire": r["sub_wire_bytes"] / recv,
+        "payload": r["sub_payload_bytes"] / recv,
+        "rss_end": (end - start) * 1024 / ready if start is not None and end is not None
+        else None,
+        "lg_cpu": 100.0 * r["loadgen_cpu_msgs_s"] / (args.duration + 2),
+    })
+    return out
+
+
+DEFLATE_METRICS = [  # key, label, format
+    ("wire", "bytes read per delivery (the wire)", "{:.1f}"),
+    ("payload", "bytes of message per delivery", "{:.1f}"),
+    ("cpu_m", "server CPU s per million deliveries", "{:.2f}"),
+    ("dps", "deliveries/s", "{:,.0f}"),
+    ("loss", "undelivered at the end of the 2 s drain, %", "{:.2f}"),
+    ("p50", "end-to-end p50 ms", "{:.1f}"),
+    ("p99", "end-to-end p99 ms", "{:.1f}"),
+    ("rss_conn", "server RSS per connection once joined, bytes", "{:,.0f}"),
+    ("rss_end", "server RSS per connection after the traffic, bytes", "{:,.0f}"),
+]
+
+
+def deflate_table(results, args):
+    out = []
+    for c in DEFLATE_CELLS + ((DEFLATE_IDLE, None),):
+        n, rate = c
+        if rate is None:
+            out.append(f"\n{n:,} idle subscribers in {n // 10} rooms, held 2 s, {args.repeat} "
+                       f"run(s) each: median (min-max)\n")
+            metrics = [m for m in DEFLATE_METRICS if m[0] == "rss_conn"]
+        else:
+            out.append(f"\n1 room x {n:,} subscribers, 1 publisher, {rate:,} msg/s "
+                       f"({n * rate:,} deliveries/s offered), {args.size} bytes of text, "
+                       f"{args.duration:g} s, {args.repeat} run(s) each: median (min-max)\n")
+            metrics = DEFLATE_METRICS
+        out.append("| figure | plain | deflate | deflate/plain |")
+        out.append("|---|---|---|---|")
+        for key, label, fmt in metrics:
+            row, med = [label], {}
+            for k in DEFLATE_KINDS:
+                text, med[k] = cell([r.get(key) for r in results[(k, c)]], fmt)
+                row.append(text)
+            ok = key != "loss" and med["plain"] and med["deflate"] is not None
+            row.append(f"{med['deflate'] / med['plain']:.2f}" if ok else "-")
+            out.append("| " + " | ".join(row) + " |")
+        if rate is not None:
+            row = ["CPU per delivery, deflate / plain (run by run)", "", ""]
+            row.append(cell([d["cpu_m"] / p["cpu_m"] for p, d in
+                                 zip(results[("plain", c)], results[("deflate", c)])
+                                 if p["cpu_m"] and d["cpu_m"] is not None], "{:.2f}")[0])
+            out.append("| " + " | ".join(row) + " |")
+        for k in DEFLATE_KINDS:
+            for i, r in enumerate(results[(k, c)]):
+                if r["failed"] or r["reasons"]:
+                    out.append(f"\n{k} run {i + 1}: {r['failed']} connections failed or "
+                               f"dropped; {r['reasons']}")
+                if r.get("lg_cpu", 0) > 90:
+                    out.append(f"\n{k} run {i + 1}: the load generator was CPU-bound "
+                               f"({r['lg_cpu']:.0f} % of a core)")
+    return "\n".join(out)
+
+
+def main_deflate(args):
+    """--scenario deflate (see the top of this file)."""
+    given = [o for o in ("rates", "counts", "ramp", "conns", "servers") if getattr(args, o)]
+    if given:
+        die("--scenario deflate has its own cells: drop --" + ", --".join(given))
+    args.duration = args.duration or (3 if args.quick else 10)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.size = DEFLATE_SIZE
+    if not (1 <= args.repeat <= 20 and 0 < args.duration <= 600):
+        die("--repeat 1-20, --duration up to 600")
+    args.build = os.path.abspath(args.build)
+    ensure_build(args.build)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="confab-deflate.") as tmp:
+        corpus = deflate_corpus(tmp)
+        for cell in DEFLATE_CELLS + ((DEFLATE_IDLE, None),):
+            for i in range(args.repeat):
+                for k in DEFLATE_KINDS:
+                    r = run_deflate(args, k, cell, tmp, corpus)
+                    results.setdefault((k, cell), []).append(r)
+                    what = (f"{cell[0]} idle" if cell[1] is None else
+                            f"{cell[0]} x {cell[1]} msg/s: {r['wire']:.1f} B/delivery, "
+                            f"{r['cpu_m'] or 0:.2f} s per million")
+                    log(f"{k:8} {what}, {r['rss_conn'] or 0:,.0f} B/conn (run {i + 1})")
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            stdout=subprocess.PIPE, text=True).stdout.strip()
+    print(f"bench/peers.py --scenario deflate at {commit}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(deflate_table(results, args))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({f"{k} {c[0]} {c[1]}": v for (k, c), v in results.items()}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,13 @@ size_t cf_text_json_len(const char *s, size_t len);
  * marshals a string. New NUL-terminated string (embedded NULs are kept); NULL on OOM. */
 char *cf_text_utf8_sanitize(const char *s, size_t len);
 
+/* Checks that a byte stream given in pieces is UTF-8 as RFC 3629 defines it (no overlong
+ * forms, surrogates or code points above U+10FFFF), as a WebSocket text message must be (RFC
+ * 6455 8.1) while it arrives. *state is 0 before the first piece; after the last one it is 0
+ * again only if the stream ended on a whole character. Returns 0, or -EILSEQ at the first byte
+ * that no valid UTF-8 continues with (*state is then unchanged). */
+int cf_text_utf8_feed(uint8_t *state, const void *buf, size_t len);
+
 /* A random (version 4) UUID, lowercase and hyphenated, into out[37] (sd_id128_randomize()).
  * salt makes it unique on this node should libsystemd fail to give random bytes. */
 void cf_text_uuid4(char *out, unsigned long long salt);

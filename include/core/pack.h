@@ -42,3 +42,13 @@ size_t cf_pack_header(unsigned char *p, size_t len);
  * empty, or -EINVAL when off is not inside the oldest frame. */
 int cf_pack_next(const struct cf_ring *q, uint32_t off, const struct cf_pack_limits *lim,
                  unsigned char *scratch, struct cf_pack *w);
+
+/* Plans the next message of a queue whose writes go through lws's extensions
+ * (permessage-deflate: lws frames and compresses each message itself). Either the oldest frame
+ * alone, its payload straight from its shared buffer (w->buf, in front of which lws writes the
+ * header it builds, as into any LWS_PRE headroom); or, with lim->newline, as many of the oldest
+ * frames as fit in lim->pack_max payload bytes, '\n'-separated, copied into scratch (pack_max
+ * bytes). w->len is the payload's length, w->frames the frames it holds, w->off 0; write_max is
+ * not used. Returns 0, or -ENOENT when q is empty. */
+int cf_pack_message(const struct cf_ring *q, const struct cf_pack_limits *lim,
+                    unsigned char *scratch, struct cf_pack *w);

@@ -45,6 +45,12 @@ struct cf_sess_ext {
 	 * (session.c). Owned. */
 	unsigned char *rx;
 	size_t rx_len;
+	/* Where the UTF-8 check of a text message split over chunks stands (cf_text_utf8_feed()).
+	 */
+	uint8_t rx_utf8;
+	/* The inflater of what the session receives compressed (permessage-deflate), kept from one
+	 * message to the next; owned by the transport (net/deflate.c). */
+	void *inflater;
 	/* The close frame's reason (a string literal) while the session closes after its queue
 	 * (cf_sess_close()); without it (out of memory) the close frame has the code alone. */
 	const char *close_reason;
@@ -81,8 +87,15 @@ struct cf_sess {
 	unsigned rx_off : 1;       /* it waits (cf_sess_wait()): lws stopped reading the socket */
 	unsigned replaying : 1;    /* cf_sess_done() is feeding held commands to the dialect */
 	unsigned flush_queued : 1; /* on env->flush: written at the end of this loop turn */
+	/* It negotiated permessage-deflate: its messages go through lws's extension, one
+	 * lws_write() each (session.c), and it may send compressed ones. */
+	unsigned deflate : 1;
+	unsigned rx_deflated : 1; /* the message being received is compressed */
+	/* The last chunk lws gave us ended inside a frame: the next one is not a new frame. */
+	unsigned rx_mid_frame : 1;
 	/* Bytes of the oldest queued frame already written: a frame larger than one write
-	 * (CF_WRITE_MAX) goes out in slices, and nothing else may be written in between. */
+	 * (CF_WRITE_MAX) goes out in slices, and nothing else may be written in between. With
+	 * deflate: the oldest frame's length while lws compresses it over several WRITEABLEs. */
 	uint32_t out_off;
 	/* Bytes of our last write that lws may still hold: lws keeps the unsent rest of a write in
 	 * a copy of its own and says only that it does (lws_partial_buffered()), not how much, so

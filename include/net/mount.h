@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* mount.h - what one listener serves: the options of a server.listen entry ("ADDR
- * [dialects=NAME,...] [www=DIR]"), the dialect table (dialects.def) by name and id, and the
- * check that nothing on one listener claims a path twice. */
+ * [dialects=NAME,...] [www=DIR] [deflate=on|off]"), the dialect table (dialects.def) by name
+ * and id, and the check that nothing on one listener claims a path twice. */
 #pragma once
 
 #include <stddef.h>
@@ -17,6 +17,10 @@ struct cf_listen_spec {
 	uint32_t dialects;         /* CF_MOUNT_BIT(id) of each mounted dialect */
 	unsigned dialects_set : 1; /* dialects= was given (else: the default set) */
 	unsigned www_set : 1;      /* www= was given (www may be empty: no static files) */
+	unsigned deflate_set : 1;  /* deflate= was given */
+	/* deflate=on: its sessions may negotiate permessage-deflate (net/deflate.c); off without
+	 * it */
+	unsigned deflate : 1;
 	char www[1024];
 };
 

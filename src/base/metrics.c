@@ -92,7 +92,8 @@ cf_metrics_render(char **ret, size_t *ret_len)
 	        m->deliveries_total);
 	counter(f, "confab_bytes_in_total", "WebSocket payload bytes received.", "counter",
 	        m->bytes_in_total);
-	counter(f, "confab_bytes_out_total", "Bytes written to WebSocket sessions.", "counter",
+	counter(f, "confab_bytes_out_total",
+	        "Bytes written to WebSocket sessions (before permessage-deflate).", "counter",
 	        m->bytes_out_total);
 	counter(f, "confab_drops_total", "Queued events dropped when a slow session was closed.",
 	        "counter", m->drops_total);

@@ -119,6 +119,47 @@ cf_text_name_ok(const char *s, size_t len, size_t min, size_t max, int no_edge_s
 	return 0;
 }
 
+/* The bytes a continuation byte may be, by what came before it: any continuation byte, or the
+ * second byte after E0 (no overlong form), ED (no surrogate), F0 (no overlong form) and F4
+ * (nothing above U+10FFFF). */
+static const unsigned char cont_lo[] = {0x80, 0xa0, 0x80, 0x90, 0x80};
+static const unsigned char cont_hi[] = {0xbf, 0xbf, 0x9f, 0xbf, 0x8f};
+
+/* state: the continuation bytes still to come (0..3) in its low two bits, above them the index
+ * of the range the next one must be in (cont_lo, cont_hi). */
+int
+cf_text_utf8_feed(uint8_t *state, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	unsigned need = *state & 3, range = *state >> 2;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned c = p[i];
+
+		if (need) {
+			if (c < cont_lo[range] || c > cont_hi[range])
+				return -EILSEQ;
+			need--;
+			range = 0;
+		} else if (c >= 0x80) {
+			if (c < 0xc2 || c > 0xf4)
+				return -EILSEQ; /* a continuation, an overlong lead byte, beyond 4
+				                 */
+			if (c < 0xe0) {
+				need = 1;
+			} else if (c < 0xf0) {
+				need = 2;
+				range = c == 0xe0 ? 1 : c == 0xed ? 2 : 0;
+			} else {
+				need = 3;
+				range = c == 0xf0 ? 3 : c == 0xf4 ? 4 : 0;
+			}
+		}
+	}
+	*state = (uint8_t)(range << 2 | need);
+	return 0;
+}
+
 char *
 cf_text_utf8_sanitize(const char *s, size_t len)
 {

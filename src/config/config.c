@@ -21,8 +21,8 @@
 
 static const struct cf_config_def defs[] = {
         {"server", "listen", CF_CFG_LIST, 0, O(listen), "127.0.0.1:8080", 0, 0,
-         "listeners: ADDR [dialects=NAME,...] [www=DIR]; ADDR is host:port, [v6]:port, :port, "
-         "unix:/path or systemd:NAME (man confab.conf: LISTENERS)"},
+         "listeners: ADDR [dialects=NAME,...] [www=DIR] [deflate=on]; ADDR is host:port, "
+         "[v6]:port, :port, unix:/path or systemd:NAME (man confab.conf: LISTENERS)"},
         {"server", "reuse_port", CF_CFG_INT, 0, O(reuse_port), "0", 0, 1,
          "1: share TCP listeners with other confabd processes (SO_REUSEPORT; cluster mode)"},
         {"server", "unix_mode", CF_CFG_OCTAL, 0, O(unix_mode), "0660", 0, 0777,

@@ -107,3 +107,40 @@ cf_pack_next(const struct cf_ring *q, uint32_t off, const struct cf_pack_limits 
 	w->off = 0;
 	return 0;
 }
+
+int
+cf_pack_message(const struct cf_ring *q, const struct cf_pack_limits *lim, unsigned char *scratch,
+                struct cf_pack *w)
+{
+	struct cf_frame *f = cf_ring_peek(q, 0);
+	size_t len;
+	uint32_t n = 1;
+
+	if (!f)
+		return -ENOENT;
+	len = f->len;
+	while (lim->newline && n < q->count) {
+		const struct cf_frame *g = cf_ring_peek(q, n);
+
+		if (len + 1 + g->len > lim->pack_max)
+			break;
+		len += 1 + g->len;
+		n++;
+	}
+	w->frames = n;
+	w->len = len;
+	w->off = 0;
+	if (n == 1) {
+		w->buf = cf_frame_payload(f);
+		return 0;
+	}
+	w->buf = scratch;
+	for (uint32_t i = 0; i < n; i++) {
+		f = cf_ring_peek(q, i);
+		if (i)
+			*scratch++ = '\n';
+		memcpy(scratch, cf_frame_payload(f), f->len);
+		scratch += f->len;
+	}
+	return 0;
+}

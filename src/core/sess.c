@@ -201,7 +201,7 @@ cf_sess_ext_release(struct cf_sess *s)
 	const struct cf_sess_ext *x = s->x;
 
 	if (x && !x->account_id[0] && !x->held.count && !x->auth_arg && !x->dstate &&
-	    !x->acks.count && !x->acks.v && !x->rx && !x->close_reason) {
+	    !x->acks.count && !x->acks.v && !x->rx && !x->close_reason && !x->inflater) {
 		free(s->x);
 		s->x = NULL;
 	}

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* mount.c - what one listener serves. A server.listen entry is an address and options:
- * "127.0.0.1:5000 dialects=texto www=/srv/texto". dialects= names the dialects mounted on the
- * listener (without it: the default set, confab.v1 and the seeds switched on in [dialects]),
- * www= the directory served at / (without it: server.www_dir where confab.v1 is mounted, else
- * none). The dialects are the lines of the dialect table (dialects.def); each claims its
+ * "127.0.0.1:5000 dialects=texto www=/srv/texto deflate=on". dialects= names the dialects
+ * mounted on the listener (without it: the default set, confab.v1 and the seeds switched on in
+ * [dialects]), www= the directory served at / (without it: server.www_dir where confab.v1 is
+ * mounted, else none), deflate= whether its WebSocket sessions may negotiate permessage-deflate
+ * (off without it). The dialects are the lines of the dialect table (dialects.def); each claims its
  * paths in its vtable (struct cf_dialect.paths). Never logs. */
 #include "net/mount.h"
 #include "config/config.h"
@@ -163,7 +164,9 @@ cf_mount_parse(const char *entry, struct cf_listen_spec *o, char *err, size_t er
 		char *eq = strchr(tok, '=');
 
 		if (!eq) {
-			snprintf(err, errlen, "'%s': expected dialects=NAME,... or www=DIR", tok);
+			snprintf(err, errlen,
+			         "'%s': expected dialects=NAME,..., www=DIR or deflate=on|off",
+			         tok);
 			return -EINVAL;
 		}
 		*eq = '\0';
@@ -186,9 +189,20 @@ cf_mount_parse(const char *entry, struct cf_listen_spec *o, char *err, size_t er
 			}
 			o->www_set = 1;
 			memcpy(o->www, eq + 1, strlen(eq + 1) + 1);
+		} else if (!strcmp(tok, "deflate")) {
+			if (o->deflate_set) {
+				snprintf(err, errlen, "deflate= given twice");
+				return -EINVAL;
+			}
+			if (strcmp(eq + 1, "on") && strcmp(eq + 1, "off")) {
+				snprintf(err, errlen, "deflate= is on or off, not '%s'", eq + 1);
+				return -EINVAL;
+			}
+			o->deflate_set = 1;
+			o->deflate = !strcmp(eq + 1, "on");
 		} else {
-			snprintf(err, errlen, "unknown listener option '%s' (dialects=, www=)",
-			         tok);
+			snprintf(err, errlen,
+			         "unknown listener option '%s' (dialects=, www=, deflate=)", tok);
 			return -EINVAL;
 		}
 	}

@@ -14,6 +14,7 @@
 #include "core/dialect.h"
 #include "core/req.h"
 #include "core/room.h"
+#include "net/deflate.h"
 #include "net/http.h"
 #include "net/listen.h"
 #include "net/mount.h"
@@ -433,7 +434,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 
 	protocols[0].per_session_data_size = cf_http_pss_size();
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	/* Not LWS_SERVER_OPTION_VALIDATE_UTF8: session.c checks text messages itself, because
+	 * lws 4.1.6 checks them before confab inflates a compressed one (net/deflate.c). */
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (cfg->tls_cert[0])
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = srv;
@@ -498,8 +501,7 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 				         cfg->listen.v[i], cf_mount_name(id), cf_mount_name(id));
 		}
 		memset(&info, 0, sizeof(info));
-		info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-		               LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+		info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 		activated = !strncmp(spec.addr, "systemd:", 8);
 		if (activated) {
 			/* The socket exists already; the vhost only serves what it accepts. */
@@ -530,6 +532,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		info.vhost_name = l->name;
 		info.protocols = protocols;
 		info.pvo = &pvo_native;
+		/* Without a list lws offers no extension: the client's offer goes unanswered. */
+		if (spec.deflate)
+			info.extensions = cf_deflate_extensions;
 		/* A connection holding a header buffer without completing its request. */
 		info.timeout_secs_ah_idle = (unsigned)cfg->handshake_timeout;
 		info.keepalive_timeout = cfg->handshake_timeout;
@@ -562,8 +567,9 @@ cf_server_start(struct cf_server *srv, struct cf_config *cfg)
 		if ((info.options & LWS_SERVER_OPTION_UNIX_SOCK) &&
 		    chmod(info.iface, (mode_t)cfg->unix_mode) < 0)
 			log_warn("chmod %s: %s", info.iface, strerror(errno));
-		log_info("listening on %s%s%s", cfg->listen.v[i],
+		log_info("listening on %s%s%s%s", cfg->listen.v[i],
 		         info.ssl_cert_filepath ? " (TLS)" : "",
+		         spec.deflate ? " (permessage-deflate)" : "",
 		         shared      ? " (shared with other processes)"
 		         : activated ? " (socket passed by systemd)"
 		                     : "");

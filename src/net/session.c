@@ -14,6 +14,7 @@
 #include "core/pack.h"
 #include "core/req.h"
 #include "core/room.h"
+#include "net/deflate.h"
 #include "net/http.h"
 #include "net/server.h"
 
@@ -104,6 +105,49 @@ write_raw(struct cf_sess *s, unsigned char *buf, size_t len)
 	return 0;
 }
 
+/* The writes of a session that negotiated permessage-deflate (write_queue()). Its messages must
+ * go through lws's extension, which compresses each and marks it (RSV1); LWS_WRITE_RAW would
+ * bypass it. So one lws_write(LWS_WRITE_TEXT) per message: queued events packed
+ * newline-separated where the dialect allows, up to CF_DEFLATE_ONE_GO bytes, which lws
+ * compresses in one go into its buffer and sends at once, done with ours; then the next
+ * message while lws holds nothing, up to CF_WRITE_MAX bytes in all. A longer frame lws
+ * compresses and sends a part at a time on the next POLLOUTs, reading it from the frame's
+ * buffer: the frame stays queued (s->out_off) until the WRITEABLE lws gives once it has sent
+ * all of it. What lws holds meanwhile (CF_DEFLATE_HELD) counts as queued. */
+static int
+write_messages(struct cf_sess *s)
+{
+	const struct cf_pack_limits lim = {
+	        .pack_max = CF_DEFLATE_ONE_GO,
+	        .newline = s->dialect->pack_newline,
+	};
+	unsigned char *scratch = server_of(s)->scratch + LWS_PRE;
+	uint64_t now = cf_now_ns();
+	size_t budget = CF_WRITE_MAX;
+
+	while (s->out.count && !lws_partial_buffered(s->wsi)) {
+		struct cf_pack w;
+
+		if (cf_pack_message(&s->out, &lim, scratch, &w) < 0 ||
+		    lws_write(s->wsi, w.buf, w.len, LWS_WRITE_TEXT) < 0)
+			return -1;
+		/* Uncompressed: lws does not say how much it sent. */
+		cf_metrics.bytes_out_total += w.len;
+		if (w.len > CF_DEFLATE_ONE_GO) {
+			s->out_off = (uint32_t)w.len;
+			s->unsent = CF_DEFLATE_HELD;
+			return 0;
+		}
+		s->unsent = lws_partial_buffered(s->wsi) ? CF_DEFLATE_HELD : 0;
+		account(s, w.frames, now);
+		cf_ring_drop(&s->out, w.frames);
+		if (w.len >= budget)
+			break;
+		budget -= w.len;
+	}
+	return 0;
+}
+
 /* Writes as much of the queue as fits in one lws_write() of at most CF_WRITE_MAX bytes, as
  * cf_pack_next() plans it: (part of) the oldest frame alone, straight from its shared buffer, or
  * several complete WebSocket frames built in the server's scratch buffer (the DESIGN.md
@@ -120,6 +164,8 @@ write_queue(struct cf_sess *s)
 	uint64_t now = cf_now_ns();
 	struct cf_pack w;
 
+	if (s->deflate)
+		return write_messages(s);
 	if (cf_pack_next(&s->out, s->out_off, &lim, server_of(s)->scratch + LWS_PRE, &w) < 0)
 		return -1;
 	if (write_raw(s, w.buf, w.len) < 0)
@@ -145,7 +191,7 @@ flush_one(struct cf_sess *s)
 	 * a WRITEABLE in the same turn may have written the queue, or lws may be closing it. */
 	if (s->close_started || !s->out.count)
 		return;
-	if (lws_partial_buffered(s->wsi)) {
+	if (lws_partial_buffered(s->wsi) || (s->deflate && s->out_off)) {
 		lws_callback_on_writable(s->wsi);
 		return;
 	}
@@ -219,6 +265,12 @@ on_writeable(struct cf_sess *s)
 	/* lws calls WRITEABLE only once it has sent all it held of our last write. */
 	s->unsent = 0;
 	ack_written(s);
+	if (s->deflate && s->out_off) {
+		/* lws has compressed and sent all of the long frame it read from our buffer. */
+		account(s, 1, cf_now_ns());
+		cf_ring_drop(&s->out, 1);
+		s->out_off = 0;
+	}
 	/* After we asked lws to close, it sends the close frame and waits for the peer's; a
 	 * further WRITEABLE must not return -1 again, which would cut that wait short. */
 	if (s->close_started)
@@ -278,6 +330,97 @@ to_dialect(struct cf_sess *s, const char *buf, size_t len)
 	return r;
 }
 
+/* Ends the session at once for a protocol error in what it sent, as lws ends it for its own:
+ * the close frame with code, nothing of the message handed on. Returns -1 (for lws). */
+static int
+fail(struct cf_sess *s, int code, const char *reason, const char *what)
+{
+	cf_log_client(CF_LOG_INFO, "bad_message", peer(s), (unsigned long long)s->id, NULL,
+	              "session %llu (%s): %s, closing with %d", (unsigned long long)s->id, peer(s),
+	              what, code);
+	lws_close_reason(s->wsi, (enum lws_close_status)code, (unsigned char *)reason,
+	                 strlen(reason));
+	return -1;
+}
+
+/* Whether the next len bytes of a text message keep it UTF-8 (RFC 6455 8.1) from where *st
+ * stands, and once final, whether it ended on a whole character. Done here rather than by lws
+ * (LWS_SERVER_OPTION_VALIDATE_UTF8), which 4.1.6 can only do for the whole context and before
+ * an extension's output: a compressed message is checked once inflated. A message that is not
+ * ends the session as lws ended it: close 1007 at once. */
+static int
+utf8_ok(struct cf_sess *s, uint8_t *st, const void *in, size_t len, int final)
+{
+	if (cf_text_utf8_feed(st, in, len) == 0 && !(final && *st))
+		return 1;
+	fail(s, LWS_CLOSE_STATUS_INVALID_PAYLOAD, *st ? "partial utf8" : "bad utf8",
+	     "text message not UTF-8");
+	return 0;
+}
+
+static void
+too_big(struct cf_sess *s, size_t max)
+{
+	cf_metrics.frame_too_big_total++;
+	cf_log_client(CF_LOG_INFO, "message_too_big", peer(s), (unsigned long long)s->id, NULL,
+	              "session %llu (%s): message over %zu bytes, closing with 1009",
+	              (unsigned long long)s->id, peer(s), max);
+	cf_sess_close_quiet(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+}
+
+/* Hands the message reassembled in s->x to the dialect and releases what held it. */
+static int
+deliver(struct cf_sess *s)
+{
+	struct cf_sess_ext *x = s->x;
+	int r = to_dialect(s, x ? (const char *)x->rx : NULL, x ? x->rx_len : 0);
+
+	/* The dialect may have used s->x meanwhile, but never frees it. */
+	if ((x = s->x)) {
+		free(x->rx);
+		x->rx = NULL;
+		x->rx_len = 0;
+		cf_sess_ext_release(s);
+	}
+	return r;
+}
+
+/* A chunk of a compressed message (permessage-deflate), inflated into s->x as it arrives: its
+ * inflated size is bounded by max exactly as a plain message's is (1009 as soon as it passes
+ * it, without inflating or holding more), and it is checked as the text it inflates to. */
+static int
+receive_deflated(struct cf_sess *s, const void *in, size_t len, int first, int final, size_t max)
+{
+	struct cf_sess_ext *x = cf_sess_ext(s);
+	size_t from;
+	uint8_t st;
+	int r;
+
+	if (!x)
+		return -1;
+	if (first)
+		x->rx_len = 0;
+	from = x->rx_len;
+	r = cf_deflate_inflate(&x->inflater, in, len, first, final, &x->rx, &x->rx_len, max);
+	if (r == -EMSGSIZE) {
+		free(x->rx); /* what it inflated to so far: the session only closes now */
+		x->rx = NULL;
+		x->rx_len = 0;
+		too_big(s, max);
+		return 0;
+	}
+	if (r == -EBADMSG)
+		return fail(s, LWS_CLOSE_STATUS_PROTOCOL_ERR, "bad compressed data",
+		            "compressed message does not inflate");
+	if (r < 0)
+		return -1;
+	st = first ? 0 : x->rx_utf8;
+	if (!s->rx_binary && !utf8_ok(s, &st, x->rx + from, x->rx_len - from, final))
+		return -1;
+	x->rx_utf8 = st;
+	return final ? deliver(s) : 0;
+}
+
 /* Reassembles a message lws delivers in several chunks (more than rx_buffer_size bytes, or
  * fragmented by the client) in s->x, which is released again once the message is handed on. */
 static int
@@ -287,9 +430,11 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	int first = lws_is_first_fragment(s->wsi), final = lws_is_final_fragment(s->wsi);
 	struct cf_sess_ext *x = s->x;
 	size_t have = x && !first ? x->rx_len : 0;
-	size_t total = have + len + (final ? 0 : lws_remaining_packet_payload(s->wsi));
 	size_t max = s->dialect->max_frame ? s->dialect->max_frame : (size_t)cfg->max_frame;
-	int r;
+	/* lws gives a frame in chunks and says which frame's bits they are of, not where a
+	 * frame starts: one starts where the last chunk left nothing of its own. */
+	int new_frame = !s->rx_mid_frame;
+	uint8_t st;
 
 	if (s->dialect->max_is_text)
 		max = (size_t)cfg->max_text;
@@ -298,17 +443,29 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 	s->seen_ms = mono_ms();
 	if (s->slow || s->closing)
 		return 0; /* nothing more is processed from a session on its way out */
+	s->rx_mid_frame = !!lws_remaining_packet_payload(s->wsi);
 	if (first) {
 		s->rx_binary = !!lws_frame_is_binary(s->wsi);
+		/* RSV1: compressed. lws lets it through only where permessage-deflate was
+		 * negotiated, and hands us the payload as it came (deflate.c). */
+		s->rx_deflated = !!(lws_get_reserved_bits(s->wsi) & 0x40);
 		if (x)
 			x->rx_len = 0;
+	} else if (new_frame && (lws_get_reserved_bits(s->wsi) & 0x40)) {
+		/* RFC 7692 6.1: only a message's first frame says it is compressed. */
+		return fail(s, LWS_CLOSE_STATUS_PROTOCOL_ERR, "bad rsv",
+		            "RSV1 on a continuation frame");
 	}
-	if (total > max) {
-		cf_metrics.frame_too_big_total++;
-		cf_log_client(CF_LOG_INFO, "message_too_big", peer(s), (unsigned long long)s->id,
-		              NULL, "session %llu (%s): message over %zu bytes, closing with 1009",
-		              (unsigned long long)s->id, peer(s), max);
-		cf_sess_close_quiet(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big");
+	if (s->rx_deflated)
+		return receive_deflated(s, in, len, first, final, max);
+	/* Where the check of a text message split over chunks stood (a chunk may end inside a
+	 * character). */
+	st = first || !x ? 0 : x->rx_utf8;
+	if (!s->rx_binary && !utf8_ok(s, &st, in, len, final))
+		return -1;
+	/* Refused before it is all read when the frame says it is too long already. */
+	if (have + len + (final ? 0 : lws_remaining_packet_payload(s->wsi)) > max) {
+		too_big(s, max);
 		return 0;
 	}
 	if (first && final)
@@ -322,18 +479,12 @@ on_receive(struct cf_sess *s, const void *in, size_t len)
 		memcpy(x->rx + x->rx_len, in, len);
 		x->rx_len += len;
 	}
-	if (!final)
+	if (!final) {
+		if (s->x)
+			s->x->rx_utf8 = st;
 		return 0;
-	x = s->x;
-	r = to_dialect(s, x ? (const char *)x->rx : NULL, x ? x->rx_len : 0);
-	/* The dialect may have used s->x meanwhile, but never frees it. */
-	if ((x = s->x)) {
-		free(x->rx);
-		x->rx = NULL;
-		x->rx_len = 0;
-		cf_sess_ext_release(s);
 	}
-	return r;
+	return deliver(s);
 }
 
 static int
@@ -358,11 +509,12 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 	s->ipc = cf_server_ip_ref(srv, ip);
 	cf_bucket_init(&s->bucket, srv->env.cfg->burst, cf_now_us());
 	s->seen_ms = s->ping_ms = mono_ms();
+	s->deflate = cf_deflate_setup(wsi);
 	lws_dll2_add_tail(&s->in_server, &srv->sessions);
 	cf_metrics.connections = srv->sessions.count;
 	cf_metrics.connections_total++;
-	log_debug("session %llu (%s): open (%s)", (unsigned long long)s->id, peer(s),
-	          s->dialect->name);
+	log_debug("session %llu (%s): open (%s%s)", (unsigned long long)s->id, peer(s),
+	          s->dialect->name, s->deflate ? ", permessage-deflate" : "");
 	return s->dialect->on_open ? s->dialect->on_open(s, wsi) : 0;
 }
 
@@ -385,6 +537,7 @@ on_closed(struct cf_server *srv, struct cf_sess *s)
 	if (s->x) {
 		cf_ring_clear(&s->x->acks);
 		free(s->x->rx);
+		cf_deflate_free(s->x->inflater);
 	}
 	free(s->x); /* the dialect's on_close emptied what it owned in it */
 	s->x = NULL;
@@ -413,12 +566,25 @@ cf_sess_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		/* lws asks the protocol the connection is bound to, which is this one (the vhost's
 		 * "default"), not the HTTP protocol: the gate lives in http.c either way. */
 		return cf_http_callback(wsi, reason, NULL, in, len);
+	case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY:
+		/* Only a deflate=on listener has extensions to offer. */
+		return !cf_deflate_offer_ok(wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(srv, s, wsi);
 	case LWS_CALLBACK_RECEIVE:
 		return on_receive(s, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
 		s->seen_ms = mono_ms();
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* A close frame's reason is UTF-8 too (RFC 6455 5.5.1): one that is not ends the
+		 * connection without the echo, as lws's own check did. */
+		if (len > 2) {
+			uint8_t st = 0;
+
+			if (cf_text_utf8_feed(&st, (const char *)in + 2, len - 2) < 0 || st)
+				return -1;
+		}
 		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return on_writeable(s);

@@ -598,8 +598,11 @@ class Client:
 
     @classmethod
     async def connect(cls, server, name=None, hello=True, subprotocols=("confab.v1",),
-                      origin=None, extra_headers=None, timeout=None, ssl=None):
-        kw = dict(max_size=None, compression=None, ping_interval=None,
+                      origin=None, extra_headers=None, timeout=None, ssl=None,
+                      compression=None):
+        """compression: None offers no extension; "deflate" offers permessage-deflate as
+        websockets does by default, or a list of websockets' extension factories."""
+        kw = dict(max_size=None, ping_interval=None,
                   open_timeout=timeout or T(10), close_timeout=T(5), max_queue=None)
         if subprotocols:
             kw["subprotocols"] = list(subprotocols)
@@ -609,6 +612,11 @@ class Client:
             kw["extra_headers"] = extra_headers
         if ssl is not None:
             kw["ssl"] = ssl
+        if isinstance(compression, list):
+            kw["extensions"] = compression
+            kw["compression"] = None
+        else:
+            kw["compression"] = compression
         url = server if isinstance(server, str) else server.ws_url
         ws = await websockets.connect(url, **kw)
         c = cls(ws, name)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_mount.c - the options of a server.listen entry (dialects=, www=) and the per-listener
- * checks: unknown names, paths claimed twice; the dialect table's ids. */
+/* test_mount.c - the options of a server.listen entry (dialects=, www=, deflate=) and the
+ * per-listener checks: unknown names, paths claimed twice; the dialect table's ids. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,6 +29,7 @@ test_plain_address(void **state)
 	assert_string_equal(s.addr, "127.0.0.1:8080");
 	assert_false(s.dialects_set);
 	assert_false(s.www_set);
+	assert_false(s.deflate); /* permessage-deflate is off unless a listener asks */
 	/* Today's behaviour: native and the three seeds, server.www_dir at /. */
 	assert_int_equal(cf_mount_dialects(&s), DEFAULT_SET);
 	assert_string_equal(cf_mount_www(&s, "/usr/share/confab/www"), "/usr/share/confab/www");
@@ -81,6 +82,28 @@ test_options(void **state)
 }
 
 static void
+test_deflate(void **state)
+{
+	struct cf_listen_spec s;
+
+	assert_int_equal(cf_mount_parse("127.0.0.1:5000 deflate=on", &s, err, sizeof(err)), 0);
+	assert_true(s.deflate);
+	/* It changes nothing else the listener serves. */
+	assert_int_equal(cf_mount_dialects(&s), DEFAULT_SET);
+	assert_string_equal(cf_mount_www(&s, "/default"), "/default");
+	assert_int_equal(cf_mount_parse("unix:/run/a.sock dialects=texto deflate=off www=/srv", &s,
+	                                err, sizeof(err)),
+	                 0);
+	assert_false(s.deflate);
+	assert_int_equal(cf_mount_dialects(&s), B(TEXTO));
+	assert_string_equal(cf_mount_www(&s, "/default"), "/srv");
+	assert_int_equal(
+	        cf_mount_parse("systemd:ws deflate=on dialects=chatty", &s, err, sizeof(err)), 0);
+	assert_true(s.deflate);
+	assert_int_equal(cf_mount_dialects(&s), B(CHATTY));
+}
+
+static void
 test_syntax_errors(void **state)
 {
 	static const struct {
@@ -93,6 +116,12 @@ test_syntax_errors(void **state)
 	        {"127.0.0.1:5000 dialects=texto dialects=native", "dialects= given twice"},
 	        {"127.0.0.1:5000 www=/a www=/b", "www= given twice"},
 	        {"127.0.0.1:5000 root=/srv", "unknown listener option 'root'"},
+	        {"127.0.0.1:5000 deflate=yes", "deflate= is on or off, not 'yes'"},
+	        {"127.0.0.1:5000 deflate=On", "deflate= is on or off, not 'On'"},
+	        {"127.0.0.1:5000 deflate=", "deflate= is on or off, not ''"},
+	        {"127.0.0.1:5000 deflate=on deflate=off", "deflate= given twice"},
+	        {"127.0.0.1:5000 deflate", "or deflate=on|off"},
+	        {"127.0.0.1:5000 compress=on", "(dialects=, www=, deflate=)"},
 	        {"127.0.0.1:5000 texto", "expected dialects=NAME"},
 	        {"dialects=texto", "has no address"},
 	        {"", "has no address"},
@@ -223,6 +252,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_plain_address),
 	        cmocka_unit_test(test_options),
+	        cmocka_unit_test(test_deflate),
 	        cmocka_unit_test(test_syntax_errors),
 	        cmocka_unit_test(test_conflicts),
 	        cmocka_unit_test(test_not_built),

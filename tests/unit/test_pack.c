@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_pack.c - the next write to a session (pack.c): which queued frames, framed how, and the
- * slices of a frame larger than one write, byte for byte. */
+ * slices of a frame larger than one write, byte for byte; and the next message of a session
+ * whose writes lws frames (permessage-deflate). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -763,6 +764,57 @@ test_drain_small_pack(void **state)
 	drain(*state, &lim, m, &nm);
 }
 
+/* permessage-deflate: one message per write, lws frames it. */
+static void
+test_message(void **state)
+{
+	const struct cf_pack_limits one = {0, 8, 0}, nl = {0, 8, 1};
+	struct q *q = *state;
+	struct cf_pack w;
+
+	assert_int_equal(cf_pack_message(&q->ring, &nl, q->scratch, &w), -ENOENT);
+	push_str(q, "a");
+	push_str(q, "bc");
+	push_str(q, "def");
+	push_str(q, "ghijklmnop"); /* longer than pack_max: always alone */
+	push_str(q, "q");
+
+	/* Without pack_newline: the oldest frame alone, from its own buffer, unframed. */
+	assert_int_equal(cf_pack_message(&q->ring, &one, q->scratch, &w), 0);
+	assert_ptr_equal(w.buf, cf_frame_payload(q->f[0]));
+	assert_int_equal(w.len, 1);
+	assert_int_equal(w.frames, 1);
+	assert_int_equal(w.off, 0);
+	assert_scratch_untouched(q);
+
+	/* With it: as many as fit in pack_max, separators included ("a\nbc\ndef" is 8). */
+	assert_int_equal(cf_pack_message(&q->ring, &nl, q->scratch, &w), 0);
+	assert_ptr_equal(w.buf, q->scratch);
+	assert_int_equal(w.len, 8);
+	assert_memory_equal(w.buf, "a\nbc\ndef", 8);
+	assert_int_equal(w.frames, 3);
+	assert_int_equal(q->scratch[8], SENTINEL);
+	assert_int_equal(q->ring.count, 5); /* planning drops nothing */
+	cf_ring_drop(&q->ring, w.frames);
+
+	/* A frame above pack_max goes alone, from its buffer, whatever follows. */
+	memset(q->scratch, SENTINEL, CF_WRITE_MAX);
+	assert_int_equal(cf_pack_message(&q->ring, &nl, q->scratch, &w), 0);
+	assert_ptr_equal(w.buf, cf_frame_payload(q->f[3]));
+	assert_int_equal(w.len, 10);
+	assert_int_equal(w.frames, 1);
+	cf_ring_drop(&q->ring, w.frames);
+
+	/* The last one alone. */
+	assert_int_equal(cf_pack_message(&q->ring, &nl, q->scratch, &w), 0);
+	assert_ptr_equal(w.buf, cf_frame_payload(q->f[4]));
+	assert_int_equal(w.len, 1);
+	assert_int_equal(w.frames, 1);
+	assert_scratch_untouched(q);
+	cf_ring_drop(&q->ring, w.frames);
+	assert_int_equal(cf_pack_message(&q->ring, &nl, q->scratch, &w), -ENOENT);
+}
+
 int
 main(void)
 {
@@ -782,6 +834,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_drain_newline, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_drain_small_pack, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_message, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -412,6 +412,99 @@ test_utf8_sanitize(void **state)
 	free(s);
 }
 
+/* One piece: 0 and state 0 (valid), 0 and state != 0 (ends inside a character), -EILSEQ. */
+static int
+feed_all(const char *s, size_t len)
+{
+	uint8_t st = 0;
+
+	if (cf_text_utf8_feed(&st, s, len) < 0)
+		return -EILSEQ;
+	return st ? 1 : 0;
+}
+
+static void
+test_utf8_feed(void **state)
+{
+	static const char *const valid[] = {"",
+	                                    "plain ascii",
+	                                    "caf\xc3\xa9",
+	                                    "\xe2\x82\xac",
+	                                    "\xef\xbf\xbd",
+	                                    "\xf0\x9f\x98\x80",
+	                                    "\xed\x9f\xbf",
+	                                    "\xee\x80\x80",
+	                                    "\xf4\x8f\xbf\xbf",
+	                                    "\xf0\x90\x80\x80",
+	                                    "\xe0\xa0\x80",
+	                                    "\xc2\x80"};
+	static const char *const invalid[] = {"\xc0\xaf",
+	                                      "\xc1\xbf",
+	                                      "\xe0\x80\xaf",
+	                                      "\xe0\x9f\xbf",
+	                                      "\xf0\x80\x80\xaf",
+	                                      "\xf0\x8f\xbf\xbf",
+	                                      "\xed\xa0\x80",
+	                                      "\xed\xbf\xbf",
+	                                      "\xf4\x90\x80\x80",
+	                                      "\xf5\x80\x80\x80",
+	                                      "\xf8\x88\x80\x80\x80",
+	                                      "\xfe",
+	                                      "\xff",
+	                                      "\x80",
+	                                      "a\xbf"
+	                                      "b",
+	                                      "caf\xe9 ",
+	                                      "\xc3"
+	                                      "a",
+	                                      "\xe2\x82"
+	                                      "a",
+	                                      "\xf0\x9f\x98"
+	                                      "a"};
+	uint8_t st;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		if (feed_all(valid[i], strlen(valid[i])) != 0)
+			fail_msg("valid[%zu] refused", i);
+	for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+		if (feed_all(invalid[i], strlen(invalid[i])) != -EILSEQ)
+			fail_msg("invalid[%zu] taken", i);
+	/* Truncated at the end: no error yet, but not a whole character either. */
+	assert_int_equal(feed_all("ab\xc3", 3), 1);
+	assert_int_equal(feed_all("ab\xf0\x9f\x98", 5), 1);
+	/* A NUL is a character. */
+	assert_int_equal(feed_all("a\0b", 3), 0);
+	/* Split anywhere, every byte apart: the same verdict. */
+	st = 0;
+	for (const char *p = "\xf0\x9f\x98\x80\xe2\x82\xac\xc3\xa9"; *p; p++)
+		assert_int_equal(cf_text_utf8_feed(&st, p, 1), 0);
+	assert_int_equal(st, 0);
+	st = 0;
+	assert_int_equal(cf_text_utf8_feed(&st, "\xed", 1), 0);
+	assert_int_equal(cf_text_utf8_feed(&st, "\xa0", 1), -EILSEQ); /* a surrogate, split */
+	st = 0;
+	assert_int_equal(cf_text_utf8_feed(&st, "\xf4", 1), 0);
+	assert_int_equal(cf_text_utf8_feed(&st, "\x8f", 1), 0);
+	assert_int_equal(cf_text_utf8_feed(&st, "\xbf\xbf", 2), 0);
+	assert_int_equal(st, 0);
+	/* The verdict of the repair (cf_text_utf8_sanitize() changes nothing only in valid UTF-8),
+	 * on every 2-byte string and split 3-byte prefixes. */
+	for (unsigned a = 0; a < 256; a++)
+		for (unsigned b = 0; b < 256; b++) {
+			char in[2] = {(char)a, (char)b};
+			char *r = cf_text_utf8_sanitize(in, 2);
+			int same = r && !memcmp(r, in, 2) && r[2] == '\0';
+
+			assert_non_null(r);
+			st = 0;
+			if ((cf_text_utf8_feed(&st, in, 1) == 0 &&
+			     cf_text_utf8_feed(&st, in + 1, 1) == 0 && st == 0) != same)
+				fail_msg("%02x %02x: feed and sanitize disagree", a, b);
+			free(r);
+		}
+}
+
 static void
 test_hex(void **state)
 {
@@ -500,7 +593,7 @@ main(void)
 	        cmocka_unit_test(test_escape),        cmocka_unit_test(test_edge_spaces),
 	        cmocka_unit_test(test_uuid_parse),    cmocka_unit_test(test_uuid4),
 	        cmocka_unit_test(test_utf8_sanitize), cmocka_unit_test(test_hex),
-	        cmocka_unit_test(test_json_str),
+	        cmocka_unit_test(test_json_str),      cmocka_unit_test(test_utf8_feed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
