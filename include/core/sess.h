@@ -66,11 +66,12 @@ struct cf_sess {
 	const char *user_name;       /* in user_id's allocation (== user_id if equal) */
 	struct lws_dll2_owner rooms; /* struct cf_member via in_sess, owned by the registry */
 	struct cf_ring out;
-	struct cf_bucket bucket;
-	/* rooms.join_rate, apart from the send bucket; zeroed (as lws allocates it) is full */
-	struct cf_bucket join_bucket;
-	/* rooms.typing_rate, apart from both; zeroed is full too */
-	struct cf_bucket typing_bucket;
+	/* limits.rate; zeroed (as lws allocates it) is full */
+	struct cf_sbucket bucket;
+	/* rooms.join_rate, apart from the send bucket */
+	struct cf_sbucket join_bucket;
+	/* rooms.typing_rate, apart from both */
+	struct cf_sbucket typing_bucket;
 	uint32_t strikes;    /* refused sends in a row */
 	uint32_t seen_ms;    /* CLOCK_MONOTONIC ms (mod 2^32) of the peer's last frame or pong */
 	uint32_t ping_ms;    /* ... of our last ping */

@@ -31,6 +31,31 @@ cf_bucket_full(const struct cf_bucket *b, int rate, int burst, uint64_t now_us)
 	return b->tokens + (double)(now_us - b->last_us) * rate / 1e6 >= burst;
 }
 
+int
+cf_sbucket_take(struct cf_sbucket *b, int rate, int burst, uint64_t now_ms)
+{
+	/* Odd, so that a take never leaves last_ms at 0, which means "never taken". */
+	uint32_t now = (uint32_t)now_ms | 1u;
+
+	if (!b->last_ms)
+		b->tokens = (float)burst;
+	else
+		b->tokens += (float)((double)(uint32_t)(now - b->last_ms) * rate / 1e3);
+	b->last_ms = now;
+	if (b->tokens > (float)burst)
+		b->tokens = (float)burst;
+	if (b->tokens < 1.0f)
+		return 0;
+	b->tokens -= 1.0f;
+	return 1;
+}
+
+void
+cf_sbucket_refund(struct cf_sbucket *b, int burst)
+{
+	b->tokens = b->tokens + 1.0f > (float)burst ? (float)burst : b->tokens + 1.0f;
+}
+
 void
 cf_bucket_refund(struct cf_bucket *b, int burst)
 {

@@ -662,7 +662,7 @@ cf_room_join(struct cf_registry *reg, struct cf_sess *s, const char *name, struc
 		return -ENOSPC;
 	/* Joins have their own buckets: every join costs presence events at each member, and the
 	 * send bucket would let a client trade messages for joins. */
-	if (!cf_bucket_take(&s->join_bucket, cfg->join_rate, cfg->join_burst, now) ||
+	if (!cf_sbucket_take(&s->join_bucket, cfg->join_rate, cfg->join_burst, now / 1000) ||
 	    (addr &&
 	     !cf_bucket_take(&addr->joins, cfg->join_rate_per_ip, cfg->join_burst_per_ip, now))) {
 		cf_metrics.join_limited_total++;

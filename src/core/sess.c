@@ -145,7 +145,7 @@ cf_sess_rate_take(struct cf_sess *s)
 {
 	const struct cf_config *cfg = s->env->cfg;
 
-	if (cf_bucket_take(&s->bucket, cfg->rate, cfg->burst, cf_now_us())) {
+	if (cf_sbucket_take(&s->bucket, cfg->rate, cfg->burst, cf_now_ms())) {
 		s->strikes = 0;
 		return 0;
 	}

@@ -54,7 +54,7 @@ cf_room_typing(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room,
 	/* Sessions without an address (none in practice) are bounded by their own bucket. */
 	if (ip && !(addr = cf_registry_addr(reg, ip)))
 		return -ENOMEM;
-	if (!cf_bucket_take(&s->typing_bucket, cfg->typing_rate, cfg->typing_burst, now)) {
+	if (!cf_sbucket_take(&s->typing_bucket, cfg->typing_rate, cfg->typing_burst, now / 1000)) {
 		cf_metrics.typing_limited_total++;
 		return -EBUSY;
 	}
@@ -62,7 +62,7 @@ cf_room_typing(struct cf_registry *reg, struct cf_sess *s, struct cf_room *room,
 	                            cfg->typing_burst_per_ip, now)) {
 		/* The session's token was not used: a client refused for its address keeps its
 		 * own rate for when the address has tokens again. */
-		cf_bucket_refund(&s->typing_bucket, cfg->typing_burst);
+		cf_sbucket_refund(&s->typing_bucket, cfg->typing_burst);
 		cf_metrics.typing_limited_total++;
 		return -EBUSY;
 	}

@@ -507,7 +507,6 @@ on_established(struct cf_server *srv, struct cf_sess *s, struct lws *wsi)
 	s->id = ++srv->next_sess_id;
 	cf_req_client_ip(srv->env.cfg, wsi, ip, sizeof(ip));
 	s->ipc = cf_server_ip_ref(srv, ip);
-	cf_bucket_init(&s->bucket, srv->env.cfg->burst, cf_now_us());
 	s->seen_ms = s->ping_ms = mono_ms();
 	s->deflate = cf_deflate_setup(wsi);
 	lws_dll2_add_tail(&s->in_server, &srv->sessions);

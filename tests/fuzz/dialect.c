@@ -204,7 +204,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s[i]->env = &srv.env;
 		s[i]->dialect = &DIALECT;
 		s[i]->id = ++srv.next_sess_id;
-		cf_bucket_init(&s[i]->bucket, cfg.burst, cf_now_us());
 		open_sess(&srv, s[i], i);
 		cf_bus_local_run(srv.env.bus);
 	}

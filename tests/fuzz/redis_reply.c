@@ -260,7 +260,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s[i]->env = &srv.env;
 		s[i]->dialect = &cf_dialect_native;
 		s[i]->id = ++srv.next_sess_id;
-		cf_bucket_init(&s[i]->bucket, cfg.burst, cf_now_us());
 		if (cf_sess_set_user(s[i], i ? "bob" : "alice", i ? "bob" : "alice") < 0)
 			abort();
 	}

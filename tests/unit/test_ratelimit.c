@@ -144,10 +144,44 @@ test_full_again(void **state)
 	assert_true(cf_bucket_full(&b, 10, 20, T0 + 100000));
 }
 
+/* A session's 8-byte bucket: zeroed is full; ms precision; across the 2^32 ms wrap of its
+ * clock it keeps refilling. */
+static void
+test_sbucket(void **state)
+{
+	struct cf_sbucket b = {0};
+	uint64_t t = 1000;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_true(cf_sbucket_take(&b, 2, 3, t));
+	assert_false(cf_sbucket_take(&b, 2, 3, t));
+	assert_false(cf_sbucket_take(&b, 2, 3, t + 400)); /* 0.8 of a token */
+	assert_true(cf_sbucket_take(&b, 2, 3, t + 600));  /* 1.2 */
+	assert_false(cf_sbucket_take(&b, 2, 3, t + 600));
+	cf_sbucket_refund(&b, 3);
+	assert_true(cf_sbucket_take(&b, 2, 3, t + 600));
+	/* Idle for long: full again, never more than the burst. */
+	for (int i = 0; i < 3; i++)
+		assert_true(cf_sbucket_take(&b, 2, 3, t + 3600000));
+	assert_false(cf_sbucket_take(&b, 2, 3, t + 3600000));
+	/* The wrap: the last take just before 2^32 ms, the next 1 s after. */
+	t = (1ULL << 32) - 200;
+	b = (struct cf_sbucket){0};
+	for (int i = 0; i < 3; i++)
+		assert_true(cf_sbucket_take(&b, 2, 3, t));
+	assert_false(cf_sbucket_take(&b, 2, 3, t));
+	assert_true(cf_sbucket_take(&b, 2, 3, t + 1000));
+	assert_true(cf_sbucket_take(&b, 2, 3, t + 1000));
+	assert_false(cf_sbucket_take(&b, 2, 3, t + 1000));
+	assert_int_equal(sizeof(struct cf_sbucket), 8);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_sbucket),
 	        cmocka_unit_test(test_window_bounds_any_period),
 	        cmocka_unit_test(test_burst_then_refuse),
 	        cmocka_unit_test(test_refill_at_rate),
