@@ -84,10 +84,11 @@ struct cf_dir_entry {
 typedef void cf_bus_dir_cb(void *ud, int err, const struct cf_dir_entry *e, size_t n, int more);
 #define CF_BUS_DIR_MAX 100 /* most entries of one page */
 
-/* Completions of read marker operations: err 0 with the marker now (set) or the markers of the
+/* Completions of read marker operations: err 0 with the marker now and whether this set moved
+ * it (set), or the markers of the
  * rooms asked about, in order, 0 for none (get; borrowed); or err < 0 (-ENOTCONN: Redis is
  * unreachable; -ENOMEM). */
-typedef void cf_bus_read_cb(void *ud, int err, uint64_t seq);
+typedef void cf_bus_read_cb(void *ud, int err, uint64_t seq, int moved);
 typedef void cf_bus_reads_cb(void *ud, int err, const uint64_t *seqs, size_t n);
 
 /* Completion of cf_bus_online(): err 0 and online[i] (1 or 0) for each of the n user ids

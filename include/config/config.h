@@ -71,6 +71,7 @@ struct cf_config {
 	int rooms_max_created;
 	int rooms_max_rule_users;
 	int read_max_markers;
+	int read_show_max;
 	int typing_ttl; /* ms */
 	int typing_rate;
 	int typing_burst;

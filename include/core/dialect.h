@@ -86,6 +86,10 @@ struct cf_dialect {
 	 * stopped (0): room.h struct cf_typing. */
 	struct cf_frame *(*render_typing)(const char *room, const char *uid, const char *uname,
 	                                  int typing, int ttl_ms);
+	/* Another member's read marker (room.h struct cf_typing.read): user uid (uname) has read
+	 * room up to seq. NULL: not shown. */
+	struct cf_frame *(*render_read_of)(const char *room, const char *uid, const char *uname,
+	                                   uint64_t seq);
 	/* {"ev":"gap"}: messages after seq may be missing; epoch is the room's from now on. */
 	struct cf_frame *(*render_gap)(const char *room, uint64_t epoch, uint64_t seq);
 	/* The rules of a room changed (rules.h; r NULL: the room has none any more): the event

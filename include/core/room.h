@@ -142,6 +142,10 @@ struct cf_typing {
 	const char *room;
 	const char *uid;
 	int typing;
+	/* Not 0: instead of typing, uid's read marker in the room moved to this seq, shown to the
+	 * room's other users in rooms of up to rooms.read_show_max users (docs/protocol.md
+	 * "read"); it travels as typing does: ephemeral, to every node's members. */
+	uint64_t read;
 };
 
 /* What the registry tells and asks the layers above it, which the core does not name: the bus

@@ -111,6 +111,8 @@ static const struct cf_config_def defs[] = {
          "users one room's rules may list (roles, bans, mutes)"},
         {"rooms", "max_read_markers", CF_CFG_INT, R, O(read_max_markers), "1000", 1, 100000,
          "read markers kept per account (beyond: the one moved longest ago is forgotten)"},
+        {"rooms", "read_show_max", CF_CFG_INT, R, O(read_show_max), "50", 0, 100000,
+         "members see each other's read markers in rooms of up to this many users (0: never)"},
         {"rooms", "typing_ttl", CF_CFG_INT, R, O(typing_ttl), "6000", 1000, 60000,
          "ms a typing indicator shows unless renewed or ended (confab.v1 typing)"},
         {"rooms", "typing_rate", CF_CFG_INT, R, O(typing_rate), "2", 1, 1000000,

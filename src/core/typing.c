@@ -80,7 +80,10 @@ cf_room_typing_deliver(struct cf_registry *reg, const struct cf_typing *t)
 	struct cf_room *room = cf_room_find(reg, t->room);
 	const struct cf_presence *p;
 
-	if (!room || too_large(reg, room) || !(p = cf_room_presence_find(room, t->uid)))
+	if (!room || !(p = cf_room_presence_find(room, t->uid)))
+		return;
+	/* A read marker is shown in rooms of up to rooms.read_show_max users (0: none). */
+	if (t->read ? room->nusers > (uint32_t)reg->cfg->read_show_max : too_large(reg, room))
 		return;
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
@@ -88,12 +91,17 @@ cf_room_typing_deliver(struct cf_registry *reg, const struct cf_typing *t)
 
 		/* The user's own sessions (other tabs) know; a waiting join hears nothing yet. No
 		 * `continue` in lws's foreach macros: it would skip the step to the next. */
-		if (!mb->pending && dl->render_typing && strcmp(mb->sess->user_id, t->uid)) {
+		if (!mb->pending &&
+		    (t->read ? dl->render_read_of != NULL : dl->render_typing != NULL) &&
+		    strcmp(mb->sess->user_id, t->uid)) {
 			if (!tried[dl->id]) {
 				tried[dl->id] = 1;
 				frames[dl->id] =
-				        dl->render_typing(room->name, p->id, cf_presence_name(p),
-				                          t->typing, reg->cfg->typing_ttl);
+				        t->read ? dl->render_read_of(room->name, p->id,
+				                                     cf_presence_name(p), t->read)
+				                : dl->render_typing(room->name, p->id,
+				                                    cf_presence_name(p), t->typing,
+				                                    reg->cfg->typing_ttl);
 			}
 			if (frames[dl->id] && reg->host.push)
 				reg->host.push(mb->sess, frames[dl->id]);

@@ -270,6 +270,7 @@ const struct cf_dialect cf_dialect_native = {
         .render_rules = cf_native_render_rules,
         .kicked = cf_native_kicked,
         .render_read = cf_native_render_read,
+        .render_read_of = cf_native_render_read_of,
         .join_done = cf_native_join_done,
         .on_close = cf_native_on_close,
         .ws_path = ws_path,

@@ -4,10 +4,12 @@
  * holds after the marker, and the read event tells the account's sessions that a marker moved.
  * The markers are the bus's (read_set, read_get); each command waits for it, holding the
  * session's later commands back so that replies keep their order. */
+#include "base/clock.h"
 #include "base/ident.h"
-#include "bus/bus.h"
-#include "core/env.h"
 #include "base/text.h"
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/env.h"
 #include "core/frame.h"
 #include "core/rules.h"
 #include "dialects/dialect_native_int.h"
@@ -29,6 +31,15 @@ cf_native_render_read(const char *room, uint64_t seq)
 {
 	return cf_frame_from_json(
 	        json_pack("{s:s,s:s,s:I}", "ev", "read", "room", room, "seq", (json_int_t)seq));
+}
+
+/* Another member's marker: {"ev":"read","room","user":{id,name},"seq"}. */
+struct cf_frame *
+cf_native_render_read_of(const char *room, const char *uid, const char *uname, uint64_t seq)
+{
+	return cf_frame_from_json(json_pack("{s:s,s:s,s:o,s:I}", "ev", "read", "room", room, "user",
+	                                    cf_native_user_json(uid, uname), "seq",
+	                                    (json_int_t)seq));
 }
 
 static struct read_req *
@@ -73,19 +84,31 @@ done(struct cf_sess *s)
 }
 
 static void
-set_done(void *ud, int err, uint64_t seq)
+set_done(void *ud, int err, uint64_t seq, int moved)
 {
 	struct cf_sess *s = ud;
 	struct read_req *q = req_of(s);
 
 	if (!q)
 		return;
-	if (err < 0)
+	if (err < 0) {
 		cf_native_err_reply(s, q->id, "unavailable", "read markers cannot be reached now");
-	else
+	} else {
 		cf_native_reply_to(
 		        s, q->id, "read",
 		        json_pack("{s:s,s:I}", "room", q->names, "seq", (json_int_t)seq));
+		/* The room's other members see it too in small rooms (cf_room_typing_deliver()):
+		 * a marker this read moved, once, and only with a token of the session's typing
+		 * bucket, which bounds what one client makes every member hear (the marker is
+		 * kept and synced to the user's sessions all the same). */
+		if (moved && s->env->cfg->read_show_max > 0 &&
+		    cf_sbucket_take(&s->typing_bucket, s->env->cfg->typing_rate,
+		                    s->env->cfg->typing_burst, cf_now_ms())) {
+			struct cf_typing t = {.room = q->names, .uid = s->user_id, .read = seq};
+
+			(void)cf_bus_typing(s->env->bus, &t);
+		}
+	}
 	done(s);
 }
 

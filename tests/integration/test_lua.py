@@ -177,13 +177,13 @@ def test_directory_pages_in_name_order(redis):
 def test_readset_raises_only_and_forgets_the_oldest(redis):
     keys = [P + "read:al", P + "readt:al"]
     sub = Sub(redis, P + "user:al")
-    assert ev(redis, "readset", keys, "r1", "5", "2", P + "user:al", "m1") == "5"
+    assert ev(redis, "readset", keys, "r1", "5", "2", P + "user:al", "m1") == ["5", 1]
     assert sub.get() == "m1"
-    assert ev(redis, "readset", keys, "r1", "3", "2", P + "user:al", "m2") == "5"
+    assert ev(redis, "readset", keys, "r1", "3", "2", P + "user:al", "m2") == ["5", 0]
     sub.nothing_more()
-    assert ev(redis, "readset", keys, "r2", "1", "2", P + "user:al", "m3") == "1"
+    assert ev(redis, "readset", keys, "r2", "1", "2", P + "user:al", "m3") == ["1", 1]
     assert sub.get() == "m3"
-    assert ev(redis, "readset", keys, "r3", "9", "2", P + "user:al", "m4") == "9"
+    assert ev(redis, "readset", keys, "r3", "9", "2", P + "user:al", "m4") == ["9", 1]
     assert sub.get() == "m4"
     assert hgetall(redis, P + "read:al") == {"r2": "1", "r3": "9"}
     sub.close()

@@ -109,3 +109,48 @@ async def test_guest_cannot_read_and_bystanders_unaffected(server):
         assert_error(await g.send_cmd("read", room=room, seq=0), "auth_required")
     await assert_bystander_unaffected(server)
     await g.close()
+
+
+async def test_members_see_markers_in_small_rooms_only(start_server):
+    server = start_server({("rooms", "read_show_max"): 2})
+    alice, bob = await account(server), await account(server)
+    room = uniq("r")
+    await alice.join(room)
+    await bob.join(room)
+    s = await bob.send(room, "hi")
+    await alice.wait_msg(room, s["seq"])
+    await ok(alice, "read", room=room, seq=s["seq"])
+    ev = await wait_ev(bob, lambda e: e.get("ev") == "read" and "user" in e, "alice's marker")
+    assert ev == {"ev": "read", "room": room, "user": {"id": alice.uid, "name": alice.uid},
+                  "seq": s["seq"]}, ev
+    # A marker that does not move is not told again.
+    await ok(alice, "read", room=room, seq=s["seq"])
+    # Three users: above read_show_max, nobody hears of others' markers.
+    carol = await Client.connect(server, uniq("carol"))
+    await carol.join(room)
+    s = await carol.send(room, "more")
+    await bob.wait_msg(room, s["seq"])
+    await ok(alice, "read", room=room, seq=s["seq"])
+    s2 = await alice.send(room, "marker")
+    await bob.wait_msg(room, s2["seq"])
+    await carol.wait_msg(room, s2["seq"])
+    assert [e["seq"] for e in bob.events if e.get("ev") == "read" and "user" in e] == [
+        s["seq"] - 1], bob.events
+    assert not [e for e in carol.events if e.get("ev") == "read"], carol.events
+    await close_all([alice, bob, carol])
+
+
+async def test_two_nodes_members_see_markers(start_server, redis):
+    from test_rules import two_nodes
+    n0, n1 = await two_nodes(start_server, redis)
+    alice, bob = await account(n0), await account(n1)
+    room = uniq("r")
+    await alice.join(room)
+    await bob.join(room)
+    s = await bob.send(room, "hi")
+    await alice.wait_msg(room, s["seq"])
+    await ok(alice, "read", room=room, seq=s["seq"])
+    ev = await wait_ev(bob, lambda e: e.get("ev") == "read" and "user" in e,
+                       "alice's marker on node1")
+    assert ev["user"]["id"] == alice.uid and ev["seq"] == s["seq"], ev
+    await close_all([alice, bob])

@@ -1555,6 +1555,12 @@ test_typing_redis_payload(void **state)
 	        "{\"y\":true,\"r\":\"r\",\"u\":\"\"}",           /* empty user */
 	        "{\"y\":true,\"r\":\"a\\u0007b\",\"u\":\"u1\"}", /* control */
 	        "{\"y\":true,\"r\":\"a\\u202eb\",\"u\":\"u1\"}", /* bidi */
+	        /* A read marker's seq: 1 to 15 digits, not 0. */
+	        "{\"y\":false,\"r\":\"r\",\"u\":\"u1\",\"s\":\"0\"}",
+	        "{\"y\":false,\"r\":\"r\",\"u\":\"u1\",\"s\":\"-1\"}",
+	        "{\"y\":false,\"r\":\"r\",\"u\":\"u1\",\"s\":7}",
+	        "{\"y\":false,\"r\":\"r\",\"u\":\"u1\",\"s\":\"9999999999999999\"}",
+	        "{\"y\":false,\"r\":\"r\",\"u\":\"u1\",\"s\":\" 5\"}",
 	};
 	struct cf_typing t;
 	char big[400];
@@ -1570,6 +1576,11 @@ test_typing_redis_payload(void **state)
 	o = json_loads("{\"y\":false,\"r\":\"lobby\",\"u\":\"guest:bob\"}", 0, NULL);
 	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
 	assert_int_equal(t.typing, 0);
+	assert_int_equal(t.read, 0);
+	json_decref(o);
+	o = json_loads("{\"y\":false,\"r\":\"lobby\",\"u\":\"bob\",\"s\":\"42\"}", 0, NULL);
+	assert_int_equal(cf_bus_redis_typing_parse(o, &t), 0);
+	assert_int_equal(t.read, 42);
 	json_decref(o);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		o = json_loads(bad[i], 0, NULL);

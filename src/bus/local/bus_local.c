@@ -30,6 +30,7 @@ struct pending {
 	char *uid;
 	char *room; /* a typing event's room (owned), with typing; NULL: not a typing event */
 	int typing;
+	uint64_t read; /* a read marker instead (struct cf_typing.read) */
 	cf_bus_done_cb *cb;
 	void *ud;
 	int64_t tag;
@@ -74,11 +75,12 @@ struct rules_done {
 	void *ud;
 	int err;
 	uint64_t seq;
+	int moved;
 	size_t n;
 	uint64_t *seqs; /* owned */
 	cf_bus_dir_cb *dcb;
-	char *dir_after;          /* owned: the page is read when it completes */
-	char *dir_prefix;         /* owned */
+	char *dir_after;  /* owned: the page is read when it completes */
+	char *dir_prefix; /* owned */
 	uint32_t limit;
 	char room[];
 };
@@ -174,7 +176,10 @@ cf_bus_local_run(struct cf_bus *b)
 
 		lws_dll2_remove(&p->list);
 		if (p->room) {
-			struct cf_typing t = {.room = p->room, .uid = p->uid, .typing = p->typing};
+			struct cf_typing t = {.room = p->room,
+			                      .uid = p->uid,
+			                      .typing = p->typing,
+			                      .read = p->read};
 
 			if (bl->bus.host.typing)
 				bl->bus.host.typing(bl->bus.host.ud, &t);
@@ -252,6 +257,7 @@ local_typing(struct cf_bus *b, const struct cf_typing *t)
 		return -ENOMEM;
 	}
 	p->typing = t->typing;
+	p->read = t->read;
 	enqueue(bl, p);
 	return 0;
 }
@@ -473,7 +479,7 @@ rules_run(lws_sorted_usec_list_t *sul)
 		if (d->cb)
 			d->cb(d->ud, d->err, d->err ? NULL : cf_rules_file_get(bl->rules, d->room));
 		else if (d->rcb)
-			d->rcb(d->ud, d->err, d->seq);
+			d->rcb(d->ud, d->err, d->seq, d->moved);
 		else if (d->rscb)
 			d->rscb(d->ud, d->err, d->seqs, d->n);
 		else if (d->dcb)
@@ -526,13 +532,14 @@ local_read_set(struct cf_bus *b, const char *uid, const char *room, uint64_t seq
 	struct bus_local *bl = (struct bus_local *)b;
 	const struct cf_bus_host *h = &bl->bus.host;
 	uint64_t now;
-	int r;
+	int r, moved;
 
 	if (!bl->reads)
 		return -EOPNOTSUPP;
 	r = cf_reads_set(bl->reads, uid, room, seq, &now);
 	if (r < 0)
 		return r;
+	moved = r;
 	if (r > 0 && h->read)
 		h->read(h->ud, uid, room, now);
 	r = rules_later(bl, room, 0, NULL, ud);
@@ -541,6 +548,7 @@ local_read_set(struct cf_bus *b, const char *uid, const char *room, uint64_t seq
 
 		d->rcb = cb;
 		d->seq = now;
+		d->moved = moved;
 	}
 	return r;
 }

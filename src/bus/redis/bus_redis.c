@@ -88,7 +88,7 @@ cf_bus_redis_req_finish(struct req *q, int err)
 		if (q->add && q->cb.reads_get)
 			q->cb.reads_get(q->ud, err, NULL, 0);
 		else if (!q->add && q->cb.reads_set)
-			q->cb.reads_set(q->ud, err, 0);
+			q->cb.reads_set(q->ud, err, 0, 0);
 		break;
 	}
 	cf_bus_redis_req_free(q);

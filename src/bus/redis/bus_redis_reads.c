@@ -25,10 +25,10 @@ digits(const char *s)
 }
 
 static void
-finish_set(struct req *q, int err, uint64_t seq)
+finish_set(struct req *q, int err, uint64_t seq, int moved)
 {
 	if (q->cb.reads_set)
-		q->cb.reads_set(q->ud, err, seq);
+		q->cb.reads_set(q->ud, err, seq, moved);
 	cf_bus_redis_req_free(q);
 }
 
@@ -42,17 +42,19 @@ on_set(void *privdata, redisReply *rep)
 	if (check_link_error(q->b, rep))
 		rep = NULL;
 	if (!rep) {
-		finish_set(q, -ENOTCONN, 0);
+		finish_set(q, -ENOTCONN, 0, 0);
 		return;
 	}
-	if (rep->type != REDIS_REPLY_STRING || !digits(rep->str) ||
-	    ((v = strtoull(rep->str, &end, 10)), *end) || v >= (1ULL << 53)) {
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_INTEGER || !digits(rep->element[0]->str) ||
+	    ((v = strtoull(rep->element[0]->str, &end, 10)), *end) || v >= (1ULL << 53)) {
 		log_warn("redis: raising a read marker: %s",
 		         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-		finish_set(q, -EIO, 0);
+		finish_set(q, -EIO, 0, 0);
 		return;
 	}
-	finish_set(q, 0, v);
+	finish_set(q, 0, v, rep->element[1]->integer == 1);
 }
 
 static void

@@ -30,6 +30,15 @@ cf_bus_redis_typing_parse(json_t *o, struct cf_typing *t)
 	t->room = r;
 	t->uid = u;
 	t->typing = json_is_true(y);
+	t->read = 0;
+	if (json_object_get(o, "s")) {
+		const char *s = json_string_value(json_object_get(o, "s"));
+		size_t n = s ? strspn(s, "0123456789") : 0;
+
+		/* What readset.lua wrote: 1 to 15 digits (below 2^53), not 0. */
+		if (!s || !n || n > 15 || s[n] || (t->read = strtoull(s, NULL, 10)) == 0)
+			return -EINVAL;
+	}
 	return 0;
 }
 
@@ -61,6 +70,13 @@ cf_bus_redis_typing(struct cf_bus *bus, const struct cf_typing *t)
 	if (key(ch, sizeof(ch), b, "room", t->room) < 0)
 		return -ENAMETOOLONG;
 	ev = json_pack("{s:b,s:s,s:s}", "y", t->typing, "r", t->room, "u", t->uid);
+	/* A read marker rides along (struct cf_typing.read), as a string: seqs pass 2^53. */
+	if (ev && t->read) {
+		char s[24];
+
+		snprintf(s, sizeof(s), "%llu", (unsigned long long)t->read);
+		json_object_set_new(ev, "s", json_string(s));
+	}
 	txt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
 	if (!txt)
