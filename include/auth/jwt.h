@@ -9,7 +9,9 @@
  * `exp`. What it may: `name` (the display name; default `sub`), `nbf`, `iat`, `aud` (required
  * to hold auth.jwt_audience when that is set; a token with `aud` is refused when it is not, as
  * RFC 7519 4.1.3 says), `iss` (must equal auth.jwt_issuer when that is set), `rooms` (the only
- * rooms the user may join: exact names, or a prefix ending in `*`). */
+ * rooms the user may join: exact names, or a prefix ending in `*`), `roles` (an object, room
+ * name -> "owner", "moderator", "member" or "none": the user's role there, at most
+ * CF_JWT_ROOMS_MAX rooms). */
 #pragma once
 
 #include <stddef.h>
@@ -29,6 +31,11 @@ struct cf_jwt_claims {
 	int64_t exp;   /* unix seconds */
 	char **rooms;  /* NULL: any room; else nrooms entries */
 	size_t nrooms; /* 0 with rooms set: no room at all */
+	/* The `roles` claim: the user's role in each of these rooms (core/rules.h enum cf_role),
+	 * which the application decides: applied at each sign-in to rooms that have rules. */
+	char **role_rooms;
+	uint8_t *role_of;
+	size_t nroles;
 };
 
 /* The verifier for cfg's auth.jwt_* keys: the key file is read (or the credential jwt-key for

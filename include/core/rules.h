@@ -79,7 +79,8 @@ int cf_rules_may_send(const struct cf_rules *r, const char *uid, int proven, int
  * role does not allow it; also a change of someone whose role is not below the actor's, unless
  * the actor is an owner), -EBUSY (it would leave the room without an owner), -E2BIG (more than
  * max_users entries), -EINVAL (a field out of range). Moderators kick, ban, mute and (private
- * rooms) give the member role; owners also change topic, kind and every role. */
+ * rooms) give the member role; owners also change topic, kind and every role. -EALREADY: a role
+ * the target has already (allowed, but nothing changes: callers answer it as done). */
 int cf_rules_check(const struct cf_rules *r, const struct cf_rules_change *c, int64_t now,
                    uint32_t max_users);
 /* Applies a change cf_rules_check() allowed; version + 1. Entries whose role is none and whose

@@ -13,6 +13,7 @@
 #include "base/ident.h"
 #include "base/text.h"
 #include "config/config.h"
+#include "core/rules.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -405,6 +406,38 @@ get_rooms(json_t *claims, struct cf_jwt_claims *out, char *why, size_t whylen)
 	return 0;
 }
 
+static int
+get_roles(json_t *claims, struct cf_jwt_claims *out, char *why, size_t whylen)
+{
+	json_t *roles = json_object_get(claims, "roles"), *v;
+	const char *room;
+
+	if (!roles)
+		return 0;
+	if (!json_is_object(roles) || json_object_size(roles) > CF_JWT_ROOMS_MAX)
+		return why_set(why, whylen, "roles is not an object of at most %d rooms",
+		               CF_JWT_ROOMS_MAX),
+		       -EBADMSG;
+	out->role_rooms = calloc(json_object_size(roles) + 1, sizeof(*out->role_rooms));
+	out->role_of = calloc(json_object_size(roles) + 1, 1);
+	if (!out->role_rooms || !out->role_of)
+		return -ENOMEM;
+	json_object_foreach (roles, room, v) {
+		int role = json_is_string(v) ? cf_rules_role_parse(json_string_value(v)) : -1;
+
+		if (role < 0 || cf_text_name_ok(room, strlen(room), 1, CF_ROOM_NAME_MAX, 0) < 0)
+			return why_set(why, whylen,
+			               "roles: each room's role is owner, moderator, "
+			               "member or none"),
+			       -EBADMSG;
+		out->role_rooms[out->nroles] = strdup(room);
+		if (!out->role_rooms[out->nroles])
+			return -ENOMEM;
+		out->role_of[out->nroles++] = (uint8_t)role;
+	}
+	return 0;
+}
+
 /* Every claim's rules, once the signature holds. */
 static int
 check_claims(const struct cf_jwt *j, json_t *claims, int64_t now, size_t max_name,
@@ -447,7 +480,8 @@ check_claims(const struct cf_jwt *j, json_t *claims, int64_t now, size_t max_nam
 	out->exp = exp > (double)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)exp;
 	if (!out->sub || !out->name)
 		return -ENOMEM;
-	return get_rooms(claims, out, why, whylen);
+	r = get_rooms(claims, out, why, whylen);
+	return r < 0 ? r : get_roles(claims, out, why, whylen);
 }
 
 int
@@ -496,6 +530,10 @@ cf_jwt_claims_free(struct cf_jwt_claims *c)
 	for (size_t i = 0; c->rooms && i < c->nrooms; i++)
 		free(c->rooms[i]);
 	free(c->rooms);
+	for (size_t i = 0; c->role_rooms && i < c->nroles; i++)
+		free(c->role_rooms[i]);
+	free(c->role_rooms);
+	free(c->role_of);
 	free(c->sub);
 	free(c->name);
 	memset(c, 0, sizeof(*c));

@@ -195,6 +195,8 @@ cf_rules_check(const struct cf_rules *r, const struct cf_rules_change *c, int64_
 		if (trole == CF_ROLE_OWNER && c->role != CF_ROLE_OWNER && actor != ROLE_OPERATOR &&
 		    owners(r) <= 1)
 			return -EBUSY;
+		if (trole == c->role)
+			return -EALREADY; /* nothing to write, nobody to tell */
 		break;
 	case CF_RULES_KICK:
 	case CF_RULES_BAN:

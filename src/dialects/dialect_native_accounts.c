@@ -6,6 +6,7 @@
 #include "auth/jwt.h"
 #include "base/ident.h"
 #include "base/text.h"
+#include "bus/bus.h"
 #include "config/config.h"
 #include "core/env.h"
 #include "dialects/dialect_native_int.h"
@@ -270,6 +271,17 @@ hello_jwt_done(void *ud, int64_t tag, const struct cf_auth_result *r)
 		s->x->dstate = keep;
 		s->hello = 1;
 		hello_reply(s, tag);
+		/* The application decides the user's role in the rooms its token names: set as the
+		 * operator would, where the room has rules (a role it has already writes nothing).
+		 */
+		for (size_t i = 0; i < r->claims->nroles; i++) {
+			struct cf_rules_change c = {.op = CF_RULES_ROLE,
+			                            .target = r->claims->sub,
+			                            .role = r->claims->role_of[i]};
+
+			(void)cf_bus_rules_change(s->env->bus, r->claims->role_rooms[i], &c, NULL,
+			                          NULL);
+		}
 	}
 	cf_sess_done(s);
 }

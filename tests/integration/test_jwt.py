@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from confabtest import (T, Client, Server, ServerStartError, assert_bystander_unaffected,
-                        assert_error, uniq)
+from confabtest import (ADMIN_TOKEN, T, Client, Server, ServerStartError,
+                        assert_bystander_unaffected, assert_error, uniq)
 from test_cluster import node_conf, wait_healthy
 
 SECRET = "an-hs256-secret-of-at-least-32-bytes!!"
@@ -331,3 +331,26 @@ async def test_two_nodes_concurrent_first_sign_ins_make_one_account(start_server
     assert len(accounts) == 1, [r for _, r in pairs]
     for c, _ in pairs:
         await c.close()
+
+
+async def test_roles_claim_sets_the_users_role(start_server, tmp_path):
+    server = start_server(hs_conf(tmp_path))
+    room = uniq("team")
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    r = await asyncio.to_thread(server.post, f"/api/v1/rooms/{room}/rules",
+                                json={"op": "create", "kind": "private"}, headers=auth)
+    assert r.status_code == 200, r.text
+    sub = uniq("u")
+    c, h = await hello(server, hs(sub, roles={room: "moderator", uniq("norules"): "owner"}))
+    assert h["op"] == "hello", h
+    info = await c.send_cmd("room", room=room, timeout=T(20))
+    assert info["role"] == "moderator", info
+    await c.join(room)  # a private room: the role lets the user in
+    await c.close()
+    # The application decides: the next token's role replaces it.
+    c, _ = await hello(server, hs(sub, roles={room: "member"}))
+    info = await c.send_cmd("room", room=room, timeout=T(20))
+    assert info["role"] == "member", info
+    await c.close()
+    await refused(server, hs(sub, roles={room: "king"}), why="roles")
+    await refused(server, hs(sub, roles=[room]), why="roles")

@@ -114,6 +114,10 @@ test_who_may_change_what(void **state)
 	assert_int_equal(change(&r, CF_RULES_TOPIC, "mem", NULL, 0, 0), -EPERM);
 	assert_int_equal(r.version, v);
 	assert_int_equal(change(&r, CF_RULES_ROLE, "mo", "x", CF_ROLE_MEMBER, 0), 0);
+	v = r.version;
+	/* Again: allowed, but nothing to do. */
+	assert_int_equal(change(&r, CF_RULES_ROLE, "mo", "x", CF_ROLE_MEMBER, 0), -EALREADY);
+	assert_int_equal(r.version, v);
 	assert_int_equal(change(&r, CF_RULES_ROLE, "mo", "x", CF_ROLE_NONE, 0), 0);
 	assert_int_equal(change(&r, CF_RULES_ROLE, "mo", "x", CF_ROLE_MODERATOR, 0), -EPERM);
 	assert_int_equal(change(&r, CF_RULES_BAN, "mo", "mem", 0, NOW + 5), 0);

@@ -639,9 +639,12 @@ local_rules_change(struct cf_bus *b, const char *room, const struct cf_rules_cha
 		r = cf_rules_file_change(bl->rules, room, c, (int64_t)time(NULL));
 	if (r == -ENOMEM)
 		return r;
-	/* The one node: its members hear of it now, the actor's answer comes next turn. */
+	/* The one node: its members hear of it now, the actor's answer comes next turn. A role
+	 * the user has already is done, without a change to tell. */
 	if (r == 0 && h->rules_changed)
 		h->rules_changed(h->ud, room, cf_rules_file_get(bl->rules, room), c);
+	if (r == -EALREADY)
+		r = 0;
 	return rules_later(bl, room, r, cb, ud);
 }
 

@@ -226,7 +226,7 @@ cf_rules_file_change(struct cf_rules_file *f, const char *room, const struct cf_
 	int r = cf_rules_check(cur, c, now, (uint32_t)cfg->rooms_max_rule_users);
 
 	if (r < 0)
-		return r;
+		return r; /* -EALREADY included: the caller says done, nothing is written */
 	if (c->op == CF_RULES_CREATE) {
 		if (f->n >= (uint32_t)cfg->rooms_max_ruled)
 			return -ENOSPC;

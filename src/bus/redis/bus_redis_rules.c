@@ -271,6 +271,10 @@ write_change(struct req *q, const struct cf_rules *cur)
 	json_t *m;
 	int e = cf_rules_check(cur, &op->c, now_s(), (uint32_t)b->cfg->rooms_max_rule_users);
 
+	if (e == -EALREADY) {
+		finish(q, 0, cur); /* the role is the user's already: done, nothing written */
+		return;
+	}
 	if (e < 0) {
 		finish(q, e, NULL);
 		return;
