@@ -559,6 +559,10 @@ function init() {
         if (app.view instanceof Room && ui.scroller.scrollTop < 100) app.view.loadOlder();
     }, { passive: true });
     ui.retry.addEventListener('click', () => app.conn.retryNow());
+    ui.skip.addEventListener('click', (e) => {
+        e.preventDefault(); // no #text in the address
+        ui.text.focus();
+    });
     ui.alertClose.addEventListener('click', () => { ui.alert.hidden = true; ui.text.focus(); });
     ui.openJoin.addEventListener('click', openJoinDialog);
     ui.emptyJoin.addEventListener('click', openJoinDialog);

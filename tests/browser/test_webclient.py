@@ -3,6 +3,7 @@
 real confabd: accounts and guests, direct messages kept for an offline account, rooms with
 unread counts, scroll-back, typing, moderation, a server restart resumed without loss, and
 the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -125,6 +126,14 @@ def test_guest_mode(server, browsers, tmp_path):
     g.driver.refresh()
     wait_online(g)
     assert text_of(g.driver, "me-name") == "gus"
+
+    # The keyboard's first stop skips the sidebar to the message box.
+    ActionChains(g.driver).send_keys(Keys.TAB).perform()
+    skip = g.driver.switch_to.active_element
+    assert skip.get_attribute("id") == "skip" and skip.is_displayed()
+    skip.send_keys(Keys.ENTER)
+    wait_for(g, "the message box focused",
+             lambda d: d.switch_to.active_element.get_attribute("id") == "text")
     for x in (g, r):
         assert_no_console_errors(x, "as guests")
 
