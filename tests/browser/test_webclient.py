@@ -41,6 +41,7 @@ def test_sign_up_reload_sign_out_sign_in(server, browsers, tmp_path):
     in_room(a, room)
     wait_for(a, "the history after the reload", lambda d: texts(d) == [("You", "first words")])
     assert room in storage(d, f"confab.acct.{name}")  # the rooms and their last seq seen
+    assert storage(d, f"confab.dms.{name}") is not None
 
     # Sign out: back to the sign-in page, the token forgotten.
     by_id(d, "signout").click()
@@ -48,7 +49,8 @@ def test_sign_up_reload_sign_out_sign_in(server, browsers, tmp_path):
     by_id(d, "signout-here").click()
     wait_for(a, "the sign-in page", lambda d: by_id(d, "auth-view").is_displayed())
     assert storage(d, "confab.session") is None
-    assert storage(d, f"confab.acct.{name}") is None  # what the browser kept of ann, too
+    for key in (f"confab.acct.{name}", f"confab.dms.{name}"):
+        assert storage(d, key) is None, f"{key} kept after signing out"
     assert text_of(d, "status-text") == "Signed out"
 
     # The server's refusals, in words.

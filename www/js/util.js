@@ -31,12 +31,20 @@ export function validName(s, max) {
 
 export const store = {
     get(k) { try { return localStorage.getItem('confab.' + k); } catch { return null; } },
-    set(k, v) { try { localStorage.setItem('confab.' + k, v); } catch { /* private mode */ } },
+    // false: not kept (private mode, or the quota is full)
+    set(k, v) {
+        try {
+            localStorage.setItem('confab.' + k, v);
+            return true;
+        } catch {
+            return false;
+        }
+    },
     del(k) { try { localStorage.removeItem('confab.' + k); } catch { /* private mode */ } },
     getJSON(k) {
         try { return JSON.parse(this.get(k) || 'null'); } catch { return null; }
     },
-    setJSON(k, v) { this.set(k, JSON.stringify(v)); },
+    setJSON(k, v) { return this.set(k, JSON.stringify(v)); },
 };
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
