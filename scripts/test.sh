@@ -11,7 +11,7 @@
 # CONFAB_SKIP_VALGRIND=1 / CONFAB_SKIP_ASAN=1 / CONFAB_SKIP_FUZZ=1 / CONFAB_SKIP_DEB=1 skip
 # those passes (not in CI).
 #
-# CI time (.ci/run, 2 cores): about 18 minutes, under the 25 the project allows; each pass's
+# CI time (.ci/run, 2 cores): about 20 minutes, under the 25 the project allows; each pass's
 # time is in docs/fuzzing.md ("CI time"). Valgrind makes confabd 10-50 times slower and the
 # whole suite under it takes more than 10 minutes, so it runs a selection instead (about 5).
 # The ASan+UBSan pass runs the whole suite and finds the same invalid accesses and leaks; what
@@ -51,7 +51,8 @@ cmake --build build -j"$jobs"
 step "unit and integration tests"
 run_suite build
 step "browser tests"
-# The web client in two headless Chromium sessions against this build.
+# The web client in two or three headless Chromium sessions at once against this build
+# (one test starts two nodes on a Redis of its own).
 CONFABD="$PWD/build/confabd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/browser
 
 VALGRIND_TESTS="test_native.py test_dialect_000.py test_dialect_001.py test_dialect_002.py

@@ -1,105 +1,76 @@
-// confab web client: a single-room chat page speaking confab.v1 (docs/protocol.md) over
-// WebSocket at /v1/ws. Plain ES2020, no dependencies, no build step. All user data is
-// rendered with textContent, never as HTML.
-'use strict';
+// confab web client: signs in (account, or guest), keeps the user's rooms and direct messages
+// in a sidebar with unread counts, and speaks confab.v1 (docs/protocol.md) over WebSocket at
+// /v1/ws. Plain ES modules, no dependencies, no build step. User text is only ever rendered
+// with textContent; the token lives in localStorage, never in a URL.
+import { el, button, avatar, byteLen, store, validName } from './js/util.js';
+import { Conn } from './js/conn.js';
+import { Room } from './js/room.js';
+import { Dm, normalId } from './js/dm.js';
+import { ERRORS, errorText } from './js/errors.js';
+import { loadState, saveState, forgetState } from './js/state.js';
+import { renderSidebar, updateTitle, openSidebar, closeSidebar } from './js/sidebar.js';
+import { renderMembers, openSettings, rulesText, kickedText } from './js/moderation.js';
+import { notify, notifyState, toggleNotify } from './js/notify.js';
 
-const $ = (id) => document.getElementById(id);
-const el = (tag, cls, text) => {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-};
-const byteLen = (s) => new TextEncoder().encode(s).length;
-const randomNonce = () => Array.from(crypto.getRandomValues(new Uint8Array(12)),
-    (b) => b.toString(16).padStart(2, '0')).join('');
-const store = {
-    get: (k) => { try { return localStorage.getItem('confab.' + k); } catch { return null; } },
-    set: (k, v) => { try { localStorage.setItem('confab.' + k, v); } catch { /* private mode */ } },
-};
-
-const MAX_BACKOFF_MS = 10000;
-const PING_EVERY_MS = 30000;
-const MAX_RENDERED = 1000;
-const CLOSE_TEXT = {
-    1001: 'The server went away.',
-    4008: 'The connection fell behind; resuming…',
-    4029: 'Too many messages refused; reconnecting…',
-};
-const ERROR_TEXT = {
-    rate_limited: 'You are sending too fast; retrying in a moment.',
-    unavailable: 'The server could not deliver that yet; retrying.',
-    text_too_long: 'That message is too long.',
-};
-
-const S = {
-    name: '', room: '', me: null, maxText: 4096, rate: 10, burst: 20,
-    wanted: false, ws: null, byeSeen: false, joined: false, joinedAt: 0, everJoined: false,
-    attempt: 0, retryTimer: 0, pingTimer: 0, pingWaiting: false,
-    nextId: 1, requests: new Map(),   // id -> {op, nonce}, for the current connection
-    epoch: null, lastSeq: 0, seen: new Set(), // seqs rendered in the current epoch
-    pending: new Map(),               // nonce -> {text, li, label, seq, timer}
-    members: new Map(), unread: 0,
+// hello's limits until it has answered (docs/protocol.md, hello).
+const DEFAULT_LIMITS = {
+    max_text: 4096, rate: 10, burst: 20, history: 100, max_name: 32, typing_ttl: 6000,
 };
 
 const ui = {};
+const app = {
+    ui, conn: null, session: null, me: null, limits: { ...DEFAULT_LIMITS },
+    rooms: new Map(), dms: new Map(), known: [], mids: new Set(), view: null, stateOf: null,
+    pendingAuth: null, saveTimer: 0, started: false,
+    linkRoom: null, // the room the page's address named when it was opened
 
-// ---- rendering helpers ----
+    errorText,
+    isRead(v) { return this.view === v && !document.hidden && !v.holdRead; },
+    mentions(text) {
+        const name = this.me && this.me.name;
+        if (!name) return false;
+        const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        return new RegExp(`(^|[^\\p{L}\\p{N}_])@${esc}(?![\\p{L}\\p{N}_-])`, 'iu').test(text);
+    },
+    toast,
+    // A room's unread count or read seq changed.
+    roomChanged() {
+        scheduleSave();
+        renderSidebar(this);
+    },
+    // What the header and the member list show of a room changed (joined, its rules).
+    roomInfoChanged(room) {
+        if (room !== this.view) return;
+        renderHeader();
+        renderMembersNow();
+    },
+    dmChanged() {
+        scheduleSave();
+        renderSidebar(this);
+    },
+    messageArrived(room, from, text, mention) {
+        if (room === this.view) announce(`${from.name}: ${text}`);
+        if (mention) notify(`${from.name} in ${room.name}`, text, room.key, () => show(room));
+    },
+    joinFailed(room, e) {
+        if (e.code === 'disconnected' || !this.rooms.has(room.name)) return;
+        if (['rate_limited', 'unavailable', 'busy'].includes(e.code)) {
+            setTimeout(() => room.join(), 1500 + Math.random() * 1500);
+            return;
+        }
+        removeRoom(room, false);
+        showAlert(`Could not join ${room.name} again: ${this.errorText(e, 'join')}`);
+    },
+    renderTyping() {
+        ui.typing.textContent = this.view instanceof Room ? this.view.typingText() : '';
+    },
+    renderMembers: () => renderMembersNow(),
+    fillView,
+    openDm,
+    show,
+};
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-const dateFmt = new Intl.DateTimeFormat(undefined,
-    { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-
-function timeEl(ts) {
-    const d = new Date(ts);
-    const t = el('time', 'time',
-        (d.toDateString() === new Date().toDateString() ? timeFmt : dateFmt).format(d));
-    t.dateTime = d.toISOString();
-    t.title = d.toLocaleString();
-    return t;
-}
-
-function hue(id) {
-    let h = 0;
-    for (const c of String(id)) h = (h * 31 + c.codePointAt(0)) % 360;
-    return h;
-}
-
-function avatar(user) {
-    const a = el('span', 'avatar', Array.from(user.name || '?')[0].toUpperCase());
-    a.style.setProperty('--hue', hue(user.id));
-    a.setAttribute('aria-hidden', 'true');
-    return a;
-}
-
-function messageEl(from, text, meta, own) {
-    const li = el('li', own ? 'msg own' : 'msg');
-    const head = el('div', 'meta');
-    const who = el('span', 'from', own ? 'You' : from.name);
-    who.style.setProperty('--hue', hue(from.id));
-    who.title = from.name;
-    head.append(who, ' ', meta);
-    const body = el('div', 'bubble');
-    body.append(head, el('p', 'text', text));
-    li.append(avatar(from), body);
-    return li;
-}
-
-function nearBottom() {
-    const s = ui.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < 60;
-}
-
-function withScroll(fn, force) {
-    const stick = force || nearBottom();
-    fn();
-    while (ui.messages.children.length > MAX_RENDERED) ui.messages.firstElementChild.remove();
-    if (stick) ui.scroller.scrollTop = ui.scroller.scrollHeight;
-}
-
-function notice(text) {
-    withScroll(() => ui.messages.append(el('li', 'notice', text)));
-}
+// ---- small UI pieces ----
 
 function toast(text) {
     const t = el('p', 'toast', text);
@@ -108,367 +79,471 @@ function toast(text) {
     setTimeout(() => t.remove(), 5000);
 }
 
+// New messages of the conversation shown, for screen readers (a polite live region apart
+// from the lists, so that history loaded above is not read out).
+function announce(text) {
+    ui.announcer.append(el('p', null, text));
+    while (ui.announcer.children.length > 3) ui.announcer.firstElementChild.remove();
+}
+
+function showAlert(text) {
+    ui.alertText.textContent = text;
+    ui.alert.hidden = false;
+}
+
 function setStatus(state, text) {
     ui.status.dataset.state = state;
     ui.statusText.textContent = text;
-    ui.retry.hidden = state !== 'offline';
+    ui.retry.hidden = !text.startsWith('Offline');
     document.body.classList.toggle('is-offline', state !== 'online');
 }
 
-function updateTitle() {
-    document.title = (S.unread ? `(${S.unread}) ` : '') + `#${S.room} · confab`;
-}
-
-function renderMembers() {
-    const list = [...S.members.values()].sort((a, b) => String(a.name).localeCompare(String(b.name)));
-    ui.memberList.replaceChildren(...list.map((u) => {
-        const li = el('li', 'member');
-        li.append(avatar(u), el('span', 'member-name', u.name));
-        if (S.me && u.id === S.me.id) li.append(el('span', 'you', '(you)'));
-        return li;
-    }));
-    ui.memberCount.textContent = String(list.length);
-}
-
-// ---- messages ----
-
-function insertSorted(li, seq) {
-    li.dataset.seq = String(seq);
-    if (seq > S.lastSeq) return ui.messages.append(li);
-    for (const other of ui.messages.querySelectorAll('[data-seq]')) {
-        if (Number(other.dataset.seq) > seq) return ui.messages.insertBefore(li, other);
-    }
-    ui.messages.append(li);
-}
-
-function addMsg(m) {
-    if (m.room !== S.room || typeof m.seq !== 'number' || S.seen.has(m.seq)) return;
-    const own = !!S.me && m.from && m.from.id === S.me.id;
-    const from = m.from || { id: '?', name: '?' };
-    withScroll(() => insertSorted(messageEl(from, String(m.text ?? ''), timeEl(m.ts), own), m.seq));
-    S.seen.add(m.seq);
-    S.lastSeq = Math.max(S.lastSeq, m.seq);
-    settlePending();
-    if (!own && document.hidden) { S.unread++; updateTitle(); }
-}
-
-// A pending send is done once its seq is known and the msg event for it has been rendered
-// (then the pending bubble goes), or the event can no longer come (then the bubble stays).
-function settlePending(epochChanged) {
-    for (const [nonce, p] of S.pending) {
-        if (p.seq == null) continue;
-        if (!epochChanged && S.seen.has(p.seq)) {
-            p.li.remove();
-        } else if (epochChanged || p.seq <= S.lastSeq) {
-            p.li.classList.remove('pending');
-            p.label.replaceWith(timeEl(Date.now()));
-        } else {
-            continue;
-        }
-        clearTimeout(p.timer);
-        S.pending.delete(nonce);
-    }
-}
-
-function sendPending(nonce) {
-    const p = S.pending.get(nonce);
-    if (!p || p.seq != null || !S.joined) return;
-    clearTimeout(p.timer);
-    p.label.textContent = 'sending…';
-    request({ op: 'send', room: S.room, text: p.text, nonce });
-}
-
-function failPending(nonce, why) {
-    const p = S.pending.get(nonce);
-    if (!p) return;
-    S.pending.delete(nonce);
-    clearTimeout(p.timer);
-    p.li.classList.add('failed');
-    p.label.textContent = 'not sent: ' + why;
-    const dismiss = el('button', 'link', 'Dismiss');
-    dismiss.type = 'button';
-    dismiss.addEventListener('click', () => { p.li.remove(); ui.text.focus(); });
-    p.label.after(' ', dismiss);
-}
-
-function submitText() {
-    const text = ui.text.value.trimEnd();
-    if (!text.trim()) return;
-    const bytes = byteLen(text);
-    if (bytes > S.maxText) return toast(`Message too long (${bytes} of ${S.maxText} bytes).`);
-    const nonce = randomNonce();
-    const label = el('span', 'time', S.joined ? 'sending…' : 'waiting for connection…');
-    const li = messageEl(S.me || { id: S.name, name: S.name }, text, label, true);
-    li.classList.add('pending');
-    S.pending.set(nonce, { text, li, label, seq: null, timer: 0 });
-    withScroll(() => ui.pending.append(li), true);
-    ui.text.value = '';
-    autoGrow();
-    sendPending(nonce);
-}
-
-// ---- connection ----
-
-function request(obj) {
-    if (!S.ws || S.ws.readyState !== WebSocket.OPEN) return 0;
-    const id = S.nextId++;
-    S.requests.set(id, { op: obj.op, nonce: obj.nonce });
-    S.ws.send(JSON.stringify({ ...obj, id }));
-    return id;
-}
-
-function connect() {
-    clearTimeout(S.retryTimer);
-    if (!S.wanted || S.ws) return;
-    setStatus('connecting', S.everJoined ? 'Reconnecting…' : 'Connecting…');
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
-    let ws;
-    try {
-        ws = new WebSocket(url, 'confab.v1');
-    } catch (e) {
-        return onClosed(0);
-    }
-    S.ws = ws;
-    S.requests.clear();
-    ws.onopen = () => { if (S.ws === ws) request(S.name ? { op: 'hello', name: S.name } : { op: 'hello' }); };
-    ws.onmessage = (e) => { if (S.ws === ws) onFrame(e.data); };
-    ws.onclose = (e) => { if (S.ws === ws) onClosed(e.code); };
-}
-
-function onClosed(code) {
-    S.ws = null;
-    S.joined = false;
-    clearInterval(S.pingTimer);
-    for (const p of S.pending.values()) if (p.seq == null) p.label.textContent = 'waiting for connection…';
-    if (!S.wanted) return;
-    if (CLOSE_TEXT[code] && !S.byeSeen) toast(CLOSE_TEXT[code]);
-    S.byeSeen = false;
-    if (S.joinedAt && Date.now() - S.joinedAt > 10000) S.attempt = 0; // it was a healthy connection
-    S.joinedAt = 0;
-    const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** S.attempt++);
-    const delay = Math.round(base / 2 + Math.random() * base / 2);
-    setStatus('offline', `Offline, reconnecting in ${Math.ceil(delay / 1000)} s`);
-    S.retryTimer = setTimeout(connect, delay);
-}
-
-// Give up on the current socket at once (e.g. no pong) without waiting for a close handshake.
-function dropConnection() {
-    const ws = S.ws;
-    if (!ws) return;
-    S.ws = null;
-    try { ws.close(1000); } catch { /* already closing */ }
-    onClosed(0);
-}
-
-function onFrame(data) {
-    if (typeof data !== 'string') return;
-    S.pingWaiting = false;
-    for (const line of data.split('\n')) {
-        if (!line.trim()) continue;
-        let obj;
-        try { obj = JSON.parse(line); } catch { console.warn('confab: unparsable line', line); continue; }
-        if (obj && typeof obj === 'object') dispatch(obj);
-    }
-}
-
-function dispatch(o) {
-    const req = o.id != null ? S.requests.get(o.id) : undefined;
-    if (req) S.requests.delete(o.id);
-    if (o.ev) return onEvent(o);
-    if (o.error) return onError(o.error, req);
-    if (o.op === 'hello') return onHello(o);
-    if (o.op === 'join') return onJoined(o);
-    if (o.op === 'send' && req) {
-        const p = S.pending.get(req.nonce);
-        if (p && typeof o.seq === 'number') { p.seq = o.seq; p.label.textContent = 'sent'; settlePending(); }
-    }
-}
-
-function onHello(o) {
-    S.me = o.user;
-    S.name = o.user.name; // a guest keeps its server-picked name (and nonce scope) on reconnect
-    const lim = o.limits || {};
-    if (lim.max_text > 0) S.maxText = lim.max_text;
-    if (lim.rate > 0) S.rate = lim.rate;
-    if (lim.burst > 0) S.burst = lim.burst;
-    const join = { op: 'join', room: S.room };
-    if (S.epoch != null) { join.since = S.lastSeq; join.epoch = S.epoch; }
-    request(join);
-}
-
-function onJoined(o) {
-    if (S.epoch != null && o.epoch !== S.epoch) {
-        // The room was forgotten and restarted: old seqs mean nothing any more.
-        ui.messages.querySelectorAll('[data-seq]').forEach((e) => e.removeAttribute('data-seq'));
-        settlePending(true);
-        S.seen.clear();
-        S.lastSeq = 0;
-    }
-    S.epoch = o.epoch;
-    if (o.gap) notice('Some messages were missed.');
-    for (const m of o.history || []) addMsg(m);
-    S.members = new Map((o.members || []).map((u) => [u.id, u]));
-    renderMembers();
-    S.joined = true;
-    S.joinedAt = Date.now();
-    setStatus('online', 'Connected');
-    if (!S.everJoined) ui.text.focus();
-    S.everJoined = true;
-    settlePending();
-    // Resend unacked messages (same nonce), paced to the server's token bucket.
-    let n = 0;
-    for (const [nonce, p] of S.pending) {
-        if (p.seq != null) continue;
-        const wait = Math.max(0, n++ - S.burst + 2) * 1000 / S.rate;
-        clearTimeout(p.timer);
-        if (wait) p.timer = setTimeout(() => sendPending(nonce), wait); else sendPending(nonce);
-    }
-    clearInterval(S.pingTimer);
-    S.pingWaiting = false;
-    S.pingTimer = setInterval(() => {
-        if (S.pingWaiting) return dropConnection();
-        S.pingWaiting = true;
-        request({ op: 'ping' });
-    }, PING_EVERY_MS);
-}
-
-// The server says the room's history after o.seq is missing or void (cluster mode: a trimmed
-// log, a Redis failover, a room that restarted): forget those seqs, so that the messages that
-// reuse them are shown, and resume from (o.epoch, o.seq).
-function onGap(o) {
-    ui.messages.querySelectorAll('[data-seq]').forEach((e) => {
-        if (Number(e.dataset.seq) > o.seq) e.removeAttribute('data-seq');
-    });
-    for (const seq of [...S.seen]) if (seq > o.seq) S.seen.delete(seq);
-    S.lastSeq = Math.min(S.lastSeq, o.seq);
-    S.epoch = o.epoch;
-    settlePending(true);
-    notice('Some messages were missed.');
-}
-
-function onEvent(o) {
-    if (o.ev === 'msg') return addMsg(o);
-    if (o.ev === 'gap' && o.room === S.room) return onGap(o);
-    if (o.ev === 'bye') {
-        S.byeSeen = true;
-        setStatus('connecting', 'Server is closing the connection…');
-        return toast(`Server: ${o.reason || 'closing the connection'}`);
-    }
-    if ((o.ev === 'join' || o.ev === 'leave') && o.room === S.room && o.user) {
-        if (o.ev === 'join') S.members.set(o.user.id, o.user);
-        else S.members.delete(o.user.id);
-        renderMembers();
-    }
-}
-
-function onError(err, req) {
-    const code = err.code || 'error';
-    const text = ERROR_TEXT[code] || err.message || code;
-    const op = req && req.op;
-    if (op === 'hello' || op === 'join') {
-        if (!S.everJoined || /_invalid$/.test(code)) return leaveChat(err.message || code);
-        toast(text);
-        return dropConnection(); // try again with backoff
-    }
-    if (op === 'send') {
-        const p = S.pending.get(req.nonce);
-        if (p && (code === 'rate_limited' || code === 'unavailable')) {
-            p.label.textContent = 'retrying…';
-            clearTimeout(p.timer);
-            p.timer = setTimeout(() => sendPending(req.nonce), 1000 + Math.random() * 1000);
-        } else if (p && code !== 'not_joined') {
-            failPending(req.nonce, text);
-            return;
-        }
-    }
-    toast(text);
-}
-
-// ---- views ----
-
-function startChat(name, room) {
-    Object.assign(S, { name, room, me: null, wanted: true, everJoined: false, attempt: 0,
-        epoch: null, lastSeq: 0, seen: new Set(), pending: new Map(), members: new Map(), unread: 0 });
-    ui.messages.replaceChildren();
-    ui.pending.replaceChildren();
-    ui.toasts.replaceChildren();
-    ui.roomName.textContent = room;
-    ui.text.placeholder = `Message #${room}`;
-    renderMembers();
-    updateTitle();
-    ui.joinView.hidden = true;
-    ui.chatView.hidden = false;
-    connect();
-}
-
-function leaveChat(error) {
-    S.wanted = false;
-    clearTimeout(S.retryTimer);
-    clearInterval(S.pingTimer);
-    for (const p of S.pending.values()) clearTimeout(p.timer);
-    const ws = S.ws;
-    if (ws) {
-        if (S.joined) request({ op: 'leave', room: S.room });
-        S.ws = null;
-        ws.close(1000);
-    }
-    S.joined = false;
-    ui.chatView.hidden = true;
-    ui.joinView.hidden = false;
-    document.title = 'confab';
-    ui.joinError.hidden = !error;
-    ui.joinError.textContent = error || '';
-    (error ? ui.name : ui.joinButton).focus();
-}
-
-function validName(s, max) {
-    // 1..max bytes of UTF-8, no control characters (C0, DEL, C1).
-    return s.length > 0 && byteLen(s) <= max && !/[\u0000-\u001f\u007f-\u009f]/.test(s);
-}
-
-function onJoinSubmit(e) {
-    e.preventDefault();
-    const name = ui.name.value.trim();
-    const room = ui.room.value.trim() || 'lobby';
-    let error = '';
-    if (name && !validName(name, 32)) error = 'Names are up to 32 bytes, without control characters.';
-    else if (!validName(room, 64)) error = 'Room names are up to 64 bytes, without control characters.';
-    if (error) {
-        ui.joinError.textContent = error;
-        ui.joinError.hidden = false;
-        return;
-    }
-    store.set('name', name);
-    store.set('room', room);
-    const url = new URL(location.href);
-    url.searchParams.set('room', room);
-    history.replaceState(null, '', url);
-    startChat(name, room);
-}
-
 function autoGrow() {
-    // border-box sizing: the height must include the border, or the content overflows by the
-    // border's width and a scrollbar appears. The CSS max-height caps it.
+    // border-box sizing: the height includes the border, or a scrollbar appears. CSS caps it.
     const t = ui.text;
     t.style.height = 'auto';
     t.style.height = (t.scrollHeight + t.offsetHeight - t.clientHeight) + 'px';
 }
 
-function init() {
-    for (const id of ['join-view', 'join-form', 'join-error', 'name', 'room', 'chat-view', 'room-name',
-        'status-text', 'retry', 'members-toggle', 'member-count', 'member-list', 'leave', 'scroller',
-        'messages', 'pending', 'toasts', 'send-form', 'text']) {
-        ui[id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = $(id);
+// ---- account state ----
+
+function scheduleSave() {
+    if (!app.saveTimer) app.saveTimer = setTimeout(saveNow, 250);
+}
+
+function saveNow() {
+    clearTimeout(app.saveTimer);
+    app.saveTimer = 0;
+    saveState(app);
+}
+
+// ---- signing in and out ----
+
+function showAuth(error) {
+    ui.app.hidden = true;
+    ui.authView.hidden = false;
+    document.title = 'confab';
+    ui.authError.textContent = error || '';
+    ui.authError.hidden = !error;
+    setAuthBusy(false);
+    (ui.accountName.value ? ui.accountPassword : ui.accountName).focus();
+}
+
+function setAuthBusy(busy) {
+    for (const b of [ui.signin, ui.signup, ui.guest]) b.disabled = busy;
+}
+
+function authError(text) {
+    ui.authError.textContent = text;
+    ui.authError.hidden = false;
+    setAuthBusy(false);
+}
+
+function onAccountSubmit(e) {
+    e.preventDefault();
+    const op = e.submitter && e.submitter.value === 'register' ? 'register' : 'login';
+    const name = ui.accountName.value.trim();
+    const password = ui.accountPassword.value;
+    if (!validName(name, DEFAULT_LIMITS.max_name)) return authError(ERRORS.user_name_invalid);
+    if (!password) return authError('Enter your password.');
+    ui.accountPassword.value = '';
+    app.pendingAuth = { op, name, password };
+    app.session = null;
+    setAuthBusy(true);
+    ui.authError.hidden = true;
+    app.conn.start();
+}
+
+function onGuestSubmit(e) {
+    e.preventDefault();
+    const name = ui.guestName.value.trim();
+    if (name && !validName(name, DEFAULT_LIMITS.max_name)) return authError(ERRORS.user_name_invalid);
+    setAuthBusy(true);
+    ui.authError.hidden = true;
+    startSession({ kind: 'guest', name });
+}
+
+function startSession(session) {
+    app.session = session;
+    store.setJSON('session', session);
+    app.conn.start();
+}
+
+// The socket is open: sign in (a pending login or register first), then say hello.
+async function onOpen() {
+    const conn = app.conn;
+    try {
+        if (app.pendingAuth) {
+            const a = app.pendingAuth;
+            app.pendingAuth = null;
+            let o;
+            try {
+                o = await conn.request({ op: a.op, name: a.name, password: a.password });
+            } catch (e) {
+                conn.stop();
+                return authError(e.code === 'disconnected' ? 'Could not reach the server: try again.'
+                    : app.errorText(e, 'auth'));
+            }
+            app.session = { kind: 'account', token: o.token, user: o.user };
+            store.setJSON('session', app.session);
+        }
+        const s = app.session;
+        const hello = s.kind === 'account' ? { op: 'hello', token: s.token }
+            : s.name ? { op: 'hello', name: s.name } : { op: 'hello' };
+        onHello(await conn.request(hello));
+    } catch (e) {
+        if (e.code === 'disconnected') return; // the connection retries
+        if (['rate_limited', 'busy', 'unavailable'].includes(e.code)) {
+            toast(app.errorText(e));
+            return conn.drop();
+        }
+        endSession(app.errorText(e, 'hello'));
     }
-    ui.status = ui.statusText.parentElement;
-    ui.joinButton = ui.joinForm.querySelector('button[type=submit]');
+}
 
-    const urlRoom = new URLSearchParams(location.search).get('room');
-    ui.name.value = store.get('name') || '';
-    ui.room.value = urlRoom || store.get('room') || 'lobby';
-    (ui.name.value ? ui.joinButton : ui.name).focus();
+function onHello(o) {
+    const s = app.session;
+    app.me = o.user;
+    app.limits = { ...DEFAULT_LIMITS, ...(o.limits || {}) };
+    if (s.kind === 'guest') s.name = o.user.name; // a guest keeps its name (and nonces) on reconnect
+    s.user = o.user;
+    store.setJSON('session', s);
+    if (app.stateOf !== o.user.id) loadState(app, o.user.id);
+    showApp();
+    app.conn.online();
+    // A link to a room joins it; a first sign-in without one starts in the lobby.
+    const link = app.linkRoom;
+    app.linkRoom = null;
+    if (link && !app.rooms.has(link)) addRoom(link);
+    if (!app.started && !app.rooms.size) addRoom('lobby');
+    app.started = true;
+    for (const r of app.rooms.values()) r.join();
+    for (const d of app.dms.values()) d.flush();
+    if (link) show(app.rooms.get(link));
+    else if (!app.view) show(initialView());
+    scheduleSave();
+}
 
-    ui.joinForm.addEventListener('submit', onJoinSubmit);
+function initialView() {
+    const all = [...app.rooms.values(), ...app.dms.values()];
+    return app.rooms.get(app.linkRoom) || all.find((v) => v.key === app.lastView) || all[0] || null;
+}
+
+// Back to the sign-in page (error: why). The account's state stays for its next sign-in.
+function endSession(error) {
+    saveNow();
+    app.conn.stop();
+    for (const r of app.rooms.values()) r.dispose();
+    show(null);
+    Object.assign(app, { session: null, me: null, rooms: new Map(), dms: new Map(),
+        stateOf: null, known: [], mids: new Set(), started: false });
+    store.del('session');
+    ui.text.value = '';
+    ui.toasts.replaceChildren();
+    ui.announcer.replaceChildren();
+    ui.alert.hidden = true;
+    renderSidebar(app);
+    showAuth(error);
+}
+
+async function signOut(everywhere) {
+    const id = app.stateOf;
+    if (everywhere) {
+        try {
+            await app.conn.request({ op: 'logout', all: true });
+        } catch (e) {
+            ui.signoutError.textContent = app.errorText(e);
+            ui.signoutError.hidden = false;
+            return;
+        }
+    }
+    // Without `all`, logout changes nothing on the server: forgetting the token is signing out.
+    ui.signoutDialog.close();
+    endSession('');
+    if (id) forgetState(id);
+}
+
+// ---- rooms and conversations ----
+
+function addRoom(name) {
+    const room = new Room(app, name, null);
+    app.rooms.set(name, room);
+    remember(name);
+    return room;
+}
+
+function remember(name) {
+    app.known = app.known.filter((n) => n !== name);
+    app.known.push(name);
+}
+
+// Joins a room from the join dialog; throws the server's refusal.
+async function joinNew(name) {
+    let room = app.rooms.get(name);
+    if (!room) {
+        const o = await app.conn.request({ op: 'join', room: name });
+        room = addRoom(name);
+        room.onJoined(o);
+    }
+    show(room, true);
+}
+
+function removeRoom(room, leave) {
+    room.stopTyping();
+    if (leave && room.joined) app.conn.send({ op: 'leave', room: room.name });
+    room.dispose();
+    app.rooms.delete(room.name);
+    if (app.view === room) show([...app.rooms.values()][0] || [...app.dms.values()][0] || null);
+    renderSidebar(app);
+    scheduleSave();
+}
+
+function openDm(id, name) {
+    id = normalId(id);
+    let dm = app.dms.get(id);
+    if (!dm) {
+        dm = new Dm(app, id, name || id.replace(/^guest:/, ''), null);
+        app.dms.set(id, dm);
+    }
+    show(dm, true);
+}
+
+function onDm(ev) {
+    if (!ev.from || typeof ev.from.id !== 'string') return;
+    if (ev.mid) {
+        if (app.mids.has(ev.mid)) return;
+        app.mids.add(ev.mid);
+    }
+    let dm = app.dms.get(ev.from.id);
+    if (!dm) {
+        dm = new Dm(app, ev.from.id, ev.from.name, null);
+        app.dms.set(ev.from.id, dm);
+    }
+    dm.receive(ev);
+    if (dm === app.view) announce(`${ev.from.name || ev.from.id}: ${String(ev.text ?? '')}`);
+    notify(ev.from.name || ev.from.id, String(ev.text ?? ''), dm.key, () => show(dm));
+}
+
+function onKicked(ev) {
+    const room = app.rooms.get(ev.room);
+    if (!room) return;
+    room.joined = false; // the server has taken the session out already: no leave
+    removeRoom(room, false);
+    showAlert(kickedText(ev));
+}
+
+function onEvent(o) {
+    const room = typeof o.room === 'string' ? app.rooms.get(o.room) : null;
+    switch (o.ev) {
+    case 'msg': if (room && room.joined) room.addMsg(o, true); break;
+    case 'join': case 'leave': if (room) room.onPresence(o); break;
+    case 'typing': if (room) room.onTyping(o); break;
+    case 'gap': if (room) room.onGap(o); break;
+    case 'rules':
+        if (!room) break;
+        room.info = { ...(room.info || {}), kind: o.kind, topic: o.topic };
+        if (rulesText(o)) room.notice(rulesText(o));
+        room.fetchInfo();
+        break;
+    case 'kicked': onKicked(o); break;
+    case 'dm': onDm(o); break;
+    default: break; // events of later versions
+    }
+}
+
+// ---- the view: one room or conversation at a time ----
+
+function show(v, focus) {
+    const old = app.view;
+    const s = ui.scroller;
+    if (old && old !== v) {
+        old.scrollTop = s.scrollHeight - s.scrollTop - s.clientHeight < 60 ? null : s.scrollTop;
+        old.draft = ui.text.value;
+        if (old instanceof Room) {
+            old.stopTyping();
+            old.removeMarker();
+        }
+    }
+    app.view = v;
+    // The address names the room shown, so that a reload or a link opens it.
+    const url = new URL(location.href);
+    if (v instanceof Room) url.searchParams.set('room', v.name);
+    else url.searchParams.delete('room');
+    history.replaceState(null, '', url);
+    ui.empty.hidden = !!v;
+    ui.sendForm.hidden = !v;
+    if (v && old !== v) {
+        s.replaceChildren(v.list, v.pendingList);
+        ui.text.value = v.draft;
+        autoGrow();
+        if (v instanceof Room) v.placeMarker();
+        if (v.scrollTop != null) s.scrollTop = v.scrollTop;
+        else if (v.marker) s.scrollTop = v.marker.offsetTop - 40;
+        else s.scrollTop = s.scrollHeight;
+        if (app.isRead(v)) v.markRead();
+    } else if (!v) {
+        s.replaceChildren();
+    }
+    renderHeader();
+    renderMembersNow();
+    app.renderTyping();
+    renderSidebar(app);
+    scheduleSave();
+    closeSidebar(ui, false);
+    if (focus && v) ui.text.focus();
+    fillView();
+}
+
+// Loads older messages until the view can scroll (a tall window, a short first page).
+function fillView() {
+    const v = app.view;
+    const s = ui.scroller;
+    if (v instanceof Room && s.scrollHeight <= s.clientHeight + 10) v.loadOlder();
+}
+
+function renderHeader() {
+    const v = app.view;
+    const room = v instanceof Room ? v : null;
+    const info = (room && room.info) || {};
+    ui.viewTitle.textContent = !v ? 'confab' : room ? `# ${room.name}` : v.name;
+    ui.viewTitle.title = v && !room ? v.id : '';
+    ui.viewTopic.textContent = room ? info.topic || '' : v ? `Direct messages with ${v.id}` : '';
+    ui.viewKind.hidden = !room || !info.ruled;
+    ui.viewKind.textContent = info.kind || '';
+    const role = room ? room.role : 'none';
+    ui.viewRole.hidden = role === 'none';
+    ui.viewRole.textContent = `you: ${role}`;
+    ui.roomSettings.hidden = !(room && info.ruled && (role === 'owner' || role === 'moderator'));
+    ui.leaveRoom.hidden = !room;
+    ui.membersToggle.hidden = !room;
+    ui.members.hidden = !room;
+    const readOnly = room && info.kind === 'announce' && role !== 'owner' && role !== 'moderator';
+    ui.text.disabled = !!readOnly;
+    ui.text.placeholder = readOnly ? 'Only moderators write here' : room ? `Message #${room.name}`
+        : v ? `Message ${v.name}` : 'Message';
+    updateTitle(app);
+}
+
+function renderMembersNow() {
+    if (app.view instanceof Room) renderMembers(app, app.view);
+    else ui.memberList.replaceChildren();
+}
+
+function showApp() {
+    const me = app.me || (app.session && app.session.user);
+    ui.authView.hidden = true;
+    ui.app.hidden = false;
+    setAuthBusy(false);
+    if (me) {
+        ui.meAvatar.replaceChildren(avatar(me));
+        ui.meName.textContent = me.name;
+        ui.meName.title = me.id;
+    }
+    const guest = !app.session || app.session.kind !== 'account';
+    ui.meKind.textContent = guest ? 'guest' : 'account';
+    ui.createGuest.hidden = !guest;
+    ui.createFields.hidden = ui.createFields.disabled = guest;
+    renderNotifyButton();
+    renderSidebar(app);
+    renderHeader();
+}
+
+// ---- dialogs ----
+
+function openJoinDialog() {
+    ui.joinError.hidden = ui.createError.hidden = true;
+    const joined = new Set(app.rooms.keys());
+    const known = app.known.filter((n) => !joined.has(n)).reverse();
+    ui.directory.replaceChildren(...known.map((name) => {
+        const li = el('li');
+        li.append(el('span', 'member-name', name),
+            button('ghost small', 'Join', () => dialogJoin(name), `Join ${name}`));
+        return li;
+    }));
+    ui.directorySection.hidden = !known.length;
+    ui.joinDialog.showModal();
+    ui.joinRoom.focus();
+}
+
+async function dialogJoin(name, create) {
+    const err = create ? ui.createError : ui.joinError;
+    ui.joinError.hidden = ui.createError.hidden = true;
+    const fail = (text) => {
+        err.textContent = text;
+        err.hidden = false;
+    };
+    if (!validName(name, 64)) return fail(ERRORS.room_name_invalid);
+    try {
+        if (create) {
+            const topic = ui.createTopic.value.trim();
+            const create = { op: 'create', room: name, kind: ui.createKind.value };
+            if (topic) create.topic = topic;
+            await app.conn.request(create);
+        }
+        await joinNew(name);
+    } catch (e) {
+        return fail(app.errorText(e, create ? 'create' : 'join'));
+    }
+    ui.joinRoom.value = ui.createRoom.value = ui.createTopic.value = '';
+    ui.joinDialog.close();
+    ui.text.focus();
+}
+
+function renderNotifyButton() {
+    const s = notifyState();
+    ui.notifyToggle.textContent = { on: 'Notifications: on', off: 'Enable notifications',
+        denied: 'Notifications blocked', unsupported: 'No notifications here' }[s];
+    ui.notifyToggle.disabled = s === 'denied' || s === 'unsupported';
+    ui.notifyToggle.setAttribute('aria-pressed', String(s === 'on'));
+}
+
+function toggleMembers() {
+    const open = ui.app.classList.toggle('show-members');
+    ui.membersToggle.setAttribute('aria-expanded', String(open));
+}
+
+// ---- wiring ----
+
+function submitText() {
+    const v = app.view;
+    const text = ui.text.value.trimEnd();
+    if (!v || !text.trim()) return;
+    const bytes = byteLen(text);
+    const max = app.limits.max_text;
+    if (bytes > max) return toast(`Message too long (${bytes} of ${max} bytes).`);
+    v.submit(text);
+    ui.text.value = '';
+    autoGrow();
+}
+
+function cycleView(step) {
+    const all = [...app.rooms.values(), ...[...app.dms.values()].sort((a, b) => b.lastTs - a.lastTs)];
+    if (!all.length) return;
+    const i = all.indexOf(app.view);
+    show(all[(i + step + all.length) % all.length], true);
+}
+
+function init() {
+    for (const e of document.querySelectorAll('[id]')) {
+        ui[e.id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = e;
+    }
+    app.conn = new Conn({
+        open: onOpen,
+        event: onEvent,
+        status: setStatus,
+        notice: toast,
+        closed() {
+            for (const r of app.rooms.values()) r.closed();
+            if (app.pendingAuth) {
+                app.pendingAuth = null;
+                app.conn.stop();
+                authError('Could not reach the server: try again.');
+            }
+        },
+    });
+
+    ui.accountForm.addEventListener('submit', onAccountSubmit);
+    ui.guestForm.addEventListener('submit', onGuestSubmit);
     ui.sendForm.addEventListener('submit', (e) => { e.preventDefault(); submitText(); ui.text.focus(); });
     ui.text.addEventListener('keydown', (e) => {
         if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
@@ -476,20 +551,100 @@ function init() {
             submitText();
         }
     });
-    ui.text.addEventListener('input', autoGrow);
-    ui.leave.addEventListener('click', () => leaveChat(''));
-    ui.retry.addEventListener('click', () => { S.attempt = 0; connect(); });
-    ui.membersToggle.addEventListener('click', () => {
-        const open = ui.chatView.classList.toggle('show-members');
-        ui.membersToggle.setAttribute('aria-expanded', String(open));
+    ui.text.addEventListener('input', () => {
+        autoGrow();
+        if (app.view instanceof Room) app.view.composerInput(ui.text.value);
     });
+    ui.scroller.addEventListener('scroll', () => {
+        if (app.view instanceof Room && ui.scroller.scrollTop < 100) app.view.loadOlder();
+    }, { passive: true });
+    ui.retry.addEventListener('click', () => app.conn.retryNow());
+    ui.skip.addEventListener('click', (e) => {
+        e.preventDefault(); // no #text in the address
+        ui.text.focus();
+    });
+    ui.alertClose.addEventListener('click', () => { ui.alert.hidden = true; ui.text.focus(); });
+    ui.openJoin.addEventListener('click', openJoinDialog);
+    ui.emptyJoin.addEventListener('click', openJoinDialog);
+    ui.joinForm.addEventListener('submit', (e) => {
+        e.preventDefault();
+        dialogJoin(ui.joinRoom.value.trim());
+    });
+    ui.createForm.addEventListener('submit', (e) => {
+        e.preventDefault();
+        dialogJoin(ui.createRoom.value.trim(), true);
+    });
+    ui.openDm.addEventListener('click', () => {
+        ui.dmError.hidden = true;
+        ui.dmDialog.showModal();
+    });
+    ui.dmForm.addEventListener('submit', (e) => {
+        e.preventDefault();
+        const to = ui.dmTo.value.trim();
+        if (!validName(to, 80)) {
+            ui.dmError.textContent = ERRORS.user_name_invalid;
+            ui.dmError.hidden = false;
+            return;
+        }
+        ui.dmTo.value = '';
+        ui.dmDialog.close();
+        openDm(to);
+    });
+    ui.leaveRoom.addEventListener('click', () => {
+        if (app.view instanceof Room) removeRoom(app.view, true);
+    });
+    ui.roomSettings.addEventListener('click', () => {
+        if (app.view instanceof Room) openSettings(app, app.view);
+    });
+    ui.membersToggle.addEventListener('click', toggleMembers);
+    ui.sidebarToggle.addEventListener('click', () =>
+        (ui.app.classList.contains('sidebar-open') ? closeSidebar(ui, true) : openSidebar(ui)));
+    ui.scrim.addEventListener('click', () => closeSidebar(ui, true));
+    ui.notifyToggle.addEventListener('click', async () => { await toggleNotify(); renderNotifyButton(); });
+    ui.signout.addEventListener('click', () => {
+        ui.signoutError.hidden = true;
+        ui.signoutAll.hidden = !app.session || app.session.kind !== 'account';
+        ui.signoutDialog.showModal();
+    });
+    ui.signoutHere.addEventListener('click', () => signOut(false));
+    ui.signoutAll.addEventListener('click', () => signOut(true));
+    for (const b of document.querySelectorAll('[data-close]')) {
+        b.addEventListener('click', () => b.closest('dialog').close());
+    }
     document.addEventListener('keydown', (e) => {
-        if (e.key === 'Escape' && ui.chatView.classList.contains('show-members')) ui.membersToggle.click();
+        if (e.key === 'Escape' && !document.querySelector('dialog[open]')) {
+            if (ui.app.classList.contains('sidebar-open')) closeSidebar(ui, true);
+            else if (ui.app.classList.contains('show-members')) toggleMembers();
+        } else if (e.altKey && (e.key === 'ArrowUp' || e.key === 'ArrowDown') && !ui.app.hidden) {
+            e.preventDefault();
+            cycleView(e.key === 'ArrowUp' ? -1 : 1);
+        }
     });
     document.addEventListener('visibilitychange', () => {
-        if (!document.hidden && S.unread) { S.unread = 0; updateTitle(); }
+        const v = app.view;
+        if (document.hidden || !v) return;
+        if (v instanceof Room && v.unread) v.placeMarker();
+        v.markRead();
     });
-    window.addEventListener('online', () => { if (S.wanted && !S.ws) { S.attempt = 0; connect(); } });
+    window.addEventListener('pagehide', saveNow);
+
+    const link = new URLSearchParams(location.search).get('room');
+    if (link && validName(link, 64)) app.linkRoom = link;
+
+    const s = store.getJSON('session');
+    if (s && ((s.kind === 'account' && typeof s.token === 'string') || s.kind === 'guest')) {
+        app.session = s;
+        if (s.user && typeof s.user.id === 'string') {
+            // Show what this browser kept while the connection comes up.
+            loadState(app, s.user.id);
+            app.me = s.user;
+            showApp();
+            show(initialView());
+        }
+        app.conn.start();
+    } else {
+        showAuth('');
+    }
 }
 
 init();

@@ -5,8 +5,8 @@ A confabd started with the integration suite's Server helper (tests/integration/
 serves www/; Debian's chromium + chromium-driver, driven by python3-selenium, open it.
 
 Environment: CONFABD (binary, default build/confabd), CONFAB_CHROMIUM / CONFAB_CHROMEDRIVER
-(default /usr/bin/chromium, /usr/bin/chromedriver), CONFAB_BROWSER_SHOTS=DIR (also save
-screenshots of a chat in progress there).
+(default /usr/bin/chromium, /usr/bin/chromedriver), CONFAB_BROWSER_SHOTS=DIR (also copy each
+test's screenshots there; they are always saved in the test's tmp dir).
 """
 import os
 import shutil
@@ -19,7 +19,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "integration")))
 
-from confabtest import T, Server, ServerStartError  # noqa: E402
+from confabtest import T, RedisServer, Server, ServerStartError  # noqa: E402
 
 CHROMIUM = os.environ.get("CONFAB_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CONFAB_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -56,10 +56,16 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append((f"browser {b.label}: page text", body))
 
 
+# Typing indicators last 60 s (the most there is) instead of 6, so that one seen to go went
+# for a reason other than its expiry; test_typing_expires has a server of its own for that.
+OVERRIDES = {("rooms", "typing_ttl"): 60000}
+
+
 @pytest.fixture(scope="module")
 def server(request):
-    """One confabd for the module (each test uses its own room); must exit 0 on SIGTERM."""
-    s = Server()
+    """One confabd for the module (each test uses its own rooms and users); must exit 0 on
+    SIGTERM."""
+    s = Server(OVERRIDES)
     request.node._confab_servers = [s]
     try:
         s.start()
@@ -73,6 +79,39 @@ def server(request):
     if code != 0:
         pytest.fail(f"confabd did not exit cleanly on SIGTERM: exit {code}\n{s.log_text()}")
     s.cleanup()
+
+
+@pytest.fixture
+def own_server(request):
+    """Factory: own_server(overrides, **Server kwargs) -> a started confabd for this test
+    alone (one the test restarts, or configures apart); stopped at the end, where it must exit
+    0."""
+    made = []
+    mod = request.node.getparent(pytest.Module)
+
+    def new(overrides=None, **kw):
+        s = Server({**OVERRIDES, **(overrides or {})}, **kw)
+        made.append(s)
+        mod._confab_servers = getattr(mod, "_confab_servers", []) + [s]
+        try:
+            s.start()
+        except ServerStartError as e:
+            pytest.fail(f"confabd did not start: {e}\n--- stderr ---\n{s.log_text()}")
+        return s
+
+    yield new
+    for s in made:
+        code = s.stop()
+        assert code == 0, f"confabd did not exit cleanly: exit {code}\n{s.log_text()}"
+        s.cleanup()
+
+
+@pytest.fixture
+def redis():
+    """A redis-server of this test's own (cluster mode), killed at the end."""
+    r = RedisServer().start()
+    yield r
+    r.cleanup()
 
 
 class Browser:

@@ -1,154 +1,536 @@
 # SPDX-License-Identifier: MIT
-"""The web client (www/) in two real headless Chromium sessions against a real confabd: join,
-chat both ways, presence, text rendered as text, and a page without console errors."""
-import os
-
+"""The web client (www/) in real headless Chromium sessions, two or three at once, against a
+real confabd: accounts and guests, direct messages kept for an offline account, rooms with
+unread counts, scroll-back, typing, moderation, a server restart resumed without loss, and
+the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
-from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.support.ui import Select
 
-from confabtest import T, uniq
-
-SHOTS = os.environ.get("CONFAB_BROWSER_SHOTS")
-
-JS_MESSAGES = """return Array.from(document.querySelectorAll('#messages .msg'), (li) =>
-    [li.querySelector('.from').textContent, li.querySelector('.text').textContent]);"""
-JS_MEMBERS = """return Array.from(document.querySelectorAll('#member-list .member-name'),
-    (e) => e.textContent);"""
+from confabtest import free_port, uniq
+from webclient import (account, assert_no_console_errors, by_id, current, dms,
+                       fill, guest, in_room, join_room, members, messages, open_nav, open_page,
+                       register, rooms, send, shot, state, storage, text_of, texts, wait_for,
+                       wait_online)
 
 
-def wait_for(b, what, fn, timeout=10):
-    """Polls fn(driver) until it returns a true value (returned); fails naming what and the
-    last value seen."""
-    last = [None]
-
-    def check(d):
-        last[0] = fn(d)
-        return last[0]
-
-    try:
-        return WebDriverWait(b.driver, T(timeout), poll_frequency=0.05).until(check)
-    except TimeoutException:
-        raise AssertionError(f"[{b.label}] timed out after {T(timeout):.0f} s waiting for "
-                             f"{what}; last seen: {last[0]!r}") from None
-
-
-def messages(d):
-    return [tuple(x) for x in d.execute_script(JS_MESSAGES)]
-
-
-def members(d):
-    return sorted(d.execute_script(JS_MEMBERS))
-
-
-def status(d):
-    return d.find_element(By.ID, "status-text").text
-
-
-def assert_no_console_errors(b, when):
-    # The page declares an empty icon, so not even a favicon 404 is excused.
-    severe = [e for e in b.read_console() if e["level"] == "SEVERE"]
-    assert not severe, f"[{b.label}] console errors {when}: " + \
-        "\n".join(e["message"] for e in severe)
-
-
-def join(b, url, name, room):
-    d = b.driver
-    d.get(url)
-    form = wait_for(b, "the join form", lambda d: d.find_element(By.ID, "join-form"))
-    assert form.is_displayed()
-    assert not d.find_element(By.ID, "chat-view").is_displayed()
-    assert_no_console_errors(b, "after loading the page")
-    for field, value in (("name", name), ("room", room)):
-        e = d.find_element(By.ID, field)
-        e.clear()
-        e.send_keys(value)
-    d.find_element(By.CSS_SELECTOR, "#join-form button[type=submit]").click()
-    wait_for(b, "status Connected", lambda d: status(d) == "Connected")
-    assert d.find_element(By.ID, "room-name").text == room
-    assert not d.find_element(By.ID, "join-view").is_displayed()
-
-
-def send(b, *keys, enter=False):
-    d = b.driver
-    box = d.find_element(By.ID, "text")
-    box.send_keys(*keys)
-    if enter:
-        box.send_keys(Keys.ENTER)
-    else:
-        d.find_element(By.CSS_SELECTOR, "#send-form button[type=submit]").click()
-    wait_for(b, "the composer to clear", lambda d: box.get_attribute("value") == "")
-
-
-def screenshots(b, folder):
-    """A desktop and a phone screenshot of the chat in progress (and the phone's members
-    drawer open), for a person to look at."""
-    d = b.driver
-
-    def viewport(width, height, scale, mobile):
-        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile})
-        wait_for(b, f"a {width}px viewport",
-                 lambda d: d.execute_script("return window.innerWidth") == width)
-
-    viewport(1200, 800, 1, False)
-    d.save_screenshot(os.path.join(folder, "confab-desktop.png"))
-    viewport(390, 844, 2, True)
-    d.save_screenshot(os.path.join(folder, "confab-phone.png"))
-    d.find_element(By.ID, "members-toggle").click()
-    wait_for(b, "the members drawer", lambda d: d.find_element(By.ID, "members").is_displayed())
-    d.save_screenshot(os.path.join(folder, "confab-phone-members.png"))
-    d.find_element(By.ID, "members-toggle").click()
-    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-
-
-def test_two_browsers_chat(server, browsers):
-    room = uniq("web")
+def test_sign_up_reload_sign_out_sign_in(server, browsers, tmp_path):
+    room = uniq("web-acct")
     url = server.url(f"/?room={room}")
-    a = browsers("alice")
-    b = browsers("bob")
+    name = uniq("ann")
+    a = browsers("ann")
+    d = a.driver
 
-    join(a, url, "alice", room)
-    wait_for(a, "alice alone in the member list", lambda d: members(d) == ["alice"])
-    join(b, url, "bob", room)
-    for x in (a, b):
-        wait_for(x, "both names in the member list", lambda d: members(d) == ["alice", "bob"])
-        assert x.driver.find_element(By.ID, "member-count").get_attribute("textContent") == "2"
+    open_page(a, url)
+    assert by_id(d, "auth-view").is_displayed() and not by_id(d, "app").is_displayed()
+    assert_no_console_errors(a, "on the sign-in page")
+    account(a, None, name, "signup")
+    in_room(a, room)
+    assert text_of(d, "me-kind") == "account"
+    send(a, "first words")
+    wait_for(a, "the message", lambda d: ("You", "first words") in texts(d))
+    shot(a, tmp_path, "signed-up")
 
-    send(a, "hello from alice", enter=True)
-    wait_for(b, "alice's message", lambda d: ("alice", "hello from alice") in messages(d))
-    send(b, "hi from bob")
-    # Each page shows both messages, in the same order; its own as "You".
-    want = {a: [("You", "hello from alice"), ("bob", "hi from bob")],
-            b: [("alice", "hello from alice"), ("You", "hi from bob")]}
-    for x in (a, b):
-        wait_for(x, "both messages", lambda d, w=want[x]: messages(d) == w)
-        assert x.driver.find_elements(By.CSS_SELECTOR, "#pending .msg") == [], \
-            f"[{x.label}] a sent message stayed in the pending list"
+    # The token is kept across a reload, and never shows in the URL.
+    assert "token" not in d.current_url
+    assert '"token"' in storage(d, "confab.session")
+    d.refresh()
+    wait_online(a)
+    assert not by_id(d, "auth-view").is_displayed()
+    in_room(a, room)
+    wait_for(a, "the history after the reload", lambda d: texts(d) == [("You", "first words")])
+    assert room in storage(d, f"confab.acct.{name}")  # the rooms and their last seq seen
+    assert storage(d, f"confab.dms.{name}") is not None
 
-    # User text is text, never markup.
+    # Sign out: back to the sign-in page, the token forgotten.
+    by_id(d, "signout").click()
+    wait_for(a, "the sign-out dialog", lambda d: by_id(d, "signout-dialog").is_displayed())
+    by_id(d, "signout-here").click()
+    wait_for(a, "the sign-in page", lambda d: by_id(d, "auth-view").is_displayed())
+    assert storage(d, "confab.session") is None
+    for key in (f"confab.acct.{name}", f"confab.dms.{name}"):
+        assert storage(d, key) is None, f"{key} kept after signing out"
+    assert text_of(d, "status-text") == "Signed out"
+
+    # The server's refusals, in words.
+    account(a, None, name, "signup", expect_ok=False)
+    wait_for(a, "the name-taken error",
+             lambda d: by_id(d, "auth-error").is_displayed() and
+             "taken" in text_of(d, "auth-error"))
+    account(a, None, name, "signin", password="wrong password", expect_ok=False)
+    wait_for(a, "the wrong-password error",
+             lambda d: text_of(d, "auth-error") == "Wrong name or password.")
+    shot(a, tmp_path, "wrong-password")
+    account(a, None, name, "signin")
+    assert '"token"' in storage(d, "confab.session")
+    assert_no_console_errors(a, "after signing in again")
+
+
+def test_guest_mode(server, browsers, tmp_path):
+    room = uniq("web-guest")
+    url = server.url(f"/?room={room}")
+    taken = uniq("acct")
+    register(server, taken)
+    g = browsers("gus")
+    r = browsers("random")
+
+    # A guest cannot take an account's name.
+    open_page(g, url)
+    fill(g.driver, "guest-name", taken)
+    by_id(g.driver, "guest").click()
+    wait_for(g, "the account-name refusal", lambda d: by_id(d, "auth-view").is_displayed() and
+             "belongs to an account" in text_of(d, "auth-error"))
+
+    guest(g, url, "gus")
+    in_room(g, room)
+    assert text_of(g.driver, "me-kind") == "guest"
+    guest(r, url, "")  # no name: the server picks guest-XXXXXX
+    in_room(r, room)
+    rname = text_of(r.driver, "me-name")
+    assert rname.startswith("guest-")
+    for x in (g, r):
+        wait_for(x, "both guests in the member list",
+                 lambda d: members(d) == sorted(["gus", rname]))
+
     markup = "<b>x</b> <img src=x onerror=alert(1)>"
-    send(b, markup, enter=True)
-    for x in (a, b):
-        wait_for(x, "the markup message", lambda d: markup in [t for _, t in messages(d)])
-        for sel in ("#messages b", "#messages img", "#pending b"):
+    send(g, "hello from gus")
+    send(r, markup, enter=False)
+    for x in (g, r):
+        wait_for(x, "both messages",
+                 lambda d: [t for _, t in texts(d)] == ["hello from gus", markup])
+        for sel in ("#scroller b", "#scroller img"):
             assert x.driver.find_elements(By.CSS_SELECTOR, sel) == [], \
                 f"[{x.label}] user text became a <{sel.split()[-1]}> element"
 
-    if SHOTS:
-        send(a, "A longer message, to see how a bubble wraps: " + "lorem ipsum dolor sit "
-             "amet " * 12)
-        send(b, "line one", Keys.SHIFT, Keys.ENTER, Keys.NULL, "line two")
-        wait_for(a, "the last message", lambda d: len(messages(d)) == 5)
-        screenshots(a, SHOTS)
+    # Guests join open rooms but cannot create rooms with rules.
+    by_id(g.driver, "open-join").click()
+    wait_for(g, "the join dialog", lambda d: by_id(d, "join-dialog").is_displayed())
+    assert by_id(g.driver, "create-guest").is_displayed()
+    assert not by_id(g.driver, "create-submit").is_displayed()
+    shot(g, tmp_path, "guest-join-dialog")
+    by_id(g.driver, "join-room").send_keys(Keys.ESCAPE)
+    wait_for(g, "Esc to close the dialog", lambda d: not by_id(d, "join-dialog").is_displayed())
 
+    # Desktop notifications are opt-in, by a click (the browser's permission is granted here,
+    # as a user answering its prompt would).
+    nt = by_id(g.driver, "notify-toggle")
+    assert nt.text == "Enable notifications" and nt.get_attribute("aria-pressed") == "false"
+    g.driver.execute_cdp_cmd("Browser.grantPermissions", {
+        "permissions": ["notifications"], "origin": server.url("").rstrip("/")})
+    nt.click()
+    wait_for(g, "notifications on", lambda d: nt.text == "Notifications: on" and
+             nt.get_attribute("aria-pressed") == "true")
+    nt.click()
+    wait_for(g, "notifications off again", lambda d: nt.text == "Enable notifications")
+
+    # A reload keeps the guest's name.
+    g.driver.refresh()
+    wait_online(g)
+    assert text_of(g.driver, "me-name") == "gus"
+
+    # The keyboard's first stop skips the sidebar to the message box.
+    ActionChains(g.driver).send_keys(Keys.TAB).perform()
+    skip = g.driver.switch_to.active_element
+    assert skip.get_attribute("id") == "skip" and skip.is_displayed()
+    skip.send_keys(Keys.ENTER)
+    wait_for(g, "the message box focused",
+             lambda d: d.switch_to.active_element.get_attribute("id") == "text")
+    for x in (g, r):
+        assert_no_console_errors(x, "as guests")
+
+
+def test_dm_to_offline_account_seen_after_sign_in(server, browsers, tmp_path):
+    url = server.url(f"/?room={uniq('web-dm')}")
+    amy, bob = uniq("amy"), uniq("bob")
+    a = browsers("amy")
+    b = browsers("bob")
+
+    # bob signs up, then signs out: he has no session anywhere.
+    account(b, url, bob, "signup")
+    by_id(b.driver, "signout").click()
+    wait_for(b, "the sign-out dialog", lambda d: by_id(d, "signout-dialog").is_displayed())
+    by_id(b.driver, "signout-here").click()
+    wait_for(b, "the sign-in page", lambda d: by_id(d, "auth-view").is_displayed())
+
+    account(a, url, amy, "signup")
+    by_id(a.driver, "open-dm").click()
+    wait_for(a, "the DM dialog", lambda d: by_id(d, "dm-dialog").is_displayed())
+    fill(a.driver, "dm-to", bob)
+    a.driver.find_element(By.CSS_SELECTOR, "#dm-form button[type=submit]").click()
+    wait_for(a, "the conversation with bob", lambda d: current(d) == bob)
+    send(a, "are you there?")
+    wait_for(a, "the message kept for bob",
+             lambda d: [m["meta"] for m in messages(d)] == [f"You kept until {bob} is back"])
+    shot(a, tmp_path, "dm-kept")
+
+    # A DM to a guest nobody is: refused, and shown as not sent.
+    by_id(a.driver, "open-dm").click()
+    fill(a.driver, "dm-to", "guest:" + uniq("nobody"))
+    a.driver.find_element(By.CSS_SELECTOR, "#dm-form button[type=submit]").click()
+    send(a, "hello?")
+    wait_for(a, "the refusal", lambda d: [m["failed"] for m in messages(d)] == [True] and
+             "not online" in messages(d)[0]["meta"].lower())
+
+    # bob signs in: the kept message is there, counted unread.
+    account(b, None, bob, "signin")
+    wait_for(b, "amy's conversation with 1 unread", lambda d: dms(d) == {amy: 1})
+    open_nav(b, amy)
+    wait_for(b, "the kept message",
+             lambda d: [(m["from"], m["text"], m["kept"]) for m in messages(d)] ==
+             [(amy, "are you there?", True)])
+    assert dms(b.driver) == {amy: 0}
+    shot(b, tmp_path, "dm-received")
+
+    # bob answers; amy, in the conversation, sees it live without an unread count.
+    open_nav(a, bob)
+    send(b, "here now")
+    wait_for(a, "bob's answer",
+             lambda d: texts(d) == [("You", "are you there?"), (bob, "here now")])
+    assert dms(a.driver)[bob] == 0
+
+    # A reload keeps the conversation once (the mid is not shown twice).
+    b.driver.refresh()
+    wait_online(b)
+    open_nav(b, amy)
+    wait_for(b, "the conversation after a reload",
+             lambda d: texts(d) == [(amy, "are you there?"), ("You", "here now")])
     for x in (a, b):
-        assert_no_console_errors(x, "while chatting")
+        assert_no_console_errors(x, "after the DMs")
 
-    # Closing one browser drops its user from the other's member list.
-    b.quit()
-    wait_for(a, "bob to leave the member list", lambda d: members(d) == ["alice"])
-    assert a.driver.find_element(By.ID, "member-count").get_attribute("textContent") == "1"
-    assert status(a.driver) == "Connected"
-    assert_no_console_errors(a, "after the other browser closed")
+
+def test_switch_rooms_unread_counts(server, browsers, tmp_path):
+    r1, r2 = uniq("web-one"), uniq("web-two")
+    url = server.url(f"/?room={r1}")
+    name = uniq("una")
+    a = browsers("una")
+    b = browsers("ben")
+
+    account(a, url, name, "signup")
+    in_room(a, r1)
+    join_room(a, r2)
+    guest(b, url, "ben")
+    in_room(b, r1)
+    join_room(b, r2)
+    open_nav(a, r1)
+    assert rooms(a.driver) == {r1: 0, r2: 0}
+
+    # Messages in the room not shown are counted; in the room shown, not.
+    send(b, "two-a")
+    send(b, "two-b")
+    wait_for(a, f"2 unread in {r2}", lambda d: rooms(d) == {r1: 0, r2: 2})
+    assert a.driver.title.startswith("(2) ")
+    open_nav(b, r1)
+    send(b, "one-a")
+    wait_for(a, "ben's message in the room shown", lambda d: ("ben", "one-a") in texts(d))
+    assert rooms(a.driver) == {r1: 0, r2: 2}
+    shot(a, tmp_path, "unread-badge")
+
+    # Opening the room reads it: the count goes, a line marks where the new messages start.
+    open_nav(a, r2)
+    wait_for(a, f"{r2} read", lambda d: rooms(d) == {r1: 0, r2: 0})
+    assert texts(a.driver) == [("ben", "two-a"), ("ben", "two-b")]
+    marker = a.driver.execute_script(
+        "const m = document.querySelector('#scroller .unread-marker');"
+        "return m && m.nextElementSibling.querySelector('.text').textContent;")
+    assert marker == "two-a"
+    shot(a, tmp_path, "read-marker")
+
+    # The counts outlive a reload: what arrived while the page was away is unread.
+    send(b, "one-b")
+    wait_for(a, f"1 unread in {r1}", lambda d: rooms(d) == {r1: 1, r2: 0})
+    a.driver.refresh()
+    wait_online(a)
+    wait_for(a, "the counts after a reload",
+             lambda d: rooms(d) == {r1: 1, r2: 0} and current(d) == r2)
+    send(b, "one-c")
+    wait_for(a, f"2 unread in {r1}", lambda d: rooms(d) == {r1: 2, r2: 0})
+    open_nav(a, r1)
+    wait_for(a, f"{r1} read", lambda d: rooms(d) == {r1: 0, r2: 0})
+    wait_for(a, f"{r1}'s messages",
+             lambda d: [t for _, t in texts(d)] == ["one-a", "one-b", "one-c"])
+    for x in (a, b):
+        assert_no_console_errors(x, "switching rooms")
+
+
+def test_scroll_back(server, browsers, tmp_path):
+    room = uniq("web-long")
+    total = 120  # more than the 100 the room keeps (rooms.history) and the 20 a join shows
+    for i in range(1, total + 1):
+        r = server.post_message(room, f"line {i:03d}", sender="bot")
+        assert r.status_code in (200, 201, 202), r.text
+    a = browsers("reader", height=700)
+    guest(a, server.url(f"/?room={room}"), "reader")
+    in_room(a, room)
+    wait_for(a, "the last 20", lambda d: [m["seq"] for m in messages(d)] == list(range(101, 121)))
+    # What a room said before the user first joined is not counted as new.
+    assert a.driver.find_elements(By.CSS_SELECTOR, ".unread-marker") == []
+    assert rooms(a.driver) == {room: 0}
+    shot(a, tmp_path, "before-scroll-back")
+
+    # Scrolling to the top loads the pages before, until the room keeps no more.
+    def scrolled_back(d):
+        d.execute_script("const s = document.getElementById('scroller'); s.scrollTop = 0;"
+                         "s.dispatchEvent(new Event('scroll'));")
+        return d.execute_script("return !!document.querySelector('#scroller .notice.start')")
+
+    wait_for(a, "the start of what the room keeps", scrolled_back)
+    got = messages(a.driver)
+    assert [m["seq"] for m in got] == list(range(21, 121)), "holes or duplicates"
+    assert [m["text"] for m in got] == [f"line {i:03d}" for i in range(21, 121)]
+    assert text_of(a.driver, "scroller").startswith("Earlier messages are no longer kept.")
+    a.driver.execute_script("document.getElementById('scroller').scrollTop = 0")
+    shot(a, tmp_path, "scrolled-back")
+    assert_no_console_errors(a, "scrolling back")
+
+
+def typing(d):
+    return text_of(d, "typing")
+
+
+def two_typists(url, room, browsers):
+    a = browsers("tia")
+    b = browsers("tom")
+    guest(a, url, "tia")
+    guest(b, url, "tom")
+    for x in (a, b):
+        in_room(x, room)
+        wait_for(x, "both in the room", lambda d: members(d) == ["tia", "tom"])
+    return a, b, by_id(a.driver, "text")
+
+
+def test_typing_shown_and_gone(server, browsers, tmp_path):
+    # The module's server keeps an indicator 60 s: each one seen to go here went for its cause.
+    room = uniq("web-typing")
+    a, b, box = two_typists(server.url(f"/?room={room}"), room, browsers)
+
+    # Gone when the text is cleared (typing:false).
+    box.send_keys("hel")
+    wait_for(b, "tia typing", lambda d: typing(d) == "tia is typing…")
+    shot(b, tmp_path, "typing-shown")
+    assert typing(a.driver) == ""  # not one's own
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+    wait_for(b, "the indicator gone after clearing", lambda d: typing(d) == "")
+
+    # Gone when the message arrives.
+    box.send_keys("hello")
+    wait_for(b, "tia typing once more", lambda d: typing(d) == "tia is typing…")
+    box.send_keys(Keys.ENTER)
+    wait_for(b, "the message, and no indicator",
+             lambda d: texts(d) == [("tia", "hello")] and typing(d) == "")
+    assert text_of(b.driver, "announcer") == "tia: hello"  # read out by screen readers
+    shot(b, tmp_path, "typing-gone")
+    for x in (a, b):
+        assert_no_console_errors(x, "typing")
+
+
+def test_typing_expires(own_server, browsers, tmp_path):
+    s = own_server({("rooms", "typing_ttl"): 1000})
+    room = uniq("web-typing-ttl")
+    a, b, box = two_typists(s.url(f"/?room={room}"), room, browsers)
+
+    # Shown, then gone when typing_ttl passes without another typing:true: tia stopped
+    # typing without clearing the text or sending it.
+    box.send_keys("hel")
+    wait_for(b, "tia typing", lambda d: typing(d) == "tia is typing…")
+    wait_for(b, "the indicator to expire", lambda d: typing(d) == "")
+    assert by_id(a.driver, "text").get_attribute("value") == "hel"
+    shot(b, tmp_path, "typing-expired")
+    for x in (a, b):
+        assert_no_console_errors(x, "typing")
+
+
+def test_moderator_kicks_and_bans(server, browsers, tmp_path):
+    room = uniq("web-mod")
+    owner = uniq("olga")
+    o = browsers("owner")
+    k = browsers("kim")
+    n = browsers("ned")  # a member who watches
+    account(o, server.url("/"), owner, "signup")
+
+    # The owner creates the room with the join dialog.
+    by_id(o.driver, "open-join").click()
+    wait_for(o, "the join dialog", lambda d: by_id(d, "join-dialog").is_displayed())
+    fill(o.driver, "create-room", room)
+    fill(o.driver, "create-topic", "Plans for the week")
+    by_id(o.driver, "create-submit").click()
+    in_room(o, room)
+    wait_for(o, "the room's rules in the header",
+             lambda d: text_of(d, "view-topic") == "Plans for the week" and
+             text_of(d, "view-role") == "you: owner" and text_of(d, "view-kind") == "open")
+
+    for x, name in ((k, "kim"), (n, "ned")):
+        guest(x, server.url(f"/?room={room}"), name)
+        in_room(x, room)
+    wait_for(o, "kim and ned in the member list",
+             lambda d: members(d) == sorted(["kim", "ned", owner]))
+    # Only the owner gets the actions; a member gets a direct-message button.
+    assert n.driver.find_elements(By.CSS_SELECTOR, "[aria-label='Actions for kim']") == []
+    assert n.driver.find_elements(By.CSS_SELECTOR, "[aria-label='Message kim']")
+
+    def act(label, duration=None):
+        o.driver.find_element(By.CSS_SELECTOR, "[aria-label='Actions for kim']").click()
+        wait_for(o, "the member dialog", lambda d: by_id(d, "member-dialog").is_displayed())
+        if duration:
+            Select(by_id(o.driver, "member-duration")).select_by_visible_text(duration)
+        for btn in o.driver.find_elements(By.CSS_SELECTOR, "#member-actions button"):
+            if btn.text == label:
+                btn.click()
+                break
+        else:
+            raise AssertionError(f"no {label} action")
+        wait_for(o, "the dialog to close", lambda d: not by_id(d, "member-dialog").is_displayed())
+
+    # A kick: kim is told, and the room leaves her sidebar.
+    act("Kick")
+    wait_for(k, "the kick notice", lambda d: by_id(d, "alert").is_displayed() and
+             text_of(d, "alert-text") == f"{owner} removed you from {room}.")
+    wait_for(k, "the room gone from the sidebar", lambda d: room not in rooms(d))
+    shot(k, tmp_path, "kicked")
+    for x in (o, n):
+        wait_for(x, "kim gone from the member list", lambda d: members(d) == sorted(["ned", owner]))
+        wait_for(x, "the kick's line in the room",
+                 lambda d: f"{owner} removed guest:kim." in text_of(d, "scroller"))
+
+    # A kick lets her back; a ban does not.
+    join_room(k, room)
+    wait_for(o, "kim back", lambda d: members(d) == sorted(["kim", "ned", owner]))
+    act("Ban", "Until lifted")
+    wait_for(k, "the ban notice",
+             lambda d: text_of(d, "alert-text") == f"{owner} banned you from {room} for good.")
+    wait_for(k, "the room gone again", lambda d: room not in rooms(d))
+    by_id(k.driver, "open-join").click()
+    fill(k.driver, "join-room", room)
+    k.driver.find_element(By.CSS_SELECTOR, "#join-form button[type=submit]").click()
+    wait_for(k, "the refusal",
+             lambda d: text_of(d, "join-error") == "You are banned from that room.")
+    shot(k, tmp_path, "banned")
+    shot(o, tmp_path, "owner-view")
+    shot(n, tmp_path, "member-view")
+    for x in (o, k, n):
+        assert_no_console_errors(x, "moderating")
+
+
+def test_server_restart_resumed_without_loss(own_server, browsers, tmp_path):
+    s = own_server(port=free_port())
+    room = uniq("web-restart")
+    url = s.url(f"/?room={room}")
+    a = browsers("rae")
+    b = browsers("rob")
+    guest(a, url, "rae")
+    guest(b, url, "rob")
+    for x in (a, b):
+        in_room(x, room)
+    send(a, "before-1")
+    send(b, "before-2")
+    for x in (a, b):
+        wait_for(x, "both messages", lambda d: [t for _, t in texts(d)] == ["before-1", "before-2"])
+
+    # The server goes; the page says so, and keeps what is written meanwhile.
+    assert s.stop() == 0
+    s.stopped = False
+    for x in (a, b):
+        wait_for(x, "the reconnecting state", lambda d: state(d) == "reconnecting")
+    shot(a, tmp_path, "server-down")
+    send(a, "during-outage")
+    wait_for(a, "the message waiting", lambda d: messages(d)[-1]["pending"] and
+             "waiting for connection" in messages(d)[-1]["meta"])
+
+    # Same port, same state directory: both resume, the waiting message goes out once.
+    s.start()
+    for x in (a, b):
+        wait_online(x, timeout=30)  # the backoff can reach 15 s
+    wait_for(b, "the message written during the outage",
+             lambda d: [t for _, t in texts(d)] == ["before-1", "before-2", "during-outage"])
+    send(b, "after-restart")
+    want = ["before-1", "before-2", "during-outage", "after-restart"]
+    for x in (a, b):
+        wait_for(x, "every message once, in order", lambda d: [t for _, t in texts(d)] == want)
+        assert not any(m["pending"] for m in messages(x.driver))
+    wait_for(a, "the new epoch's seqs", lambda d: [m["seq"] for m in messages(d)][2:] == [1, 2])
+    shot(a, tmp_path, "resumed")
+
+
+def test_node_restart_resumed_from_the_room_log(own_server, redis, browsers, tmp_path):
+    # Cluster mode: the room's log outlives the node, so the page that comes back asks for
+    # what it missed (join since/epoch) and gets it, in the same epoch.
+    n1 = own_server({("redis", "url"): redis.url, ("server", "node_id"): "web-1"}, port=free_port())
+    n2 = own_server({("redis", "url"): redis.url, ("server", "node_id"): "web-2"})
+    room = uniq("web-node")
+    a = browsers("ria")
+    b = browsers("ray")
+    guest(a, n1.url(f"/?room={room}"), "ria")
+    guest(b, n2.url(f"/?room={room}"), "ray")
+    for x in (a, b):
+        in_room(x, room)
+    send(a, "one")
+    send(b, "two")
+    for x in (a, b):
+        wait_for(x, "both messages", lambda d: [t for _, t in texts(d)] == ["one", "two"])
+
+    assert n1.stop() == 0
+    n1.stopped = False
+    wait_for(a, "the reconnecting state", lambda d: state(d) == "reconnecting")
+    # More than the 20 messages a join without `since` would bring.
+    send(b, "three, while ria is away")
+    away = [f"away {i:02d}" for i in range(24)]
+    for t in away:
+        assert n2.post_message(room, t, sender="bot").status_code == 200
+    send(a, "written offline")
+    n1.start()
+    wait_online(a, timeout=30)
+    want = ["one", "two", "three, while ria is away"] + away + ["written offline"]
+    for x in (a, b):
+        wait_for(x, "every message once, in order", lambda d: [t for _, t in texts(d)] == want)
+    assert [m["seq"] for m in messages(a.driver)] == list(range(1, len(want) + 1))
+    assert "missed" not in text_of(a.driver, "scroller")
+    shot(a, tmp_path, "node-resumed")
+
+
+def test_phone_layout(server, browsers, tmp_path):
+    r1, r2 = uniq("web-phone"), uniq("web-phone2")
+    p = browsers("phone")
+    d = p.driver
+    # A phone's viewport: Chromium's headless window is no narrower than 500 px.
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    guest(p, server.url(f"/?room={r1}"), "pia")
+    in_room(p, r1)
+    assert d.execute_script("return window.innerWidth") == 390
+    sidebar, toggle = by_id(d, "sidebar"), by_id(d, "sidebar-toggle")
+    assert toggle.is_displayed()
+    wait_for(p, "the sidebar hidden", lambda d: not sidebar.is_displayed())
+
+    toggle.click()
+    wait_for(p, "the sidebar open", lambda d: sidebar.is_displayed() and
+             d.execute_script("return arguments[0].getBoundingClientRect().left", sidebar) == 0)
+    assert toggle.get_attribute("aria-expanded") == "true"
+    shot(p, tmp_path, "phone-sidebar")
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait_for(p, "Esc to close the sidebar", lambda d: not sidebar.is_displayed())
+    assert d.switch_to.active_element == toggle
+
+    # Joining from the drawer: the drawer closes on the new room.
+    toggle.click()
+    wait_for(p, "the sidebar open", lambda d: sidebar.is_displayed())
+    join_room(p, r2)
+    wait_for(p, "the sidebar closed", lambda d: not sidebar.is_displayed())
+    send(p, "from the phone")
+    wait_for(p, "the message", lambda d: texts(d) == [("You", "from the phone")])
+    by_id(d, "members-toggle").click()
+    wait_for(p, "the members drawer", lambda d: by_id(d, "members").is_displayed())
+    shot(p, tmp_path, "phone-members")
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait_for(p, "Esc to close the members", lambda d: not by_id(d, "members").is_displayed())
+
+    # Every control has a name a screen reader can say, and the landmarks are there.
+    unnamed = d.execute_script("""return Array.from(document.querySelectorAll(
+        'button, input, textarea, select')).filter((e) => !(e.getAttribute('aria-label') ||
+        (e.labels && e.labels.length) || e.textContent.trim())).map((e) => e.outerHTML);""")
+    assert unnamed == []
+    assert d.execute_script("return ['nav', 'main', 'aside', 'header'].every((t) => "
+                            "document.querySelector('#app ' + t))")
+    assert by_id(d, "announcer").get_attribute("aria-live") == "polite"
+    shot(p, tmp_path, "phone-chat")
+    assert_no_console_errors(p, "on a phone")

@@ -1,0 +1,434 @@
+// One joined room: its messages in seq order (docs/protocol.md: join with since/epoch to
+// resume, gap, history to scroll back), the messages being sent (nonce, resent after a
+// reconnect), the unread count kept from the last seq the user saw, members and typing.
+import { el, messageEl, timeEl, keepScroll, keepAnchor, randomNonce } from './util.js';
+
+const CONTEXT = 20;        // messages a room shows at least when it opens
+const PAGE = 50;           // messages per scroll-back page
+const MAX_RENDERED = 2000; // older ones are dropped while the user reads at the bottom
+
+export class Room {
+    // saved: what the account state kept of it ({epoch, readSeq}), or null.
+    constructor(app, name, saved) {
+        this.app = app;
+        this.name = name;
+        const int = (x) => (Number.isSafeInteger(x) && x >= 0 ? x : null);
+        this.epoch = saved ? int(saved.epoch) : null;
+        this.readSeq = (this.epoch != null && int(saved.readSeq)) || 0; // the last seq the user saw
+        this.lastSeq = 0;     // every message up to it has arrived (or is older than the view)
+        this.firstSeq = 0;    // the oldest message shown (0: none)
+        this.seqs = new Map(); // seq -> li, in this.epoch
+        this.loaded = false;   // a join reply came during this page's life
+        this.joined = false;
+        this.joining = false;
+        this.unread = 0;
+        this.pending = new Map(); // nonce -> {text, li, label, seq, timer}
+        this.members = new Map();
+        this.info = null;         // the `room` reply
+        this.typing = new Map();  // user id -> {user, timer}
+        this.typingSentAt = 0;    // when this client last said typing:true (0: not typing)
+        this.older = null;        // the scroll-back request in flight
+        this.atStart = false;
+        this.scrollTop = null;    // where the user left the view (null: the bottom)
+        this.draft = '';
+        this.marker = null;       // the "new messages" line
+        this.holdRead = false;    // count messages as unread even while the room is shown
+        this.list = el('ol', 'messages');
+        this.list.setAttribute('role', 'log');
+        this.list.setAttribute('aria-live', 'off'); // new messages are read out by app.js's announcer
+        this.list.setAttribute('aria-label', `Messages in ${name}`);
+        this.pendingList = el('ol', 'messages pending-list');
+        this.pendingList.setAttribute('aria-label', 'Messages being sent');
+    }
+
+    get key() { return 'room:' + this.name; }
+    get title() { return '#' + this.name; }
+    get current() { return this.app.view === this; }
+    get role() { return (this.info && this.info.role) || 'none'; }
+
+    saved() { return { name: this.name, epoch: this.epoch, readSeq: this.readSeq }; }
+
+    // ---- joining and resuming ----
+
+    async join() {
+        const conn = this.app.conn;
+        if (this.joined || this.joining || !conn.open) return;
+        const req = { op: 'join', room: this.name };
+        if (this.epoch != null) {
+            // After a reconnect: everything after the last message received. On a fresh page:
+            // everything after the last one the user saw, so that the unread count is exact.
+            req.since = this.loaded ? this.lastSeq : this.readSeq;
+            req.epoch = this.epoch;
+        }
+        this.joining = true;
+        let o;
+        try {
+            o = await conn.request(req);
+        } catch (e) {
+            this.joining = false;
+            return this.app.joinFailed(this, e);
+        }
+        this.joining = false;
+        this.onJoined(o);
+    }
+
+    onJoined(o) {
+        const restarted = this.epoch != null && o.epoch !== this.epoch;
+        const wasLoaded = this.loaded;
+        // A room the user had never joined: what it said before is not news.
+        if (this.epoch == null) this.readSeq = o.seq || 0;
+        if (restarted) {
+            // The room was forgotten and started again at seq 1 (a standalone restart, an
+            // expired room): the seqs shown mean nothing any more, and neither does readSeq.
+            this.voidAfter(0);
+            this.readSeq = 0;
+            this.unread = 0;
+        }
+        if (wasLoaded && restarted) {
+            this.notice('The room restarted on the server: earlier messages may be missing.');
+        }
+        else if (wasLoaded && o.gap) this.notice('Some messages were missed.');
+        this.epoch = o.epoch;
+        this.loaded = true;
+        // Opening the page in this room: count what is new, to mark where it starts.
+        this.holdRead = !wasLoaded;
+        const add = () => this.addAll(o.history);
+        this.current ? keepScroll(this.app.ui.scroller, add) : add();
+        this.holdRead = false;
+        this.lastSeq = Math.max(this.lastSeq, o.seq || 0);
+        this.members = new Map((o.members || []).map((u) => [u.id, u]));
+        this.joined = true;
+        if (this.app.isRead(this)) {
+            if (!wasLoaded) this.placeMarker();
+            if (this.marker) this.app.ui.scroller.scrollTop = this.marker.offsetTop - 40;
+            this.markRead();
+        }
+        this.app.roomChanged(this);
+        this.app.roomInfoChanged(this);
+        if (!wasLoaded && this.seqs.size < CONTEXT) this.loadOlder(CONTEXT - this.seqs.size);
+        else if (this.current) this.app.fillView();
+        this.fetchInfo();
+        this.resendPending();
+    }
+
+    addAll(msgs) {
+        for (const m of msgs || []) this.addMsg(m, false);
+    }
+
+    // The connection is gone: the room must be joined again, and who is typing is unknown.
+    closed() {
+        this.joined = false;
+        this.joining = false;
+        this.older = null;
+        this.typingSentAt = 0;
+        for (const t of this.typing.values()) clearTimeout(t.timer);
+        this.typing.clear();
+        for (const p of this.pending.values()) {
+            if (p.seq == null) { clearTimeout(p.timer); p.label.textContent = 'waiting for connection…'; }
+        }
+        if (this.current) this.app.renderTyping();
+    }
+
+    // Forgets the seqs after `seq` (a gap, a restarted room): the messages that reuse them are
+    // shown, the old ones stay on screen without a seq.
+    voidAfter(seq) {
+        for (const [s, li] of this.seqs) {
+            if (s > seq) { li.removeAttribute('data-seq'); this.seqs.delete(s); }
+        }
+        this.lastSeq = Math.min(this.lastSeq, seq);
+        if (this.firstSeq > seq) this.firstSeq = 0;
+        this.older = null;
+        this.settlePending(true);
+    }
+
+    // The gap event (cluster mode): the history after ev.seq is void; ev.epoch from now on.
+    onGap(ev) {
+        this.voidAfter(ev.seq);
+        this.readSeq = Math.min(this.readSeq, ev.seq);
+        this.epoch = ev.epoch;
+        this.notice('Some messages were missed.');
+        this.app.roomChanged(this);
+    }
+
+    async fetchInfo() {
+        try {
+            this.info = await this.app.conn.request({ op: 'room', room: this.name });
+        } catch {
+            return; // forbidden, offline: the header shows what it knows
+        }
+        this.app.roomInfoChanged(this);
+    }
+
+    // ---- messages ----
+
+    // Adds a msg event (live: it arrived as an event, not from the history).
+    addMsg(m, live) {
+        if (typeof m.seq !== 'number' || this.seqs.has(m.seq)) return;
+        const app = this.app;
+        const from = m.from || { id: '?', name: '?' };
+        const own = !!app.me && from.id === app.me.id;
+        const text = String(m.text ?? '');
+        const li = messageEl(from, text, timeEl(m.ts), own);
+        li.dataset.seq = String(m.seq);
+        const mention = !own && app.mentions(text);
+        if (mention) li.classList.add('mention');
+        this.insert(li, m.seq);
+        this.seqs.set(m.seq, li);
+        if (!this.firstSeq || m.seq < this.firstSeq) this.firstSeq = m.seq;
+        this.lastSeq = Math.max(this.lastSeq, m.seq);
+        this.settlePending();
+        if (this.typing.has(from.id)) this.dropTyping(from.id);
+        if (!own && m.seq > this.readSeq) {
+            if (app.isRead(this)) this.readSeq = m.seq;
+            else this.unread++;
+            app.roomChanged(this);
+        }
+        if (live && !own) app.messageArrived(this, from, text, mention);
+    }
+
+    insert(li, seq) {
+        if (seq > this.lastSeq) {
+            this.list.append(li);
+            this.trim();
+            return;
+        }
+        for (const other of this.list.querySelectorAll('[data-seq]')) {
+            if (Number(other.dataset.seq) > seq) return other.before(li);
+        }
+        this.list.append(li);
+    }
+
+    // Keeps the list bounded while the user reads at the bottom; scrolling back loads again.
+    trim() {
+        if (this.list.children.length <= MAX_RENDERED || this.older) return;
+        const s = this.app.ui.scroller;
+        if (this.current && s.scrollTop < s.scrollHeight / 2) return;
+        while (this.list.children.length > MAX_RENDERED) {
+            const first = this.list.firstElementChild;
+            if (first.dataset.seq) this.seqs.delete(Number(first.dataset.seq));
+            first.remove();
+        }
+        const top = this.list.querySelector('[data-seq]');
+        this.firstSeq = top ? Number(top.dataset.seq) : 0;
+        this.atStart = false;
+    }
+
+    notice(text) {
+        const li = el('li', 'notice', text);
+        this.current ? keepScroll(this.app.ui.scroller, () => this.list.append(li)) : this.list.append(li);
+    }
+
+    // Loads the page of history before the oldest message shown (scrolling to the top).
+    async loadOlder(limit = PAGE) {
+        if (this.older || this.atStart || !this.joined) return;
+        const before = this.firstSeq || this.lastSeq + 1;
+        if (before <= 1) return this.reachedStart();
+        limit = Math.max(1, Math.min(limit, this.app.limits.history || PAGE));
+        const loading = el('li', 'notice loading', 'Loading earlier messages…');
+        this.list.prepend(loading);
+        const req = this.older = this.app.conn.request({ op: 'history', room: this.name, before, limit });
+        let o = null;
+        try { o = await req; } catch { /* disconnected: scrolling up again retries */ }
+        loading.remove();
+        if (this.older !== req) return; // the seqs were voided meanwhile
+        this.older = null;
+        if (!o) return;
+        const msgs = o.messages || [];
+        const add = () => this.addAll(msgs);
+        this.current ? keepAnchor(this.app.ui.scroller, add) : add();
+        // Fewer than asked for: the room's history holds nothing older.
+        if (msgs.length < limit) this.reachedStart();
+        if (this.current) this.app.fillView();
+    }
+
+    reachedStart() {
+        if (this.atStart) return;
+        this.atStart = true;
+        const text = this.firstSeq === 1 || (!this.firstSeq && this.lastSeq === 0)
+            ? `This is the beginning of ${this.name}.`
+            : 'Earlier messages are no longer kept.';
+        const li = el('li', 'notice start', text);
+        this.current ? keepAnchor(this.app.ui.scroller, () => this.list.prepend(li)) : this.list.prepend(li);
+    }
+
+    // ---- unread and the read marker ----
+
+    markRead() {
+        if (this.readSeq === this.lastSeq && !this.unread) return;
+        this.readSeq = Math.max(this.readSeq, this.lastSeq);
+        this.unread = 0;
+        this.app.roomChanged(this);
+    }
+
+    // Shown on opening the room: a line above the first message the user has not seen.
+    placeMarker() {
+        this.removeMarker();
+        if (!this.unread) return;
+        const first = [...this.seqs.keys()].filter((s) => s > this.readSeq).sort((a, b) => a - b)[0];
+        if (first == null) return;
+        this.marker = el('li', 'unread-marker', 'New messages');
+        this.seqs.get(first).before(this.marker);
+    }
+
+    removeMarker() {
+        if (this.marker) this.marker.remove();
+        this.marker = null;
+    }
+
+    // ---- sending ----
+
+    submit(text) {
+        const app = this.app;
+        const nonce = randomNonce();
+        const label = el('span', 'time', this.joined ? 'sending…' : 'waiting for connection…');
+        const li = messageEl(app.me, text, label, true);
+        li.classList.add('pending');
+        this.pending.set(nonce, { text, li, label, seq: null, timer: 0 });
+        keepScroll(app.ui.scroller, () => this.pendingList.append(li), true);
+        this.typingSentAt = 0; // a message ends the typing indicator by itself
+        this.sendPending(nonce);
+    }
+
+    async sendPending(nonce) {
+        const p = this.pending.get(nonce);
+        if (!p || p.seq != null || p.busy || !this.joined) return;
+        clearTimeout(p.timer);
+        p.busy = true;
+        p.label.textContent = 'sending…';
+        try {
+            const o = await this.app.conn.request({ op: 'send', room: this.name, text: p.text, nonce });
+            if (this.pending.get(nonce) !== p) return;
+            p.seq = o.seq;
+            p.label.textContent = 'sent';
+            this.settlePending();
+        } catch (e) {
+            if (this.pending.get(nonce) !== p) return;
+            if (e.code === 'disconnected' || e.code === 'not_joined') {
+                p.label.textContent = 'waiting for connection…'; // sent again after the next join
+            } else if (e.code === 'rate_limited' || e.code === 'unavailable') {
+                p.label.textContent = 'retrying…';
+                p.timer = setTimeout(() => this.sendPending(nonce), 1000 + Math.random() * 1000);
+            } else {
+                this.failPending(nonce, this.app.errorText(e));
+            }
+        } finally {
+            p.busy = false;
+        }
+    }
+
+    // Sends what is unacknowledged again (same nonce: never twice), paced to the send bucket.
+    resendPending() {
+        const { rate = 10, burst = 20 } = this.app.limits;
+        let n = 0;
+        for (const [nonce, p] of this.pending) {
+            if (p.seq != null || p.busy) continue;
+            const wait = Math.max(0, n++ - burst + 2) * 1000 / rate;
+            clearTimeout(p.timer);
+            if (wait) p.timer = setTimeout(() => this.sendPending(nonce), wait);
+            else this.sendPending(nonce);
+        }
+    }
+
+    // A pending send is done once its seq is known and its msg event is shown (the bubble goes),
+    // or the event can no longer come (the bubble stays, as sent).
+    settlePending(epochChanged) {
+        for (const [nonce, p] of this.pending) {
+            if (p.seq == null) continue;
+            if (!epochChanged && this.seqs.has(p.seq)) {
+                p.li.remove();
+            } else if (epochChanged || p.seq <= this.lastSeq) {
+                p.li.classList.remove('pending');
+                p.label.replaceWith(timeEl(Date.now()));
+            } else {
+                continue;
+            }
+            clearTimeout(p.timer);
+            this.pending.delete(nonce);
+        }
+    }
+
+    failPending(nonce, why) {
+        const p = this.pending.get(nonce);
+        if (!p) return;
+        this.pending.delete(nonce);
+        clearTimeout(p.timer);
+        p.li.classList.remove('pending');
+        p.li.classList.add('failed');
+        p.label.textContent = 'not sent: ' + why;
+        const dismiss = el('button', 'link', 'Dismiss');
+        dismiss.type = 'button';
+        dismiss.addEventListener('click', () => { p.li.remove(); this.app.ui.text.focus(); });
+        p.label.after(' ', dismiss);
+    }
+
+    // ---- typing ----
+
+    // The composer's text changed: typing:true when it starts and every typing_ttl/2 while it
+    // goes on, typing:false when the text is cleared without sending.
+    composerInput(text) {
+        if (!this.joined) return;
+        const now = Date.now();
+        const ttl = this.app.limits.typing_ttl || 6000;
+        if (text.trim()) {
+            if (!this.typingSentAt || now - this.typingSentAt >= ttl / 2) {
+                this.typingSentAt = now;
+                this.app.conn.send({ op: 'typing', room: this.name, typing: true });
+            }
+        } else if (this.typingSentAt) {
+            this.stopTyping();
+        }
+    }
+
+    stopTyping() {
+        if (!this.typingSentAt) return;
+        this.typingSentAt = 0;
+        if (this.joined) this.app.conn.send({ op: 'typing', room: this.name, typing: false });
+    }
+
+    onTyping(ev) {
+        const u = ev.user;
+        if (!u || (this.app.me && u.id === this.app.me.id)) return;
+        if (ev.typing === false) return this.dropTyping(u.id);
+        const ttl = ev.ttl > 0 ? ev.ttl : (this.app.limits.typing_ttl || 6000);
+        const old = this.typing.get(u.id);
+        if (old) clearTimeout(old.timer);
+        this.typing.set(u.id, { user: u, timer: setTimeout(() => this.dropTyping(u.id), ttl) });
+        if (this.current) this.app.renderTyping();
+    }
+
+    dropTyping(id) {
+        const t = this.typing.get(id);
+        if (!t) return;
+        clearTimeout(t.timer);
+        this.typing.delete(id);
+        if (this.current) this.app.renderTyping();
+    }
+
+    typingText() {
+        const names = [...this.typing.values()].map((t) => t.user.name).sort();
+        if (!names.length) return '';
+        if (names.length === 1) return `${names[0]} is typing…`;
+        if (names.length <= 3) return `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are typing…`;
+        return 'Several people are typing…';
+    }
+
+    // ---- presence ----
+
+    onPresence(ev) {
+        if (!ev.user) return;
+        if (ev.ev === 'join') this.members.set(ev.user.id, ev.user);
+        else {
+            this.members.delete(ev.user.id);
+            this.dropTyping(ev.user.id);
+        }
+        if (this.current) this.app.renderMembers();
+    }
+
+    // The room is no longer the user's (left, kicked): stop its timers.
+    dispose() {
+        for (const t of this.typing.values()) clearTimeout(t.timer);
+        for (const p of this.pending.values()) clearTimeout(p.timer);
+        this.typing.clear();
+        this.pending.clear();
+    }
+}
