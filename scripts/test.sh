@@ -5,7 +5,7 @@
 # integration tests again with confabd under valgrind (any error or definite leak fails the
 # test that ran it; the selection is below); then a build with AddressSanitizer +
 # UndefinedBehaviorSanitizer and both suites, whole, under it; then every libFuzzer harness for
-# 20 s and the protocol fuzzer for 60 s (scripts/fuzz.sh); then the Debian package
+# 15 s and the protocol fuzzer for 60 s (scripts/fuzz.sh); then the Debian package
 # (tests/package/test-deb.sh: build, lintian, install, run as _confab, remove, purge). Run as
 # root on Debian 12.
 # CONFAB_SKIP_VALGRIND=1 / CONFAB_SKIP_ASAN=1 / CONFAB_SKIP_FUZZ=1 / CONFAB_SKIP_DEB=1 skip
@@ -81,7 +81,7 @@ if [ "${CONFAB_SKIP_ASAN:-0}" != 1 ]; then
 fi
 if [ "${CONFAB_SKIP_FUZZ:-0}" != 1 ]; then
 	step "fuzzers"
-	FUZZ_JOBS="$jobs" FUZZ_PROTO_SECONDS=60 sh scripts/fuzz.sh 20
+	FUZZ_JOBS="$jobs" FUZZ_PROTO_SECONDS=60 sh scripts/fuzz.sh 15
 fi
 if [ "${CONFAB_SKIP_DEB:-0}" != 1 ]; then
 	step "Debian package"
