@@ -26,6 +26,9 @@ enum cf_ident_space {
  * names follow the user-name rules without ':', guests the user-name rules, seed 000 and 003
  * ids are canonical UUIDs, seed 002 ids KSUIDs. 0 or -EINVAL. */
 int cf_ident_local_ok(enum cf_ident_space space, const char *local, size_t len, size_t max_name);
+/* Whether id is a core id as some space writes it (its tag's rules on its local part, shorter
+ * than CF_IDENT_MAX): 1 or 0. For ids read from outside (a file, Redis). */
+int cf_ident_ok(const char *id, size_t max_name);
 /* The core id of local in space into out. 0, -EINVAL (local_ok), -E2BIG. */
 int cf_ident_make(enum cf_ident_space space, const char *local, size_t max_name, char *out,
                   size_t outlen);

@@ -123,3 +123,13 @@ cf_ident_show(const char *id, enum cf_ident_space own, char *buf, size_t buflen)
 	n = snprintf(buf, buflen, "%s%s", tags[CF_ID_ACCOUNT], id);
 	return n < 0 || (size_t)n >= buflen ? id : buf;
 }
+
+int
+cf_ident_ok(const char *id, size_t max_name)
+{
+	const char *local;
+	enum cf_ident_space sp = cf_ident_space_of(id, &local);
+
+	return strlen(id) < CF_IDENT_MAX &&
+	       cf_ident_local_ok(sp, local, strlen(local), max_name) == 0;
+}

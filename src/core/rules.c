@@ -347,17 +347,6 @@ cf_rules_json(const struct cf_rules *r)
 	return o;
 }
 
-/* A user id as the identity spaces write them. */
-static int
-id_ok(const char *id, size_t max_name)
-{
-	const char *local;
-	enum cf_ident_space sp = cf_ident_space_of(id, &local);
-
-	return strlen(id) < CF_IDENT_MAX &&
-	       cf_ident_local_ok(sp, local, strlen(local), max_name) == 0;
-}
-
 int
 cf_rules_from_json(struct cf_rules *r, const json_t *o, uint32_t max_users, size_t max_name)
 {
@@ -369,7 +358,7 @@ cf_rules_from_json(struct cf_rules *r, const json_t *o, uint32_t max_users, size
 
 	if (json_unpack((json_t *)o, "{s:I,s:s,s:s,s?s}", "v", &ver, "kind", &kind, "topic", &topic,
 	                "creator", &creator) < 0 ||
-	    (creator[0] && !id_ok(creator, max_name)) || ver < 0 ||
+	    (creator[0] && !cf_ident_ok(creator, max_name)) || ver < 0 ||
 	    (k = cf_rules_kind_parse(kind)) < 0 || !topic_ok(topic) || !json_is_object(users) ||
 	    json_object_size(users) > max_users)
 		return -EINVAL;
@@ -388,7 +377,7 @@ cf_rules_from_json(struct cf_rules *r, const json_t *o, uint32_t max_users, size
 		json_int_t ban = 0, mute = 0;
 		int rl;
 
-		if (!id_ok(id, max_name) || !json_is_object(e) ||
+		if (!cf_ident_ok(id, max_name) || !json_is_object(e) ||
 		    json_unpack(e, "{s?s,s?I,s?I}", "role", &role, "ban", &ban, "mute", &mute) <
 		            0 ||
 		    (rl = cf_rules_role_parse(role)) < 0 || ban < 0 || mute < 0)

@@ -78,16 +78,15 @@ async def test_two_nodes_directory(start_server, redis):
     base = uniq("cdir")
     names = await make_rooms(alice, base)
     await alice.join(names["a1"])
-    bob = await Client.connect(n1, uniq("bob"))
+    name = uniq("bob")
+    bob = await Client.connect(n1, name)
+    bob.uid = f"guest:{name}"
     await bob.join(names["a1"])
-    # Members count the users on every node (Redis's presence of the room, which bob's node
-    # writes just after its join is answered): polled until it says so, a bounded number of
-    # times.
-    for _ in range(100):
-        r = await ok(bob, "rooms", prefix=f"{base}-")
-        if r["directory"] and r["directory"][0]["members"] == 2:
-            break
-        await asyncio.sleep(0.05)
+    # Members count the users on every node (Redis's presence of the room): alice hears of
+    # bob's join once bob's node has written it there.
+    await alice.wait_event(lambda e: e.get("ev") == "join" and e.get("room") == names["a1"]
+                           and e["user"]["id"] == bob.uid, what="bob's join on node0")
+    r = await ok(bob, "rooms", prefix=f"{base}-")
     assert [d["room"] for d in r["directory"]] == [names["a1"], names["a2"], names["b1"]], r
     assert r["directory"][0]["members"] == 2, r
     r = await ok(bob, "rooms", prefix=f"{base}-", limit=2)

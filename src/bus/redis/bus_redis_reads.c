@@ -187,7 +187,7 @@ cf_bus_redis_read_get(struct cf_bus *bus, const char *uid, const char *const *ro
 int
 cf_bus_redis_on_read(struct bus_redis *b, json_t *o)
 {
-	const char *uid, *room, *s, *local;
+	const char *uid, *room, *s;
 	size_t ul, rl;
 	char *end;
 	uint64_t seq;
@@ -195,8 +195,8 @@ cf_bus_redis_on_read(struct bus_redis *b, json_t *o)
 	if (!json_object_get(o, "rd"))
 		return 0;
 	if (json_unpack(o, "{s:s%,s:s%,s:s}", "u", &uid, &ul, "r", &room, &rl, "s", &s) < 0 ||
-	    ul >= CF_IDENT_MAX || cf_ident_space_of(uid, &local) != CF_ID_ACCOUNT ||
-	    cf_ident_local_ok(CF_ID_ACCOUNT, local, strlen(local), (size_t)b->cfg->max_name) < 0 ||
+	    cf_ident_space_of(uid, NULL) != CF_ID_ACCOUNT ||
+	    !cf_ident_ok(uid, (size_t)b->cfg->max_name) ||
 	    cf_text_name_ok(room, rl, 1, CF_ROOM_NAME_MAX, 0) < 0 || !digits(s) ||
 	    ((seq = strtoull(s, &end, 10)), *end) || seq >= (1ULL << 53)) {
 		log_warn("redis: ignoring a malformed read marker on a user channel");

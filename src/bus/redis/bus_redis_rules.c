@@ -157,17 +157,6 @@ message(const char *room, const struct cf_rules *next, const struct cf_rules_cha
 	                 next ? cf_rules_json(next) : json_null(), "c", cj);
 }
 
-/* A user id from another node: the identity rules of its space. */
-static int
-uid_ok(const char *id, size_t max_name)
-{
-	const char *local;
-	enum cf_ident_space sp = cf_ident_space_of(id, &local);
-
-	return strlen(id) < CF_IDENT_MAX &&
-	       cf_ident_local_ok(sp, local, strlen(local), max_name) == 0;
-}
-
 void
 cf_bus_redis_on_rules(struct bus_redis *b, json_t *o)
 {
@@ -183,8 +172,8 @@ cf_bus_redis_on_rules(struct bus_redis *b, json_t *o)
 	if (json_unpack(o, "{s:s,s:o}", "r", &room_name, "c", &cj) < 0 ||
 	    json_unpack(cj, "{s:s,s?s,s?s,s:i,s:i,s?s,s:I}", "op", &op, "a", &a, "t", &t, "role",
 	                &role, "kind", &kind, "topic", &topic, "until", &until) < 0 ||
-	    (a && !uid_ok(a, (size_t)b->cfg->max_name)) ||
-	    (t && !uid_ok(t, (size_t)b->cfg->max_name)) || role < 0 || role > CF_ROLE_OWNER ||
+	    (a && !cf_ident_ok(a, (size_t)b->cfg->max_name)) ||
+	    (t && !cf_ident_ok(t, (size_t)b->cfg->max_name)) || role < 0 || role > CF_ROLE_OWNER ||
 	    kind < 0 || kind > CF_KIND_ANNOUNCE || (topic && strlen(topic) > CF_RULES_TOPIC_MAX) ||
 	    (!json_is_null(j) && !json_is_object(j))) {
 		log_warn("redis: ignoring a malformed rules message on a room channel");
