@@ -382,3 +382,32 @@ async def test_a_shard_through_its_own_sentinel(start_server, redis_factory, req
         assert (r1, r0)[shard].call("EXISTS", f"confab:meta:{room}") == 0
         clients += [ca, cb]
     await close_all(clients)
+
+
+async def test_directory_pages_rooms_of_every_shard_in_name_order(start_server, redis_factory):
+    from test_rules import account as rules_account, ok
+    r0, r1 = redis_factory(), redis_factory()
+    ids = [shard_id(r0), shard_id(r1)]
+    a, b = await start_sharded(start_server, r0, r1)
+    alice = await rules_account(a)
+    tag = uniq("dir")
+    # Two rooms on each shard, interleaved in name order, and a private one (never listed).
+    names = [name_on(ids, i % 2, f"{tag}-{i}") for i in range(4)]
+    hidden = name_on(ids, 1, f"{tag}-9")
+    for i, room in enumerate(names):
+        await ok(alice, "create", room=room, topic=f"t{i}")
+    await ok(alice, "create", room=hidden, kind="private")
+    bob = await Client.connect(b, uniq("bob"))
+    seen, after = [], ""
+    for _ in range(6):
+        r = await bob.send_cmd("rooms", prefix=tag, after=after, limit=3, timeout=T(20))
+        assert r.get("op") == "rooms", r
+        seen += [(d["room"], d["topic"]) for d in r["directory"]]
+        if r["next"] is None:
+            break
+        after = r["next"]
+    assert seen == sorted((n, f"t{i}") for i, n in enumerate(names)), seen
+    page = b.get("/api/v1/rooms", params={"prefix": tag, "limit": 2}).json()
+    assert [d["room"] for d in page["directory"]] == sorted(names)[:2], page
+    assert page["next"] == sorted(names)[1], page
+    await close_all([alice, bob])

@@ -43,6 +43,12 @@ struct pend {
 	cf_bus_done_cb *done_cb; /* NULL once cancelled */
 	struct cf_msg *m;
 	int64_t tag;
+	/* directory: every shard's page, merged (strings owned) */
+	cf_bus_dir_cb *dir_cb; /* NULL once cancelled */
+	uint32_t limit;
+	int more;
+	size_t nd;
+	struct cf_dir_entry *dir;
 };
 
 /* One shard's share of an online question: which of the caller's users it was asked about. */
@@ -77,6 +83,11 @@ pend_free(struct pend *p)
 	lws_dll2_remove(&p->list);
 	cf_msg_unref(p->m);
 	free(p->online);
+	for (size_t i = 0; i < p->nd; i++) {
+		free((char *)p->dir[i].room);
+		free((char *)p->dir[i].topic);
+	}
+	free(p->dir);
 	free(p);
 }
 
@@ -360,6 +371,7 @@ sh_cancel(struct cf_bus *bus, void *ud)
 		if (p->ud == ud) {
 			p->online_cb = NULL;
 			p->done_cb = NULL;
+			p->dir_cb = NULL;
 		}
 	}
 	lws_end_foreach_dll(d);
@@ -450,6 +462,90 @@ sh_free(struct cf_bus *bus)
 	free(sb);
 }
 
+static int
+dir_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cf_dir_entry *)a)->room,
+	              ((const struct cf_dir_entry *)b)->room);
+}
+
+/* One shard's page is in. Each shard gives its first limit rooms after the cursor, so the
+ * first limit of all of them, in name order, are the cluster's page; more follow if any shard
+ * said so or some were left over. */
+static void
+on_dir_part(void *ud, int err, const struct cf_dir_entry *e, size_t n, int more)
+{
+	struct pend *p = ud;
+
+	if (err < 0 && !p->err)
+		p->err = err;
+	for (size_t i = 0; !err && i < n && i < p->limit; i++) {
+		struct cf_dir_entry *d = &p->dir[p->nd];
+
+		d->room = strdup(e[i].room);
+		d->topic = strdup(e[i].topic);
+		d->kind = e[i].kind;
+		d->members = e[i].members;
+		p->nd++;
+		if (!d->room || !d->topic)
+			p->err = -ENOMEM;
+	}
+	p->more |= more;
+	if (--p->left)
+		return;
+	qsort(p->dir, p->nd, sizeof(*p->dir), dir_cmp);
+	if (p->dir_cb)
+		p->dir_cb(p->ud, p->err, p->err ? NULL : p->dir,
+		          p->err ? 0 : (p->nd < p->limit ? p->nd : p->limit),
+		          p->more || p->nd > p->limit);
+	pend_free(p);
+}
+
+/* A room's rules live on its shard: a page of the directory is asked of every shard and
+ * merged. Any shard's error is the answer (a page without a shard's rooms would skip them for
+ * good: the next page starts after its last name). */
+static int
+sh_directory(struct cf_bus *bus, const char *prefix, const char *after, uint32_t limit,
+             cf_bus_dir_cb *cb, void *ud)
+{
+	struct sharded *sb = (struct sharded *)bus;
+	struct pend *p;
+	int r;
+
+	if (limit == 0 || limit > CF_BUS_DIR_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < sb->set.n; i++)
+		if (!cf_redis_is_up(sb->s[i]->redis)) {
+			cf_metrics.redis_unavailable_total++;
+			return -ENOTCONN;
+		}
+	p = pend_new(sb, ud);
+	if (!p || !(p->dir = calloc(sb->set.n * limit, sizeof(*p->dir)))) {
+		if (p)
+			pend_free(p);
+		return -ENOMEM;
+	}
+	p->dir_cb = cb;
+	p->limit = limit;
+	/* One more than asked for, so that a shard's failure to start is not the last answer. */
+	p->left = sb->set.n + 1;
+	for (size_t i = 0; i < sb->set.n; i++) {
+		r = cf_bus_redis_directory(&sb->s[i]->bus, prefix, after, limit, on_dir_part, p);
+		if (r < 0) {
+			p->err = r;
+			p->left--;
+		}
+	}
+	if (p->left == 1 && p->err) {
+		/* Nothing is in flight: the caller hears the error from this return alone. */
+		p->dir_cb = NULL;
+		pend_free(p);
+		return r;
+	}
+	on_dir_part(p, 0, NULL, 0, 0);
+	return 0;
+}
+
 static const struct cf_bus_ops sharded_ops = {
         .name = "redis",
         .mirror = 1,
@@ -473,6 +569,7 @@ static const struct cf_bus_ops sharded_ops = {
         .rules_change = sh_rules_change,
         .read_set = sh_read_set,
         .read_get = sh_read_get,
+        .directory = sh_directory,
         .user = sh_user,
         .dm_written = sh_dm_written,
         .online = sh_online,
