@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The web client (www/) in real headless Chromium sessions, two or three at once, against a
 real confabd: accounts and guests, direct messages kept for an offline account, rooms with
-unread counts, scroll-back, typing, moderation, a server restart resumed without loss, and
+unread counts (an account's read markers shared by its browsers, read receipts), the room
+directory, scroll-back, typing, moderation, a server restart resumed without loss, and
 the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -9,10 +10,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from confabtest import free_port, uniq
-from webclient import (account, assert_no_console_errors, by_id, current, dms,
-                       fill, guest, in_room, join_room, members, messages, open_nav, open_page,
-                       register, rooms, send, shot, state, storage, text_of, texts, wait_for,
-                       wait_online)
+from webclient import (account, assert_no_console_errors, by_id, create_rooms, current,
+                       directory, dms, fill, guest, in_room, join_room, members, messages,
+                       open_nav, open_page, register, rooms, seen, send, shot, state, storage,
+                       text_of, texts, wait_for, wait_online)
 
 
 def test_sign_up_reload_sign_out_sign_in(server, browsers, tmp_path):
@@ -251,6 +252,96 @@ def test_switch_rooms_unread_counts(server, browsers, tmp_path):
              lambda d: [t for _, t in texts(d)] == ["one-a", "one-b", "one-c"])
     for x in (a, b):
         assert_no_console_errors(x, "switching rooms")
+
+
+def test_unread_counts_shared_by_an_accounts_browsers(server, browsers, tmp_path):
+    # Read markers are the server's (read, unread, the read event): what one browser of an
+    # account reads is read in the other; the other members see a receipt.
+    r1, r2 = uniq("web-mark"), uniq("web-mark2")
+    url = server.url(f"/?room={r1}")
+    name = uniq("mia")
+    a1 = browsers("mia-1")
+    a2 = browsers("mia-2")
+    b = browsers("bo")
+    account(a1, url, name, "signup")
+    account(a2, url, name, "signin")
+    guest(b, url, "bo")
+    for x in (a1, a2, b):
+        in_room(x, r1)
+        join_room(x, r2)
+    for x in (a1, a2):
+        open_nav(x, r1)
+
+    send(b, "two-a")
+    send(b, "two-b")
+    for x in (a1, a2):
+        wait_for(x, f"2 unread in {r2}", lambda d: rooms(d) == {r1: 0, r2: 2})
+    shot(a2, tmp_path, "unread-before")
+
+    # Reading in one browser clears the count in the other; bo sees who read his message.
+    open_nav(a1, r2)
+    for x in (a1, a2):
+        wait_for(x, f"{r2} read", lambda d: rooms(d) == {r1: 0, r2: 0})
+    wait_for(b, "the read receipt", lambda d: seen(d) == f"Seen by {name}")
+    shot(b, tmp_path, "seen-by")
+
+    # A browser that comes back counts by the server's marker, whatever it kept: here, that
+    # nothing of r2 was read.
+    a2.driver.execute_script("""const k = 'confab.acct.' + arguments[0];
+        const s = JSON.parse(localStorage.getItem(k));
+        for (const r of s.rooms) r.readSeq = 0;
+        localStorage.setItem(k, JSON.stringify(s));
+        Storage.prototype.setItem = () => {}; // the page going saves nothing over it""", name)
+    a2.driver.get("about:blank")
+    open_nav(b, r1)
+    send(b, "one-a")
+    wait_for(a1, f"1 unread in {r1}", lambda d: rooms(d) == {r1: 1, r2: 0})
+    assert seen(b.driver) == ""  # the receipt was of r2
+    open_page(a2, url)
+    wait_online(a2)
+    in_room(a2, r1)
+    # ... and opening r1 there reads it in both.
+    for x in (a1, a2):
+        wait_for(x, "the server's counts", lambda d: rooms(d) == {r1: 0, r2: 0})
+    wait_for(b, "the receipt of one-a", lambda d: seen(d) == f"Seen by {name}")
+    for x in (a1, a2, b):
+        assert_no_console_errors(x, "with shared read markers")
+
+
+def test_room_directory(server, browsers, tmp_path):
+    # The join dialog lists the server's directory (rooms): by prefix, a page at a time.
+    prefix = uniq("dir") + "-"
+    listed = {f"{prefix}r{i:02d}": ("open", f"topic {i}") for i in range(11)}
+    create_rooms(server, uniq("dee"), {**listed, f"{prefix}hidden": ("private", "secret")})
+    g = browsers("gil")
+    guest(g, server.url(f"/?room={uniq('web-dir-home')}"), "gil")
+    d = g.driver
+    by_id(d, "open-join").click()
+    wait_for(g, "the directory", lambda d: len(directory(d)) > 0)
+    fill(d, "directory-filter", prefix)
+    names = sorted(listed)
+    wait_for(g, "the first page", lambda d: [r[0] for r in directory(d)] == names[:10])
+    assert directory(d)[0] == (names[0], "open", "0 online", "topic 0", False)
+    more = by_id(d, "directory-more")
+    assert more.is_displayed()
+    shot(g, tmp_path, "directory")
+    more.click()
+    wait_for(g, "the second page", lambda d: [r[0] for r in directory(d)] == names)
+    assert not more.is_displayed()
+
+    # Joining from the directory.
+    last = names[-1]
+    d.find_element(By.CSS_SELECTOR, f'#directory li[data-room="{last}"] button').click()
+    wait_for(g, "the join dialog to close", lambda d: not by_id(d, "join-dialog").is_displayed())
+    in_room(g, last)
+    wait_for(g, "the room's topic", lambda d: text_of(d, "view-topic") == "topic 10")
+    by_id(d, "open-join").click()
+    fill(d, "directory-filter", last)
+    wait_for(g, "the room joined", lambda d: directory(d) == [(last, "open", "1 online", "topic 10", True)])
+    fill(d, "directory-filter", prefix + "x")
+    wait_for(g, "no room", lambda d: directory(d) == [] and
+             text_of(d, "directory-status") == f"No listed room starts with “{prefix}x”.")
+    assert_no_console_errors(g, "in the directory")
 
 
 def test_scroll_back(server, browsers, tmp_path):
