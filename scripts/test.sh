@@ -61,7 +61,8 @@ test_bad_input.py test_lifecycle.py test_cluster.py::test_redis_killed_and_resta
 test_hostile_churn.py test_hostile_floods.py test_hostile_handshake.py test_hostile_identity.py
 test_hostile_limits.py test_hostile_login.py test_hostile_logs.py test_hostile_names.py
 test_hostile_pipelining.py test_hostile_slow.py test_dm_delivery.py test_hostile_inbox.py
-test_jwt.py test_rules.py test_typing.py test_read.py test_directory.py"
+test_jwt.py test_rules.py test_typing.py test_read.py test_directory.py
+test_edit.py::test_edit_and_delete_reach_members_and_history"
 VALGRIND_SKIP="cluster_ or two_nodes or draining"
 if [ "${CONFAB_SKIP_VALGRIND:-0}" != 1 ]; then
 	step "integration tests under valgrind (a selection)"

@@ -72,7 +72,8 @@ struct cf_config {
 	int rooms_max_rule_users;
 	int read_max_markers;
 	int read_show_max;
-	int typing_ttl; /* ms */
+	int edit_window; /* s */
+	int typing_ttl;  /* ms */
 	int typing_rate;
 	int typing_burst;
 	int typing_rate_per_ip;

@@ -77,6 +77,10 @@ struct cf_dialect {
 	 * has no form in this protocol. A renderer the protocol lacks altogether is NULL: the
 	 * event is not sent to its sessions. */
 	cf_frame_render_fn *render_msg;
+	/* render_msg renders edits and deletes too (cf_msg.kind); else they are not sent to the
+	 * dialect's sessions (a seed's protocol cannot show them: its history shows the edited
+	 * text, and no deleted message). */
+	unsigned render_fixes : 1;
 	struct cf_frame *(*render_presence)(const char *ev, const char *room, const char *user_id,
 	                                    const char *user_name);
 	struct cf_frame *(*render_bye)(int code, const char *reason);

@@ -14,6 +14,15 @@ struct cf_frame;
 #define CF_KEEP_CHARGED 1
 #define CF_KEEP_REFUSED 2
 
+/* What a room message is (cf_msg.kind): a message, or a correction of an earlier one in the
+ * same room's log (docs/protocol.md "edit", "delete"), ordered like a message and naming it by
+ * seq (cf_msg.ref). */
+enum cf_msg_kind {
+	CF_MSG_PLAIN,
+	CF_MSG_EDIT,   /* text replaces the text of message ref */
+	CF_MSG_DELETE, /* message ref is deleted; text is "" */
+};
+
 /* An ordered chat message. Immutable once ordered; refcounted because the room history and
  * the bus may hold it while frames rendered from it are queued. */
 struct cf_msg {
@@ -27,6 +36,14 @@ struct cf_msg {
 	char *from_name;
 	char *text;
 	char *nonce; /* NULL if none */
+	/* enum cf_msg_kind; with ref, the seq of the message an edit or delete corrects. */
+	uint8_t kind;
+	uint64_t ref;
+	/* A message as a room's history holds it once corrected (room.c folds each edit and
+	 * delete into the message it names): the time of its latest edit, 0 for none; or deleted,
+	 * text "": kept in the history only to hold its seq's place, shown to nobody. */
+	int64_t edited_ms;
+	uint8_t deleted;
 	/* Set on a publish's message when the bus found its nonce already ordered: seq is the
 	 * earlier message's and nothing new was delivered. */
 	uint8_t dup;
@@ -65,9 +82,18 @@ struct cf_msg *cf_msg_unref(struct cf_msg *m);
 /* The message rendered for dialect d, cached on the message. Borrowed; NULL on OOM. */
 struct cf_frame *cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d);
 /* The message as confab's JSON object, {"ev":"msg","room","seq","ts","from":{"id","name"},
- * "text"}: confab.v1's msg event and the REST API's history entry (new reference). */
+ * "text"} (with "edited":<ms> once edited), an edit {"ev":"edit",...,"ref","text"} or a delete
+ * {"ev":"delete",...,"ref"}: confab.v1's events and the REST API's history entries (new
+ * reference). NULL for a deleted message, which is shown to nobody. */
 struct json_t;
 struct json_t *cf_msg_json(const struct cf_msg *m);
+
+/* orig as corrected by the edit or delete fix (a new message, one reference), or NULL when
+ * fix does not apply to it: fix names another seq, orig is no message or deleted already, or
+ * an edit is not by orig's author (only a delete may be a moderator's), or on OOM. How every
+ * node reads a room's log: room.c folds each fix into its history, the cluster bus a page of
+ * history it reads. */
+struct cf_msg *cf_msg_fixed(const struct cf_msg *orig, const struct cf_msg *fix);
 
 /* Completion of one publish: err is 0 and m->seq is set, or err < 0 (-EAGAIN: the bus cannot
  * order now, the client may retry). tag is the caller's, passed through. m is borrowed. */

@@ -271,7 +271,12 @@ void cf_room_rules_changed(struct cf_registry *reg, const char *room, const stru
  * the bus: cf_bus_publish()'s contract. Every room message from a client goes through here, and
  * is checked against the room's rules first (cf_rules_may_send(): -EPERM banned, -EACCES an
  * announce room and the sender no moderator, -EKEYEXPIRED muted, -EKEYREJECTED not an account
- * in a room that is not open; nothing is published then). */
+ * in a room that is not open; nothing is published then). An edit or delete (m->kind) is also
+ * checked against the message it names, which the room's history must hold: -ENOENT (not held,
+ * not a message, or deleted), -EKEYREJECTED (a guest: guests correct nothing), -EACCES (an
+ * edit of another's message, or a delete of it by a user below moderator), -ETIME (the
+ * author's own, older than rooms.edit_window). Once ordered, every node folds it into the
+ * message in its history (the message's slot holds the corrected copy). */
 int cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, void *ud,
                     int64_t tag);
 
@@ -282,6 +287,12 @@ void cf_room_deliver(struct cf_registry *reg, struct cf_msg *m);
 struct cf_msg *cf_room_hist_at(const struct cf_room *room, uint32_t i);
 /* Index of the first held message with seq > since (hist_count if none). */
 uint32_t cf_room_hist_after(const struct cf_room *room, uint64_t since);
+/* The held message (or edit or delete) with this seq, or NULL. Borrowed. */
+struct cf_msg *cf_room_hist_find(const struct cf_room *room, uint64_t seq);
+/* The index from which history [from, to) holds n entries that are shown (not deleted; with
+ * plain, messages only, no edits or deletes), or 0 when it holds fewer: where a page of n
+ * ending before to starts. */
+uint32_t cf_room_hist_back(const struct cf_room *room, uint32_t to, uint32_t n, int plain);
 /* The held message from user_id with this nonce, or NULL. */
 struct cf_msg *cf_room_find_nonce(const struct cf_room *room, const char *user_id,
                                   const char *nonce);

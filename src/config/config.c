@@ -113,6 +113,9 @@ static const struct cf_config_def defs[] = {
          "read markers kept per account (beyond: the one moved longest ago is forgotten)"},
         {"rooms", "read_show_max", CF_CFG_INT, R, O(read_show_max), "50", 0, 100000,
          "members see each other's read markers in rooms of up to this many users (0: never)"},
+        {"rooms", "edit_window", CF_CFG_INT, R, O(edit_window), "3600", 0, 31536000,
+         "seconds after sending that an author may edit or delete a message (confab.v1 edit, "
+         "delete; 0: never); moderators delete at any time"},
         {"rooms", "typing_ttl", CF_CFG_INT, R, O(typing_ttl), "6000", 1000, 60000,
          "ms a typing indicator shows unless renewed or ended (confab.v1 typing)"},
         {"rooms", "typing_rate", CF_CFG_INT, R, O(typing_rate), "2", 1, 1000000,

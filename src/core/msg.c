@@ -56,6 +56,9 @@ cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
 {
 	cf_frame_render_fn *render = m->dm ? d->render_dm : d->render_msg;
 
+	if (m->deleted || (m->kind != CF_MSG_PLAIN && !d->render_fixes))
+		return NULL;
+
 	if (!m->frames[d->id] && render) {
 		m->frames[d->id] = render(m);
 		if (m->frames[d->id])
@@ -70,7 +73,45 @@ cf_msg_frame(struct cf_msg *m, const struct cf_dialect *d)
 json_t *
 cf_msg_json(const struct cf_msg *m)
 {
-	return json_pack("{s:s,s:s,s:I,s:I,s:{s:s,s:s},s:s}", "ev", "msg", "room", m->room, "seq",
-	                 (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from", "id", m->from_id,
-	                 "name", m->from_name, "text", m->text);
+	static const char *const ev[] = {"msg", "edit", "delete"};
+	json_t *o;
+
+	if (m->deleted || m->kind > CF_MSG_DELETE)
+		return NULL;
+	o = json_pack("{s:s,s:s,s:I,s:I,s:{s:s,s:s}}", "ev", ev[m->kind], "room", m->room, "seq",
+	              (json_int_t)m->seq, "ts", (json_int_t)m->ts_ms, "from", "id", m->from_id,
+	              "name", m->from_name);
+	if (!o)
+		return NULL;
+	if (m->kind != CF_MSG_PLAIN &&
+	    json_object_set_new(o, "ref", json_integer((json_int_t)m->ref)) < 0)
+		return json_decref(o), NULL;
+	if (m->kind != CF_MSG_DELETE && json_object_set_new(o, "text", json_string(m->text)) < 0)
+		return json_decref(o), NULL;
+	if (m->edited_ms && json_object_set_new(o, "edited", json_integer(m->edited_ms)) < 0)
+		return json_decref(o), NULL;
+	return o;
+}
+
+struct cf_msg *
+cf_msg_fixed(const struct cf_msg *orig, const struct cf_msg *fix)
+{
+	int del = fix->kind == CF_MSG_DELETE;
+	struct cf_msg *m;
+
+	if (fix->kind == CF_MSG_PLAIN || fix->kind > CF_MSG_DELETE || orig->seq != fix->ref ||
+	    orig->kind != CF_MSG_PLAIN || orig->deleted ||
+	    (!del && strcmp(orig->from_id, fix->from_id)))
+		return NULL;
+	m = cf_msg_new(orig->room, orig->from_id, orig->from_name, del ? "" : fix->text,
+	               orig->nonce);
+	if (!m)
+		return NULL;
+	m->seq = orig->seq;
+	m->epoch = orig->epoch;
+	m->ts_ms = orig->ts_ms;
+	m->ordered_ns = orig->ordered_ns;
+	m->deleted = (uint8_t)del;
+	m->edited_ms = del ? 0 : fix->ts_ms;
+	return m;
 }

@@ -430,6 +430,28 @@ push(struct cf_registry *reg, struct cf_sess *s, struct cf_frame *f)
 		reg->host.push(s, f);
 }
 
+/* Whether uid may publish the edit or delete m of a message room holds (cf_room_publish()). */
+static int
+fix_check(struct cf_registry *reg, const struct cf_room *room, const struct cf_msg *m)
+{
+	const struct cf_msg *orig = room ? cf_room_hist_find(room, m->ref) : NULL;
+	int64_t window_ms = (int64_t)reg->cfg->edit_window * 1000;
+
+	if (!orig || orig->kind != CF_MSG_PLAIN || orig->deleted)
+		return -ENOENT;
+	/* A guest's name passes to its next holder, who must not rewrite what the last one said. */
+	if (!proven(m->from_id))
+		return -EKEYREJECTED;
+	if (m->kind == CF_MSG_DELETE &&
+	    cf_rules_role(rules_of(reg, room->name), m->from_id) >= CF_ROLE_MODERATOR)
+		return 0;
+	if (strcmp(orig->from_id, m->from_id))
+		return -EACCES;
+	if (!window_ms || cf_wall_ms() - orig->ts_ms > window_ms)
+		return -ETIME;
+	return 0;
+}
+
 int
 cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, void *ud,
                 int64_t tag)
@@ -439,6 +461,8 @@ cf_room_publish(struct cf_registry *reg, struct cf_msg *m, cf_msg_done_cb *cb, v
 	                          (int64_t)time(NULL));
 
 	if (r < 0)
+		return r;
+	if (m->kind != CF_MSG_PLAIN && (r = fix_check(reg, room, m)) < 0)
 		return r;
 	/* Before the bus has it: a member leaving now must not free the room under it (the
 	 * ordered message would create it again, counted against no address). */
@@ -782,6 +806,26 @@ cf_room_hist_after(const struct cf_room *room, uint64_t since)
 }
 
 struct cf_msg *
+cf_room_hist_find(const struct cf_room *room, uint64_t seq)
+{
+	struct cf_msg *m = seq ? cf_room_hist_at(room, cf_room_hist_after(room, seq - 1)) : NULL;
+
+	return m && m->seq == seq ? m : NULL;
+}
+
+uint32_t
+cf_room_hist_back(const struct cf_room *room, uint32_t to, uint32_t n, int plain)
+{
+	while (to > 0 && n > 0) {
+		const struct cf_msg *m = cf_room_hist_at(room, --to);
+
+		if (!m->deleted && (!plain || m->kind == CF_MSG_PLAIN))
+			n--;
+	}
+	return to;
+}
+
+struct cf_msg *
 cf_room_find_nonce(const struct cf_room *room, const char *user_id, const char *nonce)
 {
 	for (uint32_t i = room->hist_count; i-- > 0;) {
@@ -814,6 +858,22 @@ hist_append(struct cf_registry *reg, struct cf_room *room, struct cf_msg *m)
 	room->hist_count++;
 }
 
+/* Folds the edit or delete fix into the message it corrects, if the history holds it: its
+ * slot gets a corrected copy (frames already rendered from the original may still be queued).
+ * Every node folds the same log the same way (cf_msg_fixed()), whatever brought it. */
+static void
+hist_fold(struct cf_room *room, const struct cf_msg *fix)
+{
+	uint32_t i = fix->ref ? cf_room_hist_after(room, fix->ref - 1) : room->hist_count;
+	struct cf_msg *orig = cf_room_hist_at(room, i);
+	struct cf_msg *m = orig ? cf_msg_fixed(orig, fix) : NULL;
+
+	if (!m)
+		return;
+	room->hist[(room->hist_head + i) % room->hist_cap] = m;
+	cf_msg_unref(orig);
+}
+
 void
 cf_room_deliver(struct cf_registry *reg, struct cf_msg *m)
 {
@@ -830,6 +890,8 @@ cf_room_deliver(struct cf_registry *reg, struct cf_msg *m)
 	}
 	room->seq = m->seq;
 	hist_append(reg, room, m);
+	if (m->kind != CF_MSG_PLAIN)
+		hist_fold(room, m);
 	cf_metrics.messages_in_total++;
 	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, room->members.head) {
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);

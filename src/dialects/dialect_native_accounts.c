@@ -23,11 +23,12 @@ hello_reply(struct cf_sess *s, json_int_t id)
 	json_t *o;
 
 	snprintf(sid, sizeof(sid), "%llu", (unsigned long long)s->id);
-	o = json_pack("{s:s,s:o,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "session", sid, "user",
-	              cf_native_user_json(s->user_id, s->user_name), "node", s->env->node_id,
-	              "limits", "max_frame", cfg->max_frame, "max_text", cfg->max_text, "max_rooms",
-	              cfg->max_rooms_per_session, "rate", cfg->rate, "burst", cfg->burst, "history",
-	              cfg->history, "max_name", cfg->max_name, "typing_ttl", cfg->typing_ttl);
+	o = json_pack("{s:s,s:o,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "session", sid,
+	              "user", cf_native_user_json(s->user_id, s->user_name), "node",
+	              s->env->node_id, "limits", "max_frame", cfg->max_frame, "max_text",
+	              cfg->max_text, "max_rooms", cfg->max_rooms_per_session, "rate", cfg->rate,
+	              "burst", cfg->burst, "history", cfg->history, "max_name", cfg->max_name,
+	              "typing_ttl", cfg->typing_ttl, "edit_window", cfg->edit_window);
 	if (o && cf_sess_account(s)[0])
 		json_object_set_new(o, "account", json_string(cf_sess_account(s)));
 	cf_native_reply_to(s, id, "hello", o);

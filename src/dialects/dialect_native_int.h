@@ -8,7 +8,7 @@
  *   dialect_native_render.c    core events as confab.v1 events
  *   dialect_native_accounts.c  hello, register, login, logout (commands that wait for auth.c
  *                              hold the session's later ones back: sess.h)
- *   dialect_native_rooms.c     join, leave, send, history, presence, dm, typing
+ *   dialect_native_rooms.c     join, leave, send, edit, delete, history, presence, dm, typing
  *   dialect_native_read.c      read markers: read, unread, the read event
  *   dialect_native_mod.c       rooms with owners and rules: create, room, topic, kind, role,
  *                              kick, ban, unban, mute, unmute */
@@ -98,6 +98,7 @@ int cf_native_get_joined(struct cmd *c, struct cf_room **ret);
 int cf_native_cmd_join(struct cmd *c);
 int cf_native_cmd_leave(struct cmd *c);
 int cf_native_cmd_send(struct cmd *c);
+int cf_native_cmd_fix(struct cmd *c);
 int cf_native_cmd_history(struct cmd *c);
 int cf_native_cmd_presence(struct cmd *c);
 int cf_native_cmd_dm(struct cmd *c);

@@ -72,14 +72,19 @@ cf_native_get_joined(struct cmd *c, struct cf_room **ret)
 	return 1;
 }
 
-/* Messages [from, to) of the room's history as an array of msg events. */
+/* Messages [from, to) of the room's history as an array of msg, edit and delete events, as
+ * corrected (deleted messages are left out). */
 static json_t *
 hist_json(const struct cf_room *room, uint32_t from, uint32_t to)
 {
 	json_t *a = json_array();
 
-	for (uint32_t i = from; i < to; i++)
-		json_array_append_new(a, cf_msg_json(cf_room_hist_at(room, i)));
+	for (uint32_t i = from; i < to; i++) {
+		json_t *o = cf_msg_json(cf_room_hist_at(room, i));
+
+		if (o)
+			json_array_append_new(a, o);
+	}
 	return a;
 }
 
@@ -93,7 +98,7 @@ join_reply(struct cf_sess *s, struct cf_room *room, json_int_t id, json_int_t si
 	int gap = 0;
 
 	if (since < 0) {
-		from = to > (uint32_t)cfg->join_history ? to - (uint32_t)cfg->join_history : 0;
+		from = cf_room_hist_back(room, to, (uint32_t)cfg->join_history, 0);
 	} else if ((epoch >= 0 && (uint64_t)epoch != room->epoch) || (uint64_t)since > room->seq) {
 		/* Another life of the room's sequence: the client cannot know what it missed. */
 		gap = 1;
@@ -202,6 +207,7 @@ cf_native_cmd_leave(struct cmd *c)
 static void
 send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 {
+	static const char *const op[] = {"send", "edit", "delete"};
 	struct cf_sess *s = ud;
 
 	if (err < 0) {
@@ -214,7 +220,7 @@ send_done(void *ud, int64_t tag, struct cf_msg *m, int err)
 
 		if (o && m->dup)
 			json_object_set_new(o, "dup", json_true());
-		cf_native_reply_to(s, tag, "send", o);
+		cf_native_reply_to(s, tag, op[m->kind], o);
 	}
 }
 
@@ -265,6 +271,66 @@ cf_native_cmd_send(struct cmd *c)
 	return 0;
 }
 
+/* edit {room, seq, text} and delete {room, seq}: a correction, ordered in the room's log like
+ * a message (core/room.h cf_room_publish() checks who may correct what). */
+int
+cf_native_cmd_fix(struct cmd *c)
+{
+	struct cf_sess *s = c->s;
+	const struct cf_config *cfg = s->env->cfg;
+	int edit = !strcmp(json_string_value(json_object_get(c->o, "op")), "edit");
+	const char *text = "";
+	size_t tlen;
+	json_int_t ref;
+	struct cf_room *room;
+	struct cf_msg *m;
+	int r;
+
+	if (cf_native_get_joined(c, &room) < 0)
+		return 0;
+	r = cf_native_get_int(c, "seq", 1, ID_MAX, &ref);
+	if (r < 0)
+		return 0;
+	if (r == 0)
+		return fail(c, "bad_request", "field 'seq' is required");
+	if (edit && !get_text(c, &text, &tlen))
+		return 0;
+	r = cf_sess_rate_take(s);
+	if (r == -ECONNABORTED)
+		return 0; /* the session is closing: no reply */
+	if (r < 0)
+		return fail(c, "rate_limited", "more than %d messages per second", cfg->rate);
+	m = cf_msg_new(room->name, s->user_id, s->user_name, text, NULL);
+	if (!m)
+		return -1;
+	m->kind = edit ? CF_MSG_EDIT : CF_MSG_DELETE;
+	m->ref = (uint64_t)ref;
+	r = cf_room_publish(s->env->reg, m, send_done, s, c->id);
+	cf_msg_unref(m);
+	switch (r) {
+	case 0:
+		return 0;
+	case -ENOENT:
+		return fail(c, "not_found", "'%s' holds no message %lld to correct", room->name,
+		            (long long)ref);
+	case -EACCES:
+		return fail(c, "forbidden",
+		            edit ? "only its author edits a message"
+		                 : "only its author or a moderator deletes a message");
+	case -ETIME:
+		return fail(c, "edit_window", "messages are corrected up to %d s after sending",
+		            cfg->edit_window);
+	case -EPERM:
+		return fail(c, "banned", "you are banned from '%s'", room->name);
+	case -EKEYEXPIRED:
+	case -EKEYREJECTED:
+		cf_native_rules_error(s, c->id, r, room->name);
+		return 0;
+	default:
+		return fail(c, "unavailable", "the bus refused the message");
+	}
+}
+
 int
 cf_native_cmd_history(struct cmd *c)
 {
@@ -279,7 +345,7 @@ cf_native_cmd_history(struct cmd *c)
 		return 0;
 	to = before < 0 ? room->hist_count
 	                : (before == 0 ? 0 : cf_room_hist_after(room, (uint64_t)before - 1));
-	from = to > (uint32_t)limit ? to - (uint32_t)limit : 0;
+	from = cf_room_hist_back(room, to, (uint32_t)limit, 0);
 	return cf_native_reply(
 	        c, "history",
 	        json_pack("{s:s,s:o}", "room", room->name, "messages", hist_json(room, from, to)));

@@ -58,16 +58,20 @@ join_reply(struct cf_sess *s, const struct cf_room *room, int recip_online)
 	struct rc *rc = rc_of(s);
 	struct req *q = rc->cur;
 	json_t *cj = json_object(), *users = json_array(), *msgs;
-	uint32_t from = room->hist_count > JOIN_HISTORY ? room->hist_count - JOIN_HISTORY : 0;
+	uint32_t from = cf_room_hist_back(room, room->hist_count, JOIN_HISTORY, 1);
 	int recip_listed = !*q->recip;
 
 	if (*q->recip)
 		json_object_set_new(cj, "recipientUUID", json_string(q->recip));
 	if (room->hist_count) {
 		msgs = json_array();
-		for (uint32_t i = from; i < room->hist_count; i++)
-			json_array_append_new(msgs,
-			                      cf_redis_chat_msg_obj(cf_room_hist_at(room, i), 1));
+		for (uint32_t i = from; i < room->hist_count; i++) {
+			const struct cf_msg *m = cf_room_hist_at(room, i);
+
+			/* Its protocol shows no edit or delete: the history as corrected. */
+			if (m->kind == CF_MSG_PLAIN && !m->deleted)
+				json_array_append_new(msgs, cf_redis_chat_msg_obj(m, 1));
+		}
 		json_object_set_new(cj, "messages", msgs);
 	}
 	for (const struct cf_presence *p = cf_room_presence_first(room); p;

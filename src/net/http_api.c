@@ -189,8 +189,12 @@ history_done(void *ud, int err, uint64_t epoch, uint64_t seq, struct cf_msg **ms
 		                  "the history could not be read: %s", strerror(-err));
 	} else {
 		a = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, cf_msg_json(msgs[i]));
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = cf_msg_json(msgs[i]);
+
+			if (o)
+				json_array_append_new(a, o);
+		}
 		r = cf_http_respond_json(p->wsi, p, 200, NULL,
 		                         history_json(p->room, epoch, seq, a));
 	}
@@ -236,10 +240,14 @@ cf_http_api_history(struct lws *wsi, struct http_pss *p, const char *name)
 	if (!room)
 		return cf_http_error(wsi, p, 404, NULL, "no_such_room", "no room '%s'", name);
 	to = before ? cf_room_hist_after(room, (uint64_t)before - 1) : room->hist_count;
-	from = to > limit ? to - (uint32_t)limit : 0;
+	from = cf_room_hist_back(room, to, (uint32_t)limit, 0);
 	a = json_array();
-	for (uint32_t i = from; i < to; i++)
-		json_array_append_new(a, cf_msg_json(cf_room_hist_at(room, i)));
+	for (uint32_t i = from; i < to; i++) {
+		json_t *o = cf_msg_json(cf_room_hist_at(room, i));
+
+		if (o) /* NULL: deleted */
+			json_array_append_new(a, o);
+	}
 	return cf_http_respond_json(wsi, p, 200, NULL,
 	                            history_json(room->name, room->epoch, room->seq, a));
 }

@@ -345,7 +345,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				(void)cf_room_join(srv.env.reg, who, ROOM, &room, &mb);
 			}
 			break;
-		case 8: /* a session publishes, or (op & 64) says it is typing */
+		case 8: /* a session publishes (op & 32: an edit or delete of the seq pl[0]), or
+		         * (op & 64) says it is typing */
 			if (member_of(who) && (op & 64)) {
 				(void)cf_room_typing(srv.env.reg, who, member_of(who)->room,
 				                     len & 1);
@@ -357,6 +358,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				free(text);
 				if (!m)
 					abort();
+				if (op & 32) {
+					m->kind = len & 2 ? CF_MSG_DELETE : CF_MSG_EDIT;
+					m->ref = len ? (uint8_t)pl[0] : 0;
+				}
 				(void)cf_bus_publish(srv.env.bus, m, done_cb, who, 0);
 				cf_msg_unref(m);
 			}

@@ -93,10 +93,29 @@ def test_publish_orders_logs_and_dedups(redis):
     sub.close()
 
 
-def publish(redis, room, text, epoch="5"):
+def publish(redis, room, text, epoch="5", kind="", ref="0"):
     keys = [P + "meta:" + room, P + "log:" + room, P + "nonce:none"]
     return ev(redis, "publish", keys, P + "room:" + room, "u", "U", text, "", "100", "60", epoch,
-              room)
+              room, kind, ref)
+
+
+def test_corrections_are_logged_and_history_brings_the_newer_ones(redis):
+    for text in ("a", "b", "c"):
+        publish(redis, "x", text)
+    publish(redis, "x", "A", kind="e", ref="1")
+    publish(redis, "x", "", kind="d", ref="2")
+    publish(redis, "x", 'a "f":"e" look-alike')
+    keys = [P + "meta:x", P + "log:x"]
+    ents = redis.call("XRANGE", P + "log:x", "-", "+")
+    logged = [json.loads(e[1][1]) for e in ents]
+    assert [(m.get("f"), m.get("o")) for m in logged] == [(None, None)] * 3 + [("e", "1"),
+                                                                            ("d", "2"),
+                                                                            (None, None)]
+    # A page older than the corrections comes with them, oldest first; the newest page has none.
+    e, seq, page, prev, base, fixes = ev(redis, "history", keys, "3-0", "2")
+    assert [x[0] for x in page] == ["3-0", "2-0"], page
+    assert [x[0] for x in fixes] == ["4-0", "5-0"], fixes
+    assert ev(redis, "history", keys, "+", "2")[5] == []
 
 
 def test_fetch_reads_after_a_seq_with_presence(redis):
@@ -193,7 +212,7 @@ def test_newepoch_replaces_only_the_epoch_seen_and_history_reads_it(redis):
     for text in ("a", "b", "c"):
         publish(redis, "h", text)
     keys = [P + "meta:h", P + "log:h"]
-    e, seq, ents, prev, base = ev(redis, "history", keys, "+", "2")
+    e, seq, ents, prev, base, fixes = ev(redis, "history", keys, "+", "2")
     assert (e, seq, prev, base) == ("5", "3", None, None)
     assert [x[0] for x in ents] == ["3-0", "2-0"]
     assert [x[0] for x in ev(redis, "history", keys, "1-0", "5")[2]] == ["1-0"]
@@ -206,7 +225,7 @@ def test_newepoch_replaces_only_the_epoch_seen_and_history_reads_it(redis):
     assert ev(redis, "history", keys, "+", "1")[::3] == ["6", "5"]
     # A room that does not exist: no epoch, nothing created (it only reads).
     assert ev(redis, "history", [P + "meta:none", P + "log:none"], "+", "5") == [None, None, [],
-                                                                                 None, None]
+                                                                                 None, None, []]
     assert redis.call("EXISTS", P + "meta:none") == 0
 
 

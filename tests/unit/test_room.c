@@ -586,6 +586,103 @@ test_bus_publish_fanout(void **state)
 	assert_int_equal(cf_room_find(reg, "quiet")->members.count, 0);
 }
 
+/* A message of room as the bus orders it, delivered. */
+static void
+deliver(struct cf_registry *reg, struct cf_room *room, uint64_t seq, const char *uid,
+        const char *text, int kind, uint64_t ref)
+{
+	struct cf_msg *m = cf_msg_new(room->name, uid, uid, text, NULL);
+
+	assert_non_null(m);
+	m->seq = seq;
+	m->epoch = room->epoch;
+	m->ts_ms = 1000 + (int64_t)seq;
+	m->kind = (uint8_t)kind;
+	m->ref = ref;
+	cf_room_deliver(reg, m);
+	cf_msg_unref(m);
+}
+
+/* Edits and deletes fold into the held message they name, the same on every node: only the
+ * author's edit, any delete (who may is checked before publishing), never twice. */
+static void
+test_history_fold(void **state)
+{
+	struct fx *fx = *state;
+	struct cf_registry *reg = fx->srv.env.reg;
+	struct cf_room *room;
+	json_t *o;
+
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "f", &room, NULL), 0);
+	deliver(reg, room, 1, "u1", "helo", CF_MSG_PLAIN, 0);
+	deliver(reg, room, 2, "u2", "spam", CF_MSG_PLAIN, 0);
+	deliver(reg, room, 3, "u2", "forged", CF_MSG_EDIT, 1); /* not the author's: no effect */
+	assert_string_equal(cf_room_hist_find(room, 1)->text, "helo");
+	deliver(reg, room, 4, "u1", "hello", CF_MSG_EDIT, 1);
+	deliver(reg, room, 5, "u1", "", CF_MSG_DELETE, 2);   /* a moderator's delete */
+	deliver(reg, room, 6, "u2", "back", CF_MSG_EDIT, 2); /* deleted: stays deleted */
+	deliver(reg, room, 7, "u1", "", CF_MSG_DELETE, 4);   /* a fix is no message */
+	deliver(reg, room, 8, "u1", "", CF_MSG_DELETE, 99);  /* not held */
+	assert_int_equal(room->hist_count, 5);               /* ring of five: seqs 4 .. 8 */
+	deliver(reg, room, 9, "u1", "again", CF_MSG_EDIT, 1);
+	assert_null(cf_room_hist_find(room, 1));
+	assert_int_equal(cf_room_hist_find(room, 5)->kind, CF_MSG_DELETE);
+	assert_null(cf_room_hist_find(room, 10));
+	assert_null(cf_room_hist_find(room, 0));
+
+	/* Before the ring moved on: a room of its own. */
+	assert_int_equal(cf_room_join(reg, &fx->s[0], "g", &room, NULL), 0);
+	{
+		struct cf_msg *a = cf_msg_new("g", "u1", "u1", "helo", NULL), *b, *fix, *c;
+
+		assert_non_null(a);
+		a->seq = 1;
+		fix = cf_msg_new("g", "u1", "u1", "hello", NULL);
+		fix->kind = CF_MSG_EDIT;
+		fix->seq = 2;
+		fix->ref = 1;
+		fix->ts_ms = 77;
+		b = cf_msg_fixed(a, fix);
+		assert_non_null(b);
+		assert_string_equal(b->text, "hello");
+		assert_int_equal(b->edited_ms, 77);
+		assert_int_equal(b->seq, 1);
+		o = cf_msg_json(b);
+		assert_int_equal(json_integer_value(json_object_get(o, "edited")), 77);
+		json_decref(o);
+		o = cf_msg_json(fix);
+		assert_string_equal(json_string_value(json_object_get(o, "ev")), "edit");
+		assert_int_equal(json_integer_value(json_object_get(o, "ref")), 1);
+		json_decref(o);
+		fix->kind = CF_MSG_DELETE;
+		c = cf_msg_fixed(b, fix);
+		assert_non_null(c);
+		assert_true(c->deleted);
+		assert_string_equal(c->text, "");
+		assert_null(cf_msg_json(c));
+		assert_null(cf_msg_fixed(c, fix)); /* once */
+		fix->ref = 2;
+		assert_null(cf_msg_fixed(b, fix)); /* another seq */
+		o = cf_msg_json(fix);
+		assert_string_equal(json_string_value(json_object_get(o, "ev")), "delete");
+		assert_null(json_object_get(o, "text"));
+		json_decref(o);
+		cf_msg_unref(a);
+		cf_msg_unref(b);
+		cf_msg_unref(c);
+		cf_msg_unref(fix);
+	}
+	deliver(reg, room, 1, "u1", "a", CF_MSG_PLAIN, 0);
+	deliver(reg, room, 2, "u1", "b", CF_MSG_PLAIN, 0);
+	deliver(reg, room, 3, "u1", "", CF_MSG_DELETE, 2);
+	assert_true(cf_room_hist_find(room, 2)->deleted);
+	/* A page counts what it shows: [1, 3) shows one message, so two go back to 0. */
+	assert_int_equal(cf_room_hist_back(room, 3, 1, 0), 2);
+	assert_int_equal(cf_room_hist_back(room, 3, 2, 0), 0);
+	assert_int_equal(cf_room_hist_back(room, 3, 1, 1), 0);
+	assert_int_equal(cf_room_hist_back(room, 2, 5, 0), 0);
+}
+
 static void
 test_history_ring(void **state)
 {
@@ -1619,6 +1716,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_mirror_host, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_publish_fanout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_history_ring, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_history_fold, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_deliver_new_epoch, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_cancel, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bus_error, setup, teardown),

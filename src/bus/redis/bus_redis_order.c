@@ -36,22 +36,36 @@ static void start_fetch(struct bus_redis *b, struct cf_room *room);
 static void send_fetch(struct fetch *f);
 static void send_pub(struct req *p);
 
-/* A message as the scripts encode it; NULL if o is not one. New reference. */
+/* A message as the scripts encode it; NULL if o is not one. New reference. An edit or
+ * delete (cf_msg.kind) has "f" ("e" or "d") and "o", the seq it corrects. */
 static struct cf_msg *
 msg_of(json_t *o)
 {
-	const char *r, *s, *e, *t, *u, *n, *x, *k;
+	const char *r, *s, *e, *t, *u, *n, *x, *k, *f = NULL, *ref = NULL;
 	struct cf_msg *m;
+	int kind = CF_MSG_PLAIN;
 
-	if (json_unpack(o, "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "r", &r, "s", &s, "e", &e, "t", &t,
-	                "u", &u, "n", &n, "x", &x, "k", &k) < 0)
+	if (json_unpack(o, "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s?s,s?s}", "r", &r, "s", &s, "e", &e,
+	                "t", &t, "u", &u, "n", &n, "x", &x, "k", &k, "f", &f, "o", &ref) < 0)
 		return NULL;
+	if (f) {
+		if (!strcmp(f, "e"))
+			kind = CF_MSG_EDIT;
+		else if (!strcmp(f, "d"))
+			kind = CF_MSG_DELETE;
+		else
+			return NULL;
+		if (!ref || !*ref || strspn(ref, "0123456789") != strlen(ref))
+			return NULL;
+	}
 	m = cf_msg_new(r, u, n, x, *k ? k : NULL);
 	if (m) {
 		m->seq = strtoull(s, NULL, 10);
 		m->epoch = strtoull(e, NULL, 10);
 		m->ts_ms = strtoll(t, NULL, 10);
 		m->ordered_ns = cf_now_ns();
+		m->kind = (uint8_t)kind;
+		m->ref = ref ? strtoull(ref, NULL, 10) : 0;
 	}
 	return m;
 }
@@ -66,20 +80,13 @@ parse_msg(const char *buf, size_t len)
 	return m;
 }
 
-/* The message the mirror holds with this seq, or NULL. Borrowed. */
-static const struct cf_msg *
-held(const struct cf_room *room, uint64_t seq)
-{
-	uint32_t i = cf_room_hist_after(room, seq - 1);
-	const struct cf_msg *m = cf_room_hist_at(room, i);
-
-	return m && m->seq == seq ? m : NULL;
-}
-
+/* Whether the mirror's message a is Redis's b. The mirror holds a message as corrected
+ * (room.c): its text is then not the log's. */
 static int
 same_msg(const struct cf_msg *a, const struct cf_msg *b)
 {
-	return a->ts_ms == b->ts_ms && !strcmp(a->from_id, b->from_id) && !strcmp(a->text, b->text);
+	return a->ts_ms == b->ts_ms && a->kind == b->kind && !strcmp(a->from_id, b->from_id) &&
+	       (a->edited_ms || a->deleted || !strcmp(a->text, b->text));
 }
 
 /* Entries of an epoch that was replaced after a failover (prev, with base), written after its
@@ -152,7 +159,7 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 	} else if (m->epoch == room->epoch && m->seq == room->seq + 1) {
 		b->bus.host.deliver(b->bus.host.ud, m);
 	} else if (m->epoch == room->epoch && m->seq <= room->seq) {
-		const struct cf_msg *mine = held(room, m->seq);
+		const struct cf_msg *mine = cf_room_hist_find(room, m->seq);
 
 		/* A seq we delivered, with another message: Redis's history diverged from ours
 		 * (a failover lost what we had). The catch-up read confirms and starts over. */
@@ -223,7 +230,7 @@ common_seq(const struct cf_room *room, uint64_t after, uint64_t seq, const redis
 
 		if (!theirs)
 			continue;
-		mine = held(room, theirs->seq);
+		mine = cf_room_hist_find(room, theirs->seq);
 		same = !mine || same_msg(mine, theirs);
 		r = theirs->seq - (same ? 0 : 1);
 		cf_msg_unref(theirs);
@@ -239,7 +246,7 @@ common_seq(const struct cf_room *room, uint64_t after, uint64_t seq, const redis
 static int
 suspicious(const struct cf_room *room, uint64_t after, uint64_t seq, const redisReply *upto)
 {
-	const struct cf_msg *mine = held(room, after);
+	const struct cf_msg *mine = cf_room_hist_find(room, after);
 	struct cf_msg *theirs;
 	int r;
 
@@ -589,7 +596,8 @@ send_pub(struct req *p)
 {
 	struct bus_redis *b = p->b;
 	struct cf_msg *m = p->m;
-	char meta[512], log[512], nk[1024], ch[512], maxlen[16], ttl[16], epoch[24];
+	char meta[512], log[512], nk[1024], ch[512], maxlen[16], ttl[16], epoch[24], ref[24];
+	static const char *const kinds[] = {"", "e", "d"};
 	const char *argv[] = {"EVALSHA",
 	                      b->pub.sha,
 	                      "3",
@@ -604,7 +612,9 @@ send_pub(struct req *p)
 	                      maxlen,
 	                      ttl,
 	                      epoch,
-	                      m->room};
+	                      m->room,
+	                      kinds[m->kind],
+	                      ref};
 	int r;
 
 	key(meta, sizeof(meta), b, "meta", m->room);
@@ -616,7 +626,8 @@ send_pub(struct req *p)
 	snprintf(maxlen, sizeof(maxlen), "%d", b->cfg->history);
 	snprintf(ttl, sizeof(ttl), "%d", key_ttl(b));
 	snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)cf_room_new_epoch());
-	r = cf_redis_cmd(b->redis, on_pub_reply, p, 15, argv, NULL);
+	snprintf(ref, sizeof(ref), "%llu", (unsigned long long)m->ref);
+	r = cf_redis_cmd(b->redis, on_pub_reply, p, 17, argv, NULL);
 	if (r < 0)
 		cf_bus_redis_req_finish(p, r);
 }
@@ -642,6 +653,43 @@ cf_bus_redis_publish(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, v
 	return 0;
 }
 
+/* Folds fix into the message of msgs[0 .. n) (ascending seqs) it corrects, as room.c folds
+ * a mirror's history: the page shows what the log says now. */
+static void
+fold(struct cf_msg **msgs, size_t n, const struct cf_msg *fix)
+{
+	size_t lo = 0, hi = n;
+	struct cf_msg *m;
+
+	if (fix->kind == CF_MSG_PLAIN)
+		return;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (msgs[mid]->seq < fix->ref)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && (m = cf_msg_fixed(msgs[lo], fix))) {
+		cf_msg_unref(msgs[lo]);
+		msgs[lo] = m;
+	}
+}
+
+/* The edits and deletes newer than a page (history.lua), folded into it. */
+static void
+fold_newer(struct cf_msg **msgs, size_t n, const redisReply *fixes)
+{
+	for (size_t i = 0; i < fixes->elements && n; i++) {
+		struct cf_msg *fix = entry_msg(fixes->element[i]);
+
+		if (fix && fix->epoch == msgs[0]->epoch)
+			fold(msgs, n, fix);
+		cf_msg_unref(fix);
+	}
+}
+
 static void
 on_history_reply(void *privdata, redisReply *rep)
 {
@@ -659,7 +707,7 @@ on_history_reply(void *privdata, redisReply *rep)
 		const redisReply *ents = rep->element[2];
 		uint64_t epoch = reply_u64(rep->element[0]), prev = 0, base = 0;
 
-		if (rep->elements == 5 && rep->element[3]->type == REDIS_REPLY_STRING) {
+		if (rep->elements >= 5 && rep->element[3]->type == REDIS_REPLY_STRING) {
 			prev = reply_u64(rep->element[3]);
 			base = reply_u64(rep->element[4]);
 		}
@@ -677,6 +725,10 @@ on_history_reply(void *privdata, redisReply *rep)
 			else
 				cf_msg_unref(m);
 		}
+		if (rep->elements == 6 && rep->element[5]->type == REDIS_REPLY_ARRAY)
+			fold_newer(msgs, n, rep->element[5]);
+		for (size_t i = 0; i < n; i++)
+			fold(msgs, i, msgs[i]);
 		if (rd->cb.history)
 			rd->cb.history(rd->ud, err, epoch, reply_u64(rep->element[1]), msgs, n);
 		rd->cb.history = NULL;

@@ -1,7 +1,8 @@
 -- SPDX-License-Identifier: MIT
 -- publish.lua - orders one message of a room (EVALSHA).
 -- KEYS: meta hash, log stream, nonce key. ARGV: channel, user id, user name, text, nonce
--- ('' for none), log length, ttl s, epoch for a new life, room.
+-- ('' for none), log length, ttl s, epoch for a new life, room, kind ('' a message, 'e' an
+-- edit, 'd' a delete), the seq an edit or delete corrects.
 -- Returns {seq, epoch, ts, dup}. Numbers travel as strings: Lua would print big ones as
 -- floats.
 local e = redis.call('HGET', KEYS[1], 'epoch')
@@ -21,8 +22,13 @@ end
 local s = string.format('%d', redis.call('HINCRBY', KEYS[1], 'seq', 1))
 local t = redis.call('TIME')
 local ts = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
-local m = cjson.encode({r = ARGV[9], s = s, e = e, t = ts, u = ARGV[2], n = ARGV[3],
-  x = ARGV[4], k = ARGV[5]})
+local o = {r = ARGV[9], s = s, e = e, t = ts, u = ARGV[2], n = ARGV[3], x = ARGV[4],
+  k = ARGV[5]}
+if ARGV[10] ~= '' then
+  o.f = ARGV[10]
+  o.o = ARGV[11]
+end
+local m = cjson.encode(o)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], s .. '-0', 'm', m)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
