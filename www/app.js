@@ -23,7 +23,7 @@ const ui = {};
 const app = {
     ui, conn: null, session: null, me: null, limits: { ...DEFAULT_LIMITS },
     rooms: new Map(), dms: new Map(), known: [], mids: new Set(), view: null, stateOf: null,
-    pendingAuth: null, saveTimer: 0, started: false, syncTimer: 0,
+    pendingAuth: null, saveTimer: 0, started: false, syncTimer: 0, editing: null,
     linkRoom: null, // the room the page's address named when it was opened
     dir: { prefix: '', next: null, busy: null, timer: 0 }, // the join dialog's directory
 
@@ -83,6 +83,9 @@ const app = {
     fillView,
     openDm,
     show,
+    startEdit,
+    stopEdit,
+    confirmDelete,
 };
 
 // ---- small UI pieces ----
@@ -248,6 +251,8 @@ function initialView() {
 function endSession(error) {
     saveNow();
     app.conn.stop();
+    stopEdit();
+    if (ui.deleteDialog.open) ui.deleteDialog.close();
     for (const r of app.rooms.values()) r.dispose();
     show(null);
     Object.assign(app, { session: null, me: null, rooms: new Map(), dms: new Map(),
@@ -364,7 +369,7 @@ function onRead(room, o) {
 function onEvent(o) {
     const room = typeof o.room === 'string' ? app.rooms.get(o.room) : null;
     switch (o.ev) {
-    case 'msg': if (room && room.joined) room.addMsg(o, true); break;
+    case 'msg': case 'edit': case 'delete': if (room && room.joined) room.addEvent(o, true); break;
     case 'read': if (room) onRead(room, o); break;
     case 'join': case 'leave': if (room) room.onPresence(o); break;
     case 'typing': if (room) room.onTyping(o); break;
@@ -386,6 +391,7 @@ function onEvent(o) {
 function show(v, focus) {
     const old = app.view;
     const s = ui.scroller;
+    if (old !== v) stopEdit(); // first: the draft comes back to the composer
     if (old && old !== v) {
         old.scrollTop = s.scrollHeight - s.scrollTop - s.clientHeight < 60 ? null : s.scrollTop;
         old.draft = ui.text.value;
@@ -595,9 +601,91 @@ function submitText() {
     const bytes = byteLen(text);
     const max = app.limits.max_text;
     if (bytes > max) return toast(`Message too long (${bytes} of ${max} bytes).`);
+    if (app.editing) return saveEdit(text);
     v.submit(text);
     ui.text.value = '';
     autoGrow();
+}
+
+// ---- editing and deleting one's messages ----
+
+// The composer edits the message seq of room (its text in the box; the draft kept aside).
+function startEdit(room, seq) {
+    const text = room.textOf(seq);
+    if (text == null || room !== app.view) return;
+    if (!app.editing) room.draft = ui.text.value;
+    stopEdit(true);
+    app.editing = { room, seq, busy: false };
+    room.editing = seq;
+    room.seqs.get(seq).classList.add('editing');
+    ui.editBar.hidden = false;
+    ui.sendForm.classList.add('is-editing');
+    ui.text.value = text;
+    autoGrow();
+    ui.text.focus();
+    ui.text.setSelectionRange(text.length, text.length);
+}
+
+// Leaves editing; the draft written before comes back unless keepText.
+function stopEdit(keepText) {
+    const e = app.editing;
+    if (!e) return;
+    app.editing = null;
+    e.room.editing = 0;
+    const li = e.room.seqs.get(e.seq);
+    if (li) li.classList.remove('editing');
+    ui.editBar.hidden = true;
+    ui.sendForm.classList.remove('is-editing');
+    if (!keepText && app.view === e.room) {
+        ui.text.value = e.room.draft;
+        e.room.draft = '';
+        autoGrow();
+    }
+}
+
+async function saveEdit(text) {
+    const e = app.editing;
+    if (e.busy) return;
+    if (text === e.room.textOf(e.seq)) return stopEdit();
+    e.busy = true;
+    try {
+        await e.room.edit(e.seq, text);
+    } catch (err) {
+        e.busy = false;
+        return toast(app.errorText(err, 'edit'));
+    }
+    if (app.editing === e) stopEdit();
+}
+
+let deleting = null; // {room, seq} the delete dialog asks about
+
+function confirmDelete(room, seq) {
+    const text = room.textOf(seq);
+    if (text == null) return;
+    deleting = { room, seq };
+    ui.deleteText.textContent = text;
+    ui.deleteError.hidden = true;
+    ui.deleteConfirm.disabled = false;
+    ui.deleteDialog.showModal();
+    ui.deleteConfirm.focus();
+}
+
+async function doDelete() {
+    const d = deleting;
+    if (!d) return;
+    ui.deleteConfirm.disabled = true;
+    try {
+        await d.room.remove(d.seq);
+    } catch (e) {
+        ui.deleteConfirm.disabled = false;
+        ui.deleteError.textContent = app.errorText(e, 'delete');
+        ui.deleteError.hidden = false;
+        return;
+    }
+    deleting = null;
+    ui.deleteDialog.close();
+    if (app.editing && app.editing.room === d.room && app.editing.seq === d.seq) stopEdit();
+    ui.text.focus();
 }
 
 function cycleView(step) {
@@ -630,11 +718,26 @@ function init() {
     ui.guestForm.addEventListener('submit', onGuestSubmit);
     ui.sendForm.addEventListener('submit', (e) => { e.preventDefault(); submitText(); ui.text.focus(); });
     ui.text.addEventListener('keydown', (e) => {
+        const v = app.view;
         if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
             e.preventDefault();
             submitText();
+        } else if (e.key === 'Escape' && app.editing) {
+            e.preventDefault();
+            e.stopPropagation();
+            stopEdit();
+        } else if (e.key === 'ArrowUp' && !e.altKey && !e.shiftKey && !ui.text.value &&
+                   !app.editing && v instanceof Room && v.lastOwn()) {
+            e.preventDefault();
+            startEdit(v, v.lastOwn());
         }
     });
+    ui.editCancel.addEventListener('click', () => { stopEdit(); ui.text.focus(); });
+    ui.editDelete.addEventListener('click', () => {
+        if (app.editing) confirmDelete(app.editing.room, app.editing.seq);
+    });
+    ui.deleteConfirm.addEventListener('click', doDelete);
+    ui.deleteDialog.addEventListener('close', () => { deleting = null; });
     ui.directoryFilter.addEventListener('input', () => {
         clearTimeout(app.dir.timer);
         app.dir.timer = setTimeout(() => loadDirectory(ui.directoryFilter.value.trim(), null), 250);
@@ -642,7 +745,7 @@ function init() {
     ui.directoryMore.addEventListener('click', () => loadDirectory(app.dir.prefix, app.dir.next));
     ui.text.addEventListener('input', () => {
         autoGrow();
-        if (app.view instanceof Room) app.view.composerInput(ui.text.value);
+        if (app.view instanceof Room && !app.editing) app.view.composerInput(ui.text.value);
     });
     ui.scroller.addEventListener('scroll', () => {
         if (app.view instanceof Room && ui.scroller.scrollTop < 100) app.view.loadOlder();

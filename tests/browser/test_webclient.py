@@ -2,7 +2,7 @@
 """The web client (www/) in real headless Chromium sessions, two or three at once, against a
 real confabd: accounts and guests, direct messages kept for an offline account, rooms with
 unread counts (an account's read markers shared by its browsers, read receipts), the room
-directory, scroll-back, typing, moderation, a server restart resumed without loss, and
+directory, edits and deletes, scroll-back, typing, moderation, a server restart resumed without loss, and
 the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -344,6 +344,76 @@ def test_room_directory(server, browsers, tmp_path):
     assert_no_console_errors(g, "in the directory")
 
 
+def test_an_edit_seen_by_the_other_browser(server, browsers, tmp_path):
+    # Edit and delete (docs/protocol.md): the author's browser edits and deletes, the other
+    # applies the events, and after a reload the history's corrected view says the same.
+    room = uniq("web-edit")
+    url = server.url(f"/?room={room}")
+    name = uniq("eve")
+    a = browsers("eve")
+    b = browsers("ed")
+    account(a, url, name, "signup")  # guests correct nothing: their names pass to others
+    guest(b, url, "ed")
+    for x in (a, b):
+        in_room(x, room)
+    send(a, "helo wrold")
+    send(a, "to be deleted")
+    send(b, "ed's line")
+    for x in (a, b):
+        wait_for(x, "three messages", lambda d: len([m for m in messages(d) if m["seq"]]) == 3)
+    d = a.driver
+    box = by_id(d, "text")
+
+    # Up in the empty composer edits the last own message; Esc gives the composer back.
+    box.send_keys(Keys.ARROW_UP)
+    wait_for(a, "editing the last message", lambda d: by_id(d, "edit-bar").is_displayed() and
+             box.get_attribute("value") == "to be deleted")
+    box.send_keys(Keys.ESCAPE)
+    wait_for(a, "the edit cancelled", lambda d: not by_id(d, "edit-bar").is_displayed() and
+             box.get_attribute("value") == "")
+
+    # The message's own Edit control, then Enter saves.
+    first = d.find_element(By.CSS_SELECTOR, "#scroller .msg.own")
+    ActionChains(d).move_to_element(first).perform()
+    edit_button = first.find_element(By.CSS_SELECTOR, ".msg-actions .edit")
+    wait_for(a, "the Edit control on hover", lambda d: edit_button.is_displayed())
+    edit_button.click()
+    wait_for(a, "editing the first message", lambda d: box.get_attribute("value") == "helo wrold")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("hello world", Keys.ENTER)
+    wait_for(a, "the edit saved", lambda d: not by_id(d, "edit-bar").is_displayed() and
+             box.get_attribute("value") == "")
+
+    # Delete, after a confirmation.
+    box.send_keys(Keys.ARROW_UP)
+    wait_for(a, "editing the last message", lambda d: by_id(d, "edit-bar").is_displayed())
+    by_id(d, "edit-delete").click()
+    wait_for(a, "the confirmation", lambda d: by_id(d, "delete-dialog").is_displayed() and
+             text_of(d, "delete-text") == "to be deleted")
+    shot(a, tmp_path, "delete-confirm")
+    by_id(d, "delete-confirm").click()
+    wait_for(a, "the dialog closed", lambda d: not by_id(d, "delete-dialog").is_displayed())
+
+    want = [("hello world", True), ("ed's line", False)]
+    for x in (a, b):
+        wait_for(x, "the corrected view", lambda d: [(m["text"], "(edited)" in m["meta"])
+                                                     for m in messages(d)] == want)
+    shot(b, tmp_path, "edited")
+    b.driver.refresh()
+    wait_online(b)
+    in_room(b, room)
+    wait_for(b, "the corrected view after a reload",
+             lambda d: [(m["text"], "(edited)" in m["meta"]) for m in messages(d)] == want)
+    # Another user's message has no Edit control, and no Delete for a member; a guest has none.
+    other = d.find_element(By.CSS_SELECTOR, "#scroller .msg:not(.own)")
+    assert other.find_elements(By.CSS_SELECTOR, ".edit") == []
+    assert d.execute_script(
+        "return getComputedStyle(arguments[0].querySelector('.delete')).display", other) == "none"
+    assert b.driver.find_elements(By.CSS_SELECTOR, "#scroller .msg-actions button") == []
+    for x in (a, b):
+        assert_no_console_errors(x, "editing")
+
+
 def test_scroll_back(server, browsers, tmp_path):
     room = uniq("web-long")
     total = 120  # more than the 100 the room keeps (rooms.history) and the 20 a join shows
@@ -497,6 +567,20 @@ def test_moderator_kicks_and_bans(server, browsers, tmp_path):
     wait_for(k, "the refusal",
              lambda d: text_of(d, "join-error") == "You are banned from that room.")
     shot(k, tmp_path, "banned")
+
+    # A moderator deletes anyone's message (a member, only its own).
+    send(n, "buy cheap stuff")
+    wait_for(o, "ned's message", lambda d: ("ned", "buy cheap stuff") in texts(d))
+    msg = o.driver.find_element(By.CSS_SELECTOR, "#scroller .msg:not(.own)")
+    ActionChains(o.driver).move_to_element(msg).perform()
+    delete = msg.find_element(By.CSS_SELECTOR, ".msg-actions .delete")
+    wait_for(o, "the Delete control on hover", lambda d: delete.is_displayed())
+    delete.click()
+    wait_for(o, "the confirmation", lambda d: by_id(d, "delete-dialog").is_displayed())
+    by_id(o.driver, "delete-confirm").click()
+    for x in (o, n):
+        wait_for(x, "the message deleted", lambda d: "buy cheap stuff" not in
+                 [t for _, t in texts(d)])
     shot(o, tmp_path, "owner-view")
     shot(n, tmp_path, "member-view")
     for x in (o, k, n):

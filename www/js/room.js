@@ -1,8 +1,8 @@
 // One joined room: its messages in seq order (docs/protocol.md: join with since/epoch to
-// resume, gap, history to scroll back), the messages being sent (nonce, resent after a
-// reconnect), the read marker (an account's is the server's, shared by its sessions) and the
-// unread count after it, read receipts, members and typing.
-import { el, messageEl, timeEl, keepScroll, keepAnchor, randomNonce } from './util.js';
+// resume, gap, history to scroll back), edits and deletions applied to them, the messages
+// being sent (nonce, resent after a reconnect), the read marker (an account's is the server's,
+// shared by its sessions) and the unread count after it, read receipts, members and typing.
+import { el, button, messageEl, timeEl, keepScroll, keepAnchor, randomNonce } from './util.js';
 
 const CONTEXT = 20;        // messages a room shows at least when it opens
 const PAGE = 50;           // messages per scroll-back page
@@ -19,10 +19,12 @@ export class Room {
         this.serverRead = 0;  // the marker the server is known to hold (accounts)
         this.readBusy = false; // a read command is in flight
         this.fresh = false;   // joined for the first time in this browser, marker not synced yet
-        this.lastSeq = 0;     // every message up to it has arrived (or is older than the view)
-        this.firstSeq = 0;    // the oldest message shown (0: none)
+        this.lastSeq = 0;     // every event up to it has arrived (or is older than the view)
+        this.firstSeq = 0;    // the oldest event loaded (0: none)
         this.seqs = new Map(); // seq -> li of a message, in this.epoch
+        this.deleted = new Set(); // seqs of messages deleted (a page in flight may bring them)
         this.receipts = new Map(); // user id -> {user, seq}: how far other members have read
+        this.editing = 0;     // the seq of the own message the composer edits (0: none)
         this.loaded = false;   // a join reply came during this page's life
         this.joined = false;
         this.joining = false;
@@ -52,6 +54,7 @@ export class Room {
     get title() { return '#' + this.name; }
     get current() { return this.app.view === this; }
     get role() { return (this.info && this.info.role) || 'none'; }
+    get moderating() { return this.role === 'owner' || this.role === 'moderator'; }
     get nodes() { return [this.list, this.seenEl, this.pendingList]; }
 
     saved() { return { name: this.name, epoch: this.epoch, readSeq: this.readSeq }; }
@@ -126,7 +129,17 @@ export class Room {
     }
 
     addAll(msgs) {
-        for (const m of msgs || []) this.addMsg(m, false);
+        for (const m of msgs || []) this.addEvent(m, false);
+    }
+
+    // A msg, edit or delete event, live or from the history.
+    addEvent(m, live) {
+        if (typeof m.seq !== 'number') return;
+        if (m.ev === 'edit') this.onEdit(m);
+        else if (m.ev === 'delete') this.onDelete(m);
+        else return this.addMsg(m, live);
+        if (!this.firstSeq || m.seq < this.firstSeq) this.firstSeq = m.seq;
+        this.advance(m.seq);
     }
 
     // The connection is gone: the room must be joined again, and who is typing is unknown.
@@ -171,6 +184,7 @@ export class Room {
         } catch {
             return; // forbidden, offline: the header shows what it knows
         }
+        this.list.classList.toggle('moderating', this.moderating);
         this.app.roomInfoChanged(this);
     }
 
@@ -178,7 +192,7 @@ export class Room {
 
     // Adds a msg event (live: it arrived as an event, not from the history).
     addMsg(m, live) {
-        if (typeof m.seq !== 'number' || this.seqs.has(m.seq)) return;
+        if (this.seqs.has(m.seq) || this.deleted.has(m.seq)) return;
         const app = this.app;
         const from = m.from || { id: '?', name: '?' };
         const own = !!app.me && from.id === app.me.id;
@@ -186,6 +200,9 @@ export class Room {
         const li = messageEl(from, text, timeEl(m.ts), own);
         li.dataset.seq = String(m.seq);
         li.from = from;
+        if (m.edited) markEdited(li, m.edited);
+        li.ts = m.ts;
+        li.lastElementChild.append(this.actions(li, own));
         const mention = !own && app.mentions(text);
         if (mention) li.classList.add('mention');
         this.insert(li, m.seq);
@@ -198,7 +215,7 @@ export class Room {
         if (live && !own) app.messageArrived(this, from, text, mention);
     }
 
-    // A message with this seq arrived: the unread count is the events after the marker, as the
+    // An event with this seq arrived: the unread count is the events after the marker, as the
     // server counts it (unread: seq - read).
     advance(seq) {
         this.lastSeq = Math.max(this.lastSeq, seq);
@@ -206,6 +223,73 @@ export class Room {
         if (this.app.isRead(this)) return this.markRead();
         this.unread = this.lastSeq - this.readSeq;
         this.app.roomChanged(this);
+    }
+
+    // A message's controls: edit (the author's), delete (the author's; a moderator's on any,
+    // shown while the list has the class `moderating`). Guests correct nothing.
+    actions(li, own) {
+        const box = el('div', 'msg-actions');
+        if (!this.app.accounts) return box;
+        const name = own ? 'your message' : `${li.from.name}'s message`;
+        if (own) {
+            box.append(button('link edit', 'Edit', () => this.app.startEdit(this, Number(li.dataset.seq)),
+                'Edit ' + name));
+        }
+        const del = button('link delete', 'Delete', () => this.app.confirmDelete(this, Number(li.dataset.seq)),
+            'Delete ' + name);
+        if (!own) del.classList.add('mod-only');
+        box.append(del);
+        return box;
+    }
+
+    // ---- edits and deletions ----
+
+    onEdit(ev) {
+        const li = this.seqs.get(ev.ref);
+        if (!li) return; // not held: a page loaded later brings the latest text
+        li.querySelector('.text').textContent = String(ev.text ?? '');
+        markEdited(li, ev.ts);
+    }
+
+    onDelete(ev) {
+        this.deleted.add(ev.ref);
+        const li = this.seqs.get(ev.ref);
+        if (!li) return;
+        if (this.editing === ev.ref) this.app.stopEdit();
+        this.seqs.delete(ev.ref);
+        if (this.marker && this.marker.nextElementSibling === li && !li.nextElementSibling) {
+            this.removeMarker();
+        }
+        const gone = () => li.remove();
+        this.current ? keepScroll(this.app.ui.scroller, gone) : gone();
+        this.renderSeen();
+    }
+
+    // The last message the user wrote that is still held and may be edited (Up arrow in an
+    // empty composer): an account's, within hello's limits.edit_window.
+    lastOwn() {
+        const me = this.app.me && this.app.me.id;
+        if (!this.app.accounts) return 0;
+        const window = this.app.limits.edit_window;
+        const since = Number.isFinite(window) ? Date.now() - window * 1000 : -Infinity;
+        let best = 0;
+        for (const [seq, li] of this.seqs) {
+            if (li.from.id === me && seq > best && !(li.ts < since)) best = seq;
+        }
+        return best;
+    }
+
+    textOf(seq) {
+        const li = this.seqs.get(seq);
+        return li ? li.querySelector('.text').textContent : null;
+    }
+
+    async edit(seq, text) {
+        await this.app.conn.request({ op: 'edit', room: this.name, seq, text });
+    }
+
+    async remove(seq) {
+        await this.app.conn.request({ op: 'delete', room: this.name, seq });
     }
 
     insert(li, seq) {
@@ -530,4 +614,14 @@ export class Room {
         this.typing.clear();
         this.pending.clear();
     }
+}
+
+// "(edited)" in a message's meta line, its title the time of the latest edit.
+function markEdited(li, ts) {
+    let e = li.querySelector('.edited');
+    if (!e) {
+        e = el('span', 'edited', '(edited)');
+        li.querySelector('.meta').append(e);
+    }
+    if (Number.isFinite(ts)) e.title = 'Edited ' + new Date(ts).toLocaleString();
 }
