@@ -2,8 +2,8 @@
 """The web client (www/) in real headless Chromium sessions, two or three at once, against a
 real confabd: accounts and guests, direct messages kept for an offline account, rooms with
 unread counts (an account's read markers shared by its browsers, read receipts), the room
-directory, edits and deletes, scroll-back, typing, moderation, a server restart resumed without loss, and
-the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
+directory, edits and deletes, scroll-back, typing, moderation, a server restart resumed
+without loss, and the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -337,7 +337,8 @@ def test_room_directory(server, browsers, tmp_path):
     wait_for(g, "the room's topic", lambda d: text_of(d, "view-topic") == "topic 10")
     by_id(d, "open-join").click()
     fill(d, "directory-filter", last)
-    wait_for(g, "the room joined", lambda d: directory(d) == [(last, "open", "1 online", "topic 10", True)])
+    wait_for(g, "the room joined",
+             lambda d: directory(d) == [(last, "open", "1 online", "topic 10", True)])
     fill(d, "directory-filter", prefix + "x")
     wait_for(g, "no room", lambda d: directory(d) == [] and
              text_of(d, "directory-status") == f"No listed room starts with “{prefix}x”.")

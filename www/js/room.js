@@ -231,11 +231,11 @@ export class Room {
         const box = el('div', 'msg-actions');
         if (!this.app.accounts) return box;
         const name = own ? 'your message' : `${li.from.name}'s message`;
+        const seq = () => Number(li.dataset.seq); // NaN once voided: the app then does nothing
         if (own) {
-            box.append(button('link edit', 'Edit', () => this.app.startEdit(this, Number(li.dataset.seq)),
-                'Edit ' + name));
+            box.append(button('link edit', 'Edit', () => this.app.startEdit(this, seq()), 'Edit ' + name));
         }
-        const del = button('link delete', 'Delete', () => this.app.confirmDelete(this, Number(li.dataset.seq)),
+        const del = button('link delete', 'Delete', () => this.app.confirmDelete(this, seq()),
             'Delete ' + name);
         if (!own) del.classList.add('mod-only');
         box.append(del);
@@ -419,16 +419,17 @@ export class Room {
     // "Seen by bob" under the last message: the members whose receipts reach it.
     renderSeen() {
         let last = this.list.lastElementChild;
-        while (last && !(last.classList.contains('msg') && last.dataset.seq)) last = last.previousElementSibling;
+        while (last && !(last.classList.contains('msg') && last.dataset.seq)) {
+            last = last.previousElementSibling;
+        }
         const seq = last ? Number(last.dataset.seq) : 0;
         const me = this.app.me && this.app.me.id;
         const names = [...this.receipts.values()]
             .filter((r) => seq && r.seq >= seq && r.user.id !== me && r.user.id !== last.from.id)
             .map((r) => String(r.user.name)).sort();
-        let text = '';
-        if (names.length === 1) text = `Seen by ${names[0]}`;
-        else if (names.length <= 3 && names.length) text = `Seen by ${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
-        else if (names.length) text = `Seen by ${names.slice(0, 2).join(', ')} and ${names.length - 2} others`;
+        const list = names.length <= 3 ? names : [...names.slice(0, 2), `${names.length - 2} others`];
+        const text = !list.length ? ''
+            : `Seen by ${list.length === 1 ? list[0] : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`}`;
         if (this.seenEl.textContent === text) return;
         const show = () => {
             this.seenEl.textContent = text;
