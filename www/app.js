@@ -17,15 +17,20 @@ const DEFAULT_LIMITS = {
     max_text: 4096, rate: 10, burst: 20, history: 100, max_name: 32, typing_ttl: 6000,
 };
 
+const DIRECTORY_PAGE = 10; // rooms per page of the join dialog's directory
+
 const ui = {};
 const app = {
     ui, conn: null, session: null, me: null, limits: { ...DEFAULT_LIMITS },
     rooms: new Map(), dms: new Map(), known: [], mids: new Set(), view: null, stateOf: null,
-    pendingAuth: null, saveTimer: 0, started: false,
+    pendingAuth: null, saveTimer: 0, started: false, syncTimer: 0, editing: null,
     linkRoom: null, // the room the page's address named when it was opened
+    dir: { prefix: '', next: null, busy: null, timer: 0 }, // the join dialog's directory
 
     errorText,
-    isRead(v) { return this.view === v && !document.hidden && !v.holdRead; },
+    get accounts() { return !!this.session && this.session.kind === 'account'; },
+    // The user sees the conversation: it is shown, the tab visible and the window focused.
+    isRead(v) { return this.view === v && !document.hidden && document.hasFocus() && !v.holdRead; },
     mentions(text) {
         const name = this.me && this.me.name;
         if (!name) return false;
@@ -65,9 +70,22 @@ const app = {
         ui.typing.textContent = this.view instanceof Room ? this.view.typingText() : '';
     },
     renderMembers: () => renderMembersNow(),
+    // Asks for the account's read markers (after joins): one `unread` for a burst of them.
+    syncMarkers() {
+        if (!this.accounts || this.syncTimer) return;
+        this.syncTimer = setTimeout(async () => {
+            this.syncTimer = 0;
+            try {
+                applyMarkers((await this.conn.request({ op: 'unread' })).rooms);
+            } catch { /* offline: the next join asks again */ }
+        }, 50);
+    },
     fillView,
     openDm,
     show,
+    startEdit,
+    stopEdit,
+    confirmDelete,
 };
 
 // ---- small UI pieces ----
@@ -233,6 +251,8 @@ function initialView() {
 function endSession(error) {
     saveNow();
     app.conn.stop();
+    stopEdit();
+    if (ui.deleteDialog.open) ui.deleteDialog.close();
     for (const r of app.rooms.values()) r.dispose();
     show(null);
     Object.assign(app, { session: null, me: null, rooms: new Map(), dms: new Map(),
@@ -332,10 +352,25 @@ function onKicked(ev) {
     showAlert(kickedText(ev));
 }
 
+// Rows of an `unread` reply or of a `rooms` reply's `mine`: {room, seq, read, unread}.
+function applyMarkers(rows) {
+    if (!Array.isArray(rows)) return;
+    for (const r of rows) {
+        const room = r && typeof r.room === 'string' ? app.rooms.get(r.room) : null;
+        if (room && room.joined && 'read' in r) room.onMarker(r.read);
+    }
+}
+
+function onRead(room, o) {
+    if (o.user && !(app.me && o.user.id === app.me.id)) room.onReceipt(o);
+    else if (!o.user) room.onMarker(o.seq); // the account's marker, moved by any of its sessions
+}
+
 function onEvent(o) {
     const room = typeof o.room === 'string' ? app.rooms.get(o.room) : null;
     switch (o.ev) {
-    case 'msg': if (room && room.joined) room.addMsg(o, true); break;
+    case 'msg': case 'edit': case 'delete': if (room && room.joined) room.addEvent(o, true); break;
+    case 'read': if (room) onRead(room, o); break;
     case 'join': case 'leave': if (room) room.onPresence(o); break;
     case 'typing': if (room) room.onTyping(o); break;
     case 'gap': if (room) room.onGap(o); break;
@@ -356,6 +391,7 @@ function onEvent(o) {
 function show(v, focus) {
     const old = app.view;
     const s = ui.scroller;
+    if (old !== v) stopEdit(); // first: the draft comes back to the composer
     if (old && old !== v) {
         old.scrollTop = s.scrollHeight - s.scrollTop - s.clientHeight < 60 ? null : s.scrollTop;
         old.draft = ui.text.value;
@@ -373,7 +409,7 @@ function show(v, focus) {
     ui.empty.hidden = !!v;
     ui.sendForm.hidden = !v;
     if (v && old !== v) {
-        s.replaceChildren(v.list, v.pendingList);
+        s.replaceChildren(...(v.nodes || [v.list, v.pendingList]));
         ui.text.value = v.draft;
         autoGrow();
         if (v instanceof Room) v.placeMarker();
@@ -454,15 +490,69 @@ function openJoinDialog() {
     ui.joinError.hidden = ui.createError.hidden = true;
     const joined = new Set(app.rooms.keys());
     const known = app.known.filter((n) => !joined.has(n)).reverse();
-    ui.directory.replaceChildren(...known.map((name) => {
+    ui.known.replaceChildren(...known.map((name) => {
         const li = el('li');
         li.append(el('span', 'member-name', name),
             button('ghost small', 'Join', () => dialogJoin(name), `Join ${name}`));
         return li;
     }));
-    ui.directorySection.hidden = !known.length;
+    ui.knownSection.hidden = !known.length;
     ui.joinDialog.showModal();
     ui.joinRoom.focus();
+    loadDirectory(ui.directoryFilter.value.trim(), null);
+}
+
+// A page of the server's room directory (`rooms`): from the start for a new prefix, or after
+// `after` (More rooms). The reply's `mine` refreshes the unread counts on the way.
+async function loadDirectory(prefix, after) {
+    const dir = app.dir;
+    const req = { op: 'rooms', limit: DIRECTORY_PAGE };
+    if (prefix) req.prefix = prefix;
+    if (after) req.after = after;
+    const p = dir.busy = app.conn.request(req);
+    ui.directoryMore.disabled = true;
+    let o;
+    try {
+        o = await p;
+    } catch (e) {
+        if (dir.busy !== p) return;
+        dir.busy = null;
+        return directoryStatus(app.errorText(e));
+    }
+    if (dir.busy !== p) return; // a newer filter won
+    dir.busy = null;
+    applyMarkers(o.mine);
+    if (!after) ui.directory.replaceChildren();
+    if (!Array.isArray(o.directory)) {
+        ui.directoryMore.hidden = true;
+        return directoryStatus('This server has no room directory.');
+    }
+    const joined = new Set(app.rooms.keys());
+    for (const r of o.directory) {
+        if (!r || typeof r.room !== 'string') continue;
+        const li = el('li', 'dir-room');
+        const about = el('div', 'dir-about');
+        const head = el('div', 'dir-head');
+        head.append(el('span', 'member-name', r.room), el('span', 'tag', String(r.kind || '')),
+            el('span', 'muted small', `${Number(r.members) || 0} online`));
+        about.append(head);
+        if (r.topic) about.append(el('p', 'dir-topic muted small', String(r.topic)));
+        li.dataset.room = r.room;
+        li.append(about, joined.has(r.room) ? el('span', 'muted small', 'joined')
+            : button('ghost small', 'Join', () => dialogJoin(r.room), `Join ${r.room}`));
+        ui.directory.append(li);
+    }
+    dir.prefix = prefix;
+    dir.next = typeof o.next === 'string' ? o.next : null;
+    ui.directoryMore.hidden = !dir.next;
+    ui.directoryMore.disabled = false;
+    directoryStatus(ui.directory.children.length ? ''
+        : prefix ? `No listed room starts with “${prefix}”.` : 'No room is listed yet.');
+}
+
+function directoryStatus(text) {
+    ui.directoryStatus.textContent = text;
+    ui.directoryStatus.hidden = !text;
 }
 
 async function dialogJoin(name, create) {
@@ -511,9 +601,91 @@ function submitText() {
     const bytes = byteLen(text);
     const max = app.limits.max_text;
     if (bytes > max) return toast(`Message too long (${bytes} of ${max} bytes).`);
+    if (app.editing) return saveEdit(text);
     v.submit(text);
     ui.text.value = '';
     autoGrow();
+}
+
+// ---- editing and deleting one's messages ----
+
+// The composer edits the message seq of room (its text in the box; the draft kept aside).
+function startEdit(room, seq) {
+    const text = room.textOf(seq);
+    if (text == null || room !== app.view) return;
+    if (!app.editing) room.draft = ui.text.value;
+    stopEdit(true);
+    app.editing = { room, seq, busy: false };
+    room.editing = seq;
+    room.seqs.get(seq).classList.add('editing');
+    ui.editBar.hidden = false;
+    ui.sendForm.classList.add('is-editing');
+    ui.text.value = text;
+    autoGrow();
+    ui.text.focus();
+    ui.text.setSelectionRange(text.length, text.length);
+}
+
+// Leaves editing; the draft written before comes back unless keepText.
+function stopEdit(keepText) {
+    const e = app.editing;
+    if (!e) return;
+    app.editing = null;
+    e.room.editing = 0;
+    const li = e.room.seqs.get(e.seq);
+    if (li) li.classList.remove('editing');
+    ui.editBar.hidden = true;
+    ui.sendForm.classList.remove('is-editing');
+    if (!keepText && app.view === e.room) {
+        ui.text.value = e.room.draft;
+        e.room.draft = '';
+        autoGrow();
+    }
+}
+
+async function saveEdit(text) {
+    const e = app.editing;
+    if (e.busy) return;
+    if (text === e.room.textOf(e.seq)) return stopEdit();
+    e.busy = true;
+    try {
+        await e.room.edit(e.seq, text);
+    } catch (err) {
+        e.busy = false;
+        return toast(app.errorText(err, 'edit'));
+    }
+    if (app.editing === e) stopEdit();
+}
+
+let deleting = null; // {room, seq} the delete dialog asks about
+
+function confirmDelete(room, seq) {
+    const text = room.textOf(seq);
+    if (text == null) return;
+    deleting = { room, seq };
+    ui.deleteText.textContent = text;
+    ui.deleteError.hidden = true;
+    ui.deleteConfirm.disabled = false;
+    ui.deleteDialog.showModal();
+    ui.deleteConfirm.focus();
+}
+
+async function doDelete() {
+    const d = deleting;
+    if (!d) return;
+    ui.deleteConfirm.disabled = true;
+    try {
+        await d.room.remove(d.seq);
+    } catch (e) {
+        ui.deleteConfirm.disabled = false;
+        ui.deleteError.textContent = app.errorText(e, 'delete');
+        ui.deleteError.hidden = false;
+        return;
+    }
+    deleting = null;
+    ui.deleteDialog.close();
+    if (app.editing && app.editing.room === d.room && app.editing.seq === d.seq) stopEdit();
+    ui.text.focus();
 }
 
 function cycleView(step) {
@@ -546,14 +718,34 @@ function init() {
     ui.guestForm.addEventListener('submit', onGuestSubmit);
     ui.sendForm.addEventListener('submit', (e) => { e.preventDefault(); submitText(); ui.text.focus(); });
     ui.text.addEventListener('keydown', (e) => {
+        const v = app.view;
         if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
             e.preventDefault();
             submitText();
+        } else if (e.key === 'Escape' && app.editing) {
+            e.preventDefault();
+            e.stopPropagation();
+            stopEdit();
+        } else if (e.key === 'ArrowUp' && !e.altKey && !e.shiftKey && !ui.text.value &&
+                   !app.editing && v instanceof Room && v.lastOwn()) {
+            e.preventDefault();
+            startEdit(v, v.lastOwn());
         }
     });
+    ui.editCancel.addEventListener('click', () => { stopEdit(); ui.text.focus(); });
+    ui.editDelete.addEventListener('click', () => {
+        if (app.editing) confirmDelete(app.editing.room, app.editing.seq);
+    });
+    ui.deleteConfirm.addEventListener('click', doDelete);
+    ui.deleteDialog.addEventListener('close', () => { deleting = null; });
+    ui.directoryFilter.addEventListener('input', () => {
+        clearTimeout(app.dir.timer);
+        app.dir.timer = setTimeout(() => loadDirectory(ui.directoryFilter.value.trim(), null), 250);
+    });
+    ui.directoryMore.addEventListener('click', () => loadDirectory(app.dir.prefix, app.dir.next));
     ui.text.addEventListener('input', () => {
         autoGrow();
-        if (app.view instanceof Room) app.view.composerInput(ui.text.value);
+        if (app.view instanceof Room && !app.editing) app.view.composerInput(ui.text.value);
     });
     ui.scroller.addEventListener('scroll', () => {
         if (app.view instanceof Room && ui.scroller.scrollTop < 100) app.view.loadOlder();
@@ -620,12 +812,15 @@ function init() {
             cycleView(e.key === 'ArrowUp' ? -1 : 1);
         }
     });
-    document.addEventListener('visibilitychange', () => {
+    // Back to the page (its tab shown, its window focused): what is shown is read now.
+    const back = () => {
         const v = app.view;
-        if (document.hidden || !v) return;
+        if (!v || !app.isRead(v)) return;
         if (v instanceof Room && v.unread) v.placeMarker();
         v.markRead();
-    });
+    };
+    document.addEventListener('visibilitychange', back);
+    window.addEventListener('focus', back);
     window.addEventListener('pagehide', saveNow);
 
     const link = new URLSearchParams(location.search).get('room');

@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: MIT
 """The web client (www/) in real headless Chromium sessions, two or three at once, against a
 real confabd: accounts and guests, direct messages kept for an offline account, rooms with
-unread counts, scroll-back, typing, moderation, a server restart resumed without loss, and
-the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
+unread counts (an account's read markers shared by its browsers, read receipts), the room
+directory, edits and deletes, scroll-back, typing, moderation, a server restart resumed
+without loss, and the phone layout. Each test saves screenshots in its tmp dir (webclient.shot)."""
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from confabtest import free_port, uniq
-from webclient import (account, assert_no_console_errors, by_id, current, dms,
-                       fill, guest, in_room, join_room, members, messages, open_nav, open_page,
-                       register, rooms, send, shot, state, storage, text_of, texts, wait_for,
-                       wait_online)
+from webclient import (account, assert_no_console_errors, by_id, create_rooms, current,
+                       directory, dms, fill, guest, in_room, join_room, members, messages,
+                       open_nav, open_page, register, rooms, seen, send, shot, state, storage,
+                       text_of, texts, wait_for, wait_online)
 
 
 def test_sign_up_reload_sign_out_sign_in(server, browsers, tmp_path):
@@ -253,6 +254,165 @@ def test_switch_rooms_unread_counts(server, browsers, tmp_path):
         assert_no_console_errors(x, "switching rooms")
 
 
+def test_unread_counts_shared_by_an_accounts_browsers(server, browsers, tmp_path):
+    # Read markers are the server's (read, unread, the read event): what one browser of an
+    # account reads is read in the other.
+    r1, r2 = uniq("web-mark"), uniq("web-mark2")
+    url = server.url(f"/?room={r1}")
+    name = uniq("mia")
+    a1 = browsers("mia-1")
+    a2 = browsers("mia-2")
+    account(a1, url, name, "signup")
+    account(a2, url, name, "signin")
+    for x in (a1, a2):
+        in_room(x, r1)
+        join_room(x, r2)
+        open_nav(x, r1)
+
+    def post(room, text):  # another user writes
+        assert server.post_message(room, text, sender="bo").status_code == 200
+
+    post(r2, "two-a")
+    post(r2, "two-b")
+    for x in (a1, a2):
+        wait_for(x, f"2 unread in {r2}", lambda d: rooms(d) == {r1: 0, r2: 2})
+    assert a2.driver.title.startswith("(2) ")
+    shot(a2, tmp_path, "unread-before")
+
+    # Reading in one browser clears the count in the other.
+    open_nav(a1, r2)
+    for x in (a1, a2):
+        wait_for(x, f"{r2} read", lambda d: rooms(d) == {r1: 0, r2: 0})
+
+    # A browser that comes back counts by the server's markers, whatever it kept (here: that
+    # nothing was read).
+    a2.driver.execute_script("""const k = 'confab.acct.' + arguments[0];
+        const s = JSON.parse(localStorage.getItem(k));
+        for (const r of s.rooms) r.readSeq = 0;
+        localStorage.setItem(k, JSON.stringify(s));
+        Storage.prototype.setItem = () => {}; // the page going saves nothing over it""", name)
+    a2.driver.get("about:blank")
+    post(r1, "one-a")
+    wait_for(a1, f"1 unread in {r1}", lambda d: rooms(d) == {r1: 1, r2: 0})
+    open_page(a2, url)
+    wait_online(a2)
+    in_room(a2, r1)
+    # ... and opening r1 there reads it in both.
+    for x in (a1, a2):
+        wait_for(x, "the server's counts", lambda d: rooms(d) == {r1: 0, r2: 0})
+    for x in (a1, a2):
+        assert_no_console_errors(x, "with shared read markers")
+
+
+def test_room_directory(server, browsers, tmp_path):
+    # The join dialog lists the server's directory (rooms): by prefix, a page at a time.
+    prefix = uniq("dir") + "-"
+    listed = {f"{prefix}r{i:02d}": ("open", f"topic {i}") for i in range(11)}
+    create_rooms(server, uniq("dee"), {**listed, f"{prefix}hidden": ("private", "secret")})
+    g = browsers("gil")
+    guest(g, server.url(f"/?room={uniq('web-dir-home')}"), "gil")
+    d = g.driver
+    by_id(d, "open-join").click()
+    wait_for(g, "the directory", lambda d: len(directory(d)) > 0)
+    fill(d, "directory-filter", prefix)
+    names = sorted(listed)
+    wait_for(g, "the first page", lambda d: [r[0] for r in directory(d)] == names[:10])
+    assert directory(d)[0] == (names[0], "open", "0 online", "topic 0", False)
+    more = by_id(d, "directory-more")
+    assert more.is_displayed()
+    shot(g, tmp_path, "directory")
+    more.click()
+    wait_for(g, "the second page", lambda d: [r[0] for r in directory(d)] == names)
+    assert not more.is_displayed()
+
+    # Joining from the directory.
+    last = names[-1]
+    d.find_element(By.CSS_SELECTOR, f'#directory li[data-room="{last}"] button').click()
+    wait_for(g, "the join dialog to close", lambda d: not by_id(d, "join-dialog").is_displayed())
+    in_room(g, last)
+    wait_for(g, "the room's topic", lambda d: text_of(d, "view-topic") == "topic 10")
+    by_id(d, "open-join").click()
+    fill(d, "directory-filter", last)
+    wait_for(g, "the room joined",
+             lambda d: directory(d) == [(last, "open", "1 online", "topic 10", True)])
+    fill(d, "directory-filter", prefix + "x")
+    wait_for(g, "no room", lambda d: directory(d) == [] and
+             text_of(d, "directory-status") == f"No listed room starts with “{prefix}x”.")
+    assert_no_console_errors(g, "in the directory")
+
+
+def test_an_edit_seen_by_the_other_browser(server, browsers, tmp_path):
+    # Edit and delete (docs/protocol.md): the author's browser edits and deletes, the other
+    # applies the events, and after a reload the history's corrected view says the same.
+    room = uniq("web-edit")
+    url = server.url(f"/?room={room}")
+    name = uniq("eve")
+    a = browsers("eve")
+    b = browsers("ed")
+    account(a, url, name, "signup")  # guests correct nothing: their names pass to others
+    guest(b, url, "ed")
+    for x in (a, b):
+        in_room(x, room)
+    send(a, "helo wrold")
+    send(a, "to be deleted")
+    send(b, "ed's line")
+    for x in (a, b):
+        wait_for(x, "three messages", lambda d: len([m for m in messages(d) if m["seq"]]) == 3)
+    # eve has read ed's line: a read receipt (the room is small) under it.
+    wait_for(b, "the read receipt", lambda d: seen(d) == f"Seen by {name}")
+    d = a.driver
+    box = by_id(d, "text")
+
+    # Up in the empty composer edits the last own message; Esc gives the composer back.
+    box.send_keys(Keys.ARROW_UP)
+    wait_for(a, "editing the last message", lambda d: by_id(d, "edit-bar").is_displayed() and
+             box.get_attribute("value") == "to be deleted")
+    box.send_keys(Keys.ESCAPE)
+    wait_for(a, "the edit cancelled", lambda d: not by_id(d, "edit-bar").is_displayed() and
+             box.get_attribute("value") == "")
+
+    # The message's own Edit control, then Enter saves.
+    first = d.find_element(By.CSS_SELECTOR, "#scroller .msg.own")
+    ActionChains(d).move_to_element(first).perform()
+    edit_button = first.find_element(By.CSS_SELECTOR, ".msg-actions .edit")
+    wait_for(a, "the Edit control on hover", lambda d: edit_button.is_displayed())
+    edit_button.click()
+    wait_for(a, "editing the first message", lambda d: box.get_attribute("value") == "helo wrold")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("hello world", Keys.ENTER)
+    wait_for(a, "the edit saved", lambda d: not by_id(d, "edit-bar").is_displayed() and
+             box.get_attribute("value") == "")
+
+    # Delete, after a confirmation.
+    box.send_keys(Keys.ARROW_UP)
+    wait_for(a, "editing the last message", lambda d: by_id(d, "edit-bar").is_displayed())
+    by_id(d, "edit-delete").click()
+    wait_for(a, "the confirmation", lambda d: by_id(d, "delete-dialog").is_displayed() and
+             text_of(d, "delete-text") == "to be deleted")
+    shot(a, tmp_path, "delete-confirm")
+    by_id(d, "delete-confirm").click()
+    wait_for(a, "the dialog closed", lambda d: not by_id(d, "delete-dialog").is_displayed())
+
+    want = [("hello world", True), ("ed's line", False)]
+    for x in (a, b):
+        wait_for(x, "the corrected view", lambda d: [(m["text"], "(edited)" in m["meta"])
+                                                     for m in messages(d)] == want)
+    shot(b, tmp_path, "edited")
+    b.driver.refresh()
+    wait_online(b)
+    in_room(b, room)
+    wait_for(b, "the corrected view after a reload",
+             lambda d: [(m["text"], "(edited)" in m["meta"]) for m in messages(d)] == want)
+    # Another user's message has no Edit control, and no Delete for a member; a guest has none.
+    other = d.find_element(By.CSS_SELECTOR, "#scroller .msg:not(.own)")
+    assert other.find_elements(By.CSS_SELECTOR, ".edit") == []
+    assert d.execute_script(
+        "return getComputedStyle(arguments[0].querySelector('.delete')).display", other) == "none"
+    assert b.driver.find_elements(By.CSS_SELECTOR, "#scroller .msg-actions button") == []
+    for x in (a, b):
+        assert_no_console_errors(x, "editing")
+
+
 def test_scroll_back(server, browsers, tmp_path):
     room = uniq("web-long")
     total = 120  # more than the 100 the room keeps (rooms.history) and the 20 a join shows
@@ -406,6 +566,20 @@ def test_moderator_kicks_and_bans(server, browsers, tmp_path):
     wait_for(k, "the refusal",
              lambda d: text_of(d, "join-error") == "You are banned from that room.")
     shot(k, tmp_path, "banned")
+
+    # A moderator deletes anyone's message (a member, only its own).
+    send(n, "buy cheap stuff")
+    wait_for(o, "ned's message", lambda d: ("ned", "buy cheap stuff") in texts(d))
+    msg = o.driver.find_element(By.CSS_SELECTOR, "#scroller .msg:not(.own)")
+    ActionChains(o.driver).move_to_element(msg).perform()
+    delete = msg.find_element(By.CSS_SELECTOR, ".msg-actions .delete")
+    wait_for(o, "the Delete control on hover", lambda d: delete.is_displayed())
+    delete.click()
+    wait_for(o, "the confirmation", lambda d: by_id(d, "delete-dialog").is_displayed())
+    by_id(o.driver, "delete-confirm").click()
+    for x in (o, n):
+        wait_for(x, "the message deleted", lambda d: "buy cheap stuff" not in
+                 [t for _, t in texts(d)])
     shot(o, tmp_path, "owner-view")
     shot(n, tmp_path, "member-view")
     for x in (o, k, n):

@@ -198,3 +198,35 @@ def register(server, name, password=PASSWORD):
         finally:
             await c.close()
     asyncio.run(go())
+
+
+def seen(d):
+    """The read receipt line under the last message ('' when hidden)."""
+    return d.execute_script("const e = document.querySelector('#scroller .seen');"
+                            "return e && !e.hidden ? e.textContent : '';")
+
+
+def directory(d):
+    """[(room, kind, members text, topic, joined)] of the join dialog's directory."""
+    return [tuple(r) for r in d.execute_script("""return Array.from(
+        document.querySelectorAll('#directory li'),
+        (li) => [li.dataset.room, li.querySelector('.tag').textContent,
+                 li.querySelector('.dir-head .muted').textContent,
+                 (li.querySelector('.dir-topic') || {}).textContent || '',
+                 !li.querySelector('button')]);""")]
+
+
+def create_rooms(server, owner, rooms):
+    """Registers the account owner and creates rooms ({name: (kind, topic)}) over a plain
+    confab.v1 socket."""
+    async def go():
+        c = await Client.connect(server, hello=False)
+        try:
+            tok = (await c.ok("register", timeout=T(20), name=owner,
+                              password=PASSWORD))["token"]
+            await c.ok("hello", timeout=T(20), token=tok)
+            for name, (kind, topic) in rooms.items():
+                await c.ok("create", room=name, kind=kind, topic=topic)
+        finally:
+            await c.close()
+    asyncio.run(go())

@@ -27,6 +27,10 @@ export const ERRORS = {
     not_joined: 'You are not in that room.',
     rate_limited: 'Too fast: wait a moment and try again.',
     disconnected: 'Not connected.',
+    edit_window: 'Too late: messages can only be changed for a while after they are sent.',
+    not_found: 'That message is no longer there.',
+    not_in_room: 'You are not in that room.',
+    text_invalid: 'That text cannot be sent.',
 };
 const CONTEXT_ERRORS = {
     auth: { rate_limited: 'Too many attempts: wait a minute and try again.' },
@@ -36,6 +40,9 @@ const CONTEXT_ERRORS = {
         forbidden: 'That room is private: a moderator must add you first.',
     },
     create: { auth_required: 'Sign in to create rooms.' },
+    edit: { auth_required: 'Sign in to edit your messages.' },
+    edit: { forbidden: 'Only its author can edit a message.' },
+    delete: { forbidden: 'Only its author or a moderator can delete a message.' },
 };
 
 export function errorText(e, ctx) {

@@ -1,7 +1,8 @@
 // One joined room: its messages in seq order (docs/protocol.md: join with since/epoch to
-// resume, gap, history to scroll back), the messages being sent (nonce, resent after a
-// reconnect), the unread count kept from the last seq the user saw, members and typing.
-import { el, messageEl, timeEl, keepScroll, keepAnchor, randomNonce } from './util.js';
+// resume, gap, history to scroll back), edits and deletions applied to them, the messages
+// being sent (nonce, resent after a reconnect), the read marker (an account's is the server's,
+// shared by its sessions) and the unread count after it, read receipts, members and typing.
+import { el, button, messageEl, timeEl, keepScroll, keepAnchor, randomNonce } from './util.js';
 
 const CONTEXT = 20;        // messages a room shows at least when it opens
 const PAGE = 50;           // messages per scroll-back page
@@ -14,10 +15,16 @@ export class Room {
         this.name = name;
         const int = (x) => (Number.isSafeInteger(x) && x >= 0 ? x : null);
         this.epoch = saved ? int(saved.epoch) : null;
-        this.readSeq = (this.epoch != null && int(saved.readSeq)) || 0; // the last seq the user saw
-        this.lastSeq = 0;     // every message up to it has arrived (or is older than the view)
-        this.firstSeq = 0;    // the oldest message shown (0: none)
-        this.seqs = new Map(); // seq -> li, in this.epoch
+        this.readSeq = (this.epoch != null && int(saved.readSeq)) || 0; // the read marker
+        this.serverRead = 0;  // the marker the server is known to hold (accounts)
+        this.readBusy = false; // a read command is in flight
+        this.fresh = false;   // joined for the first time in this browser, marker not synced yet
+        this.lastSeq = 0;     // every event up to it has arrived (or is older than the view)
+        this.firstSeq = 0;    // the oldest event loaded (0: none)
+        this.seqs = new Map(); // seq -> li of a message, in this.epoch
+        this.deleted = new Set(); // seqs of messages deleted (a page in flight may bring them)
+        this.receipts = new Map(); // user id -> {user, seq}: how far other members have read
+        this.editing = 0;     // the seq of the own message the composer edits (0: none)
         this.loaded = false;   // a join reply came during this page's life
         this.joined = false;
         this.joining = false;
@@ -37,6 +44,8 @@ export class Room {
         this.list.setAttribute('role', 'log');
         this.list.setAttribute('aria-live', 'off'); // new messages are read out by app.js's announcer
         this.list.setAttribute('aria-label', `Messages in ${name}`);
+        this.seenEl = el('p', 'seen');
+        this.seenEl.hidden = true;
         this.pendingList = el('ol', 'messages pending-list');
         this.pendingList.setAttribute('aria-label', 'Messages being sent');
     }
@@ -45,6 +54,8 @@ export class Room {
     get title() { return '#' + this.name; }
     get current() { return this.app.view === this; }
     get role() { return (this.info && this.info.role) || 'none'; }
+    get moderating() { return this.role === 'owner' || this.role === 'moderator'; }
+    get nodes() { return [this.list, this.seenEl, this.pendingList]; }
 
     saved() { return { name: this.name, epoch: this.epoch, readSeq: this.readSeq }; }
 
@@ -75,14 +86,19 @@ export class Room {
     onJoined(o) {
         const restarted = this.epoch != null && o.epoch !== this.epoch;
         const wasLoaded = this.loaded;
-        // A room the user had never joined: what it said before is not news.
-        if (this.epoch == null) this.readSeq = o.seq || 0;
+        // A room the user had never joined: what it said before is not news (unless the
+        // account's marker, from another browser, says otherwise: syncMarkers).
+        if (this.epoch == null) {
+            this.readSeq = o.seq || 0;
+            this.fresh = true;
+        }
         if (restarted) {
             // The room was forgotten and started again at seq 1 (a standalone restart, an
             // expired room): the seqs shown mean nothing any more, and neither does readSeq.
             this.voidAfter(0);
             this.readSeq = 0;
             this.unread = 0;
+            this.receipts.clear();
         }
         if (wasLoaded && restarted) {
             this.notice('The room restarted on the server: earlier messages may be missing.');
@@ -109,10 +125,21 @@ export class Room {
         else if (this.current) this.app.fillView();
         this.fetchInfo();
         this.resendPending();
+        this.app.syncMarkers();
     }
 
     addAll(msgs) {
-        for (const m of msgs || []) this.addMsg(m, false);
+        for (const m of msgs || []) this.addEvent(m, false);
+    }
+
+    // A msg, edit or delete event, live or from the history.
+    addEvent(m, live) {
+        if (typeof m.seq !== 'number') return;
+        if (m.ev === 'edit') this.onEdit(m);
+        else if (m.ev === 'delete') this.onDelete(m);
+        else return this.addMsg(m, live);
+        if (!this.firstSeq || m.seq < this.firstSeq) this.firstSeq = m.seq;
+        this.advance(m.seq);
     }
 
     // The connection is gone: the room must be joined again, and who is typing is unknown.
@@ -145,6 +172,7 @@ export class Room {
     onGap(ev) {
         this.voidAfter(ev.seq);
         this.readSeq = Math.min(this.readSeq, ev.seq);
+        this.unread = Math.max(0, this.lastSeq - this.readSeq);
         this.epoch = ev.epoch;
         this.notice('Some messages were missed.');
         this.app.roomChanged(this);
@@ -156,6 +184,7 @@ export class Room {
         } catch {
             return; // forbidden, offline: the header shows what it knows
         }
+        this.list.classList.toggle('moderating', this.moderating);
         this.app.roomInfoChanged(this);
     }
 
@@ -163,27 +192,104 @@ export class Room {
 
     // Adds a msg event (live: it arrived as an event, not from the history).
     addMsg(m, live) {
-        if (typeof m.seq !== 'number' || this.seqs.has(m.seq)) return;
+        if (this.seqs.has(m.seq) || this.deleted.has(m.seq)) return;
         const app = this.app;
         const from = m.from || { id: '?', name: '?' };
         const own = !!app.me && from.id === app.me.id;
         const text = String(m.text ?? '');
         const li = messageEl(from, text, timeEl(m.ts), own);
         li.dataset.seq = String(m.seq);
+        li.from = from;
+        if (m.edited) markEdited(li, m.edited);
+        li.ts = m.ts;
+        li.lastElementChild.append(this.actions(li, own));
         const mention = !own && app.mentions(text);
         if (mention) li.classList.add('mention');
         this.insert(li, m.seq);
         this.seqs.set(m.seq, li);
         if (!this.firstSeq || m.seq < this.firstSeq) this.firstSeq = m.seq;
-        this.lastSeq = Math.max(this.lastSeq, m.seq);
+        this.advance(m.seq);
         this.settlePending();
         if (this.typing.has(from.id)) this.dropTyping(from.id);
-        if (!own && m.seq > this.readSeq) {
-            if (app.isRead(this)) this.readSeq = m.seq;
-            else this.unread++;
-            app.roomChanged(this);
-        }
+        this.renderSeen();
         if (live && !own) app.messageArrived(this, from, text, mention);
+    }
+
+    // An event with this seq arrived: the unread count is the events after the marker, as the
+    // server counts it (unread: seq - read).
+    advance(seq) {
+        this.lastSeq = Math.max(this.lastSeq, seq);
+        if (seq <= this.readSeq) return;
+        if (this.app.isRead(this)) return this.markRead();
+        this.unread = this.lastSeq - this.readSeq;
+        this.app.roomChanged(this);
+    }
+
+    // A message's controls: edit (the author's), delete (the author's; a moderator's on any,
+    // shown while the list has the class `moderating`). Guests correct nothing.
+    actions(li, own) {
+        const box = el('div', 'msg-actions');
+        if (!this.app.accounts) return box;
+        const name = own ? 'your message' : `${li.from.name}'s message`;
+        const seq = () => Number(li.dataset.seq); // NaN once voided: the app then does nothing
+        if (own) {
+            box.append(button('link edit', 'Edit', () => this.app.startEdit(this, seq()), 'Edit ' + name));
+        }
+        const del = button('link delete', 'Delete', () => this.app.confirmDelete(this, seq()),
+            'Delete ' + name);
+        if (!own) del.classList.add('mod-only');
+        box.append(del);
+        return box;
+    }
+
+    // ---- edits and deletions ----
+
+    onEdit(ev) {
+        const li = this.seqs.get(ev.ref);
+        if (!li) return; // not held: a page loaded later brings the latest text
+        li.querySelector('.text').textContent = String(ev.text ?? '');
+        markEdited(li, ev.ts);
+    }
+
+    onDelete(ev) {
+        this.deleted.add(ev.ref);
+        const li = this.seqs.get(ev.ref);
+        if (!li) return;
+        if (this.editing === ev.ref) this.app.stopEdit();
+        this.seqs.delete(ev.ref);
+        if (this.marker && this.marker.nextElementSibling === li && !li.nextElementSibling) {
+            this.removeMarker();
+        }
+        const gone = () => li.remove();
+        this.current ? keepScroll(this.app.ui.scroller, gone) : gone();
+        this.renderSeen();
+    }
+
+    // The last message the user wrote that is still held and may be edited (Up arrow in an
+    // empty composer): an account's, within hello's limits.edit_window.
+    lastOwn() {
+        const me = this.app.me && this.app.me.id;
+        if (!this.app.accounts) return 0;
+        const window = this.app.limits.edit_window;
+        const since = Number.isFinite(window) ? Date.now() - window * 1000 : -Infinity;
+        let best = 0;
+        for (const [seq, li] of this.seqs) {
+            if (li.from.id === me && seq > best && !(li.ts < since)) best = seq;
+        }
+        return best;
+    }
+
+    textOf(seq) {
+        const li = this.seqs.get(seq);
+        return li ? li.querySelector('.text').textContent : null;
+    }
+
+    async edit(seq, text) {
+        await this.app.conn.request({ op: 'edit', room: this.name, seq, text });
+    }
+
+    async remove(seq) {
+        await this.app.conn.request({ op: 'delete', room: this.name, seq });
     }
 
     insert(li, seq) {
@@ -206,6 +312,7 @@ export class Room {
         while (this.list.children.length > MAX_RENDERED) {
             const first = this.list.firstElementChild;
             if (first.dataset.seq) this.seqs.delete(Number(first.dataset.seq));
+            if (first === this.marker) this.marker = null;
             first.remove();
         }
         const top = this.list.querySelector('[data-seq]');
@@ -253,11 +360,82 @@ export class Room {
 
     // ---- unread and the read marker ----
 
+    // The user has seen everything up to lastSeq (the room is shown, the window has the focus).
     markRead() {
-        if (this.readSeq === this.lastSeq && !this.unread) return;
+        const changed = this.readSeq < this.lastSeq || this.unread;
         this.readSeq = Math.max(this.readSeq, this.lastSeq);
         this.unread = 0;
-        this.app.roomChanged(this);
+        this.sendRead();
+        if (changed) this.app.roomChanged(this);
+    }
+
+    // Moves the account's marker on the server up to readSeq: one read command at a time, the
+    // next with the highest seq read meanwhile. Guests have no marker on the server.
+    async sendRead() {
+        if (!this.app.accounts || !this.joined || this.readBusy || this.fresh) return;
+        const seq = this.readSeq;
+        if (seq <= this.serverRead) return;
+        this.readBusy = true;
+        try {
+            const o = await this.app.conn.request({ op: 'read', room: this.name, seq });
+            this.serverRead = Math.max(this.serverRead, Number.isSafeInteger(o.seq) ? o.seq : seq);
+        } catch {
+            return; // offline, not joined: the next join syncs the marker again
+        } finally {
+            this.readBusy = false;
+        }
+        if (this.readSeq > this.serverRead) this.sendRead();
+    }
+
+    // The account's marker as the server holds it (an `unread` or `rooms` row, a read event
+    // from any of the account's sessions).
+    onMarker(read) {
+        if (!Number.isSafeInteger(read) || read < 0) return;
+        // First join in this browser: the marker of another browser wins over "all read".
+        if (this.fresh && read > 0) this.readSeq = read;
+        this.fresh = false;
+        this.serverRead = Math.max(this.serverRead, read);
+        this.readSeq = Math.max(this.readSeq, read);
+        const unread = Math.max(0, this.lastSeq - this.readSeq);
+        if (unread && this.app.isRead(this)) return this.markRead();
+        if (unread !== this.unread) {
+            this.unread = unread;
+            if (!unread) this.removeMarker();
+            this.app.roomChanged(this);
+        }
+        this.sendRead(); // this browser read more while the server did not hear of it
+    }
+
+    // A read receipt: another member has read up to ev.seq (rooms of up to read_show_max).
+    onReceipt(ev) {
+        const u = ev.user;
+        if (!u || typeof u.id !== 'string' || !Number.isSafeInteger(ev.seq)) return;
+        const old = this.receipts.get(u.id);
+        if (old && old.seq >= ev.seq) return;
+        this.receipts.set(u.id, { user: u, seq: ev.seq });
+        this.renderSeen();
+    }
+
+    // "Seen by bob" under the last message: the members whose receipts reach it.
+    renderSeen() {
+        let last = this.list.lastElementChild;
+        while (last && !(last.classList.contains('msg') && last.dataset.seq)) {
+            last = last.previousElementSibling;
+        }
+        const seq = last ? Number(last.dataset.seq) : 0;
+        const me = this.app.me && this.app.me.id;
+        const names = [...this.receipts.values()]
+            .filter((r) => seq && r.seq >= seq && r.user.id !== me && r.user.id !== last.from.id)
+            .map((r) => String(r.user.name)).sort();
+        const list = names.length <= 3 ? names : [...names.slice(0, 2), `${names.length - 2} others`];
+        const text = !list.length ? ''
+            : `Seen by ${list.length === 1 ? list[0] : `${list.slice(0, -1).join(', ')} and ${list.at(-1)}`}`;
+        if (this.seenEl.textContent === text) return;
+        const show = () => {
+            this.seenEl.textContent = text;
+            this.seenEl.hidden = !text;
+        };
+        this.current ? keepScroll(this.app.ui.scroller, show) : show();
     }
 
     // Shown on opening the room: a line above the first message the user has not seen.
@@ -265,6 +443,9 @@ export class Room {
         this.removeMarker();
         if (!this.unread) return;
         const first = [...this.seqs.keys()].filter((s) => s > this.readSeq).sort((a, b) => a - b)[0];
+        // Only the user's own messages after the marker: nothing new to point at.
+        if (first != null && [...this.seqs].every(([s, li]) => s <= this.readSeq ||
+            (this.app.me && li.from.id === this.app.me.id))) return;
         if (first == null) return;
         this.marker = el('li', 'unread-marker', 'New messages');
         this.seqs.get(first).before(this.marker);
@@ -301,6 +482,8 @@ export class Room {
             p.seq = o.seq;
             p.label.textContent = 'sent';
             this.settlePending();
+            // Writing in the room is reading it (the server counts the sender's messages too).
+            if (this.app.isRead(this)) this.markRead();
         } catch (e) {
             if (this.pending.get(nonce) !== p) return;
             if (e.code === 'disconnected' || e.code === 'not_joined') {
@@ -420,6 +603,7 @@ export class Room {
         else {
             this.members.delete(ev.user.id);
             this.dropTyping(ev.user.id);
+            if (this.receipts.delete(ev.user.id)) this.renderSeen();
         }
         if (this.current) this.app.renderMembers();
     }
@@ -431,4 +615,14 @@ export class Room {
         this.typing.clear();
         this.pending.clear();
     }
+}
+
+// "(edited)" in a message's meta line, its title the time of the latest edit.
+function markEdited(li, ts) {
+    let e = li.querySelector('.edited');
+    if (!e) {
+        e = el('span', 'edited', '(edited)');
+        li.querySelector('.meta').append(e);
+    }
+    if (Number.isFinite(ts)) e.title = 'Edited ' + new Date(ts).toLocaleString();
 }

@@ -1,8 +1,8 @@
 // What this browser keeps of an account (or a guest), in localStorage under its user id: the
-// rooms with their epoch and last seq seen (the unread counts) and the rooms it has been in
-// (confab.acct.<id>); the direct-message conversations and the dm ids shown (confab.dms.<id>,
-// apart, so that anybody's flood of long messages can crowd out conversations but never the
-// rooms). The server keeps none of it.
+// rooms with their epoch and read marker (an account's is a copy of the server's; a guest's is
+// only here) and the rooms it has been in (confab.acct.<id>); the direct-message conversations
+// and the dm ids shown (confab.dms.<id>, apart, so that anybody's flood of long messages can
+// crowd out conversations but never the rooms).
 import { store } from './util.js';
 import { Room } from './room.js';
 import { Dm } from './dm.js';
