@@ -12,6 +12,8 @@ import os
 import socket
 import struct
 
+import pytest
+
 from confabtest import T, Client, RawWS, close_all, poll_until, redis_call, uniq
 from test_accounts import hello_token
 from test_cluster import start_nodes
@@ -70,6 +72,8 @@ async def flood(server, room):
     await c.close()
 
 
+# Several MB pushed through a stuck session: under ASan on a busy machine, more than 30 s.
+@pytest.mark.deadline(90)
 async def test_dm_outlives_a_connection_that_never_wrote_it(start_server):
     s = start_server(conf())
     bob, room = uniq("bob"), uniq("r")
@@ -130,6 +134,8 @@ def held_age_ms(redis, bob):
     return int(sec) * 1000 + int(usec) // 1000 - int(e["p"])
 
 
+# Several MB pushed through a stuck session: under ASan on a busy machine, more than 30 s.
+@pytest.mark.deadline(90)
 async def test_cluster_dm_outlives_the_recipient_node_killed(start_server, redis):
     """The soak's loss: bob's node dies with the DM queued. Bob, back on the other node, gets it
     from the inbox once its drain's grace (2 s, bus_redis.c) has passed."""
