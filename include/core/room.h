@@ -304,6 +304,9 @@ struct cf_user *cf_registry_user_next(struct cf_user *u);
 /* Queues a direct message to every local session of user m->room; returns how many. A held
  * message (cf_msg.held) the user's sessions here were given already is not given again (0). */
 uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
+/* The operator's notice to every session of every user on this node, in its dialect's form
+ * (struct cf_dialect render_notice; not shown in the others). */
+void cf_registry_notice(struct cf_registry *reg, const char *text, int64_t ts_ms);
 
 /* Takes one of ip's room-creation tokens (rooms.create_rate_per_ip per minute, seed 002's
  * POST /chat): 0, -EBUSY (none left), -ENOMEM. */

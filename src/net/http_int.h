@@ -18,9 +18,10 @@ struct cf_dialect;
 enum route {
 	R_NONE,
 	R_POST_MESSAGE,
-	R_POST_DM,    /* POST /api/v1/users/<id>/messages; p->room holds the user id */
-	R_DIALECT,    /* a dialect's request with a body (p->dialect); p->room holds the path */
-	R_POST_RULES, /* POST /api/v1/rooms/<room>/rules: a change of the room's rules */
+	R_POST_DM,     /* POST /api/v1/users/<id>/messages; p->room holds the user id */
+	R_DIALECT,     /* a dialect's request with a body (p->dialect); p->room holds the path */
+	R_POST_RULES,  /* POST /api/v1/rooms/<room>/rules: a change of the room's rules */
+	R_POST_NOTICE, /* POST /api/v1/notice: the operator's notice to every session */
 };
 
 struct http_pss {
@@ -68,6 +69,9 @@ int cf_http_api_post_dm(struct lws *wsi, struct http_pss *p);
  * /api/v1/rooms/<p->room>/rules; both take the admin token. */
 int cf_http_api_get_rules(struct lws *wsi, struct http_pss *p);
 int cf_http_api_post_rules(struct lws *wsi, struct http_pss *p);
+int cf_http_api_members(struct lws *wsi, struct http_pss *p);
+int cf_http_api_online(struct lws *wsi, struct http_pss *p);
+int cf_http_api_post_notice(struct lws *wsi, struct http_pss *p);
 
 /* http_static.c: the directory the request's listener serves at / ("" for none), and a file of
  * it (or 404). */
