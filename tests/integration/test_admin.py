@@ -162,6 +162,22 @@ async def test_notice_to_every_session(server):
     await assert_bystander_unaffected(server)
 
 
+async def test_admin_page_is_served(server):
+    r = await asyncio.to_thread(requests.get, server.url("/admin"), allow_redirects=False,
+                                timeout=T(5))
+    assert r.status_code == 301 and r.headers["Location"] == "/admin/", r.text
+    r = await asyncio.to_thread(requests.get, server.url("/admin/"), timeout=T(5))
+    assert r.status_code == 200 and "text/html" in r.headers["Content-Type"], r.text
+    assert "Content-Security-Policy" in r.text, r.text
+    for f in ("admin.js", "admin.css", "index.html"):
+        r = await asyncio.to_thread(requests.get, server.url("/admin/" + f), timeout=T(5))
+        assert r.status_code == 200, (f, r.text)
+    for bad in ("/admin/nope/", "/admin/.git/", "/nope", "/www"):
+        r = await asyncio.to_thread(requests.get, server.url(bad), allow_redirects=False,
+                                    timeout=T(5))
+        assert r.status_code == 404, (bad, r.status_code, r.text)
+
+
 async def test_two_nodes_close_notice_and_members(start_server, redis):
     n0, n1 = await two_nodes(start_server, redis)
     alice = await account(n0)
