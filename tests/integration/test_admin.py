@@ -10,6 +10,7 @@ import requests
 
 from confabtest import (ADMIN_TOKEN, T, Client, assert_bystander_unaffected, close_all,
                         quote_room, uniq)
+from test_dialect_000 import D0, SHARED_CONF as D0_CONF
 from test_rules import account, err, ok, two_nodes, wait_ev
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -126,6 +127,21 @@ async def test_close_a_room(server):
     await assert_bystander_unaffected(server)
 
 
+async def test_close_closes_seed_clients(start_server):
+    server = start_server(D0_CONF)
+    alice = await account(server)
+    room = uniq("seed")[:20]
+    await ok(alice, "create", room=room)
+    await alice.join(room)
+    v = await D0.connect(server, "visitor", room)
+    r = await asyncio.to_thread(close_room, server, room)
+    assert r.status_code == 200, r.text
+    # A seed's protocol cannot say it: its connection is closed, as for a kick.
+    assert await v.closed_code() == 1008
+    await wait_ev(alice, kicked(alice, room), "alice kicked by the close")
+    await close_all([alice])
+
+
 async def test_notice_to_every_session(server):
     a = await Client.connect(server, uniq("a"))
     b = await Client.connect(server, uniq("b"))
@@ -199,6 +215,16 @@ async def test_two_nodes_close_notice_and_members(start_server, redis):
     assert r.status_code == 200, r.text
     await wait_ev(bob, notice(bob, "across nodes"), "the notice on node 1")
     await wait_ev(alice, notice(alice, "across nodes"), "the notice on node 0")
+    # What arrives on the notice channel is hostile: forged or malformed ones are dropped.
+    for bad in ["not json", "{}", '{"x":"no time"}', '{"x":"","t":1}', '{"x":5,"t":1}',
+                '{"x":"neg","t":-1}', '{"x":"%s","t":1}' % ("x" * 5000), "[1,2]",
+                '{"x":"dup","x":"dup","t":1}']:
+        redis.call("PUBLISH", "confab:notice", bad)
+    redis.call("PUBLISH", "confab:notice", '{"x":"from redis","t":7}')
+    ev = await wait_ev(bob, notice(bob, "from redis"), "the well-formed one")
+    assert ev["ts"] == 7, ev
+    got = [e["text"] for e in bob.events if e.get("ev") == "notice"]
+    assert got == ["across nodes", "from redis"], got
     # Closed on node 1: removed on both, the rules and history gone, the name new again.
     r = await asyncio.to_thread(close_room, n1, room)
     assert r.status_code == 200, r.text
