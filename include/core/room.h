@@ -261,7 +261,9 @@ void cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s);
 /* The rules of room changed (the bus tells every node that follows it): the local members
  * hear it through their dialects' render_rules; members the change removes (c a kick or a
  * ban of their user, or rules they no longer meet: a private room they have no role in) leave
- * the room, told through their dialect's kicked() first. r NULL: the room has no rules. */
+ * the room, told through their dialect's kicked() first. r NULL: the room has no rules. A
+ * close (c) removes every member and frees the room, its history with it: room must not be the
+ * room's own name. */
 struct cf_rules;
 struct cf_rules_change;
 void cf_room_rules_changed(struct cf_registry *reg, const char *room, const struct cf_rules *r,

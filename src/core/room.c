@@ -928,12 +928,12 @@ rules_tell(struct cf_registry *reg, struct cf_room *room, const struct cf_rules 
  * mirror) goes with it, so that its name is new again. Members still waiting for a catch-up
  * stay: theirs is a join into a room without rules. */
 static void
-close_room(struct cf_registry *reg, struct cf_room *room, const struct cf_rules_change *c)
+close_room(struct cf_registry *reg, const char *name, const struct cf_rules_change *c)
 {
+	struct cf_room *room = cf_room_find(reg, name);
 	struct cf_member *mb;
-	char *name = strdup(room->name);
 
-	if (!name)
+	if (!room)
 		return;
 	rules_tell(reg, room, NULL, c);
 	while ((room = cf_room_find(reg, name)) && (mb = removed_by(room, NULL, c, 0))) {
@@ -949,7 +949,6 @@ close_room(struct cf_registry *reg, struct cf_room *room, const struct cf_rules_
 	room = cf_room_find(reg, name);
 	if (room && !room->members.count)
 		room_free(reg, room);
-	free(name);
 }
 
 void
@@ -960,8 +959,9 @@ cf_room_rules_changed(struct cf_registry *reg, const char *name, const struct cf
 	int64_t now = (int64_t)time(NULL);
 	struct cf_member *mb;
 
-	if (room && c && c->op == CF_RULES_CLOSE) {
-		close_room(reg, room, c);
+	/* name is the caller's: it outlives the room, which the close frees. */
+	if (c && c->op == CF_RULES_CLOSE) {
+		close_room(reg, name, c);
 		return;
 	}
 	if (!room || !room->members.count)
