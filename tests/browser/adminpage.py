@@ -5,6 +5,7 @@ its panels; and confab.v1 clients that stay connected meanwhile, on an event loo
 import asyncio
 import threading
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from confabtest import T, Client
@@ -73,10 +74,28 @@ def member_button(d, name, label):
     raise AssertionError(f"no {label} button for {name}: {member_names(d)}")
 
 
+def click_member(b, name, label):
+    """Clicks a member's button; the list is redrawn when a poll changes it, so a button
+    found just before may be gone: found again then."""
+    def go(d):
+        try:
+            member_button(d, name, label).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    wait_for(b, f"{label} of {name} clicked", go)
+
+
 def select_room(b, room):
-    d = b.driver
     wait_for(b, f"{room} in the room list", lambda d: room in room_names(d))
-    d.find_element(By.CSS_SELECTOR, f"#room-list button[data-room='{room}']").click()
+
+    def go(d):
+        try:
+            d.find_element(By.CSS_SELECTOR, f"#room-list button[data-room='{room}']").click()
+            return True
+        except StaleElementReferenceException:  # redrawn by a poll meanwhile
+            return False
+    wait_for(b, f"{room} clicked", go)
     wait_for(b, f"{room} shown", lambda d: text_of(d, "room-name") == room)
 
 

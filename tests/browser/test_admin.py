@@ -5,7 +5,7 @@ confab.v1 clients, a notice they receive, and the traffic chart filled from /met
 saves screenshots in its tmp dir (webclient.shot)."""
 import requests
 
-from adminpage import (Clients, action_msg, assert_no_script_errors, give_token, member_button,
+from adminpage import (Clients, action_msg, assert_no_script_errors, click_member, give_token,
                        member_names, open_admin, room_names, select_room)
 from confabtest import ADMIN_TOKEN, T, quote_room, uniq
 from webclient import by_id, fill, shot, text_of, wait_for
@@ -52,12 +52,12 @@ def test_admin_page_refuses_a_wrong_token_lists_and_acts(server, browsers, tmp_p
             ".dataset.points) >= 1"), timeout=15)
         shot(a, tmp_path, "admin-dashboard")
         # Kick, then ban for a minute: each acts on the connected client.
-        member_button(d, kim.name, "Kick").click()
+        click_member(a, kim.name, "Kick")
         k = cl.event(kim, lambda e: e.get("ev") == "kicked" and e.get("room") == room, "kick")
         assert k["ban"] is False and k["by"] is None, k
         wait_for(a, "the kick said", lambda d: "was kicked" in action_msg(d))
         fill(d, "ban-seconds", "60")
-        member_button(d, ben.name, "Ban").click()
+        click_member(a, ben.name, "Ban")
         k = cl.event(ben, lambda e: e.get("ev") == "kicked" and e.get("room") == room, "ban")
         assert k["ban"] is True and "until" in k, k
         wait_for(a, "the ban said", lambda d: "banned for 60 s" in action_msg(d))
@@ -83,7 +83,7 @@ def test_admin_page_refuses_a_wrong_token_lists_and_acts(server, browsers, tmp_p
         cl.run(ned.join(plain))
         select_room(a, plain)
         wait_for(a, "ned in the plain room", lambda d: member_names(d) == [ned.name])
-        member_button(d, ned.name, "Kick").click()
+        click_member(a, ned.name, "Kick")
         wait_for(a, "the refusal", lambda d: "404" in action_msg(d) and "no rules" in
                  action_msg(d))
         assert_no_script_errors(a, "on the dashboard")

@@ -16,6 +16,15 @@ let points = []; // {t, rate, mean, p99} per interval
 
 const $ = (id) => document.getElementById(id);
 
+// Replaces a list's children only when what it shows changed: a control under the pointer
+// stays the same element between polls.
+const shown = new Map();
+function render(id, key, make) {
+    if (shown.get(id) === key) return;
+    shown.set(id, key);
+    $(id).replaceChildren(...make());
+}
+
 function el(tag, props = {}, ...kids) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(props)) {
@@ -194,7 +203,7 @@ async function loadUsers() {
     const j = r.json;
     $('node').textContent = `node ${j.node}`;
     $('conn-count').textContent = String(j.connections);
-    $('conn-list').replaceChildren(...j.users.map((u) => el('tr', {},
+    render('conn-list', JSON.stringify(j.users), () => j.users.map((u) => el('tr', {},
         el('td', {text: u.name}), el('td', {text: u.id}), el('td', {text: String(u.sessions)}),
         el('td', {text: u.dialect}))));
     $('conn-more').textContent = j.more ? `and more: ${j.total} users in all` : '';
@@ -208,7 +217,8 @@ async function loadRooms() {
     for (const x of r.json.rooms) rooms.set(x.name, x.members);
     for (const x of r.json.directory || []) rooms.set(x.room, Math.max(x.members, rooms.get(x.room) || 0));
     const names = [...rooms.keys()].sort();
-    $('room-list').replaceChildren(...names.map((n) => {
+    render('room-list', JSON.stringify([selected, names.map((n) => [n, rooms.get(n)])]), () =>
+        names.map((n) => {
         const b = el('button', {type: 'button', 'data-room': n},
             el('span', {text: n}), el('span', {class: 'muted', text: String(rooms.get(n))}));
         b.setAttribute('aria-current', String(n === selected));
@@ -242,14 +252,15 @@ async function loadRoom() {
     $('room-detail').hidden = false;
     $('room-name').textContent = selected;
     if (!mr.ok) {
-        $('member-list').replaceChildren(el('li', {text: describe(mr)}));
+        render('member-list', `error ${describe(mr)}`, () => [el('li', {text: describe(mr)})]);
         return;
     }
     const rules = rr.ok ? rr.json.rules : null;
     $('room-info').textContent = rules
         ? `${rules.kind}${rules.topic ? ` · ${rules.topic}` : ''}${rules.creator ? ` · by ${rules.creator}` : ''}`
         : 'no rules (kick and ban need them; close works)';
-    $('member-list').replaceChildren(...mr.json.members.map(memberItem));
+    render('member-list', JSON.stringify([selected, mr.json.members]),
+        () => mr.json.members.map(memberItem));
     $('members-more').textContent = mr.json.more ? `${mr.json.total} members in all`
         : mr.json.followed ? '' : 'no member on this node: its members are on other nodes';
 }
@@ -311,6 +322,7 @@ function signOut(why) {
     samples = [];
     points = [];
     selected = null;
+    shown.clear();
     $('dash').hidden = true;
     $('sign-out').hidden = true;
     $('login').hidden = false;
