@@ -236,5 +236,37 @@ async def test_two_nodes_close_notice_and_members(start_server, redis):
     r = await asyncio.to_thread(n1.get, f"/api/v1/rooms/{quote_room(room)}/history")
     assert r.status_code == 404 or r.json()["messages"] == [], r.text
     await ok(alice, "create", room=room)
+    # A room without rules closes too, while other rooms have rules.
+    plain = uniq("plain2")
+    await bob.join(plain)
+    r = await asyncio.to_thread(close_room, n0, plain)
+    assert r.status_code == 200, r.text
+    await wait_ev(bob, kicked(bob, plain), "kicked from the room without rules")
     await close_all([alice, bob])
     await assert_bystander_unaffected(n1)
+
+
+async def test_sharded_notice_and_close(start_server, redis_factory):
+    from test_shards import name_on, shard_id, start_sharded
+    r0, r1 = redis_factory(), redis_factory()
+    a, b = await start_sharded(start_server, r0, r1)
+    on_a, on_b = await Client.connect(a, uniq("na")), await Client.connect(b, uniq("nb"))
+    # The notice is the cluster's: carried by shard 0, heard on every node.
+    r = await asyncio.to_thread(post, b, "/api/v1/notice", {"text": "sharded"})
+    assert r.status_code == 200, r.text
+    for c in (on_a, on_b):
+        await wait_ev(c, notice(c, "sharded"), "the notice")
+    # A room on shard 1 closes on every node, its keys gone from its shard.
+    room = name_on([shard_id(r0), shard_id(r1)], 1, "cls")
+    for c in (on_a, on_b):
+        await c.join(room)
+    s = await on_a.send(room, "on shard 1")
+    await on_b.wait_msg(room, s["seq"])
+    assert r1.call("EXISTS", f"confab:meta:{room}") == 1
+    r = await asyncio.to_thread(close_room, a, room)
+    assert r.status_code == 200, r.text
+    for c in (on_a, on_b):
+        await wait_ev(c, kicked(c, room), "kicked by the close")
+    assert r1.call("EXISTS", f"confab:meta:{room}") == 0
+    assert r1.call("EXISTS", f"confab:log:{room}") == 0
+    await close_all([on_a, on_b])

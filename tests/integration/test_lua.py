@@ -168,6 +168,14 @@ def test_rules_written_only_on_the_version_read_and_bounded(redis):
     assert "a" not in redis.call("ZRANGE", P + "ruled", "0", "-1")
     assert redis.call("SMEMBERS", P + "created:alice") == ["d"]
     assert put("a", "0", "1", '{"v":1}', "create") == "ok"
+    # A room without rules closes too (its history goes), with no creator's set to touch.
+    redis.call("HSET", P + "meta:plain", "epoch", "1", "seq", "1")
+    k = keys("plain")
+    k[2] = k[1]
+    assert ev(redis, "rules", k, "0", "0", "", P + "room:plain", '{"q":1}', "plain", "close",
+              "3", "2") == "ok"
+    assert redis.call("EXISTS", P + "meta:plain") == 0
+    assert redis.call("ZCARD", P + "ruled") == 3
     sub.close()
 
 
