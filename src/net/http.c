@@ -251,13 +251,6 @@ method_of(struct lws *wsi)
 	return '?';
 }
 
-/* The admin token: 1 given, 0 missing or wrong, -1 the admin API is off. */
-static int
-admin_auth(struct lws *wsi, struct http_pss *p)
-{
-	return !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
-}
-
 static int
 on_http(struct lws *wsi, struct http_pss *p, const char *path)
 {
@@ -305,12 +298,11 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			if (m != 'G')
 				return cf_http_error(wsi, p, 405, "Allow: GET\r\n",
 				                     "method_not_allowed", "use GET");
-			p->auth_ok = admin_auth(wsi, p);
+			p->auth_ok = cf_http_api_auth(wsi, p->srv);
 			return cf_http_api_members(wsi, p);
 		}
 		if (!strcmp(sfx, "/rules") && m == 'G') {
-			p->auth_ok =
-			        !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+			p->auth_ok = cf_http_api_auth(wsi, p->srv);
 			return cf_http_api_get_rules(wsi, p);
 		}
 		if (m != 'P' && !strcmp(sfx, "/rules"))
@@ -320,7 +312,7 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
 			                     "use POST");
 		p->route = !strcmp(sfx, "/rules") ? R_POST_RULES : R_POST_MESSAGE;
-		p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+		p->auth_ok = cf_http_api_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
 	if (api && !strncmp(path, "/api/v1/users/", 14))
@@ -330,7 +322,7 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
 			                     "use POST");
 		p->route = R_POST_NOTICE;
-		p->auth_ok = admin_auth(wsi, p);
+		p->auth_ok = cf_http_api_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
 	/* /healthz answers on every listener (probes); the rest of the API where a dialect
@@ -351,7 +343,7 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 	if (api && !strcmp(path, "/api/v1/rooms"))
 		return cf_http_api_rooms(wsi, p);
 	if (api && !strcmp(path, "/api/v1/users")) {
-		p->auth_ok = admin_auth(wsi, p);
+		p->auth_ok = cf_http_api_auth(wsi, p->srv);
 		return cf_http_api_online(wsi, p);
 	}
 	return cf_http_static(wsi, p, path);

@@ -468,7 +468,7 @@ cf_http_api_users(struct lws *wsi, struct http_pss *p, const char *rest, int met
 		return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
 		                     "use POST");
 	p->route = R_POST_DM;
-	p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+	p->auth_ok = cf_http_api_auth(wsi, p->srv);
 	return 0; /* the body follows */
 }
 

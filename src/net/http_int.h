@@ -61,6 +61,7 @@ int cf_http_api_healthz(struct lws *wsi, struct http_pss *p);
 int cf_http_api_metrics(struct lws *wsi, struct http_pss *p);
 int cf_http_api_rooms(struct lws *wsi, struct http_pss *p);
 int cf_http_api_history(struct lws *wsi, struct http_pss *p, const char *name);
+/* The admin token: 1 given, 0 missing or wrong, -1 the admin API is off (no token set). */
 int cf_http_api_auth(struct lws *wsi, struct cf_server *srv);
 int cf_http_api_users(struct lws *wsi, struct http_pss *p, const char *rest, int method);
 int cf_http_api_post_message(struct lws *wsi, struct http_pss *p);
