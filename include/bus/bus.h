@@ -52,6 +52,9 @@ struct cf_bus_host {
 	/* User uid's read marker in room moved to seq: its sessions here hear of it
 	 * (cf_registry_read_deliver()). May be NULL. */
 	void (*read)(void *ud, const char *uid, const char *room, uint64_t seq);
+	/* The operator's notice (text: checked UTF-8, at most limits.max_text bytes; ts_ms: when
+	 * it was sent) to every session on this node (cf_registry_notice()). May be NULL. */
+	void (*notice)(void *ud, const char *text, int64_t ts_ms);
 	void *ud;
 };
 
@@ -193,6 +196,10 @@ struct cf_bus_ops {
 	 * NULL: -EOPNOTSUPP. */
 	int (*directory)(struct cf_bus *b, const char *prefix, const char *after, uint32_t limit,
 	                 cf_bus_dir_cb *cb, void *ud);
+	/* The operator's notice to every session on every node, this one included (host.notice):
+	 * at most once, not kept. 0, or a negative errno (-ENOTCONN: Redis is unreachable; nobody
+	 * hears it). May be NULL: -EOPNOTSUPP. */
+	int (*notice)(struct cf_bus *b, const char *text, int64_t ts_ms);
 	/* Where the bus keeps accounts for every node (store.h), owned by the bus. May be NULL:
 	 * the bus shares none, and each node keeps its own. */
 	struct cf_store *(*store)(struct cf_bus *b);
@@ -273,6 +280,8 @@ int cf_bus_read_set(struct cf_bus *b, const char *uid, const char *room, uint64_
                     cf_bus_read_cb *cb, void *ud);
 int cf_bus_read_get(struct cf_bus *b, const char *uid, const char *const *rooms, size_t n,
                     cf_bus_reads_cb *cb, void *ud);
+/* See notice in struct cf_bus_ops. */
+int cf_bus_notice(struct cf_bus *b, const char *text, int64_t ts_ms);
 void cf_bus_stop(struct cf_bus *b);
 void cf_bus_free(struct cf_bus *b);
 

@@ -100,9 +100,12 @@ struct cf_dialect {
 	 * its members see. NULL: not shown in this protocol. */
 	struct cf_frame *(*render_rules)(const char *room, const struct cf_rules *r,
 	                                 const struct cf_rules_change *c);
-	/* The session's user is being removed from room: c is the kick or ban, or NULL when the
-	 * room's rules no longer let it in (a private room it has no role in). Called before the
-	 * membership goes; the dialect tells its client. NULL: the registry closes the session
+	/* The operator's notice to every session (docs/protocol.md "notice"). NULL: not shown in
+	 * this protocol. */
+	struct cf_frame *(*render_notice)(const char *text, int64_t ts_ms);
+	/* The session's user is being removed from room: c is the kick, ban or close, or NULL when
+	 * the room's rules no longer let it in (a private room it has no role in). Called before
+	 * the membership goes; the dialect tells its client. NULL: the registry closes the session
 	 * (1008), as a protocol that cannot say it has no other way to. */
 	void (*kicked)(struct cf_sess *s, const char *room, const struct cf_rules_change *c);
 	/* The user's read marker in room moved to seq (another session of the same user, or this

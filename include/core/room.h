@@ -261,7 +261,9 @@ void cf_room_leave_all(struct cf_registry *reg, struct cf_sess *s);
 /* The rules of room changed (the bus tells every node that follows it): the local members
  * hear it through their dialects' render_rules; members the change removes (c a kick or a
  * ban of their user, or rules they no longer meet: a private room they have no role in) leave
- * the room, told through their dialect's kicked() first. r NULL: the room has no rules. */
+ * the room, told through their dialect's kicked() first. r NULL: the room has no rules. A
+ * close (c) removes every member and frees the room, its history with it: room must not be the
+ * room's own name. */
 struct cf_rules;
 struct cf_rules_change;
 void cf_room_rules_changed(struct cf_registry *reg, const char *room, const struct cf_rules *r,
@@ -315,6 +317,9 @@ struct cf_user *cf_registry_user_next(struct cf_user *u);
 /* Queues a direct message to every local session of user m->room; returns how many. A held
  * message (cf_msg.held) the user's sessions here were given already is not given again (0). */
 uint32_t cf_registry_deliver_dm(struct cf_registry *reg, struct cf_msg *m);
+/* The operator's notice to every session of every user on this node, in its dialect's form
+ * (struct cf_dialect render_notice; not shown in the others). */
+void cf_registry_notice(struct cf_registry *reg, const char *text, int64_t ts_ms);
 
 /* Takes one of ip's room-creation tokens (rooms.create_rate_per_ip per minute, seed 002's
  * POST /chat): 0, -EBUSY (none left), -ENOMEM. */

@@ -50,6 +50,7 @@ enum cf_rules_op {
 	CF_RULES_UNBAN,
 	CF_RULES_MUTE, /* target may not send until */
 	CF_RULES_UNMUTE,
+	CF_RULES_CLOSE, /* the rules go, every member is removed, the history dropped */
 };
 
 struct cf_rules_change {
@@ -78,13 +79,15 @@ int cf_rules_may_send(const struct cf_rules *r, const char *uid, int proven, int
  * room that has rules), -ENOENT (any other change of a room without rules), -EPERM (the actor's
  * role does not allow it; also a change of someone whose role is not below the actor's, unless
  * the actor is an owner), -EBUSY (it would leave the room without an owner), -E2BIG (more than
- * max_users entries), -EINVAL (a field out of range). Moderators kick, ban, mute and (private
- * rooms) give the member role; owners also change topic, kind and every role. -EALREADY: a role
- * the target has already (allowed, but nothing changes: callers answer it as done). */
+ * max_users entries), -EINVAL (a field out of range). CLOSE is an owner's, or the operator's,
+ * who may close a room without rules too (it empties the room). Moderators kick, ban, mute and
+ * (private rooms) give the member role; owners also change topic, kind and every role. -EALREADY: a
+ * role the target has already (allowed, but nothing changes: callers answer it as done). */
 int cf_rules_check(const struct cf_rules *r, const struct cf_rules_change *c, int64_t now,
                    uint32_t max_users);
-/* Applies a change cf_rules_check() allowed; version + 1. Entries whose role is none and whose
- * ban and mute have passed are dropped. 0 or -ENOMEM (r unchanged). */
+/* Applies a change cf_rules_check() allowed (not CLOSE: the caller drops the rules); version + 1.
+ * Entries whose role is none and whose ban and mute have passed are dropped. 0 or -ENOMEM (r
+ * unchanged). */
 int cf_rules_apply(struct cf_rules *r, const struct cf_rules_change *c, int64_t now);
 
 /* The rules as JSON, the form they are kept and shown in: {"v","kind","topic","creator",

@@ -138,6 +138,14 @@ cf_bus_typing(struct cf_bus *b, const struct cf_typing *t)
 }
 
 int
+cf_bus_notice(struct cf_bus *b, const char *text, int64_t ts_ms)
+{
+	if (!b || !b->ops->notice)
+		return -EOPNOTSUPP;
+	return b->ops->notice(b, text, ts_ms);
+}
+
+int
 cf_bus_directory(struct cf_bus *b, const char *prefix, const char *after, uint32_t limit,
                  cf_bus_dir_cb *cb, void *ud)
 {
@@ -310,6 +318,12 @@ reg_read(void *ud, const char *uid, const char *room, uint64_t seq)
 	cf_registry_read_deliver(ud, uid, room, seq);
 }
 
+static void
+reg_notice(void *ud, const char *text, int64_t ts_ms)
+{
+	cf_registry_notice(ud, text, ts_ms);
+}
+
 static const struct cf_rules *
 reg_rules(void *b, const char *room)
 {
@@ -328,6 +342,7 @@ cf_bus_host_registry(struct cf_bus_host *h, struct cf_registry *reg)
 	                          .rules_changed = reg_rules_changed,
 	                          .read = reg_read,
 	                          .room_users = reg_room_users,
+	                          .notice = reg_notice,
 	                          .ud = reg};
 }
 

@@ -953,7 +953,8 @@ removed_by(struct cf_room *room, const struct cf_rules *r, const struct cf_rules
 		struct cf_member *mb = lws_container_of(d, struct cf_member, in_room);
 		const char *uid = mb->sess->user_id;
 
-		if (mb->counted && ((c && (c->op == CF_RULES_KICK || c->op == CF_RULES_BAN) &&
+		if (mb->counted && ((c && c->op == CF_RULES_CLOSE) ||
+		                    (c && (c->op == CF_RULES_KICK || c->op == CF_RULES_BAN) &&
 		                     c->target && !strcmp(c->target, uid)) ||
 		                    cf_rules_may_join(r, uid, proven(uid), now) < 0))
 			return mb;
@@ -962,25 +963,20 @@ removed_by(struct cf_room *room, const struct cf_rules *r, const struct cf_rules
 	return NULL;
 }
 
-void
-cf_room_rules_changed(struct cf_registry *reg, const char *name, const struct cf_rules *r,
-                      const struct cf_rules_change *c)
+/* The room's counted members see the rules event of their dialect. */
+static void
+rules_tell(struct cf_registry *reg, struct cf_room *room, const struct cf_rules *r,
+           const struct cf_rules_change *c)
 {
-	struct cf_room *room = cf_room_find(reg, name);
 	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
-	int64_t now = (int64_t)time(NULL);
-	struct cf_member *mb;
 
-	if (!room || !room->members.count)
-		return;
-	/* Every member hears of the change, those it removes too: they learn why. */
 	lws_start_foreach_dll (struct lws_dll2 *, d, room->members.head) {
 		struct cf_member *m = lws_container_of(d, struct cf_member, in_room);
 		const struct cf_dialect *dl = m->sess->dialect;
 
 		if (m->counted && dl->render_rules) {
 			if (!frames[dl->id])
-				frames[dl->id] = dl->render_rules(name, r, c);
+				frames[dl->id] = dl->render_rules(room->name, r, c);
 			if (frames[dl->id])
 				push(reg, m->sess, frames[dl->id]);
 		}
@@ -988,6 +984,52 @@ cf_room_rules_changed(struct cf_registry *reg, const char *name, const struct cf
 	lws_end_foreach_dll(d);
 	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
 		cf_frame_unref(frames[i]);
+}
+
+/* A closed room: every member is told and removed, and what this node keeps of it (history,
+ * mirror) goes with it, so that its name is new again. Members still waiting for a catch-up
+ * stay: theirs is a join into a room without rules. */
+static void
+close_room(struct cf_registry *reg, const char *name, const struct cf_rules_change *c)
+{
+	struct cf_room *room = cf_room_find(reg, name);
+	struct cf_member *mb;
+
+	if (!room)
+		return;
+	rules_tell(reg, room, NULL, c);
+	while ((room = cf_room_find(reg, name)) && (mb = removed_by(room, NULL, c, 0))) {
+		struct cf_sess *s = mb->sess;
+
+		cf_metrics.rules_removed_total++;
+		if (s->dialect->kicked)
+			s->dialect->kicked(s, name, c);
+		else
+			cf_sess_close(s, 1008, "the room was closed");
+		member_remove(reg, mb);
+	}
+	room = cf_room_find(reg, name);
+	if (room && !room->members.count)
+		room_free(reg, room);
+}
+
+void
+cf_room_rules_changed(struct cf_registry *reg, const char *name, const struct cf_rules *r,
+                      const struct cf_rules_change *c)
+{
+	struct cf_room *room = cf_room_find(reg, name);
+	int64_t now = (int64_t)time(NULL);
+	struct cf_member *mb;
+
+	/* name is the caller's: it outlives the room, which the close frees. */
+	if (c && c->op == CF_RULES_CLOSE) {
+		close_room(reg, name, c);
+		return;
+	}
+	if (!room || !room->members.count)
+		return;
+	/* Every member hears of the change, those it removes too: they learn why. */
+	rules_tell(reg, room, r, c);
 	/* One at a time: a removal changes the list, and the last one may free the room. */
 	while ((mb = removed_by(room, r, c, now))) {
 		struct cf_sess *s = mb->sess;

@@ -172,6 +172,8 @@ cf_rules_check(const struct cf_rules *r, const struct cf_rules_change *c, int64_
 		/* The operator may make a room without an owner (target NULL). */
 		return c->actor || !c->target || c->target[0] ? 0 : -EINVAL;
 	}
+	if (c->op == CF_RULES_CLOSE && !c->actor)
+		return 0; /* the operator empties any room */
 	if (!r)
 		return -ENOENT;
 	switch (c->op) {
@@ -182,6 +184,8 @@ cf_rules_check(const struct cf_rules *r, const struct cf_rules_change *c, int64_
 	case CF_RULES_KIND:
 		if (c->kind > CF_KIND_ANNOUNCE)
 			return -EINVAL;
+		return actor >= CF_ROLE_OWNER ? 0 : -EPERM;
+	case CF_RULES_CLOSE:
 		return actor >= CF_ROLE_OWNER ? 0 : -EPERM;
 	case CF_RULES_ROLE:
 		if (!c->target || c->role > CF_ROLE_OWNER)
@@ -296,6 +300,7 @@ cf_rules_apply(struct cf_rules *r, const struct cf_rules_change *c, int64_t now)
 		r->kind = c->kind;
 		break;
 	case CF_RULES_KICK:
+	case CF_RULES_CLOSE:
 		return 0;
 	default:
 		u = get(r, c->target);

@@ -160,3 +160,29 @@ cf_registry_read_deliver(struct cf_registry *reg, const char *uid, const char *r
 	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
 		cf_frame_unref(frames[i]);
 }
+
+void
+cf_registry_notice(struct cf_registry *reg, const char *text, int64_t ts_ms)
+{
+	struct cf_frame *frames[CF_DIALECT_SLOTS] = {0};
+	uint8_t tried[CF_DIALECT_SLOTS] = {0};
+	struct cf_user *u, *tmp;
+
+	HASH_ITER(hh, reg->users, u, tmp)
+	{
+		for (struct cf_sess *s = u->sessions; s; s = s->user_next) {
+			const struct cf_dialect *dl = s->dialect;
+
+			if (!dl->render_notice)
+				continue;
+			if (!tried[dl->id]) {
+				tried[dl->id] = 1;
+				frames[dl->id] = dl->render_notice(text, ts_ms);
+			}
+			if (frames[dl->id] && reg->host.push)
+				reg->host.push(s, frames[dl->id]);
+		}
+	}
+	for (int i = 0; i < CF_DIALECT_SLOTS; i++)
+		cf_frame_unref(frames[i]);
+}

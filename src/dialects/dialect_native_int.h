@@ -89,6 +89,7 @@ int cf_native_cmd_read(struct cmd *c);
 int cf_native_cmd_unread(struct cmd *c);
 int cf_native_cmd_rooms(struct cmd *c);
 struct cf_frame *cf_native_render_read(const char *room, uint64_t seq);
+struct cf_frame *cf_native_render_notice(const char *text, int64_t ts_ms);
 struct cf_frame *cf_native_render_read_of(const char *room, const char *uid, const char *uname,
                                           uint64_t seq);
 

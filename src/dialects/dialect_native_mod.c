@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* dialect_native_mod.c - confab.v1's rooms with owners and rules (docs/protocol.md): create,
- * room (what the rules say), topic, kind, role, kick, ban, unban, mute, unmute; the rules event
- * and the kicked event. The decisions are core/rules.c's, made by the bus where the rules are
+ * room (what the rules say), topic, kind, role, kick, ban, unban, mute, unmute, close; the rules
+ * event and the kicked event. The decisions are core/rules.c's, made by the bus where the rules are
  * kept (bus.h rules_change); each command waits for it, holding the session's later commands
  * back so that replies keep their order. */
 #include "base/ident.h"
@@ -31,6 +31,7 @@ static const char *const op_names[] = {
         [CF_RULES_CREATE] = "create", [CF_RULES_TOPIC] = "topic", [CF_RULES_KIND] = "kind",
         [CF_RULES_ROLE] = "role",     [CF_RULES_KICK] = "kick",   [CF_RULES_BAN] = "ban",
         [CF_RULES_UNBAN] = "unban",   [CF_RULES_MUTE] = "mute",   [CF_RULES_UNMUTE] = "unmute",
+        [CF_RULES_CLOSE] = "close",
 };
 
 /* ---- what the rules look like on the wire ---- */
@@ -105,7 +106,10 @@ cf_native_kicked(struct cf_sess *s, const char *room, const struct cf_rules_chan
 
 	if (!o)
 		return;
-	if (c) {
+	if (c && c->op == CF_RULES_CLOSE) {
+		json_object_set_new(o, "by", c->actor ? json_string(c->actor) : json_null());
+		json_object_set_new(o, "reason", json_string("closed"));
+	} else if (c) {
 		json_object_set_new(o, "by", c->actor ? json_string(c->actor) : json_null());
 		json_object_set_new(o, "ban", json_boolean(c->op == CF_RULES_BAN));
 		if (c->op == CF_RULES_BAN && c->until != CF_RULES_FOREVER)
@@ -372,6 +376,8 @@ cf_native_cmd_rules(struct cmd *c)
 			return fail(c, "bad_request",
 			            "topic is up to %d bytes of UTF-8 without control characters",
 			            CF_RULES_TOPIC_MAX);
+		break;
+	case CF_RULES_CLOSE:
 		break;
 	default:
 		r = cf_native_get_str(c, "user", &str, &len);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* dialect_native_render.c - core events as confab.v1 events (docs/protocol.md): msg (confab's
- * JSON object of a message, msg.c), join/leave presence, typing, dm, gap, bye. */
+ * JSON object of a message, msg.c), join/leave presence, typing, dm, gap, bye, notice. */
 #include "core/frame.h"
 #include "dialects/dialect_native_int.h"
 
@@ -73,4 +73,12 @@ cf_native_render_gap(const char *room, uint64_t epoch, uint64_t seq)
 {
 	return cf_frame_from_json(json_pack("{s:s,s:s,s:I,s:I}", "ev", "gap", "room", room, "epoch",
 	                                    (json_int_t)epoch, "seq", (json_int_t)seq));
+}
+
+/* {"ev":"notice","text","ts"}: the operator's word to everyone. */
+struct cf_frame *
+cf_native_render_notice(const char *text, int64_t ts_ms)
+{
+	return cf_frame_from_json(
+	        json_pack("{s:s,s:s,s:I}", "ev", "notice", "text", text, "ts", (json_int_t)ts_ms));
 }

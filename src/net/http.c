@@ -276,6 +276,8 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			sfx = "/messages";
 		else if (plen > sizeof(rooms) - 1 + 6 && !strcmp(path + plen - 6, "/rules"))
 			sfx = "/rules";
+		else if (plen > sizeof(rooms) - 1 + 8 && !strcmp(path + plen - 8, "/members"))
+			sfx = "/members";
 		if (!sfx)
 			return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 		nlen = plen - (sizeof(rooms) - 1) - strlen(sfx);
@@ -292,9 +294,15 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 				                     "method_not_allowed", "use GET");
 			return cf_http_api_history(wsi, p, p->room);
 		}
+		if (!strcmp(sfx, "/members")) {
+			if (m != 'G')
+				return cf_http_error(wsi, p, 405, "Allow: GET\r\n",
+				                     "method_not_allowed", "use GET");
+			p->auth_ok = cf_http_api_auth(wsi, p->srv);
+			return cf_http_api_members(wsi, p);
+		}
 		if (!strcmp(sfx, "/rules") && m == 'G') {
-			p->auth_ok =
-			        !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+			p->auth_ok = cf_http_api_auth(wsi, p->srv);
 			return cf_http_api_get_rules(wsi, p);
 		}
 		if (m != 'P' && !strcmp(sfx, "/rules"))
@@ -304,16 +312,25 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 			return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
 			                     "use POST");
 		p->route = !strcmp(sfx, "/rules") ? R_POST_RULES : R_POST_MESSAGE;
-		p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+		p->auth_ok = cf_http_api_auth(wsi, p->srv);
 		return 0; /* the body follows */
 	}
 	if (api && !strncmp(path, "/api/v1/users/", 14))
 		return cf_http_api_users(wsi, p, path + 14, m);
+	if (api && !strcmp(path, "/api/v1/notice")) {
+		if (m != 'P')
+			return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
+			                     "use POST");
+		p->route = R_POST_NOTICE;
+		p->auth_ok = cf_http_api_auth(wsi, p->srv);
+		return 0; /* the body follows */
+	}
 	/* /healthz answers on every listener (probes); the rest of the API where a dialect
 	 * asking for it (confab.v1) is. */
 	if (m != 'G') {
 		if (!strcmp(path, "/healthz") ||
-		    (api && (!strcmp(path, "/metrics") || !strcmp(path, "/api/v1/rooms"))) ||
+		    (api && (!strcmp(path, "/metrics") || !strcmp(path, "/api/v1/rooms") ||
+		             !strcmp(path, "/api/v1/users"))) ||
 		    (!strcmp(path, "/") && *cf_http_www(wsi)))
 			return cf_http_error(wsi, p, 405, "Allow: GET\r\n", "method_not_allowed",
 			                     "use GET");
@@ -325,6 +342,10 @@ on_http(struct lws *wsi, struct http_pss *p, const char *path)
 		return cf_http_api_metrics(wsi, p);
 	if (api && !strcmp(path, "/api/v1/rooms"))
 		return cf_http_api_rooms(wsi, p);
+	if (api && !strcmp(path, "/api/v1/users")) {
+		p->auth_ok = cf_http_api_auth(wsi, p->srv);
+		return cf_http_api_online(wsi, p);
+	}
 	return cf_http_static(wsi, p, path);
 }
 
@@ -579,6 +600,8 @@ cf_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 			return cf_http_api_post_dm(wsi, p) < 0 ? -1 : 0;
 		if (p->route == R_POST_RULES)
 			return cf_http_api_post_rules(wsi, p) < 0 ? -1 : 0;
+		if (p->route == R_POST_NOTICE)
+			return cf_http_api_post_notice(wsi, p) < 0 ? -1 : 0;
 		if (p->route == R_DIALECT)
 			return dialect_body(wsi, p) < 0 ? -1 : 0;
 		if (p->route != R_POST_MESSAGE)

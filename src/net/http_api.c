@@ -476,7 +476,7 @@ cf_http_api_users(struct lws *wsi, struct http_pss *p, const char *rest, int met
 		return cf_http_error(wsi, p, 405, "Allow: POST\r\n", "method_not_allowed",
 		                     "use POST");
 	p->route = R_POST_DM;
-	p->auth_ok = !*p->srv->env.cfg->admin_token ? -1 : cf_http_api_auth(wsi, p->srv);
+	p->auth_ok = cf_http_api_auth(wsi, p->srv);
 	return 0; /* the body follows */
 }
 
@@ -558,8 +558,8 @@ cf_http_api_get_rules(struct lws *wsi, struct http_pss *p)
 int
 cf_http_api_post_rules(struct lws *wsi, struct http_pss *p)
 {
-	static const char *const ops[] = {"create", "topic", "kind", "role",  "kick",
-	                                  "ban",    "unban", "mute", "unmute"};
+	static const char *const ops[] = {"create", "topic", "kind", "role",   "kick",
+	                                  "ban",    "unban", "mute", "unmute", "close"};
 	const struct cf_config *cfg = p->srv->env.cfg;
 	struct cf_rules_change c = {0};
 	const char *op = NULL, *user = NULL, *role = "none", *kind = "open", *topic = NULL;
@@ -611,4 +611,101 @@ cf_http_api_post_rules(struct lws *wsi, struct http_pss *p)
 		                     "the rules cannot be changed: %s", strerror(-r));
 	p->waiting = 1;
 	return 0;
+}
+
+/* ---- the operator's views and notices (the admin page, www/admin/) ---- */
+
+#define LIST_MAX 1000 /* most entries of one answer: rooms may hold 10k users */
+
+/* GET /api/v1/rooms/<room>/members?limit=: the users this node knows present in the room
+ * (cluster mode: every node's, in a room this node follows; none in one it does not). */
+int
+cf_http_api_members(struct lws *wsi, struct http_pss *p)
+{
+	const struct cf_room *room = cf_room_find(p->srv->env.reg, p->room);
+	long long limit = urlarg_uint(wsi, "limit", 100);
+	int answered, r = admin_only(wsi, p, &answered);
+	const struct cf_presence *u;
+	json_t *a;
+	size_t n = 0;
+
+	if (answered)
+		return r;
+	if (limit < 1 || limit > LIST_MAX)
+		return cf_http_error(wsi, p, 400, NULL, "bad_request", "limit in [1, %d]",
+		                     LIST_MAX);
+	a = json_array();
+	for (u = room ? cf_room_presence_first(room) : NULL; a && u && n < (size_t)limit;
+	     u = cf_room_presence_next(u), n++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "id", u->id, "name",
+		                                   cf_presence_name(u), "here", u->sessions > 0));
+	return cf_http_respond_json(wsi, p, 200, NULL,
+	                            json_pack("{s:s,s:o,s:I,s:b,s:b}", "room", p->room, "members",
+	                                      a, "total", (json_int_t)(room ? room->nusers : 0),
+	                                      "more", u != NULL, "followed",
+	                                      room && room->sync == CF_ROOM_LIVE));
+}
+
+/* GET /api/v1/users?limit=: this node's connections, and the users who hold them. */
+int
+cf_http_api_online(struct lws *wsi, struct http_pss *p)
+{
+	struct cf_registry *reg = p->srv->env.reg;
+	long long limit = urlarg_uint(wsi, "limit", 100);
+	int answered, r = admin_only(wsi, p, &answered);
+	struct cf_user *u;
+	json_t *a;
+	size_t n = 0, total = 0;
+
+	if (answered)
+		return r;
+	if (limit < 1 || limit > LIST_MAX)
+		return cf_http_error(wsi, p, 400, NULL, "bad_request", "limit in [1, %d]",
+		                     LIST_MAX);
+	a = json_array();
+	for (u = cf_registry_user_first(reg); u; u = cf_registry_user_next(u), total++)
+		if (a && n < (size_t)limit && u->sessions) {
+			json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:s}", "id", u->id, "name",
+			                                   u->sessions->user_name, "sessions",
+			                                   (json_int_t)u->nsessions, "dialect",
+			                                   u->sessions->dialect->name));
+			n++;
+		}
+	return cf_http_respond_json(wsi, p, 200, NULL,
+	                            json_pack("{s:s,s:I,s:o,s:I,s:b}", "node", p->srv->env.node_id,
+	                                      "connections", (json_int_t)p->srv->sessions.count,
+	                                      "users", a, "total", (json_int_t)total, "more",
+	                                      n < total));
+}
+
+/* POST /api/v1/notice {"text"}: to every session on every node. */
+int
+cf_http_api_post_notice(struct lws *wsi, struct http_pss *p)
+{
+	const struct cf_config *cfg = p->srv->env.cfg;
+	int answered, r = admin_only(wsi, p, &answered);
+	int64_t ts = cf_wall_ms();
+	json_t *o, *t;
+
+	if (answered)
+		return r;
+	if (p->too_big)
+		return cf_http_error(wsi, p, 413, NULL, "too_big", "body over %d bytes", BODY_MAX);
+	o = json_loadb(p->post ? p->post : "", p->post_len, 0, NULL);
+	t = json_object_get(o, "text");
+	if (!json_is_object(o) || !json_is_string(t))
+		r = cf_http_error(wsi, p, 400, NULL, "bad_request",
+		                  "body must be a JSON object with string 'text'");
+	else if (!json_string_length(t) || json_string_length(t) > (size_t)cfg->max_text ||
+	         strlen(json_string_value(t)) != json_string_length(t))
+		r = cf_http_error(wsi, p, 400, NULL, "text_too_long", "text must be 1 to %d bytes",
+		                  cfg->max_text);
+	else if ((r = cf_bus_notice(p->srv->env.bus, json_string_value(t), ts)) < 0)
+		r = cf_http_error(wsi, p, 503, NULL, "unavailable", "the notice was not sent: %s",
+		                  strerror(-r));
+	else
+		r = cf_http_respond_json(wsi, p, 200, NULL,
+		                         json_pack("{s:b,s:I}", "sent", 1, "ts", (json_int_t)ts));
+	json_decref(o);
+	return r;
 }

@@ -18,9 +18,10 @@ struct cf_dialect;
 enum route {
 	R_NONE,
 	R_POST_MESSAGE,
-	R_POST_DM,    /* POST /api/v1/users/<id>/messages; p->room holds the user id */
-	R_DIALECT,    /* a dialect's request with a body (p->dialect); p->room holds the path */
-	R_POST_RULES, /* POST /api/v1/rooms/<room>/rules: a change of the room's rules */
+	R_POST_DM,     /* POST /api/v1/users/<id>/messages; p->room holds the user id */
+	R_DIALECT,     /* a dialect's request with a body (p->dialect); p->room holds the path */
+	R_POST_RULES,  /* POST /api/v1/rooms/<room>/rules: a change of the room's rules */
+	R_POST_NOTICE, /* POST /api/v1/notice: the operator's notice to every session */
 };
 
 struct http_pss {
@@ -60,6 +61,7 @@ int cf_http_api_healthz(struct lws *wsi, struct http_pss *p);
 int cf_http_api_metrics(struct lws *wsi, struct http_pss *p);
 int cf_http_api_rooms(struct lws *wsi, struct http_pss *p);
 int cf_http_api_history(struct lws *wsi, struct http_pss *p, const char *name);
+/* The admin token: 1 given, 0 missing or wrong, -1 the admin API is off (no token set). */
 int cf_http_api_auth(struct lws *wsi, struct cf_server *srv);
 int cf_http_api_users(struct lws *wsi, struct http_pss *p, const char *rest, int method);
 int cf_http_api_post_message(struct lws *wsi, struct http_pss *p);
@@ -68,6 +70,9 @@ int cf_http_api_post_dm(struct lws *wsi, struct http_pss *p);
  * /api/v1/rooms/<p->room>/rules; both take the admin token. */
 int cf_http_api_get_rules(struct lws *wsi, struct http_pss *p);
 int cf_http_api_post_rules(struct lws *wsi, struct http_pss *p);
+int cf_http_api_members(struct lws *wsi, struct http_pss *p);
+int cf_http_api_online(struct lws *wsi, struct http_pss *p);
+int cf_http_api_post_notice(struct lws *wsi, struct http_pss *p);
 
 /* http_static.c: the directory the request's listener serves at / ("" for none), and a file of
  * it (or 404). */

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Not lws_get_mimetype(): lws 4.1.6 types text without "; charset=utf-8" and fonts as
  * application/font-woff and application/x-font-ttf, lacks .webp and .map, and matches any case
@@ -72,21 +73,33 @@ static_name_ok(const char *name)
 }
 
 /* Serves a file of the listener's static directory (www=, or server.www_dir where confab.v1 is
- * mounted), subdirectories included (seed 001's bundle has static/js/, avatars/). */
+ * mounted), subdirectories included (seed 001's bundle has static/js/, avatars/). A directory's
+ * path ending in '/' is its index.html; without the '/' it is redirected there, so that the
+ * page's relative links resolve inside it (/admin -> /admin/). */
 int
 cf_http_static(struct lws *wsi, struct http_pss *p, const char *path)
 {
 	static const char static_headers[] = "Cache-Control: no-cache\r\nConnection: close\r\n";
-	const char *dir = cf_http_www(wsi), *name = path + 1, *mime;
-	char full[1024];
+	const char *dir = cf_http_www(wsi), *mime;
+	char full[1024], name[512], loc[600];
+	struct stat st;
+	size_t len = strlen(path + 1);
 	int n;
 
-	if (!strcmp(path, "/"))
-		name = "index.html";
-	mime = mime_of(name);
-	if (!*dir || !mime || !static_name_ok(name))
+	n = snprintf(name, sizeof(name), "%s%s", path + 1,
+	             !len || path[len] == '/' ? "index.html" : "");
+	if (n < 0 || (size_t)n >= sizeof(name) || !*dir || !static_name_ok(name))
 		return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
-	snprintf(full, sizeof(full), "%s/%s", dir, name);
+	n = snprintf(full, sizeof(full), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(full))
+		return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
+	mime = mime_of(name);
+	if (!mime && !stat(full, &st) && S_ISDIR(st.st_mode)) {
+		snprintf(loc, sizeof(loc), "Location: %s/\r\n", path);
+		return cf_http_error(wsi, p, 301, loc, "moved", "see %s/", path);
+	}
+	if (!mime)
+		return cf_http_error(wsi, p, 404, NULL, "not_found", "no such resource");
 	n = lws_serve_http_file(wsi, full, mime, static_headers, (int)sizeof(static_headers) - 1);
 	/* n > 0: lws answered 404 itself (the file is not there); either way the connection
 	 * ends here, as after every answer. */

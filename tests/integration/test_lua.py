@@ -146,7 +146,7 @@ def test_fetch_reads_after_a_seq_with_presence(redis):
 def test_rules_written_only_on_the_version_read_and_bounded(redis):
     def keys(room, creator="alice"):
         return [P + "rules:" + room, P + "ruled", P + "created:" + creator, P + "meta:" + room,
-                P + "presence:" + room]
+                P + "presence:" + room, P + "log:" + room]
 
     def put(room, read, new, j, mode="change", max_ruled="3", max_created="2", creator="alice"):
         return ev(redis, "rules", keys(room, creator), read, new, j, P + "room:" + room,
@@ -175,6 +175,26 @@ def test_rules_written_only_on_the_version_read_and_bounded(redis):
     assert put("e", "0", "1", '{"v":1}', "create") == "quota"
     assert put("e", "0", "1", '{"v":1}', "create", creator="bob") == "ok"
     assert put("f", "0", "1", '{"v":1}', "create", creator="carl") == "full"
+    # A close names the version it read; it takes the rules, the history, the directory entry
+    # and the creator's count, and is published.
+    redis.call("HSET", P + "meta:a", "epoch", "1", "seq", "3")
+    redis.call("XADD", P + "log:a", "1-0", "m", "x")
+    assert put("a", "1", "0", "", "close") == "conflict"
+    assert put("a", "2", "0", "", "close") == "ok"
+    assert sub.get() == '{"q":1}'
+    for k in ("rules:a", "meta:a", "log:a"):
+        assert redis.call("EXISTS", P + k) == 0, k
+    assert "a" not in redis.call("ZRANGE", P + "ruled", "0", "-1")
+    assert redis.call("SMEMBERS", P + "created:alice") == ["d"]
+    assert put("a", "0", "1", '{"v":1}', "create") == "ok"
+    # A room without rules closes too (its history goes), with no creator's set to touch.
+    redis.call("HSET", P + "meta:plain", "epoch", "1", "seq", "1")
+    k = keys("plain")
+    k[2] = k[1]
+    assert ev(redis, "rules", k, "0", "0", "", P + "room:plain", '{"q":1}', "plain", "close",
+              "3", "2") == "ok"
+    assert redis.call("EXISTS", P + "meta:plain") == 0
+    assert redis.call("ZCARD", P + "ruled") == 3
     sub.close()
 
 

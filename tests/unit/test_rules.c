@@ -215,6 +215,24 @@ test_json_round_trip_and_hostile(void **state)
 	cf_rules_fini(&back);
 }
 
+/* Only an owner closes a room; the operator closes any, even one without rules. */
+static void
+test_close(void **state)
+{
+	struct cf_rules r;
+	struct cf_rules_change op = {.op = CF_RULES_CLOSE};
+
+	room(&r, CF_KIND_OPEN);
+	assert_int_equal(change(&r, CF_RULES_CLOSE, "mo", NULL, 0, 0), -EPERM);
+	assert_int_equal(change(&r, CF_RULES_CLOSE, "mem", NULL, 0, 0), -EPERM);
+	assert_int_equal(change(&r, CF_RULES_CLOSE, "stranger", NULL, 0, 0), -EPERM);
+	assert_int_equal(change(&r, CF_RULES_CLOSE, "alice", NULL, 0, 0), 0);
+	assert_int_equal(change(NULL, CF_RULES_CLOSE, "alice", NULL, 0, 0), -ENOENT);
+	assert_int_equal(cf_rules_check(NULL, &op, NOW, MAX), 0);
+	assert_int_equal(cf_rules_check(&r, &op, NOW, MAX), 0);
+	cf_rules_fini(&r);
+}
+
 int
 main(void)
 {
@@ -225,6 +243,7 @@ main(void)
 	        cmocka_unit_test(test_who_may_change_what),
 	        cmocka_unit_test(test_bounds),
 	        cmocka_unit_test(test_json_round_trip_and_hostile),
+	        cmocka_unit_test(test_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -611,6 +611,15 @@ local_directory(struct cf_bus *b, const char *prefix, const char *after, uint32_
 	return 0;
 }
 
+/* The one node: its sessions hear it now. */
+static int
+local_notice(struct cf_bus *b, const char *text, int64_t ts_ms)
+{
+	if (b->host.notice)
+		b->host.notice(b->host.ud, text, ts_ms);
+	return 0;
+}
+
 static int
 local_rules_get(struct cf_bus *b, const char *room, cf_bus_rules_cb *cb, void *ud)
 {
@@ -744,6 +753,7 @@ static const struct cf_bus_ops local_ops = {
         .rules_change = local_rules_change,
         .read_set = local_read_set,
         .directory = local_directory,
+        .notice = local_notice,
         .read_get = local_read_get,
         .stop = local_stop,
         .free = local_free,

@@ -235,6 +235,20 @@ cf_rules_file_change(struct cf_rules_file *f, const char *room, const struct cf_
 	}
 	if (c->op == CF_RULES_KICK)
 		return 0; /* nothing to keep */
+	if (c->op == CF_RULES_CLOSE) {
+		/* The rules go: the name, its place in the directory, its creator's count. */
+		struct ruled *e = find(f, room);
+
+		if (!e)
+			return 0;
+		r = save(f, room, NULL);
+		if (r < 0)
+			return r;
+		HASH_DEL(f->rooms, e);
+		ruled_free(e);
+		f->n--;
+		return 0;
+	}
 	cf_rules_init(&next);
 	r = cur ? cf_rules_copy(&next, cur) : 0;
 	if (r == 0)

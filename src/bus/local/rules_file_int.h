@@ -21,7 +21,7 @@ void cf_rules_file_free(struct cf_rules_file *f);
 const struct cf_rules *cf_rules_file_get(const struct cf_rules_file *f, const char *room);
 /* Checks c (cf_rules_check(), and for a create the bounds: -ENOSPC, -EDQUOT), applies it and
  * writes the file before keeping the result (-EIO: not written, nothing changed). A kick
- * changes nothing and is only checked. */
+ * changes nothing and is only checked; a close removes the room's rules. */
 int cf_rules_file_change(struct cf_rules_file *f, const char *room, const struct cf_rules_change *c,
                          int64_t now);
 

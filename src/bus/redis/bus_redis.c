@@ -139,7 +139,9 @@ on_message(void *ud, const char *channel, size_t clen, const char *payload, size
 	size_t pl = strlen(b->cfg->redis_prefix);
 
 	if (payload) {
-		if (clen > pl + 5 && !memcmp(channel + pl, "user:", 5))
+		if (clen == pl + 6 && !memcmp(channel + pl, "notice", 6))
+			cf_bus_redis_on_notice(b, payload, plen);
+		else if (clen > pl + 5 && !memcmp(channel + pl, "user:", 5))
 			cf_bus_redis_on_dm(b, payload, plen);
 		else
 			cf_bus_redis_on_live(b, payload, plen);
@@ -238,6 +240,13 @@ on_up(void *ud)
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		load_script(b, all[i]);
 	alive_cb(&b->sul_alive);
+	/* The operator's notices are the cluster's: shard 0 carries them. */
+	if (b->idx == 0) {
+		char ch[512];
+
+		if (cf_bus_redis_notice_channel(b, ch, sizeof(ch)) == 0)
+			(void)cf_redis_subscribe(b->redis, ch);
+	}
 	for (struct cf_user *u = cf_registry_user_first(b->reg); u; u = cf_registry_user_next(u))
 		if (owns(b, u->id))
 			cf_bus_redis_user(&b->bus, u->id, 1);
@@ -394,6 +403,7 @@ static const struct cf_bus_ops cf_bus_redis_ops = {
         .rules_change = cf_bus_redis_rules_change,
         .read_set = cf_bus_redis_read_set,
         .directory = cf_bus_redis_directory,
+        .notice = cf_bus_redis_notice,
         .read_get = cf_bus_redis_read_get,
         .store = redis_store,
         .stop = redis_stop,

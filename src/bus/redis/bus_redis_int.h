@@ -279,4 +279,11 @@ int cf_bus_redis_typing(struct cf_bus *bus, const struct cf_typing *t);
 int cf_bus_redis_typing_parse(json_t *o, struct cf_typing *t);
 void cf_bus_redis_on_typing(struct bus_redis *b, json_t *o);
 
+/* bus_redis_notice.c */
+int cf_bus_redis_notice(struct cf_bus *bus, const char *text, int64_t ts_ms);
+/* <prefix>notice into buf: 0 or -ENAMETOOLONG. */
+int cf_bus_redis_notice_channel(const struct bus_redis *b, char *buf, size_t len);
+/* A message on the notice channel (hostile). */
+void cf_bus_redis_on_notice(struct bus_redis *b, const char *payload, size_t len);
+
 #endif

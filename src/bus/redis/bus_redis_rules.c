@@ -30,10 +30,18 @@ struct rules_op {
 	char topic[CF_RULES_TOPIC_MAX + 1];
 };
 
-static const char *const op_names[] = {"create", "topic", "kind", "role",  "kick",
-                                       "ban",    "unban", "mute", "unmute"};
+static const char *const op_names[] = {"create", "topic", "kind", "role",   "kick",
+                                       "ban",    "unban", "mute", "unmute", "close"};
 
 static void send_read(struct req *q);
+
+/* A change after which the room keeps no new rules: a kick (nothing changes), a close (the
+ * rules go). */
+static int
+keeps_none(enum cf_rules_op op)
+{
+	return op == CF_RULES_KICK || op == CF_RULES_CLOSE;
+}
 
 static int64_t
 now_s(void)
@@ -201,6 +209,8 @@ cf_bus_redis_on_rules(struct bus_redis *b, json_t *o)
 		}
 		if (!keep(st, r))
 			return; /* older than what is held: it was told already */
+	} else if (i == CF_RULES_CLOSE) {
+		keep(st, NULL);
 	}
 	c = (struct cf_rules_change){.op = (enum cf_rules_op)i,
 	                             .actor = a,
@@ -233,7 +243,7 @@ on_written(void *privdata, redisReply *rep)
 		         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
 		finish(q, -EIO, NULL);
 	} else if (!strcmp(rep->str, "ok")) {
-		finish(q, 0, op->c.op == CF_RULES_KICK ? NULL : &op->next);
+		finish(q, 0, keeps_none(op->c.op) ? NULL : &op->next);
 	} else if (!strcmp(rep->str, "conflict") && ++op->tries < CHANGE_TRIES) {
 		cf_rules_fini(&op->next);
 		cf_rules_init(&op->next);
@@ -254,8 +264,8 @@ write_change(struct req *q, const struct cf_rules *cur)
 {
 	struct bus_redis *b = q->b;
 	struct rules_op *op = q->own;
-	char rk[512], rs[512], ck[512], mk[512], pk[512], ch[512], ver[24], nver[24], mx[16],
-	        mc[16];
+	char rk[512], rs[512], ck[512], mk[512], pk[512], lk[512], ch[512], ver[24], nver[24],
+	        mx[16], mc[16];
 	char *txt = NULL, *msg = NULL;
 	json_t *m;
 	int e = cf_rules_check(cur, &op->c, now_s(), (uint32_t)b->cfg->rooms_max_rule_users);
@@ -271,18 +281,18 @@ write_change(struct req *q, const struct cf_rules *cur)
 	cf_rules_init(&op->next);
 	if (cur)
 		e = cf_rules_copy(&op->next, cur);
-	if (e == 0 && op->c.op != CF_RULES_KICK)
+	if (e == 0 && !keeps_none(op->c.op))
 		e = cf_rules_apply(&op->next, &op->c, now_s());
-	m = e == 0 ? message(q->room, op->c.op == CF_RULES_KICK ? NULL : &op->next, &op->c) : NULL;
+	m = e == 0 ? message(q->room, keeps_none(op->c.op) ? NULL : &op->next, &op->c) : NULL;
 	msg = m ? json_dumps(m, JSON_COMPACT) : NULL;
 	json_decref(m);
-	if (msg && op->c.op != CF_RULES_KICK) {
+	if (msg && !keeps_none(op->c.op)) {
 		json_t *nj = cf_rules_json(&op->next);
 
 		txt = nj ? json_dumps(nj, JSON_COMPACT) : NULL;
 		json_decref(nj);
 	}
-	if (!msg || (op->c.op != CF_RULES_KICK && !txt)) {
+	if (!msg || (!keeps_none(op->c.op) && !txt)) {
 		free(msg);
 		free(txt);
 		finish(q, -ENOMEM, NULL);
@@ -292,35 +302,41 @@ write_change(struct req *q, const struct cf_rules *cur)
 	snprintf(rs, sizeof(rs), "%sruled", b->cfg->redis_prefix);
 	if (op->c.op == CF_RULES_CREATE)
 		key(ck, sizeof(ck), b, "created", op->actor[0] ? op->actor : "-operator-");
+	else if (op->c.op == CF_RULES_CLOSE && cur)
+		key(ck, sizeof(ck), b, "created",
+		    cur->creator && cur->creator[0] ? cur->creator : "-operator-");
 	else
 		snprintf(ck, sizeof(ck), "%s", rs);
 	key(mk, sizeof(mk), b, "meta", q->room);
 	key(pk, sizeof(pk), b, "presence", q->room);
+	key(lk, sizeof(lk), b, "log", q->room);
 	key(ch, sizeof(ch), b, "room", q->room);
 	snprintf(ver, sizeof(ver), "%llu", cur ? (unsigned long long)cur->version : 0ULL);
 	snprintf(nver, sizeof(nver), "%llu", (unsigned long long)op->next.version);
 	snprintf(mx, sizeof(mx), "%d", b->cfg->rooms_max_ruled);
 	snprintf(mc, sizeof(mc), "%d", b->cfg->rooms_max_created);
 	{
-		const char *argv[] = {"EVALSHA",
-		                      b->rules.sha,
-		                      "5",
-		                      rk,
-		                      rs,
-		                      ck,
-		                      mk,
-		                      pk,
-		                      ver,
-		                      nver,
-		                      txt ? txt : "",
-		                      ch,
-		                      msg,
-		                      q->room,
-		                      op->c.op == CF_RULES_CREATE ? "create" : "change",
-		                      mx,
-		                      mc};
+		const char *argv[] = {
+		        "EVALSHA",
+		        b->rules.sha,
+		        "6",
+		        rk,
+		        rs,
+		        ck,
+		        mk,
+		        pk,
+		        lk,
+		        ver,
+		        nver,
+		        txt ? txt : "",
+		        ch,
+		        msg,
+		        q->room,
+		        op->c.op == CF_RULES_CREATE ? "create" : op->c.op == CF_RULES_CLOSE ? "close" : "change",
+		        mx,
+		        mc};
 
-		e = cf_redis_cmd(b->redis, on_written, q, 17, argv, NULL);
+		e = cf_redis_cmd(b->redis, on_written, q, 18, argv, NULL);
 	}
 	free(msg);
 	free(txt);

@@ -116,6 +116,13 @@ sh_presence(struct cf_bus *bus, struct cf_room *room, const char *uid, const cha
 	                      joined);
 }
 
+/* The cluster's, not a name's: shard 0 carries it (every node subscribes there). */
+static int
+sh_notice(struct cf_bus *bus, const char *text, int64_t ts_ms)
+{
+	return cf_bus_redis_notice(&((struct sharded *)bus)->s[0]->bus, text, ts_ms);
+}
+
 static int
 sh_typing(struct cf_bus *bus, const struct cf_typing *t)
 {
@@ -560,6 +567,7 @@ static const struct cf_bus_ops sharded_ops = {
         .unwatch = sh_unwatch,
         .presence = sh_presence,
         .typing = sh_typing,
+        .notice = sh_notice,
         .dm = sh_dm,
         .history = sh_history,
         .room_create = sh_room_create,

@@ -4,9 +4,11 @@
 -- that follows the room.
 -- KEYS: rules hash {v, j}, ruled sorted set (rooms with rules, all score 0: in name order for
 -- the directory), the creator's set of created rooms
--- (create only; else the same as KEYS[2]), the room's meta hash, the room's presence hash.
--- ARGV: version read (0: none), new version, new rules JSON ('' for a kick: nothing written),
--- channel, payload, room, 'create' or 'change', most rooms with rules, most per creator.
+-- (create, and close of a room with rules; else the same as KEYS[2]), the room's meta hash, the room's presence
+-- hash, the room's log stream.
+-- ARGV: version read (0: none), new version, new rules JSON ('' for a kick or a close: nothing
+-- written), channel, payload, room, 'create', 'change' or 'close', most rooms with rules, most
+-- per creator. A close removes the rules and the room's history: its name is new again.
 -- Returns 'ok', 'conflict' (another change came first: read again), 'exists' (create of a
 -- room that has rules, members or history), 'full' (ruled set at its bound), 'quota' (the
 -- creator's bound).
@@ -21,7 +23,12 @@ if ARGV[7] == 'create' then
 elseif (v or '0') ~= ARGV[1] then
   return 'conflict'
 end
-if ARGV[3] ~= '' then
+if ARGV[7] == 'close' then
+  redis.call('DEL', KEYS[1], KEYS[4], KEYS[6])
+  redis.call('ZREM', KEYS[2], ARGV[6])
+  -- A room without rules has no creator: KEYS[3] is KEYS[2] then.
+  if KEYS[3] ~= KEYS[2] then redis.call('SREM', KEYS[3], ARGV[6]) end
+elseif ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 'j', ARGV[3])
   redis.call('ZADD', KEYS[2], 0, ARGV[6])
   if ARGV[7] == 'create' then redis.call('SADD', KEYS[3], ARGV[6]) end
