@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 BUILD="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libhiredis-dev
 libjansson-dev libsystemd-dev libinih-dev libssl-dev libcrypt-dev libjwt-dev zlib1g-dev uthash-dev"
-TEST="libcmocka-dev redis-server redis-sentinel python3 python3-pytest python3-websockets python3-requests python3-jwt python3-cryptography
+TEST="libcmocka-dev redis-server redis-sentinel python3 python3-pytest python3-pytest-xdist python3-websockets python3-requests python3-jwt python3-cryptography
 valgrind procps unicode-data clang libclang-rt-14-dev chromium chromium-driver python3-selenium systemd nginx openssl
 debhelper dpkg-dev fakeroot lintian util-linux"
 
