@@ -13,7 +13,8 @@
 #
 # CI time (.ci/run, 2 cores): about 18 minutes, under the 25 the project allows; each pass's
 # time is in docs/fuzzing.md ("CI time"). Valgrind makes confabd 10-50 times slower and the
-# whole suite under it takes more than 10 minutes, so it runs a selection instead (about 4 minutes in two workers).
+# whole suite under it takes more than 10 minutes, so it runs a selection instead (about 4
+# minutes in two workers).
 # The ASan+UBSan pass runs the whole suite and finds the same invalid accesses and leaks; what
 # only valgrind finds is reads of uninitialised memory and descriptors left open (--track-fds),
 # in the build that ships (no sanitizer). The selection therefore covers every module's code
