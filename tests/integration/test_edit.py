@@ -182,3 +182,27 @@ async def test_two_nodes_corrections_everywhere(start_server, redis):
     await carl.send(room2, "carl's")
     await err(carl, "forbidden", "edit", room=room2, seq=a1["seq"], text="mine now")
     await close_all([alice, bob, carl])
+
+
+async def test_two_nodes_an_ack_means_the_node_holds_the_message(start_server, redis):
+    """Redis's reply to a publish and the message itself reach a node on two links, in either
+    order: the sender's next command on the same node (read up to it, edit it, read the
+    history) must find the message its ack named, as standalone."""
+    n0, n1 = await two_nodes(start_server, redis)
+    alice, bob = await account(n0), await account(n1)
+    room = uniq("r")
+    await alice.join(room)
+    await bob.join(room)  # the room is followed on both nodes, with traffic from the other
+    for i in range(40):
+        if i % 4 == 0:
+            await bob.send(room, f"from n1 {i}")
+        s = await alice.send(room, f"m{i}")
+        op = ("read", "edit", "history")[i % 3]
+        if op == "read":
+            await ok(alice, "read", room=room, seq=s["seq"])
+        elif op == "edit":
+            await ok(alice, "edit", room=room, seq=s["seq"], text=f"m{i}!")
+        else:
+            h = await ok(alice, "history", room=room, limit=1)
+            assert h["messages"][-1]["seq"] >= s["seq"], (s, h)
+    await close_all([alice, bob])

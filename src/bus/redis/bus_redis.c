@@ -203,6 +203,7 @@ alive_cb(lws_sorted_usec_list_t *sul)
 		cf_bus_redis_alive(b);
 		touch_rooms(b);
 	}
+	cf_bus_redis_acks_release(b);
 	lws_sul_schedule(b->ctx, 0, &b->sul_alive, alive_cb,
 	                 (lws_usec_t)b->cfg->redis_node_ttl * LWS_US_PER_SEC / 3);
 }
@@ -319,6 +320,12 @@ redis_cancel(struct cf_bus *bus, void *ud)
 			memset(&q->cb, 0, sizeof(q->cb));
 	}
 	lws_end_foreach_dll(d);
+	lws_start_foreach_dll (struct lws_dll2 *, d, b->parked.head) {
+		struct req *q = lws_container_of(d, struct req, list);
+		if (q->ud == ud)
+			memset(&q->cb, 0, sizeof(q->cb));
+	}
+	lws_end_foreach_dll(d);
 }
 
 static int
@@ -375,6 +382,9 @@ redis_free(struct cf_bus *bus)
 	while (b->reqs.head)
 		cf_bus_redis_req_finish(lws_container_of(b->reqs.head, struct req, list),
 		                        -ECANCELED);
+	/* Ordered: the ack is true, whether the mirror got there or not. */
+	while (b->parked.head)
+		cf_bus_redis_req_finish(lws_container_of(b->parked.head, struct req, list), 0);
 	free(b);
 }
 

@@ -56,6 +56,9 @@ struct bus_redis {
 	struct cf_registry *reg;     /* borrowed */
 	const struct cf_config *cfg; /* borrowed */
 	struct lws_dll2_owner reqs;  /* struct req in flight */
+	/* Publishes Redis ordered whose acks wait for this node's mirror of the room to hold the
+	 * message (bus_redis_order.c, ack()): struct req, moved here from reqs. */
+	struct lws_dll2_owner parked;
 	struct script pub, fetch, presence, alive, newepoch, history, created, dmkeep, drain,
 	        dmdone, rules, readset, directory;
 	struct lws_context *ctx;
@@ -134,11 +137,12 @@ struct req {
 		cf_bus_dir_cb *dir;
 	} cb; /* NULL once cancelled */
 	void *ud;
-	struct cf_msg *m; /* REQ_PUBLISH: one reference */
-	int64_t tag;      /* REQ_PUBLISH: the caller's */
-	size_t n;         /* REQ_ONLINE: how many users were asked about */
-	uint8_t add;      /* REQ_ROOM: create (else check); REQ_READS: a get (else a set) */
-	void *own;        /* REQ_RULES: the request's state (bus_redis_rules.c), freed with q */
+	struct cf_msg *m;   /* REQ_PUBLISH: one reference */
+	int64_t tag;        /* REQ_PUBLISH: the caller's */
+	size_t n;           /* REQ_ONLINE: how many users were asked about */
+	uint8_t add;        /* REQ_ROOM: create (else check); REQ_READS: a get (else a set) */
+	uint64_t parked_ns; /* REQ_PUBLISH on b->parked: since when (CLOCK_MONOTONIC) */
+	void *own;          /* REQ_RULES: the request's state (bus_redis_rules.c), freed with q */
 	void (*own_free)(void *own);
 	char room[]; /* REQ_ROOM: the room */
 };
@@ -209,6 +213,9 @@ struct cf_bus *cf_bus_redis_sharded_new(struct lws_context *ctx, struct lws_vhos
                                         char *err, size_t errlen);
 
 /* bus_redis_order.c */
+/* Gives the acks on b->parked whose message this node's mirror now holds (or never will: the
+ * room went, moved to another epoch, or they waited 2 s). */
+void cf_bus_redis_acks_release(struct bus_redis *b);
 int cf_bus_redis_publish(struct cf_bus *bus, struct cf_msg *m, cf_bus_done_cb *cb, void *ud,
                          int64_t tag);
 int cf_bus_redis_history(struct cf_bus *bus, const char *room, uint64_t before, uint32_t limit,

@@ -175,6 +175,8 @@ cf_bus_redis_on_live(struct bus_redis *b, const char *payload, size_t len)
 		start_fetch(b, room);
 	}
 	cf_msg_unref(m);
+	if (b->parked.count)
+		cf_bus_redis_acks_release(b);
 }
 
 static void
@@ -187,17 +189,17 @@ fetch_done(struct bus_redis *b, struct cf_room *room, int err)
 	if (err < 0 || !st) {
 		/* The link is down: the reconnect starts over. Waiting joins fail now. */
 		cf_room_ready(b->reg, room, err < 0 ? err : -ENOMEM);
-		return;
-	}
-	if (st->refetch ||
-	    (st->seen_seq && (st->seen_epoch != room->epoch || st->seen_seq > room->seq))) {
+	} else if (st->refetch ||
+	           (st->seen_seq && (st->seen_epoch != room->epoch || st->seen_seq > room->seq))) {
 		/* A live message went by while we read, and the read did not include it. */
 		st->refetch = 0;
 		start_fetch(b, room);
-		return;
+	} else {
+		cf_metrics.redis_resyncs_total++;
+		cf_room_ready(b->reg, room, 0); /* may free the room */
 	}
-	cf_metrics.redis_resyncs_total++;
-	cf_room_ready(b->reg, room, 0);
+	if (b->parked.count)
+		cf_bus_redis_acks_release(b);
 }
 
 /* The message of a log entry ([id, [field, value]]), or NULL. New reference. */
@@ -546,6 +548,52 @@ cf_bus_redis_unwatch(struct cf_bus *bus, struct cf_room *room)
 		cf_bus_redis_touch_created(b, room->name);
 }
 
+/* The longest an ack waits for the message to reach this node's mirror: past it the live
+ * message was lost on the way (its link went down), and the catch-up that follows is not
+ * waited for. */
+#define ACK_WAIT_NS (2 * 1000000000ull)
+
+/* Whether room's mirror here is yet to hold m, which Redis ordered. */
+static int
+mirror_behind(const struct cf_room *room, const struct cf_msg *m)
+{
+	return room->sync != CF_ROOM_STALE && room->epoch == m->epoch && room->seq < m->seq;
+}
+
+/* A publish Redis ordered. Its reply and the message itself come on two links, in either
+ * order: the ack waits for the mirror of the room on this node to hold the message, so that
+ * what its sender does next here (read up to it, edit it, read the history) finds it, as
+ * standalone, where the ack and the delivery come in one loop turn. */
+static void
+ack(struct req *p)
+{
+	struct bus_redis *b = p->b;
+	const struct cf_room *room = cf_room_find(b->reg, p->m->room);
+
+	if (!room || !mirror_behind(room, p->m)) {
+		cf_bus_redis_req_finish(p, 0);
+		return;
+	}
+	lws_dll2_remove(&p->list);
+	lws_dll2_add_tail(&p->list, &b->parked);
+	p->parked_ns = cf_now_ns();
+}
+
+void
+cf_bus_redis_acks_release(struct bus_redis *b)
+{
+	uint64_t now = cf_now_ns();
+
+	lws_start_foreach_dll_safe (struct lws_dll2 *, d, d1, b->parked.head) {
+		struct req *q = lws_container_of(d, struct req, list);
+		const struct cf_room *room = cf_room_find(b->reg, q->m->room);
+
+		if (!room || !mirror_behind(room, q->m) || now - q->parked_ns > ACK_WAIT_NS)
+			cf_bus_redis_req_finish(q, 0);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+}
+
 static void
 on_wait_reply(void *privdata, redisReply *rep)
 {
@@ -557,7 +605,7 @@ on_wait_reply(void *privdata, redisReply *rep)
 		cf_bus_redis_req_finish(p, rep ? -ETIMEDOUT : -ENOTCONN);
 		return;
 	}
-	cf_bus_redis_req_finish(p, 0);
+	ack(p);
 }
 
 static void
@@ -588,7 +636,7 @@ on_pub_reply(void *privdata, redisReply *rep)
 		cf_bus_redis_req_finish(p, -ENOTCONN);
 		return;
 	}
-	cf_bus_redis_req_finish(p, 0);
+	ack(p);
 }
 
 static void
