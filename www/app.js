@@ -543,6 +543,7 @@ async function loadDirectory(prefix, after) {
         ui.directory.append(li);
     }
     dir.prefix = prefix;
+    ui.directory.dataset.prefix = prefix; // which filter the list shows (the tests wait on it)
     dir.next = typeof o.next === 'string' ? o.next : null;
     ui.directoryMore.hidden = !dir.next;
     ui.directoryMore.disabled = false;
@@ -742,7 +743,14 @@ function init() {
         clearTimeout(app.dir.timer);
         app.dir.timer = setTimeout(() => loadDirectory(ui.directoryFilter.value.trim(), null), 250);
     });
-    ui.directoryMore.addEventListener('click', () => loadDirectory(app.dir.prefix, app.dir.next));
+    ui.directoryMore.addEventListener('click', () => {
+        // A filter typed since the list was drawn comes first: More would page the old one,
+        // and the filter's own load, when its timer fires, would then replace both pages.
+        clearTimeout(app.dir.timer);
+        const prefix = ui.directoryFilter.value.trim();
+        if (prefix !== app.dir.prefix) loadDirectory(prefix, null);
+        else loadDirectory(app.dir.prefix, app.dir.next);
+    });
     ui.text.addEventListener('input', () => {
         autoGrow();
         if (app.view instanceof Room && !app.editing) app.view.composerInput(ui.text.value);
