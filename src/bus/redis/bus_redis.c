@@ -52,6 +52,21 @@ cf_bus_redis_req_free(struct req *q)
 	free(q);
 }
 
+int
+cf_bus_redis_publish_json(struct bus_redis *b, const char *ch, json_t *o)
+{
+	char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	const char *argv[] = {"PUBLISH", ch, txt};
+	int r;
+
+	json_decref(o);
+	if (!txt)
+		return -ENOMEM;
+	r = cf_redis_cmd(b->redis, NULL, NULL, 3, argv, NULL);
+	free(txt);
+	return r;
+}
+
 /* Tells q's caller err (0 only for the kinds whose callback carries no answer but err) and
  * frees q. */
 void

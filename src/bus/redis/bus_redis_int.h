@@ -192,6 +192,9 @@ reply_u64(const redisReply *r)
 /* bus_redis.c */
 struct room_state *cf_bus_redis_state_get(struct cf_room *room);
 void cf_bus_redis_state_free(void *state);
+/* PUBLISHes o (taken: it is freed) as compact JSON on channel ch, without a reply: 0, -ENOMEM,
+ * or cf_redis_cmd()'s error. */
+int cf_bus_redis_publish_json(struct bus_redis *b, const char *ch, json_t *o);
 struct req *cf_bus_redis_req_new(struct bus_redis *b, enum req_kind kind, void *ud,
                                  const char *room);
 void cf_bus_redis_req_free(struct req *q);

@@ -42,22 +42,11 @@ cf_bus_redis_notice(struct cf_bus *bus, const char *text, int64_t ts_ms)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
 	char ch[512];
-	const char *argv[] = {"PUBLISH", ch, NULL};
-	json_t *o;
-	char *txt;
-	int r;
 
 	if (!cf_redis_is_up(b->redis))
 		return -ENOTCONN;
 	if (cf_bus_redis_notice_channel(b, ch, sizeof(ch)) < 0)
 		return -ENAMETOOLONG;
-	o = json_pack("{s:s,s:I}", "x", text, "t", (json_int_t)ts_ms);
-	txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!txt)
-		return -ENOMEM;
-	argv[2] = txt;
-	r = cf_redis_cmd(b->redis, NULL, NULL, 3, argv, NULL);
-	free(txt);
-	return r;
+	return cf_bus_redis_publish_json(b, ch,
+	                                 json_pack("{s:s,s:I}", "x", text, "t", (json_int_t)ts_ms));
 }

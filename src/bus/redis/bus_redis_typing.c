@@ -60,10 +60,7 @@ cf_bus_redis_typing(struct cf_bus *bus, const struct cf_typing *t)
 {
 	struct bus_redis *b = (struct bus_redis *)bus;
 	char ch[512];
-	const char *argv[] = {"PUBLISH", ch, NULL};
 	json_t *ev;
-	char *txt;
-	int r;
 
 	if (!cf_redis_is_up(b->redis))
 		return -ENOTCONN;
@@ -77,12 +74,5 @@ cf_bus_redis_typing(struct cf_bus *bus, const struct cf_typing *t)
 		snprintf(s, sizeof(s), "%llu", (unsigned long long)t->read);
 		json_object_set_new(ev, "s", json_string(s));
 	}
-	txt = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-	json_decref(ev);
-	if (!txt)
-		return -ENOMEM;
-	argv[2] = txt;
-	r = cf_redis_cmd(b->redis, NULL, NULL, 3, argv, NULL);
-	free(txt);
-	return r;
+	return cf_bus_redis_publish_json(b, ch, ev);
 }
