@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* redis_reply.c - the cluster bus's handling of what comes from Redis: messages on room and
- * user channels (another node's publishes, presence and typing events, inbox drains), the room
- * log's entries, the meta and presence hashes and the inbox lists its scripts read, and the
- * replies those scripts give when the keys hold something no node wrote (a bad node, or anyone
- * who can reach Redis). The wire format itself is hiredis's to parse; what the bus does with
- * well-formed replies of any shape is what is fuzzed.
+ * user channels (another node's publishes, presence and typing events, inbox drains) and the
+ * operator's notice channel, the room log's entries, the meta and presence hashes and the inbox
+ * lists its scripts read, and the replies those scripts give when the keys hold something no node
+ * wrote (a bad node, or anyone who can reach Redis). The wire format itself is hiredis's to parse;
+ * what the bus does with well-formed replies of any shape is what is fuzzed.
  *
  * A real confabd server (cf_server_start, cluster mode) runs in the harness's process against
  * a real redis-server the harness starts on a unix socket in a temporary directory. Each input
@@ -275,9 +275,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += 3 + len;
 		switch (op % 14) {
 		case 0: /* another node's publish, or a presence event, on the room's channel */
-		case 1: /* a direct message on alice's channel */
+		case 1: /* a direct message on alice's channel, or (op & 64) an operator's notice */
 			snprintf(k, sizeof(k), "%s%s:%s", cfg.redis_prefix,
 			         op % 14 ? "user" : "room", op % 14 ? "alice" : ROOM);
+			if (op % 14 == 1 && (op & 64))
+				snprintf(k, sizeof(k), "%snotice", cfg.redis_prefix);
 			{
 				const char *argv[] = {"PUBLISH", k, pl};
 				const size_t lens[] = {7, strlen(k), len};
